@@ -1,0 +1,12 @@
+//! Wire types shared by the labgate server, its Rust client and the CLI.
+//!
+//! Field names are camelCase on the wire. Where Infisical's public API has a shape for the same
+//! resource, labgate follows it and only ever adds fields.
+
+pub mod api_keys;
+pub mod error;
+pub mod jobs;
+pub mod pagination;
+pub mod tenants;
+
+pub use error::{ErrorBody, ErrorKind};

@@ -1,0 +1,71 @@
+//! labgate's storage layer. Every SQL statement of labgate lives in this crate.
+//!
+//! One [`Store`] serves both backends. Portable statements are written once and compiled for
+//! each pool by [`on_pool!`]; statements that need backend-specific SQL (row claiming with
+//! `FOR UPDATE SKIP LOCKED`, pragmas) match on the backend explicitly, next to each other.
+//! Times are milliseconds since the Unix epoch, passed in by the caller so that the domain owns
+//! the clock.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod api_keys;
+mod audit;
+mod connect;
+mod error;
+mod jobs;
+mod schema;
+mod tenants;
+
+pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
+pub use audit::{AuditRecord, NewAuditEntry};
+pub use connect::{Backend, StoreOptions};
+pub use error::{Result, StoreError};
+pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};
+pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
+pub use tenants::{NewTenant, TenantKeyUpdate, TenantRecord};
+
+use sqlx::{PgPool, SqlitePool};
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is in use. The body
+/// is compiled once per backend, so it must only use SQL both understand.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the database. Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    description: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("database", &self.description)
+            .finish()
+    }
+}
+
+/// Builds an `IN (...)`-free `LIMIT/OFFSET` pair that fits both backends' integer types.
+pub(crate) fn page_bounds(offset: u64, limit: u32) -> (i64, i64) {
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    (offset, i64::from(limit))
+}

@@ -1,0 +1,36 @@
+//! Store tests. Each runs on a fresh database of the backend chosen for the run
+//! (`LABGATE_TEST_BACKEND`), so the same suite covers SQLite and PostgreSQL.
+
+mod api_keys;
+mod jobs;
+mod schema;
+mod tenants;
+
+use labgate_store::{Store, StoreOptions};
+use labgate_testkit::TestDatabase;
+
+pub async fn fresh_store() -> (Store, TestDatabase) {
+    let database = TestDatabase::new().await;
+    let store = Store::connect(database.url(), &StoreOptions::default())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, database)
+}
+
+pub async fn tenant(store: &Store, name: &str) -> String {
+    let id = format!("tnt_{name}");
+    store
+        .insert_tenant(&labgate_store::NewTenant {
+            id: &id,
+            name,
+            wrapped_data_key: b"wrapped-dek",
+            wrapped_hash_key: b"wrapped-hk",
+            root_key_id: "k1",
+            data_key_id: "d1",
+            now: 1_000,
+        })
+        .await
+        .expect("insert tenant");
+    id
+}
