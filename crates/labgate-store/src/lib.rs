@@ -27,7 +27,7 @@ pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};
 pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
-pub use tenants::{NewTenant, TenantKeyUpdate, TenantRecord};
+pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -61,6 +61,31 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("database", &self.description)
             .finish()
+    }
+}
+
+/// Opens a transaction that will write. SQLite takes its write lock at `BEGIN IMMEDIATE`, so two
+/// writers queue on the busy timeout instead of failing when one upgrades a read lock.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
     }
 }
 

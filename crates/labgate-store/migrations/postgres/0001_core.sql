@@ -2,16 +2,29 @@
 -- Times are milliseconds since the Unix epoch (UTC) in both backends.
 
 CREATE TABLE tenants (
-    id               TEXT PRIMARY KEY NOT NULL,
-    name             TEXT NOT NULL,
+    id         TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX tenants_name_unique ON tenants (name);
+
+-- Each row holds one generation of a tenant's keys, wrapped by a root key: the data key (DEK)
+-- and the hashing key (the same in every generation). Values name the DEK that sealed them, so
+-- retired generations keep opening old values until they have been re-encrypted.
+CREATE TABLE tenant_keys (
+    tenant_id        TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id               TEXT NOT NULL,
     wrapped_data_key BYTEA NOT NULL,
     wrapped_hash_key BYTEA NOT NULL,
     root_key_id      TEXT NOT NULL,
-    data_key_id      TEXT NOT NULL,
+    state            TEXT NOT NULL,
     created_at       BIGINT NOT NULL,
-    updated_at       BIGINT NOT NULL
+    retired_at       BIGINT,
+    PRIMARY KEY (tenant_id, id)
 );
-CREATE UNIQUE INDEX tenants_name_unique ON tenants (name);
+CREATE UNIQUE INDEX tenant_keys_one_active ON tenant_keys (tenant_id) WHERE state = 'active';
+CREATE INDEX tenant_keys_root_key ON tenant_keys (root_key_id);
 
 CREATE TABLE api_keys (
     id           TEXT PRIMARY KEY NOT NULL,

@@ -24,10 +24,12 @@ pub async fn tenant(store: &Store, name: &str) -> String {
         .insert_tenant(&labgate_store::NewTenant {
             id: &id,
             name,
-            wrapped_data_key: b"wrapped-dek",
-            wrapped_hash_key: b"wrapped-hk",
-            root_key_id: "k1",
-            data_key_id: "d1",
+            keys: labgate_store::NewTenantKeys {
+                id: "d1",
+                wrapped_data_key: b"wrapped-dek",
+                wrapped_hash_key: b"wrapped-hk",
+                root_key_id: "k1",
+            },
             now: 1_000,
         })
         .await

@@ -1,44 +1,74 @@
-use labgate_store::{NewTenant, StoreError, TenantKeyUpdate};
+use labgate_store::{NewTenant, NewTenantKeys, StoreError, TenantKeyRewrap};
+
+fn keys<'a>(id: &'a str, dek: &'a [u8]) -> NewTenantKeys<'a> {
+    NewTenantKeys {
+        id,
+        wrapped_data_key: dek,
+        wrapped_hash_key: b"hk",
+        root_key_id: "k1",
+    }
+}
 
 #[tokio::test]
-async fn tenant_names_are_unique() {
+async fn tenant_names_are_unique_and_nothing_is_half_written() {
     let (store, _db) = crate::fresh_store().await;
     crate::tenant(&store, "acme").await;
     let error = store
         .insert_tenant(&NewTenant {
             id: "other-id",
             name: "acme",
-            wrapped_data_key: b"x",
-            wrapped_hash_key: b"y",
-            root_key_id: "k1",
-            data_key_id: "d",
+            keys: keys("d9", b"x"),
             now: 5,
         })
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
     assert_eq!(store.list_tenants().await.unwrap().len(), 1);
+    assert!(store.tenant_keys("other-id", "d9").await.unwrap().is_none());
 }
 
 #[tokio::test]
-async fn key_swap_is_compare_and_swap() {
+async fn rewrap_is_compare_and_swap() {
     let (store, _db) = crate::fresh_store().await;
     let id = crate::tenant(&store, "acme").await;
-    let update = TenantKeyUpdate {
+    let rewrap = TenantKeyRewrap {
         tenant_id: &id,
-        expected_data_key: b"wrapped-dek",
+        id: "d1",
+        expected_wrapped_data_key: b"wrapped-dek",
         wrapped_data_key: b"new-dek",
         wrapped_hash_key: b"new-hk",
         root_key_id: "k2",
-        data_key_id: "d2",
-        now: 2_000,
     };
-    assert!(store.swap_tenant_keys(&update).await.unwrap());
-    // A second swap still expecting the old key must not apply.
-    assert!(!store.swap_tenant_keys(&update).await.unwrap());
-    let tenant = store.tenant_by_name("acme").await.unwrap().unwrap();
-    assert_eq!(tenant.wrapped_data_key, b"new-dek");
-    assert_eq!(tenant.root_key_id, "k2");
-    assert_eq!(tenant.updated_at, 2_000);
-    assert_eq!(store.tenant_by_id(&id).await.unwrap(), Some(tenant));
+    assert!(store.rewrap_tenant_keys(&rewrap).await.unwrap());
+    // A second rewrap still expecting the old bytes must not apply.
+    assert!(!store.rewrap_tenant_keys(&rewrap).await.unwrap());
+    let active = store.active_tenant_keys(&id).await.unwrap().unwrap();
+    assert_eq!(active.wrapped_data_key, b"new-dek");
+    assert_eq!(active.root_key_id, "k2");
+    assert_eq!(store.all_tenant_keys().await.unwrap(), vec![active]);
+}
+
+#[tokio::test]
+async fn data_key_rotation_keeps_exactly_one_active_generation() {
+    let (store, _db) = crate::fresh_store().await;
+    let id = crate::tenant(&store, "acme").await;
+    assert!(
+        store
+            .rotate_tenant_data_key(&id, "d1", &keys("d2", b"dek2"), 50)
+            .await
+            .unwrap()
+    );
+    // A rotation that read a stale active generation changes nothing.
+    assert!(
+        !store
+            .rotate_tenant_data_key(&id, "d1", &keys("d3", b"dek3"), 60)
+            .await
+            .unwrap()
+    );
+    let active = store.active_tenant_keys(&id).await.unwrap().unwrap();
+    assert_eq!(active.id, "d2");
+    let old = store.tenant_keys(&id, "d1").await.unwrap().unwrap();
+    assert_eq!((old.state.as_str(), old.retired_at), ("retired", Some(50)));
+    assert!(store.tenant_keys(&id, "d3").await.unwrap().is_none());
+    assert_eq!(store.tenant_by_id(&id).await.unwrap().unwrap().updated_at, 50);
 }

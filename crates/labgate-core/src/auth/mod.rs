@@ -1,0 +1,100 @@
+//! Who is calling: principals, roles and API keys.
+
+mod api_keys;
+
+pub use api_keys::{ApiKeys, AuthFailure, AuthenticateError, CreatedApiKey, KeyRequest};
+
+use labgate_proto::api_keys::Role;
+
+use crate::{CoreError, Result};
+
+/// Who acts: an API key, an operator at the database through the CLI, or labgate itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    ApiKey { id: String },
+    Cli,
+    System,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::ApiKey { .. } => "api-key",
+            Actor::Cli => "cli",
+            Actor::System => "system",
+        }
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Actor::ApiKey { id } => Some(id),
+            Actor::Cli | Actor::System => None,
+        }
+    }
+}
+
+/// What an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Manage API keys and tenant-wide settings.
+    Admin,
+    /// Create, change and delete resources.
+    Write,
+    /// See resources (never secrets).
+    Read,
+    /// Read credentials through the broker.
+    Credentials,
+}
+
+pub fn role_allows(role: Role, access: Access) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Member => matches!(access, Access::Write | Access::Read | Access::Credentials),
+        Role::Reader => access == Access::Read,
+        Role::CredentialReader => access == Access::Credentials,
+    }
+}
+
+/// An authenticated caller, always bound to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant_id: String,
+    pub role: Role,
+    pub actor: Actor,
+    /// The client address as the server determined it (trusted proxies considered).
+    pub source_ip: Option<String>,
+}
+
+impl Principal {
+    /// Refuses the operation unless the role allows it. Handlers call this first.
+    pub fn require(&self, access: Access) -> Result<()> {
+        if role_allows(self.role, access) {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(format!(
+                "the {} role may not do this",
+                self.role
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_they_say() {
+        use Access::*;
+        let table = [
+            (Role::Admin, [true, true, true, true]),
+            (Role::Member, [false, true, true, true]),
+            (Role::Reader, [false, false, true, false]),
+            (Role::CredentialReader, [false, false, false, true]),
+        ];
+        for (role, expected) in table {
+            let got = [Admin, Write, Read, Credentials].map(|access| role_allows(role, access));
+            assert_eq!(got, expected, "{role}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! labgate's domain layer: tenants, the vault, API keys and principals, the job queue and the
+//! audit log. It speaks neither HTTP nor SQL: the server crate turns requests into calls here,
+//! and the store crate holds every query.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod jobs;
+pub mod tenants;
+pub mod timefmt;
+pub mod vault;
+
+use std::sync::Arc;
+
+pub use error::{CoreError, Result};
+pub use labgate_store::Store;
+
+use crate::auth::ApiKeys;
+use crate::clock::Clock;
+use crate::jobs::JobQueue;
+use crate::tenants::Tenants;
+use crate::vault::Vault;
+
+/// Every domain service, wired once at start and shared (cheaply cloned) by the server and the
+/// worker.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub vault: Arc<Vault>,
+    pub tenants: Tenants,
+    pub api_keys: ApiKeys,
+    pub jobs: JobQueue,
+    pub audit: audit::AuditLog,
+}
+
+impl Services {
+    pub fn new(store: Store, vault: Arc<Vault>, clock: Arc<dyn Clock>) -> Services {
+        let audit = audit::AuditLog::new(store.clone(), clock.clone());
+        Services {
+            tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
+            api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
+            jobs: JobQueue::new(store.clone(), clock.clone()),
+            audit,
+            store,
+            clock,
+            vault,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The vault: per-tenant key generations wrapped by the root keyring, and sealing/opening of
+//! secret values bound to their place (tenant, table, row, field).
+
+mod source;
+
+pub use source::{
+    KeySettings, KeyringOrigin, LoadedKeyring, ROOT_KEY_FILE_NAME, SettingValue, new_key_id, write_key_file,
+};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use labgate_crypto::{Aad, CryptoError, Keyring, RootKey, TenantKeys, WrappedTenantKeys};
+use labgate_store::{NewTenantKeys, Store, TenantKeyRecord, TenantKeyRewrap};
+use parking_lot::RwLock;
+use secrecy::SecretString;
+
+use crate::clock::Clock;
+use crate::{CoreError, Result};
+
+/// What `rotate_root_key` did.
+#[derive(Debug)]
+pub enum RootRotation {
+    /// The new key was added to `root.key` and every data key is now wrapped by it.
+    Applied { new_key_id: String, rewrapped: usize },
+    /// The keyring comes from the environment, which labgate cannot change: the operator must set
+    /// `setting` to `keyring` (new key first). Data keys are rewrapped at the next start, or by
+    /// `labgate keys rewrap`, once the new keyring is in place. Nothing was changed.
+    Pending {
+        new_key_id: String,
+        setting: String,
+        keyring: SecretString,
+    },
+}
+
+pub struct Vault {
+    store: Store,
+    settings: KeySettings,
+    keyring: RwLock<LoadedKeyring>,
+    /// Unwrapped generations by (tenant id, data key id). A rewrap changes only the wrapping, so
+    /// entries never go stale; a new generation simply adds an entry.
+    generations: RwLock<HashMap<(String, String), Arc<TenantKeys>>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("keyring", &self.keyring.read().keyring)
+            .finish_non_exhaustive()
+    }
+}
+
+fn wrapped(record: &TenantKeyRecord) -> WrappedTenantKeys {
+    WrappedTenantKeys {
+        data_key: record.wrapped_data_key.clone(),
+        hash_key: record.wrapped_hash_key.clone(),
+    }
+}
+
+impl Vault {
+    /// Loads the keyring and proves it can unwrap every key generation in the database. A keyring
+    /// that cannot is refused with an error naming the setting to fix; nothing is written then.
+    pub async fn load(store: Store, settings: KeySettings) -> Result<Vault> {
+        let records = store.all_tenant_keys().await?;
+        let loaded = settings.load(records.is_empty())?;
+        let mut generations = HashMap::new();
+        for record in &records {
+            let keys = loaded
+                .keyring
+                .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
+                .map_err(|error| {
+                    let reason = match error {
+                        CryptoError::UnknownKeyId(id) => format!("it has no root key named {id:?}"),
+                        _ => format!("root key {:?} does not unwrap it (wrong key)", record.root_key_id),
+                    };
+                    CoreError::Unavailable(format!(
+                        "the keyring from {} cannot unwrap the data key of tenant {}: {reason}",
+                        loaded.origin.setting(),
+                        record.tenant_id
+                    ))
+                })?;
+            generations.insert((record.tenant_id.clone(), record.id.clone()), Arc::new(keys));
+        }
+        Ok(Vault {
+            store,
+            settings,
+            keyring: RwLock::new(loaded),
+            generations: RwLock::new(generations),
+        })
+    }
+
+    pub fn origin(&self) -> KeyringOrigin {
+        self.keyring.read().origin.clone()
+    }
+
+    /// True when this start created `root.key`.
+    pub fn generated_root_key(&self) -> bool {
+        self.keyring.read().generated
+    }
+
+    pub fn active_root_key_id(&self) -> String {
+        self.keyring.read().keyring.active_id().to_owned()
+    }
+
+    pub fn root_key_ids(&self) -> Vec<String> {
+        self.keyring
+            .read()
+            .keyring
+            .ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn keyring(&self) -> Keyring {
+        self.keyring.read().keyring.clone()
+    }
+
+    /// Fresh keys for a new tenant, wrapped by the active root key.
+    pub fn new_tenant_keys(&self, tenant_id: &str) -> Result<(TenantKeys, WrappedTenantKeys, String)> {
+        let keyring = self.keyring();
+        let keys = TenantKeys::generate();
+        let wrapped = keyring.wrap_tenant_keys(tenant_id, &keys)?;
+        Ok((keys, wrapped, keyring.active_id().to_owned()))
+    }
+
+    /// Remembers a generation created by this process, so it is not unwrapped again.
+    pub fn remember(&self, tenant_id: &str, keys: TenantKeys) {
+        let id = keys.data_key_fingerprint();
+        self.generations
+            .write()
+            .insert((tenant_id.to_owned(), id), Arc::new(keys));
+    }
+
+    /// Unwraps a stored generation. Another process may have rotated the root key since this one
+    /// started; for file-based keyrings the keyring is then read again once.
+    fn unwrap_record(&self, record: &TenantKeyRecord) -> Result<Arc<TenantKeys>> {
+        let key = (record.tenant_id.clone(), record.id.clone());
+        if let Some(keys) = self.generations.read().get(&key) {
+            return Ok(keys.clone());
+        }
+        let keys = match self
+            .keyring()
+            .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
+        {
+            Ok(keys) => keys,
+            Err(CryptoError::UnknownKeyId(_)) => {
+                let reloaded = self.settings.load(false)?;
+                let keys = reloaded
+                    .keyring
+                    .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))?;
+                *self.keyring.write() = reloaded;
+                keys
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let keys = Arc::new(keys);
+        self.generations.write().insert(key, keys.clone());
+        Ok(keys)
+    }
+
+    /// The generation that seals new values of a tenant.
+    pub async fn active_keys(&self, tenant_id: &str) -> Result<Arc<TenantKeys>> {
+        let record = self
+            .store
+            .active_tenant_keys(tenant_id)
+            .await?
+            .ok_or(CoreError::NotFound("tenant"))?;
+        self.unwrap_record(&record)
+    }
+
+    async fn keys_for_sealed(&self, tenant_id: &str, sealed: &[u8]) -> Result<Arc<TenantKeys>> {
+        let id = labgate_crypto::sealed_key_id(sealed)?;
+        if let Some(keys) = self.generations.read().get(&(tenant_id.to_owned(), id.clone())) {
+            return Ok(keys.clone());
+        }
+        let record = self.store.tenant_keys(tenant_id, &id).await?.ok_or_else(|| {
+            CoreError::internal(CryptoError::UnknownKeyId(format!(
+                "data key {id} of tenant {tenant_id}"
+            )))
+        })?;
+        self.unwrap_record(&record)
+    }
+
+    pub async fn seal(&self, aad: &Aad<'_>, plaintext: &SecretString) -> Result<Vec<u8>> {
+        Ok(self.active_keys(aad.tenant).await?.seal_str(aad, plaintext))
+    }
+
+    pub async fn open(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<SecretString> {
+        let keys = self.keys_for_sealed(aad.tenant, sealed).await?;
+        Ok(keys.open_str(aad, sealed)?)
+    }
+
+    /// HMAC-SHA256 under the tenant's hashing key, hex: stable across DEK and root-key rotation.
+    pub async fn hmac_hex(&self, tenant_id: &str, data: &[u8]) -> Result<String> {
+        Ok(self.active_keys(tenant_id).await?.hmac_hex(data))
+    }
+
+    /// Rewraps every generation not yet wrapped by the active root key. Safe to run from several
+    /// processes at once: each row is swapped only if unchanged since it was read.
+    pub async fn rewrap_all(&self) -> Result<usize> {
+        let keyring = self.keyring();
+        let mut rewrapped = 0;
+        for record in self.store.all_tenant_keys().await? {
+            if record.root_key_id == keyring.active_id() {
+                continue;
+            }
+            let keys = self.unwrap_record(&record)?;
+            let next = keyring.wrap_tenant_keys(&record.tenant_id, &keys)?;
+            let applied = self
+                .store
+                .rewrap_tenant_keys(&TenantKeyRewrap {
+                    tenant_id: &record.tenant_id,
+                    id: &record.id,
+                    expected_wrapped_data_key: &record.wrapped_data_key,
+                    wrapped_data_key: &next.data_key,
+                    wrapped_hash_key: &next.hash_key,
+                    root_key_id: keyring.active_id(),
+                })
+                .await?;
+            if applied {
+                rewrapped += 1;
+            }
+        }
+        Ok(rewrapped)
+    }
+
+    /// Adds a new active root key. For `root.key` the file is rewritten first (atomically) and then
+    /// every data key is rewrapped, so no data key is ever wrapped by a key that is not on disk.
+    /// Environment keyrings cannot be changed from here: see [`RootRotation::Pending`].
+    pub async fn rotate_root_key(&self) -> Result<RootRotation> {
+        let loaded = self.keyring.read().clone();
+        let mut new_key_id = new_key_id();
+        while loaded.keyring.contains(&new_key_id) {
+            new_key_id.push('b');
+        }
+        let next = loaded.keyring.with_new_active(RootKey::generate(&new_key_id))?;
+        match &loaded.origin {
+            KeyringOrigin::DataDirFile { path } => {
+                write_key_file(path, &next)?;
+                *self.keyring.write() = LoadedKeyring {
+                    keyring: next,
+                    origin: loaded.origin.clone(),
+                    generated: false,
+                };
+                let rewrapped = self.rewrap_all().await?;
+                Ok(RootRotation::Applied {
+                    new_key_id,
+                    rewrapped,
+                })
+            }
+            KeyringOrigin::RootKeys { setting } | KeyringOrigin::RootKey { setting } => {
+                let setting = if setting.ends_with("_FILE") {
+                    setting.clone()
+                } else {
+                    "LABGATE_ROOT_KEYS".to_owned()
+                };
+                Ok(RootRotation::Pending {
+                    new_key_id,
+                    setting,
+                    keyring: next.to_list(),
+                })
+            }
+        }
+    }
+
+    /// Starts a new data-key generation for a tenant. The hashing key stays, so credential hashes
+    /// do not change; values sealed by the retired generation keep opening through it.
+    pub async fn rotate_tenant_data_key(&self, tenant_id: &str, clock: &dyn Clock) -> Result<String> {
+        for _ in 0..3 {
+            let active = self
+                .store
+                .active_tenant_keys(tenant_id)
+                .await?
+                .ok_or(CoreError::NotFound("tenant"))?;
+            let current = self.unwrap_record(&active)?;
+            let next = current.with_fresh_data_key();
+            let keyring = self.keyring();
+            let wrapped = keyring.wrap_tenant_keys(tenant_id, &next)?;
+            let next_id = next.data_key_fingerprint();
+            let applied = self
+                .store
+                .rotate_tenant_data_key(
+                    tenant_id,
+                    &active.id,
+                    &NewTenantKeys {
+                        id: &next_id,
+                        wrapped_data_key: &wrapped.data_key,
+                        wrapped_hash_key: &wrapped.hash_key,
+                        root_key_id: keyring.active_id(),
+                    },
+                    clock.now_ms(),
+                )
+                .await?;
+            if applied {
+                self.remember(tenant_id, next);
+                return Ok(next_id);
+            }
+        }
+        Err(CoreError::Conflict(
+            "the tenant's data key is being rotated by another process".to_owned(),
+        ))
+    }
+}

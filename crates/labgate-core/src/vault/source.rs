@@ -1,0 +1,177 @@
+//! Where the keyring of root keys comes from. Exactly one source is used, first found wins:
+//! `LABGATE_ROOT_KEYS` (or its `_FILE`), then `LABGATE_ROOT_KEY`, then `root.key` in the data
+//! directory, generated on first run when there is no source at all.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use labgate_crypto::{Keyring, RootKey};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{CoreError, Result};
+
+pub const ROOT_KEY_FILE_NAME: &str = "root.key";
+
+/// The key settings as configuration resolved them. `setting` names where a value came from
+/// (e.g. `LABGATE_ROOT_KEYS_FILE`), so errors can point at it.
+#[derive(Debug, Clone, Default)]
+pub struct KeySettings {
+    pub root_keys: Option<SettingValue>,
+    pub root_key: Option<SettingValue>,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SettingValue {
+    pub value: SecretString,
+    pub setting: String,
+}
+
+/// Which source the keyring came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyringOrigin {
+    /// `LABGATE_ROOT_KEYS` or `LABGATE_ROOT_KEYS_FILE`; `setting` names which.
+    RootKeys { setting: String },
+    /// `LABGATE_ROOT_KEY` (one key, id `env`) or its `_FILE`.
+    RootKey { setting: String },
+    /// `root.key` in the data directory.
+    DataDirFile { path: PathBuf },
+}
+
+impl KeyringOrigin {
+    /// The setting or file an operator has to look at when the keyring is wrong.
+    pub fn setting(&self) -> String {
+        match self {
+            KeyringOrigin::RootKeys { setting } | KeyringOrigin::RootKey { setting } => setting.clone(),
+            KeyringOrigin::DataDirFile { path } => path.display().to_string(),
+        }
+    }
+
+    /// Whether labgate itself can add a key to this source.
+    pub fn is_writable(&self) -> bool {
+        matches!(self, KeyringOrigin::DataDirFile { .. })
+    }
+}
+
+/// A keyring and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedKeyring {
+    pub keyring: Keyring,
+    pub origin: KeyringOrigin,
+    /// True when this call created `root.key`.
+    pub generated: bool,
+}
+
+impl KeySettings {
+    pub fn root_key_path(&self) -> PathBuf {
+        self.data_dir.join(ROOT_KEY_FILE_NAME)
+    }
+
+    /// Loads the keyring from the first source present. `may_generate` allows creating
+    /// `root.key` when no source exists; callers pass `false` when data sealed by some other
+    /// keyring may already exist, so a missing key never silently becomes a new one.
+    pub fn load(&self, may_generate: bool) -> Result<LoadedKeyring> {
+        if let Some(root_keys) = &self.root_keys {
+            let keyring = Keyring::parse(root_keys.value.expose_secret())
+                .map_err(|error| key_error(&root_keys.setting, &error))?;
+            return Ok(LoadedKeyring {
+                keyring,
+                origin: KeyringOrigin::RootKeys {
+                    setting: root_keys.setting.clone(),
+                },
+                generated: false,
+            });
+        }
+        if let Some(root_key) = &self.root_key {
+            let keyring = Keyring::from_single("env", root_key.value.expose_secret().trim())
+                .map_err(|error| key_error(&root_key.setting, &error))?;
+            return Ok(LoadedKeyring {
+                keyring,
+                origin: KeyringOrigin::RootKey {
+                    setting: root_key.setting.clone(),
+                },
+                generated: false,
+            });
+        }
+        let path = self.root_key_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let keyring =
+                    Keyring::parse(&text).map_err(|error| key_error(&path.display().to_string(), &error))?;
+                Ok(LoadedKeyring {
+                    keyring,
+                    origin: KeyringOrigin::DataDirFile { path },
+                    generated: false,
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                if !may_generate {
+                    return Err(CoreError::Unavailable(format!(
+                        "no root keys are configured and {} does not exist, but the database already holds \
+                         encrypted data: set LABGATE_ROOT_KEYS (or LABGATE_ROOT_KEY) or restore {}",
+                        path.display(),
+                        path.display()
+                    )));
+                }
+                let keyring = Keyring::from_keys(vec![RootKey::generate(&new_key_id())])?;
+                write_key_file(&path, &keyring)?;
+                Ok(LoadedKeyring {
+                    keyring,
+                    origin: KeyringOrigin::DataDirFile { path },
+                    generated: true,
+                })
+            }
+            Err(error) => Err(CoreError::Unavailable(format!(
+                "cannot read {}: {error}",
+                path.display()
+            ))),
+        }
+    }
+}
+
+fn key_error(setting: &str, error: &labgate_crypto::CryptoError) -> CoreError {
+    CoreError::Unavailable(format!("{setting} is not a valid keyring: {error}"))
+}
+
+/// A fresh, readable root key id: `k` and the creation time, unique enough for manual rotation.
+pub fn new_key_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "k{:04}{:02}{:02}{:02}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// Writes the keyring to `path` atomically with mode 0600: a crash leaves the old file or the
+/// new one, never half of either.
+pub fn write_key_file(path: &Path, keyring: &Keyring) -> Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|error| CoreError::Unavailable(format!("cannot create {}: {error}", dir.display())))?;
+    let temporary = path.with_extension("key.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(&temporary)?;
+        let mut text = keyring.to_list().expose_secret().replace(',', "\n");
+        text.push('\n');
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        if let Ok(directory) = std::fs::File::open(dir) {
+            let _ = directory.sync_all();
+        }
+        Ok(())
+    };
+    write().map_err(|error| CoreError::Unavailable(format!("cannot write {}: {error}", path.display())))
+}
