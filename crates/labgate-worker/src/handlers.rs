@@ -1,0 +1,98 @@
+//! Built-in job kinds.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
+
+pub const PRUNE_KIND: &str = "maintenance.prune";
+pub const PROBE_KIND: &str = "diagnostic.probe";
+
+/// Applies the retention settings: deletes finished jobs and old audit entries. Recurring.
+pub struct MaintenancePrune {
+    pub job_retention: Duration,
+    pub audit_retention: Duration,
+    pub interval: Duration,
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl JobHandler for MaintenancePrune {
+    fn kind(&self) -> &'static str {
+        PRUNE_KIND
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let services = context.services();
+            let before = services.clock.now_ms().saturating_sub(millis(self.job_retention));
+            context.progress(0, Some(2), Some("jobs")).await;
+            let jobs = services
+                .store
+                .prune_finished_jobs(before)
+                .await
+                .map_err(|error| JobFailure::retry(format!("pruning jobs failed: {error}")))?;
+            context.progress(1, Some(2), Some("audit log")).await;
+            let audit = services
+                .audit
+                .prune(millis(self.audit_retention))
+                .await
+                .map_err(|error| JobFailure::retry(format!("pruning the audit log failed: {error}")))?;
+            context.progress(2, Some(2), None).await;
+            tracing::info!(jobs, audit, "pruned old records");
+            Ok(JobOutcome {
+                run_again_after: Some(self.interval),
+            })
+        })
+    }
+}
+
+/// Proves that workers pick up and finish work: waits `millis` in `steps` steps, reporting
+/// progress after each. Operators queue it to check a deployment's workers end to end.
+pub struct DiagnosticProbe;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbePayload {
+    #[serde(default)]
+    millis: u64,
+    #[serde(default = "one")]
+    steps: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A probe never holds a worker longer than this.
+const PROBE_LIMIT_MS: u64 = 10 * 60 * 1_000;
+
+impl JobHandler for DiagnosticProbe {
+    fn kind(&self) -> &'static str {
+        PROBE_KIND
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let payload: ProbePayload = serde_json::from_value(context.payload.clone())
+                .map_err(|error| JobFailure::permanent(format!("invalid probe payload: {error}")))?;
+            if payload.millis > PROBE_LIMIT_MS || payload.steps == 0 || payload.steps > 10_000 {
+                return Err(JobFailure::permanent(
+                    "a probe waits at most 10 minutes in 1-10000 steps",
+                ));
+            }
+            let step = Duration::from_millis(payload.millis / payload.steps);
+            for done in 1..=payload.steps {
+                tokio::select! {
+                    () = context.cancel.cancelled() => return Err(JobFailure::retry("stopped by shutdown")),
+                    () = tokio::time::sleep(step) => {}
+                }
+                context.progress(done, Some(payload.steps), Some("waiting")).await;
+            }
+            Ok(JobOutcome::default())
+        })
+    }
+}

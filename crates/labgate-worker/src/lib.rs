@@ -1,0 +1,19 @@
+//! labgate's background worker. It claims due jobs from the database, runs the handler for each
+//! job's kind, renews the job's lease while it runs, and records the outcome: success, a retry
+//! with exponential backoff and jitter, or a final failure. Any number of workers (processes or
+//! replicas) can share one database; leases make sure a crashed worker's job is taken again.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod handlers;
+mod runner;
+
+pub use handlers::{DiagnosticProbe, MaintenancePrune, PROBE_KIND, PRUNE_KIND};
+pub use runner::{
+    JobContext, JobFailure, JobHandler, JobOutcome, RunOutcome, Worker, WorkerSettings, default_handlers,
+};

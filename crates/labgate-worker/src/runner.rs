@@ -1,0 +1,400 @@
+//! Claiming, running and finishing jobs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use labgate_core::Services;
+use labgate_core::jobs::{JobSpec, retry_delay_ms};
+use labgate_store::ClaimedJob;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Names this worker in leases; unique per process.
+    pub owner: String,
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the job.
+    pub lease: Duration,
+    /// How often a running job's lease is renewed; well under `lease`.
+    pub heartbeat: Duration,
+    /// Pause between claims when the queue is empty.
+    pub poll_interval: Duration,
+    /// How long shutdown waits for running jobs before cancelling them.
+    pub shutdown_timeout: Duration,
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Finished jobs are deleted this long after they finished.
+    pub job_retention: Duration,
+    /// Audit entries are deleted this long after they were written.
+    pub audit_retention: Duration,
+    /// How often the prune job runs.
+    pub prune_interval: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            owner: format!("worker-{}", std::process::id()),
+            concurrency: 4,
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(15),
+            poll_interval: Duration::from_millis(500),
+            shutdown_timeout: Duration::from_secs(30),
+            retry_base: Duration::from_secs(5),
+            retry_cap: Duration::from_secs(3_600),
+            job_retention: Duration::from_secs(7 * 24 * 3_600),
+            audit_retention: Duration::from_secs(365 * 24 * 3_600),
+            prune_interval: Duration::from_secs(3_600),
+        }
+    }
+}
+
+/// Why a job attempt failed. Messages are stored on the job and shown by the API: never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub message: String,
+    /// False when trying again cannot help (bad payload, a resource that is gone).
+    pub retryable: bool,
+}
+
+impl JobFailure {
+    pub fn retry(message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> JobFailure {
+        JobFailure {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// What a successful run asks for next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// Queue the same job again after this long (recurring jobs).
+    pub run_again_after: Option<Duration>,
+}
+
+/// What a handler gets: the job, a way to report progress, and a signal to stop at the next safe
+/// point when the process shuts down.
+pub struct JobContext {
+    pub job: ClaimedJob,
+    pub payload: serde_json::Value,
+    pub cancel: CancellationToken,
+    services: Services,
+    owner: String,
+}
+
+impl JobContext {
+    /// Records progress; the API, the CLI and the UI show it.
+    pub async fn progress(&self, done: u64, total: Option<u64>, phase: Option<&str>) {
+        let done = i64::try_from(done).unwrap_or(i64::MAX);
+        let total = total.map(|total| i64::try_from(total).unwrap_or(i64::MAX));
+        let now = self.services.clock.now_ms();
+        if let Err(error) = self
+            .services
+            .store
+            .set_job_progress(&self.job.id, &self.owner, done, total, phase, now)
+            .await
+        {
+            tracing::warn!(job_id = %self.job.id, error = %error, "could not record job progress");
+        }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+}
+
+pub trait JobHandler: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>>;
+}
+
+/// What happened to one claimed job (tests and `run_once` callers read it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded {
+        id: String,
+    },
+    Retrying {
+        id: String,
+        error: String,
+    },
+    Failed {
+        id: String,
+        error: String,
+    },
+    /// The lease was lost while running; another worker owns the job now.
+    LeaseLost {
+        id: String,
+    },
+}
+
+pub fn default_handlers(settings: &WorkerSettings) -> Vec<Arc<dyn JobHandler>> {
+    vec![
+        Arc::new(crate::handlers::MaintenancePrune {
+            job_retention: settings.job_retention,
+            audit_retention: settings.audit_retention,
+            interval: settings.prune_interval,
+        }),
+        Arc::new(crate::handlers::DiagnosticProbe),
+    ]
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    services: Services,
+    settings: Arc<WorkerSettings>,
+    handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Worker {
+    pub fn new(services: Services, settings: WorkerSettings, handlers: Vec<Arc<dyn JobHandler>>) -> Worker {
+        let handlers = handlers
+            .into_iter()
+            .map(|handler| (handler.kind(), handler))
+            .collect();
+        Worker {
+            services,
+            settings: Arc::new(settings),
+            handlers: Arc::new(handlers),
+        }
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// Queues the recurring jobs. Their dedupe keys keep one of each however many replicas start.
+    pub async fn schedule_recurring(&self) -> labgate_core::Result<()> {
+        let mut prune = JobSpec::new(crate::handlers::PRUNE_KIND, serde_json::json!({}));
+        prune.dedupe_key = Some(crate::handlers::PRUNE_KIND.to_owned());
+        self.services.jobs.enqueue(&prune).await?;
+        Ok(())
+    }
+
+    /// Runs until `shutdown` fires: claims jobs while slots are free, then waits for running jobs
+    /// (up to the shutdown timeout) before cancelling what is left.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let tracker = TaskTracker::new();
+        let job_cancel = CancellationToken::new();
+        tracing::info!(owner = %self.settings.owner, concurrency = self.settings.concurrency, "worker started");
+        loop {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let claimed = self
+                .services
+                .store
+                .claim_job(
+                    &self.settings.owner,
+                    self.services.clock.now_ms(),
+                    millis(self.settings.lease),
+                )
+                .await;
+            match claimed {
+                Ok(Some(job)) => {
+                    let worker = self.clone();
+                    let cancel = job_cancel.child_token();
+                    tracker.spawn(async move {
+                        worker.execute(job, cancel).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(self.settings.poll_interval) => {}
+                    }
+                }
+                Err(error) => {
+                    drop(permit);
+                    tracing::warn!(error = %error, "could not claim a job; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(self.settings.poll_interval.max(Duration::from_secs(1))) => {}
+                    }
+                }
+            }
+        }
+        tracker.close();
+        if tokio::time::timeout(self.settings.shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("jobs still running at the shutdown timeout; asking them to stop");
+            job_cancel.cancel();
+            tracker.wait().await;
+        }
+        tracing::info!(owner = %self.settings.owner, "worker stopped");
+    }
+
+    /// Claims and runs one due job, if any. Tests use it to drive the queue without a loop.
+    pub async fn run_once(&self) -> labgate_core::Result<Option<RunOutcome>> {
+        let claimed = self
+            .services
+            .store
+            .claim_job(
+                &self.settings.owner,
+                self.services.clock.now_ms(),
+                millis(self.settings.lease),
+            )
+            .await?;
+        match claimed {
+            Some(job) => Ok(Some(self.execute(job, CancellationToken::new()).await)),
+            None => Ok(None),
+        }
+    }
+
+    async fn execute(&self, job: ClaimedJob, cancel: CancellationToken) -> RunOutcome {
+        let id = job.id.clone();
+        let result = self.attempt(job.clone(), cancel).await;
+        let owner = &self.settings.owner;
+        let store = &self.services.store;
+        let now = self.services.clock.now_ms();
+        let recorded = match &result {
+            Ok(outcome) => {
+                let done = store.complete_job(&id, owner, now).await;
+                if matches!(done, Ok(true))
+                    && let Some(after) = outcome.run_again_after
+                {
+                    self.run_again(&job, after).await;
+                }
+                done.map(|applied| (applied, RunOutcome::Succeeded { id: id.clone() }))
+            }
+            Err(failure) => {
+                let retry = failure.retryable && job.attempts < job.max_attempts;
+                let retry_at = retry.then(|| {
+                    now + retry_delay_ms(
+                        job.attempts,
+                        millis(self.settings.retry_base),
+                        millis(self.settings.retry_cap),
+                    )
+                });
+                let message: String = failure.message.chars().take(2_000).collect();
+                let outcome = if retry {
+                    RunOutcome::Retrying {
+                        id: id.clone(),
+                        error: message.clone(),
+                    }
+                } else {
+                    RunOutcome::Failed {
+                        id: id.clone(),
+                        error: message.clone(),
+                    }
+                };
+                store
+                    .fail_job(&id, owner, &message, retry_at, now)
+                    .await
+                    .map(|applied| (applied, outcome))
+            }
+        };
+        match recorded {
+            Ok((true, outcome)) => {
+                tracing::info!(job_id = %id, outcome = ?outcome, "job finished");
+                outcome
+            }
+            Ok((false, _)) => {
+                tracing::warn!(job_id = %id, "job lease was lost before its outcome was recorded");
+                RunOutcome::LeaseLost { id }
+            }
+            Err(error) => {
+                // The lease will expire and another attempt will run; handlers are idempotent.
+                tracing::error!(job_id = %id, error = %error, "could not record job outcome");
+                RunOutcome::LeaseLost { id }
+            }
+        }
+    }
+
+    async fn run_again(&self, job: &ClaimedJob, after: Duration) {
+        let payload = serde_json::from_str(&job.payload).unwrap_or(serde_json::Value::Null);
+        let spec = JobSpec {
+            tenant_id: job.tenant_id.clone(),
+            kind: job.kind.clone(),
+            payload,
+            run_at_ms: Some(self.services.clock.now_ms().saturating_add(millis(after))),
+            max_attempts: job.max_attempts,
+            dedupe_key: job.dedupe_key.clone(),
+        };
+        if let Err(error) = self.services.jobs.enqueue(&spec).await {
+            tracing::warn!(kind = %job.kind, error = %error, "could not schedule the next run of a recurring job");
+        }
+    }
+
+    /// Runs the handler while a heartbeat renews the lease. If the lease is lost, the handler is
+    /// cancelled: another worker owns the job now.
+    async fn attempt(&self, job: ClaimedJob, cancel: CancellationToken) -> Result<JobOutcome, JobFailure> {
+        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            return Err(JobFailure::permanent(format!(
+                "no handler for job kind {:?}",
+                job.kind
+            )));
+        };
+        if job.attempts > job.max_attempts {
+            return Err(JobFailure::permanent(
+                "the job's workers stopped responding too many times",
+            ));
+        }
+        let payload = serde_json::from_str(&job.payload)
+            .map_err(|_| JobFailure::permanent("the job payload is not valid JSON"))?;
+        let context = JobContext {
+            job,
+            payload,
+            cancel: cancel.clone(),
+            services: self.services.clone(),
+            owner: self.settings.owner.clone(),
+        };
+        let heartbeat = async {
+            let mut ticker = tokio::time::interval(self.settings.heartbeat);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let now = self.services.clock.now_ms();
+                match self
+                    .services
+                    .store
+                    .renew_job_lease(
+                        &context.job.id,
+                        &self.settings.owner,
+                        now,
+                        millis(self.settings.lease),
+                    )
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(error) => tracing::warn!(error = %error, "could not renew a job lease"),
+                }
+            }
+        };
+        tokio::select! {
+            result = handler.run(&context) => result,
+            () = heartbeat => {
+                cancel.cancel();
+                Err(JobFailure::retry("the job's lease was lost"))
+            }
+        }
+    }
+}
