@@ -1,0 +1,387 @@
+//! The matcher: one Aho-Corasick pass over all rule keywords decides which rule regexes run on a
+//! blob at all, then each triggered rule's regex runs over the whole blob (so multi-line secrets
+//! and merge-only content are seen), and offline filters drop placeholders and invalid tokens.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use serde::Serialize;
+
+use crate::rules::{Rule, RuleSet, Validator};
+use crate::validate;
+
+/// Bytes inspected for a NUL when deciding whether a blob is binary (git uses the same window).
+const BINARY_SNIFF_LEN: usize = 8000;
+
+/// Default cap on the size of one blob or file; larger ones are skipped with a note.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Scanner settings that do not depend on the input kind.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Larger blobs are skipped and listed in the report notes.
+    pub max_blob_size: u64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self { max_blob_size: DEFAULT_MAX_BLOB_SIZE }
+    }
+}
+
+/// A secret found in one blob, before it is tied to paths and commits.
+#[derive(Clone)]
+pub struct BlobMatch {
+    /// Index into the scanner's rule set.
+    pub rule: usize,
+    pub secret: Vec<u8>,
+    /// The whole text the pattern matched (e.g. the connection URL around a password).
+    pub matched: Vec<u8>,
+    pub secret_span: Range<usize>,
+    pub start_line: usize,
+    pub start_column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub entropy: f64,
+    /// Facts decoded offline, e.g. the routing fields of a routable GitLab token.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for BlobMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret itself never goes into debug output.
+        f.debug_struct("BlobMatch")
+            .field("rule", &self.rule)
+            .field("secret_span", &self.secret_span)
+            .field("start_line", &self.start_line)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened to one blob.
+#[derive(Debug)]
+pub enum BlobScan {
+    /// Content sniffing found a NUL byte near the start.
+    Binary,
+    /// Text; possibly no matches.
+    Scanned(Vec<BlobMatch>),
+}
+
+/// Counters shared by the scanning threads.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub blobs_scanned: AtomicU64,
+    pub bytes_scanned: AtomicU64,
+    pub binary_skipped: AtomicU64,
+    pub too_large_skipped: AtomicU64,
+    pub unreadable: AtomicU64,
+}
+
+/// A snapshot of [`Counters`] for reports.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ScanStats {
+    pub blobs_scanned: u64,
+    pub bytes_scanned: u64,
+    pub binary_skipped: u64,
+    pub too_large_skipped: u64,
+    pub unreadable: u64,
+    pub commits: u64,
+    pub refs: u64,
+}
+
+impl Counters {
+    #[must_use]
+    pub fn snapshot(&self) -> ScanStats {
+        ScanStats {
+            blobs_scanned: self.blobs_scanned.load(Ordering::Relaxed),
+            bytes_scanned: self.bytes_scanned.load(Ordering::Relaxed),
+            binary_skipped: self.binary_skipped.load(Ordering::Relaxed),
+            too_large_skipped: self.too_large_skipped.load(Ordering::Relaxed),
+            unreadable: self.unreadable.load(Ordering::Relaxed),
+            commits: 0,
+            refs: 0,
+        }
+    }
+}
+
+/// Receives progress from scanning threads; must be cheap.
+pub trait Progress: Sync {
+    fn set_total(&self, _blobs: u64) {}
+    fn blob_done(&self, _bytes: u64) {}
+}
+
+/// Progress sink that discards everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Errors from the engine and its inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RuleError),
+    #[error("keyword automaton: {0}")]
+    Automaton(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Git(String),
+    #[error("{0}")]
+    Clone(String),
+    #[error("thread pool: {0}")]
+    Threads(String),
+}
+
+/// The secret scanner. Cheap to share between threads; holds no per-scan state.
+pub struct Scanner {
+    rules: RuleSet,
+    keywords: AhoCorasick,
+    /// For each keyword pattern, the rules it triggers.
+    keyword_rules: Vec<Vec<usize>>,
+    options: ScanOptions,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner").field("rules", &self.rules.len()).finish_non_exhaustive()
+    }
+}
+
+impl Scanner {
+    /// Builds the keyword automaton over the rules.
+    ///
+    /// # Errors
+    /// If the automaton cannot be built (e.g. absurdly many keywords).
+    pub fn new(rules: RuleSet) -> Result<Self, ScanError> {
+        Self::with_options(rules, ScanOptions::default())
+    }
+
+    /// As [`Scanner::new`], with options.
+    ///
+    /// # Errors
+    /// If the automaton cannot be built.
+    pub fn with_options(rules: RuleSet, options: ScanOptions) -> Result<Self, ScanError> {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        for (idx, rule) in rules.rules().iter().enumerate() {
+            for kw in rule.spec.keywords.iter().filter(|k| !k.is_empty()) {
+                let lower = kw.to_ascii_lowercase();
+                if let Some(pos) = patterns.iter().position(|p| *p == lower) {
+                    if !keyword_rules[pos].contains(&idx) {
+                        keyword_rules[pos].push(idx);
+                    }
+                } else {
+                    patterns.push(lower);
+                    keyword_rules.push(vec![idx]);
+                }
+            }
+        }
+        let keywords = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .map_err(|e| ScanError::Automaton(e.to_string()))?;
+        Ok(Self { rules, keywords, keyword_rules, options })
+    }
+
+    #[must_use]
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    #[must_use]
+    pub fn options(&self) -> &ScanOptions {
+        &self.options
+    }
+
+    /// True when `data` looks binary (a NUL byte in its first 8000 bytes, as git decides).
+    #[must_use]
+    pub fn is_binary(data: &[u8]) -> bool {
+        memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF_LEN)]).is_some()
+    }
+
+    /// Scans one whole blob.
+    #[must_use]
+    pub fn scan_blob(&self, data: &[u8]) -> BlobScan {
+        if Self::is_binary(data) {
+            return BlobScan::Binary;
+        }
+        BlobScan::Scanned(self.scan_text(data))
+    }
+
+    /// Scans `data` as text, without binary sniffing.
+    #[must_use]
+    pub fn scan_text(&self, data: &[u8]) -> Vec<BlobMatch> {
+        let rules = self.rules.rules();
+        let mut triggered = vec![false; rules.len()];
+        let mut remaining = rules.len();
+        for m in self.keywords.find_overlapping_iter(data) {
+            for &r in &self.keyword_rules[m.pattern().as_usize()] {
+                if !triggered[r] {
+                    triggered[r] = true;
+                    remaining -= 1;
+                }
+            }
+            if remaining == 0 {
+                break;
+            }
+        }
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (idx, rule) in rules.iter().enumerate().filter(|(i, _)| triggered[*i]) {
+            for caps in rule.regex.captures_iter(data) {
+                let Some(whole) = caps.get_match() else { continue };
+                let Some(secret) = caps.get_group(rule.secret_group) else { continue };
+                if secret.is_empty() {
+                    continue;
+                }
+                if let Some((entropy, metadata)) =
+                    accept(rule, &data[secret.range()])
+                {
+                    candidates.push((idx, secret.range(), whole.range(), entropy, metadata));
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        // When rules overlap on a span (the legacy and routable PAT rules, or a generic
+        // assignment around a known token), the most confident and earliest-listed rule wins.
+        candidates.sort_by(|a, b| {
+            rules[b.0].spec.confidence.cmp(&rules[a.0].spec.confidence).then(a.0.cmp(&b.0))
+        });
+        let mut kept: Vec<Candidate> = Vec::new();
+        for c in candidates {
+            if kept.iter().all(|k| c.1.end <= k.1.start || k.1.end <= c.1.start) {
+                kept.push(c);
+            }
+        }
+        kept.sort_by_key(|k| (k.1.start, k.0));
+        let lines = LineIndex::new(data);
+        kept.into_iter()
+            .map(|(rule, secret, whole, entropy, metadata)| {
+                let (start_line, start_column) = lines.position(data, secret.start);
+                let (end_line, end_column) = lines.position(data, secret.end.saturating_sub(1));
+                BlobMatch {
+                    rule,
+                    secret: data[secret.clone()].to_vec(),
+                    matched: data[whole].to_vec(),
+                    secret_span: secret,
+                    start_line,
+                    start_column,
+                    end_line,
+                    end_column,
+                    entropy,
+                    metadata,
+                }
+            })
+            .collect()
+    }
+}
+
+/// (rule index, secret span, whole-match span, entropy, metadata)
+type Candidate = (usize, Range<usize>, Range<usize>, f64, BTreeMap<String, String>);
+
+/// Applies the filters and validator of `rule`; on acceptance returns the entropy and metadata.
+fn accept(rule: &Rule, secret: &[u8]) -> Option<(f64, BTreeMap<String, String>)> {
+    let body = rule.body(secret);
+    if !rule.spec.skip_placeholder_filter && validate::false_positive(secret, body).is_some() {
+        return None;
+    }
+    let entropy = validate::shannon_entropy(body);
+    if rule.spec.entropy.is_some_and(|min| entropy < min) {
+        return None;
+    }
+    let mut metadata = BTreeMap::new();
+    match rule.spec.validator {
+        Some(Validator::GitlabRoutable) => {
+            let token = std::str::from_utf8(secret).ok()?;
+            let prefix = rule.spec.keywords.iter().find(|k| token.starts_with(k.as_str()))?;
+            let payload = routable_payload(token, prefix)?;
+            metadata.insert("checksum".to_owned(), "valid".to_owned());
+            for (k, v) in payload.fields {
+                let name = match k {
+                    'o' => "organization",
+                    'u' => "user",
+                    'c' => "cell",
+                    't' => "type",
+                    'g' => "group",
+                    'p' => "project",
+                    _ => continue,
+                };
+                metadata.insert(format!("routing.{name}"), v);
+            }
+        }
+        Some(Validator::Jwt) if !validate::is_jwt(secret) => return None,
+        Some(Validator::DockerAuth) if !validate::is_docker_auth(secret) => return None,
+        Some(Validator::PemBody) if !validate::is_pem_body(secret) => return None,
+        Some(Validator::DbPassword) if !validate::is_db_password(secret) => return None,
+        None | Some(Validator::Jwt | Validator::DockerAuth | Validator::PemBody | Validator::DbPassword) => {}
+    }
+    Some((entropy, metadata))
+}
+
+/// Runner tokens may carry a `t<digit>_` marker after `glrt-`; whether GitLab counts it as part
+/// of the prefix is unconfirmed, so both readings are tried (the CRC covers the whole token
+/// either way, so this cannot let an invalid checksum through).
+fn routable_payload(token: &str, prefix: &str) -> Option<validate::RoutingPayload> {
+    match validate::validate_routable(token, prefix) {
+        Ok(p) => Some(p),
+        Err(validate::RoutableError::Checksum) => None,
+        Err(_) => {
+            let rest = token.as_bytes().get(prefix.len()..prefix.len() + 3)?;
+            if rest[0].is_ascii_lowercase() && rest[1].is_ascii_digit() && rest[2] == b'_' {
+                validate::validate_routable(token, &token[..prefix.len() + 3]).ok()
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Byte offset to 1-based line and column, built only for blobs that have matches.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(data: &[u8]) -> Self {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', data).map(|i| i + 1));
+        Self { starts }
+    }
+
+    fn position(&self, data: &[u8], offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        // Columns count characters, not bytes, so editors land on the right spot.
+        let column = String::from_utf8_lossy(&data[start..offset.min(data.len())]).chars().count() + 1;
+        (line, column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_positions() {
+        let data = b"ab\ncd\n\nxyz";
+        let idx = LineIndex::new(data);
+        assert_eq!(idx.position(data, 0), (1, 1));
+        assert_eq!(idx.position(data, 4), (2, 2));
+        assert_eq!(idx.position(data, 7), (4, 1));
+        assert_eq!(idx.position(data, 9), (4, 3));
+    }
+
+    #[test]
+    fn binary_sniffing() {
+        assert!(Scanner::is_binary(b"abc\0def"));
+        assert!(!Scanner::is_binary(b"plain text"));
+        let mut late = vec![b'a'; BINARY_SNIFF_LEN];
+        late.push(0);
+        assert!(!Scanner::is_binary(&late));
+    }
+}

@@ -1,0 +1,322 @@
+//! Git history read straight from the object database with gix.
+//!
+//! Three passes, so that the expensive middle one parallelises and the other two stay cheap:
+//! 1. enumerate blobs reachable from every ref (or every object with `all_objects`), each id once;
+//! 2. scan the blobs in parallel, each thread with its own repository handle and pack caches;
+//! 3. only for blobs with findings, walk commits oldest first to find where each was introduced.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use gix::ObjectId;
+use gix::objs::{Find as _, FindHeader as _};
+use rayon::prelude::*;
+
+use crate::engine::{BlobMatch, BlobScan, Counters, Progress, ScanError, Scanner};
+use crate::finding::{CommitInfo, Finding, ScanOutput};
+
+/// History-scan settings.
+#[derive(Debug, Clone, Default)]
+pub struct GitOptions {
+    /// Also scan objects no ref reaches (dangling commits, dropped stashes, leftovers in packs).
+    pub all_objects: bool,
+}
+
+fn git_err(context: &str, e: impl std::fmt::Display) -> ScanError {
+    ScanError::Git(format!("{context}: {e}"))
+}
+
+/// True when `path` is a git repository (bare or with a working tree).
+#[must_use]
+pub fn is_repository(path: &Path) -> bool {
+    path.join(".git").exists() || (path.join("objects").is_dir() && path.join("HEAD").is_file())
+}
+
+type BlobHits = (ObjectId, Vec<BlobMatch>);
+
+struct Enumerated {
+    blobs: Vec<ObjectId>,
+    /// Every reachable commit with its committer time.
+    commits: Vec<(ObjectId, i64)>,
+    refs: u64,
+}
+
+impl Scanner {
+    /// Scans the full history of the repository at `path`.
+    ///
+    /// # Errors
+    /// If the path is not a repository, the repository is shallow, or an object that history
+    /// refers to is missing or corrupt.
+    pub fn scan_repository(&self, path: &Path, opts: &GitOptions, progress: &dyn Progress) -> Result<ScanOutput, ScanError> {
+        let repo = gix::open_opts(path, gix::open::Options::isolated())
+            .map_err(|e| git_err(&format!("{} is not a readable git repository", path.display()), e))?;
+        if repo.is_shallow().unwrap_or(false) {
+            return Err(ScanError::Git(format!(
+                "{} is a shallow clone: its history is incomplete. Fetch the full history \
+                 (git fetch --unshallow) or scan the working tree with --no-history",
+                path.display()
+            )));
+        }
+        let mut notes = Vec::new();
+        let enumerated = enumerate_reachable(&repo)?;
+        let mut blobs = enumerated.blobs;
+        if opts.all_objects {
+            let before = blobs.len();
+            let mut seen: HashSet<ObjectId> = blobs.iter().copied().collect();
+            let iter = repo.objects.iter().map_err(|e| git_err("listing objects", e))?;
+            for id in iter {
+                let id = id.map_err(|e| git_err("listing objects", e))?;
+                if seen.contains(&id) {
+                    continue;
+                }
+                let header = repo
+                    .objects
+                    .try_header(&id)
+                    .map_err(|e| git_err(&format!("reading object {id}"), e))?;
+                if header.is_some_and(|h| h.kind == gix::object::Kind::Blob) {
+                    seen.insert(id);
+                    blobs.push(id);
+                }
+            }
+            if blobs.len() > before {
+                notes.push(format!("{} unreachable blob(s) scanned", blobs.len() - before));
+            }
+        }
+        if enumerated.refs == 0 && blobs.is_empty() {
+            notes.push("repository is empty: no refs and no commits".to_owned());
+        }
+        progress.set_total(blobs.len() as u64);
+
+        let counters = Counters::default();
+        let skipped = Mutex::new(Vec::new());
+        let matched = self.scan_blobs(&repo, &blobs, &counters, &skipped, progress)?;
+        notes.extend(skipped.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+
+        let targets: HashSet<ObjectId> = matched.iter().map(|(id, _)| *id).collect();
+        let places = if targets.is_empty() { HashMap::new() } else { attribute(&repo, &enumerated.commits, &targets)? };
+        let rules = self.rules().rules();
+        let mut findings = Vec::new();
+        for (id, matches) in &matched {
+            let blob = Some(id.to_string());
+            match places.get(id) {
+                Some(locs) if !locs.is_empty() => {
+                    for (path, commit) in locs {
+                        findings.extend(matches.iter().map(|m| {
+                            Finding::from_match(&rules[m.rule], m, Some(path.clone()), blob.clone(), Some(commit.clone()))
+                        }));
+                    }
+                }
+                _ => findings.extend(matches.iter().map(|m| Finding::from_match(&rules[m.rule], m, None, blob.clone(), None))),
+            }
+        }
+        let mut stats = counters.snapshot();
+        stats.commits = enumerated.commits.len() as u64;
+        stats.refs = enumerated.refs;
+        let mut out = ScanOutput { findings, stats, notes };
+        out.dedupe();
+        Ok(out)
+    }
+
+    fn scan_blobs(
+        &self,
+        repo: &gix::Repository,
+        blobs: &[ObjectId],
+        counters: &Counters,
+        notes: &Mutex<Vec<String>>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<BlobHits>, ScanError> {
+        let shared = repo.clone().into_sync();
+        let max = self.options().max_blob_size;
+        let results: Result<Vec<Option<BlobHits>>, ScanError> = blobs
+            .par_iter()
+            .with_min_len(64)
+            .map_init(
+                || (shared.to_thread_local(), Vec::new()),
+                |(repo, buf), id| {
+                    let header = repo
+                        .objects
+                        .try_header(id)
+                        .map_err(|e| git_err(&format!("reading blob {id}"), e))?
+                        .ok_or_else(|| ScanError::Git(format!("corrupt repository: blob {id} is missing")))?;
+                    if header.size > max {
+                        counters.too_large_skipped.fetch_add(1, Ordering::Relaxed);
+                        notes
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(format!("skipped blob {id} ({} bytes, over the {max}-byte cap)", header.size));
+                        progress.blob_done(0);
+                        return Ok(None);
+                    }
+                    let data = repo
+                        .objects
+                        .try_find(id, buf)
+                        .map_err(|e| git_err(&format!("corrupt repository: blob {id} cannot be read"), e))?
+                        .ok_or_else(|| ScanError::Git(format!("corrupt repository: blob {id} is missing")))?;
+                    let len = data.data.len() as u64;
+                    let found = match self.scan_blob(data.data) {
+                        BlobScan::Binary => {
+                            counters.binary_skipped.fetch_add(1, Ordering::Relaxed);
+                            None
+                        }
+                        BlobScan::Scanned(m) => {
+                            counters.blobs_scanned.fetch_add(1, Ordering::Relaxed);
+                            counters.bytes_scanned.fetch_add(len, Ordering::Relaxed);
+                            (!m.is_empty()).then_some((*id, m))
+                        }
+                    };
+                    progress.blob_done(len);
+                    // A huge blob must not pin its buffer for the rest of the scan.
+                    if buf.capacity() > 4 * 1024 * 1024 {
+                        *buf = Vec::new();
+                    }
+                    Ok(found)
+                },
+            )
+            .collect();
+        Ok(results?.into_iter().flatten().collect())
+    }
+}
+
+fn find<'a>(repo: &gix::Repository, id: &ObjectId, buf: &'a mut Vec<u8>, what: &str) -> Result<gix::objs::Data<'a>, ScanError> {
+    repo.objects
+        .try_find(id, buf)
+        .map_err(|e| ScanError::Git(format!("corrupt repository: {what} {id} cannot be read: {e}")))?
+        .ok_or_else(|| ScanError::Git(format!("corrupt repository: {what} {id} is missing")))
+}
+
+fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> {
+    let hash = repo.object_hash();
+    let mut buf = Vec::new();
+    let mut tips: Vec<ObjectId> = Vec::new();
+    let mut refs = 0u64;
+    let platform = repo.references().map_err(|e| git_err("reading refs", e))?;
+    for r in platform.all().map_err(|e| git_err("reading refs", e))? {
+        let r = r.map_err(|e| git_err("reading refs", e))?;
+        refs += 1;
+        if let Some(id) = r.target().try_id() {
+            tips.push(id.to_owned());
+        }
+    }
+    // A detached HEAD is reachable history that no branch names.
+    if let Ok(Some(id)) = repo.head_id().map(|id| Some(id.detach())) {
+        tips.push(id);
+    }
+
+    let mut commits_todo = Vec::new();
+    let mut trees_todo = Vec::new();
+    let mut blobs = HashSet::new();
+    let mut seen_tags = HashSet::new();
+    while let Some(id) = tips.pop() {
+        let data = find(repo, &id, &mut buf, "object")?;
+        match data.kind {
+            gix::object::Kind::Tag => {
+                if seen_tags.insert(id) {
+                    let target = gix::objs::TagRefIter::from_bytes(data.data, hash)
+                        .target_id()
+                        .map_err(|e| git_err(&format!("corrupt repository: tag {id}"), e))?;
+                    tips.push(target);
+                }
+            }
+            gix::object::Kind::Commit => commits_todo.push(id),
+            gix::object::Kind::Tree => trees_todo.push(id),
+            gix::object::Kind::Blob => {
+                blobs.insert(id);
+            }
+        }
+    }
+
+    let mut seen_commits = HashSet::new();
+    let mut commits = Vec::new();
+    while let Some(id) = commits_todo.pop() {
+        if !seen_commits.insert(id) {
+            continue;
+        }
+        let data = find(repo, &id, &mut buf, "commit")?;
+        let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
+            .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
+        trees_todo.push(commit.tree());
+        commits_todo.extend(commit.parents().filter(|p| !seen_commits.contains(p)));
+        let time = commit.time().map(|t| t.seconds).unwrap_or(0);
+        commits.push((id, time));
+    }
+
+    let mut seen_trees = HashSet::new();
+    while let Some(id) = trees_todo.pop() {
+        if !seen_trees.insert(id) {
+            continue;
+        }
+        let data = find(repo, &id, &mut buf, "tree")?;
+        for entry in gix::objs::TreeRefIter::from_bytes(data.data, hash) {
+            let entry = entry.map_err(|e| git_err(&format!("corrupt repository: tree {id}"), e))?;
+            if entry.mode.is_tree() {
+                if !seen_trees.contains(entry.oid) {
+                    trees_todo.push(entry.oid.to_owned());
+                }
+            } else if entry.mode.is_blob_or_symlink() {
+                blobs.insert(entry.oid.to_owned());
+            }
+        }
+    }
+    let mut blobs: Vec<ObjectId> = blobs.into_iter().collect();
+    blobs.sort_unstable();
+    Ok(Enumerated { blobs, commits, refs })
+}
+
+/// Finds, for each target blob, the first commit (by commit time) and path where it appears.
+/// A tree already walked is not walked again, so the cost is one visit per unique tree.
+fn attribute(
+    repo: &gix::Repository,
+    commits: &[(ObjectId, i64)],
+    targets: &HashSet<ObjectId>,
+) -> Result<HashMap<ObjectId, Vec<(String, CommitInfo)>>, ScanError> {
+    let hash = repo.object_hash();
+    let mut ordered = commits.to_vec();
+    ordered.sort_by_key(|&(id, time)| (time, id));
+    let mut places: HashMap<ObjectId, Vec<(String, CommitInfo)>> = HashMap::new();
+    let mut seen_trees = HashSet::new();
+    let mut buf = Vec::new();
+    let mut tree_buf = Vec::new();
+    for (id, _) in ordered {
+        let data = find(repo, &id, &mut buf, "commit")?;
+        let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
+            .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
+        let mut info: Option<CommitInfo> = None;
+        let mut stack = vec![(commit.tree(), String::new())];
+        while let Some((tree, prefix)) = stack.pop() {
+            if !seen_trees.insert(tree) {
+                continue;
+            }
+            let data = find(repo, &tree, &mut tree_buf, "tree")?;
+            for entry in gix::objs::TreeRefIter::from_bytes(data.data, hash) {
+                let entry = entry.map_err(|e| git_err(&format!("corrupt repository: tree {tree}"), e))?;
+                let name = String::from_utf8_lossy(entry.filename);
+                let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+                if entry.mode.is_tree() {
+                    stack.push((entry.oid.to_owned(), path));
+                } else if entry.mode.is_blob_or_symlink() && targets.contains(entry.oid) {
+                    let info = info.get_or_insert_with(|| commit_info(id, &commit)).clone();
+                    let slot = places.entry(entry.oid.to_owned()).or_default();
+                    if !slot.iter().any(|(p, _)| *p == path) {
+                        slot.push((path, info));
+                    }
+                }
+            }
+        }
+    }
+    Ok(places)
+}
+
+fn commit_info(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> CommitInfo {
+    let (author, email, seconds) = commit.author().map_or_else(
+        |_| (String::new(), String::new(), 0),
+        |a| (a.name.to_string(), a.email.to_string(), a.seconds()),
+    );
+    let date = time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    let summary = String::from_utf8_lossy(commit.message().summary().as_ref()).into_owned();
+    CommitInfo { id: id.to_string(), author, email, date, summary }
+}

@@ -1,0 +1,5 @@
+//! Integration tests for labgate-scan.
+
+mod common;
+mod routable;
+mod rules;
