@@ -1,0 +1,213 @@
+//! Project webhooks and the repository compare API.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+
+use super::{find_project, json, no_content, render};
+use crate::auth::{API, Caller, READ_API, require_level};
+use crate::error::{ApiError, ApiResult};
+use crate::model::*;
+use crate::pagination::{PageParams, ReqInfo, offset_page, paged};
+use crate::params::Params;
+use crate::state::SimState;
+
+pub fn router() -> Router<SimState> {
+    Router::new()
+        .route("/projects/{id}/hooks", get(list).post(create))
+        .route(
+            "/projects/{id}/hooks/{hook_id}",
+            get(show).put(update).delete(remove),
+        )
+        .route("/projects/{id}/repository/compare", get(compare))
+}
+
+fn project_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<ProjectId> {
+    let p = caller.require(scopes)?;
+    let pid = find_project(state, Some(p), id)?;
+    require_level(state, p, Source::Project(pid), 40)?;
+    Ok(pid)
+}
+
+fn valid_url(u: &str) -> ApiResult<()> {
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),
+        _ => Err(ApiError::validation(
+            "url",
+            "is blocked: Only allowed schemes are http, https",
+        )),
+    }
+}
+
+fn apply(h: &mut Hook, params: &Params) -> ApiResult<()> {
+    if let Some(u) = params.str("url") {
+        valid_url(&u)?;
+        h.url = u;
+    }
+    if params.has("name") {
+        h.name = params.str("name");
+    }
+    if params.has("description") {
+        h.description = params.str("description");
+    }
+    if params.has("token") {
+        h.token = params.str("token").filter(|t| !t.is_empty());
+    }
+    if let Some(b) = params.bool("push_events")? {
+        h.push_events = b;
+    }
+    if let Some(b) = params.bool("tag_push_events")? {
+        h.tag_push_events = b;
+    }
+    if let Some(b) = params.bool("merge_requests_events")? {
+        h.merge_requests_events = b;
+    }
+    if let Some(b) = params.bool("enable_ssl_verification")? {
+        h.enable_ssl_verification = b;
+    }
+    if params.has("push_events_branch_filter") {
+        h.push_events_branch_filter = params.str("push_events_branch_filter");
+    }
+    if let Some(serde_json::Value::Array(items)) = params.raw("custom_headers") {
+        h.custom_headers = items
+            .iter()
+            .filter_map(|i| {
+                Some((
+                    i.get("key")?.as_str()?.to_owned(),
+                    i.get("value")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+async fn list(
+    State(state): State<SimState>,
+    caller: Caller,
+    info: ReqInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let pid = project_for(&state, &caller, &id, READ_API)?;
+    let pp = PageParams::from_params(&params)?;
+    pp.reject_keyset()?;
+    state.read(|db| {
+        let rows: Vec<&Hook> = db.hooks.values().filter(|h| h.project_id == pid).collect();
+        let total = rows.len();
+        let (rows, h) = offset_page(&info, &params, &pp, rows.into_iter(), Some(total));
+        Ok(paged(rows.into_iter().map(render::hook).collect(), h))
+    })
+}
+
+async fn create(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let pid = project_for(&state, &caller, &id, API)?;
+    params.require(&["url"])?;
+    let now = state.clock().now();
+    let mut hook = Hook {
+        id: 0,
+        project_id: pid,
+        url: String::new(),
+        name: None,
+        description: None,
+        token: None,
+        push_events: true,
+        tag_push_events: false,
+        merge_requests_events: false,
+        enable_ssl_verification: true,
+        push_events_branch_filter: None,
+        custom_headers: Vec::new(),
+        created_at: now,
+        uuid: uuid::Uuid::new_v4().to_string(),
+    };
+    apply(&mut hook, &params)?;
+    state.write(|db| {
+        hook.id = db.next_hook_id();
+        let body = render::hook(&hook);
+        db.hooks.insert(hook.id, hook);
+        Ok(json(StatusCode::CREATED, body))
+    })
+}
+
+fn hook_id(s: &str) -> ApiResult<u64> {
+    s.parse().map_err(|_| ApiError::param("hook_id is invalid"))
+}
+
+async fn show(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path((id, hid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let pid = project_for(&state, &caller, &id, READ_API)?;
+    let hid = hook_id(&hid)?;
+    state.read(|db| match db.hooks.get(&hid) {
+        Some(h) if h.project_id == pid => Ok(json(StatusCode::OK, render::hook(h))),
+        _ => Err(ApiError::not_found("Hook")),
+    })
+}
+
+async fn update(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path((id, hid)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult<Response> {
+    let pid = project_for(&state, &caller, &id, API)?;
+    let hid = hook_id(&hid)?;
+    state.write(|db| match db.hooks.get_mut(&hid) {
+        Some(h) if h.project_id == pid => {
+            apply(h, &params)?;
+            Ok(json(StatusCode::OK, render::hook(h)))
+        }
+        _ => Err(ApiError::not_found("Hook")),
+    })
+}
+
+async fn remove(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path((id, hid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let pid = project_for(&state, &caller, &id, API)?;
+    let hid = hook_id(&hid)?;
+    state.write(|db| match db.hooks.get(&hid) {
+        Some(h) if h.project_id == pid => {
+            db.hooks.remove(&hid);
+            Ok(no_content())
+        }
+        _ => Err(ApiError::not_found("Hook")),
+    })
+}
+
+async fn compare(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let p = caller.optional(READ_API)?;
+    let pid = find_project(&state, p, &id)?;
+    if let Some(p) = p {
+        let private = state.read(|db| {
+            db.projects
+                .get(&pid)
+                .is_some_and(|pr| pr.visibility != Visibility::Public)
+        });
+        if private {
+            require_level(&state, p, Source::Project(pid), 20)?;
+        }
+    }
+    params.require(&["from", "to"])?;
+    let from = params.str("from").unwrap_or_default();
+    let to = params.str("to").unwrap_or_default();
+    let straight = params.flag("straight")?;
+    let v = crate::git::compare(&state, pid, &from, &to, straight).await?;
+    Ok(json(StatusCode::OK, v))
+}

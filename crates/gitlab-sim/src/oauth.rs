@@ -1,0 +1,629 @@
+//! The OAuth 2.0 provider with Doorkeeper's strict semantics (PKCE, single-use codes, strict
+//! refresh-token rotation).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::auth::presented_secret;
+use crate::db::{digest, random_hex};
+use crate::model::*;
+use crate::params::Params;
+use crate::state::SimState;
+
+pub fn router() -> Router<SimState> {
+    Router::new()
+        .route("/oauth/authorize", get(authorize_page).post(authorize_decision))
+        .route("/oauth/token", post(token))
+        .route("/oauth/revoke", post(revoke))
+        .route("/oauth/token/info", get(token_info))
+}
+
+/// Authorization codes live ten minutes (Doorkeeper's default).
+pub const CODE_TTL_SECONDS: i64 = 600;
+
+pub const INVALID_GRANT: &str = "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
+pub const INVALID_CLIENT: &str = "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.";
+const INVALID_SCOPE: &str = "The requested scope is invalid, unknown, or malformed.";
+const ACCESS_DENIED: &str = "The resource owner or authorization server denied the request.";
+const INVALID_REDIRECT: &str =
+    "The requested redirect uri is malformed or doesn't match client redirect URI.";
+const UNSUPPORTED_GRANT: &str = "The authorization grant type is not supported by the authorization server.";
+const UNSUPPORTED_RESPONSE: &str = "The authorization server does not support this response type.";
+
+/// An OAuth error answered as JSON with Doorkeeper's `WWW-Authenticate` header.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut r = (
+        status,
+        axum::Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response();
+    let v = format!("Bearer realm=\"Doorkeeper\", error=\"{error}\", error_description=\"{description}\"");
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    no_store(r.headers_mut());
+    r
+}
+
+fn no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn redirect(location: &str) -> Response {
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
+        .finish();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{q}")
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    app_id: u64,
+    app_name: String,
+    redirect_uri: String,
+    state: String,
+    scopes: Vec<String>,
+    challenge: Option<String>,
+    method: Option<String>,
+    auto_approve_as: Option<String>,
+}
+
+/// Why an authorization request cannot proceed: an error page (bad client or redirect URI), or
+/// an error redirected back to the client.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    Page {
+        status: StatusCode,
+        error: &'static str,
+        description: &'static str,
+    },
+    Redirect(String),
+}
+
+impl IntoResponse for AuthorizeError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Page { status, error, description } => (
+                status,
+                Html(format!(
+                    "<!DOCTYPE html><html><head><title>An error has occurred</title></head><body><h1>An error has occurred</h1><p id=\"error\">{error}</p><p>{description}</p></body></html>"
+                )),
+            )
+                .into_response(),
+            Self::Redirect(to) => redirect(&to),
+        }
+    }
+}
+
+fn validate_authorize(state: &SimState, p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+    let client_id = p.str("client_id").unwrap_or_default();
+    let app = state
+        .read(|db| db.app_by_uid(&client_id).cloned())
+        .ok_or(AuthorizeError::Page {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            description: INVALID_CLIENT,
+        })?;
+    let redirect_uri = p.str("redirect_uri").unwrap_or_default();
+    if !app.redirect_uris.contains(&redirect_uri) {
+        return Err(AuthorizeError::Page {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_redirect_uri",
+            description: INVALID_REDIRECT,
+        });
+    }
+    let st = p.str("state").unwrap_or_default();
+    let fail = |error: &str, description: &str| {
+        AuthorizeError::Redirect(with_query(
+            &redirect_uri,
+            &[
+                ("error", error),
+                ("error_description", description),
+                ("state", &st),
+            ],
+        ))
+    };
+    if p.str("response_type").as_deref() != Some("code") {
+        return Err(fail("unsupported_response_type", UNSUPPORTED_RESPONSE));
+    }
+    let scopes: Vec<String> = match p.str("scope") {
+        Some(s) if !s.trim().is_empty() => s.split_whitespace().map(str::to_owned).collect(),
+        _ => app.scopes.clone(),
+    };
+    if scopes.iter().any(|s| !app.scopes.contains(s)) {
+        return Err(fail("invalid_scope", INVALID_SCOPE));
+    }
+    let challenge = p.str("code_challenge").filter(|c| !c.is_empty());
+    let method = p.str("code_challenge_method").filter(|c| !c.is_empty());
+    if let Some(c) = &challenge {
+        let plain_ok = app.allow_pkce_plain || state.read(|db| db.settings.allow_pkce_plain);
+        match method.as_deref() {
+            Some("S256") => {
+                if c.len() != 43
+                    || !c
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+                {
+                    return Err(fail("invalid_request", "Invalid code_challenge"));
+                }
+            }
+            None | Some("plain") if plain_ok => {}
+            _ => return Err(fail("invalid_request", "Invalid code_challenge_method")),
+        }
+    } else if method.is_some() {
+        return Err(fail(
+            "invalid_request",
+            "Missing required parameter: code_challenge.",
+        ));
+    }
+    Ok(AuthorizeRequest {
+        app_id: app.id,
+        app_name: app.name,
+        redirect_uri,
+        state: st,
+        scopes,
+        challenge,
+        method: method.or(Some("plain".into())),
+        auto_approve_as: app.auto_approve_as,
+    })
+}
+
+/// Approves (issuing a code for `username`) or denies an authorization request; returns the
+/// redirect target.
+pub fn decide(
+    state: &SimState,
+    req: &AuthorizeRequest,
+    username: Option<&str>,
+    approve: bool,
+) -> Result<String, AuthorizeError> {
+    if !approve {
+        return Err(AuthorizeError::Redirect(with_query(
+            &req.redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", ACCESS_DENIED),
+                ("state", &req.state),
+            ],
+        )));
+    }
+    let now = state.clock().now();
+    let user = username.and_then(|u| {
+        state.read(|db| {
+            db.user_by_username(u)
+                .filter(|u| u.state == UserState::Active)
+                .map(|u| u.id)
+        })
+    });
+    let Some(user_id) = user else {
+        return Err(AuthorizeError::Redirect(with_query(
+            &req.redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", ACCESS_DENIED),
+                ("state", &req.state),
+            ],
+        )));
+    };
+    let code = random_hex(32);
+    state.write(|db| {
+        db.grants.insert(
+            digest(&code),
+            OAuthGrant {
+                app_id: req.app_id,
+                user_id,
+                redirect_uri: req.redirect_uri.clone(),
+                scopes: req.scopes.clone(),
+                code_challenge: req.challenge.clone(),
+                code_challenge_method: req.challenge.as_ref().and(req.method.clone()),
+                created_at: now,
+                used: false,
+            },
+        );
+    });
+    Ok(with_query(
+        &req.redirect_uri,
+        &[("code", &code), ("state", &req.state)],
+    ))
+}
+
+/// Programmatic authorization for tests: `query` is the `/oauth/authorize` query string.
+pub fn authorize(state: &SimState, query: &str, username: &str, approve: bool) -> Result<String, String> {
+    let p = Params::from_query(Some(query));
+    let req = validate_authorize(state, &p).map_err(|e| match e {
+        AuthorizeError::Page { error, .. } => error.to_owned(),
+        AuthorizeError::Redirect(to) => to,
+    })?;
+    match decide(state, &req, Some(username), approve) {
+        Ok(to) | Err(AuthorizeError::Redirect(to)) => Ok(to),
+        Err(AuthorizeError::Page { error, .. }) => Err(error.to_owned()),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn authorize_page(State(state): State<SimState>, params: Params) -> Response {
+    let req = match validate_authorize(&state, &params) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(user) = req.auto_approve_as.clone() {
+        return match decide(&state, &req, Some(&user), true) {
+            Ok(to) | Err(AuthorizeError::Redirect(to)) => redirect(&to),
+            Err(e) => e.into_response(),
+        };
+    }
+    let hidden: String = params
+        .query
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+        .collect();
+    let action = format!("{}/oauth/authorize", state.prefix());
+    Html(format!(
+        "<!DOCTYPE html><html><head><title>Authorize {name}</title></head><body>\
+         <h1>Authorize {name} to use your account?</h1>\
+         <p>This application will be able to: {scopes}</p>\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <label>Signed in as <input name=\"username\" id=\"username\" autocomplete=\"username\"></label>\
+         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"authorize\">Authorize</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\
+         </form></body></html>",
+        name = esc(&req.app_name),
+        scopes = esc(&req.scopes.join(", ")),
+    ))
+    .into_response()
+}
+
+async fn authorize_decision(State(state): State<SimState>, params: Params) -> Response {
+    let req = match validate_authorize(&state, &params) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let approve = params.str("decision").as_deref() != Some("deny");
+    let user = params.str("username");
+    match decide(&state, &req, user.as_deref(), approve) {
+        Ok(to) | Err(AuthorizeError::Redirect(to)) => redirect(&to),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Client credentials from the body or HTTP Basic.
+fn client_credentials(headers: &HeaderMap, p: &Params) -> (Option<String>, Option<String>) {
+    if let Some(b) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        && let Some(s) = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        && let Some((id, secret)) = s.split_once(':')
+    {
+        let dec = |x: &str| {
+            url::form_urlencoded::parse(format!("x={x}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        return (dec(id), dec(secret));
+    }
+    (p.str("client_id"), p.str("client_secret"))
+}
+
+/// The authenticated client, or `None` (→ `invalid_client`). Public clients need no secret.
+fn authenticate_client(state: &SimState, id: Option<&str>, secret: Option<&str>) -> Option<OAuthApp> {
+    let app = state.read(|db| db.app_by_uid(id?).cloned())?;
+    match secret {
+        Some(s) if !s.is_empty() => (s == app.secret).then_some(app),
+        _ if !app.confidential => Some(app),
+        _ => None,
+    }
+}
+
+fn token_body(state: &SimState, access: &str, refresh: &str, scopes: &[String], ttl: u64) -> Response {
+    let mut r = (
+        StatusCode::OK,
+        axum::Json(json!({
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": ttl,
+            "refresh_token": refresh,
+            "scope": scopes.join(" "),
+            "created_at": state.clock().unix(),
+        })),
+    )
+        .into_response();
+    no_store(r.headers_mut());
+    r
+}
+
+fn pkce_ok(grant: &OAuthGrant, verifier: Option<&str>) -> bool {
+    let Some(challenge) = &grant.code_challenge else {
+        return true;
+    };
+    let Some(v) = verifier else { return false };
+    if v.len() < 43
+        || v.len() > 128
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+    {
+        return false;
+    }
+    match grant.code_challenge_method.as_deref() {
+        Some("S256") => {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
+                == *challenge
+        }
+        _ => v == challenge,
+    }
+}
+
+async fn token(State(state): State<SimState>, headers: HeaderMap, params: Params) -> Response {
+    let (cid, csecret) = client_credentials(&headers, &params);
+    match params.str("grant_type").as_deref() {
+        Some("authorization_code") => exchange_code(&state, &params, cid.as_deref(), csecret.as_deref()),
+        Some("refresh_token") => refresh(&state, &params, cid.as_deref(), csecret.as_deref()),
+        None => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: grant_type.",
+        ),
+        Some(_) => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            UNSUPPORTED_GRANT,
+        ),
+    }
+}
+
+fn exchange_code(state: &SimState, p: &Params, cid: Option<&str>, secret: Option<&str>) -> Response {
+    let Some(code) = p.str("code").filter(|c| !c.is_empty()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: code.",
+        );
+    };
+    let now = state.clock().now();
+    let code_digest = digest(&code);
+    let grant = state.read(|db| db.grants.get(&code_digest).cloned());
+    let verifier = p.str("code_verifier").filter(|v| !v.is_empty());
+    if grant.as_ref().is_some_and(|g| g.code_challenge.is_some()) && verifier.is_none() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: code_verifier.",
+        );
+    }
+    let redirect_uri = p.str("redirect_uri").unwrap_or_default();
+    if redirect_uri.is_empty() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: redirect_uri.",
+        );
+    }
+    let Some(app) = authenticate_client(state, cid, secret) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", INVALID_CLIENT);
+    };
+    let invalid_grant = || oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", INVALID_GRANT);
+    let Some(grant) = grant else {
+        return invalid_grant();
+    };
+    let expired = now - grant.created_at >= time::Duration::seconds(CODE_TTL_SECONDS);
+    if grant.used || expired || grant.app_id != app.id || grant.redirect_uri != redirect_uri {
+        return invalid_grant();
+    }
+    if !pkce_ok(&grant, verifier.as_deref()) {
+        return invalid_grant();
+    }
+    let issued = state.write(|db| {
+        let g = db.grants.get_mut(&code_digest)?;
+        if g.used {
+            return None;
+        }
+        g.used = true;
+        Some(db.issue_oauth_token(
+            app.id,
+            grant.user_id,
+            grant.scopes.clone(),
+            app.access_token_ttl,
+            now,
+        ))
+    });
+    match issued {
+        Some((_, access, refresh)) => {
+            token_body(state, &access, &refresh, &grant.scopes, app.access_token_ttl)
+        }
+        None => invalid_grant(),
+    }
+}
+
+fn refresh(state: &SimState, p: &Params, cid: Option<&str>, secret: Option<&str>) -> Response {
+    let Some(rt) = p.str("refresh_token").filter(|c| !c.is_empty()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: refresh_token.",
+        );
+    };
+    let d = digest(&rt);
+    let now = state.clock().now();
+    let existing = state.read(|db| {
+        db.oauth_refresh
+            .get(&d)
+            .and_then(|id| db.oauth_tokens.get(id))
+            .cloned()
+    });
+    let invalid_grant = || oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", INVALID_GRANT);
+    let Some(old) = existing else {
+        return invalid_grant();
+    };
+    if old.revoked_at.is_some() {
+        return invalid_grant();
+    }
+    let Some(app) = authenticate_client(state, cid, secret) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", INVALID_CLIENT);
+    };
+    if app.id != old.app_id {
+        return invalid_grant();
+    }
+    let scopes: Vec<String> = match p.str("scope") {
+        Some(s) if !s.trim().is_empty() => s.split_whitespace().map(str::to_owned).collect(),
+        _ => old.scopes.clone(),
+    };
+    if scopes.iter().any(|s| !old.scopes.contains(s)) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", INVALID_SCOPE);
+    }
+    // The lock makes the revocation check and the rotation one step: the loser of two concurrent
+    // refreshes sees the token revoked, as Doorkeeper's `lock!` makes it.
+    let issued = state.write(|db| {
+        let t = db.oauth_tokens.get_mut(&old.id)?;
+        if t.revoked_at.is_some() {
+            return None;
+        }
+        t.revoked_at = Some(now);
+        Some(db.issue_oauth_token(app.id, old.user_id, scopes.clone(), app.access_token_ttl, now))
+    });
+    match issued {
+        Some((_, access, refresh)) => token_body(state, &access, &refresh, &scopes, app.access_token_ttl),
+        None => invalid_grant(),
+    }
+}
+
+async fn revoke(State(state): State<SimState>, headers: HeaderMap, params: Params) -> Response {
+    let (cid, csecret) = client_credentials(&headers, &params);
+    let Some(app) = authenticate_client(&state, cid.as_deref(), csecret.as_deref()) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", INVALID_CLIENT);
+    };
+    let Some(tok) = params.str("token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing required parameter: token.",
+        );
+    };
+    let d = digest(&tok);
+    let now = state.clock().now();
+    let outcome = state.write(|db| {
+        let id = db
+            .oauth_access
+            .get(&d)
+            .or_else(|| db.oauth_refresh.get(&d))
+            .copied()?;
+        let t = db.oauth_tokens.get_mut(&id)?;
+        if t.app_id != app.id {
+            return Some(false);
+        }
+        t.revoked_at.get_or_insert(now);
+        Some(true)
+    });
+    if outcome == Some(false) {
+        return oauth_error(
+            StatusCode::FORBIDDEN,
+            "unauthorized_client",
+            "You are not authorized to revoke this token",
+        );
+    }
+    (StatusCode::OK, axum::Json(json!({}))).into_response()
+}
+
+async fn token_info(State(state): State<SimState>, req: axum::extract::Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let secret = presented_secret(&parts).map(|(s, _)| s);
+    let now = state.clock().now();
+    let invalid = |d: &str| oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", d);
+    let Some(secret) = secret else {
+        return invalid("The access token is invalid");
+    };
+    let found = state.read(|db| {
+        let t = db
+            .oauth_access
+            .get(&digest(&secret))
+            .and_then(|id| db.oauth_tokens.get(id))?
+            .clone();
+        let uid = db.apps.get(&t.app_id).map(|a| a.uid.clone());
+        Some((t, uid))
+    });
+    let Some((t, uid)) = found else {
+        return invalid("The access token is invalid");
+    };
+    if t.revoked_at.is_some() {
+        return invalid("The access token was revoked");
+    }
+    if t.expired(now) {
+        return invalid("The access token expired");
+    }
+    let remaining = (t.created_at + time::Duration::seconds(i64::try_from(t.expires_in).unwrap_or(0)) - now)
+        .whole_seconds();
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "resource_owner_id": t.user_id,
+            "scope": t.scopes,
+            "expires_in": remaining,
+            "application": { "uid": uid },
+            "created_at": t.created_at.unix_timestamp(),
+            "scopes": t.scopes,
+            "expires_in_seconds": remaining,
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_example() {
+        let grant = OAuthGrant {
+            app_id: 1,
+            user_id: 1,
+            redirect_uri: String::new(),
+            scopes: vec![],
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            created_at: time::OffsetDateTime::now_utc(),
+            used: false,
+        };
+        assert!(pkce_ok(
+            &grant,
+            Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+        ));
+        assert!(!pkce_ok(
+            &grant,
+            Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx")
+        ));
+        assert!(!pkce_ok(&grant, None));
+    }
+
+    #[test]
+    fn query_appending_keeps_existing_parameters() {
+        assert_eq!(
+            with_query("http://x/cb?a=1", &[("code", "c"), ("state", "")]),
+            "http://x/cb?a=1&code=c"
+        );
+    }
+}
