@@ -66,7 +66,10 @@ impl std::fmt::Debug for Baseline {
 fn glob(pattern: &str, file: &str) -> Result<GlobMatcher, BaselineError> {
     Glob::new(pattern)
         .map(|g| g.compile_matcher())
-        .map_err(|e| BaselineError::Parse { path: file.to_owned(), message: format!("bad glob {pattern:?}: {e}") })
+        .map_err(|e| BaselineError::Parse {
+            path: file.to_owned(),
+            message: format!("bad glob {pattern:?}: {e}"),
+        })
 }
 
 impl Baseline {
@@ -76,7 +79,10 @@ impl Baseline {
     /// If the file cannot be read or parsed.
     pub fn load(path: &Path) -> Result<Self, BaselineError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Io { path: name.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Io {
+            path: name.clone(),
+            source,
+        })?;
         Self::parse(&text, &name)
     }
 
@@ -87,21 +93,33 @@ impl Baseline {
     pub fn parse(text: &str, name: &str) -> Result<Self, BaselineError> {
         let trimmed = text.trim_start();
         if trimmed.starts_with('{') {
-            let report: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| BaselineError::Parse { path: name.to_owned(), message: e.to_string() })?;
-            let findings = report.get("findings").and_then(|f| f.as_array()).ok_or_else(|| BaselineError::Parse {
+            let report: serde_json::Value = serde_json::from_str(text).map_err(|e| BaselineError::Parse {
                 path: name.to_owned(),
-                message: "JSON baseline must be a labgate JSON report with a findings array".to_owned(),
+                message: e.to_string(),
             })?;
+            let findings =
+                report
+                    .get("findings")
+                    .and_then(|f| f.as_array())
+                    .ok_or_else(|| BaselineError::Parse {
+                        path: name.to_owned(),
+                        message: "JSON baseline must be a labgate JSON report with a findings array"
+                            .to_owned(),
+                    })?;
             let fingerprints = findings
                 .iter()
                 .filter_map(|f| f.get("fingerprint").and_then(|v| v.as_str()).map(str::to_owned))
                 .collect();
-            return Ok(Self { fingerprints, entries: Vec::new() });
+            return Ok(Self {
+                fingerprints,
+                entries: Vec::new(),
+            });
         }
         if trimmed.starts_with("[[") || trimmed.lines().any(|l| l.trim() == "[[ignore]]") {
-            let parsed: TomlBaseline = toml::from_str(text)
-                .map_err(|e| BaselineError::Parse { path: name.to_owned(), message: e.to_string() })?;
+            let parsed: TomlBaseline = toml::from_str(text).map_err(|e| BaselineError::Parse {
+                path: name.to_owned(),
+                message: e.to_string(),
+            })?;
             let mut out = Self::default();
             for e in parsed.ignore {
                 if e.fingerprint.is_none() && e.path.is_none() && e.rule.is_none() {
@@ -129,7 +147,10 @@ impl Baseline {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(str::to_owned)
             .collect();
-        Ok(Self { fingerprints, entries: Vec::new() })
+        Ok(Self {
+            fingerprints,
+            entries: Vec::new(),
+        })
     }
 
     /// Adds a path glob that suppresses everything below it.
@@ -137,7 +158,11 @@ impl Baseline {
     /// # Errors
     /// If the glob is invalid.
     pub fn add_path_glob(&mut self, pattern: &str) -> Result<(), BaselineError> {
-        self.entries.push(Entry { fingerprint: None, path: Some(glob(pattern, "built-in")?), rule: None });
+        self.entries.push(Entry {
+            fingerprint: None,
+            path: Some(glob(pattern, "built-in")?),
+            rule: None,
+        });
         Ok(())
     }
 
@@ -150,7 +175,9 @@ impl Baseline {
         self.entries.iter().any(|e| {
             e.fingerprint.as_ref().is_none_or(|fp| *fp == finding.fingerprint)
                 && e.rule.as_ref().is_none_or(|r| *r == finding.rule_id)
-                && e.path.as_ref().is_none_or(|g| finding.location.path.as_ref().is_some_and(|p| g.is_match(p)))
+                && e.path
+                    .as_ref()
+                    .is_none_or(|g| finding.location.path.as_ref().is_some_and(|p| g.is_match(p)))
         })
     }
 

@@ -122,7 +122,8 @@ impl Progress for Bar {
             let secs = self.bar.elapsed().as_secs_f64().max(0.001);
             #[allow(clippy::cast_precision_loss, reason = "display only")]
             let rate = total as f64 / secs / 1_048_576.0;
-            self.bar.set_message(format!("{} at {rate:.1} MiB/s", human_bytes(total)));
+            self.bar
+                .set_message(format!("{} at {rate:.1} MiB/s", human_bytes(total)));
         }
     }
 }
@@ -132,10 +133,15 @@ fn progress_bar(args: &ScanArgs) -> Option<Bar> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} blobs {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} blobs {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
-    Some(Bar { bar, bytes: AtomicU64::new(0), blobs: AtomicU64::new(0) })
+    Some(Bar {
+        bar,
+        bytes: AtomicU64::new(0),
+        blobs: AtomicU64::new(0),
+    })
 }
 
 /// Loads built-in rules plus the user's, as the arguments ask.
@@ -145,7 +151,8 @@ fn progress_bar(args: &ScanArgs) -> Option<Bar> {
 pub fn load_rules(args: &ScanArgs) -> anyhow::Result<RuleSet> {
     let mut rules = RuleSet::builtin().context("built-in rules")?;
     for file in &args.rules {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading rule file {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading rule file {}", file.display()))?;
         rules.load_str(&file.display().to_string(), &text)?;
     }
     for prefix in &args.pat_prefix {
@@ -159,17 +166,28 @@ pub fn load_rules(args: &ScanArgs) -> anyhow::Result<RuleSet> {
 }
 
 fn token_from_env() -> Option<String> {
-    TOKEN_ENV.iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    TOKEN_ENV
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
-fn scan_target(scanner: &Scanner, args: &ScanArgs, progress: &dyn Progress) -> anyhow::Result<(ScanOutput, String)> {
-    let git_opts = GitOptions { all_objects: args.all_objects };
+fn scan_target(
+    scanner: &Scanner,
+    args: &ScanArgs,
+    progress: &dyn Progress,
+) -> anyhow::Result<(ScanOutput, String)> {
+    let git_opts = GitOptions {
+        all_objects: args.all_objects,
+    };
     if is_remote(&args.target) {
         if args.no_history {
             bail!("--no-history needs a local path; a URL is always scanned with its full history");
         }
         let shown = check_url(&args.target)?;
-        let dir = tempfile::Builder::new().prefix("labgate-scan-").tempdir().context("creating a clone directory")?;
+        let dir = tempfile::Builder::new()
+            .prefix("labgate-scan-")
+            .tempdir()
+            .context("creating a clone directory")?;
         let dest = dir.path().join("repo.git");
         tracing::info!(url = %shown, "mirror-cloning");
         mirror_clone(&args.target, &dest, token_from_env().as_deref())?;
@@ -186,9 +204,15 @@ fn scan_target(scanner: &Scanner, args: &ScanArgs, progress: &dyn Progress) -> a
         return Ok((scanner.scan_repository(path, &git_opts, progress)?, shown));
     }
     if args.history || args.all_objects {
-        bail!("{} is not a git repository; --history and --all-objects need one", path.display());
+        bail!(
+            "{} is not a git repository; --history and --all-objects need one",
+            path.display()
+        );
     }
-    let dir_opts = DirOptions { follow_symlinks: args.follow_symlinks, include_git_dir: false };
+    let dir_opts = DirOptions {
+        follow_symlinks: args.follow_symlinks,
+        include_git_dir: false,
+    };
     Ok((scanner.scan_directory(path, &dir_opts, progress)?, shown))
 }
 
@@ -219,11 +243,18 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rules = load_rules(&args)?;
-    let scanner = Scanner::with_options(rules, ScanOptions { max_blob_size: args.max_blob_size })?;
+    let scanner = Scanner::with_options(
+        rules,
+        ScanOptions {
+            max_blob_size: args.max_blob_size,
+        },
+    )?;
 
     let started = time::OffsetDateTime::now_utc();
     let bar = progress_bar(&args);
-    let progress: &dyn Progress = bar.as_ref().map_or(&crate::engine::NoProgress, |b| b as &dyn Progress);
+    let progress: &dyn Progress = bar
+        .as_ref()
+        .map_or(&crate::engine::NoProgress, |b| b as &dyn Progress);
     let (mut out, target) = pool.install(|| scan_target(&scanner, &args, progress))?;
     if let Some(b) = &bar {
         b.bar.finish_and_clear();
@@ -233,16 +264,35 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         v.verify_findings(scanner.rules(), &mut out.findings);
     }
     let finished = time::OffsetDateTime::now_utc();
-    let ctx = ReportContext { target, started, finished, show_secrets: args.show_secrets, suppressed };
+    let ctx = ReportContext {
+        target,
+        started,
+        finished,
+        show_secrets: args.show_secrets,
+        suppressed,
+    };
     let rendered = render(args.format, &out, &ctx);
     match &args.output {
-        Some(file) => std::fs::write(file, rendered).with_context(|| format!("writing {}", file.display()))?,
+        Some(file) => {
+            std::fs::write(file, rendered).with_context(|| format!("writing {}", file.display()))?
+        }
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(rendered.as_bytes()).context("writing the report")?;
+            stdout
+                .write_all(rendered.as_bytes())
+                .context("writing the report")?;
             stdout.flush().context("writing the report")?;
         }
     }
-    tracing::info!(findings = out.findings.len(), suppressed, blobs = out.stats.blobs_scanned, "scan finished");
-    Ok(if out.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(args.exit_code) })
+    tracing::info!(
+        findings = out.findings.len(),
+        suppressed,
+        blobs = out.stats.blobs_scanned,
+        "scan finished"
+    );
+    Ok(if out.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(args.exit_code)
+    })
 }

@@ -27,7 +27,9 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        Self { max_blob_size: DEFAULT_MAX_BLOB_SIZE }
+        Self {
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+        }
     }
 }
 
@@ -145,7 +147,9 @@ pub struct Scanner {
 
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scanner").field("rules", &self.rules.len()).finish_non_exhaustive()
+        f.debug_struct("Scanner")
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -184,7 +188,12 @@ impl Scanner {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| ScanError::Automaton(e.to_string()))?;
-        Ok(Self { rules, keywords, keyword_rules, options })
+        Ok(Self {
+            rules,
+            keywords,
+            keyword_rules,
+            options,
+        })
     }
 
     #[must_use]
@@ -233,13 +242,13 @@ impl Scanner {
         for (idx, rule) in rules.iter().enumerate().filter(|(i, _)| triggered[*i]) {
             for caps in rule.regex.captures_iter(data) {
                 let Some(whole) = caps.get_match() else { continue };
-                let Some(secret) = caps.get_group(rule.secret_group) else { continue };
+                let Some(secret) = caps.get_group(rule.secret_group) else {
+                    continue;
+                };
                 if secret.is_empty() {
                     continue;
                 }
-                if let Some((entropy, metadata)) =
-                    accept(rule, &data[secret.range()])
-                {
+                if let Some((entropy, metadata)) = accept(rule, &data[secret.range()]) {
                     candidates.push((idx, secret.range(), whole.range(), entropy, metadata));
                 }
             }
@@ -250,7 +259,11 @@ impl Scanner {
         // When rules overlap on a span (the legacy and routable PAT rules, or a generic
         // assignment around a known token), the most confident and earliest-listed rule wins.
         candidates.sort_by(|a, b| {
-            rules[b.0].spec.confidence.cmp(&rules[a.0].spec.confidence).then(a.0.cmp(&b.0))
+            rules[b.0]
+                .spec
+                .confidence
+                .cmp(&rules[a.0].spec.confidence)
+                .then(a.0.cmp(&b.0))
         });
         let mut kept: Vec<Candidate> = Vec::new();
         for c in candidates {
@@ -298,7 +311,11 @@ fn accept(rule: &Rule, secret: &[u8]) -> Option<(f64, BTreeMap<String, String>)>
     match rule.spec.validator {
         Some(Validator::GitlabRoutable) => {
             let token = std::str::from_utf8(secret).ok()?;
-            let prefix = rule.spec.keywords.iter().find(|k| token.starts_with(k.as_str()))?;
+            let prefix = rule
+                .spec
+                .keywords
+                .iter()
+                .find(|k| token.starts_with(k.as_str()))?;
             let payload = routable_payload(token, prefix)?;
             metadata.insert("checksum".to_owned(), "valid".to_owned());
             for (k, v) in payload.fields {
@@ -357,7 +374,10 @@ impl LineIndex {
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
         // Columns count characters, not bytes, so editors land on the right spot.
-        let column = String::from_utf8_lossy(&data[start..offset.min(data.len())]).chars().count() + 1;
+        let column = String::from_utf8_lossy(&data[start..offset.min(data.len())])
+            .chars()
+            .count()
+            + 1;
         (line, column)
     }
 }

@@ -115,9 +115,18 @@ pub fn fingerprint(rule_id: &str, secret_sha256: &str, place: &str) -> String {
 impl Finding {
     /// Ties a blob match to a location.
     #[must_use]
-    pub fn from_match(rule: &Rule, m: &BlobMatch, path: Option<String>, blob: Option<String>, commit: Option<CommitInfo>) -> Self {
+    pub fn from_match(
+        rule: &Rule,
+        m: &BlobMatch,
+        path: Option<String>,
+        blob: Option<String>,
+        commit: Option<CommitInfo>,
+    ) -> Self {
         let secret_sha256 = sha256_hex(&m.secret);
-        let place = path.clone().or_else(|| blob.as_ref().map(|b| format!("blob:{b}"))).unwrap_or_default();
+        let place = path
+            .clone()
+            .or_else(|| blob.as_ref().map(|b| format!("blob:{b}")))
+            .unwrap_or_default();
         Self {
             rule_id: rule.spec.id.clone(),
             rule_name: rule.spec.name.clone(),
@@ -168,7 +177,8 @@ impl ScanOutput {
         findings.sort_by(|a, b| {
             let da = a.location.commit.as_ref().map(|c| c.date.as_str());
             let db = b.location.commit.as_ref().map(|c| c.date.as_str());
-            da.cmp(&db).then_with(|| a.location.start_line.cmp(&b.location.start_line))
+            da.cmp(&db)
+                .then_with(|| a.location.start_line.cmp(&b.location.start_line))
         });
         for f in findings {
             if let Some(&i) = index.get(&f.fingerprint) {
@@ -186,12 +196,18 @@ impl ScanOutput {
             }
         }
         order.sort_by(|a, b| {
-            (&a.location.path, a.location.start_line, a.location.start_column, &a.rule_id).cmp(&(
-                &b.location.path,
-                b.location.start_line,
-                b.location.start_column,
-                &b.rule_id,
-            ))
+            (
+                &a.location.path,
+                a.location.start_line,
+                a.location.start_column,
+                &a.rule_id,
+            )
+                .cmp(&(
+                    &b.location.path,
+                    b.location.start_line,
+                    b.location.start_column,
+                    &b.rule_id,
+                ))
         });
         self.findings = order;
     }

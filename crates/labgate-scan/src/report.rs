@@ -50,7 +50,11 @@ pub fn redact(secret: &str) -> String {
 }
 
 fn shown_secret(f: &Finding, ctx: &ReportContext) -> String {
-    if ctx.show_secrets { f.secret.clone() } else { redact(&f.secret) }
+    if ctx.show_secrets {
+        f.secret.clone()
+    } else {
+        redact(&f.secret)
+    }
 }
 
 fn shown_match(f: &Finding, ctx: &ReportContext) -> String {
@@ -62,7 +66,8 @@ fn shown_match(f: &Finding, ctx: &ReportContext) -> String {
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Renders a report in `format`.
@@ -78,7 +83,10 @@ pub fn render(format: Format, out: &ScanOutput, ctx: &ReportContext) -> String {
 
 fn place(f: &Finding) -> String {
     let path = f.location.path.clone().unwrap_or_else(|| {
-        f.location.blob.as_ref().map_or_else(|| "<unknown>".to_owned(), |b| format!("<unreachable blob {b}>"))
+        f.location
+            .blob
+            .as_ref()
+            .map_or_else(|| "<unknown>".to_owned(), |b| format!("<unreachable blob {b}>"))
     });
     format!("{path}:{}:{}", f.location.start_line, f.location.start_column)
 }
@@ -90,11 +98,19 @@ fn text(out: &ScanOutput, ctx: &ReportContext) -> String {
         let _ = writeln!(s, "    secret:      {}", shown_secret(f, ctx));
         let matched = shown_match(f, ctx);
         if matched != shown_secret(f, ctx) {
-            let one_line: String = matched.chars().take(200).map(|c| if c == '\n' { '⏎' } else { c }).collect();
+            let one_line: String = matched
+                .chars()
+                .take(200)
+                .map(|c| if c == '\n' { '⏎' } else { c })
+                .collect();
             let _ = writeln!(s, "    match:       {one_line}");
         }
         if let Some(c) = &f.location.commit {
-            let _ = writeln!(s, "    commit:      {} {} <{}> {}", c.id, c.author, c.email, c.date);
+            let _ = writeln!(
+                s,
+                "    commit:      {} {} <{}> {}",
+                c.id, c.author, c.email, c.date
+            );
             if !c.summary.is_empty() {
                 let _ = writeln!(s, "    message:     {}", c.summary);
             }
@@ -106,10 +122,18 @@ fn text(out: &ScanOutput, ctx: &ReportContext) -> String {
             let _ = writeln!(s, "    {k}: {v}");
         }
         if let Some(v) = f.verification {
-            let detail = f.verification_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+            let detail = f
+                .verification_detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
             let _ = writeln!(s, "    verified:    {}{detail}", v.as_str());
         }
-        let _ = writeln!(s, "    severity:    {:?}, confidence {:?}", f.severity, f.confidence);
+        let _ = writeln!(
+            s,
+            "    severity:    {:?}, confidence {:?}",
+            f.severity, f.confidence
+        );
         let _ = writeln!(s, "    fingerprint: {}", f.fingerprint);
         s.push('\n');
     }
@@ -122,13 +146,21 @@ fn text(out: &ScanOutput, ctx: &ReportContext) -> String {
         s,
         "{} finding(s){} in {}: {} blob(s), {} scanned in {secs:.2}s; {} binary and {} oversized skipped{}",
         out.findings.len(),
-        if ctx.suppressed > 0 { format!(" ({} suppressed by the baseline)", ctx.suppressed) } else { String::new() },
+        if ctx.suppressed > 0 {
+            format!(" ({} suppressed by the baseline)", ctx.suppressed)
+        } else {
+            String::new()
+        },
         ctx.target,
         st.blobs_scanned,
         human_bytes(st.bytes_scanned),
         st.binary_skipped,
         st.too_large_skipped,
-        if st.commits > 0 { format!(", {} commit(s) in {} ref(s)", st.commits, st.refs) } else { String::new() },
+        if st.commits > 0 {
+            format!(", {} commit(s) in {} ref(s)", st.commits, st.refs)
+        } else {
+            String::new()
+        },
     );
     s
 }
@@ -144,7 +176,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 #[derive(Serialize)]
@@ -252,7 +288,11 @@ fn sarif(out: &ScanOutput, ctx: &ReportContext) -> Value {
             if f.metadata.get("checksum").is_some_and(|c| c == "valid") {
                 message.push_str(" (checksum valid)");
             }
-            let uri = f.location.path.clone().unwrap_or_else(|| format!("blob:{}", f.location.blob.as_deref().unwrap_or("")));
+            let uri = f
+                .location
+                .path
+                .clone()
+                .unwrap_or_else(|| format!("blob:{}", f.location.blob.as_deref().unwrap_or("")));
             let mut partial = serde_json::Map::new();
             partial.insert("secretHash".into(), json!(format!("sha256:{}", f.secret_sha256)));
             partial.insert("labgateFingerprint/v1".into(), json!(f.fingerprint));
@@ -326,7 +366,14 @@ fn gitlab_time(t: time::OffsetDateTime) -> String {
 /// create new vulnerabilities in GitLab for the same finding.
 fn uuid_from(fingerprint: &str) -> String {
     let h = crate::finding::sha256_hex(fingerprint.as_bytes());
-    format!("{}-{}-5{}-8{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-5{}-8{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 fn gitlab(out: &ScanOutput, ctx: &ReportContext) -> Value {
@@ -364,7 +411,8 @@ fn gitlab(out: &ScanOutput, ctx: &ReportContext) -> Value {
             v
         })
         .collect();
-    let analyzer = json!({"id": TOOL, "name": TOOL, "version": VERSION, "vendor": {"name": TOOL}, "url": INFO_URI});
+    let analyzer =
+        json!({"id": TOOL, "name": TOOL, "version": VERSION, "vendor": {"name": TOOL}, "url": INFO_URI});
     json!({
         "version": "15.0.0",
         "vulnerabilities": vulns,

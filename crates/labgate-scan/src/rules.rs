@@ -19,7 +19,9 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 /// How sure a match of this rule is to be a real secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     Low,
@@ -129,7 +131,9 @@ pub struct Rule {
 
 impl fmt::Debug for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rule").field("id", &self.spec.id).finish_non_exhaustive()
+        f.debug_struct("Rule")
+            .field("id", &self.spec.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,12 +152,19 @@ impl Rule {
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .configure(Regex::config().utf8_empty(false))
             .build(&spec.pattern)
-            .map_err(|e| RuleError::Pattern { id: spec.id.clone(), message: e.to_string() })?;
+            .map_err(|e| RuleError::Pattern {
+                id: spec.id.clone(),
+                message: e.to_string(),
+            })?;
         let info = regex.group_info();
         let secret_group = info
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .unwrap_or(usize::from(info.group_len(regex_automata::PatternID::ZERO) > 1));
-        Ok(Self { spec, regex, secret_group })
+        Ok(Self {
+            spec,
+            regex,
+            secret_group,
+        })
     }
 
     /// The fixed prefix of the token (the first keyword if the secret starts with it), which
@@ -208,8 +219,10 @@ impl RuleSet {
     /// # Errors
     /// On a syntax error, an invalid pattern, or a duplicate id within the file.
     pub fn load_str(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
-        let parsed: RuleFile = toml::from_str(text)
-            .map_err(|e| RuleError::Parse { file: file.to_owned(), message: e.to_string() })?;
+        let parsed: RuleFile = toml::from_str(text).map_err(|e| RuleError::Parse {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
         let disabled: HashSet<&str> = parsed.disable.iter().map(String::as_str).collect();
         self.rules.retain(|r| !disabled.contains(r.spec.id.as_str()));
         let mut seen = HashSet::new();
@@ -234,7 +247,9 @@ impl RuleSet {
     /// If the prefix is not a plausible token prefix.
     pub fn add_custom_pat_prefix(&mut self, prefix: &str) -> Result<(), RuleError> {
         if !(2..=32).contains(&prefix.len())
-            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(RuleError::Prefix(prefix.to_owned()));
         }

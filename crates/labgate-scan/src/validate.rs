@@ -160,7 +160,11 @@ pub fn generate_routable(
     if !fields.contains_key(&'o') || fields.keys().any(|k| !ROUTING_KEYS.contains(k)) {
         return Err(RoutableError::Payload);
     }
-    let payload = fields.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join("\n");
+    let payload = fields
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let len = u8::try_from(payload.len()).map_err(|_| RoutableError::Payload)?;
     if payload.len() > MAX_ROUTING_PAYLOAD {
         return Err(RoutableError::Payload);
@@ -229,7 +233,8 @@ pub fn is_interpolation(value: &[u8]) -> bool {
         || v.starts_with(b"#{")
         || v.starts_with(b"<%")
         || v.starts_with(b"@{")
-        || v.windows(2).any(|w| w == b"${" || w == b"{{" || w == b"%(" || w == b"$(")
+        || v.windows(2)
+            .any(|w| w == b"${" || w == b"{{" || w == b"%(" || w == b"$(")
         || (v.first() == Some(&b'$') && v.get(1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_'))
         || (v.first() == Some(&b'%') && v.last() == Some(&b'%') && v.len() > 2)
         || v.starts_with(b"process.env")
@@ -273,7 +278,9 @@ pub fn false_positive(secret: &[u8], body: &[u8]) -> Option<FalsePositive> {
         return Some(FalsePositive::Interpolation);
     }
     let lower = body.to_ascii_lowercase();
-    if PLACEHOLDER_WORDS.iter().any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+    if PLACEHOLDER_WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
         || memchr::memmem::find(&lower, b"xxxx").is_some()
         || memchr::memmem::find(&lower, b"****").is_some()
         || memchr::memmem::find(&lower, b"....").is_some()
@@ -331,11 +338,17 @@ pub fn is_pem_body(block: &[u8]) -> bool {
         .split(|&b| b == b'\n')
         .map(<[u8]>::trim_ascii)
         .filter(|l| !l.starts_with(b"-----") && !l.contains(&b':'))
-        .flat_map(|l| l.iter().copied().filter(|b| !b.is_ascii_whitespace() && *b != b'"' && *b != b'\\'))
+        .flat_map(|l| {
+            l.iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace() && *b != b'"' && *b != b'\\')
+        })
         .collect();
     // The smallest real keys (Ed25519 OpenSSH) carry well over 100 base64 characters.
     body.len() >= 100
-        && body.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
         && shannon_entropy(&body) > 4.5
 }
 
@@ -343,8 +356,25 @@ pub fn is_pem_body(block: &[u8]) -> bool {
 #[must_use]
 pub fn is_db_password(password: &[u8]) -> bool {
     const WEAK: &[&[u8]] = &[
-        b"password", b"pass", b"passwd", b"secret", b"pwd", b"root", b"admin", b"test", b"postgres", b"mysql",
-        b"guest", b"user", b"username", b"default", b"pass123", b"123456", b"qwerty", b"letmein", b"toor",
+        b"password",
+        b"pass",
+        b"passwd",
+        b"secret",
+        b"pwd",
+        b"root",
+        b"admin",
+        b"test",
+        b"postgres",
+        b"mysql",
+        b"guest",
+        b"user",
+        b"username",
+        b"default",
+        b"pass123",
+        b"123456",
+        b"qwerty",
+        b"letmein",
+        b"toor",
     ];
     let lower = password.to_ascii_lowercase();
     password.len() >= 4 && !WEAK.contains(&lower.as_slice()) && !lower.starts_with(b"password")
@@ -374,7 +404,10 @@ mod tests {
             ('u', base36(123_456, 1)),
         ]);
         let token = generate_routable("glpat-", random, &fields).unwrap();
-        assert_eq!(token, "glpat-AAECAwQFBgcICQoLDA0OD2M6MQpvOjEKdToybjljDg.01.160nlwcj6");
+        assert_eq!(
+            token,
+            "glpat-AAECAwQFBgcICQoLDA0OD2M6MQpvOjEKdToybjljDg.01.160nlwcj6"
+        );
         let decoded = validate_routable(&token, "glpat-").unwrap();
         assert_eq!(decoded.fields, fields);
     }

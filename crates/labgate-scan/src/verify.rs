@@ -67,7 +67,9 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("base", &self.base.0.as_str()).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("base", &self.base.0.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,7 +91,11 @@ impl Verifier {
             .enable_all()
             .build()
             .map_err(|e| VerifyError::Client(e.to_string()))?;
-        Ok(Self { base, client, runtime })
+        Ok(Self {
+            base,
+            client,
+            runtime,
+        })
     }
 
     /// Checks one token.
@@ -108,17 +114,29 @@ impl Verifier {
             // Errors from reqwest can include the URL but never request headers.
             .map_err(|e| format!("request failed: {}", e.without_url()))?;
         let status = resp.status().as_u16();
-        let body = resp.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
+        let body = resp
+            .json::<serde_json::Value>()
+            .await
+            .unwrap_or(serde_json::Value::Null);
         Ok((status, body))
     }
 
     async fn check_async(&self, token: &str) -> Checked {
-        let unknown = |detail: String| Checked { status: Verification::Unknown, detail };
+        let unknown = |detail: String| Checked {
+            status: Verification::Unknown,
+            detail,
+        };
         match self.get("personal_access_tokens/self", token).await {
             Err(e) => return unknown(e),
             Ok((200, body)) => {
-                let active = body.get("active").and_then(serde_json::Value::as_bool).unwrap_or(true);
-                let revoked = body.get("revoked").and_then(serde_json::Value::as_bool).unwrap_or(false);
+                let active = body
+                    .get("active")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(true);
+                let revoked = body
+                    .get("revoked")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false);
                 let scopes = body
                     .get("scopes")
                     .and_then(|s| s.as_array())
@@ -127,25 +145,41 @@ impl Verifier {
                 let expires = body.get("expires_at").and_then(|v| v.as_str()).unwrap_or("never");
                 let detail = format!("scopes={scopes}; expires_at={expires}");
                 return if active && !revoked {
-                    Checked { status: Verification::VerifiedActive, detail }
+                    Checked {
+                        status: Verification::VerifiedActive,
+                        detail,
+                    }
                 } else {
-                    Checked { status: Verification::Inactive, detail: format!("revoked or inactive; {detail}") }
+                    Checked {
+                        status: Verification::Inactive,
+                        detail: format!("revoked or inactive; {detail}"),
+                    }
                 };
             }
             Ok((401, _)) => {
-                return Checked { status: Verification::Inactive, detail: "401 from personal_access_tokens/self".into() };
+                return Checked {
+                    status: Verification::Inactive,
+                    detail: "401 from personal_access_tokens/self".into(),
+                };
             }
             // Older instances lack the endpoint, and some token kinds are refused by it: ask /user.
             Ok(_) => {}
         }
         match self.get("user", token).await {
             Err(e) => unknown(e),
-            Ok((200, _)) => Checked { status: Verification::VerifiedActive, detail: "accepted by /user".into() },
+            Ok((200, _)) => Checked {
+                status: Verification::VerifiedActive,
+                detail: "accepted by /user".into(),
+            },
             // GitLab answers 403 for a valid token whose scope does not cover /user.
-            Ok((403, _)) => {
-                Checked { status: Verification::VerifiedActive, detail: "valid, scope too narrow for /user".into() }
-            }
-            Ok((401, _)) => Checked { status: Verification::Inactive, detail: "401 from /user".into() },
+            Ok((403, _)) => Checked {
+                status: Verification::VerifiedActive,
+                detail: "valid, scope too narrow for /user".into(),
+            },
+            Ok((401, _)) => Checked {
+                status: Verification::Inactive,
+                detail: "401 from /user".into(),
+            },
             Ok((code, _)) => unknown(format!("unexpected HTTP {code}")),
         }
     }

@@ -31,14 +31,29 @@ impl Scanner {
     ///
     /// # Errors
     /// If `root` cannot be read at all. Unreadable files below it are counted and noted.
-    pub fn scan_directory(&self, root: &Path, opts: &DirOptions, progress: &dyn Progress) -> Result<ScanOutput, ScanError> {
-        let meta = fs::metadata(root).map_err(|source| ScanError::Io { path: root.display().to_string(), source })?;
+    pub fn scan_directory(
+        &self,
+        root: &Path,
+        opts: &DirOptions,
+        progress: &dyn Progress,
+    ) -> Result<ScanOutput, ScanError> {
+        let meta = fs::metadata(root).map_err(|source| ScanError::Io {
+            path: root.display().to_string(),
+            source,
+        })?;
         let mut notes = Vec::new();
         let mut files = Vec::new();
         let counters = Counters::default();
         if meta.is_file() {
-            let rel = root.file_name().map_or_else(|| root.display().to_string(), |n| n.to_string_lossy().into_owned());
-            files.push(Entry { path: root.to_path_buf(), rel, size: meta.len() });
+            let rel = root.file_name().map_or_else(
+                || root.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            files.push(Entry {
+                path: root.to_path_buf(),
+                rel,
+                size: meta.len(),
+            });
         } else {
             let mut visited = HashSet::new();
             if let Ok(canon) = fs::canonicalize(root) {
@@ -63,17 +78,33 @@ impl Scanner {
         let mut out = ScanOutput {
             findings,
             stats: counters.snapshot(),
-            notes: notes.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner),
+            notes: notes
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         };
         out.dedupe();
         Ok(out)
     }
 
-    fn scan_file(&self, entry: &Entry, max: u64, counters: &Counters, notes: &Mutex<Vec<String>>) -> Vec<Finding> {
-        let note = |msg: String| notes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(msg);
+    fn scan_file(
+        &self,
+        entry: &Entry,
+        max: u64,
+        counters: &Counters,
+        notes: &Mutex<Vec<String>>,
+    ) -> Vec<Finding> {
+        let note = |msg: String| {
+            notes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(msg)
+        };
         if entry.size > max {
             counters.too_large_skipped.fetch_add(1, Ordering::Relaxed);
-            note(format!("skipped {} ({} bytes, over the {max}-byte cap)", entry.rel, entry.size));
+            note(format!(
+                "skipped {} ({} bytes, over the {max}-byte cap)",
+                entry.rel, entry.size
+            ));
             return Vec::new();
         }
         let data = match fs::read(&entry.path) {
@@ -91,10 +122,20 @@ impl Scanner {
             }
             BlobScan::Scanned(matches) => {
                 counters.blobs_scanned.fetch_add(1, Ordering::Relaxed);
-                counters.bytes_scanned.fetch_add(data.len() as u64, Ordering::Relaxed);
+                counters
+                    .bytes_scanned
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                 matches
                     .iter()
-                    .map(|m| Finding::from_match(&self.rules().rules()[m.rule], m, Some(entry.rel.clone()), None, None))
+                    .map(|m| {
+                        Finding::from_match(
+                            &self.rules().rules()[m.rule],
+                            m,
+                            Some(entry.rel.clone()),
+                            None,
+                            None,
+                        )
+                    })
                     .collect()
             }
         }
@@ -110,7 +151,12 @@ fn walk(
     notes: &mut Vec<String>,
     counters: &Counters,
 ) {
-    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
+    let rel_of = |p: &Path| {
+        p.strip_prefix(root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -139,7 +185,11 @@ fn walk(
             walk(root, &path, opts, visited, files, notes, counters);
         } else if ft.is_file() {
             let size = child.metadata().map(|m| m.len()).unwrap_or(0);
-            files.push(Entry { rel: rel_of(&path), path, size });
+            files.push(Entry {
+                rel: rel_of(&path),
+                path,
+                size,
+            });
         } else if ft.is_symlink() && opts.follow_symlinks {
             let Ok(target) = fs::canonicalize(&path) else {
                 notes.push(format!("dangling or looping symlink skipped: {}", rel_of(&path)));
@@ -151,10 +201,17 @@ fn walk(
                 if visited.insert(target) {
                     walk(root, &path, opts, visited, files, notes, counters);
                 } else {
-                    notes.push(format!("symlink loop or repeated directory skipped: {}", rel_of(&path)));
+                    notes.push(format!(
+                        "symlink loop or repeated directory skipped: {}",
+                        rel_of(&path)
+                    ));
                 }
             } else if meta.is_file() {
-                files.push(Entry { rel: rel_of(&path), path, size: meta.len() });
+                files.push(Entry {
+                    rel: rel_of(&path),
+                    path,
+                    size: meta.len(),
+                });
             }
         }
     }

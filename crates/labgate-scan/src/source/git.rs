@@ -36,10 +36,16 @@ pub fn is_repository(path: &Path) -> bool {
 
 type BlobHits = (ObjectId, Vec<BlobMatch>);
 
+struct CommitNode {
+    id: ObjectId,
+    time: i64,
+    parents: Vec<ObjectId>,
+}
+
 struct Enumerated {
     blobs: Vec<ObjectId>,
-    /// Every reachable commit with its committer time.
-    commits: Vec<(ObjectId, i64)>,
+    /// Every reachable commit with its committer time and parents.
+    commits: Vec<CommitNode>,
     refs: u64,
 }
 
@@ -49,7 +55,12 @@ impl Scanner {
     /// # Errors
     /// If the path is not a repository, the repository is shallow, or an object that history
     /// refers to is missing or corrupt.
-    pub fn scan_repository(&self, path: &Path, opts: &GitOptions, progress: &dyn Progress) -> Result<ScanOutput, ScanError> {
+    pub fn scan_repository(
+        &self,
+        path: &Path,
+        opts: &GitOptions,
+        progress: &dyn Progress,
+    ) -> Result<ScanOutput, ScanError> {
         let repo = gix::open_opts(path, gix::open::Options::isolated())
             .map_err(|e| git_err(&format!("{} is not a readable git repository", path.display()), e))?;
         if repo.is_shallow().unwrap_or(false) {
@@ -92,10 +103,18 @@ impl Scanner {
         let counters = Counters::default();
         let skipped = Mutex::new(Vec::new());
         let matched = self.scan_blobs(&repo, &blobs, &counters, &skipped, progress)?;
-        notes.extend(skipped.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
+        notes.extend(
+            skipped
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
 
         let targets: HashSet<ObjectId> = matched.iter().map(|(id, _)| *id).collect();
-        let places = if targets.is_empty() { HashMap::new() } else { attribute(&repo, &enumerated.commits, &targets)? };
+        let places = if targets.is_empty() {
+            HashMap::new()
+        } else {
+            attribute(&repo, &enumerated.commits, &targets)?
+        };
         let rules = self.rules().rules();
         let mut findings = Vec::new();
         for (id, matches) in &matched {
@@ -104,17 +123,31 @@ impl Scanner {
                 Some(locs) if !locs.is_empty() => {
                     for (path, commit) in locs {
                         findings.extend(matches.iter().map(|m| {
-                            Finding::from_match(&rules[m.rule], m, Some(path.clone()), blob.clone(), Some(commit.clone()))
+                            Finding::from_match(
+                                &rules[m.rule],
+                                m,
+                                Some(path.clone()),
+                                blob.clone(),
+                                Some(commit.clone()),
+                            )
                         }));
                     }
                 }
-                _ => findings.extend(matches.iter().map(|m| Finding::from_match(&rules[m.rule], m, None, blob.clone(), None))),
+                _ => findings.extend(
+                    matches
+                        .iter()
+                        .map(|m| Finding::from_match(&rules[m.rule], m, None, blob.clone(), None)),
+                ),
             }
         }
         let mut stats = counters.snapshot();
         stats.commits = enumerated.commits.len() as u64;
         stats.refs = enumerated.refs;
-        let mut out = ScanOutput { findings, stats, notes };
+        let mut out = ScanOutput {
+            findings,
+            stats,
+            notes,
+        };
         out.dedupe();
         Ok(out)
     }
@@ -145,7 +178,10 @@ impl Scanner {
                         notes
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(format!("skipped blob {id} ({} bytes, over the {max}-byte cap)", header.size));
+                            .push(format!(
+                                "skipped blob {id} ({} bytes, over the {max}-byte cap)",
+                                header.size
+                            ));
                         progress.blob_done(0);
                         return Ok(None);
                     }
@@ -179,7 +215,12 @@ impl Scanner {
     }
 }
 
-fn find<'a>(repo: &gix::Repository, id: &ObjectId, buf: &'a mut Vec<u8>, what: &str) -> Result<gix::objs::Data<'a>, ScanError> {
+fn find<'a>(
+    repo: &gix::Repository,
+    id: &ObjectId,
+    buf: &'a mut Vec<u8>,
+    what: &str,
+) -> Result<gix::objs::Data<'a>, ScanError> {
     repo.objects
         .try_find(id, buf)
         .map_err(|e| ScanError::Git(format!("corrupt repository: {what} {id} cannot be read: {e}")))?
@@ -237,9 +278,10 @@ fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> 
         let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
             .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
         trees_todo.push(commit.tree());
-        commits_todo.extend(commit.parents().filter(|p| !seen_commits.contains(p)));
+        let parents: Vec<ObjectId> = commit.parents().collect();
+        commits_todo.extend(parents.iter().filter(|p| !seen_commits.contains(*p)).copied());
         let time = commit.time().map(|t| t.seconds).unwrap_or(0);
-        commits.push((id, time));
+        commits.push(CommitNode { id, time, parents });
     }
 
     let mut seen_trees = HashSet::new();
@@ -268,17 +310,16 @@ fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> 
 /// A tree already walked is not walked again, so the cost is one visit per unique tree.
 fn attribute(
     repo: &gix::Repository,
-    commits: &[(ObjectId, i64)],
+    commits: &[CommitNode],
     targets: &HashSet<ObjectId>,
 ) -> Result<HashMap<ObjectId, Vec<(String, CommitInfo)>>, ScanError> {
     let hash = repo.object_hash();
-    let mut ordered = commits.to_vec();
-    ordered.sort_by_key(|&(id, time)| (time, id));
+    let ordered = parents_first(commits);
     let mut places: HashMap<ObjectId, Vec<(String, CommitInfo)>> = HashMap::new();
     let mut seen_trees = HashSet::new();
     let mut buf = Vec::new();
     let mut tree_buf = Vec::new();
-    for (id, _) in ordered {
+    for id in ordered {
         let data = find(repo, &id, &mut buf, "commit")?;
         let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
             .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
@@ -292,7 +333,11 @@ fn attribute(
             for entry in gix::objs::TreeRefIter::from_bytes(data.data, hash) {
                 let entry = entry.map_err(|e| git_err(&format!("corrupt repository: tree {tree}"), e))?;
                 let name = String::from_utf8_lossy(entry.filename);
-                let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+                let path = if prefix.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{prefix}/{name}")
+                };
                 if entry.mode.is_tree() {
                     stack.push((entry.oid.to_owned(), path));
                 } else if entry.mode.is_blob_or_symlink() && targets.contains(entry.oid) {
@@ -308,6 +353,36 @@ fn attribute(
     Ok(places)
 }
 
+/// Commits ordered so every parent precedes its children (clock skew and equal timestamps cannot
+/// reorder history), oldest roots first.
+fn parents_first(commits: &[CommitNode]) -> Vec<ObjectId> {
+    let index: HashMap<ObjectId, usize> = commits.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut by_time: Vec<usize> = (0..commits.len()).collect();
+    by_time.sort_by_key(|&i| (commits[i].time, commits[i].id));
+    let mut done = vec![false; commits.len()];
+    let mut order = Vec::with_capacity(commits.len());
+    for start in by_time {
+        let mut stack = vec![(start, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            if done[i] {
+                continue;
+            }
+            if expanded {
+                done[i] = true;
+                order.push(commits[i].id);
+                continue;
+            }
+            stack.push((i, true));
+            for p in &commits[i].parents {
+                if let Some(&pi) = index.get(p).filter(|&&pi| !done[pi]) {
+                    stack.push((pi, false));
+                }
+            }
+        }
+    }
+    order
+}
+
 fn commit_info(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> CommitInfo {
     let (author, email, seconds) = commit.author().map_or_else(
         |_| (String::new(), String::new(), 0),
@@ -318,5 +393,11 @@ fn commit_info(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> CommitInfo {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default();
     let summary = String::from_utf8_lossy(commit.message().summary().as_ref()).into_owned();
-    CommitInfo { id: id.to_string(), author, email, date, summary }
+    CommitInfo {
+        id: id.to_string(),
+        author,
+        email,
+        date,
+        summary,
+    }
 }

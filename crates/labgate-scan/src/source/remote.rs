@@ -16,7 +16,9 @@ use crate::engine::ScanError;
 /// True when `target` names a remote repository rather than a local path.
 #[must_use]
 pub fn is_remote(target: &str) -> bool {
-    ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|s| target.starts_with(s))
+    ["https://", "http://", "ssh://", "git://", "file://"]
+        .iter()
+        .any(|s| target.starts_with(s))
         || (target.contains('@') && target.contains(':') && !Path::new(target).exists())
 }
 
@@ -43,18 +45,31 @@ pub fn check_url(url: &str) -> Result<String, ScanError> {
 #[must_use]
 pub fn clone_command(url: &str, dest: &Path, token: Option<&str>) -> Command {
     let mut cmd = Command::new("git");
-    cmd.arg("clone").arg("--mirror").arg("--quiet").arg("--").arg(url).arg(dest);
+    cmd.arg("clone")
+        .arg("--mirror")
+        .arg("--quiet")
+        .arg("--")
+        .arg(url)
+        .arg(dest);
     cmd.env("GIT_TERMINAL_PROMPT", "0");
     // Credential helpers could prompt or leak; git must use only what we hand it.
     cmd.env("GCM_INTERACTIVE", "never");
     if let Some(token) = token {
-        let header = format!("Authorization: Basic {}", STANDARD.encode(format!("oauth2:{token}")));
-        let base: usize = std::env::var("GIT_CONFIG_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let header = format!(
+            "Authorization: Basic {}",
+            STANDARD.encode(format!("oauth2:{token}"))
+        );
+        let base: usize = std::env::var("GIT_CONFIG_COUNT")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         cmd.env("GIT_CONFIG_COUNT", (base + 1).to_string());
         cmd.env(format!("GIT_CONFIG_KEY_{base}"), "http.extraHeader");
         cmd.env(format!("GIT_CONFIG_VALUE_{base}"), OsString::from(header));
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -75,5 +90,7 @@ pub fn mirror_clone(url: &str, dest: &Path, token: Option<&str>) -> Result<(), S
     if let Some(t) = token.filter(|t| !t.is_empty()) {
         message = message.replace(t, "[REDACTED]");
     }
-    Err(ScanError::Clone(format!("git clone --mirror {safe_url} failed: {message}")))
+    Err(ScanError::Clone(format!(
+        "git clone --mirror {safe_url} failed: {message}"
+    )))
 }

@@ -17,7 +17,10 @@ pub fn scanner_default() -> Scanner {
 pub fn rule_ids(scanner: &Scanner, text: &str) -> Vec<String> {
     match scanner.scan_blob(text.as_bytes()) {
         labgate_scan::BlobScan::Binary => Vec::new(),
-        labgate_scan::BlobScan::Scanned(m) => m.iter().map(|m| scanner.rules().rules()[m.rule].spec.id.clone()).collect(),
+        labgate_scan::BlobScan::Scanned(m) => m
+            .iter()
+            .map(|m| scanner.rules().rules()[m.rule].spec.id.clone())
+            .collect(),
     }
 }
 
@@ -28,7 +31,12 @@ pub fn secrets(scanner: &Scanner, text: &str) -> Vec<(String, String)> {
         labgate_scan::BlobScan::Binary => Vec::new(),
         labgate_scan::BlobScan::Scanned(m) => m
             .iter()
-            .map(|m| (scanner.rules().rules()[m.rule].spec.id.clone(), String::from_utf8_lossy(&m.secret).into_owned()))
+            .map(|m| {
+                (
+                    scanner.rules().rules()[m.rule].spec.id.clone(),
+                    String::from_utf8_lossy(&m.secret).into_owned(),
+                )
+            })
             .collect(),
     }
 }

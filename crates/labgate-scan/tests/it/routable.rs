@@ -29,7 +29,11 @@ fn base36(mut v: u64, width: usize) -> String {
 pub fn generate_with(prefix: &str, random: [u8; 16], fields: &[(char, &str)]) -> String {
     let mut fields = fields.to_vec();
     fields.sort_by_key(|(k, _)| *k);
-    let payload = fields.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join("\n");
+    let payload = fields
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut raw = random.to_vec();
     raw.extend_from_slice(payload.as_bytes());
     raw.push(u8::try_from(payload.len()).unwrap());
@@ -64,7 +68,10 @@ fn reference_worked_example() {
         *b = i as u8;
     }
     let token = generate_with("glpat-", random, &[('c', "1"), ('o', "1"), ('u', "2n9c")]);
-    assert_eq!(token, "glpat-AAECAwQFBgcICQoLDA0OD2M6MQpvOjEKdToybjljDg.01.160nlwcj6");
+    assert_eq!(
+        token,
+        "glpat-AAECAwQFBgcICQoLDA0OD2M6MQpvOjEKdToybjljDg.01.160nlwcj6"
+    );
     let payload = validate_routable(&token, "glpat-").unwrap();
     assert_eq!(payload.fields.get(&'u').map(String::as_str), Some("2n9c"));
 }
@@ -76,8 +83,13 @@ fn valid_tokens_are_found_whole_with_routing_metadata() {
     let text = format!("variables:\n  GITLAB_TOKEN: \"{token}\"\n");
     let found = secrets(&scanner, &text);
     assert_eq!(found, [("gitlab-pat-routable".to_owned(), token.clone())]);
-    let labgate_scan::BlobScan::Scanned(m) = scanner.scan_blob(text.as_bytes()) else { panic!("binary") };
-    assert_eq!(m[0].metadata.get("routing.organization").map(String::as_str), Some("1f"));
+    let labgate_scan::BlobScan::Scanned(m) = scanner.scan_blob(text.as_bytes()) else {
+        panic!("binary")
+    };
+    assert_eq!(
+        m[0].metadata.get("routing.organization").map(String::as_str),
+        Some("1f")
+    );
     assert_eq!(m[0].metadata.get("routing.user").map(String::as_str), Some("9kx"));
     assert_eq!(m[0].metadata.get("checksum").map(String::as_str), Some("valid"));
 }
@@ -105,14 +117,20 @@ fn legacy_rule_never_reports_a_truncated_routable_token() {
 fn runner_tokens_with_a_type_marker_validate() {
     let scanner = crate::common::scanner_default();
     let token = generate("glrt-t3_", &[('c', "1"), ('o', "4"), ('u', "z")]);
-    assert_eq!(rule_ids(&scanner, &format!("token = \"{token}\"")), ["gitlab-routable-token"]);
+    assert_eq!(
+        rule_ids(&scanner, &format!("token = \"{token}\"")),
+        ["gitlab-routable-token"]
+    );
 }
 
 #[test]
 fn validator_rejects_each_broken_layer() {
     let good = generate("glpat-", &[('o', "1")]);
     assert!(validate_routable(&good, "glpat-").is_ok());
-    assert_eq!(validate_routable(&break_checksum(&good), "glpat-"), Err(RoutableError::Checksum));
+    assert_eq!(
+        validate_routable(&break_checksum(&good), "glpat-"),
+        Err(RoutableError::Checksum)
+    );
     assert_eq!(validate_routable(&good, "gldt-"), Err(RoutableError::Prefix));
     // A payload without the required `o` key, with a correct checksum over it.
     let no_org = generate("glpat-", &[('u', "1")]);

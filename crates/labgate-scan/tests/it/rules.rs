@@ -24,7 +24,12 @@ fn every_rule_has_examples_that_match_and_negatives_that_do_not() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problem(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -38,11 +43,27 @@ fn at_least_sixty_rules_with_unique_ids() {
 #[test]
 fn whole_gitlab_token_family_is_covered() {
     let rules = RuleSet::builtin().unwrap();
-    let keywords: HashSet<String> =
-        rules.rules().iter().flat_map(|r| r.spec.keywords.iter().map(|k| k.to_ascii_lowercase())).collect();
+    let keywords: HashSet<String> = rules
+        .rules()
+        .iter()
+        .flat_map(|r| r.spec.keywords.iter().map(|k| k.to_ascii_lowercase()))
+        .collect();
     for prefix in [
-        "glpat-", "gloas-", "gldt-", "glrt-", "glrtr-", "gr1348941", "glcbt-", "glptt-", "glft-", "glimt-", "glagent-",
-        "glwt-", "glsoat-", "glffct-", "_gitlab_session=",
+        "glpat-",
+        "gloas-",
+        "gldt-",
+        "glrt-",
+        "glrtr-",
+        "gr1348941",
+        "glcbt-",
+        "glptt-",
+        "glft-",
+        "glimt-",
+        "glagent-",
+        "glwt-",
+        "glsoat-",
+        "glffct-",
+        "_gitlab_session=",
     ] {
         assert!(keywords.contains(prefix), "no rule for {prefix}");
     }
@@ -52,7 +73,13 @@ fn whole_gitlab_token_family_is_covered() {
 fn rule_files_reject_bad_input() {
     let mut rules = RuleSet::default();
     let bad_regex = "[[rule]]\nid='x'\nname='x'\ndescription='x'\npattern='(unclosed'\nkeywords=['x']\nconfidence='high'\nseverity='high'\n";
-    assert!(rules.load_str("bad.toml", bad_regex).unwrap_err().to_string().contains("rule x"));
+    assert!(
+        rules
+            .load_str("bad.toml", bad_regex)
+            .unwrap_err()
+            .to_string()
+            .contains("rule x")
+    );
     let no_kw = "[[rule]]\nid='y'\nname='y'\ndescription='y'\npattern='y+'\nkeywords=[]\nconfidence='high'\nseverity='high'\n";
     assert!(rules.load_str("bad.toml", no_kw).is_err());
     let unknown_field = "[[rule]]\nid='z'\nname='z'\ndescription='z'\npattern='z'\nkeywords=['z']\nconfidence='high'\nseverity='high'\ncolour='red'\n";
@@ -79,7 +106,10 @@ severity = "high"
     assert_eq!(rules.len(), before);
     assert!(rules.get("jwt").is_none());
     let scanner = labgate_scan::Scanner::new(rules).unwrap();
-    assert_eq!(rule_ids(&scanner, "ACME=acme_0123456789abcdef0123456789abcdef"), ["acme-internal-token"]);
+    assert_eq!(
+        rule_ids(&scanner, "ACME=acme_0123456789abcdef0123456789abcdef"),
+        ["acme-internal-token"]
+    );
 }
 
 #[test]
@@ -91,5 +121,8 @@ fn custom_pat_prefix_gets_legacy_and_routable_rules() {
     let ids = rule_ids(&scanner, "TOKEN=mycorp-a8Kd92jfQ0pLm3nB7xZc");
     assert_eq!(ids, ["gitlab-pat-custom-mycorp-"]);
     let token = crate::routable::generate("mycorp-", &[('o', "1"), ('u', "42")]);
-    assert_eq!(rule_ids(&scanner, &format!("TOKEN={token}")), ["gitlab-pat-routable-custom-mycorp-"]);
+    assert_eq!(
+        rule_ids(&scanner, &format!("TOKEN={token}")),
+        ["gitlab-pat-routable-custom-mycorp-"]
+    );
 }

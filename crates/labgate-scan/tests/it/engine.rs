@@ -1,0 +1,106 @@
+use labgate_scan::engine::ScanOptions;
+use labgate_scan::{BlobScan, Confidence, RuleSet, Scanner};
+
+use crate::common::{rule_ids, scanner_all, scanner_default, secrets};
+
+#[test]
+fn binary_blobs_are_skipped_by_sniffing() {
+    let scanner = scanner_all();
+    let mut data = b"\x7fELF\x02\x01\x01\0\0\0".to_vec();
+    data.extend_from_slice(b"GITLAB_TOKEN=glpat-Qm3k9ZxT2bLw8RfN5yHc");
+    assert!(matches!(scanner.scan_blob(&data), BlobScan::Binary));
+}
+
+#[test]
+fn invalid_utf8_around_a_secret_is_fine() {
+    let scanner = scanner_all();
+    let mut data = vec![0xff, 0xfe, b'\n', 0xc3, 0x28];
+    data.extend_from_slice(b" glpat-Qm3k9ZxT2bLw8RfN5yHc \xe2\x82\n");
+    let BlobScan::Scanned(m) = scanner.scan_blob(&data) else {
+        panic!("treated as binary")
+    };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].secret, b"glpat-Qm3k9ZxT2bLw8RfN5yHc");
+    assert_eq!((m[0].start_line, m[0].start_column), (2, 4));
+}
+
+#[test]
+fn multi_line_secrets_need_the_whole_blob() {
+    let scanner = scanner_default();
+    let key = include_str!("../../rules/keys.toml");
+    let start = key.find("-----BEGIN RSA PRIVATE KEY-----").unwrap();
+    let end = key[start..].find("-----END RSA PRIVATE KEY-----").unwrap() + start + 29;
+    let pem = &key[start..end];
+    let text = format!("config:\n  tls_key: |\n{pem}\n");
+    let found = secrets(&scanner, &text);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "private-key");
+    assert!(found[0].1.starts_with("-----BEGIN RSA PRIVATE KEY-----") && found[0].1.ends_with("-----"));
+}
+
+#[test]
+fn finding_carries_secret_and_full_match() {
+    let scanner = scanner_default();
+    let text = "url: mysql://svc:Vt9q2LmX8kR4pZs7@db.internal:3306/prod?ssl=true\n";
+    let BlobScan::Scanned(m) = scanner.scan_blob(text.as_bytes()) else {
+        panic!()
+    };
+    assert_eq!(m[0].secret, b"Vt9q2LmX8kR4pZs7");
+    assert_eq!(
+        m[0].matched,
+        b"mysql://svc:Vt9q2LmX8kR4pZs7@db.internal:3306/prod?ssl=true"
+    );
+}
+
+#[test]
+fn keywords_match_case_insensitively_but_patterns_stay_exact() {
+    let scanner = scanner_default();
+    // An upper-case keyword hit must not make a case-sensitive pattern match.
+    assert!(rule_ids(&scanner, "GLPAT-Qm3k9ZxT2bLw8RfN5yHc").is_empty());
+}
+
+#[test]
+fn generic_rules_are_off_at_the_default_confidence() {
+    let text = "password = \"h7Gq!2mZ@x9LrT4#vB8k\"";
+    assert!(rule_ids(&scanner_default(), text).is_empty());
+    assert_eq!(rule_ids(&scanner_all(), text), ["generic-secret-assignment"]);
+    let mut high = RuleSet::builtin().unwrap();
+    high.retain_confidence(Confidence::High);
+    assert!(high.rules().iter().all(|r| r.spec.confidence == Confidence::High));
+}
+
+#[test]
+fn overlapping_rules_report_the_specific_one_once() {
+    let scanner = scanner_all();
+    let text = "gitlab_token = \"glpat-Qm3k9ZxT2bLw8RfN5yHc\"";
+    assert_eq!(rule_ids(&scanner, text), ["gitlab-pat"]);
+}
+
+#[test]
+fn many_secrets_in_one_blob_are_all_found_in_order() {
+    let scanner = scanner_default();
+    let mut text = String::new();
+    for i in 0..50 {
+        text.push_str(&format!("line {i}\nTOKEN_{i}=glpat-Qm3k9ZxT2bLw8Rf{i:05}\n"));
+    }
+    let found = secrets(&scanner, &text);
+    assert_eq!(found.len(), 50);
+    assert!(found.windows(2).all(|w| w[0].1 < w[1].1));
+}
+
+#[test]
+fn start_up_is_fast() {
+    let t = std::time::Instant::now();
+    let scanner = scanner_all();
+    let elapsed = t.elapsed();
+    assert!(scanner.rules().len() >= 60);
+    // Generous for a debug build on a loaded machine; release is a few milliseconds.
+    assert!(elapsed.as_secs() < 10, "rule compilation took {elapsed:?}");
+}
+
+#[test]
+fn options_are_kept() {
+    let scanner =
+        Scanner::with_options(RuleSet::builtin().unwrap(), ScanOptions { max_blob_size: 10 }).unwrap();
+    assert_eq!(scanner.options().max_blob_size, 10);
+}
