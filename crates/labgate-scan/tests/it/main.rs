@@ -1,8 +1,11 @@
 //! Integration tests for labgate-scan.
 
+mod cli;
 mod common;
+mod dir;
 mod engine;
 mod false_positives;
 mod git;
+mod remote;
 mod routable;
 mod rules;
