@@ -9,3 +9,4 @@ mod git;
 mod remote;
 mod routable;
 mod rules;
+mod verify;
