@@ -79,6 +79,11 @@ impl Principal {
     }
 }
 
+/// Compares a presented shared secret with the expected one in constant time.
+pub fn tokens_match(presented: &str, expected: &str) -> bool {
+    labgate_crypto::constant_time_eq(presented.as_bytes(), expected.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,47 @@
+//! `/api/v1/jobs`: the tenant's background jobs with their progress.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use labgate_proto::ErrorBody;
+use labgate_proto::jobs::{JobList, JobListQuery, JobResponse};
+
+use crate::api::page_limit;
+use crate::error::ApiError;
+use crate::extract::{AppPath, AppQuery, Auth};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list))
+        .route("/jobs/{id}", get(show))
+}
+
+/// List jobs, newest first, filtered by state and kind.
+#[utoipa::path(get, path = "/api/v1/jobs", operation_id = "listJobs", tag = "jobs", params(JobListQuery), security(("bearer" = [])),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    AppQuery(query): AppQuery<JobListQuery>,
+) -> Result<Json<JobList>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    if query.kind.as_ref().is_some_and(|kind| kind.len() > 128) {
+        return Err(ApiError::bad_request("kind must be at most 128 characters"));
+    }
+    Ok(Json(state.services.jobs.list(&principal, &query, limit).await?))
+}
+
+/// One job with its progress.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", operation_id = "getJob", tag = "jobs", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = JobResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<JobResponse>, ApiError> {
+    Ok(Json(JobResponse {
+        job: state.services.jobs.get(&principal, &id).await?,
+    }))
+}

@@ -1,0 +1,26 @@
+//! The `/api/v1` routers, one per resource.
+
+pub mod api_keys;
+pub mod jobs;
+
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(api_keys::router()).merge(jobs::router())
+}
+
+/// Checks `limit` (1-100, default 50) so every list endpoint pages the same way.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    use labgate_proto::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        Some(_) => Err(
+            ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}"))
+                .with_details(serde_json::json!([{"field": "limit", "message": "out of range"}])),
+        ),
+    }
+}

@@ -1,0 +1,45 @@
+//! labgate's HTTP API. One router per resource under `api/`, merged in [`app`]; one error type
+//! rendered as the error contract; an auth extractor that turns a bearer key into a principal;
+//! public probes, metrics and the OpenAPI document.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod api;
+mod client_ip;
+mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod openapi;
+mod probes;
+mod serve;
+mod settings;
+mod state;
+
+pub use error::ApiError;
+pub use openapi::openapi_json;
+pub use serve::{BoundServer, bind, install_crypto_provider};
+pub use settings::{ServerSettings, TlsFiles};
+pub use state::AppState;
+
+use axum::Router;
+
+/// The whole HTTP application: public probes and documents, the API, and the layers every
+/// request passes through.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(probes::router())
+        .nest("/api/v1", api::router())
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(settings::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,45 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "labgate", description = "A self-hosted GitLab connection hub."),
+    paths(
+        crate::probes::healthz,
+        crate::probes::readyz,
+        crate::probes::metrics,
+        crate::api::api_keys::create,
+        crate::api::api_keys::list,
+        crate::api::api_keys::show,
+        crate::api::api_keys::revoke,
+        crate::api::jobs::list,
+        crate::api::jobs::show,
+    ),
+    components(schemas(labgate_proto::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "api-keys", description = "API keys and their roles"),
+        (name = "jobs", description = "Background jobs and their progress"),
+        (name = "probes", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// The document as pretty JSON, stable between runs (checked in as `docs/openapi.json`).
+pub fn openapi_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
+}

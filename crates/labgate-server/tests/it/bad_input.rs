@@ -1,0 +1,209 @@
+use axum::body::Body;
+use axum::http::Request;
+use proptest::prelude::*;
+use serde_json::json;
+
+use crate::{ROUTES, TestApp};
+
+fn post_keys(app: &TestApp, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut request =
+        Request::post("/api/v1/api-keys").header("authorization", format!("Bearer {}", app.admin));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.body(body.into()).unwrap()
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_the_error_contract() {
+    let app = TestApp::new().await;
+    let json = Some("application/json");
+    let cases: Vec<(Request<Body>, u16, &str)> = vec![
+        (post_keys(&app, json, "{\"name\": "), 400, "BadRequest"),
+        (
+            post_keys(&app, json, "{\"name\":\"x\",\"role\":\"reader\",\"extra\":1}"),
+            400,
+            "BadRequest",
+        ),
+        (
+            post_keys(&app, json, "{\"name\": 5, \"role\": \"reader\"}"),
+            400,
+            "BadRequest",
+        ),
+        (
+            post_keys(&app, json, "{\"name\": \"x\", \"role\": \"owner\"}"),
+            400,
+            "BadRequest",
+        ),
+        (post_keys(&app, json, "{\"role\": \"reader\"}"), 400, "BadRequest"),
+        (post_keys(&app, json, "[]"), 400, "BadRequest"),
+        (post_keys(&app, json, ""), 400, "BadRequest"),
+        (
+            post_keys(&app, json, vec![b'{', 0xff, 0xfe, b'}']),
+            400,
+            "BadRequest",
+        ),
+        (
+            post_keys(&app, json, "{\"name\":\"x\",\"role\":\"reader\"} trailing"),
+            400,
+            "BadRequest",
+        ),
+        (
+            post_keys(&app, Some("text/plain"), "{\"name\":\"x\",\"role\":\"reader\"}"),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            post_keys(&app, None, "{\"name\":\"x\",\"role\":\"reader\"}"),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            post_keys(&app, json, vec![b' '; 1024 * 1024 + 10]),
+            413,
+            "PayloadTooLarge",
+        ),
+    ];
+    for (request, status, error) in cases {
+        app.send(request).await.error(status, error);
+    }
+    // A secret sent in the wrong place is not echoed back.
+    let reply = app
+        .send(post_keys(
+            &app,
+            json,
+            "{\"name\": \"x\", \"role\": \"glpat-supersecret123\"}",
+        ))
+        .await;
+    reply.error(400, "BadRequest");
+    assert!(!String::from_utf8_lossy(&reply.body).contains("supersecret"));
+    // Field-level details for domain validation.
+    let reply = app
+        .call(
+            "POST",
+            "/api/v1/api-keys",
+            &app.admin,
+            Some(json!({"name": "", "role": "reader"})),
+        )
+        .await;
+    let body = reply.error(400, "BadRequest");
+    assert_eq!(body["details"][0]["field"], "name");
+}
+
+#[tokio::test]
+async fn bad_paths_and_queries_are_client_errors() {
+    let app = TestApp::new().await;
+    let key = Some(app.admin.as_str());
+    app.get("/api/v1/jobs/not-a-uuid", key)
+        .await
+        .error(404, "NotFound");
+    app.get("/api/v1/jobs/%FF%FE", key).await.error(400, "BadRequest");
+    app.get("/api/v1/api-keys/..%2F..%2Fetc", key)
+        .await
+        .error(404, "NotFound");
+    app.get("/api/v1/nothing-here", key).await.error(404, "NotFound");
+    app.get("/nothing", None).await.error(404, "NotFound");
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=-1",
+        "limit=abc",
+        "offset=-5",
+        "state=bogus",
+        "unknown=1",
+    ] {
+        app.get(&format!("/api/v1/jobs?{query}"), key)
+            .await
+            .error(400, "BadRequest");
+    }
+    let long = format!("/api/v1/jobs?kind={}", "k".repeat(5_000));
+    app.get(&long, key).await.error(414, "UriTooLong");
+    let reply = app.call("PUT", "/api/v1/jobs", &app.admin, None).await;
+    reply.error(405, "MethodNotAllowed");
+    assert!(reply.headers.contains_key("allow"));
+}
+
+fn every_route(app: &TestApp) -> Vec<(String, String)> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let _ = app;
+    ROUTES
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), path.replace("{id}", &id)))
+        .collect()
+}
+
+fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        ".{0,40}".prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("name"),
+            Just("role"),
+            Just("expiresAt"),
+            Just("admin"),
+            Just("reader")
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("name".to_owned()),
+                    Just("role".to_owned()),
+                    Just("expiresAt".to_owned()),
+                    "[a-z]{1,8}"
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+/// Random bytes and random JSON, with and without a valid key, to every route: the answer is never
+/// a 5xx, and every error follows the contract.
+#[test]
+fn random_input_never_breaks_the_server() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime.block_on(TestApp::new());
+    let routes = every_route(&app);
+    let config = ProptestConfig {
+        cases: 48,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let body = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..512).prop_map(|bytes| (bytes, "application/json".to_owned())),
+        arbitrary_json().prop_map(|value| (value.to_string().into_bytes(), "application/json".to_owned())),
+        prop::collection::vec(any::<u8>(), 0..64)
+            .prop_map(|bytes| (bytes, "application/octet-stream".to_owned())),
+    ];
+    let query = prop::option::of("[a-zA-Z0-9=&%._-]{0,60}");
+    proptest!(config, |(route in 0..routes.len(), (bytes, content_type) in body, query in query, with_key in any::<bool>())| {
+        let (method, path) = &routes[route];
+        let uri = match &query { Some(query) => format!("{path}?{query}"), None => path.clone() };
+        let mut request = Request::builder().method(method.as_str()).uri(&uri).header("content-type", content_type);
+        if with_key {
+            request = request.header("authorization", format!("Bearer {}", app.admin));
+        }
+        let Ok(request) = request.body(Body::from(bytes)) else { return Ok(()) };
+        let reply = runtime.block_on(app.send(request));
+        prop_assert!(reply.status.as_u16() < 500, "{method} {uri}: {}", reply.status);
+        if reply.status.as_u16() >= 400 {
+            let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            prop_assert_eq!(body["statusCode"].as_u64(), Some(u64::from(reply.status.as_u16())));
+            prop_assert!(body["reqId"].is_string() && body["error"].is_string());
+        }
+    });
+}

@@ -1,0 +1,343 @@
+//! Operator commands that work on the database directly: migrations, keys, tenants, API keys,
+//! and configuration checks. They work while servers run.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use comfy_table::Table;
+use labgate_core::auth::{Actor, KeyRequest};
+use labgate_core::vault::RootRotation;
+use labgate_proto::api_keys::Role;
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the root keys, which is active, and how many tenant key generations each wraps.
+    List,
+    /// Add a new active root key and rewrap every tenant data key under it. For root.key this
+    /// happens at once; for LABGATE_ROOT_KEYS it prints the new value to set, and data keys are
+    /// rewrapped when labgate next starts with it (or by `labgate keys rewrap`).
+    Rotate,
+    /// Rewrap every tenant data key under the active root key.
+    Rewrap,
+    /// Start a fresh data key for one tenant (by id or name); the old one keeps opening old values.
+    RotateTenant {
+        /// Tenant id or name.
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant with its own data and hashing keys.
+    Create {
+        /// 1-64 lowercase letters, digits and inner hyphens.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tenants.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create an API key and print its token (shown once).
+    Create {
+        /// Tenant id or name.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// A label for people.
+        #[arg(long)]
+        name: String,
+        /// admin, member, reader or credential-reader.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// RFC 3339 expiry time, e.g. 2027-01-01T00:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's API keys (never their tokens).
+    List {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by id.
+    Revoke {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration layers and print the effective settings (secrets as set/unset).
+    Validate,
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| "expected admin, member, reader or credential-reader".to_owned())
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = crate::runtime::open_store(&config).await?;
+    let (applied, newest) = store.migration_status().await?;
+    println!(
+        "database {} is at schema version {} ({} migrations applied; this labgate knows {newest})",
+        store.description(),
+        applied.last().copied().unwrap_or(0),
+        applied.len()
+    );
+    store.close().await;
+    Ok(())
+}
+
+pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let services = crate::runtime::open(&config).await?;
+    let vault = &services.vault;
+    match command {
+        KeysCommand::List => {
+            let generations = services.store.all_tenant_keys().await?;
+            let mut table = Table::new();
+            table.set_header(["root key", "active", "tenant key generations"]);
+            for id in vault.root_key_ids() {
+                let count = generations.iter().filter(|g| g.root_key_id == id).count();
+                let active = if id == vault.active_root_key_id() {
+                    "yes"
+                } else {
+                    ""
+                };
+                table.add_row([id.clone(), active.to_owned(), count.to_string()]);
+            }
+            println!("keyring source: {}", vault.origin().setting());
+            println!("{table}");
+        }
+        KeysCommand::Rotate => match vault.rotate_root_key().await? {
+            RootRotation::Applied {
+                new_key_id,
+                rewrapped,
+            } => {
+                println!(
+                    "added root key {new_key_id} to {} and rewrapped {rewrapped} tenant key generations",
+                    vault.origin().setting()
+                );
+            }
+            RootRotation::Pending {
+                new_key_id,
+                setting,
+                keyring,
+            } => {
+                println!("Set {setting} to this value (new key {new_key_id} first, older keys kept):\n");
+                println!("{}\n", keyring.expose_secret());
+                println!(
+                    "Nothing has been changed yet. Once every labgate process runs with the new value, tenant \
+                     data keys are rewrapped at start (or run `labgate keys rewrap`)."
+                );
+            }
+        },
+        KeysCommand::Rewrap => {
+            let count = vault.rewrap_all().await?;
+            println!(
+                "rewrapped {count} tenant key generations under root key {}",
+                vault.active_root_key_id()
+            );
+        }
+        KeysCommand::RotateTenant { tenant } => {
+            let tenant = services.tenants.find(&tenant).await.context("no such tenant")?;
+            let id = vault
+                .rotate_tenant_data_key(&tenant.id, services.clock.as_ref())
+                .await?;
+            println!("tenant {} now seals new values with data key {id}", tenant.name);
+        }
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+pub async fn tenants(config: Config, command: TenantsCommand) -> anyhow::Result<()> {
+    let services = crate::runtime::open(&config).await?;
+    match command {
+        TenantsCommand::Create { name, json } => {
+            let tenant = services.tenants.create(&name, &Actor::Cli).await?;
+            if json {
+                print_json(&serde_json::json!({"id": tenant.id, "name": tenant.name}))?;
+            } else {
+                println!("created tenant {} ({})", tenant.name, tenant.id);
+            }
+        }
+        TenantsCommand::List { json } => {
+            let tenants = services.tenants.list().await?;
+            if json {
+                print_json(&tenants)?;
+            } else {
+                let mut table = Table::new();
+                table.set_header(["id", "name", "root key", "created"]);
+                for tenant in tenants {
+                    table.add_row([tenant.id, tenant.name, tenant.root_key_id, tenant.created_at]);
+                }
+                println!("{table}");
+            }
+        }
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+pub async fn api_keys(config: Config, command: ApiKeysCommand) -> anyhow::Result<()> {
+    let services = crate::runtime::open(&config).await?;
+    match command {
+        ApiKeysCommand::Create {
+            tenant,
+            name,
+            role,
+            expires_at,
+            json,
+        } => {
+            let tenant = services.tenants.find(&tenant).await.context("no such tenant")?;
+            let request = KeyRequest {
+                name: &name,
+                role,
+                expires_at: expires_at.as_deref(),
+                token: None,
+            };
+            let created = services
+                .api_keys
+                .create(&tenant.id, &Actor::Cli, None, request)
+                .await?;
+            if json {
+                print_json(&labgate_proto::api_keys::CreatedApiKeyResponse {
+                    api_key: created.view,
+                    token: created.token.expose_secret().to_owned(),
+                })?;
+            } else {
+                println!(
+                    "created API key {} ({role}) for tenant {}; its token, shown once:",
+                    created.view.id, tenant.name
+                );
+                println!("{}", created.token.expose_secret());
+            }
+        }
+        ApiKeysCommand::List { tenant, json } => {
+            let tenant = services.tenants.find(&tenant).await.context("no such tenant")?;
+            let list = services.api_keys.list_tenant(&tenant.id, 0, 10_000).await?;
+            if json {
+                print_json(&list)?;
+            } else {
+                let mut table = Table::new();
+                table.set_header(["id", "name", "prefix", "role", "expires", "last used", "revoked"]);
+                for key in list.api_keys {
+                    table.add_row([
+                        key.id,
+                        key.name,
+                        key.prefix,
+                        key.role.to_string(),
+                        key.expires_at.unwrap_or_default(),
+                        key.last_used_at.unwrap_or_default(),
+                        key.revoked_at.unwrap_or_default(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        ApiKeysCommand::Revoke { tenant, id } => {
+            let tenant = services.tenants.find(&tenant).await.context("no such tenant")?;
+            let key = services
+                .api_keys
+                .revoke_in(&tenant.id, &Actor::Cli, None, &id)
+                .await?;
+            println!("revoked API key {} ({})", key.id, key.name);
+        }
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+pub fn config(config: Config, command: ConfigCommand) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Validate => {
+            if let Some(tls) = &config.tls {
+                for (setting, path) in [
+                    ("LABGATE_TLS_CERT_FILE", &tls.cert),
+                    ("LABGATE_TLS_KEY_FILE", &tls.key),
+                ] {
+                    if !path.is_file() {
+                        bail!("{setting}: {} is not a readable file", path.display());
+                    }
+                }
+            }
+            let keyring = match (&config.keys.root_keys, &config.keys.root_key) {
+                (Some(keys), _) | (None, Some(keys)) => keys.setting.clone(),
+                (None, None) if config.keys.root_key_path().exists() => {
+                    config.keys.root_key_path().display().to_string()
+                }
+                (None, None) => format!(
+                    "{} (generated on first start)",
+                    config.keys.root_key_path().display()
+                ),
+            };
+            if config.keys.root_keys.is_some()
+                || config.keys.root_key.is_some()
+                || config.keys.root_key_path().exists()
+            {
+                config.keys.load(false)?;
+            }
+            let set = |value: bool| if value { "set" } else { "unset" };
+            let scheme = config
+                .database_url
+                .expose_secret()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let mut table = Table::new();
+            table.set_header(["setting", "value"]);
+            table.add_row([
+                "configuration file".to_owned(),
+                config
+                    .file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_else(|| "none".to_owned()),
+            ]);
+            table.add_row(["listen".to_owned(), config.listen.to_string()]);
+            table.add_row(["data directory".to_owned(), config.data_dir.display().to_string()]);
+            table.add_row(["database".to_owned(), scheme]);
+            table.add_row(["keyring".to_owned(), keyring]);
+            table.add_row(["TLS".to_owned(), set(config.tls.is_some()).to_owned()]);
+            table.add_row([
+                "trusted proxies".to_owned(),
+                config.trusted_proxies.len().to_string(),
+            ]);
+            table.add_row([
+                "metrics token".to_owned(),
+                set(config.metrics_token.is_some()).to_owned(),
+            ]);
+            table.add_row([
+                "bootstrap admin key".to_owned(),
+                set(config.bootstrap_admin_key.is_some()).to_owned(),
+            ]);
+            table.add_row(["site URL".to_owned(), config.site_url.clone().unwrap_or_default()]);
+            println!("{table}");
+            for name in &config.unknown_variables {
+                println!("warning: {name} is not a labgate setting");
+            }
+            println!("configuration is valid");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `labgate serve` and `labgate worker`.
+
+use anyhow::Context;
+use labgate_core::Services;
+use labgate_core::auth::{Actor, KeyRequest};
+use labgate_core::tenants::DEFAULT_TENANT;
+use labgate_proto::api_keys::Role;
+use labgate_server::{AppState, ServerSettings};
+use labgate_worker::{Worker, WorkerSettings, default_handlers};
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+fn worker_settings(config: &Config) -> WorkerSettings {
+    let defaults = WorkerSettings::default();
+    WorkerSettings {
+        owner: format!("{}-{}", hostname(), std::process::id()),
+        concurrency: config.worker_concurrency,
+        lease: config.job_lease,
+        heartbeat: (config.job_lease / 4).max(std::time::Duration::from_millis(500)),
+        shutdown_timeout: config.shutdown_timeout,
+        job_retention: config.job_retention,
+        audit_retention: config.audit_retention,
+        ..defaults
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "labgate".to_owned())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Data keys wrapped by an older root key are rewrapped at start, so a rotated environment
+/// keyring takes effect as soon as it is deployed.
+async fn rewrap_if_needed(services: &Services) -> anyhow::Result<()> {
+    let rewrapped = services
+        .vault
+        .rewrap_all()
+        .await
+        .context("cannot rewrap tenant data keys")?;
+    if rewrapped > 0 {
+        tracing::info!(rewrapped, active_root_key = %services.vault.active_root_key_id(), "rewrapped tenant data keys");
+    }
+    Ok(())
+}
+
+/// Creates the `default` tenant and its first admin key on the first start.
+async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
+    let (tenant, _) = services.tenants.ensure(DEFAULT_TENANT, &Actor::System).await?;
+    if services.store.tenant_has_api_keys(&tenant.id).await? {
+        return Ok(());
+    }
+    let supplied = config.bootstrap_admin_key.clone();
+    let from_setting = supplied.is_some();
+    let request = KeyRequest {
+        name: "bootstrap",
+        role: Role::Admin,
+        expires_at: None,
+        token: supplied,
+    };
+    match services
+        .api_keys
+        .create(&tenant.id, &Actor::System, None, request)
+        .await
+    {
+        Ok(created) if from_setting => {
+            tracing::info!(api_key_id = %created.view.id, "registered LABGATE_BOOTSTRAP_ADMIN_KEY as the admin key of tenant default");
+        }
+        Ok(created) => {
+            println!(
+                "Bootstrap admin API key for tenant \"{DEFAULT_TENANT}\" (shown once; store it now):\n  {}",
+                created.token.expose_secret()
+            );
+        }
+        // Another replica bootstrapped at the same moment with the same supplied key.
+        Err(labgate_core::CoreError::Conflict(_)) if from_setting => {}
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
+}
+
+pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
+    let services = crate::runtime::open(&config).await?;
+    rewrap_if_needed(&services).await?;
+    bootstrap(&services, &config).await?;
+
+    let settings = ServerSettings {
+        listen: config.listen,
+        tls: config.tls.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        metrics_token: config.metrics_token.clone(),
+        request_timeout: config.request_timeout,
+        shutdown_timeout: config.shutdown_timeout,
+        auth_failures_per_minute: config.auth_failures_per_minute,
+    };
+    let server = labgate_server::bind(AppState::new(services.clone(), settings))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let address = server.local_addr()?;
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    println!("labgate listening on {scheme}://{address}");
+    tracing::info!(%address, database = %services.store.description(), "labgate started");
+
+    let shutdown = CancellationToken::new();
+    let worker_task = if with_worker {
+        let worker = Worker::new(
+            services.clone(),
+            worker_settings(&config),
+            default_handlers(&worker_settings(&config)),
+        );
+        worker.schedule_recurring().await?;
+        let shutdown = shutdown.clone();
+        Some(tokio::spawn(async move { worker.run(shutdown).await }))
+    } else {
+        None
+    };
+    let mut server_task = tokio::spawn(server.serve(shutdown.clone()));
+    let served = tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: finishing in-flight requests and jobs");
+            shutdown.cancel();
+            (&mut server_task).await
+        }
+        // The server only ends by itself on an error; stop the worker too.
+        served = &mut server_task => {
+            shutdown.cancel();
+            served
+        }
+    };
+    if let Some(worker) = worker_task {
+        let _ = worker.await;
+    }
+    services.store.close().await;
+    served
+        .context("the server task failed")?
+        .context("the server stopped with an error")?;
+    tracing::info!("labgate stopped");
+    Ok(())
+}
+
+pub async fn worker(config: Config) -> anyhow::Result<()> {
+    let services = crate::runtime::open(&config).await?;
+    rewrap_if_needed(&services).await?;
+    let settings = worker_settings(&config);
+    let worker = Worker::new(services.clone(), settings.clone(), default_handlers(&settings));
+    worker.schedule_recurring().await?;
+    println!("labgate worker {} started", settings.owner);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { worker.run(shutdown).await }
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing running jobs");
+    shutdown.cancel();
+    let _ = task.await;
+    services.store.close().await;
+    Ok(())
+}

@@ -1,0 +1,533 @@
+//! Configuration: defaults < `labgate.toml` (or `--config FILE`) < `LABGATE_*` environment <
+//! command-line flags. Every secret setting also accepts `*_FILE` naming a file that holds it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use ipnet::IpNet;
+use labgate_core::vault::{KeySettings, SettingValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG_FILE: &str = "labgate.toml";
+
+/// Every setting, as a file key and as `LABGATE_<KEY>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub database_url_file: Option<PathBuf>,
+    pub database_max_connections: u32,
+    pub root_keys: Option<String>,
+    pub root_keys_file: Option<PathBuf>,
+    pub root_key: Option<String>,
+    pub root_key_file: Option<PathBuf>,
+    pub bootstrap_admin_key: Option<String>,
+    pub bootstrap_admin_key_file: Option<PathBuf>,
+    pub site_url: Option<String>,
+    pub log_format: String,
+    pub log_level: String,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// Comma-separated CIDRs (or a list in the file).
+    pub trusted_proxies: StringList,
+    pub metrics_token: Option<String>,
+    pub metrics_token_file: Option<PathBuf>,
+    pub request_timeout_secs: u64,
+    pub shutdown_timeout_secs: u64,
+    pub auth_failures_per_minute: u32,
+    pub worker_concurrency: usize,
+    pub job_lease_secs: u64,
+    pub job_retention_days: u64,
+    pub audit_retention_days: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("labgate-data"),
+            database_url: None,
+            database_url_file: None,
+            database_max_connections: 8,
+            root_keys: None,
+            root_keys_file: None,
+            root_key: None,
+            root_key_file: None,
+            bootstrap_admin_key: None,
+            bootstrap_admin_key_file: None,
+            site_url: None,
+            log_format: "text".to_owned(),
+            log_level: "info".to_owned(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            trusted_proxies: StringList::default(),
+            metrics_token: None,
+            metrics_token_file: None,
+            request_timeout_secs: 30,
+            shutdown_timeout_secs: 30,
+            auth_failures_per_minute: 20,
+            worker_concurrency: 4,
+            job_lease_secs: 60,
+            job_retention_days: 7,
+            audit_retention_days: 365,
+        }
+    }
+}
+
+/// A list written either as a TOML array or as one comma-separated string (environment).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(from = "ListOrString", into = "Vec<String>")]
+pub struct StringList(pub Vec<String>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ListOrString {
+    List(Vec<String>),
+    One(String),
+}
+
+impl From<ListOrString> for StringList {
+    fn from(value: ListOrString) -> Self {
+        let items = match value {
+            ListOrString::List(items) => items,
+            ListOrString::One(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        StringList(
+            items
+                .into_iter()
+                .map(|item| item.trim().to_owned())
+                .filter(|item| !item.is_empty())
+                .collect(),
+        )
+    }
+}
+
+impl From<StringList> for Vec<String> {
+    fn from(value: StringList) -> Self {
+        value.0
+    }
+}
+
+/// The `LABGATE_*` names of the settings above, plus the CLI's own.
+pub fn known_variables() -> Vec<String> {
+    let mut names: Vec<String> = SETTING_KEYS
+        .iter()
+        .map(|key| format!("LABGATE_{}", key.to_ascii_uppercase()))
+        .collect();
+    names.extend(CLIENT_VARIABLES.iter().map(|name| (*name).to_owned()));
+    names
+}
+
+const SETTING_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_url_file",
+    "database_max_connections",
+    "root_keys",
+    "root_keys_file",
+    "root_key",
+    "root_key_file",
+    "bootstrap_admin_key",
+    "bootstrap_admin_key_file",
+    "site_url",
+    "log_format",
+    "log_level",
+    "tls_cert_file",
+    "tls_key_file",
+    "trusted_proxies",
+    "metrics_token",
+    "metrics_token_file",
+    "request_timeout_secs",
+    "shutdown_timeout_secs",
+    "auth_failures_per_minute",
+    "worker_concurrency",
+    "job_lease_secs",
+    "job_retention_days",
+    "audit_retention_days",
+];
+
+/// Variables labgate reads that are not server settings: the CLI's server address and key, the
+/// test suite's backend choice.
+const CLIENT_VARIABLES: &[&str] = &[
+    "LABGATE_URL",
+    "LABGATE_API_KEY",
+    "LABGATE_TEST_BACKEND",
+    "LABGATE_TEST_POSTGRES_URL",
+];
+
+/// Flags that override every other layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// Settings after layering, with secrets resolved and values parsed.
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub keys: KeySettings,
+    pub bootstrap_admin_key: Option<SecretString>,
+    pub site_url: Option<String>,
+    pub json_logs: bool,
+    pub log_level: String,
+    pub tls: Option<labgate_server::TlsFiles>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub metrics_token: Option<SecretString>,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub auth_failures_per_minute: u32,
+    pub worker_concurrency: usize,
+    pub job_lease: Duration,
+    pub job_retention: Duration,
+    pub audit_retention: Duration,
+    /// Where the file layer came from, if any.
+    pub file: Option<PathBuf>,
+    /// `LABGATE_*` variables that are not settings (reported as warnings once logging is up).
+    pub unknown_variables: Vec<String>,
+}
+
+/// Reads the layers. `config_file` is `--config`; without it `labgate.toml` in the working
+/// directory is used when present.
+pub fn load(config_file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Config> {
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    load_from(config_file, flags, &environment)
+}
+
+pub fn load_from(
+    config_file: Option<&Path>,
+    flags: &FlagOverrides,
+    environment: &[(String, String)],
+) -> anyhow::Result<Config> {
+    let file = match config_file {
+        Some(path) => {
+            if !path.exists() {
+                bail!("the configuration file {} does not exist", path.display());
+            }
+            Some(path.to_owned())
+        }
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+    };
+    let known = known_variables();
+    let unknown_variables: Vec<String> = environment
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("LABGATE_") && !known.contains(name))
+        .cloned()
+        .collect();
+
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let env_values: Vec<(String, String)> = environment
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.strip_prefix("LABGATE_")?.to_ascii_lowercase();
+            SETTING_KEYS.contains(&key.as_str()).then(|| (key, value.clone()))
+        })
+        .collect();
+    for (key, value) in env_values {
+        // Environment values are text; typed settings parse them, secrets keep them verbatim.
+        figment = figment.merge(Serialized::default(&key, env_value(&key, &value)));
+    }
+    figment = figment.merge(Serialized::defaults(flags));
+    let settings: Settings = figment
+        .extract()
+        .map_err(|error| anyhow::anyhow!(describe_figment_error(&error)))?;
+    resolve(settings, file, unknown_variables)
+}
+
+fn env_value(key: &str, value: &str) -> figment::value::Value {
+    use figment::value::Value;
+    let numeric = matches!(
+        key,
+        "database_max_connections"
+            | "request_timeout_secs"
+            | "shutdown_timeout_secs"
+            | "auth_failures_per_minute"
+            | "worker_concurrency"
+            | "job_lease_secs"
+            | "job_retention_days"
+            | "audit_retention_days"
+    );
+    if numeric && let Ok(number) = value.trim().parse::<u64>() {
+        return Value::from(number);
+    }
+    Value::from(value.to_owned())
+}
+
+fn describe_figment_error(error: &figment::Error) -> String {
+    let mut lines = Vec::new();
+    for error in error.clone() {
+        let place = error
+            .metadata
+            .as_ref()
+            .and_then(|metadata| metadata.source.as_ref().map(ToString::to_string))
+            .unwrap_or_else(|| "configuration".to_owned());
+        let key = error.path.join(".");
+        if key.is_empty() {
+            lines.push(format!("{place}: {}", error.kind));
+        } else {
+            lines.push(format!("{place}: setting {key}: {}", error.kind));
+        }
+    }
+    lines.join("\n")
+}
+
+fn secret(value: Option<String>, file: Option<PathBuf>, name: &str) -> anyhow::Result<Option<SettingValue>> {
+    match (value, file) {
+        (Some(_), Some(_)) => bail!("set either LABGATE_{name} or LABGATE_{name}_FILE, not both"),
+        (Some(value), None) => Ok(Some(SettingValue {
+            value: SecretString::from(value),
+            setting: format!("LABGATE_{name}"),
+        })),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("LABGATE_{name}_FILE: cannot read {}", path.display()))?;
+            let value = text.trim_end_matches(['\n', '\r']).to_owned();
+            Ok(Some(SettingValue {
+                value: SecretString::from(value),
+                setting: format!("LABGATE_{name}_FILE"),
+            }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn resolve(
+    settings: Settings,
+    file: Option<PathBuf>,
+    unknown_variables: Vec<String>,
+) -> anyhow::Result<Config> {
+    let listen: SocketAddr = settings.listen.parse().with_context(|| {
+        format!(
+            "LABGATE_LISTEN must be an address and port such as 127.0.0.1:8080, not {:?}",
+            settings.listen
+        )
+    })?;
+    let database_url = match secret(settings.database_url, settings.database_url_file, "DATABASE_URL")? {
+        Some(value) => value.value,
+        None => SecretString::from(format!(
+            "sqlite://{}",
+            settings.data_dir.join("labgate.db").display()
+        )),
+    };
+    let scheme_ok = ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| {
+        database_url
+            .expose_secret()
+            .to_ascii_lowercase()
+            .starts_with(scheme)
+    });
+    if !scheme_ok {
+        bail!("LABGATE_DATABASE_URL must start with sqlite:// or postgres://");
+    }
+    let json_logs = match settings.log_format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => bail!("LABGATE_LOG_FORMAT must be text or json, not {other:?}"),
+    };
+    let tls = match (settings.tls_cert_file, settings.tls_key_file) {
+        (Some(cert), Some(key)) => Some(labgate_server::TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => bail!("set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither"),
+    };
+    let trusted_proxies = settings
+        .trusted_proxies
+        .0
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .with_context(|| format!("LABGATE_TRUSTED_PROXIES: {entry:?} is not an address or CIDR"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(site_url) = &settings.site_url
+        && !(site_url.starts_with("http://") || site_url.starts_with("https://"))
+    {
+        bail!("LABGATE_SITE_URL must be an http:// or https:// URL");
+    }
+    let bootstrap = secret(
+        settings.bootstrap_admin_key,
+        settings.bootstrap_admin_key_file,
+        "BOOTSTRAP_ADMIN_KEY",
+    )?;
+    if let Some(key) = &bootstrap
+        && key.value.expose_secret().len() < 32
+    {
+        bail!("{} must be at least 32 characters", key.setting);
+    }
+    let keys = KeySettings {
+        root_keys: secret(settings.root_keys, settings.root_keys_file, "ROOT_KEYS")?,
+        root_key: secret(settings.root_key, settings.root_key_file, "ROOT_KEY")?,
+        data_dir: settings.data_dir.clone(),
+    };
+    let metrics_token = secret(
+        settings.metrics_token,
+        settings.metrics_token_file,
+        "METRICS_TOKEN",
+    )?
+    .map(|v| v.value);
+    if settings.worker_concurrency == 0 || settings.worker_concurrency > 256 {
+        bail!("LABGATE_WORKER_CONCURRENCY must be between 1 and 256");
+    }
+    if settings.job_lease_secs < 2 {
+        bail!("LABGATE_JOB_LEASE_SECS must be at least 2");
+    }
+    Ok(Config {
+        listen,
+        data_dir: settings.data_dir,
+        database_url,
+        database_max_connections: settings.database_max_connections.max(1),
+        keys,
+        bootstrap_admin_key: bootstrap.map(|value| value.value),
+        site_url: settings.site_url,
+        json_logs,
+        log_level: settings.log_level,
+        tls,
+        trusted_proxies,
+        metrics_token,
+        request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
+        shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
+        auth_failures_per_minute: settings.auth_failures_per_minute,
+        worker_concurrency: settings.worker_concurrency,
+        job_lease: Duration::from_secs(settings.job_lease_secs),
+        job_retention: Duration::from_secs(settings.job_retention_days.saturating_mul(86_400)),
+        audit_retention: Duration::from_secs(settings.audit_retention_days.saturating_mul(86_400)),
+        file,
+        unknown_variables,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = load_from(None, &FlagOverrides::default(), &[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database_url.expose_secret(),
+            "sqlite://labgate-data/labgate.db"
+        );
+        assert!(config.keys.root_keys.is_none() && config.tls.is_none());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("labgate.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nworker_concurrency = 2\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let config = load_from(Some(&file), &FlagOverrides::default(), &[]).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.worker_concurrency, 2);
+        let environment = env(&[
+            ("LABGATE_LISTEN", "127.0.0.1:9100"),
+            ("LABGATE_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+        ]);
+        let config = load_from(Some(&file), &FlagOverrides::default(), &environment).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:9200".into()),
+            ..FlagOverrides::default()
+        };
+        assert_eq!(
+            load_from(Some(&file), &flags, &environment)
+                .unwrap()
+                .listen
+                .port(),
+            9200
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("labgate.toml");
+        std::fs::write(&file, "listn = \"127.0.0.1:9000\"\n").unwrap();
+        let error = load_from(Some(&file), &FlagOverrides::default(), &[])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn unknown_variables_are_reported_not_fatal() {
+        let environment = env(&[
+            ("LABGATE_LISTN", "x"),
+            ("LABGATE_URL", "http://x"),
+            ("LABGATE_API_KEY", "k"),
+        ]);
+        let config = load_from(None, &FlagOverrides::default(), &environment).unwrap();
+        assert_eq!(config.unknown_variables, vec!["LABGATE_LISTN".to_owned()]);
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_not_from_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        std::fs::write(&file, "a:AAAA\n").unwrap();
+        let path = file.display().to_string();
+        let config = load_from(
+            None,
+            &FlagOverrides::default(),
+            &env(&[("LABGATE_ROOT_KEYS_FILE", &path)]),
+        )
+        .unwrap();
+        let keys = config.keys.root_keys.unwrap();
+        assert_eq!(
+            (keys.value.expose_secret(), keys.setting.as_str()),
+            ("a:AAAA", "LABGATE_ROOT_KEYS_FILE")
+        );
+        let both = env(&[("LABGATE_ROOT_KEYS_FILE", &path), ("LABGATE_ROOT_KEYS", "a:BBBB")]);
+        assert!(load_from(None, &FlagOverrides::default(), &both).is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (name, value) in [
+            ("LABGATE_LISTEN", "nowhere"),
+            ("LABGATE_DATABASE_URL", "mysql://x"),
+            ("LABGATE_LOG_FORMAT", "xml"),
+            ("LABGATE_TRUSTED_PROXIES", "not-a-cidr"),
+            ("LABGATE_BOOTSTRAP_ADMIN_KEY", "short"),
+            ("LABGATE_TLS_CERT_FILE", "/only/cert.pem"),
+        ] {
+            let error = load_from(None, &FlagOverrides::default(), &env(&[(name, value)]))
+                .err()
+                .unwrap()
+                .to_string();
+            let stem = name.trim_start_matches("LABGATE_");
+            assert!(error.contains(stem), "{name}: {error}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The `labgate` binary: the server, the worker, and the operator's commands.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod commands;
+mod config;
+mod logging;
+mod runtime;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::FlagOverrides;
+
+/// labgate: a self-hosted GitLab connection hub. It holds GitLab credentials in an encrypted
+/// vault, keeps them fresh and healthy, and puts them to work.
+#[derive(Debug, Parser)]
+#[command(name = "labgate", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Configuration file (default: ./labgate.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the embedded database and root.key [env: LABGATE_DATA_DIR] [default: labgate-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB [env: LABGATE_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run background jobs in one process.
+    Serve {
+        /// Address to listen on [env: LABGATE_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Serve the API only; leave background jobs to `labgate worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run background jobs only (any number of workers may share one database).
+    Worker,
+    /// Apply database migrations and report the schema version.
+    Migrate,
+    /// Root keys and tenant data keys.
+    #[command(subcommand)]
+    Keys(commands::admin::KeysCommand),
+    /// Tenants: the isolation boundary for keys and data (works on the database directly).
+    #[command(subcommand)]
+    Tenants(commands::admin::TenantsCommand),
+    /// API keys (works on the database directly, so an operator can always get in).
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(commands::admin::ApiKeysCommand),
+    /// Configuration checks.
+    #[command(subcommand)]
+    Config(commands::admin::ConfigCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = FlagOverrides {
+        listen: match &cli.command {
+            Command::Serve { listen, .. } => listen.clone(),
+            _ => None,
+        },
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+    };
+    let config = match config::load(cli.config.as_deref(), &flags) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let long_running = matches!(cli.command, Command::Serve { .. } | Command::Worker);
+    logging::init(
+        config.json_logs,
+        if long_running { &config.log_level } else { "warn" },
+    );
+    for name in &config.unknown_variables {
+        tracing::warn!(variable = %name, "ignoring an environment variable that is not a labgate setting");
+    }
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { no_worker, .. } => commands::serve::serve(config, !no_worker).await,
+            Command::Worker => commands::serve::worker(config).await,
+            Command::Migrate => commands::admin::migrate(config).await,
+            Command::Keys(command) => commands::admin::keys(config, command).await,
+            Command::Tenants(command) => commands::admin::tenants(config, command).await,
+            Command::ApiKeys(command) => commands::admin::api_keys(config, command).await,
+            Command::Config(command) => commands::admin::config(config, command),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
