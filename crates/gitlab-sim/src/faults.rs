@@ -84,7 +84,13 @@ fn rule_matches(rule: &FaultRule, method: &str, template: &str, path: &str) -> b
     }
     match &rule.route {
         None => true,
-        Some(r) => r == template || path.starts_with(r.as_str()),
+        Some(r) => {
+            r == template
+                || path == r
+                || path
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/') || r.ends_with('/'))
+        }
     }
 }
 

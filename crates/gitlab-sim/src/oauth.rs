@@ -243,13 +243,16 @@ pub fn decide(
     ))
 }
 
-/// Programmatic authorization for tests: `query` is the `/oauth/authorize` query string.
+/// Programmatic authorization for tests: `query` is the `/oauth/authorize` query string. Returns
+/// the redirect target (with `code`, or with `error` as GitLab redirects errors); `Err` carries the
+/// error of requests GitLab answers with an error page (unknown client, bad redirect URI).
 pub fn authorize(state: &SimState, query: &str, username: &str, approve: bool) -> Result<String, String> {
     let p = Params::from_query(Some(query));
-    let req = validate_authorize(state, &p).map_err(|e| match e {
-        AuthorizeError::Page { error, .. } => error.to_owned(),
-        AuthorizeError::Redirect(to) => to,
-    })?;
+    let req = match validate_authorize(state, &p) {
+        Ok(r) => r,
+        Err(AuthorizeError::Redirect(to)) => return Ok(to),
+        Err(AuthorizeError::Page { error, .. }) => return Err(error.to_owned()),
+    };
     match decide(state, &req, Some(username), approve) {
         Ok(to) | Err(AuthorizeError::Redirect(to)) => Ok(to),
         Err(AuthorizeError::Page { error, .. }) => Err(error.to_owned()),

@@ -43,6 +43,8 @@ impl std::fmt::Debug for SimState {
 
 impl SimState {
     pub(crate) fn new(db: Db, clock: Clock, prefix: String, repos: crate::git::Repos) -> Self {
+        // reqwest is built without a bundled TLS provider; webhooks may target https URLs.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             inner: Arc::new(Inner {
                 db: RwLock::new(db),

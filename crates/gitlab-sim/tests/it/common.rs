@@ -1,0 +1,139 @@
+//! Shared helpers for the integration tests.
+
+use gitlab_sim::seed::SeedOAuthApp;
+use gitlab_sim::{Seed, SeedBuilder, SimServer};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const ROOT_TOKEN: &str = "glpat-rootROOTroot12345678";
+pub const ALICE_TOKEN: &str = "glpat-aliceALICEalice1234";
+pub const BOB_TOKEN: &str = "glpat-bobBOBbobBOBbob1234";
+pub const ALICE_READ: &str = "glpat-aliceREADONLYtoken1";
+pub const DEPLOY_TOKEN: &str = "glpat-deployDEPLOYdeploy12";
+pub const APP_UID: &str = "labgate-app-uid";
+pub const APP_SECRET: &str = "gloas-labgate-app-secret";
+pub const REDIRECT: &str = "http://127.0.0.1:8080/organization/app-connections/gitlab/oauth/callback";
+
+/// The standard instance: root (admin), alice (Maintainer of acme), bob (Developer of
+/// acme/platform/api), carol (Owner of `partners`, which is shared into the api project).
+pub fn standard() -> SeedBuilder {
+    Seed::builder()
+        .admin("root")
+        .user("alice")
+        .user("bob")
+        .user("carol")
+        .user("dave")
+        .group("acme", "Acme")
+        .group("acme/platform", "Platform")
+        .group("partners", "Partners")
+        .project("acme/platform/api", "API")
+        .file("acme/platform/api", "README.md", "hello\n")
+        .project("acme/website", "Website")
+        .member("acme", "alice", 40)
+        .member("acme/platform/api", "bob", 30)
+        .member("partners", "carol", 50)
+        .share("acme/platform/api", "partners", 20)
+        .personal_token("root", "admin", &["api"], ROOT_TOKEN)
+        .personal_token("alice", "ci", &["api"], ALICE_TOKEN)
+        .personal_token("alice", "ro", &["read_api"], ALICE_READ)
+        .personal_token("bob", "bob", &["api"], BOB_TOKEN)
+        .project_token(
+            "acme/platform/api",
+            "deploy",
+            &["api", "read_repository"],
+            40,
+            DEPLOY_TOKEN,
+        )
+        .oauth_app(SeedOAuthApp {
+            name: "labgate".into(),
+            uid: Some(APP_UID.into()),
+            secret: Some(APP_SECRET.into()),
+            redirect_uri: REDIRECT.into(),
+            scopes: vec!["api".into(), "read_user".into()],
+            ..SeedOAuthApp::default()
+        })
+}
+
+pub async fn start(seed: SeedBuilder) -> SimServer {
+    SimServer::start(seed.build()).await.expect("simulator starts")
+}
+
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A response reduced to what the tests look at.
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Res {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn call(
+    sim: &SimServer,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Res {
+    let url = format!("{}{path}", sim.url());
+    let mut req = client().request(method, url);
+    if let Some(t) = token {
+        req = req.header("PRIVATE-TOKEN", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Res {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+pub async fn get(sim: &SimServer, path: &str, token: Option<&str>) -> Res {
+    call(sim, Method::GET, path, token, None).await
+}
+
+pub async fn post(sim: &SimServer, path: &str, token: Option<&str>, body: Value) -> Res {
+    call(sim, Method::POST, path, token, Some(body)).await
+}
+
+pub async fn put(sim: &SimServer, path: &str, token: Option<&str>, body: Value) -> Res {
+    call(sim, Method::PUT, path, token, Some(body)).await
+}
+
+pub async fn delete(sim: &SimServer, path: &str, token: Option<&str>) -> Res {
+    call(sim, Method::DELETE, path, token, None).await
+}
+
+/// `../../../shared/<rel>` from this crate, or `None` (with a skip notice) when absent.
+pub fn shared(rel: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is not available", p.display());
+        None
+    }
+}
