@@ -1,0 +1,62 @@
+use crate::{Site, stderr, stdout};
+
+#[tokio::test]
+async fn config_validate_reports_settings_without_secrets() {
+    let site = Site::new().await;
+    let secret = "metrics-token-that-must-not-print";
+    let output = site.run_with(
+        &["config", "validate"],
+        &[("LABGATE_METRICS_TOKEN", secret), ("LABGATE_LISTN", "x")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("configuration is valid"));
+    assert!(text.contains("metrics token") && !text.contains(secret));
+    assert!(
+        text.contains("LABGATE_LISTN"),
+        "unknown variables are reported: {text}"
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_non_zero_naming_the_problem() {
+    let site = Site::new().await;
+    std::fs::write(
+        site.dir.path().join("labgate.toml"),
+        "listen = \"127.0.0.1:0\"\nlisten_port = 3\n",
+    )
+    .unwrap();
+    let output = site.run(&["config", "validate"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("listen_port"), "{}", stderr(&output));
+    std::fs::remove_file(site.dir.path().join("labgate.toml")).unwrap();
+
+    let output = site.run_with(&["serve"], &[("LABGATE_LISTEN", "not-an-address")]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("LABGATE_LISTEN"));
+    let output = site.run(&["--config", "missing.toml", "migrate"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("missing.toml"));
+    let output = site.run(&["api-keys", "create", "--name", "x", "--role", "owner"]);
+    assert_eq!(output.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    let site = Site::new().await;
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["worker", "--help"],
+        vec!["migrate", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["tenants", "--help"],
+        vec!["api-keys", "create", "--help"],
+        vec!["config", "validate", "--help"],
+    ] {
+        let output = site.run(&args);
+        assert!(output.status.success(), "{args:?}");
+        assert!(stdout(&output).contains("Usage:"), "{args:?}");
+    }
+}

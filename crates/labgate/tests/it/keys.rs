@@ -1,0 +1,112 @@
+use labgate_crypto::{Keyring, RootKey};
+use secrecy::ExposeSecret;
+
+use crate::{Site, client, stderr, stdout};
+
+#[tokio::test]
+async fn a_keyring_that_cannot_unwrap_stops_the_start_and_writes_nothing() {
+    let site = Site::new().await;
+    let first = site.run(&["tenants", "create", "acme"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = stdout(&site.run(&["tenants", "list", "--json"]));
+
+    let wrong = Keyring::from_keys(vec![RootKey::generate("wrong")]).unwrap();
+    let wrong = wrong.to_list();
+    let output = site.run_with(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("LABGATE_ROOT_KEYS", wrong.expose_secret())],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("LABGATE_ROOT_KEYS"), "{message}");
+    assert!(
+        !message.contains(wrong.expose_secret()),
+        "the key itself is never printed"
+    );
+
+    // root.key gone: no new key is generated over existing data.
+    let root_key = site.data_dir().join("root.key");
+    let saved = std::fs::read(&root_key).unwrap();
+    std::fs::remove_file(&root_key).unwrap();
+    let output = site.run(&["tenants", "create", "beta"]);
+    assert!(!output.status.success());
+    assert!(!root_key.exists());
+    std::fs::write(&root_key, saved).unwrap();
+    assert_eq!(stdout(&site.run(&["tenants", "list", "--json"])), before);
+}
+
+#[tokio::test]
+async fn rotating_root_keys_and_tenant_keys_while_serving() {
+    let site = Site::new().await;
+    let server = site.serve(&[]);
+    let key = server.bootstrap_key().unwrap();
+    let rotated = site.run(&["keys", "rotate"]);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert!(
+        stdout(&rotated).contains("rewrapped 1 tenant key generations"),
+        "{}",
+        stdout(&rotated)
+    );
+    let listed = stdout(&site.run(&["keys", "list"]));
+    assert_eq!(listed.matches("yes").count(), 1, "{listed}");
+    let tenant = site.run(&["keys", "rotate-tenant", "default"]);
+    assert!(tenant.status.success(), "{}", stderr(&tenant));
+    // The running server keeps working, and a restart opens everything with the rotated file.
+    let url = format!("{}/api/v1/jobs", server.url);
+    assert_eq!(
+        client()
+            .get(&url)
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, _) = server.stop();
+    assert!(status.success());
+    let again = site.serve(&[]);
+    let url = format!("{}/api/v1/jobs", again.url);
+    assert_eq!(
+        client()
+            .get(&url)
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    again.stop();
+}
+
+#[tokio::test]
+async fn an_environment_keyring_rotation_prints_the_value_and_applies_on_restart() {
+    let site = Site::new().await;
+    let keyring = Keyring::from_keys(vec![RootKey::generate("first")])
+        .unwrap()
+        .to_list();
+    let env = [("LABGATE_ROOT_KEYS", keyring.expose_secret())];
+    assert!(
+        site.run_with(&["tenants", "create", "acme"], &env)
+            .status
+            .success()
+    );
+    let rotated = site.run_with(&["keys", "rotate"], &env);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let text = stdout(&rotated);
+    let value = text
+        .lines()
+        .find(|line| line.contains(":") && line.contains(",first:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(text.contains("Nothing has been changed"));
+    assert!(!site.data_dir().join("root.key").exists());
+    let rewrap = site.run_with(&["keys", "rewrap"], &[("LABGATE_ROOT_KEYS", &value)]);
+    assert!(rewrap.status.success(), "{}", stderr(&rewrap));
+    assert!(stdout(&rewrap).contains("rewrapped 1"), "{}", stdout(&rewrap));
+    // The old keyring alone can no longer open the rewrapped keys.
+    let old = site.run_with(&["tenants", "list"], &env);
+    assert!(!old.status.success());
+}
