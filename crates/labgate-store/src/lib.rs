@@ -20,6 +20,7 @@ mod error;
 mod jobs;
 mod schema;
 mod tenants;
+mod vault_items;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use audit::{AuditRecord, NewAuditEntry};
@@ -28,6 +29,7 @@ pub use error::{Result, StoreError};
 pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
+pub use vault_items::{VaultItemKey, VaultItemRecord};
 
 use sqlx::{PgPool, SqlitePool};
 

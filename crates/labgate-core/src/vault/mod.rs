@@ -11,12 +11,40 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use labgate_crypto::{Aad, CryptoError, Keyring, RootKey, TenantKeys, WrappedTenantKeys};
-use labgate_store::{NewTenantKeys, Store, TenantKeyRecord, TenantKeyRewrap};
+use labgate_store::{NewTenantKeys, Store, TenantKeyRecord, TenantKeyRewrap, VaultItemKey};
 use parking_lot::RwLock;
 use secrecy::SecretString;
 
 use crate::clock::Clock;
 use crate::{CoreError, Result};
+
+/// Where a secret lives: its tenant, the owning table and row, and the field. The same four values
+/// are the associated data it is sealed under, so a sealed value copied anywhere else fails to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretSlot<'a> {
+    pub tenant_id: &'a str,
+    pub owner_table: &'a str,
+    pub owner_id: &'a str,
+    pub field: &'a str,
+}
+
+impl<'a> SecretSlot<'a> {
+    fn aad(&self) -> Aad<'a> {
+        Aad::new(self.tenant_id, self.owner_table, self.owner_id, self.field)
+    }
+
+    fn key(&self) -> VaultItemKey<'a> {
+        VaultItemKey {
+            tenant_id: self.tenant_id,
+            owner_table: self.owner_table,
+            owner_id: self.owner_id,
+            field: self.field,
+        }
+    }
+}
+
+/// Re-encryption works through a tenant's secrets in batches of this size.
+const REENCRYPT_BATCH: u32 = 200;
 
 /// What `rotate_root_key` did.
 #[derive(Debug)]
@@ -31,6 +59,15 @@ pub enum RootRotation {
         setting: String,
         keyring: SecretString,
     },
+}
+
+/// What `rotate_tenant_data_key` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRotation {
+    /// The new active data key's public fingerprint.
+    pub data_key_id: String,
+    /// Secrets re-encrypted under it.
+    pub reencrypted: usize,
 }
 
 pub struct Vault {
@@ -196,6 +233,72 @@ impl Vault {
         Ok(self.active_keys(tenant_id).await?.hmac_hex(data))
     }
 
+    /// Seals `value` into its slot, replacing what was there.
+    pub async fn put_secret(&self, slot: &SecretSlot<'_>, value: &SecretString, now_ms: i64) -> Result<()> {
+        let keys = self.active_keys(slot.tenant_id).await?;
+        let sealed = keys.seal_str(&slot.aad(), value);
+        self.store
+            .put_vault_item(&slot.key(), &sealed, &keys.data_key_fingerprint(), now_ms)
+            .await?;
+        Ok(())
+    }
+
+    /// The secret in a slot, if any. A value that does not open (moved, tampered, or sealed for
+    /// another slot) is an error, never silently empty.
+    pub async fn get_secret(&self, slot: &SecretSlot<'_>) -> Result<Option<SecretString>> {
+        let Some(item) = self.store.vault_item(&slot.key()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.open(&slot.aad(), &item.sealed).await?))
+    }
+
+    /// Deletes every secret of one owner row.
+    pub async fn delete_secrets(&self, tenant_id: &str, owner_table: &str, owner_id: &str) -> Result<u64> {
+        Ok(self
+            .store
+            .delete_vault_items(tenant_id, owner_table, owner_id)
+            .await?)
+    }
+
+    /// Re-encrypts every secret of a tenant that is not sealed under its active data key. Each
+    /// value is swapped only if unchanged since it was read, so a concurrent write always wins.
+    pub async fn reencrypt_tenant(&self, tenant_id: &str) -> Result<usize> {
+        let mut reencrypted = 0;
+        // A value rewritten meanwhile under an old key shows up again; the bound keeps a writer
+        // with a stale key from holding the sweep forever.
+        for _ in 0..10_000 {
+            let keys = self.active_keys(tenant_id).await?;
+            let active_id = keys.data_key_fingerprint();
+            let batch = self
+                .store
+                .vault_items_not_under(tenant_id, &active_id, REENCRYPT_BATCH)
+                .await?;
+            if batch.is_empty() {
+                return Ok(reencrypted);
+            }
+            for item in batch {
+                let slot = SecretSlot {
+                    tenant_id: &item.tenant_id,
+                    owner_table: &item.owner_table,
+                    owner_id: &item.owner_id,
+                    field: &item.field,
+                };
+                let value = self.open(&slot.aad(), &item.sealed).await?;
+                let sealed = keys.seal_str(&slot.aad(), &value);
+                if self
+                    .store
+                    .swap_vault_item(&slot.key(), &item.sealed, &sealed, &active_id)
+                    .await?
+                {
+                    reencrypted += 1;
+                }
+            }
+        }
+        Err(CoreError::Conflict(
+            "secrets keep changing under an old data key; run the rotation again".to_owned(),
+        ))
+    }
+
     /// Rewraps every generation not yet wrapped by the active root key. Safe to run from several
     /// processes at once: each row is swapped only if unchanged since it was read.
     pub async fn rewrap_all(&self) -> Result<usize> {
@@ -264,9 +367,10 @@ impl Vault {
         }
     }
 
-    /// Starts a new data-key generation for a tenant. The hashing key stays, so credential hashes
-    /// do not change; values sealed by the retired generation keep opening through it.
-    pub async fn rotate_tenant_data_key(&self, tenant_id: &str, clock: &dyn Clock) -> Result<String> {
+    /// Starts a new data-key generation for a tenant and re-encrypts the tenant's secrets under it.
+    /// The hashing key stays, so credential hashes do not change; the retired generation is kept,
+    /// so a value sealed by a process that has not noticed the rotation yet still opens.
+    pub async fn rotate_tenant_data_key(&self, tenant_id: &str, clock: &dyn Clock) -> Result<TenantRotation> {
         for _ in 0..3 {
             let active = self
                 .store
@@ -294,7 +398,11 @@ impl Vault {
                 .await?;
             if applied {
                 self.remember(tenant_id, next);
-                return Ok(next_id);
+                let reencrypted = self.reencrypt_tenant(tenant_id).await?;
+                return Ok(TenantRotation {
+                    data_key_id: next_id,
+                    reencrypted,
+                });
             }
         }
         Err(CoreError::Conflict(

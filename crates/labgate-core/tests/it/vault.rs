@@ -2,8 +2,9 @@ use std::sync::Arc;
 
 use labgate_core::auth::Actor;
 use labgate_core::clock::ManualClock;
-use labgate_core::vault::{KeySettings, RootRotation, SettingValue, Vault};
+use labgate_core::vault::{KeySettings, RootRotation, SecretSlot, SettingValue, Vault};
 use labgate_crypto::{Aad, Keyring, RootKey};
+use labgate_store::VaultItemKey;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{connect, env};
@@ -214,28 +215,159 @@ async fn rotating_an_environment_keyring_changes_nothing_until_the_new_value_is_
 }
 
 #[tokio::test]
-async fn tenant_data_key_rotation_keeps_hashes_and_old_values() {
+async fn tenant_data_key_rotation_reencrypts_secrets_and_keeps_hashes() {
     let env = env().await;
     let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let other = env.services.tenants.create("other", &Actor::Cli).await.unwrap();
     let vault = &env.services.vault;
-    let aad = Aad::new(&acme.id, "t", "r", "f");
-    let before = vault.seal(&aad, &secret("old")).await.unwrap();
+    let slot = |owner: &'static str, field: &'static str| SecretSlot {
+        tenant_id: &acme.id,
+        owner_table: "app_connections",
+        owner_id: owner,
+        field,
+    };
+    for (owner, field, value) in [
+        ("c1", "token", "one"),
+        ("c1", "refresh", "two"),
+        ("c2", "token", "three"),
+    ] {
+        vault
+            .put_secret(&slot(owner, field), &secret(value), 1)
+            .await
+            .unwrap();
+    }
+    let theirs = SecretSlot {
+        tenant_id: &other.id,
+        owner_table: "app_connections",
+        owner_id: "c1",
+        field: "token",
+    };
+    vault.put_secret(&theirs, &secret("theirs"), 1).await.unwrap();
     let hash = vault.hmac_hex(&acme.id, b"token").await.unwrap();
-    let old_dek = labgate_crypto::sealed_key_id(&before).unwrap();
+    let old_dek = env
+        .services
+        .store
+        .active_tenant_keys(&acme.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
 
-    let new_dek = vault
+    let rotation = vault
         .rotate_tenant_data_key(&acme.id, env.clock.as_ref())
         .await
         .unwrap();
-    assert_ne!(new_dek, old_dek);
-    let after = vault.seal(&aad, &secret("new")).await.unwrap();
-    assert_eq!(labgate_crypto::sealed_key_id(&after).unwrap(), new_dek);
+    assert_ne!(rotation.data_key_id, old_dek);
+    assert_eq!(rotation.reencrypted, 3, "only acme's secrets are re-encrypted");
     assert_eq!(vault.hmac_hex(&acme.id, b"token").await.unwrap(), hash);
+    assert!(
+        env.services
+            .store
+            .vault_items_not_under(&acme.id, &rotation.data_key_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    // Another process (no cached keys) opens both generations.
-    let other = Vault::load(connect(&env.database).await, env.settings.clone())
+    // Another process (no cached keys) reads every secret back.
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
         .await
         .unwrap();
-    assert_eq!(other.open(&aad, &before).await.unwrap().expose_secret(), "old");
-    assert_eq!(other.open(&aad, &after).await.unwrap().expose_secret(), "new");
+    for (owner, field, value) in [
+        ("c1", "token", "one"),
+        ("c1", "refresh", "two"),
+        ("c2", "token", "three"),
+    ] {
+        let read = restarted.get_secret(&slot(owner, field)).await.unwrap().unwrap();
+        assert_eq!(read.expose_secret(), value);
+    }
+    assert_eq!(
+        restarted
+            .get_secret(&theirs)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "theirs"
+    );
+    assert!(
+        restarted
+            .get_secret(&slot("c9", "token"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        restarted
+            .delete_secrets(&acme.id, "app_connections", "c1")
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_value_copied_to_another_row_field_or_tenant_does_not_open() {
+    let env = env().await;
+    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let other = env.services.tenants.create("other", &Actor::Cli).await.unwrap();
+    let vault = &env.services.vault;
+    let store = &env.services.store;
+    let source = SecretSlot {
+        tenant_id: &acme.id,
+        owner_table: "app_connections",
+        owner_id: "c1",
+        field: "token",
+    };
+    vault
+        .put_secret(&source, &secret("glpat-value"), 1)
+        .await
+        .unwrap();
+    let item = store
+        .vault_item(&VaultItemKey {
+            tenant_id: &acme.id,
+            owner_table: "app_connections",
+            owner_id: "c1",
+            field: "token",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    for target in [
+        SecretSlot {
+            owner_id: "c2",
+            ..source
+        },
+        SecretSlot {
+            field: "refresh",
+            ..source
+        },
+        SecretSlot {
+            owner_table: "webhooks",
+            ..source
+        },
+        SecretSlot {
+            tenant_id: &other.id,
+            ..source
+        },
+    ] {
+        let key = VaultItemKey {
+            tenant_id: target.tenant_id,
+            owner_table: target.owner_table,
+            owner_id: target.owner_id,
+            field: target.field,
+        };
+        store
+            .put_vault_item(&key, &item.sealed, &item.data_key_id, 2)
+            .await
+            .unwrap();
+        assert!(
+            vault.get_secret(&target).await.is_err(),
+            "{target:?} opened a value copied from {source:?}"
+        );
+    }
+    assert_eq!(
+        vault.get_secret(&source).await.unwrap().unwrap().expose_secret(),
+        "glpat-value"
+    );
 }

@@ -26,6 +26,21 @@ CREATE TABLE tenant_keys (
 CREATE UNIQUE INDEX tenant_keys_one_active ON tenant_keys (tenant_id) WHERE state = 'active';
 CREATE INDEX tenant_keys_root_key ON tenant_keys (root_key_id);
 
+-- Every secret labgate holds, sealed under its tenant's data key and bound (AAD) to the owning
+-- row and field. Owners (connections, webhooks, instances) point here instead of carrying
+-- ciphertext themselves, so re-encryption under a new data key is one sweep over one table.
+CREATE TABLE vault_items (
+    tenant_id   TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    owner_table TEXT NOT NULL,
+    owner_id    TEXT NOT NULL,
+    field       TEXT NOT NULL,
+    sealed      BLOB NOT NULL,
+    data_key_id TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, owner_table, owner_id, field)
+);
+CREATE INDEX vault_items_data_key ON vault_items (tenant_id, data_key_id);
+
 CREATE TABLE api_keys (
     id           TEXT PRIMARY KEY NOT NULL,
     tenant_id    TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,

@@ -5,6 +5,7 @@ mod api_keys;
 mod jobs;
 mod schema;
 mod tenants;
+mod vault_items;
 
 use labgate_store::{Store, StoreOptions};
 use labgate_testkit::TestDatabase;

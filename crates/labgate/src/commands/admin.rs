@@ -159,10 +159,13 @@ pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::RotateTenant { tenant } => {
             let tenant = services.tenants.find(&tenant).await.context("no such tenant")?;
-            let id = vault
+            let rotation = vault
                 .rotate_tenant_data_key(&tenant.id, services.clock.as_ref())
                 .await?;
-            println!("tenant {} now seals new values with data key {id}", tenant.name);
+            println!(
+                "tenant {} now seals with data key {}; re-encrypted {} secrets",
+                tenant.name, rotation.data_key_id, rotation.reencrypted
+            );
         }
     }
     services.store.close().await;

@@ -51,6 +51,11 @@ async fn rotating_root_keys_and_tenant_keys_while_serving() {
     assert_eq!(listed.matches("yes").count(), 1, "{listed}");
     let tenant = site.run(&["keys", "rotate-tenant", "default"]);
     assert!(tenant.status.success(), "{}", stderr(&tenant));
+    assert!(
+        stdout(&tenant).contains("re-encrypted 0 secrets"),
+        "{}",
+        stdout(&tenant)
+    );
     // The running server keeps working, and a restart opens everything with the rotated file.
     let url = format!("{}/api/v1/jobs", server.url);
     assert_eq!(
