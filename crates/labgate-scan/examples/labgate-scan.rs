@@ -7,7 +7,11 @@ use clap::Parser;
 use labgate_scan::cli::{ScanArgs, run};
 
 #[derive(Parser)]
-#[command(name = "labgate-scan", version, about = "Scan a directory, git history or repository URL for secrets")]
+#[command(
+    name = "labgate-scan",
+    version,
+    about = "Scan a directory, git history or repository URL for secrets"
+)]
 struct Cli {
     #[command(flatten)]
     args: ScanArgs,

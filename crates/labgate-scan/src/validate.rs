@@ -352,7 +352,8 @@ pub fn is_pem_body(block: &[u8]) -> bool {
         && shannon_entropy(&body) > 4.5
 }
 
-/// Database URLs: the password part must not be a placeholder (`user:password@`).
+/// Database URLs and URL credentials: the password part must not be a stock placeholder
+/// (`user:password@`, `p%40ss%3Aword`, a passphrase with spaces from the docs).
 #[must_use]
 pub fn is_db_password(password: &[u8]) -> bool {
     const WEAK: &[&[u8]] = &[
@@ -376,8 +377,35 @@ pub fn is_db_password(password: &[u8]) -> bool {
         b"letmein",
         b"toor",
     ];
-    let lower = password.to_ascii_lowercase();
-    password.len() >= 4 && !WEAK.contains(&lower.as_slice()) && !lower.starts_with(b"password")
+    const WEAK_PARTS: &[&[u8]] = &[b"pass", b"p@ss", b"word", b"pwd", b"secret", b"changeme", b"example"];
+    let decoded = percent_decode(password);
+    let lower = decoded.to_ascii_lowercase();
+    decoded.len() >= 4
+        && !WEAK.contains(&lower.as_slice())
+        && !WEAK_PARTS
+            .iter()
+            .any(|w| memchr::memmem::find(&lower, w).is_some())
+        && !decoded.iter().any(u8::is_ascii_whitespace)
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%'
+            && let Some(byte) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -61,8 +61,9 @@ impl Scanner {
         opts: &GitOptions,
         progress: &dyn Progress,
     ) -> Result<ScanOutput, ScanError> {
-        let repo = gix::open_opts(path, gix::open::Options::isolated())
+        let mut repo = gix::open_opts(path, gix::open::Options::isolated())
             .map_err(|e| git_err(&format!("{} is not a readable git repository", path.display()), e))?;
+        cap_caches(&mut repo);
         if repo.is_shallow().unwrap_or(false) {
             return Err(ScanError::Git(format!(
                 "{} is a shallow clone: its history is incomplete. Fetch the full history \
@@ -98,6 +99,7 @@ impl Scanner {
         if enumerated.refs == 0 && blobs.is_empty() {
             notes.push("repository is empty: no refs and no commits".to_owned());
         }
+        order_by_pack_offset(&repo, &mut blobs);
         progress.set_total(blobs.len() as u64);
 
         let counters = Counters::default();
@@ -166,7 +168,11 @@ impl Scanner {
             .par_iter()
             .with_min_len(64)
             .map_init(
-                || (shared.to_thread_local(), Vec::new()),
+                || {
+                    let mut repo = shared.to_thread_local();
+                    cap_caches(&mut repo);
+                    (repo, Vec::new())
+                },
                 |(repo, buf), id| {
                     let header = repo
                         .objects
@@ -213,6 +219,50 @@ impl Scanner {
             .collect();
         Ok(results?.into_iter().flatten().collect())
     }
+}
+
+/// Bytes of decoded delta bases each repository handle may keep. gix defaults to 96 MiB per
+/// handle, which with one handle per thread would break the memory budget; reading blobs in
+/// pack order gets most of the benefit from a much smaller cache.
+const PACK_CACHE_BYTES: usize = 12 * 1024 * 1024;
+
+fn cap_caches(repo: &mut gix::Repository) {
+    repo.object_cache_size(None);
+    repo.objects.set_pack_cache(|| {
+        Box::new(gix::odb::pack::cache::lru::StaticLinkedList::<64>::new(
+            PACK_CACHE_BYTES,
+        ))
+    });
+}
+
+/// Sorts blobs by their position in the packs (loose objects last), so that delta bases are
+/// decoded just before the deltas that need them and each thread's contiguous share of the
+/// work has locality. Reading pack indices is cheap: they are sorted tables of id and offset.
+fn order_by_pack_offset(repo: &gix::Repository, blobs: &mut [ObjectId]) {
+    let wanted: HashSet<ObjectId> = blobs.iter().copied().collect();
+    let mut position: HashMap<ObjectId, u64> = HashMap::with_capacity(blobs.len());
+    let pack_dir = repo.common_dir().join("objects").join("pack");
+    let Ok(entries) = std::fs::read_dir(&pack_dir) else {
+        return;
+    };
+    let mut indices: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+        .collect();
+    indices.sort();
+    for (pack_no, idx_path) in indices.iter().enumerate() {
+        let Ok(index) = gix::odb::pack::index::File::at(idx_path, repo.object_hash()) else {
+            continue;
+        };
+        let base = (pack_no as u64) << 48;
+        for entry in index.iter() {
+            if wanted.contains(&entry.oid) {
+                position.entry(entry.oid).or_insert(base | entry.pack_offset);
+            }
+        }
+    }
+    blobs.sort_by_key(|id| (position.get(id).copied().unwrap_or(u64::MAX), *id));
 }
 
 fn find<'a>(
