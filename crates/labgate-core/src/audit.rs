@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use labgate_store::{NewAuditEntry, Store};
+use labgate_proto::audit::{AuditActor, AuditLogList, AuditLogQuery, AuditLogView};
+use labgate_store::{AuditFilter, AuditRecord, NewAuditEntry, Store};
 
-use crate::Result;
-use crate::auth::{Actor, Principal};
+use crate::auth::{Access, Actor, Principal};
 use crate::clock::Clock;
 use crate::ids::new_id;
+use crate::timefmt::{parse_rfc3339, to_rfc3339};
+use crate::{CoreError, Result};
 
 #[derive(Clone)]
 pub struct AuditLog {
@@ -64,11 +66,65 @@ impl AuditLog {
         Ok(())
     }
 
+    /// A page of the caller's tenant's entries, newest first. Admins only: the log shows who holds
+    /// which keys and reads which credentials.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        query: &AuditLogQuery,
+        limit: u32,
+    ) -> Result<AuditLogList> {
+        principal.require(Access::Admin)?;
+        let time = |field: &'static str, value: &Option<String>| -> Result<Option<i64>> {
+            value
+                .as_deref()
+                .map(|text| {
+                    parse_rfc3339(text).ok_or_else(|| {
+                        CoreError::validation(field, format!("{field} must be an RFC 3339 time"))
+                    })
+                })
+                .transpose()
+        };
+        let filter = AuditFilter {
+            tenant_id: &principal.tenant_id,
+            action: query.action.as_deref(),
+            resource_kind: query.resource_kind.as_deref(),
+            resource_id: query.resource_id.as_deref(),
+            actor_kind: query.actor_kind.as_deref(),
+            actor_id: query.actor_id.as_deref(),
+            since: time("since", &query.since)?,
+            until: time("until", &query.until)?,
+            offset: query.offset.unwrap_or(0),
+            limit,
+        };
+        let (records, total) = self.store.list_audit(&filter).await?;
+        Ok(AuditLogList {
+            audit_logs: records.into_iter().map(view).collect(),
+            total_count: total,
+        })
+    }
+
     /// Deletes entries older than the retention; returns how many went.
     pub async fn prune(&self, retention_ms: i64) -> Result<u64> {
         Ok(self
             .store
             .prune_audit(self.clock.now_ms().saturating_sub(retention_ms))
             .await?)
+    }
+}
+
+fn view(record: AuditRecord) -> AuditLogView {
+    AuditLogView {
+        actor: AuditActor {
+            kind: record.actor_kind,
+            id: record.actor_id,
+        },
+        details: record.details.and_then(|text| serde_json::from_str(&text).ok()),
+        created_at: to_rfc3339(record.created_at),
+        id: record.id,
+        action: record.action,
+        resource_kind: record.resource_kind,
+        resource_id: record.resource_id,
+        source_ip: record.source_ip,
     }
 }

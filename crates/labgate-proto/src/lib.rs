@@ -4,6 +4,7 @@
 //! resource, labgate follows it and only ever adds fields.
 
 pub mod api_keys;
+pub mod audit;
 pub mod error;
 pub mod jobs;
 pub mod pagination;

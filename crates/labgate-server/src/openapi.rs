@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::api_keys::list,
         crate::api::api_keys::show,
         crate::api::api_keys::revoke,
+        crate::api::audit::list,
         crate::api::jobs::list,
         crate::api::jobs::show,
     ),
@@ -21,6 +22,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "api-keys", description = "API keys and their roles"),
+        (name = "audit", description = "Who did what, when and from where"),
         (name = "jobs", description = "Background jobs and their progress"),
         (name = "probes", description = "Health, readiness and metrics"),
     )

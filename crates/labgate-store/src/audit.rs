@@ -32,7 +32,66 @@ pub struct AuditRecord {
     pub created_at: i64,
 }
 
+/// Which entries to list; every filter is optional except the tenant.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter<'a> {
+    pub tenant_id: &'a str,
+    pub action: Option<&'a str>,
+    pub resource_kind: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub actor_kind: Option<&'a str>,
+    pub actor_id: Option<&'a str>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+const AUDIT_COLUMNS: &str =
+    "id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, source_ip, details, created_at";
+
 impl Store {
+    /// A page of a tenant's entries, newest first, and how many match.
+    pub async fn list_audit(&self, filter: &AuditFilter<'_>) -> Result<(Vec<AuditRecord>, u64)> {
+        let (offset, limit) = crate::page_bounds(filter.offset, filter.limit);
+        let condition = "tenant_id = $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR resource_kind = $3) \
+             AND ($4 IS NULL OR resource_id = $4) AND ($5 IS NULL OR actor_kind = $5) \
+             AND ($6 IS NULL OR actor_id = $6) AND ($7 IS NULL OR created_at >= $7) \
+             AND ($8 IS NULL OR created_at < $8)";
+        let select = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {condition} ORDER BY created_at DESC, id DESC \
+             LIMIT $9 OFFSET $10"
+        );
+        let count = format!("SELECT COUNT(*) FROM audit_log WHERE {condition}");
+        on_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, AuditRecord>(&select)
+                .bind(filter.tenant_id)
+                .bind(filter.action)
+                .bind(filter.resource_kind)
+                .bind(filter.resource_id)
+                .bind(filter.actor_kind)
+                .bind(filter.actor_id)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(&count)
+                .bind(filter.tenant_id)
+                .bind(filter.action)
+                .bind(filter.resource_kind)
+                .bind(filter.resource_id)
+                .bind(filter.actor_kind)
+                .bind(filter.actor_id)
+                .bind(filter.since)
+                .bind(filter.until)
+                .fetch_one(pool)
+                .await?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
     pub async fn insert_audit(&self, entry: &NewAuditEntry<'_>) -> Result<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO audit_log (id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, \
@@ -56,14 +115,14 @@ impl Store {
 
     /// The newest entries of a tenant, newest first.
     pub async fn recent_audit(&self, tenant_id: &str, limit: u32) -> Result<Vec<AuditRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, AuditRecord>(
-            "SELECT id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, source_ip, details, \
-             created_at FROM audit_log WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-        )
-        .bind(tenant_id)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?))
+        Ok(self
+            .list_audit(&AuditFilter {
+                tenant_id,
+                limit,
+                ..AuditFilter::default()
+            })
+            .await?
+            .0)
     }
 
     /// Deletes entries older than `before`; returns how many went.

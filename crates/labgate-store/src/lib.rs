@@ -23,7 +23,7 @@ mod tenants;
 mod vault_items;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
-pub use audit::{AuditRecord, NewAuditEntry};
+pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};
 pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};

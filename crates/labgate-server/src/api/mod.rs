@@ -1,6 +1,7 @@
 //! The `/api/v1` routers, one per resource.
 
 pub mod api_keys;
+pub mod audit;
 pub mod jobs;
 
 use axum::Router;
@@ -9,7 +10,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(api_keys::router()).merge(jobs::router())
+    Router::new()
+        .merge(api_keys::router())
+        .merge(audit::router())
+        .merge(jobs::router())
 }
 
 /// Checks `limit` (1-100, default 50) so every list endpoint pages the same way.

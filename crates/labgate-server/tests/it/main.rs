@@ -2,6 +2,7 @@
 //! (`LABGATE_TEST_BACKEND`) and calls it in-process, or over a real socket where transport
 //! matters (TLS, shutdown).
 
+mod audit;
 mod auth;
 mod bad_input;
 mod jobs;
@@ -27,6 +28,41 @@ use secrecy::ExposeSecret;
 use tower::ServiceExt;
 
 pub const NOW_MS: i64 = 1_800_000_000_000;
+
+/// Every log line of this test binary, so tests can assert what never reaches the logs.
+static LOGS: std::sync::OnceLock<Arc<parking_lot::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+#[derive(Clone)]
+struct LogSink(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn install_log_capture() -> Arc<parking_lot::Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink = LogSink(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&install_log_capture().lock()).into_owned()
+}
 
 pub struct TestApp {
     pub services: Services,
@@ -78,6 +114,7 @@ impl TestApp {
     }
 
     pub async fn with_settings(settings: ServerSettings) -> TestApp {
+        install_log_capture();
         let db = TestDatabase::new().await;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(db.url(), &StoreOptions::default()).await.unwrap();
@@ -175,6 +212,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/api-keys"),
     ("GET", "/api/v1/api-keys/{id}"),
     ("DELETE", "/api/v1/api-keys/{id}"),
+    ("GET", "/api/v1/audit-logs"),
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
 ];
