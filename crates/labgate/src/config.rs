@@ -15,20 +15,25 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_CONFIG_FILE: &str = "labgate.toml";
 
-/// Every setting, as a file key and as `LABGATE_<KEY>`.
+/// Every setting, as a file key and as `LABGATE_<KEY>`. Secret values are `SecretString`, so
+/// Debug never shows them; they have no defaults and are never serialised.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
-    pub database_url: Option<String>,
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
     pub database_url_file: Option<PathBuf>,
     pub database_max_connections: u32,
-    pub root_keys: Option<String>,
+    #[serde(skip_serializing)]
+    pub root_keys: Option<SecretString>,
     pub root_keys_file: Option<PathBuf>,
-    pub root_key: Option<String>,
+    #[serde(skip_serializing)]
+    pub root_key: Option<SecretString>,
     pub root_key_file: Option<PathBuf>,
-    pub bootstrap_admin_key: Option<String>,
+    #[serde(skip_serializing)]
+    pub bootstrap_admin_key: Option<SecretString>,
     pub bootstrap_admin_key_file: Option<PathBuf>,
     pub site_url: Option<String>,
     pub log_format: String,
@@ -37,7 +42,8 @@ pub struct Settings {
     pub tls_key_file: Option<PathBuf>,
     /// Comma-separated CIDRs (or a list in the file).
     pub trusted_proxies: StringList,
-    pub metrics_token: Option<String>,
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<SecretString>,
     pub metrics_token_file: Option<PathBuf>,
     pub request_timeout_secs: u64,
     pub shutdown_timeout_secs: u64,
@@ -289,16 +295,22 @@ fn describe_figment_error(error: &figment::Error) -> String {
     lines.join("\n")
 }
 
-fn secret(value: Option<String>, file: Option<PathBuf>, name: &str) -> anyhow::Result<Option<SettingValue>> {
+fn secret(
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+    name: &str,
+) -> anyhow::Result<Option<SettingValue>> {
     match (value, file) {
         (Some(_), Some(_)) => bail!("set either LABGATE_{name} or LABGATE_{name}_FILE, not both"),
         (Some(value), None) => Ok(Some(SettingValue {
-            value: SecretString::from(value),
+            value,
             setting: format!("LABGATE_{name}"),
         })),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("LABGATE_{name}_FILE: cannot read {}", path.display()))?;
+            let text = secrecy::zeroize::Zeroizing::new(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("LABGATE_{name}_FILE: cannot read {}", path.display()))?,
+            );
             let value = text.trim_end_matches(['\n', '\r']).to_owned();
             Ok(Some(SettingValue {
                 value: SecretString::from(value),
