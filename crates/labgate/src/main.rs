@@ -61,6 +61,9 @@ enum Command {
     /// API keys (works on the database directly, so an operator can always get in).
     #[command(subcommand, name = "api-keys")]
     ApiKeys(commands::admin::ApiKeysCommand),
+    /// Background jobs of a running server (LABGATE_URL, LABGATE_API_KEY).
+    #[command(subcommand)]
+    Jobs(commands::remote::JobsCommand),
     /// Configuration checks.
     #[command(subcommand)]
     Config(commands::admin::ConfigCommand),
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             Command::Tenants(command) => commands::admin::tenants(config, command).await,
             Command::ApiKeys(command) => commands::admin::api_keys(config, command).await,
             Command::Config(command) => commands::admin::config(config, command),
+            Command::Jobs(command) => commands::remote::jobs(command).await,
         }
     });
     match result {

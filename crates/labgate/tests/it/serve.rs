@@ -128,3 +128,53 @@ async fn migrate_reports_the_schema_version() {
         stdout(&output)
     );
 }
+
+#[tokio::test]
+async fn jobs_commands_talk_to_the_running_server() {
+    let site = Site::new().await;
+    let server = site.serve(&[]);
+    let key = server.bootstrap_key().unwrap();
+    let env = [
+        ("LABGATE_URL", server.url.as_str()),
+        ("LABGATE_API_KEY", key.as_str()),
+    ];
+    // A job of tenant `default`, queued straight into the database the server works on.
+    let services = crate::workers::services(&site).await;
+    let tenant = services.tenants.by_name("default").await.unwrap();
+    let mut spec =
+        labgate_core::jobs::JobSpec::new("diagnostic.probe", serde_json::json!({"millis": 300, "steps": 3}));
+    spec.tenant_id = Some(tenant.id.clone());
+    let (id, _) = services.jobs.enqueue(&spec).await.unwrap();
+
+    let watched = site.run_with(&["jobs", "show", &id, "--watch", "--json"], &env);
+    assert!(watched.status.success(), "{}", crate::stderr(&watched));
+    let job: serde_json::Value = serde_json::from_str(&stdout(&watched)).unwrap();
+    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job["progress"]["done"], 3);
+    let listed = site.run_with(&["jobs", "list", "--kind", "diagnostic.probe", "--json"], &env);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(list["totalCount"], 1);
+    let table = site.run_with(&["jobs", "list"], &env);
+    assert!(stdout(&table).contains("1 of 1 jobs"), "{}", stdout(&table));
+
+    let missing = site.run_with(&["jobs", "show", "0190b6c0-0000-7000-8000-000000000000"], &env);
+    assert!(!missing.status.success());
+    assert!(
+        crate::stderr(&missing).contains("NotFound"),
+        "{}",
+        crate::stderr(&missing)
+    );
+    let wrong = site.run_with(
+        &["jobs", "list"],
+        &[
+            ("LABGATE_URL", server.url.as_str()),
+            ("LABGATE_API_KEY", "lgk_wrong"),
+        ],
+    );
+    assert!(!wrong.status.success());
+    assert!(crate::stderr(&wrong).contains("Unauthorized"));
+    assert!(!crate::stderr(&wrong).contains("lgk_wrong"));
+    let no_key = site.run_with(&["jobs", "list"], &[("LABGATE_URL", server.url.as_str())]);
+    assert!(crate::stderr(&no_key).contains("LABGATE_API_KEY"));
+    server.stop();
+}

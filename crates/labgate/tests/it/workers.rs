@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::Site;
 
-async fn services(site: &Site) -> Services {
+pub async fn services(site: &Site) -> Services {
     // The first `labgate` command creates the schema and root.key; the test then queues jobs
     // through the same database.
     assert!(site.run(&["migrate"]).status.success());

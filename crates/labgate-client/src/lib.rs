@@ -1,0 +1,212 @@
+//! A typed client for the labgate HTTP API, used by the CLI and by other Rust software.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), labgate_client::ClientError> {
+//! let client = labgate_client::Client::from_env()?;
+//! let jobs = client.jobs(&Default::default()).await?;
+//! println!("{} jobs", jobs.total_count);
+//! # Ok(()) }
+//! ```
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use labgate_proto::ErrorBody;
+use labgate_proto::api_keys::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};
+use labgate_proto::audit::{AuditLogList, AuditLogQuery};
+use labgate_proto::jobs::{JobList, JobListQuery, JobResponse, JobView};
+use labgate_proto::pagination::PageQuery;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// labgate answered with its error contract.
+    #[error("{} ({}): {} [request {}]", .0.error, .0.status_code, .0.message, .0.req_id)]
+    Api(ErrorBody),
+    #[error("LABGATE_API_KEY is not set: export an API key (lgk_…) to talk to a labgate server")]
+    MissingKey,
+    #[error("{0} is not a valid labgate URL (expected http:// or https://)")]
+    InvalidUrl(String),
+    /// The server could not be reached or answered something other than labgate's API.
+    #[error("cannot talk to labgate at {url}: {reason}")]
+    Transport { url: String, reason: String },
+}
+
+/// A labgate server and the API key to call it with. Debug never shows the key.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+    key: SecretString,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(base_url: &str, key: SecretString) -> Result<Client, ClientError> {
+        let mut base = url::Url::parse(base_url).map_err(|_| ClientError::InvalidUrl(base_url.to_owned()))?;
+        if !matches!(base.scheme(), "http" | "https")
+            || !base.username().is_empty()
+            || base.password().is_some()
+        {
+            return Err(ClientError::InvalidUrl(base_url.to_owned()));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("labgate-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| ClientError::Transport {
+                url: base_url.to_owned(),
+                reason: error.to_string(),
+            })?;
+        Ok(Client { http, base, key })
+    }
+
+    /// `LABGATE_URL` (default `http://127.0.0.1:8080`) and `LABGATE_API_KEY`.
+    pub fn from_env() -> Result<Client, ClientError> {
+        let url = std::env::var("LABGATE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let key = std::env::var("LABGATE_API_KEY").map_err(|_| ClientError::MissingKey)?;
+        if key.trim().is_empty() {
+            return Err(ClientError::MissingKey);
+        }
+        Client::new(&url, SecretString::from(key.trim().to_owned()))
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    async fn call<Q: Serialize + ?Sized, B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&Q>,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|_| ClientError::InvalidUrl(path.to_owned()))?;
+        let transport = |reason: String| ClientError::Transport {
+            url: self.base.to_string(),
+            reason,
+        };
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.key.expose_secret());
+        if let Some(query) = query {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| transport(without_url(error)))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| transport(without_url(error)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|_| transport(format!("an answer that is not labgate's ({status})")));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Api(body)),
+            Err(_) => Err(transport(format!("HTTP {status} without labgate's error body"))),
+        }
+    }
+
+    pub async fn jobs(&self, query: &JobListQuery) -> Result<JobList, ClientError> {
+        self.call(Method::GET, "api/v1/jobs", Some(query), None::<&()>)
+            .await
+    }
+
+    pub async fn job(&self, id: &str) -> Result<JobView, ClientError> {
+        let path = format!("api/v1/jobs/{}", encode_segment(id));
+        let response: JobResponse = self.call(Method::GET, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.job)
+    }
+
+    pub async fn api_keys(&self, page: &PageQuery) -> Result<ApiKeyList, ClientError> {
+        self.call(Method::GET, "api/v1/api-keys", Some(page), None::<&()>)
+            .await
+    }
+
+    pub async fn create_api_key(
+        &self,
+        request: &CreateApiKeyRequest,
+    ) -> Result<CreatedApiKeyResponse, ClientError> {
+        self.call(Method::POST, "api/v1/api-keys", None::<&()>, Some(request))
+            .await
+    }
+
+    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyResponse, ClientError> {
+        let path = format!("api/v1/api-keys/{}", encode_segment(id));
+        self.call(Method::DELETE, &path, None::<&()>, None::<&()>).await
+    }
+
+    pub async fn audit_logs(&self, query: &AuditLogQuery) -> Result<AuditLogList, ClientError> {
+        self.call(Method::GET, "api/v1/audit-logs", Some(query), None::<&()>)
+            .await
+    }
+}
+
+/// reqwest errors print the URL; ours is the server's, but keep messages short and uniform.
+fn without_url(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+fn encode_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_keys_hidden() {
+        let key = SecretString::from("lgk_secret".to_owned());
+        assert!(Client::new("ftp://x", key.clone()).is_err());
+        assert!(Client::new("http://user:pw@host", key.clone()).is_err());
+        let client = Client::new("http://127.0.0.1:8080/prefix", key).unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:8080/prefix/");
+        assert!(!format!("{client:?}").contains("lgk_secret"));
+        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
+    }
+}
