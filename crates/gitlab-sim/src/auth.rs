@@ -148,7 +148,7 @@ pub fn resolve(state: &SimState, secret: &str, path: &str) -> ApiResult<Principa
                 return Ok(None);
             }
             let user = db.user(t.user_id).ok_or_else(ApiError::unauthorized)?;
-            check_user_state(user, &state.base_url())?;
+            check_user_state(user, state)?;
             let stale = t
                 .last_used_at
                 .is_none_or(|u| now - u > time::Duration::minutes(1));
@@ -178,7 +178,7 @@ pub fn resolve(state: &SimState, secret: &str, path: &str) -> ApiResult<Principa
                 });
             }
             let user = db.user(t.user_id).ok_or_else(ApiError::unauthorized)?;
-            check_user_state(user, &state.base_url())?;
+            check_user_state(user, state)?;
             return Ok(Some((
                 Principal {
                     user_id: user.id,
@@ -221,14 +221,15 @@ pub fn resolve(state: &SimState, secret: &str, path: &str) -> ApiResult<Principa
     }
 }
 
-fn check_user_state(user: &User, base_url: &str) -> ApiResult<()> {
+fn check_user_state(user: &User, state: &SimState) -> ApiResult<()> {
     match user.state {
         UserState::Active => Ok(()),
         UserState::Blocked | UserState::Banned => {
             Err(ApiError::forbidden_because("Your account has been blocked."))
         }
         UserState::Deactivated => Err(ApiError::forbidden_because(&format!(
-            "Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at {base_url}"
+            "Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at {}",
+            state.base_url()
         ))),
     }
 }

@@ -27,11 +27,15 @@ pub struct RequestCounters {
 impl RequestCounters {
     pub(crate) fn record(&self, method: &str, route: &str, status: u16) {
         let mut m = self.inner.lock();
-        if let Some(c) = m.get_mut(&(method.to_owned(), route.to_owned(), status)) {
+        // Look up by borrowed parts first so the common case allocates nothing.
+        if let Some((_, c)) = m
+            .iter_mut()
+            .find(|((mm, r, s), _)| *s == status && mm == method && r == route)
+        {
             *c += 1;
-        } else {
-            m.insert((method.to_owned(), route.to_owned(), status), 1);
+            return;
         }
+        m.insert((method.to_owned(), route.to_owned(), status), 1);
     }
 
     /// All counters, ordered by method, route and status.

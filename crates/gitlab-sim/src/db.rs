@@ -68,6 +68,15 @@ pub fn random_secret(prefix: &str, len: usize) -> String {
     format!("{prefix}{body}")
 }
 
+/// The Gravatar URL GitLab shows for an e-mail address.
+pub fn avatar_url(email: &str) -> String {
+    let h = digest(&email.trim().to_lowercase());
+    format!(
+        "https://www.gravatar.com/avatar/{}?s=80&d=identicon",
+        hex::encode(h.get(..16).unwrap_or_default())
+    )
+}
+
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill(buf.as_mut_slice());
@@ -425,6 +434,7 @@ impl Db {
             organization: String::new(),
             job_title: String::new(),
             bot_source: new.bot_source,
+            avatar_url: avatar_url(&new.email),
         };
         self.users_by_username.insert(new.username.to_lowercase(), id);
         if !new.email.is_empty() {

@@ -109,6 +109,8 @@ pub struct User {
     pub job_title: String,
     /// The group or project a bot belongs to.
     pub bot_source: Option<Source>,
+    /// Gravatar-style URL, derived from the e-mail once at creation.
+    pub avatar_url: String,
 }
 
 impl User {

@@ -226,6 +226,13 @@ pub fn keyset_headers(info: &ReqInfo, params: &Params, next: Option<(&str, Strin
     h
 }
 
+/// A JSON array serialised straight from typed rows, with pagination headers.
+pub fn paged_serialize<T: serde::Serialize>(items: &[T], headers: HeaderMap) -> Response {
+    let mut r = axum::Json(items).into_response();
+    r.headers_mut().extend(headers);
+    r
+}
+
 /// A JSON array with pagination headers.
 pub fn paged(items: Vec<Value>, headers: HeaderMap) -> Response {
     let mut r = axum::Json(Value::Array(items)).into_response();

@@ -7,14 +7,6 @@ use crate::clock::{fmt_date, fmt_ts};
 use crate::db::Db;
 use crate::model::*;
 
-fn avatar(email: &str) -> String {
-    let h = crate::db::digest(&email.trim().to_lowercase());
-    format!(
-        "https://www.gravatar.com/avatar/{}?s=80&d=identicon",
-        hex::encode(h.get(..16).unwrap_or_default())
-    )
-}
-
 fn opt_ts(t: Option<time::OffsetDateTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(fmt_ts(t)))
 }
@@ -30,91 +22,134 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
+/// How much of a user an entity shows, from GitLab's `UserBasic` up to `UserWithAdmin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UserLevel {
+    /// `UserBasic`: list items and embedded users.
+    Basic,
+    /// `User`: the public profile (`GET /users/:id` as a non-admin).
+    Public,
+    /// `UserPublic`: the caller itself (`GET /user`).
+    Own,
+    /// `UserWithAdmin`: what an administrator sees.
+    Admin,
+}
+
+/// A user entity, serialised straight to JSON (the hot path of `GET /users`).
+pub struct UserView<'a> {
+    pub user: &'a User,
+    pub base: &'a str,
+    pub level: UserLevel,
+}
+
+impl serde::Serialize for UserView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let u = self.user;
+        let ts = |t: Option<time::OffsetDateTime>| t.map(fmt_ts);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &u.id)?;
+        m.serialize_entry("username", &u.username)?;
+        m.serialize_entry("name", &u.name)?;
+        m.serialize_entry("state", u.state.as_str())?;
+        m.serialize_entry("locked", &false)?;
+        m.serialize_entry("avatar_url", &u.avatar_url)?;
+        m.serialize_entry("web_url", &format_args!("{}/{}", self.base, u.username))?;
+        if self.level == UserLevel::Basic {
+            return m.end();
+        }
+        m.serialize_entry("created_at", &fmt_ts(u.created_at))?;
+        m.serialize_entry("bio", &u.bio)?;
+        m.serialize_entry("location", &u.location)?;
+        m.serialize_entry("public_email", u.public_email.as_deref().unwrap_or_default())?;
+        for k in ["skype", "linkedin", "twitter", "discord", "website_url"] {
+            m.serialize_entry(k, "")?;
+        }
+        m.serialize_entry("organization", &u.organization)?;
+        m.serialize_entry("job_title", &u.job_title)?;
+        m.serialize_entry("pronouns", &Value::Null)?;
+        m.serialize_entry("bot", &u.is_bot())?;
+        m.serialize_entry("work_information", &Value::Null)?;
+        m.serialize_entry("followers", &0)?;
+        m.serialize_entry("following", &0)?;
+        m.serialize_entry("is_followed", &false)?;
+        m.serialize_entry("local_time", &Value::Null)?;
+        if self.level == UserLevel::Public {
+            return m.end();
+        }
+        m.serialize_entry("last_sign_in_at", &ts(u.last_sign_in_at))?;
+        m.serialize_entry("confirmed_at", &ts(u.confirmed_at))?;
+        m.serialize_entry("last_activity_on", &u.last_activity_on.map(fmt_date))?;
+        m.serialize_entry("email", &u.email)?;
+        m.serialize_entry("theme_id", &1)?;
+        m.serialize_entry("color_scheme_id", &1)?;
+        m.serialize_entry("projects_limit", &100_000)?;
+        m.serialize_entry("current_sign_in_at", &ts(u.current_sign_in_at))?;
+        m.serialize_entry("identities", &[] as &[Value])?;
+        m.serialize_entry("can_create_group", &true)?;
+        m.serialize_entry("can_create_project", &true)?;
+        m.serialize_entry("two_factor_enabled", &false)?;
+        m.serialize_entry("external", &u.external)?;
+        m.serialize_entry("private_profile", &false)?;
+        m.serialize_entry("commit_email", &u.email)?;
+        m.serialize_entry("preferred_language", "en")?;
+        if self.level == UserLevel::Own {
+            return m.end();
+        }
+        let ip = |t: Option<time::OffsetDateTime>| t.map(|_| "127.0.0.1");
+        m.serialize_entry("is_admin", &u.admin)?;
+        m.serialize_entry("note", &u.note)?;
+        m.serialize_entry("namespace_id", &u.namespace_id)?;
+        m.serialize_entry("created_by", &Value::Null)?;
+        m.serialize_entry("is_auditor", &false)?;
+        m.serialize_entry(
+            "using_license_seat",
+            &(u.kind == UserKind::Human && u.state == UserState::Active),
+        )?;
+        m.serialize_entry("current_sign_in_ip", &ip(u.current_sign_in_at))?;
+        m.serialize_entry("last_sign_in_ip", &ip(u.last_sign_in_at))?;
+        m.serialize_entry("sign_in_count", &u32::from(u.last_sign_in_at.is_some()))?;
+        m.serialize_entry("plan", "default")?;
+        m.serialize_entry("trial", &false)?;
+        m.serialize_entry("user_type", u.kind.as_str())?;
+        for k in [
+            "provisioned_by_group_id",
+            "email_reset_offered_at",
+            "enterprise_group_id",
+            "enterprise_group_associated_at",
+        ] {
+            m.serialize_entry(k, &Value::Null)?;
+        }
+        m.end()
+    }
+}
+
+pub fn user_value_of(u: &User, base: &str, level: UserLevel) -> Value {
+    user_value(u, base, level)
+}
+
+fn user_value(u: &User, base: &str, level: UserLevel) -> Value {
+    serde_json::to_value(UserView { user: u, base, level }).unwrap_or(Value::Null)
+}
+
 /// `UserBasic`: list items and embedded users.
 pub fn user_basic(u: &User, base: &str) -> Value {
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "name": u.name,
-        "state": u.state.as_str(),
-        "locked": false,
-        "avatar_url": avatar(&u.email),
-        "web_url": format!("{base}/{}", u.username),
-    })
+    user_value(u, base, UserLevel::Basic)
 }
 
-/// `User`: the public profile (`GET /users/:id` as a non-admin).
+/// `User`: the public profile.
 pub fn user_public(u: &User, base: &str) -> Value {
-    let mut m = obj(user_basic(u, base));
-    m.extend(obj(json!({
-        "created_at": fmt_ts(u.created_at),
-        "bio": u.bio,
-        "location": u.location,
-        "public_email": u.public_email.clone().unwrap_or_default(),
-        "skype": "",
-        "linkedin": "",
-        "twitter": "",
-        "discord": "",
-        "website_url": "",
-        "organization": u.organization,
-        "job_title": u.job_title,
-        "pronouns": Value::Null,
-        "bot": u.is_bot(),
-        "work_information": Value::Null,
-        "followers": 0,
-        "following": 0,
-        "is_followed": false,
-        "local_time": Value::Null,
-    })));
-    Value::Object(m)
+    user_value(u, base, UserLevel::Public)
 }
 
-/// `UserPublic`: the caller itself (`GET /user`).
+/// `UserPublic`: the caller itself.
 pub fn user_self(u: &User, base: &str) -> Value {
-    let mut m = obj(user_public(u, base));
-    m.extend(obj(json!({
-        "last_sign_in_at": opt_ts(u.last_sign_in_at),
-        "confirmed_at": opt_ts(u.confirmed_at),
-        "last_activity_on": opt_date(u.last_activity_on),
-        "email": u.email,
-        "theme_id": 1,
-        "color_scheme_id": 1,
-        "projects_limit": 100_000,
-        "current_sign_in_at": opt_ts(u.current_sign_in_at),
-        "identities": [],
-        "can_create_group": true,
-        "can_create_project": true,
-        "two_factor_enabled": false,
-        "external": u.external,
-        "private_profile": false,
-        "commit_email": u.email,
-        "preferred_language": "en",
-    })));
-    Value::Object(m)
+    user_value(u, base, UserLevel::Own)
 }
 
 /// `UserWithAdmin`: what an administrator sees.
 pub fn user_admin(u: &User, base: &str) -> Value {
-    let mut m = obj(user_self(u, base));
-    m.extend(obj(json!({
-        "is_admin": u.admin,
-        "note": u.note,
-        "namespace_id": u.namespace_id,
-        "created_by": Value::Null,
-        "is_auditor": false,
-        "using_license_seat": u.kind == UserKind::Human && u.state == UserState::Active,
-        "current_sign_in_ip": if u.current_sign_in_at.is_some() { json!("127.0.0.1") } else { Value::Null },
-        "last_sign_in_ip": if u.last_sign_in_at.is_some() { json!("127.0.0.1") } else { Value::Null },
-        "sign_in_count": u32::from(u.last_sign_in_at.is_some()),
-        "plan": "default",
-        "trial": false,
-        "user_type": u.kind.as_str(),
-        "provisioned_by_group_id": Value::Null,
-        "email_reset_offered_at": Value::Null,
-        "enterprise_group_id": Value::Null,
-        "enterprise_group_associated_at": Value::Null,
-    })));
-    Value::Object(m)
+    user_value(u, base, UserLevel::Admin)
 }
 
 /// `PersonalAccessToken` (no secret).
@@ -260,7 +295,7 @@ fn namespace(db: &Db, p: &Project, base: &str) -> Value {
         Namespace::User(uid) => match db.user(uid) {
             Some(u) => json!({
                 "id": u.namespace_id, "name": u.name, "path": u.username, "kind": "user", "full_path": u.username,
-                "parent_id": Value::Null, "avatar_url": avatar(&u.email), "web_url": format!("{base}/{}", u.username),
+                "parent_id": Value::Null, "avatar_url": u.avatar_url, "web_url": format!("{base}/{}", u.username),
             }),
             None => Value::Null,
         },

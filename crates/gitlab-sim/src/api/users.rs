@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine;
@@ -14,7 +14,7 @@ use crate::clock::parse_ts;
 use crate::db::NewUser;
 use crate::error::{ApiError, ApiResult};
 use crate::model::*;
-use crate::pagination::{PageParams, ReqInfo, keyset_headers, offset_page, paged};
+use crate::pagination::{PageParams, ReqInfo, keyset_headers, offset_page, paged, paged_serialize};
 use crate::params::Params;
 use crate::state::SimState;
 
@@ -184,12 +184,22 @@ async fn list_users(
         Some(_) => return Err(ApiError::param("sort does not have a valid value")),
     };
     let base = state.base_url();
-    let view = |u: &User| {
-        if admin_view {
-            render::user_admin(u, &base)
-        } else {
-            render::user_basic(u, &base)
-        }
+    let level = if admin_view {
+        render::UserLevel::Admin
+    } else {
+        render::UserLevel::Basic
+    };
+    let view = |u: &User| render::user_value_of(u, &base, level);
+    let fast = |rows: Vec<&User>, h: HeaderMap| {
+        let views: Vec<render::UserView<'_>> = rows
+            .into_iter()
+            .map(|user| render::UserView {
+                user,
+                base: &base,
+                level,
+            })
+            .collect();
+        paged_serialize(&views, h)
     };
     state.read(|db| {
         if pp.keyset {
@@ -209,7 +219,7 @@ async fn list_users(
                     total,
                 )
             };
-            return Ok(paged(rows.into_iter().map(view).collect(), h));
+            return Ok(fast(rows, h));
         }
         let mut all: Vec<&User> = db.users.values().filter(|u| filter.matches(u)).collect();
         all.sort_by(|a, b| {
