@@ -182,9 +182,26 @@ impl Scanner {
                 }
             }
         }
+        // Leftmost-longest search reports `_authtoken` rather than `_auth` inside it, so each
+        // keyword also triggers the rules of every keyword it contains. Non-overlapping search
+        // lets the automaton skip ahead with its SIMD prefilter; overlapping search cannot.
+        let keyword_rules: Vec<Vec<usize>> = patterns
+            .iter()
+            .map(|p| {
+                let mut rules: Vec<usize> = patterns
+                    .iter()
+                    .zip(&keyword_rules)
+                    .filter(|(q, _)| p.contains(q.as_str()))
+                    .flat_map(|(_, r)| r.iter().copied())
+                    .collect();
+                rules.sort_unstable();
+                rules.dedup();
+                rules
+            })
+            .collect();
         let keywords = AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| ScanError::Automaton(e.to_string()))?;
@@ -227,7 +244,7 @@ impl Scanner {
         let rules = self.rules.rules();
         let mut triggered = vec![false; rules.len()];
         let mut remaining = rules.len();
-        for m in self.keywords.find_overlapping_iter(data) {
+        for m in self.keywords.find_iter(data) {
             for &r in &self.keyword_rules[m.pattern().as_usize()] {
                 if !triggered[r] {
                     triggered[r] = true;

@@ -377,7 +377,15 @@ pub fn is_db_password(password: &[u8]) -> bool {
         b"letmein",
         b"toor",
     ];
-    const WEAK_PARTS: &[&[u8]] = &[b"pass", b"p@ss", b"word", b"pwd", b"secret", b"changeme", b"example"];
+    const WEAK_PARTS: &[&[u8]] = &[
+        b"pass",
+        b"p@ss",
+        b"word",
+        b"pwd",
+        b"secret",
+        b"changeme",
+        b"example",
+    ];
     let decoded = percent_decode(password);
     let lower = decoded.to_ascii_lowercase();
     decoded.len() >= 4

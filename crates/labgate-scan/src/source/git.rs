@@ -224,7 +224,7 @@ impl Scanner {
 /// Bytes of decoded delta bases each repository handle may keep. gix defaults to 96 MiB per
 /// handle, which with one handle per thread would break the memory budget; reading blobs in
 /// pack order gets most of the benefit from a much smaller cache.
-const PACK_CACHE_BYTES: usize = 12 * 1024 * 1024;
+const PACK_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 fn cap_caches(repo: &mut gix::Repository) {
     repo.object_cache_size(None);

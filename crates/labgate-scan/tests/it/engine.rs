@@ -104,3 +104,37 @@ fn options_are_kept() {
         Scanner::with_options(RuleSet::builtin().unwrap(), ScanOptions { max_blob_size: 10 }).unwrap();
     assert_eq!(scanner.options().max_blob_size, 10);
 }
+
+#[test]
+fn nested_keywords_trigger_every_rule_that_contains_them() {
+    let mut rules = RuleSet::default();
+    rules
+        .load_str(
+            "nested.toml",
+            r#"
+[[rule]]
+id = "short"
+name = "s"
+description = "d"
+pattern = '''(?i)(?P<secret>auth)orization: '''
+keywords = ["auth"]
+confidence = "high"
+severity = "low"
+
+[[rule]]
+id = "long"
+name = "l"
+description = "d"
+pattern = '''Authorization: (?P<secret>[A-Z]{8})'''
+keywords = ["authorization"]
+confidence = "high"
+severity = "low"
+"#,
+        )
+        .unwrap();
+    let scanner = Scanner::new(rules).unwrap();
+    // Only "authorization" occurs as a keyword hit, yet the "auth" rule must still run.
+    let mut ids = rule_ids(&scanner, "Authorization: QWERTZUI");
+    ids.sort();
+    assert_eq!(ids, ["long", "short"]);
+}
