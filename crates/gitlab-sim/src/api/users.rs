@@ -27,6 +27,7 @@ pub fn router() -> Router<SimState> {
         .route("/users/{id}", get(get_user).delete(delete_user))
         .route("/users/{id}/memberships", get(user_memberships))
         .route("/users/{id}/{action}", post(moderate))
+        .route("/service_accounts", get(service_accounts))
 }
 
 const VERSION_SCOPES: &[&str] = &["api", "read_api", "read_user", "ai_features"];
@@ -546,6 +547,34 @@ async fn user_memberships(
                     "access_level": m.access_level,
                 }))
             })
+            .collect();
+        Ok(paged(items, h))
+    })
+}
+
+/// `GET /service_accounts` (admin, self-managed).
+async fn service_accounts(
+    State(state): State<SimState>,
+    caller: Caller,
+    info: ReqInfo,
+    params: Params,
+) -> ApiResult<Response> {
+    caller.require(READ_API)?;
+    refuse_on_gitlab_com(&state)?;
+    caller.require_admin(READ_API)?;
+    let pp = PageParams::from_params(&params)?;
+    pp.reject_keyset()?;
+    state.read(|db| {
+        let rows: Vec<&User> = db
+            .users
+            .values()
+            .filter(|u| u.kind == UserKind::ServiceAccount)
+            .collect();
+        let total = rows.len();
+        let (rows, h) = offset_page(&info, &params, &pp, rows.into_iter(), Some(total));
+        let items = rows
+            .into_iter()
+            .map(|u| json!({ "id": u.id, "username": u.username, "name": u.name, "email": u.email }))
             .collect();
         Ok(paged(items, h))
     })

@@ -192,6 +192,9 @@ async fn clone_push_fires_webhook_and_compare() {
     assert_eq!(body["user_username"], "bob");
     assert_eq!(body["project"]["path_with_namespace"], "acme/platform/api");
     assert_eq!(sim.state().hook_deliveries().len(), 2);
+    if let Some(fx) = crate::fidelity::fixture("webhooks/push.json") {
+        crate::fidelity::assert_same_shape(&fx, &body, "push hook");
+    }
 
     // Compare covers the whole range.
     let main_sha = deliveries

@@ -208,3 +208,29 @@ async fn memberships_are_direct_only() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn service_accounts_are_listed_for_admins() {
+    let sim = start(standard().user_full(gitlab_sim::seed::SeedUser {
+        username: "svc".into(),
+        name: "Service".into(),
+        email: "svc@example.com".into(),
+        service_account: true,
+        ..Default::default()
+    }))
+    .await;
+    let r = get(&sim, "/api/v4/service_accounts", Some(ROOT_TOKEN)).await;
+    assert_eq!(
+        r.body,
+        json!([{"id": sim.state().user_id("svc").unwrap(), "username": "svc", "name": "Service", "email": "svc@example.com"}])
+    );
+    assert_eq!(
+        get(&sim, "/api/v4/service_accounts", Some(ALICE_TOKEN))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    if let Some(fx) = crate::fidelity::fixture("get_serviceaccounts.json") {
+        crate::fidelity::assert_same_shape(&fx, &r.body, "service_accounts");
+    }
+}
