@@ -450,15 +450,14 @@ pub(crate) fn from_transport(err: &reqwest::Error, host: &str, timeout: Duration
             return tls_error(t, host);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(t) = inner.downcast_ref::<rustls::Error>() {
-                    return tls_error(t, host);
-                }
-                if let Some(b) = inner.downcast_ref::<Blocked>() {
-                    return b.clone().into();
-                }
+            if io.kind() != std::io::ErrorKind::Other {
+                io_detail.get_or_insert_with(|| describe_io(io));
             }
-            io_detail.get_or_insert_with(|| describe_io(io));
+            // `io::Error::source` skips the wrapped error itself: descend into it instead.
+            if let Some(inner) = io.get_ref() {
+                source = Some(inner);
+                continue;
+            }
         }
         source = e.source();
     }

@@ -10,7 +10,7 @@ use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, Bas
 use oauth2::{
     AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -75,7 +75,7 @@ impl std::fmt::Debug for OAuthApp {
     }
 }
 
-type ConfiguredClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+type ConfiguredClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 fn endpoint(base: &GitLabBaseUrl, path: &str) -> Result<Url, GitLabError> {
     base.join(path)
@@ -86,7 +86,6 @@ fn oauth_client(base: &GitLabBaseUrl, app: &OAuthApp) -> Result<ConfiguredClient
     let mut c = BasicClient::new(ClientId::new(app.client_id.clone()))
         .set_auth_uri(AuthUrl::from_url(endpoint(base, "/oauth/authorize")?))
         .set_token_uri(TokenUrl::from_url(endpoint(base, "/oauth/token")?))
-        .set_revocation_url(RevocationUrl::from_url(endpoint(base, "/oauth/revoke")?))
         .set_redirect_uri(RedirectUrl::from_url(app.redirect_uri.clone()))
         // GitLab documents client credentials in the form body (`client_id`, `client_secret`).
         .set_auth_type(AuthType::RequestBody);
@@ -259,36 +258,43 @@ impl OAuthClient {
         Ok(tokens_of(&r, OffsetDateTime::now_utc()))
     }
 
-    /// `POST /oauth/revoke` for an access or refresh token.
+    /// `POST /oauth/revoke` for an access or refresh token (RFC 7009; success is `200 {}`).
+    ///
+    /// Sent directly rather than through the `oauth2` crate, which refuses `http://` revocation
+    /// URLs even for allow-listed internal instances; the network policy decides that here.
     #[tracing::instrument(skip_all)]
     pub async fn revoke(&self, token: &SecretString, is_refresh_token: bool) -> Result<(), GitLabError> {
-        let client = oauth_client(self.gitlab.base_url(), &self.app)?;
-        let t = self.transport("/oauth/revoke");
-        let tok = if is_refresh_token {
-            StandardRevocableToken::RefreshToken(RefreshToken::new(token.expose_secret().to_owned()))
-        } else {
-            StandardRevocableToken::AccessToken(oauth2::AccessToken::new(token.expose_secret().to_owned()))
-        };
-        client
-            .revoke_token(tok)
-            .map_err(|e| GitLabError::Config(e.to_string()))?
-            .request_async(&t)
-            .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => GitLabError::OAuth {
-                    error: r.error().as_ref().to_owned(),
-                    description: r.error_description().cloned(),
-                },
-                RequestTokenError::Request(TransportError(e)) => e,
-                RequestTokenError::Parse(err, _) => GitLabError::Decode {
-                    path: "/oauth/revoke".to_owned(),
-                    detail: err.to_string(),
-                },
-                RequestTokenError::Other(d) => GitLabError::OAuth {
-                    error: "unexpected_answer".to_owned(),
-                    description: Some(d),
-                },
-            })
+        let url = endpoint(self.gitlab.base_url(), "/oauth/revoke")?;
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("client_id", &self.app.client_id);
+        if let Some(s) = &self.app.client_secret {
+            form.append_pair("client_secret", s.expose_secret());
+        }
+        form.append_pair("token", token.expose_secret());
+        form.append_pair(
+            "token_type_hint",
+            if is_refresh_token {
+                "refresh_token"
+            } else {
+                "access_token"
+            },
+        );
+        let body = SecretString::from(form.finish());
+        let request = http::Request::post(url.as_str())
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(http::header::ACCEPT, "application/json")
+            .body(body.expose_secret().as_bytes().to_vec())
+            .map_err(|e| GitLabError::Config(format!("cannot build the revoke request: {e}")))?;
+        let resp = self.gitlab.exchange_raw(request, "/oauth/revoke").await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        Err(error::from_response(
+            resp.status(),
+            resp.headers(),
+            resp.body(),
+            "/oauth/revoke",
+        ))
     }
 
     /// `GET /oauth/token/info` (needs a live access token).

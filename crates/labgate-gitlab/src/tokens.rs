@@ -120,16 +120,40 @@ pub struct TokenInfo {
 }
 
 /// `GET /oauth/token/info`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OAuthTokenInfo {
     pub resource_owner_id: Option<u64>,
-    #[serde(alias = "scopes")]
     pub scope: Vec<String>,
-    #[serde(alias = "expires_in_seconds")]
+    /// Seconds left, on GitLab's clock.
     pub expires_in: Option<i64>,
     pub application: Option<OAuthApplicationRef>,
     pub created_at: Option<i64>,
+}
+
+/// The wire shape: `scopes` and `expires_in_seconds` are deprecated aliases GitLab still sends
+/// next to `scope` and `expires_in`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct RawOAuthTokenInfo {
+    resource_owner_id: Option<u64>,
+    scope: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    expires_in: Option<i64>,
+    expires_in_seconds: Option<i64>,
+    application: Option<OAuthApplicationRef>,
+    created_at: Option<i64>,
+}
+
+impl From<RawOAuthTokenInfo> for OAuthTokenInfo {
+    fn from(r: RawOAuthTokenInfo) -> Self {
+        Self {
+            resource_owner_id: r.resource_owner_id,
+            scope: r.scope.or(r.scopes).unwrap_or_default(),
+            expires_in: r.expires_in.or(r.expires_in_seconds),
+            application: r.application,
+            created_at: r.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -448,7 +472,8 @@ impl GitLabClient {
             body: None,
             idempotent: true,
         };
-        self.json(&call, Some(&Credential::OAuth(token.clone()))).await
+        let raw: RawOAuthTokenInfo = self.json(&call, Some(&Credential::OAuth(token.clone()))).await?;
+        Ok(raw.into())
     }
 
     // ---- introspection ----------------------------------------------------------------------

@@ -1,1 +1,9 @@
 //! Integration tests against gitlab-sim.
+
+mod common;
+mod faults;
+mod logs;
+mod network;
+mod oauth;
+mod resources;
+mod tokens;
