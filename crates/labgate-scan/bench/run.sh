@@ -84,6 +84,13 @@ measure labgate "$LABGATE" "$REPO" --threads "$THREADS" --no-progress --format j
 measure gitleaks "$GITLEAKS" git "$REPO" --no-banner --log-level error --report-format json \
   --report-path "$WORK/gitleaks.json" --exit-code 0
 
+# Files-only comparison on the same bytes as the final tree, where ripsecrets is installed
+# (cargo install ripsecrets --locked). It has no history mode.
+if command -v ripsecrets > /dev/null; then
+  measure labgate-dir "$LABGATE" "$WORK/vendor" --threads "$THREADS" --no-progress --format json --output /dev/null --exit-code 0
+  measure ripsecrets ripsecrets "$WORK/vendor"
+fi
+
 wall() { awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$1"; }
 rss() { awk -F': ' '/Maximum resident set size/{printf "%.1f", $2/1024}' "$1"; }
 cpu() { awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.2f", u+s}' "$1"; }
@@ -127,3 +134,15 @@ print()
 print(f"missed by labgate-scan: {', '.join(L['missed']) or 'none'}")
 print(f"missed by gitleaks: {', '.join(G['missed']) or 'none'}")
 PY
+if [ -f "$WORK/ripsecrets.time" ]; then
+  VB=$(du -sb "$WORK/vendor" | cut -f1)
+  LD=$(wall "$WORK/labgate-dir.time"); RD=$(wall "$WORK/ripsecrets.time")
+  python3 - "$VB" "$LD" "$RD" "$(rss "$WORK/labgate-dir.time")" "$(rss "$WORK/ripsecrets.time")" "$(wc -l < "$WORK/ripsecrets.stdout")" <<'PY' | tee -a "$WORK/results.md"
+import sys
+vb, ld, rd, lr, rr, rl = sys.argv[1:]
+mb, ld, rd = int(vb) / 1e6, float(ld), float(rd)
+print()
+print(f"files only ({mb:.0f} MB working tree): labgate-scan {ld:.2f} s ({mb/ld:.0f} MB/s, {lr} MB), "
+      f"ripsecrets {rd:.2f} s ({mb/rd:.0f} MB/s, {rr} MB, {rl} lines of output)")
+PY
+fi

@@ -203,6 +203,10 @@ impl Scanner {
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
+            // Several keywords share common three-letter starts ("pos", "red", "ser"), which
+            // makes the SIMD prefilter report a candidate every few bytes in source code; the
+            // DFA alone is faster on such input.
+            .prefilter(false)
             .build(&patterns)
             .map_err(|e| ScanError::Automaton(e.to_string()))?;
         Ok(Self {
@@ -243,31 +247,39 @@ impl Scanner {
     pub fn scan_text(&self, data: &[u8]) -> Vec<BlobMatch> {
         let rules = self.rules.rules();
         let mut triggered = vec![false; rules.len()];
-        let mut remaining = rules.len();
+        // Keyword hits of windowed rules: (rule, window start, window end).
+        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
         for m in self.keywords.find_iter(data) {
             for &r in &self.keyword_rules[m.pattern().as_usize()] {
-                if !triggered[r] {
-                    triggered[r] = true;
-                    remaining -= 1;
+                triggered[r] = true;
+                if let Some([before, after]) = rules[r].spec.window {
+                    windows.push((
+                        r,
+                        m.start().saturating_sub(before),
+                        (m.end() + after).min(data.len()),
+                    ));
                 }
-            }
-            if remaining == 0 {
-                break;
             }
         }
+        windows.sort_unstable();
         let mut candidates: Vec<Candidate> = Vec::new();
         for (idx, rule) in rules.iter().enumerate().filter(|(i, _)| triggered[*i]) {
-            for caps in rule.regex.captures_iter(data) {
-                let Some(whole) = caps.get_match() else { continue };
-                let Some(secret) = caps.get_group(rule.secret_group) else {
-                    continue;
-                };
-                if secret.is_empty() {
-                    continue;
+            if rule.spec.window.is_some() {
+                // Merge overlapping windows so a match is never reported twice.
+                let mine = windows.iter().filter(|w| w.0 == idx);
+                let mut merged: Vec<Range<usize>> = Vec::new();
+                for &(_, start, end) in mine {
+                    match merged.last_mut() {
+                        Some(last) if start <= last.end => last.end = last.end.max(end),
+                        _ => merged.push(start..end),
+                    }
                 }
-                if let Some((entropy, metadata)) = accept(rule, &data[secret.range()]) {
-                    candidates.push((idx, secret.range(), whole.range(), entropy, metadata));
+                for span in merged {
+                    let input = regex_automata::Input::new(data).range(span);
+                    collect(rule, idx, data, rule.regex.captures_iter(input), &mut candidates);
                 }
+            } else {
+                collect(rule, idx, data, rule.regex.captures_iter(data), &mut candidates);
             }
         }
         if candidates.is_empty() {
@@ -308,6 +320,27 @@ impl Scanner {
                 }
             })
             .collect()
+    }
+}
+
+fn collect(
+    rule: &Rule,
+    idx: usize,
+    data: &[u8],
+    matches: impl Iterator<Item = regex_automata::util::captures::Captures>,
+    out: &mut Vec<Candidate>,
+) {
+    for caps in matches {
+        let Some(whole) = caps.get_match() else { continue };
+        let Some(secret) = caps.get_group(rule.secret_group) else {
+            continue;
+        };
+        if secret.is_empty() {
+            continue;
+        }
+        if let Some((entropy, metadata)) = accept(rule, &data[secret.range()]) {
+            out.push((idx, secret.range(), whole.range(), entropy, metadata));
+        }
     }
 }
 

@@ -103,6 +103,10 @@ pub struct RuleSpec {
     pub gitlab_id: Option<String>,
     #[serde(default)]
     pub verify: Option<VerifyKind>,
+    /// Bytes before and after each keyword hit to search, for hot rules whose keyword is
+    /// common (e.g. `http`); without it the pattern runs over the whole blob.
+    #[serde(default)]
+    pub window: Option<[usize; 2]>,
     /// Skips the shared placeholder filters, for rules whose secret is a fixed-shape identifier.
     #[serde(default)]
     pub skip_placeholder_filter: bool,

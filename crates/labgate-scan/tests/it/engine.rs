@@ -138,3 +138,30 @@ severity = "low"
     ids.sort();
     assert_eq!(ids, ["long", "short"]);
 }
+
+#[test]
+fn windowed_rules_find_what_a_whole_blob_search_finds() {
+    let rule = |window: &str| {
+        format!(
+            "[[rule]]\nid = \"u\"\nname = \"u\"\ndescription = \"d\"\n{window}\npattern = '''\\bhttps?://[a-z]+:(?P<secret>[A-Za-z0-9]{{10,40}})@[a-z.]+'''\nkeywords = [\"http\"]\nconfidence = \"high\"\nseverity = \"low\"\n"
+        )
+    };
+    let scanner = |text: String| {
+        let mut rules = RuleSet::default();
+        rules.load_str("w.toml", &text).unwrap();
+        Scanner::new(rules).unwrap()
+    };
+    let windowed = scanner(rule("window = [16, 600]"));
+    let whole = scanner(rule(""));
+    let mut text = String::new();
+    for i in 0..40 {
+        // Adjacent hits (overlapping windows), distant hits, and keywords without a match.
+        text.push_str(&format!(
+            "http://a:Kq9Zr{i:05}xT7Lp@h.io https://b:Wm3Vn{i:05}yR8Jd@g.io see http://docs\n"
+        ));
+        text.push_str(&"filler ".repeat(i * 20));
+    }
+    let a = secrets(&windowed, &text);
+    assert_eq!(a.len(), 80);
+    assert_eq!(a, secrets(&whole, &text));
+}
