@@ -108,6 +108,16 @@ impl JobQueue {
             .await?)
     }
 
+    /// Makes sure the job `spec` describes runs now: queues it, or brings forward the queued job
+    /// holding its dedupe key. A running holder picks up new work before it finishes.
+    pub async fn wake(&self, spec: &JobSpec) -> Result<()> {
+        let (_, created) = self.enqueue(spec).await?;
+        if !created && let Some(key) = &spec.dedupe_key {
+            self.store.advance_job(key, self.clock.now_ms()).await?;
+        }
+        Ok(())
+    }
+
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<JobView> {
         principal.require(Access::Read)?;
         if !is_valid_id(id) {

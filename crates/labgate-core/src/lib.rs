@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod tenants;
 pub mod timefmt;
 pub mod vault;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use crate::clock::Clock;
 use crate::jobs::JobQueue;
 use crate::tenants::Tenants;
 use crate::vault::Vault;
+use crate::webhooks::Webhooks;
 
 /// Every domain service, wired once at start and shared (cheaply cloned) by the server and the
 /// worker.
@@ -41,15 +43,24 @@ pub struct Services {
     pub api_keys: ApiKeys,
     pub jobs: JobQueue,
     pub audit: audit::AuditLog,
+    pub webhooks: Webhooks,
 }
 
 impl Services {
     pub fn new(store: Store, vault: Arc<Vault>, clock: Arc<dyn Clock>) -> Services {
         let audit = audit::AuditLog::new(store.clone(), clock.clone());
+        let jobs = JobQueue::new(store.clone(), clock.clone());
         Services {
+            webhooks: Webhooks::new(
+                store.clone(),
+                vault.clone(),
+                clock.clone(),
+                audit.clone(),
+                jobs.clone(),
+            ),
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
-            jobs: JobQueue::new(store.clone(), clock.clone()),
+            jobs,
             audit,
             store,
             clock,

@@ -9,5 +9,6 @@ pub mod error;
 pub mod jobs;
 pub mod pagination;
 pub mod tenants;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorKind};

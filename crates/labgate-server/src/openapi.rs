@@ -17,6 +17,13 @@ use utoipa::{Modify, OpenApi};
         crate::api::audit::list,
         crate::api::jobs::list,
         crate::api::jobs::show,
+        crate::api::webhooks::create,
+        crate::api::webhooks::list,
+        crate::api::webhooks::show,
+        crate::api::webhooks::update,
+        crate::api::webhooks::remove,
+        crate::api::webhooks::deliveries,
+        crate::api::webhooks::test,
     ),
     components(schemas(labgate_proto::ErrorBody)),
     modifiers(&BearerAuth),
@@ -25,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "Who did what, when and from where"),
         (name = "jobs", description = "Background jobs and their progress"),
         (name = "probes", description = "Health, readiness and metrics"),
+        (name = "webhooks", description = "Signed event deliveries to subscribers"),
     )
 )]
 struct ApiDoc;

@@ -49,10 +49,22 @@ impl Default for StoreOptions {
 }
 
 // Both trees carry the same numbering; the parity test checks they also end with the same schema.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "core", include_str!("../migrations/sqlite/0001_core.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "core", include_str!("../migrations/postgres/0001_core.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/sqlite/0001_core.sql")),
+    (
+        2,
+        "webhooks",
+        include_str!("../migrations/sqlite/0002_webhooks.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
+    (
+        2,
+        "webhooks",
+        include_str!("../migrations/postgres/0002_webhooks.sql"),
+    ),
+];
 
 fn migrator(files: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = files

@@ -105,6 +105,19 @@ impl Store {
         })
     }
 
+    /// Brings a queued job holding `dedupe_key` forward to `run_at` if it was due later.
+    pub async fn advance_job(&self, dedupe_key: &str, run_at: i64) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET run_at = $1, updated_at = $1 WHERE dedupe_key = $2 AND state = 'queued' AND run_at > $1",
+        )
+        .bind(run_at)
+        .bind(dedupe_key)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(affected == 1)
+    }
+
     /// Takes the lease on the next due job: a queued job whose time has come, or a running job
     /// whose worker stopped renewing its lease. Each claim counts as an attempt.
     pub async fn claim_job(&self, owner: &str, now: i64, lease_ms: i64) -> Result<Option<ClaimedJob>> {

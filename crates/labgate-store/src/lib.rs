@@ -21,6 +21,7 @@ mod jobs;
 mod schema;
 mod tenants;
 mod vault_items;
+mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
@@ -30,6 +31,7 @@ pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 pub use vault_items::{VaultItemKey, VaultItemRecord};
+pub use webhooks::{DeliveryAttempt, DeliveryRecord, NewDelivery, NewWebhook, WebhookRecord};
 
 use sqlx::{PgPool, SqlitePool};
 

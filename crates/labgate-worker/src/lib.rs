@@ -12,8 +12,10 @@
 
 mod handlers;
 mod runner;
+mod webhooks;
 
 pub use handlers::{DiagnosticProbe, MaintenancePrune, PROBE_KIND, PRUNE_KIND};
 pub use runner::{
     JobContext, JobFailure, JobHandler, JobOutcome, RunOutcome, Worker, WorkerSettings, default_handlers,
 };
+pub use webhooks::{WebhookDelivery, delivery_client};

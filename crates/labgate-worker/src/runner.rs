@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub job_retention: Duration,
     /// Audit entries are deleted this long after they were written.
     pub audit_retention: Duration,
+    /// Finished webhook deliveries are deleted this long after they were queued.
+    pub delivery_retention: Duration,
     /// How often the prune job runs.
     pub prune_interval: Duration,
 }
@@ -49,6 +51,7 @@ impl Default for WorkerSettings {
             retry_cap: Duration::from_secs(3_600),
             job_retention: Duration::from_secs(7 * 24 * 3_600),
             audit_retention: Duration::from_secs(365 * 24 * 3_600),
+            delivery_retention: Duration::from_secs(30 * 24 * 3_600),
             prune_interval: Duration::from_secs(3_600),
         }
     }
@@ -141,14 +144,17 @@ pub enum RunOutcome {
     },
 }
 
-pub fn default_handlers(settings: &WorkerSettings) -> Vec<Arc<dyn JobHandler>> {
+/// The built-in handlers; `http` sends webhook deliveries (see [`crate::delivery_client`]).
+pub fn default_handlers(settings: &WorkerSettings, http: reqwest::Client) -> Vec<Arc<dyn JobHandler>> {
     vec![
         Arc::new(crate::handlers::MaintenancePrune {
             job_retention: settings.job_retention,
             audit_retention: settings.audit_retention,
+            delivery_retention: settings.delivery_retention,
             interval: settings.prune_interval,
         }),
         Arc::new(crate::handlers::DiagnosticProbe),
+        Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
 }
 
@@ -185,6 +191,10 @@ impl Worker {
         let mut prune = JobSpec::new(crate::handlers::PRUNE_KIND, serde_json::json!({}));
         prune.dedupe_key = Some(crate::handlers::PRUNE_KIND.to_owned());
         self.services.jobs.enqueue(&prune).await?;
+        // Picks up deliveries queued before a crash or restart.
+        let mut deliver = JobSpec::new(labgate_core::webhooks::DELIVER_KIND, serde_json::json!({}));
+        deliver.dedupe_key = Some(labgate_core::webhooks::DELIVER_KIND.to_owned());
+        self.services.jobs.enqueue(&deliver).await?;
         Ok(())
     }
 

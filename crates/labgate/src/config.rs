@@ -52,6 +52,7 @@ pub struct Settings {
     pub job_lease_secs: u64,
     pub job_retention_days: u64,
     pub audit_retention_days: u64,
+    pub webhook_delivery_retention_days: u64,
 }
 
 impl Default for Settings {
@@ -83,6 +84,7 @@ impl Default for Settings {
             job_lease_secs: 60,
             job_retention_days: 7,
             audit_retention_days: 365,
+            webhook_delivery_retention_days: 30,
         }
     }
 }
@@ -158,6 +160,7 @@ const SETTING_KEYS: &[&str] = &[
     "job_lease_secs",
     "job_retention_days",
     "audit_retention_days",
+    "webhook_delivery_retention_days",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -201,6 +204,7 @@ pub struct Config {
     pub job_lease: Duration,
     pub job_retention: Duration,
     pub audit_retention: Duration,
+    pub delivery_retention: Duration,
     /// Where the file layer came from, if any.
     pub file: Option<PathBuf>,
     /// `LABGATE_*` variables that are not settings (reported as warnings once logging is up).
@@ -270,6 +274,7 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
             | "job_lease_secs"
             | "job_retention_days"
             | "audit_retention_days"
+            | "webhook_delivery_retention_days"
     );
     if numeric && let Ok(number) = value.trim().parse::<u64>() {
         return Value::from(number);
@@ -421,6 +426,9 @@ fn resolve(
         job_lease: Duration::from_secs(settings.job_lease_secs),
         job_retention: Duration::from_secs(settings.job_retention_days.saturating_mul(86_400)),
         audit_retention: Duration::from_secs(settings.audit_retention_days.saturating_mul(86_400)),
+        delivery_retention: Duration::from_secs(
+            settings.webhook_delivery_retention_days.saturating_mul(86_400),
+        ),
         file,
         unknown_variables,
     })

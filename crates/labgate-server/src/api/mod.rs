@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod jobs;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -14,6 +15,7 @@ pub fn router() -> Router<AppState> {
         .merge(api_keys::router())
         .merge(audit::router())
         .merge(jobs::router())
+        .merge(webhooks::router())
 }
 
 /// Checks `limit` (1-100, default 50) so every list endpoint pages the same way.

@@ -8,6 +8,7 @@ mod bad_input;
 mod jobs;
 mod probes;
 mod transport;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -215,4 +216,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit-logs"),
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
+    ("GET", "/api/v1/webhooks"),
+    ("POST", "/api/v1/webhooks"),
+    ("GET", "/api/v1/webhooks/{id}"),
+    ("PATCH", "/api/v1/webhooks/{id}"),
+    ("DELETE", "/api/v1/webhooks/{id}"),
+    ("GET", "/api/v1/webhooks/{id}/deliveries"),
+    ("POST", "/api/v1/webhooks/{id}/test"),
 ];

@@ -6,6 +6,7 @@ mod jobs;
 mod schema;
 mod tenants;
 mod vault_items;
+mod webhooks;
 
 use labgate_store::{Store, StoreOptions};
 use labgate_testkit::TestDatabase;

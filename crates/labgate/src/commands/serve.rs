@@ -6,7 +6,7 @@ use labgate_core::auth::{Actor, KeyRequest};
 use labgate_core::tenants::DEFAULT_TENANT;
 use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
-use labgate_worker::{Worker, WorkerSettings, default_handlers};
+use labgate_worker::{Worker, WorkerSettings, default_handlers, delivery_client};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         shutdown_timeout: config.shutdown_timeout,
         job_retention: config.job_retention,
         audit_retention: config.audit_retention,
+        delivery_retention: config.delivery_retention,
         ..defaults
     }
 }
@@ -130,11 +131,9 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let worker_task = if with_worker {
-        let worker = Worker::new(
-            services.clone(),
-            worker_settings(&config),
-            default_handlers(&worker_settings(&config)),
-        );
+        let settings = worker_settings(&config);
+        let handlers = default_handlers(&settings, delivery_client()?);
+        let worker = Worker::new(services.clone(), settings, handlers);
         worker.schedule_recurring().await?;
         let shutdown = shutdown.clone();
         Some(tokio::spawn(async move { worker.run(shutdown).await }))
@@ -169,7 +168,11 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     let services = crate::runtime::open(&config).await?;
     rewrap_if_needed(&services).await?;
     let settings = worker_settings(&config);
-    let worker = Worker::new(services.clone(), settings.clone(), default_handlers(&settings));
+    let worker = Worker::new(
+        services.clone(),
+        settings.clone(),
+        default_handlers(&settings, delivery_client()?),
+    );
     worker.schedule_recurring().await?;
     println!("labgate worker {} started", settings.owner);
     let shutdown = CancellationToken::new();

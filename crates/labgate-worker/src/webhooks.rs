@@ -1,0 +1,74 @@
+//! The job that sends queued webhook deliveries.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use labgate_core::webhooks::DELIVER_KIND;
+
+use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
+
+/// Deliveries sent per batch.
+const BATCH: u32 = 50;
+/// Even when nothing is due, the outbox is looked at this often, so a delivery queued while the
+/// previous run was finishing is never stranded.
+const SWEEP: Duration = Duration::from_secs(300);
+
+pub struct WebhookDelivery {
+    /// Must refuse internal addresses unless allow-listed and follow no redirects.
+    pub http: reqwest::Client,
+}
+
+impl JobHandler for WebhookDelivery {
+    fn kind(&self) -> &'static str {
+        DELIVER_KIND
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let services = context.services();
+            let owner = format!(
+                "{}:{}",
+                context.job.lease_owner.clone().unwrap_or_default(),
+                context.job.id
+            );
+            let mut sent = 0_u64;
+            loop {
+                if context.cancel.is_cancelled() {
+                    break;
+                }
+                let stats = services
+                    .webhooks
+                    .deliver_due(&self.http, &owner, BATCH)
+                    .await
+                    .map_err(|error| JobFailure::retry(format!("delivering webhooks failed: {error}")))?;
+                let handled = stats.delivered + stats.retrying + stats.failed;
+                sent += u64::try_from(handled).unwrap_or(0);
+                context.progress(sent, None, Some("delivering")).await;
+                if handled == 0 {
+                    break;
+                }
+            }
+            let now = services.clock.now_ms();
+            let next =
+                services.webhooks.next_due_ms().await.map_err(|error| {
+                    JobFailure::retry(format!("reading the webhook outbox failed: {error}"))
+                })?;
+            let wait = next.map_or(SWEEP, |due| {
+                Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0)).min(SWEEP)
+            });
+            Ok(JobOutcome {
+                run_again_after: Some(wait),
+            })
+        })
+    }
+}
+
+/// An HTTP client for subscriber deliveries: no redirects, bounded time.
+pub fn delivery_client() -> Result<reqwest::Client, reqwest::Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+}

@@ -1,0 +1,251 @@
+//! Webhook deliveries against a local receiver: signatures, retries with backoff, giving up.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use labgate_core::auth::{Actor, KeyRequest, Principal};
+use labgate_core::clock::Clock;
+use labgate_core::webhooks::MAX_ATTEMPTS;
+use labgate_proto::api_keys::Role;
+use labgate_proto::webhooks::CreateWebhookRequest;
+use parking_lot::Mutex;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::{env, worker};
+
+#[derive(Clone, Default)]
+struct Receiver {
+    /// Status codes to answer, in order; 204 once they run out.
+    script: Arc<Mutex<Vec<u16>>>,
+    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+}
+
+async fn start(receiver: Receiver) -> String {
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let receiver = receiver.clone();
+            async move {
+                receiver.received.lock().push((headers, body));
+                let next = {
+                    let mut script = receiver.script.lock();
+                    if script.is_empty() { 204 } else { script.remove(0) }
+                };
+                StatusCode::from_u16(next).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}/hook")
+}
+
+async fn admin(env: &crate::Env) -> Principal {
+    let tenant = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let request = KeyRequest {
+        name: "admin",
+        role: Role::Admin,
+        expires_at: None,
+        token: None,
+    };
+    let key = env
+        .services
+        .api_keys
+        .create(&tenant.id, &Actor::Cli, None, request)
+        .await
+        .unwrap();
+    env.services
+        .api_keys
+        .authenticate(key.token.expose_secret(), None)
+        .await
+        .unwrap()
+}
+
+fn verify(secret: &str, headers: &HeaderMap, body: &str) {
+    let signature = headers["x-labgate-signature"].to_str().unwrap();
+    let (t, v1) = signature.split_once(",v1=").unwrap();
+    let t = t.strip_prefix("t=").unwrap();
+    let expected = labgate_crypto::hmac_sha256(secret.as_bytes(), format!("{t}.{body}").as_bytes());
+    assert_eq!(
+        v1,
+        hex::encode(expected),
+        "the signature covers timestamp and body"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_retried_and_recorded() {
+    let env = env().await;
+    let principal = admin(&env).await;
+    let receiver = Receiver::default();
+    *receiver.script.lock() = vec![500, 503];
+    let url = start(receiver.clone()).await;
+    let request = CreateWebhookRequest {
+        url,
+        description: Some("ops".into()),
+        events: Some(vec!["connection.status_changed".into()]),
+        enabled: None,
+        secret: None,
+    };
+    let (hook, secret) = env.services.webhooks.create(&principal, request).await.unwrap();
+    let queued = env
+        .services
+        .webhooks
+        .emit(
+            &principal.tenant_id,
+            "connection.status_changed",
+            json!({"status": "expired"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    // An event type the subscription did not ask for is not queued.
+    assert_eq!(
+        env.services
+            .webhooks
+            .emit(&principal.tenant_id, "webhook.test", json!({}))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let w = worker(&env, "w");
+    w.run_once().await.unwrap().unwrap();
+    assert_eq!(receiver.received.lock().len(), 1);
+    // Not due again until the backoff passes.
+    let stats = env
+        .services
+        .webhooks
+        .deliver_due(&labgate_worker::delivery_client().unwrap(), "x", 10)
+        .await
+        .unwrap();
+    assert_eq!(stats.delivered + stats.retrying + stats.failed, 0);
+    for _ in 0..2 {
+        env.clock.advance_ms(60 * 60 * 1_000);
+        let stats = env
+            .services
+            .webhooks
+            .deliver_due(&labgate_worker::delivery_client().unwrap(), "x", 10)
+            .await
+            .unwrap();
+        assert_eq!(stats.delivered + stats.retrying, 1);
+    }
+    let received = receiver.received.lock().clone();
+    assert_eq!(received.len(), 3);
+    let ids: Vec<&str> = received
+        .iter()
+        .map(|(h, _)| h["x-labgate-delivery"].to_str().unwrap())
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "retries carry the same delivery id"
+    );
+    for (headers, body) in &received {
+        verify(secret.expose_secret(), headers, body);
+        assert_eq!(headers["x-labgate-event"], "connection.status_changed");
+        let event: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["data"]["status"], "expired");
+        assert_eq!(event["tenantId"], principal.tenant_id.as_str());
+    }
+    let deliveries = env
+        .services
+        .webhooks
+        .deliveries(&principal, &hook.id, 0, 10)
+        .await
+        .unwrap();
+    let delivery = &deliveries.deliveries[0];
+    assert_eq!(
+        (delivery.state.as_str(), delivery.attempts, delivery.last_status),
+        ("delivered", 3, Some(204))
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_keeps_failing_is_given_up_on() {
+    let env = env().await;
+    let principal = admin(&env).await;
+    let receiver = Receiver::default();
+    *receiver.script.lock() = vec![500; 100];
+    let url = start(receiver.clone()).await;
+    let request = CreateWebhookRequest {
+        url,
+        description: None,
+        events: None,
+        enabled: None,
+        secret: Some("s".repeat(32)),
+    };
+    let (hook, _) = env.services.webhooks.create(&principal, request).await.unwrap();
+    let delivery = env
+        .services
+        .webhooks
+        .send_test(&principal, &hook.id)
+        .await
+        .unwrap();
+    let http = labgate_worker::delivery_client().unwrap();
+    for _ in 0..MAX_ATTEMPTS {
+        env.services.webhooks.deliver_due(&http, "x", 10).await.unwrap();
+        env.clock.advance_ms(24 * 60 * 60 * 1_000);
+    }
+    let listed = env
+        .services
+        .webhooks
+        .deliveries(&principal, &hook.id, 0, 10)
+        .await
+        .unwrap();
+    let last = &listed.deliveries[0];
+    assert_eq!(last.id, delivery.id);
+    assert_eq!(
+        (last.state.as_str(), last.attempts),
+        ("failed", u32::try_from(MAX_ATTEMPTS).unwrap())
+    );
+    assert!(last.last_error.as_deref().unwrap().contains("HTTP 500"));
+    assert_eq!(
+        receiver.received.lock().len(),
+        usize::try_from(MAX_ATTEMPTS).unwrap()
+    );
+    assert!(env.services.webhooks.next_due_ms().await.unwrap().is_none());
+    let _ = env.clock.now_ms();
+}
+
+#[tokio::test]
+async fn an_unreachable_subscriber_is_retried_with_a_readable_error() {
+    let env = env().await;
+    let principal = admin(&env).await;
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let request = CreateWebhookRequest {
+        url,
+        description: None,
+        events: None,
+        enabled: None,
+        secret: None,
+    };
+    let (hook, _) = env.services.webhooks.create(&principal, request).await.unwrap();
+    env.services
+        .webhooks
+        .send_test(&principal, &hook.id)
+        .await
+        .unwrap();
+    let stats = env
+        .services
+        .webhooks
+        .deliver_due(&labgate_worker::delivery_client().unwrap(), "x", 10)
+        .await
+        .unwrap();
+    assert_eq!(stats.retrying, 1);
+    let listed = env
+        .services
+        .webhooks
+        .deliveries(&principal, &hook.id, 0, 10)
+        .await
+        .unwrap();
+    let error = listed.deliveries[0].last_error.clone().unwrap();
+    assert!(error.contains("cannot connect"), "{error}");
+    assert!(listed.deliveries[0].next_attempt_at.is_some());
+}
