@@ -8,6 +8,15 @@ use labgate_gitlab::*;
 
 use crate::common::*;
 
+/// Moves the simulator's clock to just after the start of a rate-limit minute, so a test's
+/// requests all fall into one fixed window.
+fn fresh_window(sim: &gitlab_sim::SimServer) {
+    let now = sim.clock().unix();
+    sim.clock().advance(Duration::from_secs(
+        u64::try_from(60 - now.rem_euclid(60)).unwrap() + 1,
+    ));
+}
+
 fn rule(route: &str) -> FaultRule {
     FaultRule {
         route: Some(route.into()),
@@ -247,13 +256,14 @@ async fn limiter_slows_down_as_remaining_falls() {
     .await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
+    fresh_window(&sim);
     c.current_user(&alice).await.unwrap();
     let s = c.rate_limit_state(Some(&alice));
     assert_eq!(s.limit, Some(400));
     assert_eq!(s.remaining, Some(399));
     assert_eq!(s.spacing, Duration::ZERO, "plenty of quota: no pacing");
     // Use up the quota to below a quarter, then the client spreads what is left.
-    for _ in 0..305 {
+    for _ in 0..300 {
         c.version(&alice).await.unwrap();
     }
     let s = c.rate_limit_state(Some(&alice));
@@ -279,6 +289,7 @@ async fn application_limits_without_headers() {
         },
     );
     let alice = pat(ALICE_TOKEN);
+    fresh_window(&sim);
     // GET /groups/:id allows 400/min on GitLab.com and sends no informational headers.
     let mut limited = None;
     for _ in 0..420 {
