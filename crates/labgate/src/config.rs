@@ -164,10 +164,11 @@ const SETTING_KEYS: &[&str] = &[
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
-/// test suite's backend choice.
+/// scanner's clone token, the test suite's backend choice.
 const CLIENT_VARIABLES: &[&str] = &[
     "LABGATE_URL",
     "LABGATE_API_KEY",
+    "LABGATE_SCAN_TOKEN",
     "LABGATE_TEST_BACKEND",
     "LABGATE_TEST_POSTGRES_URL",
 ];

@@ -64,6 +64,8 @@ enum Command {
     /// Background jobs of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Jobs(commands::remote::JobsCommand),
+    /// Scan a directory, a git repository's whole history, or a remote repository for secrets.
+    Scan(labgate_scan::cli::ScanArgs),
     /// Configuration checks.
     #[command(subcommand)]
     Config(commands::admin::ConfigCommand),
@@ -71,6 +73,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Scanning needs no server configuration and runs its own thread pool.
+    if let Command::Scan(args) = cli.command {
+        return match labgate_scan::cli::run(args) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let flags = FlagOverrides {
         listen: match &cli.command {
             Command::Serve { listen, .. } => listen.clone(),
@@ -111,6 +123,7 @@ fn main() -> ExitCode {
             Command::ApiKeys(command) => commands::admin::api_keys(config, command).await,
             Command::Config(command) => commands::admin::config(config, command),
             Command::Jobs(command) => commands::remote::jobs(command).await,
+            Command::Scan(_) => Ok(()),
         }
     });
     match result {

@@ -60,3 +60,24 @@ async fn every_command_has_help() {
         assert!(stdout(&output).contains("Usage:"), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn scan_is_a_subcommand_with_exit_codes() {
+    let site = Site::new().await;
+    let dir = site.dir.path().join("tree");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("clean.txt"), "nothing to see here\n").unwrap();
+    let clean = site.run(&["scan", "--no-history", "tree"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let token = format!("glpat-{}", "Xy7pQ2rS9tUv3wZa1bCd");
+    std::fs::write(dir.join("ci.env"), format!("GITLAB_TOKEN={token}\n")).unwrap();
+    let found = site.run(&["scan", "--no-history", "--format", "json", "tree"]);
+    assert_eq!(found.status.code(), Some(1), "{}", stderr(&found));
+    assert!(stdout(&found).contains("ci.env"));
+    assert!(
+        !stdout(&found).contains(&token),
+        "secrets are redacted unless asked for"
+    );
+    let missing = site.run(&["scan", "no-such-dir"]);
+    assert!(!missing.status.success() && missing.status.code() != Some(1));
+}
