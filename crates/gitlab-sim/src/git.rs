@@ -546,6 +546,12 @@ async fn fire_push_hooks(
         }
         let (commits, total) = if a == ZERO {
             (Vec::new(), 0)
+        } else if tag {
+            // A tag push carries the one commit the tag points at.
+            let target = git(&repo, &["rev-parse", &format!("{a}^{{commit}}")])
+                .await
+                .unwrap_or_default();
+            (vec![commit_json(&repo, target.trim(), &web).await], 1)
         } else {
             let range: Vec<String> = if b == ZERO {
                 let mut v = vec![a.clone(), "--not".to_owned()];
@@ -570,7 +576,7 @@ async fn fire_push_hooks(
             for sha in newest {
                 out.push(commit_json(&repo, sha, &web).await);
             }
-            (if tag { Vec::new() } else { out }, shas.len())
+            (out, shas.len())
         };
         let event = if tag { "Tag Push Hook" } else { "Push Hook" };
         let payload = json!({

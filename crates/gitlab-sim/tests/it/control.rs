@@ -226,6 +226,14 @@ async fn latency_is_added() {
     assert!(t.elapsed() >= std::time::Duration::from_millis(150));
 }
 
+/// Moves the simulated clock to the start of a rate-limit minute, so a burst never straddles two
+/// fixed windows.
+fn align_to_window_start(sim: &SimServer) {
+    let into = sim.clock().unix().rem_euclid(60);
+    sim.clock()
+        .advance(std::time::Duration::from_secs(u64::try_from(60 - into).unwrap()));
+}
+
 #[tokio::test]
 async fn authenticated_rate_limit_headers_and_429() {
     let sim = start(standard().rate_limits(RateLimitSettings {
@@ -233,6 +241,7 @@ async fn authenticated_rate_limit_headers_and_429() {
         ..RateLimitSettings::default()
     }))
     .await;
+    align_to_window_start(&sim);
     let r = get(&sim, "/api/v4/user", Some(ALICE_TOKEN)).await;
     assert_eq!(r.header("ratelimit-name"), Some("throttle_authenticated_api"));
     assert_eq!(r.header("ratelimit-limit"), Some("3"));
@@ -274,6 +283,7 @@ async fn endpoint_limits_send_no_headers() {
     )
     .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+    align_to_window_start(&sim);
     for _ in 0..200 {
         let r = get(&sim, "/api/v4/groups/acme/members/all", Some(ALICE_TOKEN)).await;
         assert_eq!(r.status, StatusCode::OK);

@@ -217,6 +217,31 @@ async fn clone_push_fires_webhook_and_compare() {
     assert_eq!(r.body["diffs"][0]["new_file"], true);
     assert_eq!(r.body["compare_same_ref"], false);
 
+    // Tags fire Tag Push Hook with the tagged commit.
+    git(&work, &["tag", "v1.0.0"]).await;
+    let (ok, out) = git(
+        &work,
+        &[
+            "-c",
+            &auth_header("bob", BOB_TOKEN),
+            "push",
+            "-q",
+            "origin",
+            "v1.0.0",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    wait_for(&got, 3).await;
+    let (headers, tag_body) = got.lock().last().cloned().unwrap();
+    assert_eq!(headers["x-gitlab-event"], "Tag Push Hook");
+    assert_eq!(tag_body["ref"], "refs/tags/v1.0.0");
+    assert_eq!(tag_body["total_commits_count"], 1);
+    assert_eq!(tag_body["commits"][0]["id"], body["after"]);
+    if let Some(fx) = crate::fidelity::fixture("webhooks/tag_push.json") {
+        crate::fidelity::assert_same_shape(&fx, &tag_body, "tag push hook");
+    }
+
     // More than three refs in one push fires no push hooks.
     for b in ["b1", "b2", "b3", "b4"] {
         git(&work, &["branch", b]).await;
@@ -238,7 +263,7 @@ async fn clone_push_fires_webhook_and_compare() {
     .await;
     assert!(ok, "{out}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(got.lock().len(), 2);
+    assert_eq!(got.lock().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

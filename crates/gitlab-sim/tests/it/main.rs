@@ -1,6 +1,7 @@
 //! Integration tests: every test starts its own simulator on 127.0.0.1:0.
 
 mod auth;
+mod binary;
 mod common;
 mod control;
 mod fidelity;
