@@ -47,7 +47,7 @@ pub struct ScanArgs {
     pub format: Format,
 
     /// Write the report to FILE instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Extra rule file (TOML); its rules add to or replace built-in ones with the same id.
