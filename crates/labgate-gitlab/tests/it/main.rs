@@ -5,5 +5,6 @@ mod faults;
 mod logs;
 mod network;
 mod oauth;
+mod pagination;
 mod resources;
 mod tokens;

@@ -321,3 +321,36 @@ async fn per_instance_proxy_is_used() {
         ["http://localhost/api/v4/version"]
     );
 }
+
+#[tokio::test]
+async fn the_guard_is_reusable_for_other_outgoing_requests() {
+    let sim = start(standard()).await;
+    let port = sim.addr().port();
+    let deny = NetworkPolicy::deny_internal();
+    let http = guarded_http_client(&deny).unwrap();
+    // A webhook subscriber URL naming an internal host is refused at resolution time.
+    let err = http
+        .get(format!("https://localhost:{port}/api/v4/version"))
+        .send()
+        .await
+        .unwrap_err();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut found = false;
+    while let Some(e) = source {
+        found |= e.to_string().contains("loopback");
+        source = e.source();
+    }
+    assert!(found, "{err:?}");
+    // And `check_url` is the pre-flight check for IP literals and schemes.
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/hook")).unwrap();
+    assert_eq!(check_url(&url, &deny).unwrap_err().reason, BlockReason::PlainHttp);
+    let allow = NetworkPolicy::parse("127.0.0.1").unwrap();
+    check_url(&url, &allow).unwrap();
+    let ok = guarded_http_client(&allow)
+        .unwrap()
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 404);
+}
