@@ -294,9 +294,17 @@ impl Scanner {
                 .cmp(&rules[a.0].spec.confidence)
                 .then(a.0.cmp(&b.0))
         });
+        // Kept secret spans never overlap, so only the kept span that starts last before a
+        // candidate's end can overlap it: one ordered-map lookup per candidate.
+        let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
         let mut kept: Vec<Candidate> = Vec::new();
         for c in candidates {
-            if kept.iter().all(|k| c.1.end <= k.1.start || k.1.end <= c.1.start) {
+            let clash = taken
+                .range(..c.1.end)
+                .next_back()
+                .is_some_and(|(_, &end)| end > c.1.start);
+            if !clash {
+                taken.insert(c.1.start, c.1.end);
                 kept.push(c);
             }
         }
