@@ -923,6 +923,7 @@ impl Db {
     /// Builds a large instance directly (no JSON), deterministic for a given `seed`.
     pub fn generate(&mut self, spec: &crate::seed::Generate, now: OffsetDateTime) -> ApiResult<()> {
         use rand::SeedableRng;
+        use rand::seq::SliceRandom;
         let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
         let first_user = self.next_user + 1;
         for i in 0..spec.users {
@@ -944,8 +945,10 @@ impl Db {
             let path = if i < top_level || group_ids.is_empty() {
                 format!("group{i:05}")
             } else {
-                let parent: GroupId =
-                    group_ids[rng.gen_range(0..group_ids.len().min(top_level as usize).max(1))];
+                let tops = group_ids
+                    .get(..group_ids.len().min(top_level as usize))
+                    .unwrap_or_default();
+                let parent: GroupId = tops.choose(&mut rng).copied().unwrap_or_default();
                 let parent_path = self
                     .groups
                     .get(&parent)
@@ -968,7 +971,7 @@ impl Db {
                 }
                 format!("user{:06}", i % spec.users)
             } else {
-                let g = group_ids[rng.gen_range(0..group_ids.len())];
+                let g = group_ids.choose(&mut rng).copied().unwrap_or_default();
                 self.groups
                     .get(&g)
                     .map(|g| g.full_path.clone())
@@ -994,14 +997,14 @@ impl Db {
                 attempts += 1;
                 let user = first_user + rng.gen_range(0..spec.users);
                 let source = if project_ids.is_empty() || (!group_ids.is_empty() && rng.gen_bool(0.3)) {
-                    Source::Group(group_ids[rng.gen_range(0..group_ids.len())])
+                    Source::Group(group_ids.choose(&mut rng).copied().unwrap_or_default())
                 } else {
-                    Source::Project(project_ids[rng.gen_range(0..project_ids.len())])
+                    Source::Project(project_ids.choose(&mut rng).copied().unwrap_or_default())
                 };
                 if self.members.get(&source).is_some_and(|m| m.contains_key(&user)) {
                     continue;
                 }
-                let level = LEVELS[rng.gen_range(0..LEVELS.len())];
+                let level = LEVELS.choose(&mut rng).copied().unwrap_or(30);
                 self.add_member(source, user, level, None, None, now);
                 added += 1;
             }

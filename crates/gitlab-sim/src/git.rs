@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{Credential, presented_secret};
-use crate::db::digest;
 use crate::model::*;
 use crate::state::SimState;
 
@@ -234,7 +233,6 @@ fn git_caller(state: &SimState, parts: &axum::http::request::Parts) -> Result<Op
     if username.trim().is_empty() && v.starts_with("Basic ") {
         return Err(basic_challenge(ACCESS_DENIED));
     }
-    let _ = digest;
     Ok(Some(GitCaller {
         user_id: p.user_id,
         admin: p.admin,

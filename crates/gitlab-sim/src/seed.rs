@@ -376,7 +376,7 @@ impl Seed {
         for t in &self.tokens {
             let what = format!("token {}", t.name);
             let expires_at = parse_opt_date(t.expires_at.as_deref(), &what)?;
-            let id = match t.kind.as_str() {
+            match t.kind.as_str() {
                 "personal" => {
                     let user = t
                         .user
@@ -401,8 +401,7 @@ impl Seed {
                         },
                         now,
                     )
-                    .map_err(e(what.clone()))?
-                    .0
+                    .map_err(e(what.clone()))?;
                 }
                 "project" | "group" => {
                     let path = t
@@ -432,11 +431,9 @@ impl Seed {
                     {
                         tok.revoked = true;
                     }
-                    id
                 }
                 other => return Err(invalid(&what, format!("unknown kind {other:?}"))),
-            };
-            let _ = id;
+            }
         }
         for a in &self.oauth_applications {
             if let Some(u) = &a.auto_approve_as

@@ -204,13 +204,14 @@ fn rotate_response(
 
 async fn rotate_self(State(state): State<SimState>, caller: Caller, params: Params) -> ApiResult<Response> {
     let p = caller.require(&["api", "self_rotate"])?;
-    let Credential::AccessToken { id, kind } = p.credential else {
+    let Credential::AccessToken { id, .. } = p.credential else {
         return Err(ApiError::bad_request(
             "This endpoint requires token type to be a personal access token",
         ));
     };
     let expires_at = params.date("expires_at")?;
-    rotate_response(&state, id, expires_at, kind != TokenKind::Personal)
+    // This route always answers with the personal access token entity, bots included.
+    rotate_response(&state, id, expires_at, false)
 }
 
 /// A PAT by id as the caller may see it: 401 when missing or not theirs, 404 for admins naming a

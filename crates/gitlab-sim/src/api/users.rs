@@ -372,7 +372,7 @@ fn refuse_on_gitlab_com(state: &SimState) -> ApiResult<()> {
 async fn create_user(State(state): State<SimState>, caller: Caller, params: Params) -> ApiResult<Response> {
     caller.require(API)?;
     refuse_on_gitlab_com(&state)?;
-    let p = caller.require_admin(API)?;
+    caller.require_admin(API)?;
     params.require(&["email", "name", "username"])?;
     let random_pw = params.flag("reset_password")? || params.flag("force_random_password")?;
     if !random_pw && !params.has("password") {
@@ -399,7 +399,6 @@ async fn create_user(State(state): State<SimState>, caller: Caller, params: Para
     let now = state.clock().now();
     let base = state.base_url();
     let admin = params.flag("admin")?;
-    let _ = p;
     let new = NewUser {
         username,
         name: params.str("name").unwrap_or_default(),
