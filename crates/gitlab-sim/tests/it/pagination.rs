@@ -258,3 +258,37 @@ async fn empty_seed_lists_nothing() {
     assert_eq!(r.body, json!([]));
     assert_eq!(r.header("x-total"), Some("0"));
 }
+
+#[tokio::test]
+async fn large_generated_instance_builds_quickly_and_pages() {
+    let t = std::time::Instant::now();
+    let sim = start(standard().generate(Generate::large())).await;
+    let built = t.elapsed();
+    let (users, groups, projects, members) = sim.state().read(|db| {
+        (
+            db.users.len(),
+            db.groups.len(),
+            db.projects.len(),
+            db.members.values().map(|m| m.len()).sum::<usize>(),
+        )
+    });
+    assert!(users >= 20_000 && groups >= 2_000 && projects >= 50_000 && members >= 500_000);
+    // Generous for unoptimised test builds on a shared machine; release builds take about a second.
+    assert!(built < std::time::Duration::from_secs(60), "built in {built:?}");
+    let r = get(&sim, "/api/v4/users?per_page=20", Some(ROOT_TOKEN)).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 20);
+    assert!(r.header("x-total").is_none(), "more than 10,000 users");
+    let r = get(&sim, "/api/v4/projects?per_page=100&page=500", Some(ROOT_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = get(&sim, "/api/v4/projects?per_page=100&page=501", Some(ROOT_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    let first = sim
+        .state()
+        .read(|db| db.projects.values().last().map(|p| p.full_path.clone()))
+        .unwrap();
+    assert!(sim.state().project_id(&first).is_some());
+    assert!(
+        !sim.state().repository_exists(&first),
+        "repositories are created lazily"
+    );
+}
