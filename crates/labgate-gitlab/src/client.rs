@@ -437,7 +437,18 @@ impl GitLabClient {
 
     /// A request with no answer body expected (204).
     pub(crate) async fn unit(&self, call: &Call, cred: Option<&Credential>) -> Result<(), GitLabError> {
-        self.execute(call, cred).await.map(|_| ())
+        let answer = self.execute(call, cred).await?;
+        // A 200 HTML page (a login page behind a wrong URL) is not a success.
+        if answer.status != StatusCode::NO_CONTENT
+            && !answer.body.iter().all(u8::is_ascii_whitespace)
+            && !error::is_json(&answer.headers)
+        {
+            return Err(GitLabError::UnexpectedResponse {
+                status: answer.status.as_u16(),
+                content_type: error::content_type(&answer.headers),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn get(&self, template: &'static str, path: &str) -> Result<Call, GitLabError> {

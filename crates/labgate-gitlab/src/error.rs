@@ -89,7 +89,7 @@ pub enum GitLabError {
     },
 
     #[error(
-        "GitLab at {from} redirected to another host ({to}); labgate never follows such redirects: use the URL GitLab redirects to as the instance URL"
+        "GitLab at {from} redirected to another origin ({to}); labgate never follows redirects to another host, port or to plain http: use the URL GitLab redirects to as the instance URL"
     )]
     RedirectRefused { from: String, to: String },
 

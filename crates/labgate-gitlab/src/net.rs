@@ -454,9 +454,15 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
         if same_host && same_port && scheme_ok {
             attempt.follow()
         } else {
+            let to = if same_host {
+                // Same host, other port or a downgrade to http: name the whole origin.
+                next.origin().ascii_serialization()
+            } else {
+                next.host_str().unwrap_or_default().to_owned()
+            };
             let err = RedirectRefused {
                 from: prev.host_str().unwrap_or_default().to_owned(),
-                to: next.host_str().unwrap_or_default().to_owned(),
+                to,
             };
             attempt.error(err)
         }

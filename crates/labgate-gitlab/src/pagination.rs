@@ -46,6 +46,9 @@ pub fn next_link(link: &str) -> Option<&str> {
 
 struct State<T> {
     client: GitLabClient,
+    /// The first page in offset mode, used once if the instance refuses keyset (405 on older
+    /// self-managed versions).
+    offset_fallback: Option<Url>,
     cred: Option<Credential>,
     template: &'static str,
     next: Option<Url>,
@@ -81,8 +84,27 @@ impl GitLabClient {
                 }
             }
         }
+        let offset_fallback = match mode {
+            Mode::Keyset { .. } => {
+                let mut u = first.clone();
+                let pairs: Vec<(String, String)> = first
+                    .query_pairs()
+                    .filter(|(k, _)| !matches!(k.as_ref(), "pagination" | "order_by" | "sort"))
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                u.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(pairs)
+                    .append_pair("order_by", "id")
+                    .append_pair("sort", "asc")
+                    .append_pair("page", "1");
+                Some(u)
+            }
+            Mode::Offset => None,
+        };
         let state = State {
             client: self.clone(),
+            offset_fallback,
             cred: cred.cloned(),
             template,
             next: Some(first),
@@ -97,6 +119,15 @@ impl GitLabClient {
                 let url = st.next.take()?;
                 match st.fetch(url).await {
                     Ok(()) => {}
+                    Err(GitLabError::MethodNotAllowed { .. })
+                        if st.pages == 0 && st.offset_fallback.is_some() =>
+                    {
+                        tracing::info!(
+                            path = st.template,
+                            "keyset pagination refused; using offset pagination"
+                        );
+                        st.next = st.offset_fallback.take();
+                    }
                     Err(e) => return Some((Err(e), st)),
                 }
             }
@@ -140,6 +171,7 @@ impl<T: DeserializeOwned> State<T> {
         let answer = self.client.execute(&call, self.cred.as_ref()).await?;
         let items: Vec<T> = decode(&answer, self.template)?;
         self.pages += 1;
+        self.offset_fallback = None;
         let got = items.len();
         self.buf.extend(items);
         let link = answer

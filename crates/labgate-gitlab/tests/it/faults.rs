@@ -348,3 +348,21 @@ async fn html_instead_of_json() {
         }
     );
 }
+
+#[tokio::test]
+async fn html_success_on_a_delete_is_not_success() {
+    let app = axum::Router::new().route(
+        "/api/v4/personal_access_tokens/self",
+        axum::routing::delete(|| async { ([("content-type", "text/html")], "<html>Sign in</html>") }),
+    );
+    let addr = spawn_app(app).await;
+    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let err = c.revoke_self(&pat(ALICE_TOKEN)).await.unwrap_err();
+    assert_eq!(
+        err,
+        GitLabError::UnexpectedResponse {
+            status: 200,
+            content_type: Some("text/html".into())
+        }
+    );
+}

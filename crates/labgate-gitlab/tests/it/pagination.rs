@@ -117,3 +117,30 @@ async fn streams_stop_early_and_surface_errors() {
         })
     ));
 }
+
+#[tokio::test]
+async fn falls_back_to_offset_when_keyset_is_refused() {
+    // An older instance: keyset answers 405, offset works with x-next-page only (no Link).
+    let app = axum::Router::new().route(
+        "/api/v4/projects",
+        axum::routing::get(|q: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+            if q.get("pagination").map(String::as_str) == Some("keyset") {
+                return (
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    axum::http::HeaderMap::new(),
+                    axum::Json(serde_json::json!({"error": "Keyset pagination is not yet available for this type of request"})),
+                );
+            }
+            let page: u64 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("x-next-page", if page < 3 { (page + 1).to_string() } else { String::new() }.parse().unwrap());
+            (axum::http::StatusCode::OK, h, axum::Json(serde_json::json!([{ "id": page, "path_with_namespace": format!("g/p{page}") }])))
+        }),
+    );
+    let addr = spawn_app(app).await;
+    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let projects = collect(c.projects(&pat(ALICE_TOKEN), &ProjectFilter::default()))
+        .await
+        .unwrap();
+    assert_eq!(projects.iter().map(|p| p.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+}
