@@ -45,6 +45,8 @@ pub struct RateLimitSettings {
     pub unauthenticated_per_minute: Option<u64>,
     /// Turns on GitLab.com's documented per-endpoint limits (no informational headers).
     pub endpoint_limits: bool,
+    /// Count authenticated traffic per token instead of per user (GitLab counts per user).
+    pub per_token: bool,
 }
 
 pub fn digest(secret: &str) -> [u8; 32] {

@@ -782,3 +782,32 @@ pub async fn compare(
 pub(crate) fn is_git_request(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::POST) && split_git_path(path).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_paths_split_into_repository_and_service() {
+        assert_eq!(
+            split_git_path("/acme/platform/api.git/info/refs"),
+            Some(("acme/platform/api".into(), "/info/refs".into()))
+        );
+        assert_eq!(
+            split_git_path("/acme/api/git-receive-pack"),
+            Some(("acme/api".into(), "/git-receive-pack".into()))
+        );
+        assert_eq!(split_git_path("/info/refs"), None);
+        assert_eq!(split_git_path("/api/v4/user"), None);
+    }
+
+    #[test]
+    fn cgi_headers_become_status_and_headers() {
+        let r = cgi_response(b"Status: 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nno");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        let r = cgi_response(b"Content-Type: application/x-git-upload-pack-advertisement\n\n001e");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(cgi_response(b"garbage").status(), StatusCode::BAD_GATEWAY);
+    }
+}

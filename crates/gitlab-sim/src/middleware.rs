@@ -162,19 +162,19 @@ pub async fn sim_layer(State(state): State<SimState>, req: Request, next: Next) 
             || limits.endpoint_limits
         {
             let (parts, body) = req.into_parts();
+            let per_token = limits.per_token;
             let who = presented_secret(&parts).and_then(|(s, _)| {
                 let d = digest(&s);
                 state.read(|db| {
-                    db.token_digests
-                        .get(&d)
-                        .and_then(|id| db.tokens.get(id))
-                        .map(|t| t.user_id)
-                        .or_else(|| {
-                            db.oauth_access
-                                .get(&d)
-                                .and_then(|id| db.oauth_tokens.get(id))
-                                .map(|t| t.user_id)
-                        })
+                    let pat = db.token_digests.get(&d).and_then(|id| db.tokens.get(id));
+                    let oauth = db.oauth_access.get(&d).and_then(|id| db.oauth_tokens.get(id));
+                    match (pat, oauth) {
+                        (Some(t), _) if per_token => Some(format!("token:{}", t.id)),
+                        (Some(t), _) => Some(format!("user:{}", t.user_id)),
+                        (None, Some(t)) if per_token => Some(format!("oauth:{}", t.id)),
+                        (None, Some(t)) => Some(format!("user:{}", t.user_id)),
+                        (None, None) => None,
+                    }
                 })
             });
             let ip = parts

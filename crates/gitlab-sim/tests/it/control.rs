@@ -269,6 +269,32 @@ async fn authenticated_rate_limit_headers_and_429() {
         StatusCode::OK,
         "a new window"
     );
+    for _ in 0..3 {
+        get(&sim, "/api/v4/user", Some(ALICE_TOKEN)).await;
+    }
+    assert_eq!(
+        get(&sim, "/api/v4/user", Some(ALICE_READ)).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "per user by default"
+    );
+    sim.state().set_rate_limits(RateLimitSettings {
+        authenticated_api_per_minute: Some(3),
+        per_token: true,
+        ..RateLimitSettings::default()
+    });
+    align_to_window_start(&sim);
+    for _ in 0..3 {
+        get(&sim, "/api/v4/user", Some(ALICE_TOKEN)).await;
+    }
+    assert_eq!(
+        get(&sim, "/api/v4/user", Some(ALICE_TOKEN)).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        get(&sim, "/api/v4/user", Some(ALICE_READ)).await.status,
+        StatusCode::OK,
+        "per token when asked"
+    );
 }
 
 #[tokio::test]
