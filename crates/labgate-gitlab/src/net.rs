@@ -501,10 +501,11 @@ pub struct ProxyError {
 }
 
 fn env_any(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok())
-        .filter(|v| !v.trim().is_empty())
+    var_any(&|n| std::env::var(n).ok(), names)
+}
+
+fn var_any(get: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| get(n)).filter(|v| !v.trim().is_empty())
 }
 
 fn parse_proxy(setting: &'static str, value: &str) -> Result<Url, ProxyError> {
@@ -530,13 +531,18 @@ fn parse_proxy(setting: &'static str, value: &str) -> Result<Url, ProxyError> {
 impl ProxySettings {
     /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case).
     pub fn from_env() -> Result<Self, ProxyError> {
-        let all = env_any(&["ALL_PROXY", "all_proxy"]);
-        let https = env_any(&["HTTPS_PROXY", "https_proxy"]).or_else(|| all.clone());
-        let http = env_any(&["HTTP_PROXY", "http_proxy"]).or(all);
+        Self::from_vars(&|n| std::env::var(n).ok())
+    }
+
+    /// The same as [`ProxySettings::from_env`], reading variables through `get`.
+    pub fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProxyError> {
+        let all = var_any(get, &["ALL_PROXY", "all_proxy"]);
+        let https = var_any(get, &["HTTPS_PROXY", "https_proxy"]).or_else(|| all.clone());
+        let http = var_any(get, &["HTTP_PROXY", "http_proxy"]).or(all);
         Ok(Self {
             https: https.map(|v| parse_proxy("HTTPS_PROXY", &v)).transpose()?,
             http: http.map(|v| parse_proxy("HTTP_PROXY", &v)).transpose()?,
-            no_proxy: env_any(&["NO_PROXY", "no_proxy"]),
+            no_proxy: var_any(get, &["NO_PROXY", "no_proxy"]),
         })
     }
 
@@ -797,6 +803,31 @@ mod tests {
         assert!(check_url(&u("http://127.0.0.1:8080/"), &allow).is_ok());
         assert!(check_url(&u("http://gitlab.internal/"), &allow).is_ok());
         assert!(check_url(&u("ftp://gitlab.com/"), &allow).is_err());
+    }
+
+    #[test]
+    fn proxy_variables() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| (*v).to_owned())
+        };
+        let p = ProxySettings::from_vars(&vars(&[
+            ("https_proxy", "proxy.corp:3128"),
+            ("NO_PROXY", "localhost,.internal"),
+        ]))
+        .unwrap();
+        assert_eq!(p.https.as_ref().map(Url::as_str), Some("http://proxy.corp:3128/"));
+        assert!(p.http.is_none());
+        assert!(p.proxies(&Url::parse("https://gitlab.com").unwrap()));
+        assert!(!p.proxies(&Url::parse("https://git.internal").unwrap()));
+        let all =
+            ProxySettings::from_vars(&vars(&[("ALL_PROXY", "http://p:1"), ("HTTPS_PROXY", "")])).unwrap();
+        assert!(all.https.is_some() && all.http.is_some());
+        let bad = ProxySettings::from_vars(&vars(&[("HTTPS_PROXY", "ftp://x")])).unwrap_err();
+        assert_eq!(bad.setting, "HTTPS_PROXY");
+        assert_eq!(
+            ProxySettings::from_vars(&vars(&[])).unwrap(),
+            ProxySettings::default()
+        );
     }
 
     #[test]
