@@ -1,5 +1,7 @@
 //! `labgate-gitlab-sim`: serves a simulated GitLab and prints its URL.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
