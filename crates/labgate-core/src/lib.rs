@@ -23,6 +23,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 pub use error::{CoreError, Result};
+pub use labgate_gitlab::NetworkPolicy;
 pub use labgate_store::Store;
 
 use crate::auth::ApiKeys;
@@ -44,10 +45,25 @@ pub struct Services {
     pub jobs: JobQueue,
     pub audit: audit::AuditLog,
     pub webhooks: Webhooks,
+    /// Which internal addresses outgoing requests may reach.
+    pub network_policy: Arc<NetworkPolicy>,
 }
 
 impl Services {
+    /// Services whose outgoing requests may reach no internal address.
     pub fn new(store: Store, vault: Arc<Vault>, clock: Arc<dyn Clock>) -> Services {
+        Self::with_network_policy(store, vault, clock, NetworkPolicy::deny_internal())
+    }
+
+    /// Services whose outgoing requests (webhook subscribers, GitLab instances) may reach the
+    /// internal hosts `policy` allows (`LABGATE_ALLOW_INTERNAL_HOSTS`).
+    pub fn with_network_policy(
+        store: Store,
+        vault: Arc<Vault>,
+        clock: Arc<dyn Clock>,
+        policy: NetworkPolicy,
+    ) -> Services {
+        let policy = Arc::new(policy);
         let audit = audit::AuditLog::new(store.clone(), clock.clone());
         let jobs = JobQueue::new(store.clone(), clock.clone());
         Services {
@@ -57,7 +73,9 @@ impl Services {
                 clock.clone(),
                 audit.clone(),
                 jobs.clone(),
+                policy.clone(),
             ),
+            network_policy: policy,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
             jobs,

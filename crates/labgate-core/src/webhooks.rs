@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use labgate_gitlab::{NetworkPolicy, check_url};
 use labgate_proto::webhooks::{
     CreateWebhookRequest, DeliveryList, DeliveryView, EVENT_TYPES, UpdateWebhookRequest, WebhookList,
     WebhookView,
@@ -54,6 +55,7 @@ pub struct Webhooks {
     clock: Arc<dyn Clock>,
     audit: AuditLog,
     jobs: JobQueue,
+    policy: Arc<NetworkPolicy>,
 }
 
 fn events_of(record: &WebhookRecord) -> Vec<String> {
@@ -160,6 +162,7 @@ impl Webhooks {
         clock: Arc<dyn Clock>,
         audit: AuditLog,
         jobs: JobQueue,
+        policy: Arc<NetworkPolicy>,
     ) -> Webhooks {
         Webhooks {
             store,
@@ -167,7 +170,17 @@ impl Webhooks {
             clock,
             audit,
             jobs,
+            policy,
         }
+    }
+
+    /// A subscriber URL: well formed, and not pointing at an internal address the operator has
+    /// not allow-listed (host names are checked again when resolved at delivery).
+    fn checked_url(&self, text: &str) -> Result<url::Url> {
+        let url = validate_url(text)?;
+        check_url(&url, &self.policy)
+            .map_err(|blocked| CoreError::validation("url", format!("url refused: {blocked}")))?;
+        Ok(url)
     }
 
     fn slot<'a>(tenant_id: &'a str, id: &'a str) -> SecretSlot<'a> {
@@ -199,7 +212,7 @@ impl Webhooks {
         request: CreateWebhookRequest,
     ) -> Result<(WebhookView, SecretString)> {
         principal.require(Access::Admin)?;
-        let url = validate_url(&request.url)?;
+        let url = self.checked_url(&request.url)?;
         validate_description(request.description.as_deref())?;
         let events = validate_events(request.events)?;
         let secret = match request.secret {
@@ -281,7 +294,7 @@ impl Webhooks {
         principal.require(Access::Admin)?;
         let mut record = self.find(principal, id).await?;
         if let Some(url) = &request.url {
-            record.url = validate_url(url)?.to_string();
+            record.url = self.checked_url(url)?.to_string();
         }
         if let Some(description) = request.description {
             validate_description(description.as_deref())?;
@@ -438,8 +451,8 @@ impl Webhooks {
         self.jobs.wake(&spec).await
     }
 
-    /// Sends due deliveries, up to `limit`, with `http` (which must refuse internal addresses
-    /// unless allow-listed, and follow no redirects).
+    /// Sends due deliveries, up to `limit`, with `http`: a client guarded against internal
+    /// addresses (see `labgate_gitlab::guarded_http_client`).
     pub async fn deliver_due(
         &self,
         http: &reqwest::Client,
@@ -509,10 +522,13 @@ impl Webhooks {
             .await
             .map_err(|_| "the signing secret cannot be read".to_owned())?
             .ok_or_else(|| "the signing secret is missing".to_owned())?;
+        let url =
+            url::Url::parse(&subscription.url).map_err(|_| "the subscription URL is not valid".to_owned())?;
+        check_url(&url, &self.policy).map_err(|blocked| format!("refused: {blocked}"))?;
         let body = delivery.payload.as_bytes().to_vec();
         let timestamp = self.clock.now_ms() / 1_000;
         let response = http
-            .post(&subscription.url)
+            .post(url)
             .timeout(Duration::from_secs(10))
             .header("content-type", "application/json")
             .header(

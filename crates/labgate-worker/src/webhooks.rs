@@ -14,7 +14,7 @@ const BATCH: u32 = 50;
 const SWEEP: Duration = Duration::from_secs(300);
 
 pub struct WebhookDelivery {
-    /// Must refuse internal addresses unless allow-listed and follow no redirects.
+    /// Built by [`delivery_client`].
     pub http: reqwest::Client,
 }
 
@@ -63,12 +63,10 @@ impl JobHandler for WebhookDelivery {
     }
 }
 
-/// An HTTP client for subscriber deliveries: no redirects, bounded time.
-pub fn delivery_client() -> Result<reqwest::Client, reqwest::Error> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .build()
+/// An HTTP client for subscriber deliveries: it resolves names itself and refuses internal
+/// addresses the policy does not allow, follows no redirect to another host, and bounds time.
+pub fn delivery_client(
+    policy: &labgate_core::NetworkPolicy,
+) -> Result<reqwest::Client, labgate_gitlab::net::ClientBuildError> {
+    labgate_gitlab::guarded_http_client(policy)
 }

@@ -42,6 +42,8 @@ pub struct Settings {
     pub tls_key_file: Option<PathBuf>,
     /// Comma-separated CIDRs (or a list in the file).
     pub trusted_proxies: StringList,
+    /// Internal hosts and CIDRs outgoing requests may reach (comma-separated or a list).
+    pub allow_internal_hosts: StringList,
     #[serde(skip_serializing)]
     pub metrics_token: Option<SecretString>,
     pub metrics_token_file: Option<PathBuf>,
@@ -75,6 +77,7 @@ impl Default for Settings {
             tls_cert_file: None,
             tls_key_file: None,
             trusted_proxies: StringList::default(),
+            allow_internal_hosts: StringList::default(),
             metrics_token: None,
             metrics_token_file: None,
             request_timeout_secs: 30,
@@ -151,6 +154,7 @@ const SETTING_KEYS: &[&str] = &[
     "tls_cert_file",
     "tls_key_file",
     "trusted_proxies",
+    "allow_internal_hosts",
     "metrics_token",
     "metrics_token_file",
     "request_timeout_secs",
@@ -197,6 +201,7 @@ pub struct Config {
     pub log_level: String,
     pub tls: Option<labgate_server::TlsFiles>,
     pub trusted_proxies: Vec<IpNet>,
+    pub network_policy: labgate_core::NetworkPolicy,
     pub metrics_token: Option<SecretString>,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -375,6 +380,8 @@ fn resolve(
                 .with_context(|| format!("LABGATE_TRUSTED_PROXIES: {entry:?} is not an address or CIDR"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let network_policy = labgate_core::NetworkPolicy::parse(&settings.allow_internal_hosts.0.join(","))
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     if let Some(site_url) = &settings.site_url
         && !(site_url.starts_with("http://") || site_url.starts_with("https://"))
     {
@@ -419,6 +426,7 @@ fn resolve(
         log_level: settings.log_level,
         tls,
         trusted_proxies,
+        network_policy,
         metrics_token,
         request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
@@ -542,6 +550,7 @@ mod tests {
             ("LABGATE_TRUSTED_PROXIES", "not-a-cidr"),
             ("LABGATE_BOOTSTRAP_ADMIN_KEY", "short"),
             ("LABGATE_TLS_CERT_FILE", "/only/cert.pem"),
+            ("LABGATE_ALLOW_INTERNAL_HOSTS", "10.0.0.0/99"),
         ] {
             let error = load_from(None, &FlagOverrides::default(), &env(&[(name, value)]))
                 .err()

@@ -43,5 +43,10 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
              production set LABGATE_ROOT_KEYS from a secret store instead."
         );
     }
-    Ok(Services::new(store, Arc::new(vault), Arc::new(SystemClock)))
+    Ok(Services::with_network_policy(
+        store,
+        Arc::new(vault),
+        Arc::new(SystemClock),
+        config.network_policy.clone(),
+    ))
 }

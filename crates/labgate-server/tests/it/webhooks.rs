@@ -173,6 +173,9 @@ async fn bad_subscriptions_are_refused_with_the_field() {
         (json!({"url": "ftp://x.example"}), "url"),
         (json!({"url": "https://user:pw@x.example/"}), "url"),
         (json!({"url": "not a url"}), "url"),
+        (json!({"url": "http://hooks.example/plain"}), "url"),
+        (json!({"url": "https://127.0.0.1/hook"}), "url"),
+        (json!({"url": "https://169.254.169.254/latest"}), "url"),
         (json!({"url": "https://x.example", "events": []}), "events"),
         (
             json!({"url": "https://x.example", "events": ["everything"]}),

@@ -32,8 +32,10 @@ async fn env() -> Env {
     };
     let vault = Arc::new(Vault::load(store.clone(), settings).await.unwrap());
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    // Webhook receivers in these tests listen on loopback.
+    let policy = labgate_core::NetworkPolicy::parse("127.0.0.1").unwrap();
     Env {
-        services: Services::new(store, vault, clock.clone()),
+        services: Services::with_network_policy(store, vault, clock.clone(), policy),
         clock,
         _dir: dir,
         _db: db,
@@ -49,7 +51,10 @@ fn worker(env: &Env, owner: &str) -> Worker {
         heartbeat: Duration::from_millis(50),
         ..WorkerSettings::default()
     };
-    let handlers = default_handlers(&settings, labgate_worker::delivery_client().unwrap());
+    let handlers = default_handlers(
+        &settings,
+        labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+    );
     Worker::new(env.services.clone(), settings, handlers)
 }
 

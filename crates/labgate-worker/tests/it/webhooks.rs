@@ -120,7 +120,11 @@ async fn deliveries_are_signed_retried_and_recorded() {
     let stats = env
         .services
         .webhooks
-        .deliver_due(&labgate_worker::delivery_client().unwrap(), "x", 10)
+        .deliver_due(
+            &labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+            "x",
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(stats.delivered + stats.retrying + stats.failed, 0);
@@ -129,7 +133,11 @@ async fn deliveries_are_signed_retried_and_recorded() {
         let stats = env
             .services
             .webhooks
-            .deliver_due(&labgate_worker::delivery_client().unwrap(), "x", 10)
+            .deliver_due(
+                &labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+                "x",
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(stats.delivered + stats.retrying, 1);
@@ -185,7 +193,7 @@ async fn a_subscriber_that_keeps_failing_is_given_up_on() {
         .send_test(&principal, &hook.id)
         .await
         .unwrap();
-    let http = labgate_worker::delivery_client().unwrap();
+    let http = labgate_worker::delivery_client(&env.services.network_policy).unwrap();
     for _ in 0..MAX_ATTEMPTS {
         env.services.webhooks.deliver_due(&http, "x", 10).await.unwrap();
         env.clock.advance_ms(24 * 60 * 60 * 1_000);
@@ -235,7 +243,11 @@ async fn an_unreachable_subscriber_is_retried_with_a_readable_error() {
     let stats = env
         .services
         .webhooks
-        .deliver_due(&labgate_worker::delivery_client().unwrap(), "x", 10)
+        .deliver_due(
+            &labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+            "x",
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(stats.retrying, 1);
@@ -248,4 +260,33 @@ async fn an_unreachable_subscriber_is_retried_with_a_readable_error() {
     let error = listed.deliveries[0].last_error.clone().unwrap();
     assert!(error.contains("cannot connect"), "{error}");
     assert!(listed.deliveries[0].next_attempt_at.is_some());
+}
+
+#[tokio::test]
+async fn internal_subscribers_need_the_operator_to_allow_them() {
+    let env = env().await;
+    let principal = admin(&env).await;
+    // The test policy allows 127.0.0.1 only.
+    for url in [
+        "http://10.0.0.8/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:8080/hook",
+    ] {
+        let request = CreateWebhookRequest {
+            url: url.into(),
+            description: None,
+            events: None,
+            enabled: None,
+            secret: None,
+        };
+        match env.services.webhooks.create(&principal, request).await {
+            Err(labgate_core::CoreError::Validation {
+                field: Some("url"),
+                message,
+            }) => {
+                assert!(message.contains("refused"), "{message}");
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
 }
