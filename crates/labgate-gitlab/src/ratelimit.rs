@@ -28,6 +28,8 @@ struct Pace {
     next_slot: Instant,
     blocked_until: Option<Instant>,
     spacing: Duration,
+    /// When the quota window of `spacing` ends (`RateLimit-Reset`).
+    spacing_until: Option<Instant>,
     penalty: Duration,
     consecutive_429: u32,
     remaining: Option<u64>,
@@ -40,6 +42,7 @@ impl Pace {
             next_slot: now,
             blocked_until: None,
             spacing: Duration::ZERO,
+            spacing_until: None,
             penalty: Duration::ZERO,
             consecutive_429: 0,
             remaining: None,
@@ -94,6 +97,11 @@ impl Limiter {
             if wait > max_wait {
                 return Err(wait);
             }
+            if p.spacing_until.is_some_and(|u| u <= slot) {
+                // A new quota window has started: the old pacing no longer applies.
+                p.spacing = Duration::ZERO;
+                p.spacing_until = None;
+            }
             p.next_slot = slot + p.spacing.max(p.penalty);
             Ok(wait)
         })
@@ -110,10 +118,13 @@ impl Limiter {
             if p.penalty < Duration::from_millis(5) {
                 p.penalty = Duration::ZERO;
             }
-            p.remaining = remaining;
-            p.limit = limit;
-            p.spacing = Duration::ZERO;
+            // Answers without rate-limit headers (application-limited endpoints) leave what
+            // other answers taught untouched.
             if let (Some(rem), Some(lim), Some(left)) = (remaining, limit, until_reset) {
+                p.remaining = Some(rem);
+                p.limit = Some(lim);
+                p.spacing = Duration::ZERO;
+                p.spacing_until = Some(now + left);
                 #[allow(clippy::cast_precision_loss, reason = "quota sizes are small")]
                 let low = (rem as f64) < (lim as f64) * PACE_BELOW;
                 if rem == 0 {
@@ -191,6 +202,8 @@ mod tests {
             s >= Duration::from_secs(5) && s <= Duration::from_secs(7),
             "{s:?}"
         );
+        l.observe(1, &HeaderMap::new());
+        assert_eq!(l.snapshot(1).spacing, s, "a headerless answer keeps the pace");
         let _ = l.reserve(1, Duration::from_secs(60)).unwrap();
         let second = l.reserve(1, Duration::from_secs(60)).unwrap();
         assert!(second >= Duration::from_secs(5), "{second:?}");
