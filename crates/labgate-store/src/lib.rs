@@ -14,6 +14,7 @@
 )]
 
 mod api_keys;
+mod app_connections;
 mod audit;
 mod connect;
 mod error;
@@ -24,6 +25,7 @@ mod vault_items;
 mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
+pub use app_connections::{ConnectionEventRecord, ConnectionRecord, JournalApply, JournalRecord};
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};

@@ -2,6 +2,7 @@
 //! (`LABGATE_TEST_BACKEND`), so the same suite covers SQLite and PostgreSQL.
 
 mod api_keys;
+mod app_connections;
 mod jobs;
 mod schema;
 mod tenants;

@@ -1,0 +1,504 @@
+//! App connections (GitLab by access token, later OAuth), their event timeline, and the token
+//! journal that keeps GitLab's answers to rotations until they are applied.
+
+use crate::{BeginWrite, Result, Store, StoreError, VaultItemKey, on_pool, page_bounds};
+
+/// One connection row. The token itself is a vault item of the same id.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub app: String,
+    pub method: String,
+    pub access_token_type: Option<String>,
+    pub instance_url: String,
+    pub project_id: Option<String>,
+    pub credentials_hash: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// JSON array.
+    pub scopes: String,
+    pub expires_at: Option<i64>,
+    pub token_name: Option<String>,
+    pub token_id: Option<i64>,
+    pub gitlab_user_id: Option<i64>,
+    pub gitlab_username: Option<String>,
+    pub gitlab_bot: Option<i32>,
+    pub resource_kind: Option<String>,
+    pub resource_id: Option<i64>,
+    pub resource_path: Option<String>,
+    pub access_level: Option<i32>,
+    /// JSON array.
+    pub usages: String,
+    pub auto_rotate: i32,
+    pub rotate_before_days: i32,
+    pub consecutive_failures: i32,
+    pub refresh_generation: i64,
+    pub version: i32,
+    pub last_checked_at: Option<i64>,
+    pub last_rotated_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConnectionEventRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// A journalled GitLab call: `pending` once the request may have been sent, `answered` once
+/// GitLab's sealed answer is stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JournalRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub operation: String,
+    pub state: String,
+    pub sealed_answer: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Applies a journalled answer: the new sealed token replaces the old one, the connection row
+/// takes its new state, and the journal entry goes, all in one transaction.
+#[derive(Debug, Clone)]
+pub struct JournalApply<'a> {
+    pub journal_id: &'a str,
+    pub token_slot: VaultItemKey<'a>,
+    pub sealed_token: &'a [u8],
+    pub data_key_id: &'a str,
+    pub connection: &'a ConnectionRecord,
+    /// The version the row must still have.
+    pub expected_version: i32,
+    pub event: &'a ConnectionEventRecord,
+}
+
+const CONNECTION_COLUMNS: &str = "id, tenant_id, name, description, app, method, access_token_type, instance_url, \
+     project_id, credentials_hash, status, status_reason, scopes, expires_at, token_name, token_id, gitlab_user_id, \
+     gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, access_level, usages, auto_rotate, \
+     rotate_before_days, consecutive_failures, refresh_generation, version, last_checked_at, last_rotated_at, \
+     created_at, updated_at";
+const EVENT_COLUMNS: &str = "id, tenant_id, connection_id, kind, from_status, to_status, reason, created_at";
+const JOURNAL_COLUMNS: &str =
+    "id, tenant_id, connection_id, operation, state, sealed_answer, created_at, updated_at";
+
+const INSERT_CONNECTION: &str = "INSERT INTO app_connections (id, tenant_id, name, description, app, method, \
+     access_token_type, instance_url, project_id, credentials_hash, status, status_reason, scopes, expires_at, \
+     token_name, token_id, gitlab_user_id, gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, \
+     access_level, usages, auto_rotate, rotate_before_days, consecutive_failures, refresh_generation, version, \
+     last_checked_at, last_rotated_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
+
+const UPDATE_CONNECTION: &str = "UPDATE app_connections SET name = $1, description = $2, access_token_type = $3, \
+     instance_url = $4, project_id = $5, credentials_hash = $6, status = $7, status_reason = $8, scopes = $9, \
+     expires_at = $10, token_name = $11, token_id = $12, gitlab_user_id = $13, gitlab_username = $14, \
+     gitlab_bot = $15, resource_kind = $16, resource_id = $17, resource_path = $18, access_level = $19, \
+     usages = $20, auto_rotate = $21, rotate_before_days = $22, consecutive_failures = $23, \
+     refresh_generation = $24, version = $25, last_checked_at = $26, last_rotated_at = $27, updated_at = $28 \
+     WHERE tenant_id = $29 AND id = $30 AND version = $31";
+
+macro_rules! bind_connection_insert {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind(&$r.id)
+            .bind(&$r.tenant_id)
+            .bind(&$r.name)
+            .bind(&$r.description)
+            .bind(&$r.app)
+            .bind(&$r.method)
+            .bind(&$r.access_token_type)
+            .bind(&$r.instance_url)
+            .bind(&$r.project_id)
+            .bind(&$r.credentials_hash)
+            .bind(&$r.status)
+            .bind(&$r.status_reason)
+            .bind(&$r.scopes)
+            .bind($r.expires_at)
+            .bind(&$r.token_name)
+            .bind($r.token_id)
+            .bind($r.gitlab_user_id)
+            .bind(&$r.gitlab_username)
+            .bind($r.gitlab_bot)
+            .bind(&$r.resource_kind)
+            .bind($r.resource_id)
+            .bind(&$r.resource_path)
+            .bind($r.access_level)
+            .bind(&$r.usages)
+            .bind($r.auto_rotate)
+            .bind($r.rotate_before_days)
+            .bind($r.consecutive_failures)
+            .bind($r.refresh_generation)
+            .bind($r.version)
+            .bind($r.last_checked_at)
+            .bind($r.last_rotated_at)
+            .bind($r.created_at)
+            .bind($r.updated_at)
+    };
+}
+
+macro_rules! bind_connection_update {
+    ($query:expr, $r:expr, $expected:expr) => {
+        $query
+            .bind(&$r.name)
+            .bind(&$r.description)
+            .bind(&$r.access_token_type)
+            .bind(&$r.instance_url)
+            .bind(&$r.project_id)
+            .bind(&$r.credentials_hash)
+            .bind(&$r.status)
+            .bind(&$r.status_reason)
+            .bind(&$r.scopes)
+            .bind($r.expires_at)
+            .bind(&$r.token_name)
+            .bind($r.token_id)
+            .bind($r.gitlab_user_id)
+            .bind(&$r.gitlab_username)
+            .bind($r.gitlab_bot)
+            .bind(&$r.resource_kind)
+            .bind($r.resource_id)
+            .bind(&$r.resource_path)
+            .bind($r.access_level)
+            .bind(&$r.usages)
+            .bind($r.auto_rotate)
+            .bind($r.rotate_before_days)
+            .bind($r.consecutive_failures)
+            .bind($r.refresh_generation)
+            .bind($r.version)
+            .bind($r.last_checked_at)
+            .bind($r.last_rotated_at)
+            .bind($r.updated_at)
+            .bind(&$r.tenant_id)
+            .bind(&$r.id)
+            .bind($expected)
+    };
+}
+
+macro_rules! bind_event {
+    ($query:expr, $e:expr) => {
+        $query
+            .bind(&$e.id)
+            .bind(&$e.tenant_id)
+            .bind(&$e.connection_id)
+            .bind(&$e.kind)
+            .bind(&$e.from_status)
+            .bind(&$e.to_status)
+            .bind(&$e.reason)
+            .bind($e.created_at)
+    };
+}
+
+const INSERT_EVENT: &str = "INSERT INTO connection_events (id, tenant_id, connection_id, kind, from_status, \
+     to_status, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+impl Store {
+    /// Inserts a connection; a taken name is [`StoreError::Conflict`].
+    pub async fn insert_connection(&self, record: &ConnectionRecord) -> Result<()> {
+        on_pool!(self, pool => bind_connection_insert!(sqlx::query(INSERT_CONNECTION), record)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Inserts many connections in one transaction (imports and large test fixtures).
+    pub async fn insert_connections(&self, records: &[ConnectionRecord]) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for record in records {
+                bind_connection_insert!(sqlx::query(INSERT_CONNECTION), record)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn connection(&self, tenant_id: &str, id: &str) -> Result<ConnectionRecord> {
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND id = $2");
+        on_pool!(self, pool => sqlx::query_as::<_, ConnectionRecord>(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?)
+        .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn connection_by_name(
+        &self,
+        tenant_id: &str,
+        app: &str,
+        name: &str,
+    ) -> Result<ConnectionRecord> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND app = $2 AND name = $3"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, ConnectionRecord>(&sql)
+            .bind(tenant_id)
+            .bind(app)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?)
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// A page of a tenant's connections (of one app, or all), oldest first, and the total.
+    pub async fn list_connections(
+        &self,
+        tenant_id: &str,
+        app: Option<&str>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ConnectionRecord>, u64)> {
+        let (offset, limit) = page_bounds(offset, limit);
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2) \
+             ORDER BY created_at, id LIMIT $3 OFFSET $4"
+        );
+        let count = "SELECT COUNT(*) FROM app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2)";
+        on_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, ConnectionRecord>(&sql)
+                .bind(tenant_id)
+                .bind(app)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(count).bind(tenant_id).bind(app).fetch_one(pool).await?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    /// Every tenant's connections after `after_id` in id order, for background sweeps.
+    pub async fn connections_after(&self, after_id: &str, limit: u32) -> Result<Vec<ConnectionRecord>> {
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE id > $1 ORDER BY id LIMIT $2");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ConnectionRecord>(&sql)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Writes `record` if the row still has `expected_version`; `None` when it changed meanwhile
+    /// (or is gone). The caller sets `record.version` (bumped for user changes, kept for health).
+    pub async fn save_connection(
+        &self,
+        record: &ConnectionRecord,
+        expected_version: i32,
+    ) -> Result<Option<ConnectionRecord>> {
+        let affected = on_pool!(self, pool => bind_connection_update!(sqlx::query(UPDATE_CONNECTION), record, expected_version)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok((affected == 1).then(|| record.clone()))
+    }
+
+    /// Like [`Store::save_connection`], and records `event` in the same transaction.
+    pub async fn save_connection_with_event(
+        &self,
+        record: &ConnectionRecord,
+        expected_version: i32,
+        event: &ConnectionEventRecord,
+    ) -> Result<Option<ConnectionRecord>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let affected = bind_connection_update!(sqlx::query(UPDATE_CONNECTION), record, expected_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            bind_event!(sqlx::query(INSERT_EVENT), event).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(Some(record.clone()))
+    }
+
+    /// Deletes a connection with its events and journal; false when it did not exist.
+    pub async fn delete_connection(&self, tenant_id: &str, id: &str) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query("DELETE FROM app_connections WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(affected == 1)
+    }
+
+    pub async fn insert_connection_event(&self, event: &ConnectionEventRecord) -> Result<()> {
+        on_pool!(self, pool => bind_event!(sqlx::query(INSERT_EVENT), event)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// A connection's events, newest first, and the total.
+    pub async fn list_connection_events(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<ConnectionEventRecord>, u64)> {
+        let (offset, limit) = page_bounds(offset, limit);
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM connection_events WHERE tenant_id = $1 AND connection_id = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+        );
+        on_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, ConnectionEventRecord>(&sql)
+                .bind(tenant_id)
+                .bind(connection_id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM connection_events WHERE tenant_id = $1 AND connection_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(connection_id)
+            .fetch_one(pool)
+            .await?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    /// Deletes events created before `before`; returns how many went.
+    pub async fn prune_connection_events(&self, before: i64) -> Result<u64> {
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM connection_events WHERE created_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()),
+        )
+    }
+
+    /// Opens a journal entry in state `pending`, before the GitLab call is made.
+    pub async fn insert_journal(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        connection_id: &str,
+        operation: &str,
+        now: i64,
+    ) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO token_journal (id, tenant_id, connection_id, operation, state, sealed_answer, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, 'pending', NULL, $5, $5)",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .bind(connection_id)
+        .bind(operation)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Stores GitLab's sealed answer on a pending entry.
+    pub async fn record_journal_answer(&self, id: &str, sealed_answer: &[u8], now: i64) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query(
+            "UPDATE token_journal SET state = 'answered', sealed_answer = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'pending'",
+        )
+        .bind(sealed_answer)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(affected == 1)
+    }
+
+    /// Journal entries of one connection, oldest first.
+    pub async fn connection_journal(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+    ) -> Result<Vec<JournalRecord>> {
+        let sql = format!(
+            "SELECT {JOURNAL_COLUMNS} FROM token_journal WHERE tenant_id = $1 AND connection_id = $2 \
+             ORDER BY created_at, id"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, JournalRecord>(&sql)
+            .bind(tenant_id)
+            .bind(connection_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Every journal entry (recovery at start), oldest first.
+    pub async fn all_journal(&self, limit: u32) -> Result<Vec<JournalRecord>> {
+        let sql = format!("SELECT {JOURNAL_COLUMNS} FROM token_journal ORDER BY created_at, id LIMIT $1");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, JournalRecord>(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?))
+    }
+
+    pub async fn delete_journal(&self, id: &str) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query("DELETE FROM token_journal WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(affected == 1)
+    }
+
+    /// Applies a journalled answer in one transaction (see [`JournalApply`]). False when the
+    /// connection moved on meanwhile; nothing is written then.
+    pub async fn apply_journal(&self, apply: &JournalApply<'_>) -> Result<bool> {
+        let key = &apply.token_slot;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let affected = bind_connection_update!(sqlx::query(UPDATE_CONNECTION), apply.connection, apply.expected_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO vault_items (tenant_id, owner_table, owner_id, field, sealed, data_key_id, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, owner_table, owner_id, field) \
+                 DO UPDATE SET sealed = excluded.sealed, data_key_id = excluded.data_key_id, updated_at = excluded.updated_at",
+            )
+            .bind(key.tenant_id)
+            .bind(key.owner_table)
+            .bind(key.owner_id)
+            .bind(key.field)
+            .bind(apply.sealed_token)
+            .bind(apply.data_key_id)
+            .bind(apply.connection.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            bind_event!(sqlx::query(INSERT_EVENT), apply.event).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM token_journal WHERE id = $1")
+                .bind(apply.journal_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+}

@@ -1,0 +1,195 @@
+use labgate_store::{ConnectionEventRecord, ConnectionRecord, JournalApply, StoreError, VaultItemKey};
+
+pub fn record(id: &str, tenant_id: &str, name: &str, now: i64) -> ConnectionRecord {
+    ConnectionRecord {
+        id: id.to_owned(),
+        tenant_id: tenant_id.to_owned(),
+        name: name.to_owned(),
+        description: None,
+        app: "gitlab".to_owned(),
+        method: "access-token".to_owned(),
+        access_token_type: Some("personal".to_owned()),
+        instance_url: "https://gitlab.com".to_owned(),
+        project_id: None,
+        credentials_hash: "abc".to_owned(),
+        status: "active".to_owned(),
+        status_reason: None,
+        scopes: "[\"api\"]".to_owned(),
+        expires_at: Some(now + 1_000),
+        token_name: Some("ci".to_owned()),
+        token_id: Some(7),
+        gitlab_user_id: Some(3),
+        gitlab_username: Some("alice".to_owned()),
+        gitlab_bot: Some(0),
+        resource_kind: None,
+        resource_id: None,
+        resource_path: None,
+        access_level: None,
+        usages: "[]".to_owned(),
+        auto_rotate: 0,
+        rotate_before_days: 7,
+        consecutive_failures: 0,
+        refresh_generation: 0,
+        version: 1,
+        last_checked_at: None,
+        last_rotated_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn event(id: &str, tenant: &str, connection: &str, now: i64) -> ConnectionEventRecord {
+    ConnectionEventRecord {
+        id: id.to_owned(),
+        tenant_id: tenant.to_owned(),
+        connection_id: connection.to_owned(),
+        kind: "status_changed".to_owned(),
+        from_status: Some("active".to_owned()),
+        to_status: Some("expiring".to_owned()),
+        reason: None,
+        created_at: now,
+    }
+}
+
+#[tokio::test]
+async fn connections_are_tenant_scoped_named_uniquely_and_versioned() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    let other = crate::tenant(&store, "other").await;
+    store
+        .insert_connection(&record("c1", &acme, "main", 10))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_connection(&record("c2", &acme, "main", 11)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .insert_connection(&record("c3", &other, "main", 12))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.connection(&other, "c1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .connection_by_name(&acme, "gitlab", "main")
+            .await
+            .unwrap()
+            .id,
+        "c1"
+    );
+    let (rows, total) = store
+        .list_connections(&acme, Some("gitlab"), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(store.list_connections(&acme, None, 0, 10).await.unwrap().1, 1);
+
+    let mut changed = store.connection(&acme, "c1").await.unwrap();
+    changed.name = "renamed".to_owned();
+    changed.version = 2;
+    assert!(store.save_connection(&changed, 1).await.unwrap().is_some());
+    assert!(
+        store.save_connection(&changed, 1).await.unwrap().is_none(),
+        "stale version"
+    );
+    changed.status = "expiring".to_owned();
+    assert!(
+        store
+            .save_connection_with_event(&changed, 2, &event("e1", &acme, "c1", 20))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (events, total) = store.list_connection_events(&acme, "c1", 0, 10).await.unwrap();
+    assert_eq!((events.len(), total), (1, 1));
+    assert_eq!(
+        store.list_connection_events(&other, "c1", 0, 10).await.unwrap().1,
+        0
+    );
+    assert_eq!(store.prune_connection_events(21).await.unwrap(), 1);
+    assert_eq!(store.connections_after("", 10).await.unwrap().len(), 2);
+    assert!(!store.delete_connection(&other, "c1").await.unwrap());
+    assert!(store.delete_connection(&acme, "c1").await.unwrap());
+}
+
+#[tokio::test]
+async fn journal_answers_apply_in_one_transaction() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    store
+        .insert_connection(&record("c1", &acme, "main", 10))
+        .await
+        .unwrap();
+    store
+        .insert_journal("j1", &acme, "c1", "rotate", 11)
+        .await
+        .unwrap();
+    assert!(store.record_journal_answer("j1", b"sealed", 12).await.unwrap());
+    assert!(!store.record_journal_answer("j1", b"again", 13).await.unwrap());
+    let entries = store.connection_journal(&acme, "c1").await.unwrap();
+    assert_eq!(entries[0].state, "answered");
+    assert_eq!(entries[0].sealed_answer.as_deref(), Some(&b"sealed"[..]));
+
+    let mut next = store.connection(&acme, "c1").await.unwrap();
+    next.token_id = Some(8);
+    next.updated_at = 14;
+    let slot = VaultItemKey {
+        tenant_id: &acme,
+        owner_table: "app_connections",
+        owner_id: "c1",
+        field: "accessToken",
+    };
+    let ev = event("e1", &acme, "c1", 14);
+    let stale = JournalApply {
+        journal_id: "j1",
+        token_slot: slot,
+        sealed_token: b"new-token",
+        data_key_id: "d1",
+        connection: &next,
+        expected_version: 5,
+        event: &ev,
+    };
+    assert!(!store.apply_journal(&stale).await.unwrap());
+    assert!(
+        store.vault_item(&slot).await.unwrap().is_none(),
+        "nothing written"
+    );
+    assert!(
+        store
+            .apply_journal(&JournalApply {
+                expected_version: 1,
+                ..stale
+            })
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.vault_item(&slot).await.unwrap().unwrap().sealed,
+        b"new-token"
+    );
+    assert_eq!(store.connection(&acme, "c1").await.unwrap().token_id, Some(8));
+    assert!(store.all_journal(10).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_connection_events(&acme, "c1", 0, 10).await.unwrap().1,
+        1
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_connections_page() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    let records: Vec<_> = (0..10_000)
+        .map(|i| record(&format!("c{i:05}"), &acme, &format!("conn-{i:05}"), i64::from(i)))
+        .collect();
+    store.insert_connections(&records).await.unwrap();
+    let (rows, total) = store
+        .list_connections(&acme, Some("gitlab"), 9_990, 50)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), total), (10, 10_000));
+    assert_eq!(rows[0].name, "conn-09990");
+}
