@@ -24,6 +24,10 @@ pub fn router() -> Router<SimState> {
         .route("/personal_access_tokens/{id}", get(get_pat).delete(revoke_pat))
         .route("/personal_access_tokens/{id}/rotate", post(rotate_pat))
         .route(
+            "/users/{user_id}/personal_access_tokens",
+            post(create_pat_for_user),
+        )
+        .route(
             "/projects/{id}/access_tokens",
             get(list_project_tokens).post(create_project_token),
         )
@@ -273,6 +277,59 @@ async fn rotate_pat(
         }
     })?;
     rotate_response(&state, id, expires_at, false)
+}
+
+/// `POST /users/:user_id/personal_access_tokens` (admin, self-managed).
+async fn create_pat_for_user(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    caller.require(API)?;
+    if state.mode() == Mode::GitLabCom {
+        return Err(ApiError::forbidden());
+    }
+    caller.require_admin(API)?;
+    let user_id: UserId = user_id
+        .parse()
+        .map_err(|_| ApiError::param("user_id is invalid"))?;
+    params.require(&["name", "scopes"])?;
+    let scopes = params.list("scopes").unwrap_or_default();
+    validate_scopes(&scopes)?;
+    let clock = state.clock();
+    let (today, now) = (clock.today(), clock.now());
+    let expires_at = match params.date("expires_at")? {
+        Some(d) if d <= today => return Err(ApiError::validation("expires_at", "must be in the future")),
+        other => other,
+    };
+    let name = params.str("name").unwrap_or_default();
+    let description = params.str("description");
+    state.write(|db| {
+        if db.user(user_id).is_none() {
+            return Err(ApiError::not_found("User"));
+        }
+        let (id, secret) = db.create_token(
+            crate::db::NewToken {
+                kind: TokenKind::Personal,
+                user_id,
+                name,
+                description,
+                scopes,
+                expires_at,
+                access_level: 0,
+                secret: None,
+                previous_id: None,
+                revoked: false,
+            },
+            now,
+        )?;
+        let t = db.tokens.get(&id).ok_or_else(ApiError::unauthorized)?;
+        Ok(json(
+            StatusCode::CREATED,
+            render::with_secret(render::pat(t, today), &secret),
+        ))
+    })
 }
 
 // ---- project and group access tokens -------------------------------------------------------------

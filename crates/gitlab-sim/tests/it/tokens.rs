@@ -343,3 +343,46 @@ async fn resource_token_rules() {
     let bot = get(&sim, "/api/v4/user", Some(r.body["token"].as_str().unwrap())).await;
     assert!(bot.body["username"].as_str().unwrap().starts_with("group_"));
 }
+
+#[tokio::test]
+async fn admins_create_personal_tokens_for_users() {
+    let sim = start(standard()).await;
+    let dave = sim.state().user_id("dave").unwrap();
+    let path = format!("/api/v4/users/{dave}/personal_access_tokens");
+    let r = post(
+        &sim,
+        &path,
+        Some(ROOT_TOKEN),
+        json!({"name": "made", "scopes": ["read_api"], "expires_at": "2099-01-01"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["user_id"], dave);
+    let secret = r.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(&sim, "/api/v4/user", Some(&secret)).await.body["username"],
+        "dave"
+    );
+    if let Some(fx) = crate::fidelity::fixture("post_user_personal_access_tokens.json") {
+        crate::fidelity::assert_same_shape(&fx, &r.body, "create pat");
+    }
+    assert_eq!(
+        post(
+            &sim,
+            &path,
+            Some(ALICE_TOKEN),
+            json!({"name": "x", "scopes": ["api"]})
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = post(
+        &sim,
+        &path,
+        Some(ROOT_TOKEN),
+        json!({"name": "x", "scopes": ["everything"]}),
+    )
+    .await;
+    assert_eq!(r.body, json!({"error": "scopes does not have a valid value"}));
+}
