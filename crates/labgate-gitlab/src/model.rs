@@ -174,6 +174,17 @@ pub struct User {
     pub last_activity_on: Option<Date>,
 }
 
+/// A direct membership of a user (`GET /users/:id/memberships`, admin only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct UserMembership {
+    pub source_id: u64,
+    pub source_name: String,
+    /// `Project` or `Namespace` (a group).
+    pub source_type: String,
+    pub access_level: AccessLevel,
+}
+
 /// A group a group or project is shared with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]

@@ -208,7 +208,7 @@ impl GitLabClient {
     }
 
     /// `GET /users/:id/memberships` (admin; direct memberships only).
-    pub fn user_memberships(&self, cred: &Credential, id: u64) -> Paged<Value> {
+    pub fn user_memberships(&self, cred: &Credential, id: u64) -> Paged<UserMembership> {
         self.list(
             cred,
             "/users/{id}/memberships",

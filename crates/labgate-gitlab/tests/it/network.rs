@@ -182,6 +182,14 @@ async fn unreachable_instance() {
     };
     assert_eq!(host, "127.0.0.1");
     assert!(detail.contains("refused"), "{detail}");
+
+    let c = client_for_url("https://gitlab.does-not-exist.invalid", no_env());
+    let err = c.current_user(&pat(ALICE_TOKEN)).await.unwrap_err();
+    let GitLabError::Unreachable { host, detail } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(host, "gitlab.does-not-exist.invalid");
+    assert!(detail.contains("could not be resolved"), "{detail}");
 }
 
 struct Pki {

@@ -31,6 +31,16 @@ async fn users_and_instance() {
     .unwrap();
     assert!(humans.iter().all(|u| !u.bot));
     assert!(humans.len() < all.len());
+    let ms = collect(c.user_memberships(&pat(ROOT_TOKEN), me.id))
+        .await
+        .unwrap();
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].source_type, "Namespace");
+    assert_eq!(ms[0].access_level, AccessLevel::MAINTAINER);
+    let denied = collect(c.user_memberships(&pat(ALICE_TOKEN), me.id))
+        .await
+        .unwrap_err();
+    assert!(matches!(denied, GitLabError::Forbidden { .. }), "{denied:?}");
     let v = c.version(&pat(ALICE_READ)).await.unwrap();
     assert!(!v.version.is_empty());
     let m = c.metadata(&pat(ALICE_READ)).await.unwrap();
