@@ -237,6 +237,21 @@ impl GitLabClient {
         &self.inner.options
     }
 
+    /// Checks the instance's address against the network policy without sending anything:
+    /// scheme, IP literal, and every address the host name resolves to. Useful before a token
+    /// is sent to a user-supplied URL for the first time.
+    pub async fn check_destination(&self) -> Result<(), GitLabError> {
+        let url = self.inner.base.as_url();
+        check_url(url, &self.inner.policy)?;
+        resolve_checked(self.host(), self.inner.base.port_or_default(), &self.inner.policy)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                ResolveError::Blocked(b) => GitLabError::from(b),
+                ResolveError::Dns { host, detail } => GitLabError::Unreachable { host, detail },
+            })
+    }
+
     /// What the limiter currently knows about a credential's quota.
     pub fn rate_limit_state(&self, cred: Option<&Credential>) -> PaceSnapshot {
         self.inner.limiter.snapshot(self.limiter_key(cred))

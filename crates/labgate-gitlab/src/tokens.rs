@@ -389,7 +389,7 @@ impl GitLabClient {
     }
 
     /// `POST /projects/:id/access_tokens/:token_id/rotate`. Never retried.
-    #[tracing::instrument(skip_all, fields(token_id))]
+    #[tracing::instrument(skip_all, fields(token_id = token_id))]
     pub async fn rotate_project_token(
         &self,
         cred: &Credential,
@@ -407,7 +407,7 @@ impl GitLabClient {
     }
 
     /// `POST /groups/:id/access_tokens/:token_id/rotate`. Never retried.
-    #[tracing::instrument(skip_all, fields(token_id))]
+    #[tracing::instrument(skip_all, fields(token_id = token_id))]
     pub async fn rotate_group_token(
         &self,
         cred: &Credential,

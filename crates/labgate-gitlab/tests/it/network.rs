@@ -79,6 +79,17 @@ async fn internal_addresses_are_refused_unless_allow_listed() {
     // receives checked addresses.
     let by_name =
         GitLabClient::with_options(settings(&format!("https://localhost:{port}")), &deny, no_env()).unwrap();
+    let early = by_name.check_destination().await.unwrap_err();
+    assert!(
+        matches!(
+            early,
+            GitLabError::Blocked {
+                reason: BlockReason::Loopback,
+                ..
+            }
+        ),
+        "{early:?}"
+    );
     let err = by_name.current_user(&pat(ALICE_TOKEN)).await.unwrap_err();
     let GitLabError::Blocked {
         host,
@@ -101,6 +112,7 @@ async fn internal_addresses_are_refused_unless_allow_listed() {
         ok.current_user(&pat(ALICE_TOKEN)).await.unwrap().username,
         "alice"
     );
+    ok.check_destination().await.unwrap();
 
     // An allow-listed private range lets the request through to the network (nothing listens
     // there, so it is unreachable or times out, but it is not refused).
