@@ -617,31 +617,36 @@ impl GitLabClient {
         if !has_any(&pat.scopes, API_SCOPES) {
             return Ok(info);
         }
+        // The resource's path and the bot's role are enrichment: a refusal (the resource was
+        // moved, or an unusual permission setup) leaves them unknown instead of failing the
+        // whole introspection; transport and token errors still propagate.
         match kind {
             ResourceKind::Project => {
                 info.requests += 1;
-                let p = self.project(cred, &ResourceId::Id(id)).await?;
-                info.resource = Some(TokenResource {
-                    kind,
-                    id,
-                    full_path: Some(p.path_with_namespace),
-                });
-                if let Some(l) = p
-                    .permissions
-                    .and_then(|x| x.project_access)
-                    .map(|a| a.access_level)
-                {
-                    info.access_level = Some(l);
+                if let Some(p) = optional(self.project(cred, &ResourceId::Id(id)).await)? {
+                    info.resource = Some(TokenResource {
+                        kind,
+                        id,
+                        full_path: Some(p.path_with_namespace),
+                    });
+                    if let Some(l) = p
+                        .permissions
+                        .and_then(|x| x.project_access)
+                        .map(|a| a.access_level)
+                    {
+                        info.access_level = Some(l);
+                    }
                 }
             }
             ResourceKind::Group => {
                 info.requests += 1;
-                let g = self.group(cred, &ResourceId::Id(id)).await?;
-                info.resource = Some(TokenResource {
-                    kind,
-                    id,
-                    full_path: Some(g.full_path),
-                });
+                if let Some(g) = optional(self.group(cred, &ResourceId::Id(id)).await)? {
+                    info.resource = Some(TokenResource {
+                        kind,
+                        id,
+                        full_path: Some(g.full_path),
+                    });
+                }
                 info.requests += 1;
                 let m = self
                     .member(
@@ -650,11 +655,26 @@ impl GitLabClient {
                         user.id,
                         crate::resources::MemberScope::Direct,
                     )
-                    .await?;
-                info.access_level = Some(m.access_level);
+                    .await;
+                if let Some(m) = optional(m)? {
+                    info.access_level = Some(m.access_level);
+                }
             }
         }
         Ok(info)
+    }
+}
+
+/// `Ok(None)` for answers that only mean "you may not see this".
+fn optional<T>(r: Result<T, GitLabError>) -> Result<Option<T>, GitLabError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(
+            GitLabError::Forbidden { .. }
+            | GitLabError::NotFound { .. }
+            | GitLabError::InsufficientScope { .. },
+        ) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

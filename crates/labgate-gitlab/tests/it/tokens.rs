@@ -283,3 +283,49 @@ async fn rotation_is_never_retried() {
     );
     assert_eq!(count(&sim, "POST", "/personal_access_tokens/self/rotate"), 2);
 }
+
+#[tokio::test]
+async fn introspection_survives_a_resource_it_may_not_read() {
+    use axum::routing::get;
+    let forbidden = || async {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({"message": "403 Forbidden"})),
+        )
+    };
+    let app = axum::Router::new()
+        .route(
+            "/api/v4/personal_access_tokens/self",
+            get(|| async {
+                axum::Json(serde_json::json!({
+                    "id": 77, "name": "grp", "revoked": false, "active": true, "user_id": 5,
+                    "scopes": ["read_api"], "expires_at": "2030-01-01", "created_at": "2025-01-01T00:00:00.000Z"
+                }))
+            }),
+        )
+        .route(
+            "/api/v4/user",
+            get(|| async { axum::Json(serde_json::json!({"id": 5, "username": "group_9_bot_abc", "bot": true})) }),
+        )
+        .route("/api/v4/groups/9", get(forbidden))
+        .route("/api/v4/groups/9/members/5", get(forbidden));
+    let addr = spawn_app(app).await;
+    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let info = c
+        .introspect(&pat("custom-token-without-known-prefix"))
+        .await
+        .unwrap();
+    assert_eq!(info.kind, TokenKind::Group);
+    assert_eq!(info.requests, 4);
+    assert_eq!(info.token_id, Some(77));
+    assert_eq!(info.expires_on, Some(time::macros::date!(2030 - 01 - 01)));
+    assert_eq!(
+        info.resource,
+        Some(TokenResource {
+            kind: ResourceKind::Group,
+            id: 9,
+            full_path: None
+        })
+    );
+    assert_eq!(info.access_level, None);
+}
