@@ -22,6 +22,9 @@ const PENALTY_START: Duration = Duration::from_millis(100);
 const PENALTY_MAX: Duration = Duration::from_secs(5);
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Paces kept before idle ones are forgotten.
+const PRUNE_ABOVE: usize = 1024;
+const IDLE_FORGET: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 struct Pace {
@@ -34,6 +37,7 @@ struct Pace {
     consecutive_429: u32,
     remaining: Option<u64>,
     limit: Option<u64>,
+    last_used: Instant,
 }
 
 impl Pace {
@@ -47,6 +51,7 @@ impl Pace {
             consecutive_429: 0,
             remaining: None,
             limit: None,
+            last_used: now,
         }
     }
 }
@@ -77,8 +82,18 @@ impl Limiter {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
+        if map.len() >= PRUNE_ABOVE && !map.contains_key(&key) {
+            // Tokens come and go (rotation); forget paces idle for a while.
+            map.retain(|_, p| p.last_used + IDLE_FORGET > now || p.blocked_until.is_some_and(|b| b > now));
+        }
         let pace = map.entry(key).or_insert_with(|| Pace::new(now));
+        pace.last_used = now;
         f(pace, now)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.paces.lock().map(|m| m.len()).unwrap_or_default()
     }
 
     /// Reserves the next slot: `Ok(wait)` to sleep before sending, or `Err(wait)` when the wait
@@ -233,6 +248,27 @@ mod tests {
             l.observe(1, &HeaderMap::new());
         }
         assert_eq!(l.snapshot(1).spacing, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn idle_paces_are_forgotten_but_blocked_ones_kept() {
+        let l = Limiter::default();
+        l.throttled(0, Some(Duration::from_secs(3600)));
+        for k in 1..PRUNE_ABOVE as u64 {
+            l.observe(k, &HeaderMap::new());
+        }
+        assert_eq!(l.len(), PRUNE_ABOVE);
+        // Nothing is idle yet: all kept.
+        l.observe(u64::MAX, &HeaderMap::new());
+        assert_eq!(l.len(), PRUNE_ABOVE + 1);
+        if let Ok(mut m) = l.paces.lock() {
+            for p in m.values_mut() {
+                p.last_used = p.last_used.checked_sub(IDLE_FORGET).unwrap();
+            }
+        }
+        l.observe(u64::MAX - 1, &HeaderMap::new());
+        assert_eq!(l.len(), 2, "the blocked pace and the new one");
+        assert!(l.reserve(0, Duration::from_secs(1)).is_err(), "still blocked");
     }
 
     #[test]
