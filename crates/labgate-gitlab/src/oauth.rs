@@ -265,21 +265,24 @@ impl OAuthClient {
     #[tracing::instrument(skip_all)]
     pub async fn revoke(&self, token: &SecretString, is_refresh_token: bool) -> Result<(), GitLabError> {
         let url = endpoint(self.gitlab.base_url(), "/oauth/revoke")?;
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("client_id", &self.app.client_id);
-        if let Some(s) = &self.app.client_secret {
-            form.append_pair("client_secret", s.expose_secret());
-        }
-        form.append_pair("token", token.expose_secret());
-        form.append_pair(
-            "token_type_hint",
-            if is_refresh_token {
-                "refresh_token"
-            } else {
-                "access_token"
-            },
-        );
-        let body = SecretString::from(form.finish());
+        // Built in its own scope: the serializer is not `Send` and must not live across awaits.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("client_id", &self.app.client_id);
+            if let Some(s) = &self.app.client_secret {
+                form.append_pair("client_secret", s.expose_secret());
+            }
+            form.append_pair("token", token.expose_secret());
+            form.append_pair(
+                "token_type_hint",
+                if is_refresh_token {
+                    "refresh_token"
+                } else {
+                    "access_token"
+                },
+            );
+            SecretString::from(form.finish())
+        };
         let request = http::Request::post(url.as_str())
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(http::header::ACCEPT, "application/json")

@@ -305,3 +305,38 @@ async fn path_prefix_instance() {
         .unwrap();
     assert!(!members.is_empty());
 }
+
+/// Other crates spawn these futures and hold these types across tasks.
+#[test]
+fn futures_and_types_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<GitLabClient>();
+    send_sync::<GitLabError>();
+    send_sync::<Credential>();
+    send_sync::<labgate_gitlab::oauth::OAuthClient>();
+    let c = client_for_url("https://gitlab.example.com", fast_options());
+    let cred = pat(ALICE_TOKEN);
+    send(&c.current_user(&cred));
+    send(&c.introspect(&cred));
+    send(&c.rotate_self(&cred, None));
+    send(&c.projects(&cred, &ProjectFilter::default()));
+    let oauth = labgate_gitlab::oauth::OAuthClient::new(c.clone(), crate::oauth::app(APP_SECRET));
+    let rt = SecretString::from("x".to_owned());
+    send(&oauth.refresh(&rt));
+    send(&oauth.revoke(&rt, true));
+    send(&oauth.token_info(&rt));
+    let (_, verifier) = oauth.authorize_url(&[], "s").unwrap();
+    send(&oauth.exchange_code(&rt, &verifier));
+    let src = Source::Group("g".into());
+    send(&c.invite(&cred, &src, &[Invitee::UserId(1)], AccessLevel::GUEST, None));
+    send(&c.add_member(&cred, &src, 1, AccessLevel::GUEST, None));
+    let var = NewVariable::new("K", rt.clone());
+    send(&c.create_variable(&cred, &src, &var));
+    send(&c.update_variable(&cred, &src, "*", &var));
+    send(&c.delete_variable(&cred, &src, "K", "*"));
+    send(&c.compare(&cred, &"p".into(), "a", "b"));
+    send(&c.create_hook(&cred, &"p".into(), &NewHook::new("https://x")));
+    send(&c.check_destination());
+    send(&c.members(&cred, &src, MemberScope::All));
+}
