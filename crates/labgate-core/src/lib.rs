@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod connections;
 pub mod error;
 pub mod ids;
 pub mod jobs;
@@ -28,6 +29,7 @@ pub use labgate_store::Store;
 
 use crate::auth::ApiKeys;
 use crate::clock::Clock;
+use crate::connections::Connections;
 use crate::jobs::JobQueue;
 use crate::tenants::Tenants;
 use crate::vault::Vault;
@@ -45,6 +47,7 @@ pub struct Services {
     pub jobs: JobQueue,
     pub audit: audit::AuditLog,
     pub webhooks: Webhooks,
+    pub connections: Connections,
     /// Which internal addresses outgoing requests may reach.
     pub network_policy: Arc<NetworkPolicy>,
 }
@@ -66,15 +69,25 @@ impl Services {
         let policy = Arc::new(policy);
         let audit = audit::AuditLog::new(store.clone(), clock.clone());
         let jobs = JobQueue::new(store.clone(), clock.clone());
+        let webhooks = Webhooks::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            jobs.clone(),
+            policy.clone(),
+        );
         Services {
-            webhooks: Webhooks::new(
+            connections: Connections::new(
                 store.clone(),
                 vault.clone(),
                 clock.clone(),
                 audit.clone(),
+                webhooks.clone(),
                 jobs.clone(),
                 policy.clone(),
             ),
+            webhooks,
             network_policy: policy,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),

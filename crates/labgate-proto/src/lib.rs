@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod connections;
 pub mod error;
 pub mod jobs;
 pub mod pagination;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Event types a subscription can ask for; `*` means all of them.
-pub const EVENT_TYPES: &[&str] = &["connection.status_changed", "webhook.test"];
+pub const EVENT_TYPES: &[&str] = &["connection.status_changed", "connection.rotated", "webhook.test"];
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

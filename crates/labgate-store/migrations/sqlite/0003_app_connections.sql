@@ -74,4 +74,5 @@ CREATE TABLE token_journal (
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );
-CREATE INDEX token_journal_connection ON token_journal (connection_id);
+-- One operation in flight per connection: a second rotation cannot start while one is journalled.
+CREATE UNIQUE INDEX token_journal_connection ON token_journal (connection_id);

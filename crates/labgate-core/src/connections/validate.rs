@@ -1,0 +1,368 @@
+//! Input checks for connections and the mapping of what GitLab said into messages for people.
+
+use labgate_gitlab::{
+    AccessLevel, GitLabBaseUrl, GitLabError, NetworkPolicy, ResourceKind, TokenInfo, TokenKind,
+    UnauthorizedReason,
+};
+use labgate_proto::connections::USAGES;
+
+use crate::{CoreError, Result};
+
+pub const DEFAULT_INSTANCE: &str = "https://gitlab.com";
+pub const DEFAULT_ROTATE_BEFORE_DAYS: u32 = 7;
+const MAX_TOKEN_LEN: usize = 1_024;
+
+pub fn name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::validation(
+            "name",
+            "name must be a slug of 1-64 characters: lowercase letters, digits and dashes, not starting or ending with a dash",
+        ))
+    }
+}
+
+pub fn description(description: Option<&str>) -> Result<()> {
+    if description.is_some_and(|d| d.chars().count() > 256) {
+        return Err(CoreError::validation(
+            "description",
+            "description must be at most 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub fn project_id(project_id: Option<&str>) -> Result<()> {
+    if project_id.is_some_and(|p| p.is_empty() || p.len() > 128 || p.chars().any(char::is_control)) {
+        return Err(CoreError::validation(
+            "projectId",
+            "projectId must be 1-128 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+pub fn unsupported(platform_managed: Option<bool>, gateway_id: Option<&serde_json::Value>) -> Result<()> {
+    if platform_managed == Some(true) {
+        return Err(CoreError::validation(
+            "isPlatformManagedCredentials",
+            "isPlatformManagedCredentials is not supported for GitLab connections",
+        ));
+    }
+    if gateway_id.is_some_and(|g| !g.is_null()) {
+        return Err(CoreError::validation(
+            "gatewayId",
+            "gatewayId is not supported for GitLab connections: labgate reaches GitLab directly",
+        ));
+    }
+    Ok(())
+}
+
+pub fn method(method: &str) -> Result<()> {
+    match method {
+        "access-token" => Ok(()),
+        "oauth" => Err(CoreError::validation(
+            "method",
+            "OAuth connections are created through the OAuth flow, not with this request",
+        )),
+        _ => Err(CoreError::validation(
+            "method",
+            "unknown method: GitLab connections support \"access-token\" (and \"oauth\" through the OAuth flow)",
+        )),
+    }
+}
+
+/// `personal`, `project` or `group`.
+pub fn token_type(declared: &str) -> Result<TokenKind> {
+    match declared {
+        "personal" => Ok(TokenKind::Personal),
+        "project" => Ok(TokenKind::Project),
+        "group" => Ok(TokenKind::Group),
+        _ => Err(CoreError::validation(
+            "credentials.accessTokenType",
+            "credentials.accessTokenType must be personal, project or group",
+        )),
+    }
+}
+
+pub fn token(token: &str) -> Result<()> {
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_LEN
+        || token.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(CoreError::validation(
+            "credentials.accessToken",
+            "credentials.accessToken must be a GitLab access token (no spaces, at most 1024 characters)",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses the instance URL: default gitlab.com, path prefix kept, trailing slash trimmed;
+/// userinfo, query and fragment refused; plain http only for allow-listed hosts.
+pub fn instance_url(input: Option<&str>, policy: &NetworkPolicy) -> Result<GitLabBaseUrl> {
+    let input = input
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_INSTANCE);
+    if input.len() > 2_048 {
+        return Err(CoreError::validation(
+            "credentials.instanceUrl",
+            "credentials.instanceUrl must be at most 2048 characters",
+        ));
+    }
+    let url = GitLabBaseUrl::parse(input)
+        .map_err(|error| CoreError::validation("credentials.instanceUrl", error.to_string()))?;
+    if url.scheme() == "http" && !policy.plain_http_allowed(url.host()) {
+        return Err(CoreError::validation(
+            "credentials.instanceUrl",
+            "credentials.instanceUrl must use https://; plain http:// is only allowed for hosts an operator allow-lists with LABGATE_ALLOW_INTERNAL_HOSTS",
+        ));
+    }
+    Ok(url)
+}
+
+pub fn usages(usages: Option<&[String]>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for usage in usages.unwrap_or_default() {
+        if !USAGES.contains(&usage.as_str()) {
+            return Err(CoreError::validation(
+                "usages",
+                format!("unknown usage {usage:?}; known usages are {}", USAGES.join(", ")),
+            ));
+        }
+        if !out.contains(usage) {
+            out.push(usage.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub fn rotate_before_days(days: Option<u32>) -> Result<u32> {
+    let days = days.unwrap_or(DEFAULT_ROTATE_BEFORE_DAYS);
+    if (1..=365).contains(&days) {
+        Ok(days)
+    } else {
+        Err(CoreError::validation(
+            "rotateBeforeDays",
+            "rotateBeforeDays must be between 1 and 365",
+        ))
+    }
+}
+
+/// What introspection failing on create or credential update means to the caller.
+pub fn introspection_error(error: &GitLabError) -> CoreError {
+    let field = "credentials.accessToken";
+    match error {
+        GitLabError::Unauthorized { reason } => CoreError::validation(
+            field,
+            match reason {
+                UnauthorizedReason::Expired => "the access token has expired; create a new token in GitLab",
+                UnauthorizedReason::Revoked => "the access token was revoked; create a new token in GitLab",
+                UnauthorizedReason::Invalid => {
+                    "the access token is not valid for this GitLab instance (unknown token, or a token of another instance)"
+                }
+            },
+        ),
+        GitLabError::Tls { .. } => CoreError::validation(
+            "credentials.instanceUrl",
+            format!("TLS failure: {error}; check the instance URL and its certificate"),
+        ),
+        GitLabError::Blocked { .. } => {
+            CoreError::validation("credentials.instanceUrl", format!("address refused: {error}"))
+        }
+        GitLabError::Unreachable { .. } => CoreError::validation(
+            "credentials.instanceUrl",
+            format!("instance unreachable: {error}"),
+        ),
+        GitLabError::Timeout { .. } => {
+            CoreError::validation("credentials.instanceUrl", format!("instance timed out: {error}"))
+        }
+        GitLabError::UnexpectedResponse { .. } | GitLabError::RedirectRefused { .. } => {
+            CoreError::validation("credentials.instanceUrl", format!("not a GitLab API: {error}"))
+        }
+        other => CoreError::validation(field, format!("GitLab could not validate the token: {other}")),
+    }
+}
+
+pub fn kind_name(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Personal => "personal",
+        TokenKind::Project => "project",
+        TokenKind::Group => "group",
+        TokenKind::OAuth => "oauth",
+        TokenKind::AccessTokenOfUnknownOwner => "unknown",
+    }
+}
+
+/// Checks what introspection found: a live token of the declared kind.
+pub fn token_info(info: &TokenInfo, declared: TokenKind, now_ms: i64) -> Result<()> {
+    let field = "credentials.accessToken";
+    if info.revoked {
+        return Err(CoreError::validation(
+            field,
+            "the access token was revoked; create a new token in GitLab",
+        ));
+    }
+    if !info.active || expires_at_ms(info).is_some_and(|at| at <= now_ms) {
+        return Err(CoreError::validation(
+            field,
+            "the access token has expired; create a new token in GitLab",
+        ));
+    }
+    match info.kind {
+        TokenKind::AccessTokenOfUnknownOwner => Ok(()),
+        kind if kind == declared => Ok(()),
+        kind => Err(CoreError::validation(
+            "credentials.accessTokenType",
+            format!(
+                "the token is a {} token, but accessTokenType says {}",
+                kind_name(kind),
+                kind_name(declared)
+            ),
+        )),
+    }
+}
+
+pub fn expires_at_ms(info: &TokenInfo) -> Option<i64> {
+    info.expires_at
+        .and_then(|at| i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok())
+}
+
+/// What a token lacks for its usages, as a sentence naming each missing scope or role; `None`
+/// when it has everything. Roles are checked for project and group tokens (their role is known);
+/// a personal token's role depends on the project or group it will be used on.
+pub fn usage_gaps(
+    usages: &[String],
+    scopes: &[String],
+    resource: Option<ResourceKind>,
+    access_level: Option<AccessLevel>,
+) -> Option<String> {
+    let has = |scope: &str| scopes.iter().any(|s| s == scope);
+    let mut gaps = Vec::new();
+    let level = access_level.unwrap_or(AccessLevel::NO_ACCESS);
+    for usage in usages {
+        match usage.as_str() {
+            "secret-sync" | "secret-scanning" => {
+                let mut missing = Vec::new();
+                if !has("api") {
+                    missing.push("api");
+                }
+                if usage == "secret-scanning" && !has("read_repository") {
+                    missing.push("read_repository");
+                }
+                if !missing.is_empty() {
+                    gaps.push(format!("{usage} needs the scope(s) {}", missing.join(" and ")));
+                }
+                match resource {
+                    Some(ResourceKind::Project) if level < AccessLevel::MAINTAINER => gaps.push(format!(
+                        "{usage} needs the Maintainer role or higher on the project (the token has {level})"
+                    )),
+                    Some(ResourceKind::Group) if level < AccessLevel::OWNER => gaps.push(format!(
+                        "{usage} needs the Owner role on the group (the token has {level})"
+                    )),
+                    _ => {}
+                }
+            }
+            "access-sync" => {
+                if !has("api") && !has("read_api") {
+                    gaps.push("access-sync needs the scope read_api (or api to provision)".to_owned());
+                }
+                match resource {
+                    Some(ResourceKind::Group) if level < AccessLevel::OWNER => gaps.push(format!(
+                        "access-sync needs the Owner role on the group to see members' details (the token has {level})"
+                    )),
+                    Some(ResourceKind::Project) => gaps.push(
+                        "access-sync reads group memberships: use a group token with the Owner role or a personal token"
+                            .to_owned(),
+                    ),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    (!gaps.is_empty()).then(|| gaps.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn names_are_slugs() {
+        assert!(name("prod-gitlab-1").is_ok());
+        for bad in ["", "Prod", "a b", "-a", "a-", &"a".repeat(65)] {
+            assert!(name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn usage_gaps_name_the_missing_scope_and_role() {
+        let gaps = usage_gaps(
+            &s(&["secret-scanning"]),
+            &s(&["api"]),
+            Some(ResourceKind::Project),
+            Some(AccessLevel::DEVELOPER),
+        )
+        .unwrap();
+        assert!(
+            gaps.contains("read_repository") && gaps.contains("Maintainer"),
+            "{gaps}"
+        );
+        assert!(
+            usage_gaps(
+                &s(&["secret-sync"]),
+                &s(&["api"]),
+                Some(ResourceKind::Group),
+                Some(AccessLevel::OWNER)
+            )
+            .is_none()
+        );
+        let gaps = usage_gaps(
+            &s(&["secret-sync"]),
+            &s(&["api"]),
+            Some(ResourceKind::Group),
+            Some(AccessLevel::MAINTAINER),
+        )
+        .unwrap();
+        assert!(gaps.contains("Owner"), "{gaps}");
+        let gaps = usage_gaps(&s(&["access-sync"]), &s(&["read_repository"]), None, None).unwrap();
+        assert!(gaps.contains("read_api"), "{gaps}");
+        assert!(usage_gaps(&s(&["access-sync"]), &s(&["read_api"]), None, None).is_none());
+    }
+
+    #[test]
+    fn instance_urls() {
+        let deny = NetworkPolicy::deny_internal();
+        assert_eq!(instance_url(None, &deny).unwrap().as_str(), "https://gitlab.com");
+        assert_eq!(
+            instance_url(Some("https://example.com/gitlab/"), &deny)
+                .unwrap()
+                .as_str(),
+            "https://example.com/gitlab"
+        );
+        for bad in [
+            "https://u:p@example.com",
+            "https://example.com?x=1",
+            "https://example.com#f",
+            "http://example.com",
+            "ftp://x",
+        ] {
+            assert!(instance_url(Some(bad), &deny).is_err(), "{bad}");
+        }
+        let allow = NetworkPolicy::parse("127.0.0.1").unwrap();
+        assert!(instance_url(Some("http://127.0.0.1:8080"), &allow).is_ok());
+    }
+}

@@ -1,0 +1,737 @@
+//! GitLab access-token connections against gitlab-sim: validation, the status machine, events,
+//! webhooks and journalled rotation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitlab_sim::{FaultRule, Mode, Seed, SimServer};
+use labgate_core::auth::{Actor, Principal};
+use labgate_core::clock::ManualClock;
+use labgate_core::vault::{KeySettings, Vault};
+use labgate_core::{CoreError, NetworkPolicy, Services};
+use labgate_gitlab::ClientOptions;
+use labgate_proto::api_keys::Role;
+use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest, UpdateConnectionRequest};
+use labgate_proto::webhooks::CreateWebhookRequest;
+use labgate_testkit::TestDatabase;
+
+pub const ALICE: &str = "glpat-aliceALICEalice1234";
+pub const ALICE_READ: &str = "glpat-aliceREADONLYtoken1";
+pub const DEPLOY: &str = "glpat-deployDEPLOYdeploy12";
+pub const DEPLOY_DEV: &str = "glpat-deployDEVELOPERdev12";
+pub const GROUP: &str = "glpat-groupGROUPgroup12345";
+
+pub fn seed(mode: Mode) -> Seed {
+    Seed::builder()
+        .mode(mode)
+        .admin("root")
+        .user("alice")
+        .group("acme", "Acme")
+        .group("acme/platform", "Platform")
+        .project("acme/platform/api", "API")
+        .member("acme", "alice", 50)
+        .personal_token("alice", "ci", &["api"], ALICE)
+        .personal_token("alice", "ro", &["read_api"], ALICE_READ)
+        .project_token(
+            "acme/platform/api",
+            "deploy",
+            &["api", "read_repository"],
+            40,
+            DEPLOY,
+        )
+        .project_token("acme/platform/api", "dev", &["api"], 30, DEPLOY_DEV)
+        .group_token("acme/platform", "sync", &["api", "read_repository"], 50, GROUP)
+        .build()
+}
+
+pub struct Env {
+    pub services: Services,
+    pub clock: Arc<ManualClock>,
+    pub sim: SimServer,
+    pub admin: Principal,
+    pub other: Principal,
+    _dir: tempfile::TempDir,
+    _db: TestDatabase,
+}
+
+pub fn test_options() -> ClientOptions {
+    ClientOptions {
+        max_attempts: 1,
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        use_env_proxy: false,
+        ..ClientOptions::default()
+    }
+}
+
+pub async fn env(mode: Mode) -> Env {
+    let db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::connect(&db).await;
+    let settings = KeySettings {
+        data_dir: dir.path().to_owned(),
+        ..KeySettings::default()
+    };
+    let vault = Arc::new(Vault::load(store.clone(), settings).await.unwrap());
+    let sim = SimServer::start(seed(mode)).await.unwrap();
+    let clock = Arc::new(ManualClock::new(sim.clock().unix() * 1_000));
+    let mut services = Services::with_network_policy(
+        store,
+        vault,
+        clock.clone(),
+        NetworkPolicy::parse("127.0.0.1").unwrap(),
+    );
+    services.connections = services.connections.clone().with_client_options(test_options());
+    let mut principals = Vec::new();
+    for name in ["acme", "other"] {
+        let tenant = services.tenants.create(name, &Actor::Cli).await.unwrap();
+        principals.push(Principal {
+            tenant_id: tenant.id,
+            role: Role::Admin,
+            actor: Actor::Cli,
+            source_ip: Some("127.0.0.1".to_owned()),
+        });
+    }
+    let other = principals.pop().unwrap();
+    let admin = principals.pop().unwrap();
+    Env {
+        services,
+        clock,
+        sim,
+        admin,
+        other,
+        _dir: dir,
+        _db: db,
+    }
+}
+
+pub fn request(name: &str, url: &str, token: &str, kind: &str) -> CreateConnectionRequest {
+    CreateConnectionRequest {
+        name: name.to_owned(),
+        description: Some("test".to_owned()),
+        method: "access-token".to_owned(),
+        credentials: Some(AccessTokenCredentials {
+            access_token: token.to_owned(),
+            instance_url: Some(url.to_owned()),
+            access_token_type: kind.to_owned(),
+        }),
+        project_id: None,
+        is_platform_managed_credentials: None,
+        gateway_id: None,
+        usages: None,
+        auto_rotate: None,
+        rotate_before_days: None,
+    }
+}
+
+fn message(error: CoreError) -> String {
+    match error {
+        CoreError::Validation { message, .. } => message,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+fn date_in(env: &Env, days: i64) -> time::Date {
+    env.sim.clock().today() + time::Duration::days(days)
+}
+
+#[tokio::test]
+async fn each_token_kind_connects_on_both_instance_kinds() {
+    for mode in [Mode::GitLabCom, Mode::SelfManaged] {
+        let env = env(mode).await;
+        let url = env.sim.url().to_owned();
+        let conns = &env.services.connections;
+        for (name, token, kind) in [
+            ("personal", ALICE, "personal"),
+            ("project", DEPLOY, "project"),
+            ("group", GROUP, "group"),
+        ] {
+            let created = conns
+                .create(&env.admin, request(name, &url, token, kind))
+                .await
+                .unwrap();
+            assert_eq!(created.status, "active");
+            assert_eq!(created.credentials.access_token_type.as_deref(), Some(kind));
+            assert_eq!(created.version, 1);
+            assert!(!created.scopes.is_empty());
+            assert!(created.gitlab_user.id.is_some());
+            let text = serde_json::to_string(&created).unwrap();
+            assert!(!text.contains(token), "the token is never shown");
+            assert_eq!(created.credentials_hash.len(), 64);
+            if kind != "personal" {
+                let resource = created.gitlab_resource.clone().unwrap();
+                assert_eq!(resource.kind, kind);
+                assert_eq!(created.gitlab_user.bot, Some(true));
+            }
+            let projects = conns.projects(&env.admin, &created.id).await.unwrap();
+            assert!(
+                projects
+                    .iter()
+                    .any(|p| p.path_with_namespace == "acme/platform/api"),
+                "{projects:?}"
+            );
+            let groups = conns.groups(&env.admin, &created.id).await.unwrap();
+            if kind == "project" {
+                assert!(groups.is_empty());
+            }
+        }
+        let list = conns.list(&env.admin, Some("gitlab"), 0, 10).await.unwrap();
+        assert_eq!(list.total_count, 3);
+        assert_eq!(
+            conns
+                .by_name(&env.admin, "group")
+                .await
+                .unwrap()
+                .credentials
+                .access_token_type
+                .as_deref(),
+            Some("group")
+        );
+        assert_eq!(conns.list(&env.other, None, 0, 10).await.unwrap().total_count, 0);
+        let id = &list.app_connections[0].id;
+        assert!(matches!(
+            conns.get(&env.other, id).await,
+            Err(CoreError::NotFound(_))
+        ));
+        let events = conns.events(&env.admin, id, 0, 10).await.unwrap();
+        assert_eq!(events.events[0].kind, "created");
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_each_with_its_reason() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let expired = env
+        .sim
+        .state()
+        .create_personal_access_token("alice", "old", &["api"], Some(date_in(&env, -1)))
+        .unwrap();
+    let expired = expired.as_str();
+    let revoked = env
+        .sim
+        .state()
+        .create_personal_access_token("alice", "gone", &["api"], None)
+        .unwrap();
+    env.sim.state().revoke_token(&revoked);
+    let revoked = revoked.as_str();
+
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &url, expired, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("expired"), "{m}");
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &url, revoked, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("revoked"), "{m}");
+    let m = message(
+        conns
+            .create(
+                &env.admin,
+                request("a", &url, "glpat-unknownUNKNOWNunk12", "personal"),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("not valid"), "{m}");
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &url, DEPLOY, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("project token"), "{m}");
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &url, ALICE, "group"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("personal token"), "{m}");
+
+    let mut usage = request("a", &url, DEPLOY_DEV, "project");
+    usage.usages = Some(vec!["secret-sync".to_owned()]);
+    let m = message(conns.create(&env.admin, usage).await.unwrap_err());
+    assert!(m.contains("Maintainer"), "{m}");
+    let mut usage = request("a", &url, ALICE_READ, "personal");
+    usage.usages = Some(vec!["secret-scanning".to_owned()]);
+    let m = message(conns.create(&env.admin, usage).await.unwrap_err());
+    assert!(m.contains("api") && m.contains("read_repository"), "{m}");
+    let mut usage = request("a", &url, ALICE_READ, "personal");
+    usage.usages = Some(vec!["access-sync".to_owned()]);
+    conns.create(&env.admin, usage).await.unwrap();
+
+    // Unsupported Infisical options and shapes.
+    let mut platform = request("b", &url, ALICE, "personal");
+    platform.is_platform_managed_credentials = Some(true);
+    assert!(message(conns.create(&env.admin, platform).await.unwrap_err()).contains("not supported"));
+    let mut gateway = request("b", &url, ALICE, "personal");
+    gateway.gateway_id = Some(serde_json::json!("gw-1"));
+    assert!(message(conns.create(&env.admin, gateway).await.unwrap_err()).contains("not supported"));
+    let mut method = request("b", &url, ALICE, "personal");
+    method.method = "basic".to_owned();
+    assert!(message(conns.create(&env.admin, method).await.unwrap_err()).contains("unknown method"));
+    let mut missing = request("b", &url, ALICE, "personal");
+    missing.credentials = None;
+    assert!(
+        message(conns.create(&env.admin, missing).await.unwrap_err()).contains("credentials are required")
+    );
+    for bad in [
+        "http://user:pw@127.0.0.1:1",
+        "https://gitlab.example.com/?a=b",
+        "https://gitlab.example.com/#x",
+    ] {
+        conns
+            .create(&env.admin, request("b", bad, ALICE, "personal"))
+            .await
+            .unwrap_err();
+    }
+    // Name clash.
+    conns
+        .create(&env.admin, request("main", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        conns
+            .create(&env.admin, request("main", &url, ALICE, "personal"))
+            .await,
+        Err(CoreError::Conflict(_))
+    ));
+}
+
+/// A one-shot HTTP server answering every connection with `answer` (or never, when `None`).
+async fn raw_server(answer: Option<&'static str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0_u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            match answer {
+                Some(answer) => {
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                }
+                None => held.push(socket),
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn instance_failures_are_told_apart() {
+    let env = env(Mode::SelfManaged).await;
+    let conns = &env.services.connections;
+    let html = raw_server(Some(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 15\r\nconnection: close\r\n\r\n<html>hi</html>",
+    ))
+    .await;
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &html, ALICE, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("not a GitLab API"), "{m}");
+    let hang = raw_server(None).await;
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &hang, ALICE, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("timed out"), "{m}");
+    let m = message(
+        conns
+            .create(&env.admin, request("a", "http://127.0.0.1:1", ALICE, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("unreachable"), "{m}");
+    let m = message(
+        conns
+            .create(&env.admin, request("a", "https://10.0.0.1", ALICE, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("refused"), "{m}");
+    let m = message(
+        conns
+            .create(
+                &env.admin,
+                request("a", "http://gitlab.example.com", ALICE, "personal"),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("https://"), "{m}");
+    // TLS spoken to a plain HTTP server.
+    let tls = env.sim.url().replace("http://", "https://");
+    let m = message(
+        conns
+            .create(&env.admin, request("a", &tls, ALICE, "personal"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("TLS"), "{m}");
+}
+
+#[tokio::test]
+async fn credentials_hash_follows_the_token_alone() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let a = conns
+        .create(&env.admin, request("a", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    let b = conns
+        .create(&env.admin, request("b", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    let c = conns
+        .create(&env.other, request("c", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    assert_eq!(a.credentials_hash, b.credentials_hash);
+    assert_ne!(a.credentials_hash, c.credentials_hash, "tenants hash differently");
+    let renamed = conns
+        .update(
+            &env.admin,
+            &a.id,
+            UpdateConnectionRequest {
+                name: Some("renamed".to_owned()),
+                description: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.version,
+            renamed.credentials_hash.as_str(),
+            renamed.description.as_deref()
+        ),
+        (2, a.credentials_hash.as_str(), None)
+    );
+    // Stale version → conflict; new credentials re-validated.
+    let stale = UpdateConnectionRequest {
+        version: Some(1),
+        description: Some(Some("x".to_owned())),
+        ..Default::default()
+    };
+    assert!(matches!(
+        conns.update(&env.admin, &a.id, stale).await,
+        Err(CoreError::Conflict(_))
+    ));
+    let new_creds = |token: &str| UpdateConnectionRequest {
+        version: Some(2),
+        credentials: Some(AccessTokenCredentials {
+            access_token: token.to_owned(),
+            instance_url: None,
+            access_token_type: "personal".to_owned(),
+        }),
+        ..Default::default()
+    };
+    assert!(
+        conns
+            .update(&env.admin, &a.id, new_creds("glpat-nopeNOPEnopeNOPE1234"))
+            .await
+            .is_err()
+    );
+    let updated = conns
+        .update(&env.admin, &a.id, new_creds(ALICE_READ))
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 3);
+    assert_ne!(updated.credentials_hash, a.credentials_hash);
+    // Re-encryption under a new data key leaves the hash alone.
+    env.services
+        .vault
+        .rotate_tenant_data_key(&env.admin.tenant_id, env.clock.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(
+        conns.get(&env.admin, &a.id).await.unwrap().credentials_hash,
+        updated.credentials_hash
+    );
+    assert_eq!(conns.check(&env.admin, &a.id).await.unwrap().status, "active");
+    // Delete with revocation at GitLab.
+    conns.delete(&env.admin, &b.id, true).await.unwrap();
+    assert!(env.sim.state().token(ALICE).unwrap().revoked);
+    assert!(matches!(
+        conns.get(&env.admin, &b.id).await,
+        Err(CoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn checks_move_connections_through_the_states_with_events_and_webhooks() {
+    let env = env(Mode::GitLabCom).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let hook = env
+        .services
+        .webhooks
+        .create(
+            &env.admin,
+            CreateWebhookRequest {
+                url: "https://hooks.example/in".to_owned(),
+                description: None,
+                events: None,
+                enabled: None,
+                secret: None,
+            },
+        )
+        .await
+        .unwrap()
+        .0;
+    env.sim.state().set_token_expiry(DEPLOY, Some(date_in(&env, 60)));
+    let conn = conns
+        .create(&env.admin, request("deploy", &url, DEPLOY, "project"))
+        .await
+        .unwrap();
+    assert_eq!(conn.status, "active");
+    let statuses = |days: i64| {
+        let env = &env;
+        let id = conn.id.clone();
+        async move {
+            env.sim.state().set_token_expiry(DEPLOY, Some(date_in(env, days)));
+            let checked = env.services.connections.check(&env.admin, &id).await.unwrap();
+            (checked.status, checked.status_reason.unwrap_or_default())
+        }
+    };
+    let (status, reason) = statuses(20).await;
+    assert_eq!(status, "expiring");
+    assert!(reason.contains("30 days"), "{reason}");
+    let (status, _) = statuses(20).await;
+    assert_eq!(status, "expiring", "no new transition");
+    let (_, reason) = statuses(5).await;
+    assert!(reason.contains("7 days"), "{reason}");
+    let (status, _) = statuses(200).await;
+    assert_eq!(status, "active");
+    env.sim.state().revoke_token(DEPLOY);
+    let checked = conns.check(&env.admin, &conn.id).await.unwrap();
+    assert_eq!(checked.status, "revoked");
+    let events = conns.events(&env.admin, &conn.id, 0, 50).await.unwrap();
+    let kinds: Vec<_> = events.events.iter().rev().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "status_changed",
+            "status_changed",
+            "recovered",
+            "status_changed"
+        ]
+    );
+    let (deliveries, total) = env
+        .services
+        .store
+        .list_deliveries(&env.admin.tenant_id, &hook.id, 0, 50)
+        .await
+        .unwrap();
+    assert_eq!(total, 4, "one webhook per transition");
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.event_type == "connection.status_changed")
+    );
+}
+
+#[tokio::test]
+async fn unreachable_only_after_three_consecutive_failures() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("a", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    env.sim.faults().add(FaultRule {
+        error_503: 1.0,
+        ..FaultRule::default()
+    });
+    for _ in 0..2 {
+        assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+    }
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        "unreachable"
+    );
+    env.sim.faults().clear();
+    assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+    let kinds: Vec<_> = conns
+        .events(&env.admin, &conn.id, 0, 10)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["recovered", "status_changed", "created"]);
+}
+
+#[tokio::test]
+async fn auto_rotation_goes_through_the_journal() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    env.sim.state().set_token_expiry(GROUP, Some(date_in(&env, 3)));
+    let mut req = request("g", &url, GROUP, "group");
+    req.auto_rotate = Some(true);
+    let conn = conns.create(&env.admin, req).await.unwrap();
+    assert_eq!(conn.status, "expiring");
+    let rotated = conns.check(&env.admin, &conn.id).await.unwrap();
+    assert_eq!(rotated.status, "active", "{:?}", rotated.status_reason);
+    assert_eq!(rotated.version, 2);
+    assert!(rotated.last_rotated_at.is_some());
+    assert_ne!(rotated.credentials_hash, conn.credentials_hash);
+    assert!(
+        env.sim.state().token(GROUP).unwrap().revoked,
+        "GitLab revoked the old token"
+    );
+    // The new token works.
+    assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+    assert!(env.services.store.all_journal(10).await.unwrap().is_empty());
+    let kinds: Vec<_> = conns
+        .events(&env.admin, &conn.id, 0, 10)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"rotated".to_owned()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_crash_after_the_answer_is_journalled_loses_nothing() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    conns.set_crash_after_journal(true);
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    assert!(env.sim.state().token(ALICE).unwrap().revoked, "GitLab rotated");
+    let journal = env.services.store.all_journal(10).await.unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].state, "answered");
+    assert!(
+        !String::from_utf8_lossy(journal[0].sealed_answer.as_ref().unwrap()).contains("glpat-"),
+        "sealed"
+    );
+    // "Restart": a fresh service over the same database.
+    conns.set_crash_after_journal(false);
+    assert_eq!(conns.recover_journal().await.unwrap(), 1);
+    let after = conns.get(&env.admin, &conn.id).await.unwrap();
+    assert_eq!(after.version, 2);
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        "active",
+        "the new token works"
+    );
+    assert_eq!(
+        env.sim
+            .requests()
+            .count("POST", "/api/v4/personal_access_tokens/self/rotate", 200),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_lost_rotation_answer_is_never_retried() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    env.sim.state().set_token_expiry(ALICE, Some(date_in(&env, 2)));
+    let mut req = request("p", &url, ALICE, "personal");
+    req.auto_rotate = Some(true);
+    let conn = conns.create(&env.admin, req).await.unwrap();
+    env.sim.faults().add(FaultRule {
+        route: Some("/api/v4/personal_access_tokens/self/rotate".to_owned()),
+        lose_answer: 1.0,
+        times: Some(1),
+        ..FaultRule::default()
+    });
+    let checked = conns.check(&env.admin, &conn.id).await.unwrap();
+    assert_eq!(checked.status, "needs_attention");
+    assert!(checked.status_reason.unwrap().contains("new token"));
+    // Restart and further checks never rotate again.
+    env.clock.advance_ms(3_600_000);
+    conns.recover_journal().await.unwrap();
+    conns.check_all().await.unwrap();
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        "needs_attention"
+    );
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    let rotations: u64 = env
+        .sim
+        .requests()
+        .snapshot()
+        .iter()
+        .filter(|c| c.route.ends_with("/rotate"))
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(rotations, 1);
+    // A new token clears it.
+    let fixed = conns
+        .update(
+            &env.admin,
+            &conn.id,
+            UpdateConnectionRequest {
+                credentials: Some(AccessTokenCredentials {
+                    access_token: ALICE_READ.to_owned(),
+                    instance_url: None,
+                    access_token_type: "personal".to_owned(),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(fixed.status, "active");
+}
+
+#[tokio::test]
+async fn ten_thousand_connections_page_with_a_total() {
+    let env = env(Mode::SelfManaged).await;
+    let conns = &env.services.connections;
+    let url = env.sim.url().to_owned();
+    let template = conns
+        .create(&env.admin, request("seed", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    let base = env
+        .services
+        .store
+        .connection(&env.admin.tenant_id, &template.id)
+        .await
+        .unwrap();
+    let records: Vec<_> = (0..9_999)
+        .map(|i| labgate_store::ConnectionRecord {
+            id: labgate_core::ids::new_id(),
+            name: format!("c-{i:05}"),
+            created_at: base.created_at + 1 + i64::from(i),
+            ..base.clone()
+        })
+        .collect();
+    env.services.store.insert_connections(&records).await.unwrap();
+    let page = conns.list(&env.admin, Some("gitlab"), 9_950, 100).await.unwrap();
+    assert_eq!((page.total_count, page.app_connections.len()), (10_000, 50));
+    assert_eq!(page.app_connections.last().unwrap().name, "c-09998");
+}

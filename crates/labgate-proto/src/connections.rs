@@ -1,0 +1,276 @@
+//! App connections: GitLab connections by access token (and later OAuth), with Infisical's
+//! `app-connections/gitlab` request and response shapes plus labgate's extra fields.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The app every connection of this API belongs to.
+pub const APP_GITLAB: &str = "gitlab";
+/// Connection methods of the GitLab app.
+pub const METHOD_ACCESS_TOKEN: &str = "access-token";
+pub const METHOD_OAUTH: &str = "oauth";
+/// What a connection may be used for (`usages`).
+pub const USAGES: &[&str] = &["secret-sync", "secret-scanning", "access-sync"];
+/// Statuses of a connection (DESIGN.md, token lifecycle).
+pub const STATUSES: &[&str] = &[
+    "active",
+    "expiring",
+    "expired",
+    "revoked",
+    "needs_reauth",
+    "needs_attention",
+    "compromised",
+    "insufficient_scope",
+    "unreachable",
+    "error",
+];
+
+/// The access-token credentials of a create or update. The token is write-only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessTokenCredentials {
+    /// A personal, project or group access token.
+    pub access_token: String,
+    /// The GitLab instance (default `https://gitlab.com`); may carry a path prefix.
+    #[serde(default)]
+    pub instance_url: Option<String>,
+    /// `personal`, `project` or `group`; checked against the real kind of the token.
+    pub access_token_type: String,
+}
+
+impl std::fmt::Debug for AccessTokenCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokenCredentials")
+            .field("instance_url", &self.instance_url)
+            .field("access_token_type", &self.access_token_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/v1/app-connections/gitlab`: Infisical's body, plus labgate's `usages`,
+/// `autoRotate` and `rotateBeforeDays`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateConnectionRequest {
+    /// A slug, 1–64 characters: lowercase letters, digits and dashes.
+    pub name: String,
+    /// At most 256 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `access-token` (OAuth connections are created through the OAuth flow).
+    pub method: String,
+    #[serde(default)]
+    pub credentials: Option<AccessTokenCredentials>,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// Not supported for GitLab connections: only `false` or absent.
+    #[serde(default)]
+    pub is_platform_managed_credentials: Option<bool>,
+    /// Not supported for GitLab connections: only `null` or absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub gateway_id: Option<serde_json::Value>,
+    /// What the connection will be used for; the token's scopes and role are checked for each.
+    #[serde(default)]
+    pub usages: Option<Vec<String>>,
+    /// Rotate the token at GitLab before it expires.
+    #[serde(default)]
+    pub auto_rotate: Option<bool>,
+    /// How many days before expiry to rotate (1–365, default 7).
+    #[serde(default)]
+    pub rotate_before_days: Option<u32>,
+}
+
+/// `PATCH /api/v1/app-connections/gitlab/{id}`. New credentials are validated like on create and
+/// bump `version`; `version`, when given, must be the current one (409 otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateConnectionRequest {
+    pub name: Option<String>,
+    /// `null` clears it.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub credentials: Option<AccessTokenCredentials>,
+    pub version: Option<i64>,
+    pub is_platform_managed_credentials: Option<bool>,
+    #[schema(value_type = Option<String>)]
+    pub gateway_id: Option<serde_json::Value>,
+    pub usages: Option<Vec<String>>,
+    pub auto_rotate: Option<bool>,
+    pub rotate_before_days: Option<u32>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Option<String>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// The credentials as shown: never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionCredentialsView {
+    pub instance_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_type: Option<String>,
+}
+
+/// The GitLab user a token acts as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitLabUserView {
+    pub id: Option<u64>,
+    pub username: Option<String>,
+    pub bot: Option<bool>,
+}
+
+/// The project or group a project/group token belongs to, and the token's role there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitLabResourceView {
+    /// `project` or `group`.
+    pub kind: String,
+    pub id: u64,
+    pub full_path: Option<String>,
+    pub access_level: Option<u8>,
+}
+
+/// A connection: Infisical's fields first, labgate's additions after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub version: i64,
+    pub org_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub is_platform_managed_credentials: bool,
+    pub gateway_id: Option<String>,
+    pub project_id: Option<String>,
+    pub credentials_hash: String,
+    /// Infisical's project object; labgate has no projects, so always `null`.
+    #[schema(value_type = Option<Object>)]
+    pub project: Option<serde_json::Value>,
+    pub app: String,
+    pub method: String,
+    pub credentials: ConnectionCredentialsView,
+    // labgate's additions
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+    pub token_name: Option<String>,
+    pub gitlab_user: GitLabUserView,
+    pub gitlab_resource: Option<GitLabResourceView>,
+    pub last_checked_at: Option<String>,
+    pub usages: Vec<String>,
+    pub auto_rotate: bool,
+    pub rotate_before_days: u32,
+    pub last_rotated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionResponse {
+    pub app_connection: ConnectionView,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionList {
+    pub app_connections: Vec<ConnectionView>,
+    pub total_count: u64,
+}
+
+/// `GET …/gitlab/available`: what a caller may pick from (Infisical's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableConnection {
+    pub id: String,
+    pub name: String,
+    pub app: String,
+    pub method: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableConnectionList {
+    pub app_connections: Vec<AvailableConnection>,
+}
+
+/// One app and its connection methods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppConnectionOption {
+    pub name: String,
+    pub app: String,
+    pub methods: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppConnectionOptions {
+    pub app_connection_options: Vec<AppConnectionOption>,
+}
+
+/// One entry of a connection's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionEventView {
+    pub id: String,
+    /// `created`, `status_changed`, `recovered`, `rotated`, `credentials_updated`.
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionEventList {
+    pub events: Vec<ConnectionEventView>,
+    pub total_count: u64,
+}
+
+/// A GitLab project the connection can see (Infisical's `{id, name}` plus extras).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitLabProjectView {
+    pub id: String,
+    pub name: String,
+    pub path_with_namespace: String,
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitLabGroupView {
+    pub id: String,
+    pub name: String,
+    pub full_path: String,
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteConnectionQuery {
+    /// Revoke the token at GitLab before deleting the connection.
+    pub revoke_at_git_lab: Option<bool>,
+}
