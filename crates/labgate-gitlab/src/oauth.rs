@@ -120,12 +120,12 @@ pub fn authorize_url(
 /// A transport error carrying our own error through the `oauth2` crate.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TransportError(GitLabError);
+pub(crate) struct TransportError(GitLabError);
 
 /// The `oauth2` crate's HTTP client trait, implemented over [`GitLabClient`]: same SSRF guard,
 /// CA bundle, proxy and logging; no retries; HTML or 5xx answers become our own errors.
 #[derive(Debug, Clone)]
-pub struct Transport {
+pub(crate) struct Transport {
     client: GitLabClient,
     template: &'static str,
 }
