@@ -750,6 +750,46 @@ impl GitLabClient {
         )?;
         self.json(&call, Some(cred)).await
     }
+}
+
+fn hook_body(hook: &NewHook) -> Value {
+    let mut body = json!({
+        "url": hook.url,
+        "push_events": hook.push_events,
+        "tag_push_events": hook.tag_push_events,
+        "merge_requests_events": hook.merge_requests_events,
+        "enable_ssl_verification": hook.enable_ssl_verification,
+    });
+    if let Some(m) = body.as_object_mut() {
+        if let Some(t) = &hook.token {
+            m.insert("token".into(), json!(t.expose_secret()));
+        }
+        if let Some(n) = &hook.name {
+            m.insert("name".into(), json!(n));
+        }
+    }
+    body
+}
+
+impl GitLabClient {
+    /// `PUT /projects/:id/hooks/:hook_id` with the full new settings (idempotent, retried).
+    #[tracing::instrument(skip_all, fields(hook_id = hook_id))]
+    pub async fn update_hook(
+        &self,
+        cred: &Credential,
+        project: &ResourceId,
+        hook_id: u64,
+        hook: &NewHook,
+    ) -> Result<Hook, GitLabError> {
+        let call = self.send_json(
+            Method::PUT,
+            "/projects/{id}/hooks/{hook_id}",
+            &format!("/projects/{}/hooks/{hook_id}", project.segment()),
+            hook_body(hook),
+            true,
+        )?;
+        self.json(&call, Some(cred)).await
+    }
 
     /// `POST /projects/:id/hooks`. Not retried.
     #[tracing::instrument(skip_all)]
@@ -759,21 +799,7 @@ impl GitLabClient {
         project: &ResourceId,
         hook: &NewHook,
     ) -> Result<Hook, GitLabError> {
-        let mut body = json!({
-            "url": hook.url,
-            "push_events": hook.push_events,
-            "tag_push_events": hook.tag_push_events,
-            "merge_requests_events": hook.merge_requests_events,
-            "enable_ssl_verification": hook.enable_ssl_verification,
-        });
-        if let Some(m) = body.as_object_mut() {
-            if let Some(t) = &hook.token {
-                m.insert("token".into(), json!(t.expose_secret()));
-            }
-            if let Some(n) = &hook.name {
-                m.insert("name".into(), json!(n));
-            }
-        }
+        let body = hook_body(hook);
         let call = self.send_json(
             Method::POST,
             "/projects/{id}/hooks",

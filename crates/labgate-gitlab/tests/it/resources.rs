@@ -276,6 +276,12 @@ async fn hooks_and_compare() {
     let h = c.create_hook(&alice, &api, &new).await.unwrap();
     assert!(h.tag_push_events && h.push_events);
     assert_eq!(c.hook(&alice, &api, h.id).await.unwrap().url, new.url);
+    let mut changed = new.clone();
+    changed.url = "https://labgate.example.com/webhooks/gitlab/v2".into();
+    changed.push_events = false;
+    let u = c.update_hook(&alice, &api, h.id, &changed).await.unwrap();
+    assert_eq!(u.url, changed.url);
+    assert!(!u.push_events && u.tag_push_events);
     c.delete_hook(&alice, &api, h.id).await.unwrap();
     assert_eq!(collect(c.hooks(&alice, &api)).await.unwrap().len(), 1);
 
