@@ -152,6 +152,15 @@ impl GitLabError {
         )
     }
 
+    /// For a write (rotation, refresh, any POST/DELETE): whether GitLab may have applied it even
+    /// though no usable answer arrived — a timeout, a connection lost after sending, or a 5xx
+    /// (a proxy's 502/504 can follow a request GitLab handled). Such a write must be journalled
+    /// and reconciled, never repeated blindly. Refusals before sending (unreachable, blocked,
+    /// TLS) and GitLab's own verdicts (4xx, 429) are `false`.
+    pub fn may_have_been_applied(&self) -> bool {
+        matches!(self, Self::Transient { .. } | Self::Timeout { .. })
+    }
+
     /// A stable machine-readable code for the class of error.
     pub fn code(&self) -> &'static str {
         match self {
@@ -635,6 +644,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn unknown_outcomes() {
+        assert!(err(502, "<html>").may_have_been_applied());
+        assert!(
+            GitLabError::Timeout {
+                after: Duration::from_secs(1)
+            }
+            .may_have_been_applied()
+        );
+        assert!(!err(429, "Retry later").may_have_been_applied());
+        assert!(!err(400, r#"{"error":"invalid_grant"}"#).may_have_been_applied());
+        assert!(
+            !GitLabError::Unreachable {
+                host: "h".into(),
+                detail: "refused".into()
+            }
+            .may_have_been_applied()
+        );
     }
 
     #[test]

@@ -262,6 +262,7 @@ async fn rotation_is_never_retried() {
         panic!("{err:?}")
     };
     assert!(detail.contains("may have been applied"), "{detail}");
+    assert!(err.may_have_been_applied());
     assert_eq!(count(&sim, "POST", "/personal_access_tokens/self/rotate"), 1);
     // 503 on a rotation is not retried either.
     sim.faults().add(FaultRule {
