@@ -88,7 +88,7 @@ measure gitleaks "$GITLEAKS" git "$REPO" --no-banner --log-level error --report-
 # (cargo install ripsecrets --locked). It has no history mode.
 if command -v ripsecrets > /dev/null; then
   measure labgate-dir "$LABGATE" "$WORK/vendor" --threads "$THREADS" --no-progress --format json --output /dev/null --exit-code 0
-  measure ripsecrets ripsecrets "$WORK/vendor"
+  measure ripsecrets timeout "${RIPSECRETS_TIMEOUT:-900}" ripsecrets "$WORK/vendor"
 fi
 
 wall() { awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$1"; }
@@ -143,6 +143,7 @@ vb, ld, rd, lr, rr, rl = sys.argv[1:]
 mb, ld, rd = int(vb) / 1e6, float(ld), float(rd)
 print()
 print(f"files only ({mb:.0f} MB working tree): labgate-scan {ld:.2f} s ({mb/ld:.0f} MB/s, {lr} MB), "
-      f"ripsecrets {rd:.2f} s ({mb/rd:.0f} MB/s, {rr} MB, {rl} lines of output)")
+      f"ripsecrets {rd:.2f} s ({mb/rd:.1f} MB/s, {rr} MB, {rl} lines of output; a run cut off by the "
+      f"timeout shows as the timeout)")
 PY
 fi
