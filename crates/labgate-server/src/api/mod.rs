@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod connections;
 pub mod jobs;
 pub mod webhooks;
 
@@ -14,6 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(api_keys::router())
         .merge(audit::router())
+        .merge(connections::router())
         .merge(jobs::router())
         .merge(webhooks::router())
 }

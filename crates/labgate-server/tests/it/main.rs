@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod connections;
 mod jobs;
 mod probes;
 mod transport;
@@ -115,6 +116,29 @@ impl TestApp {
     }
 
     pub async fn with_settings(settings: ServerSettings) -> TestApp {
+        Self::build(settings, labgate_core::NetworkPolicy::deny_internal()).await
+    }
+
+    /// An app whose outgoing requests may reach 127.0.0.1 (gitlab-sim), with short GitLab
+    /// timeouts and no retries.
+    pub async fn with_loopback_gitlab() -> TestApp {
+        let mut app = Self::build(
+            ServerSettings::default(),
+            labgate_core::NetworkPolicy::parse("127.0.0.1").unwrap(),
+        )
+        .await;
+        let options = labgate_gitlab::ClientOptions {
+            max_attempts: 1,
+            request_timeout: std::time::Duration::from_secs(2),
+            use_env_proxy: false,
+            ..labgate_gitlab::ClientOptions::default()
+        };
+        app.services.connections = app.services.connections.clone().with_client_options(options);
+        app.state = AppState::new(app.services.clone(), ServerSettings::default());
+        app
+    }
+
+    async fn build(settings: ServerSettings, policy: labgate_core::NetworkPolicy) -> TestApp {
         install_log_capture();
         let db = TestDatabase::new().await;
         let dir = tempfile::tempdir().unwrap();
@@ -126,7 +150,7 @@ impl TestApp {
         };
         let vault = Arc::new(Vault::load(store.clone(), keys).await.unwrap());
         let clock = Arc::new(ManualClock::new(NOW_MS));
-        let services = Services::new(store, vault, clock.clone());
+        let services = Services::with_network_policy(store, vault, clock.clone(), policy);
         let acme = services.tenants.create("acme", &Actor::Cli).await.unwrap();
         let other = services.tenants.create("other", &Actor::Cli).await.unwrap();
         let mut app = TestApp {
@@ -214,6 +238,20 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/api-keys/{id}"),
     ("DELETE", "/api/v1/api-keys/{id}"),
     ("GET", "/api/v1/audit-logs"),
+    ("GET", "/api/v1/app-connections"),
+    ("GET", "/api/v1/app-connections/options"),
+    ("GET", "/api/v1/app-connections/gitlab"),
+    ("POST", "/api/v1/app-connections/gitlab"),
+    ("GET", "/api/v1/app-connections/gitlab/available"),
+    ("GET", "/api/v1/app-connections/gitlab/connection-name/{id}"),
+    ("GET", "/api/v1/app-connections/gitlab/{id}"),
+    ("PATCH", "/api/v1/app-connections/gitlab/{id}"),
+    ("DELETE", "/api/v1/app-connections/gitlab/{id}"),
+    ("POST", "/api/v1/app-connections/gitlab/{id}/check"),
+    ("POST", "/api/v1/app-connections/gitlab/{id}/rotate"),
+    ("GET", "/api/v1/app-connections/gitlab/{id}/events"),
+    ("GET", "/api/v1/app-connections/gitlab/{id}/projects"),
+    ("GET", "/api/v1/app-connections/gitlab/{id}/groups"),
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
     ("GET", "/api/v1/webhooks"),
