@@ -165,3 +165,61 @@ fn windowed_rules_find_what_a_whole_blob_search_finds() {
     assert_eq!(a.len(), 80);
     assert_eq!(a, secrets(&whole, &text));
 }
+
+mod arbitrary_input {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    /// Compiled once: building the scanner per case would dominate the run in debug builds.
+    static SCANNER: LazyLock<labgate_scan::Scanner> = LazyLock::new(crate::common::scanner_all);
+
+    use labgate_scan::BlobScan;
+
+    const FRAGMENTS: &[&str] = &[
+        "glpat-",
+        "GR1348941",
+        "AKIA",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        "postgres://",
+        "http://",
+        ":",
+        "@",
+        "\"auth\": \"",
+        "_authToken=",
+        "eyJ",
+        ".01.",
+        "\n",
+        "Q~",
+        "${",
+    ];
+
+    fn haystack() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..40),
+                proptest::sample::select(FRAGMENTS).prop_map(|s| s.as_bytes().to_vec()),
+                "[A-Za-z0-9_-]{0,60}".prop_map(String::into_bytes),
+            ],
+            0..40,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn never_panics_and_reports_consistent_spans(data in haystack()) {
+            if let BlobScan::Scanned(found) = SCANNER.scan_blob(&data) {
+                let mut last_end = 0;
+                for m in &found {
+                    prop_assert_eq!(&data[m.secret_span.clone()], m.secret.as_slice());
+                    prop_assert!(m.start_line >= 1 && m.start_column >= 1 && m.end_line >= m.start_line);
+                    prop_assert!(m.secret_span.start >= last_end, "secrets never overlap");
+                    last_end = m.secret_span.end;
+                }
+            }
+        }
+    }
+}
