@@ -9,12 +9,13 @@ use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
 pub const PRUNE_KIND: &str = "maintenance.prune";
 pub const PROBE_KIND: &str = "diagnostic.probe";
 
-/// Applies the retention settings: deletes finished jobs, old audit entries and finished webhook
-/// deliveries. Recurring.
+/// Applies the retention settings: deletes finished jobs, old audit entries, finished webhook
+/// deliveries and old connection events. Recurring.
 pub struct MaintenancePrune {
     pub job_retention: Duration,
     pub audit_retention: Duration,
     pub delivery_retention: Duration,
+    pub event_retention: Duration,
     pub interval: Duration,
 }
 
@@ -31,26 +32,37 @@ impl JobHandler for MaintenancePrune {
         Box::pin(async move {
             let services = context.services();
             let before = services.clock.now_ms().saturating_sub(millis(self.job_retention));
-            context.progress(0, Some(3), Some("jobs")).await;
+            context.progress(0, Some(4), Some("jobs")).await;
             let jobs = services
                 .store
                 .prune_finished_jobs(before)
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning jobs failed: {error}")))?;
-            context.progress(1, Some(3), Some("audit log")).await;
+            context.progress(1, Some(4), Some("audit log")).await;
             let audit = services
                 .audit
                 .prune(millis(self.audit_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning the audit log failed: {error}")))?;
-            context.progress(2, Some(3), Some("webhook deliveries")).await;
+            context.progress(2, Some(4), Some("webhook deliveries")).await;
             let deliveries = services
                 .webhooks
                 .prune(millis(self.delivery_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning webhook deliveries failed: {error}")))?;
-            context.progress(3, Some(3), None).await;
-            tracing::info!(jobs, audit, deliveries, "pruned old records");
+            context.progress(3, Some(4), Some("connection events")).await;
+            let events = services
+                .store
+                .prune_connection_events(
+                    services
+                        .clock
+                        .now_ms()
+                        .saturating_sub(millis(self.event_retention)),
+                )
+                .await
+                .map_err(|error| JobFailure::retry(format!("pruning connection events failed: {error}")))?;
+            context.progress(4, Some(4), None).await;
+            tracing::info!(jobs, audit, deliveries, events, "pruned old records");
             Ok(JobOutcome {
                 run_again_after: Some(self.interval),
             })

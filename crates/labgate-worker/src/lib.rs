@@ -10,10 +10,12 @@
     clippy::indexing_slicing
 )]
 
+mod connections;
 mod handlers;
 mod runner;
 mod webhooks;
 
+pub use connections::{ConnectionHealth, jittered};
 pub use handlers::{DiagnosticProbe, MaintenancePrune, PROBE_KIND, PRUNE_KIND};
 pub use runner::{
     JobContext, JobFailure, JobHandler, JobOutcome, RunOutcome, Worker, WorkerSettings, default_handlers,

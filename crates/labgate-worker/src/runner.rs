@@ -36,6 +36,10 @@ pub struct WorkerSettings {
     pub delivery_retention: Duration,
     /// How often the prune job runs.
     pub prune_interval: Duration,
+    /// Connection events are deleted this long after they were written.
+    pub event_retention: Duration,
+    /// Time between connection health sweeps (jittered ±10%).
+    pub health_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -53,6 +57,8 @@ impl Default for WorkerSettings {
             audit_retention: Duration::from_secs(365 * 24 * 3_600),
             delivery_retention: Duration::from_secs(30 * 24 * 3_600),
             prune_interval: Duration::from_secs(3_600),
+            event_retention: Duration::from_secs(365 * 24 * 3_600),
+            health_interval: Duration::from_secs(6 * 3_600),
         }
     }
 }
@@ -151,7 +157,11 @@ pub fn default_handlers(settings: &WorkerSettings, http: reqwest::Client) -> Vec
             job_retention: settings.job_retention,
             audit_retention: settings.audit_retention,
             delivery_retention: settings.delivery_retention,
+            event_retention: settings.event_retention,
             interval: settings.prune_interval,
+        }),
+        Arc::new(crate::connections::ConnectionHealth {
+            interval: settings.health_interval,
         }),
         Arc::new(crate::handlers::DiagnosticProbe),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
@@ -195,6 +205,16 @@ impl Worker {
         let mut deliver = JobSpec::new(labgate_core::webhooks::DELIVER_KIND, serde_json::json!({}));
         deliver.dedupe_key = Some(labgate_core::webhooks::DELIVER_KIND.to_owned());
         self.services.jobs.enqueue(&deliver).await?;
+        // Finishes rotations a crash interrupted, then schedules the health sweep a few minutes
+        // out (jittered) so replicas starting together do not all hit GitLab at once.
+        if let Err(error) = self.services.connections.recover_journal().await {
+            tracing::warn!(error = %error, "could not recover the token journal");
+        }
+        let mut health = JobSpec::new(labgate_core::connections::CHECK_KIND, serde_json::json!({}));
+        health.dedupe_key = Some(labgate_core::connections::CHECK_KIND.to_owned());
+        let first = crate::connections::jittered(Duration::from_secs(300));
+        health.run_at_ms = Some(self.services.clock.now_ms().saturating_add(millis(first)));
+        self.services.jobs.enqueue(&health).await?;
         Ok(())
     }
 

@@ -42,6 +42,7 @@ async fn env() -> Env {
     }
 }
 
+mod connections;
 mod webhooks;
 
 fn worker(env: &Env, owner: &str) -> Worker {
