@@ -132,8 +132,6 @@ pub enum ScanError {
     Git(String),
     #[error("{0}")]
     Clone(String),
-    #[error("thread pool: {0}")]
-    Threads(String),
 }
 
 /// The secret scanner. Cheap to share between threads; holds no per-scan state.
@@ -240,6 +238,29 @@ impl Scanner {
             return BlobScan::Binary;
         }
         BlobScan::Scanned(self.scan_text(data))
+    }
+
+    /// Scans one blob and returns findings with fingerprints; `path` is where the blob lives
+    /// (for the fingerprint and report), `None` for content without a name. Binary blobs yield
+    /// nothing.
+    #[must_use]
+    pub fn scan_blob_findings(&self, path: Option<&str>, data: &[u8]) -> Vec<crate::finding::Finding> {
+        let BlobScan::Scanned(matches) = self.scan_blob(data) else {
+            return Vec::new();
+        };
+        let blob = path.is_none().then(|| crate::finding::sha256_hex(data));
+        matches
+            .iter()
+            .map(|m| {
+                crate::finding::Finding::from_match(
+                    &self.rules.rules()[m.rule],
+                    m,
+                    path.map(str::to_owned),
+                    blob.clone(),
+                    None,
+                )
+            })
+            .collect()
     }
 
     /// Scans `data` as text, without binary sniffing.

@@ -223,3 +223,24 @@ mod arbitrary_input {
         }
     }
 }
+
+#[test]
+fn blob_findings_carry_fingerprints_for_library_callers() {
+    let scanner = scanner_default();
+    let data = b"token: glpat-Qm3k9ZxT2bLw8RfN5yHc\n";
+    let named = scanner.scan_blob_findings(Some("ci/.env"), data);
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0].location.path.as_deref(), Some("ci/.env"));
+    assert_eq!(named[0].fingerprint.len(), 64);
+    let anonymous = scanner.scan_blob_findings(None, data);
+    assert_ne!(anonymous[0].fingerprint, named[0].fingerprint);
+    assert_eq!(
+        anonymous[0].fingerprint,
+        scanner.scan_blob_findings(None, data)[0].fingerprint
+    );
+    assert!(
+        scanner
+            .scan_blob_findings(None, b"\0binary glpat-Qm3k9ZxT2bLw8RfN5yHc")
+            .is_empty()
+    );
+}
