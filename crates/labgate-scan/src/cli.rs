@@ -94,6 +94,10 @@ pub struct ScanArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BLOB_SIZE)]
     pub max_blob_size: u64,
 
+    /// Also decode base64 runs (e.g. Kubernetes secrets) and scan the decoded text.
+    #[arg(long)]
+    pub decode: bool,
+
     /// Follow symbolic links when scanning directories (loops are detected).
     #[arg(long)]
     pub follow_symlinks: bool,
@@ -247,6 +251,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         rules,
         ScanOptions {
             max_blob_size: args.max_blob_size,
+            decode_base64: args.decode,
         },
     )?;
 

@@ -23,14 +23,72 @@ pub const DEFAULT_MAX_BLOB_SIZE: u64 = 64 * 1024 * 1024;
 pub struct ScanOptions {
     /// Larger blobs are skipped and listed in the report notes.
     pub max_blob_size: u64,
+    /// Also decode base64 runs (Kubernetes secrets, CI variables, config dumps) and scan the
+    /// decoded text once (no nested decoding).
+    pub decode_base64: bool,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
         Self {
             max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+            decode_base64: false,
         }
     }
+}
+
+/// Shortest base64 run worth decoding: 24 bytes of text, enough for the shortest tokens.
+const MIN_BASE64_RUN: usize = 32;
+/// Longest run decoded; longer ones are embedded files, not credentials.
+const MAX_BASE64_RUN: usize = 64 * 1024;
+
+/// Spans of base64 text (standard or URL-safe alphabet, optional padding) long enough to hide a
+/// secret.
+fn base64_runs(data: &[u8]) -> Vec<Range<usize>> {
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        if !is_b64(data[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < data.len() && is_b64(data[i]) {
+            i += 1;
+        }
+        let mut end = i;
+        while end < data.len() && end < i + 2 && data[end] == b'=' {
+            end += 1;
+        }
+        if (MIN_BASE64_RUN..=MAX_BASE64_RUN).contains(&(i - start)) {
+            runs.push(start..end);
+        }
+        i = end.max(i);
+    }
+    runs
+}
+
+/// Decodes a run when it is base64 of printable text (binary payloads such as images or
+/// compressed data are not scanned).
+fn decode_text(run: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let body = run
+        .strip_suffix(b"==")
+        .or_else(|| run.strip_suffix(b"="))
+        .unwrap_or(run);
+    let engine = if body.iter().any(|&b| b == b'-' || b == b'_') {
+        &URL_SAFE_NO_PAD
+    } else {
+        &STANDARD_NO_PAD
+    };
+    let decoded = engine.decode(body).ok()?;
+    let printable = decoded
+        .iter()
+        .filter(|&&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    (decoded.len() >= 16 && printable * 100 >= decoded.len() * 95).then_some(decoded)
 }
 
 /// A secret found in one blob, before it is tied to paths and commits.
@@ -263,9 +321,32 @@ impl Scanner {
             .collect()
     }
 
-    /// Scans `data` as text, without binary sniffing.
+    /// Scans `data` as text, without binary sniffing. With base64 decoding on, secrets found
+    /// in decoded runs are added with `encoding = base64` in their metadata; their
+    /// `secret_span` and position are those of the encoded run in `data`.
     #[must_use]
     pub fn scan_text(&self, data: &[u8]) -> Vec<BlobMatch> {
+        let mut found = self.scan_plain(data);
+        if self.options.decode_base64 {
+            let mut lines: Option<LineIndex> = None;
+            for run in base64_runs(data) {
+                let Some(decoded) = decode_text(&data[run.clone()]) else {
+                    continue;
+                };
+                for mut m in self.scan_plain(&decoded) {
+                    let lines = lines.get_or_insert_with(|| LineIndex::new(data));
+                    (m.start_line, m.start_column) = lines.position(data, run.start);
+                    (m.end_line, m.end_column) = lines.position(data, run.end.saturating_sub(1));
+                    m.secret_span = run.clone();
+                    m.metadata.insert("encoding".to_owned(), "base64".to_owned());
+                    found.push(m);
+                }
+            }
+        }
+        found
+    }
+
+    fn scan_plain(&self, data: &[u8]) -> Vec<BlobMatch> {
         let rules = self.rules.rules();
         let mut triggered = vec![false; rules.len()];
         // Keyword hits of windowed rules: (rule, window start, window end).

@@ -100,8 +100,14 @@ fn start_up_is_fast() {
 
 #[test]
 fn options_are_kept() {
-    let scanner =
-        Scanner::with_options(RuleSet::builtin().unwrap(), ScanOptions { max_blob_size: 10 }).unwrap();
+    let scanner = Scanner::with_options(
+        RuleSet::builtin().unwrap(),
+        ScanOptions {
+            max_blob_size: 10,
+            decode_base64: false,
+        },
+    )
+    .unwrap();
     assert_eq!(scanner.options().max_blob_size, 10);
 }
 
@@ -243,4 +249,46 @@ fn blob_findings_carry_fingerprints_for_library_callers() {
             .scan_blob_findings(None, b"\0binary glpat-Qm3k9ZxT2bLw8RfN5yHc")
             .is_empty()
     );
+}
+
+#[test]
+fn base64_encoded_secrets_are_found_only_with_decoding() {
+    use base64::Engine as _;
+    let token = "glpat-Qm3k9ZxT2bLw8RfN5yHc";
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("GITLAB_TOKEN={token}\n"));
+    let yaml = format!("apiVersion: v1\nkind: Secret\ndata:\n  env: {encoded}\n");
+    let mut rules = RuleSet::builtin().unwrap();
+    rules.retain_confidence(Confidence::Medium);
+    let decoding = Scanner::with_options(
+        rules,
+        ScanOptions {
+            decode_base64: true,
+            ..ScanOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(secrets(&scanner_default(), &yaml).is_empty());
+    let BlobScan::Scanned(found) = decoding.scan_blob(yaml.as_bytes()) else {
+        panic!()
+    };
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].secret, token.as_bytes());
+    assert_eq!(
+        found[0].metadata.get("encoding").map(String::as_str),
+        Some("base64")
+    );
+    assert_eq!((found[0].start_line, found[0].start_column), (4, 8));
+    assert_eq!(&yaml.as_bytes()[found[0].secret_span.clone()], encoded.as_bytes());
+    // Base64 of binary data and long identifiers are left alone.
+    let noise = format!(
+        "let very_long_identifier_name_that_looks_like_base64_text = 1;\nimg: {}\n",
+        base64::engine::general_purpose::STANDARD.encode([
+            0u8, 159, 146, 150, 1, 2, 3, 250, 251, 252, 0, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+            20
+        ])
+    );
+    let BlobScan::Scanned(found) = decoding.scan_blob(noise.as_bytes()) else {
+        panic!()
+    };
+    assert!(found.is_empty());
 }

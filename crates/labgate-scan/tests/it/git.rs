@@ -285,9 +285,14 @@ fn huge_blobs_are_capped_with_a_note() {
     );
     let mut rules = labgate_scan::RuleSet::builtin().unwrap();
     rules.retain_confidence(labgate_scan::Confidence::Medium);
-    let scanner =
-        labgate_scan::Scanner::with_options(rules, labgate_scan::ScanOptions { max_blob_size: 1000 })
-            .unwrap();
+    let scanner = labgate_scan::Scanner::with_options(
+        rules,
+        labgate_scan::ScanOptions {
+            max_blob_size: 1000,
+            decode_base64: false,
+        },
+    )
+    .unwrap();
     let out = scanner
         .scan_repository(dir, &GitOptions::default(), &NoProgress)
         .unwrap();
