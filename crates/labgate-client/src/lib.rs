@@ -20,6 +20,10 @@ use std::time::Duration;
 use labgate_proto::ErrorBody;
 use labgate_proto::api_keys::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};
 use labgate_proto::audit::{AuditLogList, AuditLogQuery};
+use labgate_proto::connections::{
+    ConnectionEventList, ConnectionList, ConnectionResponse, ConnectionView, CreateConnectionRequest,
+    DeleteConnectionQuery, UpdateConnectionRequest,
+};
 use labgate_proto::jobs::{JobList, JobListQuery, JobResponse, JobView};
 use labgate_proto::pagination::PageQuery;
 use reqwest::Method;
@@ -169,6 +173,94 @@ impl Client {
     pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyResponse, ClientError> {
         let path = format!("api/v1/api-keys/{}", encode_segment(id));
         self.call(Method::DELETE, &path, None::<&()>, None::<&()>).await
+    }
+
+    pub async fn create_connection(
+        &self,
+        request: &CreateConnectionRequest,
+    ) -> Result<ConnectionView, ClientError> {
+        let response: ConnectionResponse = self
+            .call(
+                Method::POST,
+                "api/v1/app-connections/gitlab",
+                None::<&()>,
+                Some(request),
+            )
+            .await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn connections(&self, page: &PageQuery) -> Result<ConnectionList, ClientError> {
+        self.call(
+            Method::GET,
+            "api/v1/app-connections/gitlab",
+            Some(page),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn connection(&self, id: &str) -> Result<ConnectionView, ClientError> {
+        let path = format!("api/v1/app-connections/gitlab/{}", encode_segment(id));
+        let response: ConnectionResponse = self.call(Method::GET, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn connection_by_name(&self, name: &str) -> Result<ConnectionView, ClientError> {
+        let path = format!(
+            "api/v1/app-connections/gitlab/connection-name/{}",
+            encode_segment(name)
+        );
+        let response: ConnectionResponse = self.call(Method::GET, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn update_connection(
+        &self,
+        id: &str,
+        request: &UpdateConnectionRequest,
+    ) -> Result<ConnectionView, ClientError> {
+        let path = format!("api/v1/app-connections/gitlab/{}", encode_segment(id));
+        let response: ConnectionResponse = self
+            .call(Method::PATCH, &path, None::<&()>, Some(request))
+            .await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn delete_connection(
+        &self,
+        id: &str,
+        revoke_at_gitlab: bool,
+    ) -> Result<ConnectionView, ClientError> {
+        let path = format!("api/v1/app-connections/gitlab/{}", encode_segment(id));
+        let query = DeleteConnectionQuery {
+            revoke_at_git_lab: revoke_at_gitlab.then_some(true),
+        };
+        let response: ConnectionResponse = self
+            .call(Method::DELETE, &path, Some(&query), None::<&()>)
+            .await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn check_connection(&self, id: &str) -> Result<ConnectionView, ClientError> {
+        let path = format!("api/v1/app-connections/gitlab/{}/check", encode_segment(id));
+        let response: ConnectionResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn rotate_connection(&self, id: &str) -> Result<ConnectionView, ClientError> {
+        let path = format!("api/v1/app-connections/gitlab/{}/rotate", encode_segment(id));
+        let response: ConnectionResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.app_connection)
+    }
+
+    pub async fn connection_events(
+        &self,
+        id: &str,
+        page: &PageQuery,
+    ) -> Result<ConnectionEventList, ClientError> {
+        let path = format!("api/v1/app-connections/gitlab/{}/events", encode_segment(id));
+        self.call(Method::GET, &path, Some(page), None::<&()>).await
     }
 
     pub async fn audit_logs(&self, query: &AuditLogQuery) -> Result<AuditLogList, ClientError> {

@@ -64,6 +64,9 @@ enum Command {
     /// Background jobs of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Jobs(commands::remote::JobsCommand),
+    /// GitLab connections of a running server (LABGATE_URL, LABGATE_API_KEY).
+    #[command(subcommand)]
+    Connections(commands::connections::ConnectionsCommand),
     /// Scan a directory, a git repository's whole history, or a remote repository for secrets.
     Scan(labgate_scan::cli::ScanArgs),
     /// Configuration checks.
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
             Command::ApiKeys(command) => commands::admin::api_keys(config, command).await,
             Command::Config(command) => commands::admin::config(config, command),
             Command::Jobs(command) => commands::remote::jobs(command).await,
+            Command::Connections(command) => commands::connections::connections(command).await,
             Command::Scan(_) => Ok(()),
         }
     });

@@ -1,3 +1,4 @@
 pub mod admin;
+pub mod connections;
 pub mod remote;
 pub mod serve;

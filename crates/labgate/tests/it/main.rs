@@ -2,6 +2,7 @@
 //! backend (`LABGATE_TEST_BACKEND`).
 
 mod config;
+mod connections;
 mod keys;
 mod serve;
 mod workers;

@@ -1,0 +1,165 @@
+//! `labgate connections` against a running server and gitlab-sim: create (token on stdin or from
+//! a file), list, show, check, rotate, events and delete, for tables and `--json`.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use gitlab_sim::{Mode, Seed, SimServer};
+
+use crate::{Site, stderr, stdout};
+
+const ALICE: &str = "glpat-aliceALICEalice1234";
+const DEPLOY: &str = "glpat-deployDEPLOYdeploy12";
+const GROUP: &str = "glpat-groupGROUPgroup12345";
+
+fn cli(site: &Site, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = site.command(args);
+    command
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}{}", stdout(output), stderr(output));
+    serde_json::from_str(&stdout(output)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_through_the_cli_for_each_token_kind_and_instance_kind() {
+    for mode in [Mode::GitLabCom, Mode::SelfManaged] {
+        let sim = SimServer::start(
+            Seed::builder()
+                .mode(mode)
+                .user("alice")
+                .group("acme", "Acme")
+                .project("acme/api", "API")
+                .member("acme", "alice", 50)
+                .personal_token("alice", "ci", &["api"], ALICE)
+                .project_token("acme/api", "deploy", &["api", "read_repository"], 40, DEPLOY)
+                .group_token("acme", "sync", &["api"], 50, GROUP)
+                .build(),
+        )
+        .await
+        .unwrap();
+        let site = Site::new().await;
+        let server = site.serve(&[("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1")]);
+        let key = server.bootstrap_key().unwrap();
+        let env = [
+            ("LABGATE_URL", server.url.as_str()),
+            ("LABGATE_API_KEY", key.as_str()),
+        ];
+        let token_file = site.dir.path().join("group-token");
+        std::fs::write(&token_file, format!("{GROUP}\n")).unwrap();
+        let token_path = token_file.to_str().unwrap();
+
+        for (name, kind, token) in [
+            ("personal", "personal", Some(ALICE)),
+            ("project", "project", Some(DEPLOY)),
+            ("group", "group", None),
+        ] {
+            let mut args = vec![
+                "connections",
+                "create",
+                "--name",
+                name,
+                "--type",
+                kind,
+                "--instance-url",
+                sim.url(),
+                "--json",
+            ];
+            if token.is_none() {
+                args.extend(["--token-file", token_path]);
+            }
+            let created = json(&cli(
+                &site,
+                &env,
+                &args,
+                token.map(|t| format!("{t}\n")).as_deref(),
+            ));
+            assert_eq!(created["appConnection"]["status"], "active");
+            assert_eq!(created["appConnection"]["credentials"]["accessTokenType"], kind);
+            let checked = json(&cli(&site, &env, &["connections", "check", name, "--json"], None));
+            assert_eq!(checked["appConnection"]["status"], "active");
+            let rotated = json(&cli(
+                &site,
+                &env,
+                &["connections", "rotate", name, "--json"],
+                None,
+            ));
+            assert_eq!(rotated["appConnection"]["version"], 2);
+            let events = json(&cli(
+                &site,
+                &env,
+                &["connections", "events", name, "--json"],
+                None,
+            ));
+            assert_eq!(events["events"][0]["kind"], "rotated");
+            let shown = cli(&site, &env, &["connections", "show", name], None);
+            assert!(stdout(&shown).contains("active"), "{}", stdout(&shown));
+        }
+        let listed = cli(&site, &env, &["connections", "list"], None);
+        assert!(
+            stdout(&listed).contains("3 of 3 connections"),
+            "{}",
+            stdout(&listed)
+        );
+        let listed = json(&cli(&site, &env, &["connections", "list", "--json"], None));
+        assert_eq!(listed["totalCount"], 3);
+        // No token on stdin: a clear error, nothing sent.
+        let missing = cli(
+            &site,
+            &env,
+            &["connections", "create", "--name", "x", "--type", "personal"],
+            Some(""),
+        );
+        assert!(!missing.status.success());
+        assert!(stderr(&missing).contains("no token"), "{}", stderr(&missing));
+        // A refused token (rotated away above): the server's message.
+        let refused = cli(
+            &site,
+            &env,
+            &[
+                "connections",
+                "create",
+                "--name",
+                "x",
+                "--type",
+                "group",
+                "--instance-url",
+                sim.url(),
+            ],
+            Some(ALICE),
+        );
+        assert!(!refused.status.success());
+        assert!(stderr(&refused).contains("revoked"), "{}", stderr(&refused));
+        let deleted = cli(
+            &site,
+            &env,
+            &["connections", "delete", "project", "--revoke-at-gitlab"],
+            None,
+        );
+        assert!(
+            stdout(&deleted).contains("deleted project"),
+            "{}{}",
+            stdout(&deleted),
+            stderr(&deleted)
+        );
+        let gone = cli(&site, &env, &["connections", "show", "project"], None);
+        assert!(!gone.status.success());
+        let (_, logs) = server.stop();
+        for token in [ALICE, DEPLOY, GROUP] {
+            assert!(!logs.contains(token), "a token reached the server's logs");
+        }
+        sim.shutdown().await;
+    }
+}
