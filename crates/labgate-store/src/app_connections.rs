@@ -83,6 +83,32 @@ pub struct JournalApply<'a> {
     pub event: &'a ConnectionEventRecord,
 }
 
+/// A sealed value to write into `vault_items` together with a connection row.
+#[derive(Debug, Clone, Copy)]
+pub struct SealedItem<'a> {
+    pub key: VaultItemKey<'a>,
+    pub sealed: &'a [u8],
+    pub data_key_id: &'a str,
+    pub now: i64,
+}
+
+const UPSERT_VAULT_ITEM: &str = "INSERT INTO vault_items (tenant_id, owner_table, owner_id, field, sealed, data_key_id, \
+     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, owner_table, owner_id, field) \
+     DO UPDATE SET sealed = excluded.sealed, data_key_id = excluded.data_key_id, updated_at = excluded.updated_at";
+
+macro_rules! bind_item {
+    ($query:expr, $item:expr) => {
+        $query
+            .bind($item.key.tenant_id)
+            .bind($item.key.owner_table)
+            .bind($item.key.owner_id)
+            .bind($item.key.field)
+            .bind($item.sealed)
+            .bind($item.data_key_id)
+            .bind($item.now)
+    };
+}
+
 const CONNECTION_COLUMNS: &str = "id, tenant_id, name, description, app, method, access_token_type, instance_url, \
      project_id, credentials_hash, status, status_reason, scopes, expires_at, token_name, token_id, gitlab_user_id, \
      gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, access_level, usages, auto_rotate, \
@@ -208,6 +234,50 @@ impl Store {
             .await
             .map(|_| ())?);
         Ok(())
+    }
+
+    /// Inserts a connection and its sealed token in one transaction; a taken name is
+    /// [`StoreError::Conflict`] and then nothing is written.
+    pub async fn insert_connection_with_token(
+        &self,
+        record: &ConnectionRecord,
+        token: &SealedItem<'_>,
+    ) -> Result<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            bind_connection_insert!(sqlx::query(INSERT_CONNECTION), record).execute(&mut *tx).await?;
+            bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Saves a row that has `expected_version`, its new sealed token and an optional event in one
+    /// transaction; `None` (nothing written) when the row changed meanwhile.
+    pub async fn save_connection_with_token(
+        &self,
+        record: &ConnectionRecord,
+        expected_version: i32,
+        token: &SealedItem<'_>,
+        event: Option<&ConnectionEventRecord>,
+    ) -> Result<Option<ConnectionRecord>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let affected = bind_connection_update!(sqlx::query(UPDATE_CONNECTION), record, expected_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            if let Some(event) = event {
+                bind_event!(sqlx::query(INSERT_EVENT), event).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(Some(record.clone()))
     }
 
     /// Inserts many connections in one transaction (imports and large test fixtures).

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
+use labgate_crypto::Aad;
 use labgate_gitlab::{
     ClientOptions, Credential, GitLabBaseUrl, GitLabClient, GitLabError, GroupFilter, InstanceSettings,
-    NetworkPolicy, ProjectFilter, ResourceId, ResourceKind, Source, TokenInfo, TokenKind,
+    NetworkPolicy, ProjectFilter, ResourceKind, TokenInfo, TokenKind,
 };
 use labgate_proto::connections::{
     APP_GITLAB, AppConnectionOption, AppConnectionOptions, AvailableConnection, AvailableConnectionList,
@@ -22,7 +23,7 @@ use labgate_proto::connections::{
     CreateConnectionRequest, GitLabGroupView, GitLabProjectView, GitLabResourceView, GitLabUserView,
     METHOD_ACCESS_TOKEN, METHOD_OAUTH, UpdateConnectionRequest,
 };
-use labgate_store::{ConnectionEventRecord, ConnectionRecord, Store, StoreError};
+use labgate_store::{ConnectionEventRecord, ConnectionRecord, SealedItem, Store, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -227,6 +228,23 @@ impl Connections {
         }
     }
 
+    fn item_key(record: &ConnectionRecord) -> VaultItemKey<'_> {
+        VaultItemKey {
+            tenant_id: &record.tenant_id,
+            owner_table: OWNER_TABLE,
+            owner_id: &record.id,
+            field: TOKEN_FIELD,
+        }
+    }
+
+    /// The token sealed for the connection's slot, and the data key that sealed it.
+    async fn seal_token(&self, record: &ConnectionRecord, token: &SecretString) -> Result<(Vec<u8>, String)> {
+        let aad = Aad::new(&record.tenant_id, OWNER_TABLE, &record.id, TOKEN_FIELD);
+        let sealed = self.vault.seal(&aad, token).await?;
+        let data_key_id = labgate_crypto::sealed_key_id(&sealed)?;
+        Ok((sealed, data_key_id))
+    }
+
     async fn token_of(&self, record: &ConnectionRecord) -> Result<SecretString> {
         self.vault
             .get_secret(&Self::slot(record))
@@ -344,11 +362,14 @@ impl Connections {
         record.status = status.to_owned();
         record.status_reason = reason;
 
-        self.vault.put_secret(&Self::slot(&record), &token, now).await?;
-        if let Err(error) = self.store.insert_connection(&record).await {
-            self.vault
-                .delete_secrets(&record.tenant_id, OWNER_TABLE, &id)
-                .await?;
+        let (sealed, data_key_id) = self.seal_token(&record, &token).await?;
+        let item = SealedItem {
+            key: Self::item_key(&record),
+            sealed: &sealed,
+            data_key_id: &data_key_id,
+            now,
+        };
+        if let Err(error) = self.store.insert_connection_with_token(&record, &item).await {
             return Err(match error {
                 StoreError::Conflict { .. } => CoreError::Conflict(format!(
                     "a GitLab connection named {:?} already exists",
@@ -557,12 +578,33 @@ impl Connections {
         }
         next.version = current.version.saturating_add(1);
         next.updated_at = now;
-        if let Some(token) = &new_token {
-            // The row is the source of truth for which token is current; the sealed value is
-            // replaced first so a saved row never points at an older token.
-            self.vault.put_secret(&Self::slot(&next), token, now).await?;
-        }
-        let saved = match self.store.save_connection(&next, current.version).await {
+        // A new token, the row describing it and the event are written together.
+        let result = match &new_token {
+            Some(token) => {
+                let (sealed, data_key_id) = self.seal_token(&next, token).await?;
+                let event = ConnectionEventRecord {
+                    id: new_id(),
+                    tenant_id: next.tenant_id.clone(),
+                    connection_id: next.id.clone(),
+                    kind: "credentials_updated".to_owned(),
+                    from_status: Some(current.status.clone()),
+                    to_status: Some(next.status.clone()),
+                    reason: None,
+                    created_at: now,
+                };
+                let item = SealedItem {
+                    key: Self::item_key(&next),
+                    sealed: &sealed,
+                    data_key_id: &data_key_id,
+                    now,
+                };
+                self.store
+                    .save_connection_with_token(&next, current.version, &item, Some(&event))
+                    .await
+            }
+            None => self.store.save_connection(&next, current.version).await,
+        };
+        let saved = match result {
             Ok(Some(saved)) => saved,
             Ok(None) => {
                 return Err(CoreError::Conflict(
@@ -577,19 +619,9 @@ impl Connections {
             }
             Err(other) => return Err(other.into()),
         };
-        if new_token.is_some() {
-            self.record_event(
-                &saved,
-                "credentials_updated",
-                Some(&current.status),
-                Some(&saved.status),
-                None,
-            )
-            .await?;
-            if current.status != saved.status {
-                self.emit_status(&saved, &current.status, "credentials updated")
-                    .await?;
-            }
+        if new_token.is_some() && current.status != saved.status {
+            self.emit_status(&saved, &current.status, "credentials updated")
+                .await?;
         }
         self.audit
             .record(
@@ -619,24 +651,8 @@ impl Connections {
             let token = self.token_of(&record).await?;
             let client = self.client_for(&record)?;
             let cred = Credential::PrivateToken(token);
-            let result = match (resource_kind_of(&record), record.resource_id) {
-                (Some(kind), Some(resource)) => {
-                    let resource = ResourceId::Id(u64::try_from(resource).unwrap_or(0));
-                    let source = match kind {
-                        ResourceKind::Project => Source::Project(resource),
-                        ResourceKind::Group => Source::Group(resource),
-                    };
-                    match record.token_id.and_then(|t| u64::try_from(t).ok()) {
-                        Some(token_id) => {
-                            client
-                                .revoke_resource_access_token(&cred, &source, token_id)
-                                .await
-                        }
-                        None => client.revoke_self(&cred).await,
-                    }
-                }
-                _ => client.revoke_self(&cred).await,
-            };
+            // Personal, project and group tokens can all revoke themselves.
+            let result = client.revoke_self(&cred).await;
             match result {
                 Ok(()) | Err(GitLabError::Unauthorized { .. }) => {}
                 Err(error) => {

@@ -46,6 +46,10 @@ struct Answer {
     expires_on: Option<String>,
     name: String,
     scopes: Vec<String>,
+    /// `credentialsHash` of the token that was rotated: the answer applies only while the
+    /// connection still holds that token (new credentials given meanwhile win).
+    #[serde(default)]
+    from_hash: String,
 }
 
 fn date_ms(text: &str) -> Option<i64> {
@@ -183,6 +187,7 @@ impl Connections {
             }),
             name: created.info.name.clone(),
             scopes: created.info.scopes.clone(),
+            from_hash: record.credentials_hash.clone(),
         };
         let plaintext = SecretString::from(serde_json::to_string(&answer).map_err(CoreError::internal)?);
         drop(answer);
@@ -242,6 +247,14 @@ impl Connections {
                 .store
                 .connection(&entry.tenant_id, &entry.connection_id)
                 .await?;
+            if !answer.from_hash.is_empty() && current.credentials_hash != answer.from_hash {
+                tracing::warn!(
+                    connection_id = %current.id,
+                    "a rotation answer arrived for a token that was replaced meanwhile; it is discarded"
+                );
+                self.store.delete_journal(&entry.id).await?;
+                return Ok(current);
+            }
             let now = self.clock.now_ms();
             let mut next = current.clone();
             next.token_id = i64::try_from(answer.token_id).ok();

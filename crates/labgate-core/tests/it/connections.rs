@@ -735,3 +735,59 @@ async fn ten_thousand_connections_page_with_a_total() {
     assert_eq!((page.total_count, page.app_connections.len()), (10_000, 50));
     assert_eq!(page.app_connections.last().unwrap().name, "c-09998");
 }
+
+#[tokio::test]
+async fn new_credentials_given_during_a_rotation_win() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    conns.set_crash_after_journal(true);
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    conns.set_crash_after_journal(false);
+    let replaced = conns
+        .update(
+            &env.admin,
+            &conn.id,
+            UpdateConnectionRequest {
+                credentials: Some(AccessTokenCredentials {
+                    access_token: ALICE_READ.to_owned(),
+                    instance_url: None,
+                    access_token_type: "personal".to_owned(),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    conns.recover_journal().await.unwrap();
+    assert!(env.services.store.all_journal(10).await.unwrap().is_empty());
+    let after = conns.get(&env.admin, &conn.id).await.unwrap();
+    assert_eq!(after.credentials_hash, replaced.credentials_hash);
+    assert_eq!(after.version, replaced.version);
+    assert_eq!(after.token_name.as_deref(), Some("ro"));
+}
+
+#[tokio::test]
+async fn deleting_with_revocation_revokes_resource_tokens_too() {
+    let env = env(Mode::GitLabCom).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    for (name, token, kind) in [("project", DEPLOY, "project"), ("group", GROUP, "group")] {
+        let conn = conns
+            .create(&env.admin, request(name, &url, token, kind))
+            .await
+            .unwrap();
+        // Another tenant cannot delete it.
+        assert!(matches!(
+            conns.delete(&env.other, &conn.id, true).await,
+            Err(CoreError::NotFound(_))
+        ));
+        assert!(!env.sim.state().token(token).unwrap().revoked);
+        conns.delete(&env.admin, &conn.id, true).await.unwrap();
+        assert!(env.sim.state().token(token).unwrap().revoked, "{kind}");
+    }
+}

@@ -193,3 +193,69 @@ async fn ten_thousand_connections_page() {
     assert_eq!((rows.len(), total), (10, 10_000));
     assert_eq!(rows[0].name, "conn-09990");
 }
+
+#[tokio::test]
+async fn token_and_row_are_written_together() {
+    use labgate_store::SealedItem;
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    let key = |id: &'static str| VaultItemKey {
+        tenant_id: "",
+        owner_table: "app_connections",
+        owner_id: id,
+        field: "accessToken",
+    };
+    let mut k1 = key("c1");
+    k1.tenant_id = &acme;
+    let item = SealedItem {
+        key: k1,
+        sealed: b"t1",
+        data_key_id: "d1",
+        now: 10,
+    };
+    store
+        .insert_connection_with_token(&record("c1", &acme, "main", 10), &item)
+        .await
+        .unwrap();
+    let mut k2 = key("c2");
+    k2.tenant_id = &acme;
+    let clash = SealedItem { key: k2, ..item };
+    assert!(matches!(
+        store
+            .insert_connection_with_token(&record("c2", &acme, "main", 11), &clash)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(
+        store.vault_item(&k2).await.unwrap().is_none(),
+        "nothing half-written"
+    );
+
+    let mut next = store.connection(&acme, "c1").await.unwrap();
+    next.version = 2;
+    let newer = SealedItem {
+        sealed: b"t2",
+        ..item
+    };
+    let ev = event("e1", &acme, "c1", 12);
+    assert!(
+        store
+            .save_connection_with_token(&next, 5, &newer, Some(&ev))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.vault_item(&k1).await.unwrap().unwrap().sealed, b"t1");
+    assert!(
+        store
+            .save_connection_with_token(&next, 1, &newer, Some(&ev))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.vault_item(&k1).await.unwrap().unwrap().sealed, b"t2");
+    assert_eq!(
+        store.list_connection_events(&acme, "c1", 0, 10).await.unwrap().1,
+        1
+    );
+}
