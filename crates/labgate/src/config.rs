@@ -55,6 +55,9 @@ pub struct Settings {
     pub job_retention_days: u64,
     pub audit_retention_days: u64,
     pub webhook_delivery_retention_days: u64,
+    pub connection_event_retention_days: u64,
+    /// Minutes between connection health sweeps (jittered ±10%).
+    pub connection_check_interval_mins: u64,
 }
 
 impl Default for Settings {
@@ -88,6 +91,8 @@ impl Default for Settings {
             job_retention_days: 7,
             audit_retention_days: 365,
             webhook_delivery_retention_days: 30,
+            connection_event_retention_days: 365,
+            connection_check_interval_mins: 360,
         }
     }
 }
@@ -165,6 +170,8 @@ const SETTING_KEYS: &[&str] = &[
     "job_retention_days",
     "audit_retention_days",
     "webhook_delivery_retention_days",
+    "connection_event_retention_days",
+    "connection_check_interval_mins",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -211,6 +218,8 @@ pub struct Config {
     pub job_retention: Duration,
     pub audit_retention: Duration,
     pub delivery_retention: Duration,
+    pub event_retention: Duration,
+    pub health_interval: Duration,
     /// Where the file layer came from, if any.
     pub file: Option<PathBuf>,
     /// `LABGATE_*` variables that are not settings (reported as warnings once logging is up).
@@ -281,6 +290,8 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
             | "job_retention_days"
             | "audit_retention_days"
             | "webhook_delivery_retention_days"
+            | "connection_event_retention_days"
+            | "connection_check_interval_mins"
     );
     if numeric && let Ok(number) = value.trim().parse::<u64>() {
         return Value::from(number);
@@ -437,6 +448,10 @@ fn resolve(
         audit_retention: Duration::from_secs(settings.audit_retention_days.saturating_mul(86_400)),
         delivery_retention: Duration::from_secs(
             settings.webhook_delivery_retention_days.saturating_mul(86_400),
+        ),
+        event_retention: Duration::from_secs(settings.connection_event_retention_days.saturating_mul(86_400)),
+        health_interval: Duration::from_secs(
+            settings.connection_check_interval_mins.max(1).saturating_mul(60),
         ),
         file,
         unknown_variables,

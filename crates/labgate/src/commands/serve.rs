@@ -23,6 +23,8 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         job_retention: config.job_retention,
         audit_retention: config.audit_retention,
         delivery_retention: config.delivery_retention,
+        event_retention: config.event_retention,
+        health_interval: config.health_interval,
         ..defaults
     }
 }
