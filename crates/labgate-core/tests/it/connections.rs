@@ -791,3 +791,30 @@ async fn deleting_with_revocation_revokes_resource_tokens_too() {
         assert!(env.sim.state().token(token).unwrap().revoked, "{kind}");
     }
 }
+
+#[tokio::test]
+async fn time_passing_in_gitlab_expires_a_connection() {
+    let env = env(Mode::GitLabCom).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    env.sim.state().set_token_expiry(ALICE, Some(date_in(&env, 40)));
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    assert_eq!(conn.status, "active");
+    let mut seen = Vec::new();
+    for days in [15, 20, 4, 2] {
+        env.sim.clock().advance(Duration::from_secs(days * 86_400));
+        env.clock.advance_ms(i64::try_from(days).unwrap() * 86_400_000);
+        let checked = conns.check(&env.admin, &conn.id).await.unwrap();
+        seen.push((checked.status, checked.status_reason.unwrap_or_default()));
+    }
+    assert_eq!(seen[0].0, "expiring");
+    assert!(seen[0].1.contains("30 days"), "{seen:?}");
+    assert!(seen[1].1.contains("7 days"), "{seen:?}");
+    assert!(seen[2].1.contains("1 day,"), "{seen:?}");
+    assert_eq!(seen[3].0, "expired", "{seen:?}");
+    let events = conns.events(&env.admin, &conn.id, 0, 10).await.unwrap();
+    assert_eq!(events.total_count, 5, "created + four transitions");
+}

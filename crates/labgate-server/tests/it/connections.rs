@@ -389,3 +389,100 @@ async fn revocation_in_gitlab_shows_up_as_a_status_change_event_and_webhook() {
         .json();
     assert_eq!(deliveries["totalCount"], 2);
 }
+
+/// A server answering every request with `answer`, or holding the connection open when `None`.
+async fn raw_server(answer: Option<&'static str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0_u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            match answer {
+                Some(answer) => drop(socket.write_all(answer.as_bytes()).await),
+                None => held.push(socket),
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn html_answers_and_hanging_instances_are_told_apart() {
+    let app = TestApp::with_loopback_gitlab().await;
+    let html = raw_server(Some(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 21\r\nconnection: close\r\n\r\n<html>sign in</html>\n",
+    ))
+    .await;
+    let hang = raw_server(None).await;
+    let reply = app
+        .call(
+            "POST",
+            BASE,
+            &app.admin,
+            Some(body("a", &html, ALICE, "personal")),
+        )
+        .await;
+    let error = reply.error(400, "BadRequest");
+    assert!(
+        error["message"].as_str().unwrap().contains("not a GitLab API"),
+        "{error}"
+    );
+    assert_eq!(error["details"][0]["field"], "credentials.instanceUrl");
+    let reply = app
+        .call(
+            "POST",
+            BASE,
+            &app.admin,
+            Some(body("a", &hang, ALICE, "personal")),
+        )
+        .await;
+    let error = reply.error(400, "BadRequest");
+    assert!(
+        error["message"].as_str().unwrap().contains("timed out"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_connections_are_listed_page_by_page() {
+    let app = TestApp::with_loopback_gitlab().await;
+    let sim = sim(Mode::SelfManaged).await;
+    app.clock.set_ms(sim.clock().unix() * 1_000);
+    let created = app
+        .call(
+            "POST",
+            BASE,
+            &app.admin,
+            Some(body("seed", sim.url(), ALICE, "personal")),
+        )
+        .await
+        .json();
+    let id = created["appConnection"]["id"].as_str().unwrap();
+    let base = app.services.store.connection(&app.acme.id, id).await.unwrap();
+    let records: Vec<_> = (0..9_999)
+        .map(|i| labgate_store::ConnectionRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: format!("c-{i:05}"),
+            created_at: base.created_at + 1 + i64::from(i),
+            ..base.clone()
+        })
+        .collect();
+    app.services.store.insert_connections(&records).await.unwrap();
+    let page = app
+        .get(&format!("{BASE}?offset=9950&limit=100"), Some(&app.admin))
+        .await
+        .json();
+    assert_eq!(page["totalCount"], 10_000);
+    assert_eq!(page["appConnections"].as_array().unwrap().len(), 50);
+    assert_eq!(page["appConnections"][49]["name"], "c-09998");
+    app.get(&format!("{BASE}?limit=101"), Some(&app.admin))
+        .await
+        .error(400, "BadRequest");
+    assert_eq!(
+        app.get(BASE, Some(&app.other_admin)).await.json()["totalCount"],
+        0
+    );
+}
