@@ -112,6 +112,12 @@ impl Connections {
         Ok(view(&rotated))
     }
 
+    /// Test hook: rotates as if `record` were the row just read (it may be stale).
+    #[doc(hidden)]
+    pub async fn rotate_stale_for_tests(&self, record: ConnectionRecord) -> Result<ConnectionRecord> {
+        self.rotate_record(record).await
+    }
+
     fn journal_aad<'a>(entry: &'a JournalRecord) -> Aad<'a> {
         Aad::new(&entry.tenant_id, JOURNAL_TABLE, &entry.id, ANSWER_FIELD)
     }
@@ -133,7 +139,31 @@ impl Connections {
             }
             Err(other) => return Err(other.into()),
         }
+        // The journal entry is the rotation lock. Under it, make sure the row and the token are
+        // still the ones this rotation was planned for: another process may have rotated, or a
+        // person given new credentials, since the row was read.
+        let record = match self.store.connection(&record.tenant_id, &record.id).await {
+            Ok(current) if current.version == record.version => current,
+            Ok(current) => {
+                self.store.delete_journal(&journal_id).await?;
+                return Ok(current);
+            }
+            Err(error) => {
+                self.store.delete_journal(&journal_id).await?;
+                return Err(error.into());
+            }
+        };
         let token = self.token_of(&record).await?;
+        let held_hash = self
+            .vault
+            .hmac_hex(&record.tenant_id, token.expose_secret().as_bytes())
+            .await?;
+        if held_hash != record.credentials_hash {
+            self.store.delete_journal(&journal_id).await?;
+            return Err(CoreError::Conflict(
+                "the connection's credentials changed meanwhile; nothing was rotated".to_owned(),
+            ));
+        }
         let client = match self.client_for(&record) {
             Ok(client) => client,
             Err(error) => {

@@ -818,3 +818,39 @@ async fn time_passing_in_gitlab_expires_a_connection() {
     let events = conns.events(&env.admin, &conn.id, 0, 10).await.unwrap();
     assert_eq!(events.total_count, 5, "created + four transitions");
 }
+
+#[tokio::test]
+async fn a_rotation_planned_on_a_stale_row_does_nothing() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim.url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    // Two "replicas" read the same row; the first rotates.
+    conns.rotate(&env.admin, &conn.id).await.unwrap();
+    let rotated = conns.get(&env.admin, &conn.id).await.unwrap();
+    // A second rotation of the row as it was before does not touch GitLab again.
+    let stale = env
+        .services
+        .store
+        .connection(&env.admin.tenant_id, &conn.id)
+        .await
+        .unwrap();
+    let mut old = stale.clone();
+    old.version = 1;
+    old.credentials_hash = conn.credentials_hash.clone();
+    conns.rotate_stale_for_tests(old).await.unwrap();
+    assert_eq!(conns.get(&env.admin, &conn.id).await.unwrap(), rotated);
+    let rotations: u64 = env
+        .sim
+        .requests()
+        .snapshot()
+        .iter()
+        .filter(|c| c.route.ends_with("/rotate"))
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(rotations, 1);
+    assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+}
