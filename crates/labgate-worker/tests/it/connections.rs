@@ -198,3 +198,55 @@ async fn a_lost_rotation_answer_needs_attention_and_survives_restarts() {
     );
     assert_eq!(rotations(&s.sim), 1, "never retried with the old token");
 }
+
+#[tokio::test]
+async fn a_revocation_reaches_subscribers_as_a_signed_webhook() {
+    use labgate_proto::webhooks::CreateWebhookRequest;
+    use secrecy::ExposeSecret;
+
+    let s = setup().await;
+    let receiver = crate::webhooks::Receiver::default();
+    let url = crate::webhooks::start(receiver.clone()).await;
+    let (_, secret) = s
+        .env
+        .services
+        .webhooks
+        .create(
+            &s.admin,
+            CreateWebhookRequest {
+                url,
+                description: None,
+                events: Some(vec!["connection.status_changed".into()]),
+                enabled: None,
+                secret: None,
+            },
+        )
+        .await
+        .unwrap();
+    let conns = &s.env.services.connections;
+    let conn = conns
+        .create(&s.admin, create(s.sim.url(), "deploy", DEPLOY, "project", false))
+        .await
+        .unwrap();
+    s.sim.state().revoke_token(DEPLOY);
+    s.env.services.jobs.enqueue(&health_now()).await.unwrap();
+    let w = worker(&s.env, "w1");
+    while let Some(outcome) = w.run_once().await.unwrap() {
+        assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
+    }
+    let received = receiver.received.lock().clone();
+    assert_eq!(received.len(), 1);
+    let (headers, body) = &received[0];
+    crate::webhooks::verify(secret.expose_secret(), headers, body);
+    let event: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["type"], "connection.status_changed");
+    assert_eq!(event["data"]["connectionId"], conn.id.as_str());
+    assert_eq!(
+        (
+            event["data"]["fromStatus"].as_str(),
+            event["data"]["toStatus"].as_str()
+        ),
+        (Some("active"), Some("revoked"))
+    );
+    assert!(!body.contains(DEPLOY));
+}

@@ -17,13 +17,13 @@ use serde_json::json;
 use crate::{env, worker};
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     /// Status codes to answer, in order; 204 once they run out.
-    script: Arc<Mutex<Vec<u16>>>,
-    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    pub(crate) script: Arc<Mutex<Vec<u16>>>,
+    pub(crate) received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
 }
 
-async fn start(receiver: Receiver) -> String {
+pub(crate) async fn start(receiver: Receiver) -> String {
     let app = Router::new().route(
         "/hook",
         post(move |headers: HeaderMap, body: String| {
@@ -65,7 +65,7 @@ async fn admin(env: &crate::Env) -> Principal {
         .unwrap()
 }
 
-fn verify(secret: &str, headers: &HeaderMap, body: &str) {
+pub(crate) fn verify(secret: &str, headers: &HeaderMap, body: &str) {
     let signature = headers["x-labgate-signature"].to_str().unwrap();
     let (t, v1) = signature.split_once(",v1=").unwrap();
     let t = t.strip_prefix("t=").unwrap();
