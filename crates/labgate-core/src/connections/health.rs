@@ -1,6 +1,7 @@
 //! The status machine: health checks move a connection between the states of DESIGN.md, each
 //! transition writing one event and one outgoing webhook.
 
+use futures_util::StreamExt;
 use labgate_gitlab::{Credential, GitLabError, UnauthorizedReason};
 use labgate_store::{ConnectionEventRecord, ConnectionRecord, StoreError};
 use rand::Rng;
@@ -18,6 +19,8 @@ use crate::{CoreError, Result};
 pub const CHECK_KIND: &str = "connections.health";
 /// Default interval between health sweeps: 6 hours (jittered by ±10%).
 pub const CHECK_INTERVAL_MS: i64 = 6 * 3_600_000;
+/// Connections checked at once by a sweep.
+const CHECK_CONCURRENCY: usize = 8;
 /// Consecutive transient failures before a connection is `unreachable`.
 pub const UNREACHABLE_AFTER: i32 = 3;
 const DAY_MS: i64 = 86_400_000;
@@ -231,15 +234,23 @@ impl Connections {
                 return Ok(checked);
             };
             after.clone_from(&last.id);
-            for record in batch {
-                let id = record.id.clone();
-                match self.check_record(record).await {
-                    Ok(_) => checked += 1,
-                    Err(error) => {
-                        tracing::warn!(connection_id = %id, error = %error, "connection check failed")
+            // A few connections at a time: different instances answer independently, and the
+            // per-token rate limiter paces each token.
+            let results: Vec<bool> = futures_util::stream::iter(batch)
+                .map(|record| async move {
+                    let id = record.id.clone();
+                    match self.check_record(record).await {
+                        Ok(_) => true,
+                        Err(error) => {
+                            tracing::warn!(connection_id = %id, error = %error, "connection check failed");
+                            false
+                        }
                     }
-                }
-            }
+                })
+                .buffer_unordered(CHECK_CONCURRENCY)
+                .collect()
+                .await;
+            checked += results.into_iter().filter(|ok| *ok).count();
         }
     }
 
