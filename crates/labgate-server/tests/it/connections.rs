@@ -486,3 +486,26 @@ async fn ten_thousand_connections_are_listed_page_by_page() {
         0
     );
 }
+
+#[tokio::test]
+async fn listing_errors_are_reported_not_swallowed() {
+    let app = TestApp::with_loopback_gitlab().await;
+    let sim = sim(Mode::SelfManaged).await;
+    app.clock.set_ms(sim.clock().unix() * 1_000);
+    let created = app
+        .call(
+            "POST",
+            BASE,
+            &app.admin,
+            Some(body("p", sim.url(), ALICE, "personal")),
+        )
+        .await
+        .json();
+    let id = created["appConnection"]["id"].as_str().unwrap().to_owned();
+    sim.state().revoke_token(ALICE);
+    for what in ["projects", "groups"] {
+        let reply = app.get(&format!("{BASE}/{id}/{what}"), Some(&app.admin)).await;
+        let error = reply.error(503, "ServiceUnavailable");
+        assert!(error["message"].as_str().unwrap().contains("revoked"), "{error}");
+    }
+}

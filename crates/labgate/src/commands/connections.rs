@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use comfy_table::Table;
 use labgate_client::Client;
-use labgate_proto::connections::{AccessTokenCredentials, ConnectionView, CreateConnectionRequest};
+use labgate_proto::connections::{
+    AccessTokenCredentials, ConnectionView, CreateConnectionRequest, UpdateConnectionRequest,
+};
 use labgate_proto::pagination::PageQuery;
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +66,33 @@ pub enum ConnectionsCommand {
     /// Rotate a connection's token at GitLab now.
     Rotate {
         connection: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a connection; --new-token reads a new token from stdin (or --token-file) and
+    /// validates it like on create.
+    Update {
+        connection: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Replace the token (read from stdin, or from --token-file).
+        #[arg(long)]
+        new_token: bool,
+        /// With --new-token: a file holding the token (`-` for stdin).
+        #[arg(long, requires = "new_token")]
+        token_file: Option<PathBuf>,
+        /// With --new-token: personal, project or group (default: the current type).
+        #[arg(long = "type", value_name = "TYPE", requires = "new_token")]
+        token_type: Option<String>,
+        #[arg(long)]
+        auto_rotate: Option<bool>,
+        #[arg(long)]
+        rotate_before_days: Option<u32>,
+        /// Refuse the change (409) unless the connection is at this version.
+        #[arg(long)]
+        expect_version: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -263,6 +292,49 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
         ConnectionsCommand::Rotate { connection, json } => {
             let id = resolve(&client, &connection).await?;
             print_one(&client.rotate_connection(&id).await?, json)?;
+        }
+        ConnectionsCommand::Update {
+            connection,
+            name,
+            description,
+            new_token,
+            token_file,
+            token_type,
+            auto_rotate,
+            rotate_before_days,
+            expect_version,
+            json,
+        } => {
+            let id = resolve(&client, &connection).await?;
+            let credentials = if new_token {
+                let token = read_token(token_file.as_ref())?;
+                let token_type = match token_type {
+                    Some(token_type) => token_type,
+                    None => client
+                        .connection(&id)
+                        .await?
+                        .credentials
+                        .access_token_type
+                        .unwrap_or_else(|| "personal".to_owned()),
+                };
+                Some(AccessTokenCredentials {
+                    access_token: token,
+                    instance_url: None,
+                    access_token_type: token_type,
+                })
+            } else {
+                None
+            };
+            let request = UpdateConnectionRequest {
+                name,
+                description: description.map(Some),
+                credentials,
+                version: expect_version,
+                auto_rotate,
+                rotate_before_days,
+                ..UpdateConnectionRequest::default()
+            };
+            print_one(&client.update_connection(&id, &request).await?, json)?;
         }
         ConnectionsCommand::Delete {
             connection,

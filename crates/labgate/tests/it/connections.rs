@@ -142,6 +142,43 @@ async fn connections_through_the_cli_for_each_token_kind_and_instance_kind() {
         );
         assert!(!refused.status.success());
         assert!(stderr(&refused).contains("revoked"), "{}", stderr(&refused));
+        // A new token for a connection, from stdin; the version guards against a stale change.
+        let fresh = sim
+            .state()
+            .create_personal_access_token("alice", "fresh", &["api"], None)
+            .unwrap();
+        let updated = json(&cli(
+            &site,
+            &env,
+            &[
+                "connections",
+                "update",
+                "personal",
+                "--new-token",
+                "--expect-version",
+                "2",
+                "--json",
+            ],
+            Some(&fresh),
+        ));
+        assert_eq!(updated["appConnection"]["version"], 3);
+        assert_eq!(updated["appConnection"]["tokenName"], "fresh");
+        let stale = cli(
+            &site,
+            &env,
+            &[
+                "connections",
+                "update",
+                "personal",
+                "--description",
+                "x",
+                "--expect-version",
+                "2",
+            ],
+            None,
+        );
+        assert!(!stale.status.success());
+        assert!(stderr(&stale).contains("409"), "{}", stderr(&stale));
         let deleted = cli(
             &site,
             &env,
