@@ -170,7 +170,17 @@ impl Connections {
                 .expires_at
                 .is_some_and(|at| at - now <= i64::from(saved.rotate_before_days) * DAY_MS)
         {
-            return self.rotate_record(saved).await;
+            let fallback = saved.clone();
+            return match self.rotate_record(saved).await {
+                Ok(rotated) => Ok(rotated),
+                // GitLab refused (nothing changed there) or another rotation holds the lock: the
+                // check itself succeeded; the next check tries again.
+                Err(error @ (CoreError::Unavailable(_) | CoreError::Conflict(_))) => {
+                    tracing::warn!(connection_id = %fallback.id, error = %error, "automatic rotation did not happen");
+                    Ok(fallback)
+                }
+                Err(other) => Err(other),
+            };
         }
         Ok(saved)
     }

@@ -316,6 +316,9 @@ impl Connections {
         let rotate_before_days = validate::rotate_before_days(request.rotate_before_days)?;
         let token = SecretString::from(credentials.access_token);
         let info = self.validate_token(&base, &token, declared, &usages).await?;
+        if request.auto_rotate == Some(true) {
+            validate::can_self_rotate(&info.scopes)?;
+        }
 
         let now = self.clock.now_ms();
         let id = new_id();
@@ -547,6 +550,9 @@ impl Connections {
             let info = self
                 .validate_token(&base, &token, declared, &parse_list(&next.usages))
                 .await?;
+            if next.auto_rotate != 0 {
+                validate::can_self_rotate(&info.scopes)?;
+            }
             apply_token_info(&mut next, &info);
             next.instance_url = base.as_str().to_owned();
             next.access_token_type = Some(credentials.access_token_type);
@@ -575,6 +581,9 @@ impl Connections {
                     format!("the token cannot serve its usages: {gaps}"),
                 ));
             }
+        }
+        if next.auto_rotate != 0 && current.auto_rotate == 0 && new_token.is_none() {
+            validate::can_self_rotate(&parse_list(&next.scopes))?;
         }
         next.version = current.version.saturating_add(1);
         next.updated_at = now;

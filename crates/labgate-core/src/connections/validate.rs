@@ -157,6 +157,19 @@ pub fn rotate_before_days(days: Option<u32>) -> Result<u32> {
     }
 }
 
+/// Automatic rotation uses the token itself (`POST /personal_access_tokens/self/rotate`), which
+/// GitLab allows with the `api` or `self_rotate` scope.
+pub fn can_self_rotate(scopes: &[String]) -> Result<()> {
+    if scopes.iter().any(|s| s == "api" || s == "self_rotate") {
+        Ok(())
+    } else {
+        Err(CoreError::validation(
+            "autoRotate",
+            "autoRotate needs a token with the api or self_rotate scope (a token rotates itself)",
+        ))
+    }
+}
+
 /// What introspection failing on create or credential update means to the caller.
 pub fn introspection_error(error: &GitLabError) -> CoreError {
     let field = "credentials.accessToken";

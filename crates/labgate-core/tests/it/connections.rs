@@ -266,7 +266,23 @@ async fn bad_tokens_are_refused_each_with_its_reason() {
     assert!(m.contains("api") && m.contains("read_repository"), "{m}");
     let mut usage = request("a", &url, ALICE_READ, "personal");
     usage.usages = Some(vec!["access-sync".to_owned()]);
-    conns.create(&env.admin, usage).await.unwrap();
+    let read_only = conns.create(&env.admin, usage).await.unwrap();
+    // Automatic rotation needs a token that may rotate itself.
+    let mut rotating = request("r", &url, ALICE_READ, "personal");
+    rotating.auto_rotate = Some(true);
+    let m = message(conns.create(&env.admin, rotating).await.unwrap_err());
+    assert!(m.contains("self_rotate"), "{m}");
+    let switch_on = UpdateConnectionRequest {
+        auto_rotate: Some(true),
+        ..Default::default()
+    };
+    let m = message(
+        conns
+            .update(&env.admin, &read_only.id, switch_on)
+            .await
+            .unwrap_err(),
+    );
+    assert!(m.contains("self_rotate"), "{m}");
 
     // Unsupported Infisical options and shapes.
     let mut platform = request("b", &url, ALICE, "personal");
@@ -689,13 +705,18 @@ async fn a_lost_rotation_answer_is_never_retried() {
         .sum();
     assert_eq!(rotations, 1);
     // A new token clears it.
+    let fresh = env
+        .sim
+        .state()
+        .create_personal_access_token("alice", "fresh", &["api"], None)
+        .unwrap();
     let fixed = conns
         .update(
             &env.admin,
             &conn.id,
             UpdateConnectionRequest {
                 credentials: Some(AccessTokenCredentials {
-                    access_token: ALICE_READ.to_owned(),
+                    access_token: fresh.clone(),
                     instance_url: None,
                     access_token_type: "personal".to_owned(),
                 }),
