@@ -263,6 +263,11 @@ impl Connections {
         let client = self
             .client(base)
             .map_err(|error| validate::introspection_error(&error))?;
+        // The address is vetted before the token is sent anywhere.
+        client
+            .check_destination()
+            .await
+            .map_err(|error| validate::introspection_error(&error))?;
         let info = client
             .introspect(&Credential::PrivateToken(token.clone()))
             .await
