@@ -25,6 +25,9 @@ pub struct AuditLogView {
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
     pub created_at: String,
+    /// How many times it happened within that minute: repeated reads of one credential by one
+    /// actor are folded into one entry.
+    pub occurrences: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -30,6 +30,8 @@ pub struct AuditRecord {
     pub source_ip: Option<String>,
     pub details: Option<String>,
     pub created_at: i64,
+    /// How many times the action happened in the entry's minute (folded entries only; else 1).
+    pub occurrences: i32,
 }
 
 /// Which entries to list; every filter is optional except the tenant.
@@ -47,10 +49,34 @@ pub struct AuditFilter<'a> {
     pub limit: u32,
 }
 
-const AUDIT_COLUMNS: &str =
-    "id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, source_ip, details, created_at";
+const AUDIT_COLUMNS: &str = "id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, source_ip, \
+     details, created_at, occurrences";
 
 impl Store {
+    /// Records one more occurrence of an entry whose id names its fold (actor, action, resource,
+    /// minute): the first occurrence inserts it, later ones count up.
+    pub async fn count_audit(&self, entry: &NewAuditEntry<'_>) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO audit_log (id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, \
+             source_ip, details, created_at, occurrences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) \
+             ON CONFLICT (id) DO UPDATE SET occurrences = audit_log.occurrences + 1",
+        )
+        .bind(entry.id)
+        .bind(entry.tenant_id)
+        .bind(entry.actor_kind)
+        .bind(entry.actor_id)
+        .bind(entry.action)
+        .bind(entry.resource_kind)
+        .bind(entry.resource_id)
+        .bind(entry.source_ip)
+        .bind(entry.details)
+        .bind(entry.now)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
     /// A page of a tenant's entries, newest first, and how many match.
     pub async fn list_audit(&self, filter: &AuditFilter<'_>) -> Result<(Vec<AuditRecord>, u64)> {
         let (offset, limit) = crate::page_bounds(filter.offset, filter.limit);

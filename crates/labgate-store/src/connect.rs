@@ -61,6 +61,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_connections",
         include_str!("../migrations/sqlite/0003_app_connections.sql"),
     ),
+    (
+        4,
+        "audit_occurrences",
+        include_str!("../migrations/sqlite/0004_audit_occurrences.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -73,6 +78,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "app_connections",
         include_str!("../migrations/postgres/0003_app_connections.sql"),
+    ),
+    (
+        4,
+        "audit_occurrences",
+        include_str!("../migrations/postgres/0004_audit_occurrences.sql"),
     ),
 ];
 

@@ -1,6 +1,7 @@
 //! Domain tests on a fresh database of the run's backend (`LABGATE_TEST_BACKEND`).
 
 mod api_keys;
+mod audit;
 mod connections;
 mod vault;
 

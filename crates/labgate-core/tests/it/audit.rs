@@ -1,0 +1,89 @@
+use labgate_core::audit::AuditEvent;
+use labgate_core::auth::{Actor, KeyRequest, Principal};
+use labgate_proto::api_keys::Role;
+use labgate_proto::audit::AuditLogQuery;
+use secrecy::ExposeSecret;
+
+use crate::env;
+
+async fn principal(env: &crate::Env, tenant_id: &str, name: &str) -> Principal {
+    let request = KeyRequest {
+        name,
+        role: Role::Admin,
+        expires_at: None,
+        token: None,
+    };
+    let key = env
+        .services
+        .api_keys
+        .create(tenant_id, &Actor::Cli, None, request)
+        .await
+        .unwrap();
+    env.services
+        .api_keys
+        .authenticate(key.token.expose_secret(), Some("192.0.2.7".into()))
+        .await
+        .unwrap()
+}
+
+fn read(connection: &str) -> AuditEvent<'_> {
+    AuditEvent {
+        action: "credential.read",
+        resource_kind: "app-connection",
+        resource_id: Some(connection),
+        details: None,
+    }
+}
+
+#[tokio::test]
+async fn repeated_credential_reads_fold_per_actor_connection_and_minute() {
+    let env = env().await;
+    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let alice = principal(&env, &acme.id, "alice").await;
+    let bob = principal(&env, &acme.id, "bob").await;
+    let audit = &env.services.audit;
+    for _ in 0..3 {
+        audit.record_folded(&alice, read("c1")).await.unwrap();
+    }
+    audit.record_folded(&alice, read("c2")).await.unwrap();
+    audit.record_folded(&bob, read("c1")).await.unwrap();
+    env.clock.advance_ms(60_000);
+    audit.record_folded(&alice, read("c1")).await.unwrap();
+
+    let query = AuditLogQuery {
+        action: Some("credential.read".into()),
+        ..AuditLogQuery::default()
+    };
+    let list = audit.list(&alice, &query, 100).await.unwrap();
+    let mut folds: Vec<(String, String, u32)> = list
+        .audit_logs
+        .iter()
+        .map(|e| {
+            (
+                e.actor.id.clone().unwrap(),
+                e.resource_id.clone().unwrap(),
+                e.occurrences,
+            )
+        })
+        .collect();
+    folds.sort();
+    let alice_id = alice.actor.id().unwrap().to_owned();
+    let bob_id = bob.actor.id().unwrap().to_owned();
+    let mut expected = vec![
+        (alice_id.clone(), "c1".to_owned(), 3),
+        (alice_id.clone(), "c1".to_owned(), 1),
+        (alice_id, "c2".to_owned(), 1),
+        (bob_id, "c1".to_owned(), 1),
+    ];
+    expected.sort();
+    assert_eq!(folds, expected);
+    assert!(
+        list.audit_logs
+            .iter()
+            .all(|e| e.source_ip.as_deref() == Some("192.0.2.7"))
+    );
+    assert!(
+        list.audit_logs.iter().all(|e| e.created_at.ends_with(":00Z")),
+        "dated at the minute"
+    );
+}
