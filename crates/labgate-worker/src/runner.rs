@@ -233,16 +233,7 @@ impl Worker {
                     Err(_) => break,
                 },
             };
-            let claimed = self
-                .services
-                .store
-                .claim_job(
-                    &self.settings.owner,
-                    self.services.clock.now_ms(),
-                    millis(self.settings.lease),
-                )
-                .await;
-            match claimed {
+            match self.claim().await {
                 Ok(Some(job)) => {
                     let worker = self.clone();
                     let cancel = job_cancel.child_token();
@@ -282,19 +273,18 @@ impl Worker {
 
     /// Claims and runs one due job, if any. Tests use it to drive the queue without a loop.
     pub async fn run_once(&self) -> labgate_core::Result<Option<RunOutcome>> {
-        let claimed = self
-            .services
-            .store
-            .claim_job(
-                &self.settings.owner,
-                self.services.clock.now_ms(),
-                millis(self.settings.lease),
-            )
-            .await?;
-        match claimed {
+        match self.claim().await? {
             Some(job) => Ok(Some(self.execute(job, CancellationToken::new()).await)),
             None => Ok(None),
         }
+    }
+
+    async fn claim(&self) -> Result<Option<ClaimedJob>, labgate_store::StoreError> {
+        let now = self.services.clock.now_ms();
+        self.services
+            .store
+            .claim_job(&self.settings.owner, now, millis(self.settings.lease))
+            .await
     }
 
     async fn execute(&self, job: ClaimedJob, cancel: CancellationToken) -> RunOutcome {
