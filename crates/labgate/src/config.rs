@@ -299,6 +299,15 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
     Value::from(value.to_owned())
 }
 
+/// Settings whose values never appear in messages.
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "root_keys",
+    "root_key",
+    "bootstrap_admin_key",
+    "metrics_token",
+];
+
 fn describe_figment_error(error: &figment::Error) -> String {
     let mut lines = Vec::new();
     for error in error.clone() {
@@ -310,6 +319,11 @@ fn describe_figment_error(error: &figment::Error) -> String {
         let key = error.path.join(".");
         if key.is_empty() {
             lines.push(format!("{place}: {}", error.kind));
+        } else if SECRET_KEYS.contains(&key.as_str()) {
+            // The parser's message quotes the value, and this value is a secret.
+            lines.push(format!(
+                "{place}: setting {key}: must be a string (value not shown: it is a secret)"
+            ));
         } else {
             lines.push(format!("{place}: setting {key}: {}", error.kind));
         }
@@ -533,6 +547,19 @@ mod tests {
         ]);
         let config = load_from(None, &FlagOverrides::default(), &environment).unwrap();
         assert_eq!(config.unknown_variables, vec!["LABGATE_LISTN".to_owned()]);
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_not_echoed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("labgate.toml");
+        std::fs::write(&file, "metrics_token = 98765432101234\n").unwrap();
+        let error = load_from(Some(&file), &FlagOverrides::default(), &[])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("metrics_token"), "{error}");
+        assert!(!error.contains("98765432101234"), "{error}");
     }
 
     #[test]
