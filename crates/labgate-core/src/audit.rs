@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+pub use labgate_proto::audit::{ActorKind, AuditAction, ResourceType};
 use labgate_proto::audit::{AuditActor, AuditLogList, AuditLogQuery, AuditLogView};
 use labgate_store::{AuditFilter, AuditRecord, NewAuditEntry, Store};
+use time::{Duration, OffsetDateTime};
 
 use crate::auth::{Access, Actor, Principal};
 use crate::clock::Clock;
-use crate::ids::new_id;
-use crate::timefmt::{parse_rfc3339, to_rfc3339};
+use crate::ids::{AuditEntryId, TenantId};
+use crate::rows::{Parsed, ms, text, time, unsigned};
+use crate::timefmt::{format_time, parse_time};
 use crate::{CoreError, Result};
 
 #[derive(Clone)]
@@ -20,8 +23,8 @@ pub struct AuditLog {
 /// One audited action. `details` is JSON and never holds a secret.
 #[derive(Debug, Clone)]
 pub struct AuditEvent<'a> {
-    pub action: &'a str,
-    pub resource_kind: &'a str,
+    pub action: AuditAction,
+    pub resource_kind: ResourceType,
     pub resource_id: Option<&'a str>,
     pub details: Option<serde_json::Value>,
 }
@@ -43,7 +46,7 @@ impl AuditLog {
 
     pub async fn record_as(
         &self,
-        tenant_id: Option<&str>,
+        tenant_id: Option<&TenantId>,
         actor: &Actor,
         source_ip: Option<&str>,
         event: AuditEvent<'_>,
@@ -51,16 +54,16 @@ impl AuditLog {
         let details = event.details.as_ref().map(serde_json::Value::to_string);
         self.store
             .insert_audit(&NewAuditEntry {
-                id: &new_id(),
-                tenant_id,
-                actor_kind: actor.kind(),
+                id: AuditEntryId::generate().as_str(),
+                tenant_id: tenant_id.map(TenantId::as_str),
+                actor_kind: actor.kind().as_str(),
                 actor_id: actor.id(),
-                action: event.action,
-                resource_kind: event.resource_kind,
+                action: event.action.as_str(),
+                resource_kind: event.resource_kind.as_str(),
                 resource_id: event.resource_id,
                 source_ip,
                 details: details.as_deref(),
-                now: self.clock.now_ms(),
+                now: ms(self.clock.now()),
             })
             .await?;
         Ok(())
@@ -70,8 +73,7 @@ impl AuditLog {
     /// one entry per actor, action, resource and minute that counts its occurrences, so the log
     /// stays readable and bounded however busy a consumer is.
     pub async fn record_folded(&self, principal: &Principal, event: AuditEvent<'_>) -> Result<()> {
-        let now = self.clock.now_ms();
-        let minute = now.div_euclid(60_000);
+        let minute = ms(self.clock.now()).div_euclid(60_000);
         let fold = format!(
             "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{minute}",
             principal.tenant_id,
@@ -91,11 +93,11 @@ impl AuditLog {
         self.store
             .count_audit(&NewAuditEntry {
                 id: &id,
-                tenant_id: Some(&principal.tenant_id),
-                actor_kind: principal.actor.kind(),
+                tenant_id: Some(principal.tenant_id.as_str()),
+                actor_kind: principal.actor.kind().as_str(),
                 actor_id: principal.actor.id(),
-                action: event.action,
-                resource_kind: event.resource_kind,
+                action: event.action.as_str(),
+                resource_kind: event.resource_kind.as_str(),
                 resource_id: event.resource_id,
                 source_ip: principal.source_ip.as_deref(),
                 details: details.as_deref(),
@@ -119,18 +121,18 @@ impl AuditLog {
             value
                 .as_deref()
                 .map(|text| {
-                    parse_rfc3339(text).ok_or_else(|| {
+                    parse_time(text).map(ms).ok_or_else(|| {
                         CoreError::validation(field, format!("{field} must be an RFC 3339 time"))
                     })
                 })
                 .transpose()
         };
         let filter = AuditFilter {
-            tenant_id: &principal.tenant_id,
-            action: query.action.as_deref(),
-            resource_kind: query.resource_kind.as_deref(),
+            tenant_id: principal.tenant_id.as_str(),
+            action: query.action.map(AuditAction::as_str),
+            resource_kind: query.resource_kind.map(ResourceType::as_str),
             resource_id: query.resource_id.as_deref(),
-            actor_kind: query.actor_kind.as_deref(),
+            actor_kind: query.actor_kind.map(ActorKind::as_str),
             actor_id: query.actor_id.as_deref(),
             since: time("since", &query.since)?,
             until: time("until", &query.until)?,
@@ -138,34 +140,36 @@ impl AuditLog {
             limit,
         };
         let (records, total) = self.store.list_audit(&filter).await?;
+        let audit_logs = records
+            .into_iter()
+            .map(|row| view(row).map_err(CoreError::from))
+            .collect::<Result<Vec<_>>>()?;
         Ok(AuditLogList {
-            audit_logs: records.into_iter().map(view).collect(),
+            audit_logs,
             total_count: total,
         })
     }
 
-    /// Deletes entries older than the retention; returns how many went.
-    pub async fn prune(&self, retention_ms: i64) -> Result<u64> {
-        Ok(self
-            .store
-            .prune_audit(self.clock.now_ms().saturating_sub(retention_ms))
-            .await?)
+    /// Deletes entries older than `retention`; returns how many went.
+    pub async fn prune(&self, retention: Duration) -> Result<u64> {
+        let before: OffsetDateTime = self.clock.now() - retention;
+        Ok(self.store.prune_audit(ms(before)).await?)
     }
 }
 
-fn view(record: AuditRecord) -> AuditLogView {
-    AuditLogView {
+fn view(row: AuditRecord) -> Parsed<AuditLogView> {
+    Ok(AuditLogView {
         actor: AuditActor {
-            kind: record.actor_kind,
-            id: record.actor_id,
+            kind: text("audit_log.actor_kind", &row.actor_kind)?,
+            id: row.actor_id,
         },
-        details: record.details.and_then(|text| serde_json::from_str(&text).ok()),
-        created_at: to_rfc3339(record.created_at),
-        id: record.id,
-        action: record.action,
-        resource_kind: record.resource_kind,
-        resource_id: record.resource_id,
-        source_ip: record.source_ip,
-        occurrences: u32::try_from(record.occurrences).unwrap_or(1),
-    }
+        details: row.details.and_then(|text| serde_json::from_str(&text).ok()),
+        created_at: format_time(time("audit_log.created_at", row.created_at)?),
+        action: text("audit_log.action", &row.action)?,
+        resource_kind: text("audit_log.resource_kind", &row.resource_kind)?,
+        occurrences: unsigned("audit_log.occurrences", row.occurrences)?,
+        id: row.id,
+        resource_id: row.resource_id,
+        source_ip: row.source_ip,
+    })
 }

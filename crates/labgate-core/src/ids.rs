@@ -1,11 +1,119 @@
-//! Identifiers: UUIDv7 strings, time-ordered so indexes stay compact.
+//! Identifiers. Each kind of resource has its own id type, so a tenant id cannot be passed where
+//! a connection id belongs. Ids labgate issues are UUIDv7 text, time-ordered so indexes stay
+//! compact.
 
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+macro_rules! define_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh id.
+            pub fn generate() -> $name {
+                $name(uuid::Uuid::now_v7().to_string())
+            }
+
+            /// An id from a caller, when it has the shape of an id labgate issues; lets handlers
+            /// refuse junk before a query runs.
+            pub fn parse(text: &str) -> Option<$name> {
+                uuid::Uuid::try_parse(text).ok().map(|_| $name(text.to_owned()))
+            }
+
+            /// An id read back from the database, which only holds ids labgate wrote.
+            #[allow(dead_code, reason = "some ids are only ever written")]
+            pub(crate) fn from_stored(text: String) -> $name {
+                $name(text)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        // Reading an id as text is always fine; only making one from text is checked.
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
 }
 
-/// Whether `value` has the shape of an id labgate issued; lets handlers refuse junk before a
-/// query runs.
-pub fn is_valid_id(value: &str) -> bool {
-    uuid::Uuid::try_parse(value).is_ok()
+define_id!(
+    /// A tenant: the isolation boundary of keys and data.
+    TenantId
+);
+define_id!(
+    /// An app connection.
+    ConnectionId
+);
+define_id!(
+    /// An entry of a connection's timeline.
+    ConnectionEventId
+);
+define_id!(
+    /// A journalled token-changing GitLab call.
+    JournalId
+);
+define_id!(
+    /// A background job.
+    JobId
+);
+define_id!(
+    /// An API key.
+    ApiKeyId
+);
+define_id!(
+    /// A webhook subscription.
+    WebhookId
+);
+define_id!(
+    /// One delivery of an event to a subscription.
+    DeliveryId
+);
+define_id!(
+    /// An audit log entry.
+    AuditEntryId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_uuids_and_parse_refuses_junk() {
+        let id = ConnectionId::generate();
+        assert_eq!(ConnectionId::parse(id.as_str()), Some(id.clone()));
+        for junk in [
+            "",
+            "abc",
+            "1; DROP TABLE x",
+            "00000000-0000-0000-0000-00000000000g",
+        ] {
+            assert_eq!(ConnectionId::parse(junk), None, "{junk}");
+        }
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+    }
 }

@@ -1,80 +1,181 @@
-//! The job queue as the domain sees it: enqueueing with dedupe keys, retry timing, and the
-//! tenant-scoped views the API shows.
+//! The job queue: enqueueing with dedupe keys, claiming with leases renewed by heartbeat,
+//! progress, retry timing, outcomes, retention, and the tenant-scoped views the API shows. The
+//! worker runs jobs through this queue only.
 
 use std::sync::Arc;
 
-use labgate_proto::jobs::{JobList, JobListQuery, JobProgress, JobState, JobView};
+pub use labgate_proto::jobs::JobState;
+use labgate_proto::jobs::{JobList, JobListQuery, JobProgress, JobView};
 use labgate_store::{JobFilter, JobRecord, NewJob, Store};
 use rand::Rng;
+use time::{Duration, OffsetDateTime};
 
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
-use crate::ids::{is_valid_id, new_id};
-use crate::timefmt::{opt_rfc3339, to_rfc3339};
+use crate::ids::{JobId, TenantId};
+use crate::rows::{
+    Parsed, StoredValueError, ms, opt_time, opt_unsigned, signed, signed32, text, time, unsigned,
+};
+use crate::timefmt::{format_opt, format_time};
 use crate::{CoreError, Result};
 
-pub const DEFAULT_MAX_ATTEMPTS: i32 = 5;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+labgate_proto::text_enum! {
+    /// What a job does; each kind has one handler in the worker.
+    pub enum JobKind {
+        /// Applies the retention settings. Recurring.
+        MaintenancePrune = "maintenance.prune",
+        /// Checks every connection at GitLab. Recurring.
+        ConnectionsHealth = "connections.health",
+        /// Sends due webhook deliveries. Recurring while deliveries wait.
+        WebhooksDeliver = "webhooks.deliver",
+        /// Proves that workers pick up and finish work.
+        DiagnosticProbe = "diagnostic.probe",
+    }
+}
 
 /// A job to queue.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    pub tenant_id: Option<String>,
-    pub kind: String,
+    pub tenant_id: Option<TenantId>,
+    pub kind: JobKind,
     pub payload: serde_json::Value,
     /// When to run; `None` runs as soon as a worker is free.
-    pub run_at_ms: Option<i64>,
-    pub max_attempts: i32,
+    pub run_at: Option<OffsetDateTime>,
+    pub max_attempts: u32,
     /// Keeps recurring jobs single however many replicas schedule them.
     pub dedupe_key: Option<String>,
 }
 
 impl JobSpec {
-    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> JobSpec {
+    pub fn new(kind: JobKind, payload: serde_json::Value) -> JobSpec {
         JobSpec {
             tenant_id: None,
-            kind: kind.into(),
+            kind,
             payload,
-            run_at_ms: None,
+            run_at: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             dedupe_key: None,
         }
     }
-}
 
-/// The delay before attempt `attempt + 1`: exponential from `base_ms`, capped, with ±50% jitter so
-/// that jobs failing together do not retry together.
-pub fn retry_delay_ms(attempt: i32, base_ms: i64, cap_ms: i64) -> i64 {
-    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let delay = base_ms.saturating_mul(1_i64 << exponent).min(cap_ms).max(1);
-    let jitter = rand::thread_rng().gen_range(0.5..1.5);
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_precision_loss,
-        reason = "bounded by cap_ms"
-    )]
-    let jittered = (delay as f64 * jitter) as i64;
-    jittered.max(1)
-}
-
-pub fn job_view(record: JobRecord) -> JobView {
-    JobView {
-        state: JobState::parse(&record.state).unwrap_or(JobState::Failed),
-        attempts: u32::try_from(record.attempts).unwrap_or(0),
-        max_attempts: u32::try_from(record.max_attempts).unwrap_or(0),
-        run_at: to_rfc3339(record.run_at),
-        progress: JobProgress {
-            done: u64::try_from(record.progress_done).unwrap_or(0),
-            total: record.progress_total.and_then(|total| u64::try_from(total).ok()),
-            phase: record.progress_phase,
-        },
-        last_error: record.last_error,
-        dedupe_key: record.dedupe_key,
-        created_at: to_rfc3339(record.created_at),
-        updated_at: to_rfc3339(record.updated_at),
-        finished_at: opt_rfc3339(record.finished_at),
-        id: record.id,
-        kind: record.kind,
+    /// A recurring job: its kind is its dedupe key, so one is queued however many replicas ask.
+    pub fn recurring(kind: JobKind) -> JobSpec {
+        JobSpec {
+            dedupe_key: Some(kind.as_str().to_owned()),
+            ..JobSpec::new(kind, serde_json::json!({}))
+        }
     }
+}
+
+/// How far a job has got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: Option<u64>,
+    pub phase: Option<String>,
+}
+
+/// A queued, running or finished job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub tenant_id: Option<TenantId>,
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub run_at: OffsetDateTime,
+    /// Claims so far; each claim counts as an attempt.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<OffsetDateTime>,
+    pub dedupe_key: Option<String>,
+    pub progress: Progress,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<JobRecord> for Job {
+    type Error = StoredValueError;
+
+    fn try_from(row: JobRecord) -> Parsed<Job> {
+        Ok(Job {
+            id: JobId::from_stored(row.id),
+            tenant_id: row.tenant_id.map(TenantId::from_stored),
+            kind: text("jobs.kind", &row.kind)?,
+            payload: serde_json::from_str(&row.payload).map_err(|_| StoredValueError {
+                column: "jobs.payload",
+                value: "(not JSON)".to_owned(),
+            })?,
+            state: JobState::parse(&row.state).ok_or_else(|| StoredValueError {
+                column: "jobs.state",
+                value: row.state.clone(),
+            })?,
+            run_at: time("jobs.run_at", row.run_at)?,
+            attempts: unsigned("jobs.attempts", row.attempts)?,
+            max_attempts: unsigned("jobs.max_attempts", row.max_attempts)?,
+            lease_owner: row.lease_owner,
+            lease_expires_at: opt_time("jobs.lease_expires_at", row.lease_expires_at)?,
+            dedupe_key: row.dedupe_key,
+            progress: Progress {
+                done: unsigned("jobs.progress_done", row.progress_done)?,
+                total: opt_unsigned("jobs.progress_total", row.progress_total)?,
+                phase: row.progress_phase,
+            },
+            last_error: row.last_error,
+            created_at: time("jobs.created_at", row.created_at)?,
+            updated_at: time("jobs.updated_at", row.updated_at)?,
+            finished_at: opt_time("jobs.finished_at", row.finished_at)?,
+        })
+    }
+}
+
+/// `duration` spread by up to ± `fraction` of itself, so that work scheduled together (replicas
+/// starting at once, jobs failing together) does not run together again.
+pub fn jittered(duration: Duration, fraction: f64) -> Duration {
+    let factor = 1.0 + rand::thread_rng().gen_range(-fraction..=fraction);
+    duration * factor
+}
+
+/// The delay before attempt `attempt + 1`: exponential from `base`, capped, with ±50% jitter.
+pub fn retry_delay(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(30);
+    let nominal = base.saturating_mul(1_i32 << exponent).min(cap);
+    jittered(nominal, 0.5).max(Duration::MILLISECOND)
+}
+
+pub fn job_view(job: Job) -> JobView {
+    JobView {
+        id: job.id.into(),
+        kind: job.kind.as_str().to_owned(),
+        state: job.state,
+        attempts: job.attempts,
+        max_attempts: job.max_attempts,
+        run_at: format_time(job.run_at),
+        progress: JobProgress {
+            done: job.progress.done,
+            total: job.progress.total,
+            phase: job.progress.phase,
+        },
+        last_error: job.last_error,
+        dedupe_key: job.dedupe_key,
+        created_at: format_time(job.created_at),
+        updated_at: format_time(job.updated_at),
+        finished_at: format_opt(job.finished_at),
+    }
+}
+
+/// Why a job attempt ended without success, as the queue records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Queued again at the given time.
+    RetryAt(OffsetDateTime),
+    /// Failed for good.
+    Final,
 }
 
 #[derive(Clone)]
@@ -89,23 +190,24 @@ impl JobQueue {
     }
 
     /// Queues a job; returns its id and whether it is new (false: a live job held the dedupe key).
-    pub async fn enqueue(&self, spec: &JobSpec) -> Result<(String, bool)> {
-        let now = self.clock.now_ms();
-        let id = new_id();
+    pub async fn enqueue(&self, spec: &JobSpec) -> Result<(JobId, bool)> {
+        let now = self.clock.now();
+        let id = JobId::generate();
         let payload = spec.payload.to_string();
-        Ok(self
+        let (id, created) = self
             .store
             .enqueue_job(&NewJob {
-                id: &id,
-                tenant_id: spec.tenant_id.as_deref(),
-                kind: &spec.kind,
+                id: id.as_str(),
+                tenant_id: spec.tenant_id.as_ref().map(TenantId::as_str),
+                kind: spec.kind.as_str(),
                 payload: &payload,
-                run_at: spec.run_at_ms.unwrap_or(now),
-                max_attempts: spec.max_attempts.max(1),
+                run_at: ms(spec.run_at.unwrap_or(now)),
+                max_attempts: signed32(spec.max_attempts.max(1)),
                 dedupe_key: spec.dedupe_key.as_deref(),
-                now,
+                now: ms(now),
             })
-            .await?)
+            .await?;
+        Ok((JobId::from_stored(id), created))
     }
 
     /// Makes sure the job `spec` describes runs now: queues it, or brings forward the queued job
@@ -113,42 +215,168 @@ impl JobQueue {
     pub async fn wake(&self, spec: &JobSpec) -> Result<()> {
         let (_, created) = self.enqueue(spec).await?;
         if !created && let Some(key) = &spec.dedupe_key {
-            self.store.advance_job(key, self.clock.now_ms()).await?;
+            self.store.advance_job(key, ms(self.clock.now())).await?;
         }
         Ok(())
     }
 
+    /// Takes the lease on the next due job for `owner`, for `lease`. A job whose stored row
+    /// cannot be read (a kind this labgate does not know, say) is failed for good on the spot,
+    /// with the reason, and the next one is looked at.
+    pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<Job>> {
+        loop {
+            let now = self.clock.now();
+            let Some(row) = self
+                .store
+                .claim_job(
+                    owner,
+                    ms(now),
+                    lease.whole_milliseconds().try_into().unwrap_or(i64::MAX),
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let id = row.id.clone();
+            match Job::try_from(row) {
+                Ok(job) => return Ok(Some(job)),
+                Err(error) => {
+                    tracing::error!(job_id = %id, error = %error, "a claimed job cannot be read; it is failed");
+                    self.store
+                        .fail_job(&id, owner, &format!("the job cannot run: {error}"), None, ms(now))
+                        .await?;
+                }
+            }
+        }
+    }
+
+    /// Extends a held lease; false when it was lost (expired and taken by another worker).
+    pub async fn heartbeat(&self, job: &JobId, owner: &str, lease: Duration) -> Result<bool> {
+        Ok(self
+            .store
+            .renew_job_lease(
+                job.as_str(),
+                owner,
+                ms(self.clock.now()),
+                lease.whole_milliseconds().try_into().unwrap_or(i64::MAX),
+            )
+            .await?)
+    }
+
+    /// Records progress of a held job; the API, the CLI and the UI show it.
+    pub async fn progress(&self, job: &JobId, owner: &str, progress: &Progress) -> Result<bool> {
+        Ok(self
+            .store
+            .set_job_progress(
+                job.as_str(),
+                owner,
+                signed(progress.done),
+                progress.total.map(signed),
+                progress.phase.as_deref(),
+                ms(self.clock.now()),
+            )
+            .await?)
+    }
+
+    /// Marks a held job done; false when the lease had been lost and nothing was recorded.
+    pub async fn complete(&self, job: &JobId, owner: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .complete_job(job.as_str(), owner, ms(self.clock.now()))
+            .await?)
+    }
+
+    /// Records a failed attempt of a held job; false when the lease had been lost.
+    pub async fn fail(&self, job: &JobId, owner: &str, error: &str, failure: Failure) -> Result<bool> {
+        let retry_at = match failure {
+            Failure::RetryAt(at) => Some(ms(at)),
+            Failure::Final => None,
+        };
+        Ok(self
+            .store
+            .fail_job(job.as_str(), owner, error, retry_at, ms(self.clock.now()))
+            .await?)
+    }
+
+    /// Deletes jobs that finished more than `retention` ago; returns how many went.
+    pub async fn prune(&self, retention: Duration) -> Result<u64> {
+        Ok(self
+            .store
+            .prune_finished_jobs(ms(self.clock.now() - retention))
+            .await?)
+    }
+
+    /// How many jobs are in each state, for metrics.
+    pub async fn counts_by_state(&self) -> Result<Vec<(JobState, u64)>> {
+        self.store
+            .count_jobs_by_state()
+            .await?
+            .into_iter()
+            .map(|row| {
+                let state = JobState::parse(&row.state).ok_or_else(|| StoredValueError {
+                    column: "jobs.state",
+                    value: row.state.clone(),
+                })?;
+                Ok((state, unsigned("COUNT(jobs)", row.count)?))
+            })
+            .collect()
+    }
+
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<JobView> {
         principal.require(Access::Read)?;
-        if !is_valid_id(id) {
-            return Err(CoreError::NotFound("job"));
-        }
-        self.store
-            .job(Some(&principal.tenant_id), id)
+        let id = JobId::parse(id).ok_or(CoreError::NotFound("job"))?;
+        let row = self
+            .store
+            .job(Some(principal.tenant_id.as_str()), id.as_str())
             .await?
-            .map(job_view)
-            .ok_or(CoreError::NotFound("job"))
+            .ok_or(CoreError::NotFound("job"))?;
+        Ok(job_view(Job::try_from(row)?))
     }
 
     pub async fn list(&self, principal: &Principal, query: &JobListQuery, limit: u32) -> Result<JobList> {
         principal.require(Access::Read)?;
         let filter = JobFilter {
-            tenant_id: Some(&principal.tenant_id),
+            tenant_id: Some(principal.tenant_id.as_str()),
             state: query.state.map(JobState::as_str),
             kind: query.kind.as_deref(),
             offset: query.offset.unwrap_or(0),
             limit,
         };
-        let (records, total) = self.store.list_jobs(&filter).await?;
+        let (rows, total) = self.store.list_jobs(&filter).await?;
+        let jobs = rows
+            .into_iter()
+            .map(|row| Job::try_from(row).map(job_view))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(JobList {
-            jobs: records.into_iter().map(job_view).collect(),
+            jobs,
             total_count: total,
         })
     }
 
     /// Any job by id, whatever its tenant (operators and tests).
-    pub async fn get_any(&self, id: &str) -> Result<Option<JobView>> {
-        Ok(self.store.job(None, id).await?.map(job_view))
+    pub async fn find(&self, id: &JobId) -> Result<Option<Job>> {
+        Ok(self
+            .store
+            .job(None, id.as_str())
+            .await?
+            .map(Job::try_from)
+            .transpose()?)
+    }
+
+    /// Every job of `kind`, newest first (operators and tests).
+    pub async fn of_kind(&self, kind: JobKind, limit: u32) -> Result<Vec<Job>> {
+        let filter = JobFilter {
+            tenant_id: None,
+            state: None,
+            kind: Some(kind.as_str()),
+            offset: 0,
+            limit,
+        };
+        let (rows, _) = self.store.list_jobs(&filter).await?;
+        Ok(rows
+            .into_iter()
+            .map(Job::try_from)
+            .collect::<std::result::Result<Vec<_>, _>>()?)
     }
 }
 
@@ -158,13 +386,24 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_and_stay_capped() {
+        let base = Duration::seconds(1);
+        let cap = Duration::minutes(10);
         for attempt in 1..40 {
-            let delay = retry_delay_ms(attempt, 1_000, 600_000);
-            let nominal = (1_000_i64 << (attempt - 1).clamp(0, 30)).min(600_000);
+            let delay = retry_delay(attempt, base, cap);
+            let nominal = (base * (1_i32 << (attempt - 1).min(30))).min(cap);
             assert!(
                 delay >= nominal / 2 && delay <= nominal * 3 / 2,
                 "attempt {attempt}: {delay}"
             );
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        let interval = Duration::hours(6);
+        for _ in 0..200 {
+            let next = jittered(interval, 0.1);
+            assert!(next >= interval * 0.9 && next <= interval * 1.1, "{next}");
         }
     }
 }

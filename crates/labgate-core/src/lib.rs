@@ -1,6 +1,7 @@
-//! labgate's domain layer: tenants, the vault, API keys and principals, the job queue and the
-//! audit log. It speaks neither HTTP nor SQL: the server crate turns requests into calls here,
-//! and the store crate holds every query.
+//! labgate's domain layer: tenants, the vault, API keys and principals, connections, the job
+//! queue, webhooks and the audit log. It speaks neither HTTP nor SQL: the server crate turns
+//! requests into calls here, and the store crate holds every query. Store rows never leave this
+//! crate: each capability parses them once into typed domain values (`rows`).
 
 #![deny(
     clippy::unwrap_used,
@@ -9,13 +10,29 @@
     clippy::indexing_slicing
 )]
 
+/// Marks a place where tests may inject a fault: with the `failpoints` feature, an armed
+/// failpoint returns `$on_fail` from the enclosing function (or pauses there); without it, the
+/// line compiles to nothing.
+macro_rules! failpoint {
+    ($name:literal, $scope:expr, $on_fail:expr) => {
+        #[cfg(feature = "failpoints")]
+        if $crate::failpoints::reached($name, $scope).await {
+            return $on_fail;
+        }
+    };
+}
+
 pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod connections;
 pub mod error;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod ids;
 pub mod jobs;
+pub mod readiness;
+mod rows;
 pub mod tenants;
 pub mod timefmt;
 pub mod vault;
@@ -25,21 +42,22 @@ use std::sync::Arc;
 
 pub use error::{CoreError, Result};
 pub use labgate_gitlab::NetworkPolicy;
-pub use labgate_store::Store;
+use labgate_store::Store;
+pub use rows::StoredValueError;
 
 use crate::auth::ApiKeys;
 use crate::clock::Clock;
 use crate::connections::Connections;
 use crate::jobs::JobQueue;
+use crate::readiness::Readiness;
 use crate::tenants::Tenants;
 use crate::vault::Vault;
 use crate::webhooks::Webhooks;
 
 /// Every domain service, wired once at start and shared (cheaply cloned) by the server and the
-/// worker.
+/// worker. The store behind them is not reachable from outside.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub vault: Arc<Vault>,
     pub tenants: Tenants,
@@ -48,6 +66,8 @@ pub struct Services {
     pub audit: audit::AuditLog,
     pub webhooks: Webhooks,
     pub connections: Connections,
+    /// Whether the database answers, for probes.
+    pub readiness: Readiness,
     /// Which internal addresses outgoing requests may reach.
     pub network_policy: Arc<NetworkPolicy>,
 }
@@ -93,9 +113,14 @@ impl Services {
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
             jobs,
             audit,
-            store,
+            readiness: Readiness::new(store),
             clock,
             vault,
         }
+    }
+
+    /// Closes the database pool; in-flight queries finish first.
+    pub async fn close(&self) {
+        self.readiness.close().await;
     }
 }

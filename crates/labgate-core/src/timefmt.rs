@@ -1,23 +1,26 @@
-//! Conversions between stored milliseconds and RFC 3339 text on the wire.
+//! Times as text on the wire: RFC 3339.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub fn to_rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
+pub fn format_time(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
-pub fn opt_rfc3339(ms: Option<i64>) -> Option<String> {
-    ms.map(to_rfc3339)
+pub fn format_opt(at: Option<OffsetDateTime>) -> Option<String> {
+    at.map(format_time)
 }
 
-/// Parses RFC 3339 text into milliseconds; `None` when it is not a valid time.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+/// `YYYY-MM-DD`, for messages about expiry dates.
+pub fn format_date(at: OffsetDateTime) -> String {
+    let text = format_time(at);
+    text.get(..10).unwrap_or(&text).to_owned()
+}
+
+/// Parses RFC 3339 text; `None` when it is not a valid time.
+pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
 #[cfg(test)]
@@ -25,10 +28,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_milliseconds() {
-        let ms = 1_795_000_123_456;
-        assert_eq!(parse_rfc3339(&to_rfc3339(ms)), Some(ms));
-        assert_eq!(parse_rfc3339("2026-11-22T01:00:00Z"), Some(1_795_309_200_000));
-        assert_eq!(parse_rfc3339("tomorrow"), None);
+    fn round_trips_rfc3339() {
+        let at = parse_time("2026-11-22T01:00:00Z").unwrap();
+        assert_eq!(at.unix_timestamp(), 1_795_309_200);
+        assert_eq!(parse_time(&format_time(at)), Some(at));
+        assert_eq!(format_date(at), "2026-11-22");
+        assert_eq!(parse_time("tomorrow"), None);
     }
 }

@@ -10,35 +10,130 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labgate_gitlab::{NetworkPolicy, check_url};
+use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::webhooks::{
-    CreateWebhookRequest, DeliveryList, DeliveryView, EVENT_TYPES, UpdateWebhookRequest, WebhookList,
-    WebhookView,
+    CreateWebhookRequest, DeliveryList, DeliveryView, UpdateWebhookRequest, WebhookList, WebhookView,
 };
+pub use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 use labgate_store::{
     DeliveryAttempt, DeliveryRecord, NewDelivery, NewWebhook, Store, StoreError, WebhookRecord,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
-use crate::ids::{is_valid_id, new_id};
-use crate::jobs::{JobQueue, JobSpec, retry_delay_ms};
-use crate::timefmt::{opt_rfc3339, to_rfc3339};
+use crate::ids::{DeliveryId, TenantId, WebhookId};
+use crate::jobs::{JobKind, JobQueue, JobSpec, retry_delay};
+use crate::rows::{
+    Parsed, StoredValueError, flag, json_list, ms, opt_ms, opt_time, opt_unsigned, text, time, to_json_list,
+    unsigned,
+};
+use crate::timefmt::{format_opt, format_time};
 use crate::vault::{SecretSlot, Vault};
 use crate::{CoreError, Result};
 
-/// The job kind that sends due deliveries.
-pub const DELIVER_KIND: &str = "webhooks.deliver";
 const OWNER_TABLE: &str = "webhook_subscriptions";
 const SECRET_FIELD: &str = "secret";
 /// Attempts before a delivery is given up.
-pub const MAX_ATTEMPTS: i32 = 12;
-const RETRY_BASE_MS: i64 = 30_000;
-const RETRY_CAP_MS: i64 = 6 * 3_600_000;
+pub const MAX_ATTEMPTS: u32 = 12;
+const RETRY_BASE: time::Duration = time::Duration::seconds(30);
+const RETRY_CAP: time::Duration = time::Duration::hours(6);
 const LEASE_MS: i64 = 60_000;
 const MIN_SECRET_LEN: usize = 24;
+
+/// A subscription: where to send which events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub tenant_id: TenantId,
+    pub url: String,
+    pub description: Option<String>,
+    /// The event types wanted; `*` means all of them.
+    pub events: Vec<WebhookEventType>,
+    pub enabled: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Webhook {
+    fn wants(&self, event: WebhookEventType) -> bool {
+        self.events
+            .iter()
+            .any(|wanted| *wanted == WebhookEventType::All || *wanted == event)
+    }
+}
+
+impl TryFrom<WebhookRecord> for Webhook {
+    type Error = StoredValueError;
+
+    fn try_from(row: WebhookRecord) -> Parsed<Webhook> {
+        Ok(Webhook {
+            id: WebhookId::from_stored(row.id),
+            tenant_id: TenantId::from_stored(row.tenant_id),
+            events: json_list("webhook_subscriptions.events", &row.events)?,
+            enabled: flag("webhook_subscriptions.enabled", row.enabled)?,
+            created_at: time("webhook_subscriptions.created_at", row.created_at)?,
+            updated_at: time("webhook_subscriptions.updated_at", row.updated_at)?,
+            url: row.url,
+            description: row.description,
+        })
+    }
+}
+
+fn webhook_row(webhook: &Webhook) -> WebhookRecord {
+    WebhookRecord {
+        id: webhook.id.to_string(),
+        tenant_id: webhook.tenant_id.to_string(),
+        url: webhook.url.clone(),
+        description: webhook.description.clone(),
+        events: to_json_list(&webhook.events),
+        enabled: i32::from(webhook.enabled),
+        created_at: ms(webhook.created_at),
+        updated_at: ms(webhook.updated_at),
+    }
+}
+
+/// One event on its way to one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub webhook_id: WebhookId,
+    pub event_type: WebhookEventType,
+    /// The JSON body sent, exactly as signed.
+    pub payload: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub delivered_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<DeliveryRecord> for Delivery {
+    type Error = StoredValueError;
+
+    fn try_from(row: DeliveryRecord) -> Parsed<Delivery> {
+        Ok(Delivery {
+            id: DeliveryId::from_stored(row.id),
+            tenant_id: TenantId::from_stored(row.tenant_id),
+            webhook_id: WebhookId::from_stored(row.subscription_id),
+            event_type: text("webhook_deliveries.event_type", &row.event_type)?,
+            state: text("webhook_deliveries.state", &row.state)?,
+            attempts: unsigned("webhook_deliveries.attempts", row.attempts)?,
+            next_attempt_at: time("webhook_deliveries.next_attempt_at", row.next_attempt_at)?,
+            last_status: opt_unsigned("webhook_deliveries.last_status", row.last_status)?,
+            created_at: time("webhook_deliveries.created_at", row.created_at)?,
+            delivered_at: opt_time("webhook_deliveries.delivered_at", row.delivered_at)?,
+            payload: row.payload,
+            last_error: row.last_error,
+        })
+    }
+}
 
 /// What one pass over the outbox did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,33 +153,30 @@ pub struct Webhooks {
     policy: Arc<NetworkPolicy>,
 }
 
-fn events_of(record: &WebhookRecord) -> Vec<String> {
-    serde_json::from_str(&record.events).unwrap_or_default()
-}
-
-fn view(record: &WebhookRecord) -> WebhookView {
+fn view(webhook: &Webhook) -> WebhookView {
     WebhookView {
-        id: record.id.clone(),
-        url: record.url.clone(),
-        description: record.description.clone(),
-        events: events_of(record),
-        enabled: record.enabled != 0,
-        created_at: to_rfc3339(record.created_at),
-        updated_at: to_rfc3339(record.updated_at),
+        id: webhook.id.to_string(),
+        url: webhook.url.clone(),
+        description: webhook.description.clone(),
+        events: webhook.events.clone(),
+        enabled: webhook.enabled,
+        created_at: format_time(webhook.created_at),
+        updated_at: format_time(webhook.updated_at),
     }
 }
 
-fn delivery_view(record: DeliveryRecord) -> DeliveryView {
+fn delivery_view(delivery: Delivery) -> DeliveryView {
     DeliveryView {
-        next_attempt_at: (record.state == "pending").then(|| to_rfc3339(record.next_attempt_at)),
-        attempts: u32::try_from(record.attempts).unwrap_or(0),
-        last_status: record.last_status.and_then(|status| u16::try_from(status).ok()),
-        created_at: to_rfc3339(record.created_at),
-        delivered_at: opt_rfc3339(record.delivered_at),
-        id: record.id,
-        event_type: record.event_type,
-        state: record.state,
-        last_error: record.last_error,
+        next_attempt_at: (delivery.state == DeliveryState::Pending)
+            .then(|| format_time(delivery.next_attempt_at)),
+        attempts: delivery.attempts,
+        last_status: delivery.last_status,
+        created_at: format_time(delivery.created_at),
+        delivered_at: format_opt(delivery.delivered_at),
+        id: delivery.id.into(),
+        event_type: delivery.event_type,
+        state: delivery.state,
+        last_error: delivery.last_error,
     }
 }
 
@@ -115,26 +207,30 @@ pub fn validate_url(text: &str) -> Result<url::Url> {
     Ok(url)
 }
 
-fn validate_events(events: Option<Vec<String>>) -> Result<Vec<String>> {
-    let events = events.unwrap_or_else(|| vec!["*".to_owned()]);
+fn validate_events(events: Option<Vec<String>>) -> Result<Vec<WebhookEventType>> {
+    let Some(events) = events else {
+        return Ok(vec![WebhookEventType::All]);
+    };
     if events.is_empty() {
         return Err(CoreError::validation(
             "events",
             "events must name at least one event type, or \"*\"",
         ));
     }
-    for event in &events {
-        if event != "*" && !EVENT_TYPES.contains(&event.as_str()) {
-            return Err(CoreError::validation(
-                "events",
-                format!(
-                    "unknown event type; known types are {} and \"*\"",
-                    EVENT_TYPES.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(events)
+    events
+        .iter()
+        .map(|event| {
+            WebhookEventType::parse(event).ok_or_else(|| {
+                CoreError::validation(
+                    "events",
+                    format!(
+                        "unknown event type; known types are {}",
+                        WebhookEventType::names()
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 fn validate_description(description: Option<&str>) -> Result<()> {
@@ -183,26 +279,26 @@ impl Webhooks {
         Ok(url)
     }
 
-    fn slot<'a>(tenant_id: &'a str, id: &'a str) -> SecretSlot<'a> {
+    fn slot<'a>(tenant_id: &'a TenantId, id: &'a WebhookId) -> SecretSlot<'a> {
         SecretSlot {
-            tenant_id,
+            tenant_id: tenant_id.as_str(),
             owner_table: OWNER_TABLE,
-            owner_id: id,
+            owner_id: id.as_str(),
             field: SECRET_FIELD,
         }
     }
 
-    async fn find(&self, principal: &Principal, id: &str) -> Result<WebhookRecord> {
-        if !is_valid_id(id) {
-            return Err(CoreError::NotFound("webhook"));
+    async fn fetch(&self, tenant_id: &TenantId, id: &WebhookId) -> Result<Webhook> {
+        match self.store.webhook(tenant_id.as_str(), id.as_str()).await {
+            Ok(row) => Ok(Webhook::try_from(row)?),
+            Err(StoreError::NotFound) => Err(CoreError::NotFound("webhook")),
+            Err(other) => Err(other.into()),
         }
-        self.store
-            .webhook(&principal.tenant_id, id)
-            .await
-            .map_err(|error| match error {
-                StoreError::NotFound => CoreError::NotFound("webhook"),
-                other => other.into(),
-            })
+    }
+
+    async fn find(&self, principal: &Principal, id: &str) -> Result<Webhook> {
+        let id = WebhookId::parse(id).ok_or(CoreError::NotFound("webhook"))?;
+        self.fetch(&principal.tenant_id, &id).await
     }
 
     /// Creates a subscription; the answer carries the signing secret, shown this once.
@@ -225,31 +321,31 @@ impl Webhooks {
             Some(secret) => SecretString::from(secret),
             None => labgate_crypto::random_token(32),
         };
-        let id = new_id();
-        let now = self.clock.now_ms();
+        let id = WebhookId::generate();
+        let now = self.clock.now();
         self.vault
-            .put_secret(&Self::slot(&principal.tenant_id, &id), &secret, now)
+            .put_secret(&Self::slot(&principal.tenant_id, &id), &secret, ms(now))
             .await?;
-        let events_json = serde_json::to_string(&events).map_err(CoreError::internal)?;
+        let events_json = to_json_list(&events);
         let inserted = self
             .store
             .insert_webhook(&NewWebhook {
-                id: &id,
-                tenant_id: &principal.tenant_id,
+                id: id.as_str(),
+                tenant_id: principal.tenant_id.as_str(),
                 url: url.as_str(),
                 description: request.description.as_deref(),
                 events: &events_json,
                 enabled: request.enabled.unwrap_or(true),
-                now,
+                now: ms(now),
             })
             .await;
-        let record = match inserted {
-            Ok(record) => record,
+        let webhook = match inserted {
+            Ok(row) => Webhook::try_from(row)?,
             Err(error) => {
                 // Leave no orphaned secret behind.
                 let _ = self
                     .vault
-                    .delete_secrets(&principal.tenant_id, OWNER_TABLE, &id)
+                    .delete_secrets(principal.tenant_id.as_str(), OWNER_TABLE, id.as_str())
                     .await;
                 return Err(error.into());
             }
@@ -258,24 +354,28 @@ impl Webhooks {
             .record(
                 principal,
                 AuditEvent {
-                    action: "webhook.create",
-                    resource_kind: "webhook",
-                    resource_id: Some(&id),
-                    details: Some(json!({"url": record.url, "events": events})),
+                    action: AuditAction::WebhookCreate,
+                    resource_kind: ResourceType::Webhook,
+                    resource_id: Some(id.as_str()),
+                    details: Some(json!({"url": webhook.url, "events": events})),
                 },
             )
             .await?;
-        Ok((view(&record), secret))
+        Ok((view(&webhook), secret))
     }
 
     pub async fn list(&self, principal: &Principal, offset: u64, limit: u32) -> Result<WebhookList> {
         principal.require(Access::Read)?;
-        let (records, total) = self
+        let (rows, total) = self
             .store
-            .list_webhooks(&principal.tenant_id, offset, limit)
+            .list_webhooks(principal.tenant_id.as_str(), offset, limit)
             .await?;
+        let webhooks = rows
+            .into_iter()
+            .map(|row| Webhook::try_from(row).map(|webhook| view(&webhook)))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(WebhookList {
-            webhooks: records.iter().map(view).collect(),
+            webhooks,
             total_count: total,
         })
     }
@@ -292,65 +392,69 @@ impl Webhooks {
         request: UpdateWebhookRequest,
     ) -> Result<WebhookView> {
         principal.require(Access::Admin)?;
-        let mut record = self.find(principal, id).await?;
+        let mut webhook = self.find(principal, id).await?;
         if let Some(url) = &request.url {
-            record.url = self.checked_url(url)?.to_string();
+            webhook.url = self.checked_url(url)?.to_string();
         }
         if let Some(description) = request.description {
             validate_description(description.as_deref())?;
-            record.description = description;
+            webhook.description = description;
         }
         if let Some(events) = request.events {
-            let events = validate_events(Some(events))?;
-            record.events = serde_json::to_string(&events).map_err(CoreError::internal)?;
+            webhook.events = validate_events(Some(events))?;
         }
         if let Some(enabled) = request.enabled {
-            record.enabled = i32::from(enabled);
+            webhook.enabled = enabled;
         }
-        record.updated_at = self.clock.now_ms();
-        let record = self
+        webhook.updated_at = self.clock.now();
+        let row = self
             .store
-            .update_webhook(&record)
+            .update_webhook(&webhook_row(&webhook))
             .await
             .map_err(|error| match error {
                 StoreError::NotFound => CoreError::NotFound("webhook"),
                 other => other.into(),
             })?;
+        let webhook = Webhook::try_from(row)?;
         self.audit
             .record(
                 principal,
                 AuditEvent {
-                    action: "webhook.update",
-                    resource_kind: "webhook",
-                    resource_id: Some(id),
+                    action: AuditAction::WebhookUpdate,
+                    resource_kind: ResourceType::Webhook,
+                    resource_id: Some(webhook.id.as_str()),
                     details: None,
                 },
             )
             .await?;
-        Ok(view(&record))
+        Ok(view(&webhook))
     }
 
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<WebhookView> {
         principal.require(Access::Admin)?;
-        let record = self.find(principal, id).await?;
-        if !self.store.delete_webhook(&principal.tenant_id, id).await? {
+        let webhook = self.find(principal, id).await?;
+        if !self
+            .store
+            .delete_webhook(principal.tenant_id.as_str(), webhook.id.as_str())
+            .await?
+        {
             return Err(CoreError::NotFound("webhook"));
         }
         self.vault
-            .delete_secrets(&principal.tenant_id, OWNER_TABLE, id)
+            .delete_secrets(principal.tenant_id.as_str(), OWNER_TABLE, webhook.id.as_str())
             .await?;
         self.audit
             .record(
                 principal,
                 AuditEvent {
-                    action: "webhook.delete",
-                    resource_kind: "webhook",
-                    resource_id: Some(id),
+                    action: AuditAction::WebhookDelete,
+                    resource_kind: ResourceType::Webhook,
+                    resource_id: Some(webhook.id.as_str()),
                     details: None,
                 },
             )
             .await?;
-        Ok(view(&record))
+        Ok(view(&webhook))
     }
 
     pub async fn deliveries(
@@ -361,13 +465,17 @@ impl Webhooks {
         limit: u32,
     ) -> Result<DeliveryList> {
         principal.require(Access::Read)?;
-        let record = self.find(principal, id).await?;
-        let (records, total) = self
+        let webhook = self.find(principal, id).await?;
+        let (rows, total) = self
             .store
-            .list_deliveries(&principal.tenant_id, &record.id, offset, limit)
+            .list_deliveries(principal.tenant_id.as_str(), webhook.id.as_str(), offset, limit)
             .await?;
+        let deliveries = rows
+            .into_iter()
+            .map(|row| Delivery::try_from(row).map(delivery_view))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(DeliveryList {
-            deliveries: records.into_iter().map(delivery_view).collect(),
+            deliveries,
             total_count: total,
         })
     }
@@ -375,9 +483,13 @@ impl Webhooks {
     /// Queues a `webhook.test` event for one subscription, whatever its event filter.
     pub async fn send_test(&self, principal: &Principal, id: &str) -> Result<DeliveryView> {
         principal.require(Access::Admin)?;
-        let record = self.find(principal, id).await?;
+        let webhook = self.find(principal, id).await?;
         let delivery = self
-            .queue(&record, "webhook.test", json!({"webhookId": record.id}))
+            .queue(
+                &webhook,
+                WebhookEventType::WebhookTest,
+                json!({"webhookId": webhook.id}),
+            )
             .await?;
         self.kick().await?;
         Ok(delivery_view(delivery))
@@ -385,12 +497,17 @@ impl Webhooks {
 
     /// Records an event for every enabled subscription of the tenant that wants it, durably,
     /// then wakes the sender. Returns how many deliveries were queued.
-    pub async fn emit(&self, tenant_id: &str, event_type: &str, data: serde_json::Value) -> Result<usize> {
+    pub async fn emit(
+        &self,
+        tenant_id: &TenantId,
+        event_type: WebhookEventType,
+        data: serde_json::Value,
+    ) -> Result<usize> {
         let mut queued = 0;
-        for record in self.store.enabled_webhooks(tenant_id).await? {
-            let events = events_of(&record);
-            if events.iter().any(|event| event == "*" || event == event_type) {
-                self.queue(&record, event_type, data.clone()).await?;
+        for row in self.store.enabled_webhooks(tenant_id.as_str()).await? {
+            let webhook = Webhook::try_from(row)?;
+            if webhook.wants(event_type) {
+                self.queue(&webhook, event_type, data.clone()).await?;
                 queued += 1;
             }
         }
@@ -402,41 +519,39 @@ impl Webhooks {
 
     async fn queue(
         &self,
-        record: &WebhookRecord,
-        event_type: &str,
+        webhook: &Webhook,
+        event_type: WebhookEventType,
         data: serde_json::Value,
-    ) -> Result<DeliveryRecord> {
-        let id = new_id();
-        let now = self.clock.now_ms();
+    ) -> Result<Delivery> {
+        let id = DeliveryId::generate();
+        let now = self.clock.now();
         let payload = json!({
             "id": id,
             "type": event_type,
-            "createdAt": to_rfc3339(now),
-            "tenantId": record.tenant_id,
+            "createdAt": format_time(now),
+            "tenantId": webhook.tenant_id,
             "data": data,
         })
         .to_string();
         self.store
             .insert_delivery(&NewDelivery {
-                id: &id,
-                tenant_id: &record.tenant_id,
-                subscription_id: &record.id,
-                event_type,
+                id: id.as_str(),
+                tenant_id: webhook.tenant_id.as_str(),
+                subscription_id: webhook.id.as_str(),
+                event_type: event_type.as_str(),
                 payload: &payload,
-                now,
+                now: ms(now),
             })
             .await?;
-        Ok(DeliveryRecord {
+        Ok(Delivery {
             id,
-            tenant_id: record.tenant_id.clone(),
-            subscription_id: record.id.clone(),
-            event_type: event_type.to_owned(),
+            tenant_id: webhook.tenant_id.clone(),
+            webhook_id: webhook.id.clone(),
+            event_type,
             payload,
-            state: "pending".to_owned(),
+            state: DeliveryState::Pending,
             attempts: 0,
             next_attempt_at: now,
-            lease_owner: None,
-            lease_expires_at: None,
             last_status: None,
             last_error: None,
             created_at: now,
@@ -446,9 +561,9 @@ impl Webhooks {
 
     /// Makes sure a sender job is queued (one at a time, whoever asks).
     async fn kick(&self) -> Result<()> {
-        let mut spec = JobSpec::new(DELIVER_KIND, json!({}));
-        spec.dedupe_key = Some(DELIVER_KIND.to_owned());
-        self.jobs.wake(&spec).await
+        self.jobs
+            .wake(&JobSpec::recurring(JobKind::WebhooksDeliver))
+            .await
     }
 
     /// Sends due deliveries, up to `limit`, with `http`: a client guarded against internal
@@ -459,12 +574,13 @@ impl Webhooks {
         owner: &str,
         limit: u32,
     ) -> Result<DeliveryStats> {
-        let now = self.clock.now_ms();
+        let now = ms(self.clock.now());
         let claimed = self.store.claim_deliveries(owner, now, LEASE_MS, limit).await?;
         let mut stats = DeliveryStats::default();
-        for delivery in claimed {
+        for row in claimed {
+            let delivery = Delivery::try_from(row)?;
             let outcome = self.send(http, &delivery).await;
-            let now = self.clock.now_ms();
+            let now = self.clock.now();
             let attempts = delivery.attempts + 1;
             let (delivered, status, error) = match outcome {
                 Ok(status) if (200..300).contains(&status) => (true, Some(status), None),
@@ -476,17 +592,17 @@ impl Webhooks {
                 Err(reason) => (false, None, Some(reason)),
             };
             let retry_at = (!delivered && attempts < MAX_ATTEMPTS)
-                .then(|| now + retry_delay_ms(attempts, RETRY_BASE_MS, RETRY_CAP_MS));
+                .then(|| now + retry_delay(attempts, RETRY_BASE, RETRY_CAP));
             let recorded = self
                 .store
                 .record_delivery_attempt(&DeliveryAttempt {
-                    id: &delivery.id,
+                    id: delivery.id.as_str(),
                     owner,
                     status: status.map(i32::from),
                     error: error.as_deref(),
                     delivered,
-                    retry_at,
-                    now,
+                    retry_at: opt_ms(retry_at),
+                    now: ms(now),
                 })
                 .await?;
             if !recorded {
@@ -502,23 +618,21 @@ impl Webhooks {
     }
 
     /// When the next queued delivery is due, if any.
-    pub async fn next_due_ms(&self) -> Result<Option<i64>> {
-        Ok(self.store.next_delivery_due().await?)
+    pub async fn next_due(&self) -> Result<Option<OffsetDateTime>> {
+        Ok(opt_time(
+            "webhook_deliveries.next_attempt_at",
+            self.store.next_delivery_due().await?,
+        )?)
     }
 
-    async fn send(
-        &self,
-        http: &reqwest::Client,
-        delivery: &DeliveryRecord,
-    ) -> std::result::Result<u16, String> {
+    async fn send(&self, http: &reqwest::Client, delivery: &Delivery) -> std::result::Result<u16, String> {
         let subscription = self
-            .store
-            .webhook(&delivery.tenant_id, &delivery.subscription_id)
+            .fetch(&delivery.tenant_id, &delivery.webhook_id)
             .await
             .map_err(|_| "the subscription is gone".to_owned())?;
         let secret = self
             .vault
-            .get_secret(&Self::slot(&delivery.tenant_id, &delivery.subscription_id))
+            .get_secret(&Self::slot(&delivery.tenant_id, &delivery.webhook_id))
             .await
             .map_err(|_| "the signing secret cannot be read".to_owned())?
             .ok_or_else(|| "the signing secret is missing".to_owned())?;
@@ -526,7 +640,7 @@ impl Webhooks {
             url::Url::parse(&subscription.url).map_err(|_| "the subscription URL is not valid".to_owned())?;
         check_url(&url, &self.policy).map_err(|blocked| format!("refused: {blocked}"))?;
         let body = delivery.payload.as_bytes().to_vec();
-        let timestamp = self.clock.now_ms() / 1_000;
+        let timestamp = self.clock.now().unix_timestamp();
         let response = http
             .post(url)
             .timeout(Duration::from_secs(10))
@@ -535,8 +649,8 @@ impl Webhooks {
                 "user-agent",
                 concat!("labgate-webhooks/", env!("CARGO_PKG_VERSION")),
             )
-            .header("x-labgate-event", &delivery.event_type)
-            .header("x-labgate-delivery", &delivery.id)
+            .header("x-labgate-event", delivery.event_type.as_str())
+            .header("x-labgate-delivery", delivery.id.as_str())
             .header("x-labgate-signature", signature(&secret, timestamp, &body))
             .body(body)
             .send()
@@ -545,11 +659,11 @@ impl Webhooks {
         Ok(response.status().as_u16())
     }
 
-    /// Deletes finished deliveries older than the retention.
-    pub async fn prune(&self, retention_ms: i64) -> Result<u64> {
+    /// Deletes finished deliveries older than `retention`.
+    pub async fn prune(&self, retention: time::Duration) -> Result<u64> {
         Ok(self
             .store
-            .prune_deliveries(self.clock.now_ms().saturating_sub(retention_ms))
+            .prune_deliveries(ms(self.clock.now() - retention))
             .await?)
     }
 }
@@ -599,7 +713,7 @@ mod tests {
         ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
-        assert_eq!(validate_events(None).unwrap(), ["*"]);
+        assert_eq!(validate_events(None).unwrap(), [WebhookEventType::All]);
         assert!(validate_events(Some(vec![])).is_err());
         assert!(validate_events(Some(vec!["nope".into()])).is_err());
     }

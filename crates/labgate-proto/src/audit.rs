@@ -3,11 +3,58 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+crate::text_enum! {
+    /// Who acted.
+    #[derive(utoipa::ToSchema)]
+    pub enum ActorKind {
+        ApiKey = "api-key",
+        User = "user",
+        /// An operator at the database through the CLI.
+        Cli = "cli",
+        /// labgate itself (health checks, rotations).
+        System = "system",
+    }
+}
+
+crate::text_enum! {
+    /// The kinds of resource audited.
+    #[derive(utoipa::ToSchema)]
+    pub enum ResourceType {
+        ApiKey = "api-key",
+        AppConnection = "app-connection",
+        Webhook = "webhook",
+        Tenant = "tenant",
+    }
+}
+
+crate::text_enum! {
+    /// What was done.
+    #[derive(utoipa::ToSchema)]
+    pub enum AuditAction {
+        ApiKeyCreate = "api-key.create",
+        ApiKeyRevoke = "api-key.revoke",
+        ConnectionCreate = "app-connection.create",
+        ConnectionUpdate = "app-connection.update",
+        ConnectionDelete = "app-connection.delete",
+        ConnectionCheck = "app-connection.check",
+        ConnectionRotate = "app-connection.rotate",
+        /// An automatic rotation that GitLab refused.
+        ConnectionRotateFailed = "app-connection.rotate-failed",
+        /// A rotation applied (by request, automatically, or at recovery).
+        ConnectionRotated = "app-connection.rotated",
+        ConnectionNeedsAttention = "app-connection.needs-attention",
+        ConnectionCredentialRead = "app-connection.credential-read",
+        WebhookCreate = "webhook.create",
+        WebhookUpdate = "webhook.update",
+        WebhookDelete = "webhook.delete",
+        TenantCreate = "tenant.create",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditActor {
-    /// `api-key`, `user`, `cli` or `system`.
-    pub kind: String,
+    pub kind: ActorKind,
     pub id: Option<String>,
 }
 
@@ -16,9 +63,8 @@ pub struct AuditActor {
 pub struct AuditLogView {
     pub id: String,
     pub actor: AuditActor,
-    /// What was done, e.g. `api-key.create`.
-    pub action: String,
-    pub resource_kind: String,
+    pub action: AuditAction,
+    pub resource_kind: ResourceType,
     pub resource_id: Option<String>,
     /// The client address, as the server determined it (trusted proxies considered).
     pub source_ip: Option<String>,
@@ -42,12 +88,12 @@ pub struct AuditLogList {
 #[into_params(parameter_in = Query)]
 pub struct AuditLogQuery {
     /// Only this action, e.g. `api-key.revoke`.
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     /// Only actions on this kind of resource, e.g. `api-key`.
-    pub resource_kind: Option<String>,
+    pub resource_kind: Option<ResourceType>,
     pub resource_id: Option<String>,
-    /// Only this actor kind: `api-key`, `user`, `cli` or `system`.
-    pub actor_kind: Option<String>,
+    /// Only this actor kind.
+    pub actor_kind: Option<ActorKind>,
     pub actor_id: Option<String>,
     /// RFC 3339 time; entries at or after it.
     pub since: Option<String>,

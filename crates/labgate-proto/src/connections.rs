@@ -4,26 +4,101 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// The app every connection of this API belongs to.
-pub const APP_GITLAB: &str = "gitlab";
-/// Connection methods of the GitLab app.
-pub const METHOD_ACCESS_TOKEN: &str = "access-token";
-pub const METHOD_OAUTH: &str = "oauth";
-/// What a connection may be used for (`usages`).
-pub const USAGES: &[&str] = &["secret-sync", "secret-scanning", "access-sync"];
-/// Statuses of a connection (DESIGN.md, token lifecycle).
-pub const STATUSES: &[&str] = &[
-    "active",
-    "expiring",
-    "expired",
-    "revoked",
-    "needs_reauth",
-    "needs_attention",
-    "compromised",
-    "insufficient_scope",
-    "unreachable",
-    "error",
-];
+crate::text_enum! {
+    /// The app a connection belongs to.
+    #[derive(utoipa::ToSchema)]
+    pub enum App {
+        GitLab = "gitlab",
+    }
+}
+
+crate::text_enum! {
+    /// How a connection authenticates to GitLab.
+    #[derive(utoipa::ToSchema)]
+    pub enum ConnectionMethod {
+        AccessToken = "access-token",
+        OAuth = "oauth",
+    }
+}
+
+crate::text_enum! {
+    /// The kind of access token a connection holds.
+    #[derive(utoipa::ToSchema)]
+    pub enum AccessTokenType {
+        Personal = "personal",
+        Project = "project",
+        Group = "group",
+    }
+}
+
+crate::text_enum! {
+    /// What a connection may be used for (`usages`).
+    #[derive(utoipa::ToSchema)]
+    pub enum Usage {
+        SecretSync = "secret-sync",
+        SecretScanning = "secret-scanning",
+        AccessSync = "access-sync",
+    }
+}
+
+crate::text_enum! {
+    /// The status of a connection (DESIGN.md, token lifecycle).
+    #[derive(utoipa::ToSchema)]
+    pub enum ConnectionStatus {
+        Active = "active",
+        /// Expires within 30, 7 or 1 days.
+        Expiring = "expiring",
+        Expired = "expired",
+        Revoked = "revoked",
+        /// The OAuth grant is gone: a person must authorize again.
+        NeedsReauth = "needs_reauth",
+        /// A person must supply a new token (e.g. a rotation's answer was lost).
+        NeedsAttention = "needs_attention",
+        /// The token was found leaked.
+        Compromised = "compromised",
+        InsufficientScope = "insufficient_scope",
+        /// Several consecutive checks could not reach GitLab.
+        Unreachable = "unreachable",
+        Error = "error",
+    }
+}
+
+impl ConnectionStatus {
+    /// States a health check never leaves on its own: a person must act.
+    pub const fn needs_person(self) -> bool {
+        matches!(
+            self,
+            ConnectionStatus::NeedsAttention | ConnectionStatus::Compromised | ConnectionStatus::NeedsReauth
+        )
+    }
+
+    /// Whether the token works (possibly close to expiry).
+    pub const fn is_usable(self) -> bool {
+        matches!(self, ConnectionStatus::Active | ConnectionStatus::Expiring)
+    }
+}
+
+crate::text_enum! {
+    /// What an entry of a connection's timeline records.
+    #[derive(utoipa::ToSchema)]
+    pub enum ConnectionEventKind {
+        Created = "created",
+        StatusChanged = "status_changed",
+        /// A return to `active`.
+        Recovered = "recovered",
+        Rotated = "rotated",
+        CredentialsUpdated = "credentials_updated",
+    }
+}
+
+crate::text_enum! {
+    /// The GitLab resource a project or group token belongs to.
+    #[derive(utoipa::ToSchema)]
+    pub enum ResourceKind {
+        Project = "project",
+        Group = "group",
+    }
+}
 
 /// The access-token credentials of a create or update. The token is write-only.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -124,7 +199,7 @@ mod double_option {
 pub struct ConnectionCredentialsView {
     pub instance_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token_type: Option<String>,
+    pub access_token_type: Option<AccessTokenType>,
 }
 
 /// The GitLab user a token acts as.
@@ -140,8 +215,7 @@ pub struct GitLabUserView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GitLabResourceView {
-    /// `project` or `group`.
-    pub kind: String,
+    pub kind: ResourceKind,
     pub id: u64,
     pub full_path: Option<String>,
     pub access_level: Option<u8>,
@@ -165,11 +239,11 @@ pub struct ConnectionView {
     /// Infisical's project object; labgate has no projects, so always `null`.
     #[schema(value_type = Option<Object>)]
     pub project: Option<serde_json::Value>,
-    pub app: String,
-    pub method: String,
+    pub app: App,
+    pub method: ConnectionMethod,
     pub credentials: ConnectionCredentialsView,
     // labgate's additions
-    pub status: String,
+    pub status: ConnectionStatus,
     pub status_reason: Option<String>,
     pub scopes: Vec<String>,
     pub expires_at: Option<String>,
@@ -177,7 +251,7 @@ pub struct ConnectionView {
     pub gitlab_user: GitLabUserView,
     pub gitlab_resource: Option<GitLabResourceView>,
     pub last_checked_at: Option<String>,
-    pub usages: Vec<String>,
+    pub usages: Vec<Usage>,
     pub auto_rotate: bool,
     pub rotate_before_days: u32,
     pub last_rotated_at: Option<String>,
@@ -202,9 +276,9 @@ pub struct ConnectionList {
 pub struct AvailableConnection {
     pub id: String,
     pub name: String,
-    pub app: String,
-    pub method: String,
-    pub status: String,
+    pub app: App,
+    pub method: ConnectionMethod,
+    pub status: ConnectionStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -218,8 +292,8 @@ pub struct AvailableConnectionList {
 #[serde(rename_all = "camelCase")]
 pub struct AppConnectionOption {
     pub name: String,
-    pub app: String,
-    pub methods: Vec<String>,
+    pub app: App,
+    pub methods: Vec<ConnectionMethod>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -233,10 +307,9 @@ pub struct AppConnectionOptions {
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionEventView {
     pub id: String,
-    /// `created`, `status_changed`, `recovered`, `rotated`, `credentials_updated`.
-    pub kind: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
+    pub kind: ConnectionEventKind,
+    pub from_status: Option<ConnectionStatus>,
+    pub to_status: Option<ConnectionStatus>,
     pub reason: Option<String>,
     pub created_at: String,
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod pagination;
 pub mod tenants;
+pub mod vocab;
 pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorKind};

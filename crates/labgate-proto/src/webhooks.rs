@@ -3,8 +3,29 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Event types a subscription can ask for; `*` means all of them.
-pub const EVENT_TYPES: &[&str] = &["connection.status_changed", "connection.rotated", "webhook.test"];
+crate::text_enum! {
+    /// Event types a subscription can ask for. `*` subscribes to every type and is never an
+    /// event itself.
+    #[derive(utoipa::ToSchema)]
+    pub enum WebhookEventType {
+        All = "*",
+        ConnectionStatusChanged = "connection.status_changed",
+        ConnectionRotated = "connection.rotated",
+        WebhookTest = "webhook.test",
+    }
+}
+
+crate::text_enum! {
+    /// Where a delivery stands.
+    #[derive(utoipa::ToSchema)]
+    pub enum DeliveryState {
+        /// Waiting for its next attempt.
+        Pending = "pending",
+        Delivered = "delivered",
+        /// Given up after the last attempt.
+        Failed = "failed",
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -68,7 +89,7 @@ pub struct WebhookView {
     pub id: String,
     pub url: String,
     pub description: Option<String>,
-    pub events: Vec<String>,
+    pub events: Vec<WebhookEventType>,
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -107,9 +128,8 @@ pub struct WebhookList {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     pub id: String,
-    pub event_type: String,
-    /// `pending`, `delivered` or `failed`.
-    pub state: String,
+    pub event_type: WebhookEventType,
+    pub state: DeliveryState,
     pub attempts: u32,
     pub next_attempt_at: Option<String>,
     /// HTTP status of the last attempt, when one was received.

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use labgate_core::clock::Clock;
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
@@ -38,36 +41,45 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -
 const WINDOW: Duration = Duration::from_secs(60);
 const TRACKED_LIMIT: usize = 100_000;
 
-/// Counts failed authentications per address in a fixed one-minute window.
+/// Counts failed authentications per address in a fixed one-minute window, on the injected
+/// clock.
 pub struct FailedAuthLimiter {
     per_minute: u32,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    clock: Arc<dyn Clock>,
+    /// Failures so far, and when the window started (milliseconds since the epoch).
+    failures: Mutex<HashMap<IpAddr, (u32, i64)>>,
 }
 
 impl FailedAuthLimiter {
-    pub fn new(per_minute: u32) -> FailedAuthLimiter {
+    pub fn new(per_minute: u32, clock: Arc<dyn Clock>) -> FailedAuthLimiter {
         FailedAuthLimiter {
             per_minute: per_minute.max(1),
+            clock,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn elapsed(&self, since: i64) -> Duration {
+        Duration::from_millis(u64::try_from(self.clock.now_ms().saturating_sub(since)).unwrap_or(0))
     }
 
     /// Seconds until the address may try again, when it has failed too often.
     pub fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
         let failures = self.failures.lock();
         let (count, since) = failures.get(&ip)?;
-        let elapsed = since.elapsed();
+        let elapsed = self.elapsed(*since);
         (*count >= self.per_minute && elapsed < WINDOW).then(|| (WINDOW - elapsed).as_secs().max(1))
     }
 
     pub fn record_failure(&self, ip: IpAddr) {
         let mut failures = self.failures.lock();
         if failures.len() >= TRACKED_LIMIT {
-            failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            failures.retain(|_, (_, since)| self.elapsed(*since) < WINDOW);
         }
-        let entry = failures.entry(ip).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= WINDOW {
-            *entry = (0, Instant::now());
+        let now = self.clock.now_ms();
+        let entry = failures.entry(ip).or_insert((0, now));
+        if self.elapsed(entry.1) >= WINDOW {
+            *entry = (0, now);
         }
         entry.0 = entry.0.saturating_add(1);
     }
@@ -105,14 +117,19 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_the_allowance() {
-        let limiter = FailedAuthLimiter::new(3);
+    fn limiter_blocks_after_the_allowance_until_the_window_ends() {
+        let clock = Arc::new(labgate_core::clock::ManualClock::new(1_800_000_000_000));
+        let limiter = FailedAuthLimiter::new(3, clock.clone());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             assert!(limiter.blocked_for(ip).is_none());
             limiter.record_failure(ip);
         }
-        assert!(limiter.blocked_for(ip).is_some_and(|secs| secs <= 60));
+        assert_eq!(limiter.blocked_for(ip), Some(60));
         assert!(limiter.blocked_for("192.0.2.2".parse().unwrap()).is_none());
+        clock.advance_ms(45_000);
+        assert_eq!(limiter.blocked_for(ip), Some(15));
+        clock.advance_ms(15_000);
+        assert!(limiter.blocked_for(ip).is_none());
     }
 }

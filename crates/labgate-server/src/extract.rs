@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Auth {
         {
             Ok(principal) => Ok(Auth(principal)),
             Err(AuthenticateError::Denied(failure)) => Err(fail(failure)),
-            Err(AuthenticateError::Store(error)) => {
+            Err(AuthenticateError::Unavailable(error)) => {
                 tracing::error!(error = %error, "authentication could not reach the database");
                 Err(ApiError::new(
                     ErrorKind::ServiceUnavailable,

@@ -80,12 +80,12 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn set_jobs(&self, counts: &[(String, i64)]) {
+    pub fn set_jobs(&self, counts: &[(labgate_proto::jobs::JobState, u64)]) {
         for state in labgate_proto::jobs::JobState::ALL {
             let count = counts
                 .iter()
-                .find(|(name, _)| name == state.as_str())
-                .map_or(0, |(_, count)| *count);
+                .find(|(counted, _)| *counted == state)
+                .map_or(0, |(_, count)| i64::try_from(*count).unwrap_or(i64::MAX));
             self.jobs
                 .get_or_create(&JobStateLabels {
                     state: state.as_str().to_owned(),

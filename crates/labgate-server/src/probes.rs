@@ -31,7 +31,7 @@ pub async fn healthz() -> Response {
 #[utoipa::path(get, path = "/readyz", tag = "probes",
     responses((status = 200, description = "ready"), (status = 503, body = labgate_proto::ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match state.services.store.ping().await {
+    match state.services.readiness.ping().await {
         Ok(()) => Ok((StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
@@ -60,11 +60,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
             ));
         }
     }
-    match state.services.store.count_jobs_by_state().await {
-        Ok(counts) => {
-            let counts: Vec<(String, i64)> = counts.into_iter().map(|c| (c.state, c.count)).collect();
-            state.metrics.set_jobs(&counts);
-        }
+    match state.services.jobs.counts_by_state().await {
+        Ok(counts) => state.metrics.set_jobs(&counts),
         Err(error) => tracing::warn!(error = %error, "could not count jobs for metrics"),
     }
     let text = state

@@ -17,7 +17,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(services: Services, settings: ServerSettings) -> AppState {
-        let auth_limiter = Arc::new(FailedAuthLimiter::new(settings.auth_failures_per_minute));
+        let auth_limiter = Arc::new(FailedAuthLimiter::new(
+            settings.auth_failures_per_minute,
+            services.clock.clone(),
+        ));
         AppState {
             services,
             settings: Arc::new(settings),

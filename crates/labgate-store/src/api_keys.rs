@@ -1,6 +1,7 @@
 //! API keys, stored as the SHA-256 of their token.
 
-use crate::{Result, Store, StoreError, on_pool, page_bounds};
+use crate::page;
+use crate::{Result, Store, StoreError, on_pool};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRecord {
@@ -89,24 +90,16 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<ApiKeyRecord>, u64)> {
-        let (offset, limit) = page_bounds(offset, limit);
-        let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC \
-             LIMIT $2 OFFSET $3"
-        );
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, ApiKeyRecord>(&sql)
-                .bind(tenant_id)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_one(pool)
-                .await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        page!(
+            self,
+            ApiKeyRecord,
+            columns = KEY_COLUMNS,
+            from = "api_keys WHERE tenant_id = $1",
+            order = "created_at DESC, id DESC",
+            binds = [tenant_id],
+            offset = offset,
+            limit = limit
+        )
     }
 
     /// Marks a key revoked (idempotent: the first revocation time is kept).

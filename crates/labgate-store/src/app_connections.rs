@@ -1,7 +1,8 @@
 //! App connections (GitLab by access token, later OAuth), their event timeline, and the token
 //! journal that keeps GitLab's answers to rotations until they are applied.
 
-use crate::{BeginWrite, Result, Store, StoreError, VaultItemKey, on_pool, page_bounds};
+use crate::page;
+use crate::{BeginWrite, Result, Store, StoreError, VaultItemKey, on_pool};
 
 /// One connection row. The token itself is a vault item of the same id.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -331,23 +332,16 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<ConnectionRecord>, u64)> {
-        let (offset, limit) = page_bounds(offset, limit);
-        let sql = format!(
-            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2) \
-             ORDER BY created_at, id LIMIT $3 OFFSET $4"
-        );
-        let count = "SELECT COUNT(*) FROM app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2)";
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, ConnectionRecord>(&sql)
-                .bind(tenant_id)
-                .bind(app)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar(count).bind(tenant_id).bind(app).fetch_one(pool).await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        page!(
+            self,
+            ConnectionRecord,
+            columns = CONNECTION_COLUMNS,
+            from = "app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2)",
+            order = "created_at, id",
+            binds = [tenant_id, app],
+            offset = offset,
+            limit = limit
+        )
     }
 
     /// Every tenant's connections after `after_id` in id order, for background sweeps.
@@ -425,28 +419,16 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<ConnectionEventRecord>, u64)> {
-        let (offset, limit) = page_bounds(offset, limit);
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM connection_events WHERE tenant_id = $1 AND connection_id = $2 \
-             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-        );
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, ConnectionEventRecord>(&sql)
-                .bind(tenant_id)
-                .bind(connection_id)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM connection_events WHERE tenant_id = $1 AND connection_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(connection_id)
-            .fetch_one(pool)
-            .await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        page!(
+            self,
+            ConnectionEventRecord,
+            columns = EVENT_COLUMNS,
+            from = "connection_events WHERE tenant_id = $1 AND connection_id = $2",
+            order = "created_at DESC, id DESC",
+            binds = [tenant_id, connection_id],
+            offset = offset,
+            limit = limit
+        )
     }
 
     /// Deletes events created before `before`; returns how many went.

@@ -1,5 +1,6 @@
 //! The audit log: who did what to which resource, from where.
 
+use crate::page;
 use crate::{Result, Store, on_pool};
 
 #[derive(Debug, Clone)]
@@ -79,43 +80,29 @@ impl Store {
 
     /// A page of a tenant's entries, newest first, and how many match.
     pub async fn list_audit(&self, filter: &AuditFilter<'_>) -> Result<(Vec<AuditRecord>, u64)> {
-        let (offset, limit) = crate::page_bounds(filter.offset, filter.limit);
-        let condition = "tenant_id = $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR resource_kind = $3) \
-             AND ($4 IS NULL OR resource_id = $4) AND ($5 IS NULL OR actor_kind = $5) \
-             AND ($6 IS NULL OR actor_id = $6) AND ($7 IS NULL OR created_at >= $7) \
-             AND ($8 IS NULL OR created_at < $8)";
-        let select = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {condition} ORDER BY created_at DESC, id DESC \
-             LIMIT $9 OFFSET $10"
-        );
-        let count = format!("SELECT COUNT(*) FROM audit_log WHERE {condition}");
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, AuditRecord>(&select)
-                .bind(filter.tenant_id)
-                .bind(filter.action)
-                .bind(filter.resource_kind)
-                .bind(filter.resource_id)
-                .bind(filter.actor_kind)
-                .bind(filter.actor_id)
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(filter.tenant_id)
-                .bind(filter.action)
-                .bind(filter.resource_kind)
-                .bind(filter.resource_id)
-                .bind(filter.actor_kind)
-                .bind(filter.actor_id)
-                .bind(filter.since)
-                .bind(filter.until)
-                .fetch_one(pool)
-                .await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        let from = "audit_log WHERE tenant_id = $1 AND ($2 IS NULL OR action = $2) \
+             AND ($3 IS NULL OR resource_kind = $3) AND ($4 IS NULL OR resource_id = $4) \
+             AND ($5 IS NULL OR actor_kind = $5) AND ($6 IS NULL OR actor_id = $6) \
+             AND ($7 IS NULL OR created_at >= $7) AND ($8 IS NULL OR created_at < $8)";
+        page!(
+            self,
+            AuditRecord,
+            columns = AUDIT_COLUMNS,
+            from = from,
+            order = "created_at DESC, id DESC",
+            binds = [
+                filter.tenant_id,
+                filter.action,
+                filter.resource_kind,
+                filter.resource_id,
+                filter.actor_kind,
+                filter.actor_id,
+                filter.since,
+                filter.until,
+            ],
+            offset = filter.offset,
+            limit = filter.limit
+        )
     }
 
     pub async fn insert_audit(&self, entry: &NewAuditEntry<'_>) -> Result<()> {

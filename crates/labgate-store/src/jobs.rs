@@ -1,6 +1,7 @@
 //! The job queue: leases with heartbeats, retries with backoff, dedupe keys, progress.
 
-use crate::{Pool, Result, Store, on_pool, page_bounds};
+use crate::page;
+use crate::{Pool, Result, Store, on_pool};
 
 const JOB_COLUMNS: &str = "id, tenant_id, kind, payload, state, run_at, attempts, max_attempts, lease_owner, \
      lease_expires_at, dedupe_key, progress_done, progress_total, progress_phase, last_error, created_at, \
@@ -264,30 +265,17 @@ impl Store {
 
     /// A page of jobs, newest first, and the number matching the filter.
     pub async fn list_jobs(&self, filter: &JobFilter<'_>) -> Result<(Vec<JobRecord>, u64)> {
-        let (offset, limit) = page_bounds(filter.offset, filter.limit);
-        let condition =
-            "($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR kind = $3)";
-        let select = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE {condition} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-        );
-        let count = format!("SELECT COUNT(*) FROM jobs WHERE {condition}");
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, JobRecord>(&select)
-                .bind(filter.tenant_id)
-                .bind(filter.state)
-                .bind(filter.kind)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar(&count)
-                .bind(filter.tenant_id)
-                .bind(filter.state)
-                .bind(filter.kind)
-                .fetch_one(pool)
-                .await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        page!(
+            self,
+            JobRecord,
+            columns = JOB_COLUMNS,
+            from = "jobs WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR state = $2) \
+                    AND ($3 IS NULL OR kind = $3)",
+            order = "created_at DESC, id DESC",
+            binds = [filter.tenant_id, filter.state, filter.kind],
+            offset = filter.offset,
+            limit = filter.limit
+        )
     }
 
     pub async fn count_jobs_by_state(&self) -> Result<Vec<JobStateCount>> {

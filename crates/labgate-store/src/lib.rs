@@ -49,6 +49,37 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// One page of `$record` rows, and how many rows match in all. Both queries share the
+/// `FROM … WHERE …` clause `$from`; `binds` fill its parameters `$1…$n` (each expression is
+/// bound to both queries), and the page's LIMIT and OFFSET take the next two.
+macro_rules! page {
+    ($store:expr, $record:ty, columns = $columns:expr, from = $from:expr, order = $order:expr,
+     binds = [$($bind:expr),* $(,)?], offset = $offset:expr, limit = $limit:expr) => {{
+        let (offset, limit) = $crate::page_bounds($offset, $limit);
+        let params: usize = 0 $(+ { let _ = stringify!($bind); 1 })*;
+        let select = format!(
+            "SELECT {} FROM {} ORDER BY {} LIMIT ${} OFFSET ${}",
+            $columns,
+            $from,
+            $order,
+            params + 1,
+            params + 2
+        );
+        let count = format!("SELECT COUNT(*) FROM {}", $from);
+        $crate::on_pool!($store, pool => {
+            let rows = sqlx::query_as::<_, $record>(&select)
+                $(.bind($bind))*
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(&count)$(.bind($bind))*.fetch_one(pool).await?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }};
+}
+pub(crate) use page;
+
 #[derive(Clone)]
 pub(crate) enum Pool {
     Sqlite(SqlitePool),

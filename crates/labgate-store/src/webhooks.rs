@@ -1,6 +1,7 @@
 //! Outgoing webhook subscriptions and their delivery outbox.
 
-use crate::{Pool, Result, Store, StoreError, on_pool, page_bounds};
+use crate::page;
+use crate::{Pool, Result, Store, StoreError, on_pool};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct WebhookRecord {
@@ -107,24 +108,16 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<WebhookRecord>, u64)> {
-        let (offset, limit) = page_bounds(offset, limit);
-        let sql = format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhook_subscriptions WHERE tenant_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-        );
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, WebhookRecord>(&sql)
-                .bind(tenant_id)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_subscriptions WHERE tenant_id = $1")
-                .bind(tenant_id)
-                .fetch_one(pool)
-                .await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        page!(
+            self,
+            WebhookRecord,
+            columns = WEBHOOK_COLUMNS,
+            from = "webhook_subscriptions WHERE tenant_id = $1",
+            order = "created_at DESC, id DESC",
+            binds = [tenant_id],
+            offset = offset,
+            limit = limit
+        )
     }
 
     /// The tenant's enabled subscriptions (event filtering happens in the domain).
@@ -255,28 +248,16 @@ impl Store {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<DeliveryRecord>, u64)> {
-        let (offset, limit) = page_bounds(offset, limit);
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2 \
-             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-        );
-        on_pool!(self, pool => {
-            let rows = sqlx::query_as::<_, DeliveryRecord>(&sql)
-                .bind(tenant_id)
-                .bind(subscription_id)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(subscription_id)
-            .fetch_one(pool)
-            .await?;
-            Ok((rows, u64::try_from(total).unwrap_or(0)))
-        })
+        page!(
+            self,
+            DeliveryRecord,
+            columns = DELIVERY_COLUMNS,
+            from = "webhook_deliveries WHERE tenant_id = $1 AND subscription_id = $2",
+            order = "created_at DESC, id DESC",
+            binds = [tenant_id, subscription_id],
+            offset = offset,
+            limit = limit
+        )
     }
 
     /// Deletes finished deliveries created before `before`; returns how many went.

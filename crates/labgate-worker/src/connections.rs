@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use labgate_core::connections::CHECK_KIND;
-use rand::Rng;
+use labgate_core::jobs::{JobKind, jittered};
 
 use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
 
@@ -14,17 +13,9 @@ pub struct ConnectionHealth {
     pub interval: Duration,
 }
 
-/// `interval` ± 10%.
-pub fn jittered(interval: Duration) -> Duration {
-    let spread = interval.as_millis() / 10;
-    let spread = u64::try_from(spread).unwrap_or(u64::MAX);
-    let offset = rand::thread_rng().gen_range(0..=spread.saturating_mul(2));
-    (interval + Duration::from_millis(offset)).saturating_sub(Duration::from_millis(spread))
-}
-
 impl JobHandler for ConnectionHealth {
-    fn kind(&self) -> &'static str {
-        CHECK_KIND
+    fn kind(&self) -> JobKind {
+        JobKind::ConnectionsHealth
     }
 
     fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
@@ -39,26 +30,10 @@ impl JobHandler for ConnectionHealth {
             let done = u64::try_from(checked).unwrap_or(0);
             context.progress(done, Some(done), None).await;
             tracing::info!(checked, "checked connections");
+            let next = jittered(crate::runner::span(self.interval), 0.1);
             Ok(JobOutcome {
-                run_again_after: Some(jittered(self.interval)),
+                run_again_after: Some(next.try_into().unwrap_or(self.interval)),
             })
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let interval = Duration::from_secs(6 * 3_600);
-        for _ in 0..200 {
-            let next = jittered(interval);
-            assert!(
-                next >= interval * 9 / 10 && next <= interval * 11 / 10,
-                "{next:?}"
-            );
-        }
     }
 }

@@ -3,11 +3,9 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use labgate_core::jobs::JobKind;
 
-use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
-
-pub const PRUNE_KIND: &str = "maintenance.prune";
-pub const PROBE_KIND: &str = "diagnostic.probe";
+use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome, span};
 
 /// Applies the retention settings: deletes finished jobs, old audit entries, finished webhook
 /// deliveries and old connection events. Recurring.
@@ -19,46 +17,36 @@ pub struct MaintenancePrune {
     pub interval: Duration,
 }
 
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl JobHandler for MaintenancePrune {
-    fn kind(&self) -> &'static str {
-        PRUNE_KIND
+    fn kind(&self) -> JobKind {
+        JobKind::MaintenancePrune
     }
 
     fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
         Box::pin(async move {
             let services = context.services();
-            let before = services.clock.now_ms().saturating_sub(millis(self.job_retention));
             context.progress(0, Some(4), Some("jobs")).await;
             let jobs = services
-                .store
-                .prune_finished_jobs(before)
+                .jobs
+                .prune(span(self.job_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning jobs failed: {error}")))?;
             context.progress(1, Some(4), Some("audit log")).await;
             let audit = services
                 .audit
-                .prune(millis(self.audit_retention))
+                .prune(span(self.audit_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning the audit log failed: {error}")))?;
             context.progress(2, Some(4), Some("webhook deliveries")).await;
             let deliveries = services
                 .webhooks
-                .prune(millis(self.delivery_retention))
+                .prune(span(self.delivery_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning webhook deliveries failed: {error}")))?;
             context.progress(3, Some(4), Some("connection events")).await;
             let events = services
-                .store
-                .prune_connection_events(
-                    services
-                        .clock
-                        .now_ms()
-                        .saturating_sub(millis(self.event_retention)),
-                )
+                .connections
+                .prune_events(span(self.event_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning connection events failed: {error}")))?;
             context.progress(4, Some(4), None).await;
@@ -91,13 +79,13 @@ fn one() -> u64 {
 const PROBE_LIMIT_MS: u64 = 10 * 60 * 1_000;
 
 impl JobHandler for DiagnosticProbe {
-    fn kind(&self) -> &'static str {
-        PROBE_KIND
+    fn kind(&self) -> JobKind {
+        JobKind::DiagnosticProbe
     }
 
     fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
         Box::pin(async move {
-            let payload: ProbePayload = serde_json::from_value(context.payload.clone())
+            let payload: ProbePayload = serde_json::from_value(context.job.payload.clone())
                 .map_err(|error| JobFailure::permanent(format!("invalid probe payload: {error}")))?;
             if payload.millis > PROBE_LIMIT_MS || payload.steps == 0 || payload.steps > 10_000 {
                 return Err(JobFailure::permanent(

@@ -15,8 +15,8 @@ mod handlers;
 mod runner;
 mod webhooks;
 
-pub use connections::{ConnectionHealth, jittered};
-pub use handlers::{DiagnosticProbe, MaintenancePrune, PROBE_KIND, PRUNE_KIND};
+pub use connections::ConnectionHealth;
+pub use handlers::{DiagnosticProbe, MaintenancePrune};
 pub use runner::{
     JobContext, JobFailure, JobHandler, JobOutcome, RunOutcome, Worker, WorkerSettings, default_handlers,
 };

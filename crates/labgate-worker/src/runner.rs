@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use labgate_core::Services;
-use labgate_core::jobs::{JobSpec, retry_delay_ms};
-use labgate_store::ClaimedJob;
+use labgate_core::jobs::{Failure, Job, JobKind, JobSpec, Progress, retry_delay};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -97,8 +96,7 @@ pub struct JobOutcome {
 /// What a handler gets: the job, a way to report progress, and a signal to stop at the next safe
 /// point when the process shuts down.
 pub struct JobContext {
-    pub job: ClaimedJob,
-    pub payload: serde_json::Value,
+    pub job: Job,
     pub cancel: CancellationToken,
     services: Services,
     owner: String,
@@ -107,13 +105,15 @@ pub struct JobContext {
 impl JobContext {
     /// Records progress; the API, the CLI and the UI show it.
     pub async fn progress(&self, done: u64, total: Option<u64>, phase: Option<&str>) {
-        let done = i64::try_from(done).unwrap_or(i64::MAX);
-        let total = total.map(|total| i64::try_from(total).unwrap_or(i64::MAX));
-        let now = self.services.clock.now_ms();
+        let progress = Progress {
+            done,
+            total,
+            phase: phase.map(str::to_owned),
+        };
         if let Err(error) = self
             .services
-            .store
-            .set_job_progress(&self.job.id, &self.owner, done, total, phase, now)
+            .jobs
+            .progress(&self.job.id, &self.owner, &progress)
             .await
         {
             tracing::warn!(job_id = %self.job.id, error = %error, "could not record job progress");
@@ -123,10 +123,15 @@ impl JobContext {
     pub fn services(&self) -> &Services {
         &self.services
     }
+
+    /// The name this worker holds leases under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
 }
 
 pub trait JobHandler: Send + Sync + 'static {
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> JobKind;
     fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>>;
 }
 
@@ -172,11 +177,12 @@ pub fn default_handlers(settings: &WorkerSettings, http: reqwest::Client) -> Vec
 pub struct Worker {
     services: Services,
     settings: Arc<WorkerSettings>,
-    handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+    handlers: Arc<HashMap<JobKind, Arc<dyn JobHandler>>>,
 }
 
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+/// A standard-library duration as the domain's duration.
+pub(crate) fn span(duration: Duration) -> time::Duration {
+    time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }
 
 impl Worker {
@@ -198,24 +204,21 @@ impl Worker {
 
     /// Queues the recurring jobs. Their dedupe keys keep one of each however many replicas start.
     pub async fn schedule_recurring(&self) -> labgate_core::Result<()> {
-        let mut prune = JobSpec::new(crate::handlers::PRUNE_KIND, serde_json::json!({}));
-        prune.dedupe_key = Some(crate::handlers::PRUNE_KIND.to_owned());
-        self.services.jobs.enqueue(&prune).await?;
+        let jobs = &self.services.jobs;
+        jobs.enqueue(&JobSpec::recurring(JobKind::MaintenancePrune))
+            .await?;
         // Picks up deliveries queued before a crash or restart.
-        let mut deliver = JobSpec::new(labgate_core::webhooks::DELIVER_KIND, serde_json::json!({}));
-        deliver.dedupe_key = Some(labgate_core::webhooks::DELIVER_KIND.to_owned());
-        self.services.jobs.enqueue(&deliver).await?;
+        jobs.enqueue(&JobSpec::recurring(JobKind::WebhooksDeliver))
+            .await?;
         // Finishes rotations a crash interrupted, then schedules the health sweep a few minutes
         // out (jittered) so replicas starting together do not all hit GitLab at once.
         if let Err(error) = self.services.connections.recover_journal().await {
             tracing::warn!(error = %error, "could not recover the token journal");
         }
-        let mut health = JobSpec::new(labgate_core::connections::CHECK_KIND, serde_json::json!({}));
-        health.dedupe_key = Some(labgate_core::connections::CHECK_KIND.to_owned());
-        let first = crate::connections::jittered(Duration::from_secs(300));
-        health.run_at_ms = Some(self.services.clock.now_ms().saturating_add(millis(first)));
-        self.services.jobs.enqueue(&health).await?;
-        Ok(())
+        self.services
+            .connections
+            .schedule_health(time::Duration::minutes(5))
+            .await
     }
 
     /// Runs until `shutdown` fires: claims jobs while slots are free, then waits for running jobs
@@ -279,23 +282,21 @@ impl Worker {
         }
     }
 
-    async fn claim(&self) -> Result<Option<ClaimedJob>, labgate_store::StoreError> {
-        let now = self.services.clock.now_ms();
+    async fn claim(&self) -> labgate_core::Result<Option<Job>> {
         self.services
-            .store
-            .claim_job(&self.settings.owner, now, millis(self.settings.lease))
+            .jobs
+            .claim(&self.settings.owner, span(self.settings.lease))
             .await
     }
 
-    async fn execute(&self, job: ClaimedJob, cancel: CancellationToken) -> RunOutcome {
-        let id = job.id.clone();
+    async fn execute(&self, job: Job, cancel: CancellationToken) -> RunOutcome {
+        let id = job.id.to_string();
         let result = self.attempt(job.clone(), cancel).await;
         let owner = &self.settings.owner;
-        let store = &self.services.store;
-        let now = self.services.clock.now_ms();
+        let jobs = &self.services.jobs;
         let recorded = match &result {
             Ok(outcome) => {
-                let done = store.complete_job(&id, owner, now).await;
+                let done = jobs.complete(&job.id, owner).await;
                 if matches!(done, Ok(true))
                     && let Some(after) = outcome.run_again_after
                 {
@@ -305,13 +306,16 @@ impl Worker {
             }
             Err(failure) => {
                 let retry = failure.retryable && job.attempts < job.max_attempts;
-                let retry_at = retry.then(|| {
-                    now + retry_delay_ms(
+                let next = if retry {
+                    let delay = retry_delay(
                         job.attempts,
-                        millis(self.settings.retry_base),
-                        millis(self.settings.retry_cap),
-                    )
-                });
+                        span(self.settings.retry_base),
+                        span(self.settings.retry_cap),
+                    );
+                    Failure::RetryAt(self.services.clock.now() + delay)
+                } else {
+                    Failure::Final
+                };
                 let message: String = failure.message.chars().take(2_000).collect();
                 let outcome = if retry {
                     RunOutcome::Retrying {
@@ -324,8 +328,7 @@ impl Worker {
                         error: message.clone(),
                     }
                 };
-                store
-                    .fail_job(&id, owner, &message, retry_at, now)
+                jobs.fail(&job.id, owner, &message, next)
                     .await
                     .map(|applied| (applied, outcome))
             }
@@ -347,13 +350,12 @@ impl Worker {
         }
     }
 
-    async fn run_again(&self, job: &ClaimedJob, after: Duration) {
-        let payload = serde_json::from_str(&job.payload).unwrap_or(serde_json::Value::Null);
+    async fn run_again(&self, job: &Job, after: Duration) {
         let spec = JobSpec {
             tenant_id: job.tenant_id.clone(),
-            kind: job.kind.clone(),
-            payload,
-            run_at_ms: Some(self.services.clock.now_ms().saturating_add(millis(after))),
+            kind: job.kind,
+            payload: job.payload.clone(),
+            run_at: Some(self.services.clock.now() + span(after)),
             max_attempts: job.max_attempts,
             dedupe_key: job.dedupe_key.clone(),
         };
@@ -364,10 +366,10 @@ impl Worker {
 
     /// Runs the handler while a heartbeat renews the lease. If the lease is lost, the handler is
     /// cancelled: another worker owns the job now.
-    async fn attempt(&self, job: ClaimedJob, cancel: CancellationToken) -> Result<JobOutcome, JobFailure> {
-        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+    async fn attempt(&self, job: Job, cancel: CancellationToken) -> Result<JobOutcome, JobFailure> {
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             return Err(JobFailure::permanent(format!(
-                "no handler for job kind {:?}",
+                "this worker runs no {} jobs",
                 job.kind
             )));
         };
@@ -376,11 +378,8 @@ impl Worker {
                 "the job's workers stopped responding too many times",
             ));
         }
-        let payload = serde_json::from_str(&job.payload)
-            .map_err(|_| JobFailure::permanent("the job payload is not valid JSON"))?;
         let context = JobContext {
             job,
-            payload,
             cancel: cancel.clone(),
             services: self.services.clone(),
             owner: self.settings.owner.clone(),
@@ -391,16 +390,10 @@ impl Worker {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                let now = self.services.clock.now_ms();
                 match self
                     .services
-                    .store
-                    .renew_job_lease(
-                        &context.job.id,
-                        &self.settings.owner,
-                        now,
-                        millis(self.settings.lease),
-                    )
+                    .jobs
+                    .heartbeat(&context.job.id, &self.settings.owner, span(self.settings.lease))
                     .await
                 {
                     Ok(true) => {}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use labgate_core::webhooks::DELIVER_KIND;
+use labgate_core::jobs::JobKind;
 
 use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
 
@@ -19,18 +19,14 @@ pub struct WebhookDelivery {
 }
 
 impl JobHandler for WebhookDelivery {
-    fn kind(&self) -> &'static str {
-        DELIVER_KIND
+    fn kind(&self) -> JobKind {
+        JobKind::WebhooksDeliver
     }
 
     fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
         Box::pin(async move {
             let services = context.services();
-            let owner = format!(
-                "{}:{}",
-                context.job.lease_owner.clone().unwrap_or_default(),
-                context.job.id
-            );
+            let owner = format!("{}:{}", context.owner(), context.job.id);
             let mut sent = 0_u64;
             loop {
                 if context.cancel.is_cancelled() {
@@ -48,13 +44,13 @@ impl JobHandler for WebhookDelivery {
                     break;
                 }
             }
-            let now = services.clock.now_ms();
+            let now = services.clock.now();
             let next =
-                services.webhooks.next_due_ms().await.map_err(|error| {
+                services.webhooks.next_due().await.map_err(|error| {
                     JobFailure::retry(format!("reading the webhook outbox failed: {error}"))
                 })?;
             let wait = next.map_or(SWEEP, |due| {
-                Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0)).min(SWEEP)
+                Duration::try_from(due - now).unwrap_or(Duration::ZERO).min(SWEEP)
             });
             Ok(JobOutcome {
                 run_again_after: Some(wait),

@@ -3,27 +3,29 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use labgate_proto::api_keys::{ApiKeyList, ApiKeyView, Role};
-use labgate_store::{ApiKeyRecord, AuthenticatedKey, NewApiKey, Store};
+use labgate_proto::audit::{AuditAction, ResourceType};
+use labgate_store::{ApiKeyRecord, AuthenticatedKey, NewApiKey, Store, StoreError};
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use time::{Duration, OffsetDateTime};
 
 use super::{Access, Actor, Principal};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
-use crate::ids::{is_valid_id, new_id};
-use crate::timefmt::{opt_rfc3339, parse_rfc3339, to_rfc3339};
+use crate::ids::{ApiKeyId, TenantId};
+use crate::rows::{Parsed, StoredValueError, ms, opt_ms, opt_time, time};
+use crate::timefmt::{format_opt, format_time, parse_time};
 use crate::{CoreError, Result};
 
 /// How long a looked-up key may be trusted without asking the database again. Revocation through
 /// this process clears the entry at once; revocation elsewhere (another replica, the CLI) takes
 /// effect within this time.
-const CACHE_TTL: Duration = Duration::from_millis(900);
+pub const CACHE_TTL: Duration = Duration::milliseconds(900);
 /// Last-used times are recorded with this granularity, so a busy key does not turn reads into writes.
-const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+const LAST_USED_GRANULARITY: Duration = Duration::MINUTE;
 const CACHE_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,72 @@ impl AuthFailure {
             AuthFailure::Revoked => "the API key has been revoked",
             AuthFailure::Expired => "the API key has expired",
         }
+    }
+}
+
+/// An API key as the domain sees it. The token is never here: only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    /// The first characters of the token, enough to recognise it.
+    pub prefix: String,
+    pub role: Role,
+    pub expires_at: Option<OffsetDateTime>,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+fn role(column: &'static str, text: &str) -> Parsed<Role> {
+    Role::parse(text).ok_or_else(|| StoredValueError {
+        column,
+        value: text.to_owned(),
+    })
+}
+
+impl TryFrom<ApiKeyRecord> for ApiKey {
+    type Error = StoredValueError;
+
+    fn try_from(row: ApiKeyRecord) -> Parsed<ApiKey> {
+        Ok(ApiKey {
+            id: ApiKeyId::from_stored(row.id),
+            tenant_id: TenantId::from_stored(row.tenant_id),
+            role: role("api_keys.role", &row.role)?,
+            expires_at: opt_time("api_keys.expires_at", row.expires_at)?,
+            last_used_at: opt_time("api_keys.last_used_at", row.last_used_at)?,
+            revoked_at: opt_time("api_keys.revoked_at", row.revoked_at)?,
+            created_at: time("api_keys.created_at", row.created_at)?,
+            name: row.name,
+            prefix: row.prefix,
+        })
+    }
+}
+
+/// What authentication needs to know about a presented key.
+#[derive(Debug, Clone)]
+struct KeyIdentity {
+    id: ApiKeyId,
+    tenant_id: TenantId,
+    role: Role,
+    expires_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<AuthenticatedKey> for KeyIdentity {
+    type Error = StoredValueError;
+
+    fn try_from(row: AuthenticatedKey) -> Parsed<KeyIdentity> {
+        Ok(KeyIdentity {
+            id: ApiKeyId::from_stored(row.id),
+            tenant_id: TenantId::from_stored(row.tenant_id),
+            role: role("api_keys.role", &row.role)?,
+            expires_at: opt_time("api_keys.expires_at", row.expires_at)?,
+            revoked_at: opt_time("api_keys.revoked_at", row.revoked_at)?,
+            last_used_at: opt_time("api_keys.last_used_at", row.last_used_at)?,
+        })
     }
 }
 
@@ -72,8 +140,9 @@ pub struct KeyRequest<'a> {
 
 #[derive(Clone)]
 struct CachedKey {
-    key: AuthenticatedKey,
-    fetched: Instant,
+    key: KeyIdentity,
+    /// When it was read from the database, on the injected clock.
+    fetched: OffsetDateTime,
 }
 
 #[derive(Clone)]
@@ -84,17 +153,21 @@ pub struct ApiKeys {
     cache: Arc<Mutex<HashMap<[u8; 32], CachedKey>>>,
 }
 
-pub(crate) fn view(record: ApiKeyRecord) -> ApiKeyView {
+pub(crate) fn view(key: ApiKey) -> ApiKeyView {
     ApiKeyView {
-        role: Role::parse(&record.role).unwrap_or(Role::Reader),
-        id: record.id,
-        name: record.name,
-        prefix: record.prefix,
-        expires_at: opt_rfc3339(record.expires_at),
-        last_used_at: opt_rfc3339(record.last_used_at),
-        revoked_at: opt_rfc3339(record.revoked_at),
-        created_at: to_rfc3339(record.created_at),
+        role: key.role,
+        id: key.id.into(),
+        name: key.name,
+        prefix: key.prefix,
+        expires_at: format_opt(key.expires_at),
+        last_used_at: format_opt(key.last_used_at),
+        revoked_at: format_opt(key.revoked_at),
+        created_at: format_time(key.created_at),
     }
+}
+
+fn parsed_view(row: ApiKeyRecord) -> Result<ApiKeyView> {
+    Ok(view(ApiKey::try_from(row)?))
 }
 
 fn validate_name(name: &str) -> Result<()> {
@@ -120,7 +193,7 @@ impl ApiKeys {
     /// Creates a key for `tenant_id`.
     pub async fn create(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor,
         source_ip: Option<&str>,
         request: KeyRequest<'_>,
@@ -132,11 +205,11 @@ impl ApiKeys {
             token,
         } = request;
         validate_name(name)?;
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let expires_at = match expires_at {
             None => None,
             Some(text) => {
-                let at = parse_rfc3339(text).ok_or_else(|| {
+                let at = parse_time(text).ok_or_else(|| {
                     CoreError::validation("expiresAt", "expiresAt must be an RFC 3339 time")
                 })?;
                 if at <= now {
@@ -166,23 +239,23 @@ impl ApiKeys {
                 (generated.token, generated.hash, generated.prefix)
             }
         };
-        let id = new_id();
+        let id = ApiKeyId::generate();
         let record = self
             .store
             .insert_api_key(&NewApiKey {
-                id: &id,
-                tenant_id,
+                id: id.as_str(),
+                tenant_id: tenant_id.as_str(),
                 name,
                 prefix: &prefix,
                 token_hash: &hash,
                 role: role.as_str(),
-                expires_at,
+                expires_at: opt_ms(expires_at),
                 created_by: actor.id(),
-                now,
+                now: ms(now),
             })
             .await
             .map_err(|error| match error {
-                labgate_store::StoreError::Conflict { .. } => {
+                StoreError::Conflict { .. } => {
                     CoreError::Conflict("this API key is already registered".to_owned())
                 }
                 other => other.into(),
@@ -193,15 +266,15 @@ impl ApiKeys {
                 actor,
                 source_ip,
                 AuditEvent {
-                    action: "api-key.create",
-                    resource_kind: "api-key",
-                    resource_id: Some(&id),
-                    details: Some(json!({"name": name, "role": role.as_str()})),
+                    action: AuditAction::ApiKeyCreate,
+                    resource_kind: ResourceType::ApiKey,
+                    resource_id: Some(id.as_str()),
+                    details: Some(json!({"name": name, "role": role})),
                 },
             )
             .await?;
         Ok(CreatedApiKey {
-            view: view(record),
+            view: parsed_view(record)?,
             token,
         })
     }
@@ -234,24 +307,34 @@ impl ApiKeys {
         self.list_tenant(&principal.tenant_id, offset, limit).await
     }
 
-    pub async fn list_tenant(&self, tenant_id: &str, offset: u64, limit: u32) -> Result<ApiKeyList> {
-        let (records, total) = self.store.list_api_keys(tenant_id, offset, limit).await?;
+    pub async fn list_tenant(&self, tenant_id: &TenantId, offset: u64, limit: u32) -> Result<ApiKeyList> {
+        let (records, total) = self
+            .store
+            .list_api_keys(tenant_id.as_str(), offset, limit)
+            .await?;
         Ok(ApiKeyList {
-            api_keys: records.into_iter().map(view).collect(),
+            api_keys: records.into_iter().map(parsed_view).collect::<Result<_>>()?,
             total_count: total,
         })
     }
 
+    /// Whether the tenant has any key, revoked or not (the bootstrap key is made only once).
+    pub async fn tenant_has_keys(&self, tenant_id: &TenantId) -> Result<bool> {
+        Ok(self.store.tenant_has_api_keys(tenant_id.as_str()).await?)
+    }
+
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<ApiKeyView> {
         principal.require(Access::Admin)?;
-        if !is_valid_id(id) {
-            return Err(CoreError::NotFound("API key"));
-        }
-        self.store
-            .api_key(&principal.tenant_id, id)
+        let id = ApiKeyId::parse(id).ok_or(CoreError::NotFound("API key"))?;
+        match self
+            .store
+            .api_key(principal.tenant_id.as_str(), id.as_str())
             .await
-            .map(view)
-            .map_err(|_| CoreError::NotFound("API key"))
+        {
+            Ok(row) => parsed_view(row),
+            Err(StoreError::NotFound) => Err(CoreError::NotFound("API key")),
+            Err(other) => Err(other.into()),
+        }
     }
 
     pub async fn revoke(&self, principal: &Principal, id: &str) -> Result<ApiKeyView> {
@@ -267,20 +350,18 @@ impl ApiKeys {
 
     pub async fn revoke_in(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor,
         source_ip: Option<&str>,
         id: &str,
     ) -> Result<ApiKeyView> {
-        if !is_valid_id(id) {
-            return Err(CoreError::NotFound("API key"));
-        }
+        let id = ApiKeyId::parse(id).ok_or(CoreError::NotFound("API key"))?;
         let record = self
             .store
-            .revoke_api_key(tenant_id, id, self.clock.now_ms())
+            .revoke_api_key(tenant_id.as_str(), id.as_str(), ms(self.clock.now()))
             .await
             .map_err(|error| match error {
-                labgate_store::StoreError::NotFound => CoreError::NotFound("API key"),
+                StoreError::NotFound => CoreError::NotFound("API key"),
                 other => other.into(),
             })?;
         self.cache.lock().retain(|_, cached| cached.key.id != id);
@@ -290,14 +371,14 @@ impl ApiKeys {
                 actor,
                 source_ip,
                 AuditEvent {
-                    action: "api-key.revoke",
-                    resource_kind: "api-key",
-                    resource_id: Some(id),
+                    action: AuditAction::ApiKeyRevoke,
+                    resource_kind: ResourceType::ApiKey,
+                    resource_id: Some(id.as_str()),
                     details: None,
                 },
             )
             .await?;
-        Ok(view(record))
+        parsed_view(record)
     }
 
     /// Resolves a bearer token to its principal.
@@ -310,69 +391,69 @@ impl ApiKeys {
             return Err(AuthenticateError::Denied(AuthFailure::Malformed));
         }
         let hash = labgate_crypto::hash_api_key(token);
-        let cached = self
-            .cache
-            .lock()
-            .get(&hash)
-            .filter(|c| c.fetched.elapsed() < CACHE_TTL)
-            .cloned();
-        let key = match cached {
-            Some(cached) => cached.key,
+        let now = self.clock.now();
+        let key = match self.cached(&hash, now) {
+            Some(key) => key,
             None => {
                 let found = self
                     .store
                     .api_key_by_hash(&hash)
                     .await
-                    .map_err(AuthenticateError::Store)?;
-                let Some(key) = found else {
+                    .map_err(|error| AuthenticateError::Unavailable(error.into()))?;
+                let Some(row) = found else {
                     return Err(AuthenticateError::Denied(AuthFailure::Unknown));
                 };
-                let mut cache = self.cache.lock();
-                if cache.len() >= CACHE_LIMIT {
-                    cache.retain(|_, c| c.fetched.elapsed() < CACHE_TTL);
-                }
-                cache.insert(
-                    hash,
-                    CachedKey {
-                        key: key.clone(),
-                        fetched: Instant::now(),
-                    },
-                );
+                let key = KeyIdentity::try_from(row)
+                    .map_err(|error| AuthenticateError::Unavailable(error.into()))?;
+                self.remember(hash, key.clone(), now);
                 key
             }
         };
-        let now = self.clock.now_ms();
         if key.revoked_at.is_some() {
             return Err(AuthenticateError::Denied(AuthFailure::Revoked));
         }
         if key.expires_at.is_some_and(|at| at <= now) {
             return Err(AuthenticateError::Denied(AuthFailure::Expired));
         }
-        let Some(role) = Role::parse(&key.role) else {
-            return Err(AuthenticateError::Denied(AuthFailure::Unknown));
-        };
-        if key
-            .last_used_at
-            .is_none_or(|at| at < now - LAST_USED_GRANULARITY_MS)
-        {
+        if key.last_used_at.is_none_or(|at| at < now - LAST_USED_GRANULARITY) {
             self.touch(&hash, &key.id, now);
         }
         Ok(Principal {
             tenant_id: key.tenant_id,
-            role,
-            actor: Actor::ApiKey { id: key.id },
+            role: key.role,
+            actor: Actor::ApiKey { id: key.id.into() },
             source_ip,
         })
     }
 
-    fn touch(&self, hash: &[u8; 32], id: &str, now: i64) {
+    fn cached(&self, hash: &[u8; 32], now: OffsetDateTime) -> Option<KeyIdentity> {
+        self.cache
+            .lock()
+            .get(hash)
+            .filter(|cached| now - cached.fetched < CACHE_TTL)
+            .map(|cached| cached.key.clone())
+    }
+
+    fn remember(&self, hash: [u8; 32], key: KeyIdentity, now: OffsetDateTime) {
+        let mut cache = self.cache.lock();
+        if cache.len() >= CACHE_LIMIT {
+            cache.retain(|_, cached| now - cached.fetched < CACHE_TTL);
+        }
+        cache.insert(hash, CachedKey { key, fetched: now });
+    }
+
+    fn touch(&self, hash: &[u8; 32], id: &ApiKeyId, now: OffsetDateTime) {
         if let Some(cached) = self.cache.lock().get_mut(hash) {
             cached.key.last_used_at = Some(now);
         }
         let store = self.store.clone();
-        let id = id.to_owned();
+        let id = id.clone();
+        let granularity = LAST_USED_GRANULARITY
+            .whole_milliseconds()
+            .try_into()
+            .unwrap_or(i64::MAX);
         tokio::spawn(async move {
-            if let Err(error) = store.touch_api_key(&id, now, LAST_USED_GRANULARITY_MS).await {
+            if let Err(error) = store.touch_api_key(id.as_str(), ms(now), granularity).await {
                 tracing::warn!(api_key_id = %id, error = %error, "could not record API key use");
             }
         });
@@ -385,5 +466,5 @@ pub enum AuthenticateError {
     #[error("{}", .0.message())]
     Denied(AuthFailure),
     #[error("the key store is unavailable")]
-    Store(#[source] labgate_store::StoreError),
+    Unavailable(#[source] CoreError),
 }

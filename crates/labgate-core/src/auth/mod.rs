@@ -2,10 +2,12 @@
 
 mod api_keys;
 
-pub use api_keys::{ApiKeys, AuthFailure, AuthenticateError, CreatedApiKey, KeyRequest};
+pub use api_keys::{ApiKey, ApiKeys, AuthFailure, AuthenticateError, CACHE_TTL, CreatedApiKey, KeyRequest};
 
 use labgate_proto::api_keys::Role;
+use labgate_proto::audit::ActorKind;
 
+use crate::ids::TenantId;
 use crate::{CoreError, Result};
 
 /// Who acts: an API key, an operator at the database through the CLI, or labgate itself.
@@ -17,11 +19,11 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ActorKind {
         match self {
-            Actor::ApiKey { .. } => "api-key",
-            Actor::Cli => "cli",
-            Actor::System => "system",
+            Actor::ApiKey { .. } => ActorKind::ApiKey,
+            Actor::Cli => ActorKind::Cli,
+            Actor::System => ActorKind::System,
         }
     }
 
@@ -58,7 +60,7 @@ pub fn role_allows(role: Role, access: Access) -> bool {
 /// An authenticated caller, always bound to one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub role: Role,
     pub actor: Actor,
     /// The client address as the server determined it (trusted proxies considered).

@@ -3,52 +3,55 @@
 
 use futures_util::StreamExt;
 use labgate_gitlab::{Credential, GitLabError, UnauthorizedReason};
-use labgate_store::{ConnectionEventRecord, ConnectionRecord, StoreError};
-use rand::Rng;
+use labgate_proto::audit::{AuditAction, ResourceType};
 use serde_json::json;
+use time::{Duration, OffsetDateTime};
 
-use super::{Connections, apply_token_info, parse_list, resource_kind_of, validate, view};
+use super::model::{Connection, ConnectionEventKind, ConnectionStatus, Scopes};
+use super::{Connections, apply_token_info, not_found, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
-use crate::ids::new_id;
-use crate::jobs::JobSpec;
-use crate::timefmt::to_rfc3339;
+use crate::jobs::{JobKind, JobSpec, jittered};
+use crate::timefmt::format_date;
 use crate::{CoreError, Result};
 
-/// The recurring job that checks every connection.
-pub const CHECK_KIND: &str = "connections.health";
 /// Default interval between health sweeps: 6 hours (jittered by ±10%).
-pub const CHECK_INTERVAL_MS: i64 = 6 * 3_600_000;
+pub const CHECK_INTERVAL: Duration = Duration::hours(6);
 /// Connections checked at once by a sweep.
 const CHECK_CONCURRENCY: usize = 8;
 /// Consecutive transient failures before a connection is `unreachable`.
-pub const UNREACHABLE_AFTER: i32 = 3;
-const DAY_MS: i64 = 86_400_000;
-/// States a check never leaves on its own: a person must act (new token, re-authorize).
-const STICKY: &[&str] = &["needs_attention", "compromised", "needs_reauth"];
+pub const UNREACHABLE_AFTER: u32 = 3;
 
 /// `active`, `expiring` (within 30, 7 or 1 days) or `expired`, from the expiry alone.
-pub fn status_for_expiry(expires_at: Option<i64>, now: i64) -> (&'static str, Option<String>) {
+pub fn status_for_expiry(
+    expires_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> (ConnectionStatus, Option<String>) {
     let Some(at) = expires_at else {
-        return ("active", None);
+        return (ConnectionStatus::Active, None);
     };
-    let date = to_rfc3339(at);
-    let date = date.get(..10).unwrap_or(&date).to_owned();
+    let date = format_date(at);
     if at <= now {
-        return ("expired", Some(format!("the token expired on {date}")));
+        return (
+            ConnectionStatus::Expired,
+            Some(format!("the token expired on {date}")),
+        );
     }
     let left = at - now;
     for days in [1, 7, 30] {
-        if left <= days * DAY_MS {
+        if left <= Duration::days(days) {
             let unit = if days == 1 { "day" } else { "days" };
             return (
-                "expiring",
+                ConnectionStatus::Expiring,
                 Some(format!("the token expires within {days} {unit}, on {date}")),
             );
         }
     }
-    ("active", None)
+    (ConnectionStatus::Active, None)
 }
+
+/// The status a check finds, and why.
+type Finding = (ConnectionStatus, Option<String>);
 
 impl Connections {
     /// `POST …/gitlab/{id}/check`: checks at once and answers with the updated connection.
@@ -58,15 +61,15 @@ impl Connections {
         id: &str,
     ) -> Result<labgate_proto::connections::ConnectionView> {
         principal.require(Access::Write)?;
-        let record = self.load(principal, id).await?;
-        let checked = self.check_record(record).await?;
+        let connection = self.load(principal, id).await?;
+        let checked = self.check_connection(connection).await?;
         self.audit
             .record(
                 principal,
                 AuditEvent {
-                    action: "app-connection.check",
-                    resource_kind: "app-connection",
-                    resource_id: Some(id),
+                    action: AuditAction::ConnectionCheck,
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(checked.id.as_str()),
                     details: Some(json!({"status": checked.status})),
                 },
             )
@@ -76,39 +79,62 @@ impl Connections {
 
     /// Checks one connection against GitLab, saves the outcome, records a transition, and
     /// rotates the token when auto-rotation is due.
-    pub async fn check_record(&self, record: ConnectionRecord) -> Result<ConnectionRecord> {
-        self.recover_connection_journal(&record).await?;
-        let record = self.store.connection(&record.tenant_id, &record.id).await?;
-        let now = self.clock.now_ms();
-        let mut next = record.clone();
+    async fn check_connection(&self, connection: Connection) -> Result<Connection> {
+        self.recover_connection_journal(&connection).await?;
+        let current = self.fetch(&connection.tenant_id, &connection.id).await?;
+        let now = self.clock.now();
+        let mut next = current.clone();
         next.last_checked_at = Some(now);
-        if STICKY.contains(&record.status.as_str()) {
-            return self.save_health(&record, next).await;
+        if current.status.needs_person() {
+            return self.save_health(&current, next).await;
         }
-        let token = self.token_of(&record).await?;
-        let outcome = match self.client_for(&record) {
+        (next.status, next.status_reason) = self.finding(&current, &mut next, now).await?;
+        let saved = self.save_health(&current, next).await?;
+        if saved.auto_rotate
+            && saved.status.is_usable()
+            && saved
+                .expires_at
+                .is_some_and(|at| at - now <= Duration::days(i64::from(saved.rotate_before_days)))
+        {
+            return self.rotate_when_due(saved).await;
+        }
+        Ok(saved)
+    }
+
+    /// Asks GitLab about the token and says what status that means; what introspection learned
+    /// goes into `next`.
+    async fn finding(
+        &self,
+        current: &Connection,
+        next: &mut Connection,
+        now: OffsetDateTime,
+    ) -> Result<Finding> {
+        let token = self.token_of(current).await?;
+        let outcome = match self.client_for(current) {
             Ok(client) => client.introspect(&Credential::PrivateToken(token)).await,
             Err(error) => Err(GitLabError::Other {
                 status: 0,
                 message: error.to_string(),
             }),
         };
-        let (status, reason): (&str, Option<String>) = match outcome {
+        let finding = match outcome {
             Ok(info) => {
-                apply_token_info(&mut next, &info);
+                apply_token_info(next, &info);
                 next.consecutive_failures = 0;
+                let scopes: Scopes = info.scopes.iter().cloned().collect();
+                let resource = next.resource.as_ref().map(|resource| resource.kind);
                 if info.revoked {
-                    ("revoked", Some("GitLab reports the token revoked".to_owned()))
-                } else if let Some(gaps) = validate::usage_gaps(
-                    &parse_list(&next.usages),
-                    &info.scopes,
-                    resource_kind_of(&next),
-                    info.access_level,
-                ) {
-                    ("insufficient_scope", Some(gaps))
+                    (
+                        ConnectionStatus::Revoked,
+                        Some("GitLab reports the token revoked".to_owned()),
+                    )
+                } else if let Some(gaps) =
+                    validate::usage_gaps(&next.usages, &scopes, resource, info.access_level)
+                {
+                    (ConnectionStatus::InsufficientScope, Some(gaps))
                 } else if !info.active {
                     (
-                        "expired",
+                        ConnectionStatus::Expired,
                         Some("GitLab reports the token inactive (expired)".to_owned()),
                     )
                 } else {
@@ -119,15 +145,15 @@ impl Connections {
                 next.consecutive_failures = 0;
                 match reason {
                     UnauthorizedReason::Expired => (
-                        "expired",
+                        ConnectionStatus::Expired,
                         Some("GitLab refuses the token: it has expired".to_owned()),
                     ),
                     UnauthorizedReason::Revoked => (
-                        "revoked",
+                        ConnectionStatus::Revoked,
                         Some("GitLab refuses the token: it was revoked".to_owned()),
                     ),
                     UnauthorizedReason::Invalid => (
-                        "revoked",
+                        ConnectionStatus::Revoked,
                         Some("GitLab no longer knows the token (deleted or revoked)".to_owned()),
                     ),
                 }
@@ -135,7 +161,7 @@ impl Connections {
             Err(GitLabError::InsufficientScope { required }) => {
                 next.consecutive_failures = 0;
                 (
-                    "insufficient_scope",
+                    ConnectionStatus::InsufficientScope,
                     Some(format!(
                         "the token lacks a needed scope: one of {}",
                         required.join(", ")
@@ -143,91 +169,64 @@ impl Connections {
                 )
             }
             Err(error) if error.is_transient() => {
-                next.consecutive_failures = record.consecutive_failures.saturating_add(1);
+                next.consecutive_failures = current.consecutive_failures.saturating_add(1);
                 if next.consecutive_failures >= UNREACHABLE_AFTER {
                     (
-                        "unreachable",
+                        ConnectionStatus::Unreachable,
                         Some(format!(
                             "GitLab could not be reached in {UNREACHABLE_AFTER} consecutive checks"
                         )),
                     )
                 } else {
-                    tracing::info!(connection_id = %record.id, error = %error, "transient failure checking a connection");
-                    (record.status.as_str(), record.status_reason.clone())
+                    tracing::info!(connection_id = %current.id, error = %error, "transient failure checking a connection");
+                    (current.status, current.status_reason.clone())
                 }
             }
             Err(error) => {
                 next.consecutive_failures = 0;
-                ("error", Some(error.to_string()))
+                (ConnectionStatus::Error, Some(error.to_string()))
             }
         };
-        next.status = status.to_owned();
-        next.status_reason = reason;
-        let saved = self.save_health(&record, next).await?;
-        if saved.auto_rotate != 0
-            && matches!(saved.status.as_str(), "active" | "expiring")
-            && saved
-                .expires_at
-                .is_some_and(|at| at - now <= i64::from(saved.rotate_before_days) * DAY_MS)
-        {
-            let fallback = saved.clone();
-            return match self.rotate_record(saved).await {
-                Ok(rotated) => Ok(rotated),
-                // GitLab refused (nothing changed there) or another rotation holds the lock: the
-                // check itself succeeded; the next check tries again.
-                Err(error @ (CoreError::Unavailable(_) | CoreError::Conflict(_))) => {
-                    tracing::warn!(connection_id = %fallback.id, error = %error, "automatic rotation did not happen");
-                    Ok(fallback)
-                }
-                Err(other) => Err(other),
-            };
-        }
-        Ok(saved)
+        Ok(finding)
     }
 
-    /// Saves a checked row (version unchanged); a transition also writes its event and webhook.
-    pub(super) async fn save_health(
-        &self,
-        before: &ConnectionRecord,
-        next: ConnectionRecord,
-    ) -> Result<ConnectionRecord> {
+    /// Rotates a connection whose automatic rotation is due. A refusal by GitLab (nothing
+    /// changed there) or another rotation holding the lock leaves the check successful: the
+    /// next check tries again.
+    async fn rotate_when_due(&self, connection: Connection) -> Result<Connection> {
+        let fallback = connection.clone();
+        match self.rotate_connection(connection).await {
+            Ok(rotated) => Ok(rotated),
+            Err(error @ (CoreError::Unavailable(_) | CoreError::Conflict(_))) => {
+                tracing::warn!(connection_id = %fallback.id, error = %error, "automatic rotation did not happen");
+                Ok(fallback)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Saves a checked connection (version unchanged); a transition also writes its event and
+    /// webhook.
+    pub(super) async fn save_health(&self, before: &Connection, next: Connection) -> Result<Connection> {
         let transition = before.status != next.status
-            || (next.status == "expiring" && before.status_reason != next.status_reason);
-        let saved = if transition {
-            let kind = if next.status == "active" {
-                "recovered"
+            || (next.status == ConnectionStatus::Expiring && before.status_reason != next.status_reason);
+        let event = transition.then(|| {
+            let kind = if next.status == ConnectionStatus::Active {
+                ConnectionEventKind::Recovered
             } else {
-                "status_changed"
+                ConnectionEventKind::StatusChanged
             };
-            let event = ConnectionEventRecord {
-                id: new_id(),
-                tenant_id: next.tenant_id.clone(),
-                connection_id: next.id.clone(),
-                kind: kind.to_owned(),
-                from_status: Some(before.status.clone()),
-                to_status: Some(next.status.clone()),
-                reason: next.status_reason.clone(),
-                created_at: self.clock.now_ms(),
-            };
-            self.store
-                .save_connection_with_event(&next, before.version, &event)
-                .await?
-        } else {
-            self.store.save_connection(&next, before.version).await?
-        };
-        match saved {
+            self.event(&next, kind, Some(before.status), next.status_reason.clone())
+        });
+        match self.save(&next, before.version, event.as_ref()).await? {
             Some(saved) => {
                 if transition {
-                    self.emit_status(&saved, &before.status, "status changed").await?;
+                    self.emit_status(&saved, before.status, "status changed").await?;
                 }
                 Ok(saved)
             }
             // Changed meanwhile (a PATCH): that write wins; the next check sees it.
-            None => match self.store.connection(&next.tenant_id, &next.id).await {
-                Ok(current) => Ok(current),
-                Err(StoreError::NotFound) => Err(CoreError::NotFound("app connection")),
-                Err(other) => Err(other.into()),
-            },
+            None => self.fetch(&next.tenant_id, &next.id).await,
         }
     }
 
@@ -247,9 +246,13 @@ impl Connections {
             // A few connections at a time: different instances answer independently, and the
             // per-token rate limiter paces each token.
             let results: Vec<bool> = futures_util::stream::iter(batch)
-                .map(|record| async move {
-                    let id = record.id.clone();
-                    match self.check_record(record).await {
+                .map(|row| async move {
+                    let id = row.id.clone();
+                    let outcome = match Connection::try_from(row) {
+                        Ok(connection) => self.check_connection(connection).await,
+                        Err(error) => Err(error.into()),
+                    };
+                    match outcome {
                         Ok(_) => true,
                         Err(error) => {
                             tracing::warn!(connection_id = %id, error = %error, "connection check failed");
@@ -264,13 +267,16 @@ impl Connections {
         }
     }
 
-    /// Queues the next health sweep `interval_ms` from now (±10% jitter), once however many
-    /// replicas ask.
-    pub async fn schedule_health(&self, interval_ms: i64) -> Result<()> {
-        let jitter = rand::thread_rng().gen_range(-interval_ms / 10..=interval_ms / 10);
-        let mut spec = JobSpec::new(CHECK_KIND, json!({"intervalMs": interval_ms}));
-        spec.run_at_ms = Some(self.clock.now_ms() + interval_ms.max(60_000) + jitter);
-        spec.dedupe_key = Some(CHECK_KIND.to_owned());
+    /// Queues the next health sweep `interval` from now (±10% jitter, at least a minute), once
+    /// however many replicas ask.
+    pub async fn schedule_health(&self, interval: Duration) -> Result<()> {
+        let interval = interval.max(Duration::MINUTE);
+        let mut spec = JobSpec::new(
+            JobKind::ConnectionsHealth,
+            json!({"intervalMs": interval.whole_milliseconds()}),
+        );
+        spec.run_at = Some(self.clock.now() + jittered(interval, 0.1));
+        spec.dedupe_key = Some(JobKind::ConnectionsHealth.as_str().to_owned());
         spec.max_attempts = 3;
         self.jobs.enqueue(&spec).await?;
         Ok(())
@@ -279,22 +285,32 @@ impl Connections {
     /// Audits an action labgate took on its own.
     pub(super) async fn audit_system(
         &self,
-        record: &ConnectionRecord,
-        action: &str,
+        connection: &Connection,
+        action: AuditAction,
         details: serde_json::Value,
     ) -> Result<()> {
         self.audit
             .record_as(
-                Some(&record.tenant_id),
+                Some(&connection.tenant_id),
                 &Actor::System,
                 None,
                 AuditEvent {
                     action,
-                    resource_kind: "app-connection",
-                    resource_id: Some(&record.id),
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(connection.id.as_str()),
                     details: Some(details),
                 },
             )
             .await
+    }
+
+    /// The connection as stored, or 404.
+    pub(super) async fn reload(&self, connection: &Connection) -> Result<Connection> {
+        self.fetch(&connection.tenant_id, &connection.id)
+            .await
+            .map_err(|error| match error {
+                CoreError::NotFound(_) => not_found(),
+                other => other,
+            })
     }
 }

@@ -5,36 +5,45 @@
 //! The shapes follow Infisical's `app-connections/gitlab` API; see `labgate_proto::connections`.
 
 mod health;
+pub mod model;
 mod rotate;
+mod rows;
 pub mod validate;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::StreamExt;
 use labgate_crypto::Aad;
 use labgate_gitlab::{
     ClientOptions, Credential, GitLabBaseUrl, GitLabClient, GitLabError, GroupFilter, InstanceSettings,
-    NetworkPolicy, ProjectFilter, ResourceKind, TokenInfo, TokenKind,
+    NetworkPolicy, ProjectFilter, TokenInfo,
 };
+use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::{
-    APP_GITLAB, AppConnectionOption, AppConnectionOptions, AvailableConnection, AvailableConnectionList,
+    AppConnectionOption, AppConnectionOptions, AvailableConnection, AvailableConnectionList,
     ConnectionCredentialsView, ConnectionEventList, ConnectionEventView, ConnectionList, ConnectionView,
     CreateConnectionRequest, GitLabGroupView, GitLabProjectView, GitLabResourceView, GitLabUserView,
-    METHOD_ACCESS_TOKEN, METHOD_OAUTH, UpdateConnectionRequest,
+    UpdateConnectionRequest,
 };
-use labgate_store::{ConnectionEventRecord, ConnectionRecord, SealedItem, Store, StoreError, VaultItemKey};
+use labgate_proto::webhooks::WebhookEventType;
+use labgate_store::{SealedItem, Store, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use time::OffsetDateTime;
 
-pub use health::{CHECK_INTERVAL_MS, CHECK_KIND, UNREACHABLE_AFTER};
+pub use health::{CHECK_INTERVAL, UNREACHABLE_AFTER};
+use model::{
+    AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,
+    ConnectionStatus, GitLabIdentity, GitLabResource, Scopes, Usage,
+};
+use rows::{connection_row, event_row};
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
-use crate::ids::{is_valid_id, new_id};
+use crate::ids::{ConnectionEventId, ConnectionId, TenantId};
 use crate::jobs::JobQueue;
-use crate::timefmt::{opt_rfc3339, to_rfc3339};
+use crate::timefmt::{format_opt, format_time};
 use crate::vault::{SecretSlot, Vault};
 use crate::webhooks::Webhooks;
 use crate::{CoreError, Result};
@@ -54,118 +63,102 @@ pub struct Connections {
     jobs: JobQueue,
     policy: Arc<NetworkPolicy>,
     options: ClientOptions,
-    /// Fault injection for tests: stop a rotation right after its answer is journalled.
-    crash_after_journal: Arc<AtomicBool>,
-}
-
-fn parse_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn to_json_list(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn not_found() -> CoreError {
     CoreError::NotFound("app connection")
 }
 
-pub fn view(record: &ConnectionRecord) -> ConnectionView {
+fn duplicate_name(name: &str) -> CoreError {
+    CoreError::Conflict(format!("a GitLab connection named {name:?} already exists"))
+}
+
+fn changed_meanwhile() -> CoreError {
+    CoreError::Conflict("the connection changed meanwhile; read it again and retry".to_owned())
+}
+
+pub fn view(connection: &Connection) -> ConnectionView {
     ConnectionView {
-        id: record.id.clone(),
-        name: record.name.clone(),
-        description: record.description.clone(),
-        version: i64::from(record.version),
-        org_id: record.tenant_id.clone(),
-        created_at: to_rfc3339(record.created_at),
-        updated_at: to_rfc3339(record.updated_at),
+        id: connection.id.to_string(),
+        name: connection.name.clone(),
+        description: connection.description.clone(),
+        version: i64::from(connection.version),
+        org_id: connection.tenant_id.to_string(),
+        created_at: format_time(connection.created_at),
+        updated_at: format_time(connection.updated_at),
         is_platform_managed_credentials: false,
         gateway_id: None,
-        project_id: record.project_id.clone(),
-        credentials_hash: record.credentials_hash.clone(),
+        project_id: connection.project_id.clone(),
+        credentials_hash: connection.credentials_hash.clone(),
         project: None,
-        app: record.app.clone(),
-        method: record.method.clone(),
+        app: connection.app,
+        method: connection.method,
         credentials: ConnectionCredentialsView {
-            instance_url: record.instance_url.clone(),
-            access_token_type: record.access_token_type.clone(),
+            instance_url: connection.instance_url.clone(),
+            access_token_type: connection.token_type,
         },
-        status: record.status.clone(),
-        status_reason: record.status_reason.clone(),
-        scopes: parse_list(&record.scopes),
-        expires_at: opt_rfc3339(record.expires_at),
-        token_name: record.token_name.clone(),
+        status: connection.status,
+        status_reason: connection.status_reason.clone(),
+        scopes: connection.scopes.to_vec(),
+        expires_at: format_opt(connection.expires_at),
+        token_name: connection.token_name.clone(),
         gitlab_user: GitLabUserView {
-            id: record.gitlab_user_id.and_then(|id| u64::try_from(id).ok()),
-            username: record.gitlab_username.clone(),
-            bot: record.gitlab_bot.map(|bot| bot != 0),
+            id: connection.gitlab_user.user_id,
+            username: connection.gitlab_user.username.clone(),
+            bot: connection.gitlab_user.bot,
         },
-        gitlab_resource: match (&record.resource_kind, record.resource_id) {
-            (Some(kind), Some(id)) => Some(GitLabResourceView {
-                kind: kind.clone(),
-                id: u64::try_from(id).unwrap_or(0),
-                full_path: record.resource_path.clone(),
-                access_level: record.access_level.and_then(|l| u8::try_from(l).ok()),
-            }),
-            _ => None,
-        },
-        last_checked_at: opt_rfc3339(record.last_checked_at),
-        usages: parse_list(&record.usages),
-        auto_rotate: record.auto_rotate != 0,
-        rotate_before_days: u32::try_from(record.rotate_before_days).unwrap_or(7),
-        last_rotated_at: opt_rfc3339(record.last_rotated_at),
+        gitlab_resource: connection.resource.as_ref().map(|resource| GitLabResourceView {
+            kind: resource.kind,
+            id: resource.id,
+            full_path: resource.full_path.clone(),
+            access_level: connection.access_level.map(|level| level.0),
+        }),
+        last_checked_at: format_opt(connection.last_checked_at),
+        usages: connection.usages.clone(),
+        auto_rotate: connection.auto_rotate,
+        rotate_before_days: connection.rotate_before_days,
+        last_rotated_at: format_opt(connection.last_rotated_at),
     }
 }
 
-fn event_view(record: ConnectionEventRecord) -> ConnectionEventView {
+fn event_view(event: ConnectionEvent) -> ConnectionEventView {
     ConnectionEventView {
-        created_at: to_rfc3339(record.created_at),
-        id: record.id,
-        kind: record.kind,
-        from_status: record.from_status,
-        to_status: record.to_status,
-        reason: record.reason,
+        created_at: format_time(event.created_at),
+        id: event.id.into(),
+        kind: event.kind,
+        from_status: event.from_status,
+        to_status: event.to_status,
+        reason: event.reason,
     }
 }
 
-/// Copies what introspection learned about a token into the row.
-fn apply_token_info(record: &mut ConnectionRecord, info: &TokenInfo) {
-    record.scopes = to_json_list(&info.scopes);
-    record.expires_at = validate::expires_at_ms(info);
-    record.token_name.clone_from(&info.name);
-    record.token_id = info.token_id.and_then(|id| i64::try_from(id).ok());
+/// Copies what introspection learned about a token into the connection.
+fn apply_token_info(connection: &mut Connection, info: &TokenInfo) {
+    connection.scopes = info.scopes.iter().cloned().collect();
+    connection.expires_at = info.expires_at;
+    connection.token_name.clone_from(&info.name);
+    connection.token_id = info.token_id;
     if let Some(owner) = &info.owner {
-        record.gitlab_user_id = i64::try_from(owner.id).ok();
-        record.gitlab_username.clone_from(&owner.username);
-        record.gitlab_bot = owner.bot.map(i32::from);
+        connection.gitlab_user = GitLabIdentity {
+            user_id: Some(owner.id),
+            username: owner.username.clone(),
+            bot: owner.bot,
+        };
     }
-    match &info.resource {
-        Some(resource) => {
-            record.resource_kind = Some(
-                match resource.kind {
-                    ResourceKind::Project => "project",
-                    ResourceKind::Group => "group",
-                }
-                .to_owned(),
-            );
-            record.resource_id = i64::try_from(resource.id).ok();
-            record.resource_path.clone_from(&resource.full_path);
-        }
-        None => {
-            record.resource_kind = None;
-            record.resource_id = None;
-            record.resource_path = None;
-        }
-    }
-    record.access_level = info.access_level.map(|level| i32::from(level.0));
+    connection.resource = info.resource.as_ref().map(|resource| GitLabResource {
+        kind: validate::resource_kind(resource.kind),
+        id: resource.id,
+        full_path: resource.full_path.clone(),
+    });
+    connection.access_level = info.access_level;
 }
 
-fn resource_kind_of(record: &ConnectionRecord) -> Option<ResourceKind> {
-    match record.resource_kind.as_deref() {
-        Some("project") => Some(ResourceKind::Project),
-        Some("group") => Some(ResourceKind::Group),
-        _ => None,
-    }
+/// A validated token change: the token, what GitLab said about it, and where it lives.
+struct CheckedToken {
+    token: SecretString,
+    info: TokenInfo,
+    base: GitLabBaseUrl,
+    token_type: AccessTokenType,
 }
 
 impl Connections {
@@ -187,7 +180,6 @@ impl Connections {
             jobs,
             policy,
             options: ClientOptions::default(),
-            crash_after_journal: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -198,13 +190,6 @@ impl Connections {
         self
     }
 
-    /// Test hook: when set, rotations stop right after GitLab's answer is journalled, as if the
-    /// process died there. Shared by clones.
-    #[doc(hidden)]
-    pub fn set_crash_after_journal(&self, crash: bool) {
-        self.crash_after_journal.store(crash, Ordering::SeqCst);
-    }
-
     fn client(&self, base: &GitLabBaseUrl) -> std::result::Result<GitLabClient, GitLabError> {
         GitLabClient::with_options(
             InstanceSettings::new(base.clone()),
@@ -213,43 +198,54 @@ impl Connections {
         )
     }
 
-    fn client_for(&self, record: &ConnectionRecord) -> Result<GitLabClient> {
-        let base = GitLabBaseUrl::parse(&record.instance_url).map_err(CoreError::internal)?;
+    fn client_for(&self, connection: &Connection) -> Result<GitLabClient> {
+        let base = GitLabBaseUrl::parse(&connection.instance_url).map_err(CoreError::internal)?;
         self.client(&base)
             .map_err(|error| CoreError::Unavailable(format!("cannot reach GitLab: {error}")))
     }
 
-    fn slot<'a>(record: &'a ConnectionRecord) -> SecretSlot<'a> {
+    fn slot(connection: &Connection) -> SecretSlot<'_> {
         SecretSlot {
-            tenant_id: &record.tenant_id,
+            tenant_id: connection.tenant_id.as_str(),
             owner_table: OWNER_TABLE,
-            owner_id: &record.id,
+            owner_id: connection.id.as_str(),
             field: TOKEN_FIELD,
         }
     }
 
-    fn item_key(record: &ConnectionRecord) -> VaultItemKey<'_> {
+    fn item_key(connection: &Connection) -> VaultItemKey<'_> {
         VaultItemKey {
-            tenant_id: &record.tenant_id,
+            tenant_id: connection.tenant_id.as_str(),
             owner_table: OWNER_TABLE,
-            owner_id: &record.id,
+            owner_id: connection.id.as_str(),
             field: TOKEN_FIELD,
         }
     }
 
     /// The token sealed for the connection's slot, and the data key that sealed it.
-    async fn seal_token(&self, record: &ConnectionRecord, token: &SecretString) -> Result<(Vec<u8>, String)> {
-        let aad = Aad::new(&record.tenant_id, OWNER_TABLE, &record.id, TOKEN_FIELD);
+    async fn seal_token(&self, connection: &Connection, token: &SecretString) -> Result<(Vec<u8>, String)> {
+        let aad = Aad::new(
+            connection.tenant_id.as_str(),
+            OWNER_TABLE,
+            connection.id.as_str(),
+            TOKEN_FIELD,
+        );
         let sealed = self.vault.seal(&aad, token).await?;
         let data_key_id = labgate_crypto::sealed_key_id(&sealed)?;
         Ok((sealed, data_key_id))
     }
 
-    async fn token_of(&self, record: &ConnectionRecord) -> Result<SecretString> {
+    async fn token_of(&self, connection: &Connection) -> Result<SecretString> {
         self.vault
-            .get_secret(&Self::slot(record))
+            .get_secret(&Self::slot(connection))
             .await?
             .ok_or_else(|| CoreError::internal(StoreError::NotFound))
+    }
+
+    async fn credentials_hash(&self, tenant_id: &TenantId, token: &SecretString) -> Result<String> {
+        self.vault
+            .hmac_hex(tenant_id.as_str(), token.expose_secret().as_bytes())
+            .await
     }
 
     /// Introspects `token` at `base` and checks it against the declared kind and the usages.
@@ -257,8 +253,8 @@ impl Connections {
         &self,
         base: &GitLabBaseUrl,
         token: &SecretString,
-        declared: TokenKind,
-        usages: &[String],
+        declared: AccessTokenType,
+        usages: &[Usage],
     ) -> Result<TokenInfo> {
         let client = self
             .client(base)
@@ -272,9 +268,10 @@ impl Connections {
             .introspect(&Credential::PrivateToken(token.clone()))
             .await
             .map_err(|error| validate::introspection_error(&error))?;
-        validate::token_info(&info, declared, self.clock.now_ms())?;
-        let resource = info.resource.as_ref().map(|r| r.kind);
-        if let Some(gaps) = validate::usage_gaps(usages, &info.scopes, resource, info.access_level) {
+        validate::token_info(&info, declared, self.clock.now())?;
+        let scopes: Scopes = info.scopes.iter().cloned().collect();
+        let resource = info.resource.as_ref().map(|r| validate::resource_kind(r.kind));
+        if let Some(gaps) = validate::usage_gaps(usages, &scopes, resource, info.access_level) {
             return Err(CoreError::validation(
                 "usages",
                 format!("the token cannot serve its usages: {gaps}"),
@@ -283,14 +280,83 @@ impl Connections {
         Ok(info)
     }
 
-    async fn load(&self, principal: &Principal, id: &str) -> Result<ConnectionRecord> {
-        if !is_valid_id(id) {
+    /// Checks new credentials end to end: their shape, the instance address, and the token at
+    /// GitLab against the declared type and the usages. `current_instance` is used when the
+    /// request names none (an update keeps the instance).
+    async fn check_credentials(
+        &self,
+        credentials: labgate_proto::connections::AccessTokenCredentials,
+        current_instance: Option<&str>,
+        usages: &[Usage],
+    ) -> Result<CheckedToken> {
+        let token_type = validate::token_type(&credentials.access_token_type)?;
+        validate::token(&credentials.access_token)?;
+        let instance = credentials.instance_url.as_deref().or(current_instance);
+        let base = validate::instance_url(instance, &self.policy)?;
+        let token = SecretString::from(credentials.access_token);
+        let info = self.validate_token(&base, &token, token_type, usages).await?;
+        Ok(CheckedToken {
+            token,
+            info,
+            base,
+            token_type,
+        })
+    }
+
+    /// Reads one stored connection of the tenant.
+    async fn fetch(&self, tenant_id: &TenantId, id: &ConnectionId) -> Result<Connection> {
+        match self.store.connection(tenant_id.as_str(), id.as_str()).await {
+            Ok(row) => Ok(Connection::try_from(row)?),
+            Err(StoreError::NotFound) => Err(not_found()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn load(&self, principal: &Principal, id: &str) -> Result<Connection> {
+        let id = ConnectionId::parse(id).ok_or_else(not_found)?;
+        let connection = self.fetch(&principal.tenant_id, &id).await?;
+        if connection.app != App::GitLab {
             return Err(not_found());
         }
-        match self.store.connection(&principal.tenant_id, id).await {
-            Ok(record) if record.app == APP_GITLAB => Ok(record),
-            Ok(_) | Err(StoreError::NotFound) => Err(not_found()),
-            Err(other) => Err(other.into()),
+        Ok(connection)
+    }
+
+    /// Writes `next` if the row still has `expected_version`; `None` when it changed meanwhile.
+    async fn save(
+        &self,
+        next: &Connection,
+        expected_version: u32,
+        event: Option<&ConnectionEvent>,
+    ) -> Result<Option<Connection>> {
+        let row = connection_row(next);
+        let expected = rows_version(expected_version);
+        let saved = match event {
+            Some(event) => {
+                self.store
+                    .save_connection_with_event(&row, expected, &event_row(event))
+                    .await?
+            }
+            None => self.store.save_connection(&row, expected).await?,
+        };
+        Ok(saved.map(|_| next.clone()))
+    }
+
+    fn event(
+        &self,
+        connection: &Connection,
+        kind: ConnectionEventKind,
+        from: Option<ConnectionStatus>,
+        reason: Option<String>,
+    ) -> ConnectionEvent {
+        ConnectionEvent {
+            id: ConnectionEventId::generate(),
+            tenant_id: connection.tenant_id.clone(),
+            connection_id: connection.id.clone(),
+            kind,
+            from_status: from,
+            to_status: Some(connection.status),
+            reason,
+            created_at: self.clock.now(),
         }
     }
 
@@ -300,6 +366,54 @@ impl Connections {
         request: CreateConnectionRequest,
     ) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
+        let (credentials, usages, rotate_before_days) = Self::check_create_request(&request)?;
+        let checked = self.check_credentials(credentials, None, &usages).await?;
+        let auto_rotate = request.auto_rotate.unwrap_or(false);
+        if auto_rotate {
+            validate::can_self_rotate(&checked.info.scopes.iter().cloned().collect())?;
+        }
+        let connection = self
+            .new_connection(
+                principal,
+                request,
+                &checked,
+                usages,
+                auto_rotate,
+                rotate_before_days,
+            )
+            .await?;
+        self.insert_with_token(&connection, &checked.token).await?;
+        self.record_event(&self.event(
+            &connection,
+            ConnectionEventKind::Created,
+            None,
+            connection.status_reason.clone(),
+        ))
+        .await?;
+        self.audit
+            .record(
+                principal,
+                AuditEvent {
+                    action: AuditAction::ConnectionCreate,
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(connection.id.as_str()),
+                    details: Some(
+                        json!({"name": connection.name, "app": connection.app, "method": connection.method}),
+                    ),
+                },
+            )
+            .await?;
+        Ok(view(&connection))
+    }
+
+    /// The checks of a create request that need no network.
+    fn check_create_request(
+        request: &CreateConnectionRequest,
+    ) -> Result<(
+        labgate_proto::connections::AccessTokenCredentials,
+        Vec<Usage>,
+        u32,
+    )> {
         validate::unsupported(
             request.is_platform_managed_credentials,
             request.gateway_id.as_ref(),
@@ -308,55 +422,53 @@ impl Connections {
         validate::description(request.description.as_deref())?;
         validate::method(&request.method)?;
         validate::project_id(request.project_id.as_deref())?;
-        let Some(credentials) = request.credentials else {
+        let Some(credentials) = request.credentials.clone() else {
             return Err(CoreError::validation(
                 "credentials",
                 "credentials are required: {accessToken, instanceUrl, accessTokenType}",
             ));
         };
-        let declared = validate::token_type(&credentials.access_token_type)?;
-        validate::token(&credentials.access_token)?;
-        let base = validate::instance_url(credentials.instance_url.as_deref(), &self.policy)?;
         let usages = validate::usages(request.usages.as_deref())?;
         let rotate_before_days = validate::rotate_before_days(request.rotate_before_days)?;
-        let token = SecretString::from(credentials.access_token);
-        let info = self.validate_token(&base, &token, declared, &usages).await?;
-        if request.auto_rotate == Some(true) {
-            validate::can_self_rotate(&info.scopes)?;
-        }
+        Ok((credentials, usages, rotate_before_days))
+    }
 
-        let now = self.clock.now_ms();
-        let id = new_id();
-        let mut record = ConnectionRecord {
-            id: id.clone(),
+    /// The connection a create request describes, with what GitLab said about its token.
+    async fn new_connection(
+        &self,
+        principal: &Principal,
+        request: CreateConnectionRequest,
+        checked: &CheckedToken,
+        usages: Vec<Usage>,
+        auto_rotate: bool,
+        rotate_before_days: u32,
+    ) -> Result<Connection> {
+        let now = self.clock.now();
+        let mut connection = Connection {
+            id: ConnectionId::generate(),
             tenant_id: principal.tenant_id.clone(),
             name: request.name,
             description: request.description,
-            app: APP_GITLAB.to_owned(),
-            method: METHOD_ACCESS_TOKEN.to_owned(),
-            access_token_type: Some(credentials.access_token_type),
-            instance_url: base.as_str().to_owned(),
+            app: App::GitLab,
+            method: ConnectionMethod::AccessToken,
+            token_type: Some(checked.token_type),
+            instance_url: checked.base.as_str().to_owned(),
             project_id: request.project_id,
             credentials_hash: self
-                .vault
-                .hmac_hex(&principal.tenant_id, token.expose_secret().as_bytes())
+                .credentials_hash(&principal.tenant_id, &checked.token)
                 .await?,
-            status: "active".to_owned(),
+            status: ConnectionStatus::Active,
             status_reason: None,
-            scopes: "[]".to_owned(),
+            scopes: Scopes::default(),
             expires_at: None,
             token_name: None,
             token_id: None,
-            gitlab_user_id: None,
-            gitlab_username: None,
-            gitlab_bot: None,
-            resource_kind: None,
-            resource_id: None,
-            resource_path: None,
+            gitlab_user: GitLabIdentity::default(),
+            resource: None,
             access_level: None,
-            usages: to_json_list(&usages),
-            auto_rotate: i32::from(request.auto_rotate.unwrap_or(false)),
-            rotate_before_days: i32::try_from(rotate_before_days).unwrap_or(7),
+            usages,
+            auto_rotate,
+            rotate_before_days,
             consecutive_failures: 0,
             refresh_generation: 0,
             version: 1,
@@ -365,69 +477,33 @@ impl Connections {
             created_at: now,
             updated_at: now,
         };
-        apply_token_info(&mut record, &info);
-        let (status, reason) = health::status_for_expiry(record.expires_at, now);
-        record.status = status.to_owned();
-        record.status_reason = reason;
-
-        let (sealed, data_key_id) = self.seal_token(&record, &token).await?;
-        let item = SealedItem {
-            key: Self::item_key(&record),
-            sealed: &sealed,
-            data_key_id: &data_key_id,
-            now,
-        };
-        if let Err(error) = self.store.insert_connection_with_token(&record, &item).await {
-            return Err(match error {
-                StoreError::Conflict { .. } => CoreError::Conflict(format!(
-                    "a GitLab connection named {:?} already exists",
-                    record.name
-                )),
-                other => other.into(),
-            });
-        }
-        self.record_event(
-            &record,
-            "created",
-            None,
-            Some(&record.status),
-            record.status_reason.as_deref(),
-        )
-        .await?;
-        self.audit
-            .record(
-                principal,
-                AuditEvent {
-                    action: "app-connection.create",
-                    resource_kind: "app-connection",
-                    resource_id: Some(&id),
-                    details: Some(json!({"name": record.name, "app": APP_GITLAB, "method": record.method})),
-                },
-            )
-            .await?;
-        Ok(view(&record))
+        apply_token_info(&mut connection, &checked.info);
+        (connection.status, connection.status_reason) = health::status_for_expiry(connection.expires_at, now);
+        Ok(connection)
     }
 
-    async fn record_event(
-        &self,
-        record: &ConnectionRecord,
-        kind: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-        reason: Option<&str>,
-    ) -> Result<()> {
-        self.store
-            .insert_connection_event(&ConnectionEventRecord {
-                id: new_id(),
-                tenant_id: record.tenant_id.clone(),
-                connection_id: record.id.clone(),
-                kind: kind.to_owned(),
-                from_status: from.map(str::to_owned),
-                to_status: to.map(str::to_owned),
-                reason: reason.map(str::to_owned),
-                created_at: self.clock.now_ms(),
-            })
-            .await?;
+    /// Writes a new connection and its sealed token in one transaction.
+    async fn insert_with_token(&self, connection: &Connection, token: &SecretString) -> Result<()> {
+        let (sealed, data_key_id) = self.seal_token(connection, token).await?;
+        let item = SealedItem {
+            key: Self::item_key(connection),
+            sealed: &sealed,
+            data_key_id: &data_key_id,
+            now: crate::rows::ms(connection.created_at),
+        };
+        match self
+            .store
+            .insert_connection_with_token(&connection_row(connection), &item)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Err(duplicate_name(&connection.name)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn record_event(&self, event: &ConnectionEvent) -> Result<()> {
+        self.store.insert_connection_event(&event_row(event)).await?;
         Ok(())
     }
 
@@ -440,30 +516,46 @@ impl Connections {
         principal.require(Access::Read)?;
         match self
             .store
-            .connection_by_name(&principal.tenant_id, APP_GITLAB, name)
+            .connection_by_name(principal.tenant_id.as_str(), App::GitLab.as_str(), name)
             .await
         {
-            Ok(record) => Ok(view(&record)),
+            Ok(row) => Ok(view(&Connection::try_from(row)?)),
             Err(StoreError::NotFound) => Err(not_found()),
             Err(other) => Err(other.into()),
         }
     }
 
     /// A page of the tenant's connections of `app` (or of every app), oldest first.
+    async fn page(
+        &self,
+        tenant_id: &TenantId,
+        app: Option<App>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Connection>, u64)> {
+        let (rows, total) = self
+            .store
+            .list_connections(tenant_id.as_str(), app.map(App::as_str), offset, limit)
+            .await?;
+        let connections = rows
+            .into_iter()
+            .map(Connection::try_from)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((connections, total))
+    }
+
+    /// A page of the tenant's connections of `app` (or of every app), oldest first.
     pub async fn list(
         &self,
         principal: &Principal,
-        app: Option<&str>,
+        app: Option<App>,
         offset: u64,
         limit: u32,
     ) -> Result<ConnectionList> {
         principal.require(Access::Read)?;
-        let (records, total) = self
-            .store
-            .list_connections(&principal.tenant_id, app, offset, limit)
-            .await?;
+        let (connections, total) = self.page(&principal.tenant_id, app, offset, limit).await?;
         Ok(ConnectionList {
-            app_connections: records.iter().map(view).collect(),
+            app_connections: connections.iter().map(view).collect(),
             total_count: total,
         })
     }
@@ -474,17 +566,16 @@ impl Connections {
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
-            let (records, total) = self
-                .store
-                .list_connections(&principal.tenant_id, Some(APP_GITLAB), offset, 100)
+            let (connections, total) = self
+                .page(&principal.tenant_id, Some(App::GitLab), offset, 100)
                 .await?;
-            offset += records.len() as u64;
-            out.extend(records.into_iter().map(|r| AvailableConnection {
-                id: r.id,
-                name: r.name,
-                app: r.app,
-                method: r.method,
-                status: r.status,
+            offset += connections.len() as u64;
+            out.extend(connections.into_iter().map(|c| AvailableConnection {
+                id: c.id.into(),
+                name: c.name,
+                app: c.app,
+                method: c.method,
+                status: c.status,
             }));
             if offset >= total || out.len() >= 10_000 {
                 break;
@@ -498,8 +589,8 @@ impl Connections {
         Ok(AppConnectionOptions {
             app_connection_options: vec![AppConnectionOption {
                 name: "GitLab".to_owned(),
-                app: APP_GITLAB.to_owned(),
-                methods: vec![METHOD_ACCESS_TOKEN.to_owned(), METHOD_OAUTH.to_owned()],
+                app: App::GitLab,
+                methods: ConnectionMethod::ALL.to_vec(),
             }],
         })
     }
@@ -524,6 +615,39 @@ impl Connections {
                 current.version
             )));
         }
+        let credentials = request.credentials.clone();
+        let mut next = Self::apply_settings(&current, request)?;
+        let now = self.clock.now();
+        let new_token = match credentials {
+            Some(credentials) => Some(self.apply_credentials(&mut next, credentials, now).await?),
+            None => {
+                Self::check_held_token(&current, &next)?;
+                None
+            }
+        };
+        next.version = current.version.saturating_add(1);
+        next.updated_at = now;
+        let saved = self.save_update(&current, &next, new_token.as_ref()).await?;
+        if new_token.is_some() && current.status != saved.status {
+            self.emit_status(&saved, current.status, "credentials updated")
+                .await?;
+        }
+        self.audit
+            .record(
+                principal,
+                AuditEvent {
+                    action: AuditAction::ConnectionUpdate,
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(saved.id.as_str()),
+                    details: Some(json!({"credentials": new_token.is_some(), "version": saved.version})),
+                },
+            )
+            .await?;
+        Ok(view(&saved))
+    }
+
+    /// The connection with the request's plain settings applied (everything but credentials).
+    fn apply_settings(current: &Connection, request: UpdateConnectionRequest) -> Result<Connection> {
         let mut next = current.clone();
         if let Some(name) = request.name {
             validate::name(&name)?;
@@ -534,51 +658,49 @@ impl Connections {
             next.description = description;
         }
         if let Some(usages) = request.usages {
-            next.usages = to_json_list(&validate::usages(Some(&usages))?);
+            next.usages = validate::usages(Some(&usages))?;
         }
         if let Some(auto_rotate) = request.auto_rotate {
-            next.auto_rotate = i32::from(auto_rotate);
+            next.auto_rotate = auto_rotate;
         }
         if let Some(days) = request.rotate_before_days {
-            next.rotate_before_days = i32::try_from(validate::rotate_before_days(Some(days))?).unwrap_or(7);
+            next.rotate_before_days = validate::rotate_before_days(Some(days))?;
         }
-        let now = self.clock.now_ms();
-        let mut new_token = None;
-        if let Some(credentials) = request.credentials {
-            let declared = validate::token_type(&credentials.access_token_type)?;
-            validate::token(&credentials.access_token)?;
-            let base = match credentials.instance_url.as_deref() {
-                Some(url) => validate::instance_url(Some(url), &self.policy)?,
-                None => validate::instance_url(Some(&current.instance_url), &self.policy)?,
-            };
-            let token = SecretString::from(credentials.access_token);
-            let info = self
-                .validate_token(&base, &token, declared, &parse_list(&next.usages))
-                .await?;
-            if next.auto_rotate != 0 {
-                validate::can_self_rotate(&info.scopes)?;
-            }
-            apply_token_info(&mut next, &info);
-            next.instance_url = base.as_str().to_owned();
-            next.access_token_type = Some(credentials.access_token_type);
-            next.credentials_hash = self
-                .vault
-                .hmac_hex(&principal.tenant_id, token.expose_secret().as_bytes())
-                .await?;
-            let (status, reason) = health::status_for_expiry(next.expires_at, now);
-            next.status = status.to_owned();
-            next.status_reason = reason;
-            next.consecutive_failures = 0;
-            next.last_checked_at = Some(now);
-            new_token = Some(token);
-        } else if next.usages != current.usages {
+        Ok(next)
+    }
+
+    /// Validates new credentials at GitLab and describes them in `next`; returns the token.
+    async fn apply_credentials(
+        &self,
+        next: &mut Connection,
+        credentials: labgate_proto::connections::AccessTokenCredentials,
+        now: OffsetDateTime,
+    ) -> Result<SecretString> {
+        let current_instance = next.instance_url.clone();
+        let checked = self
+            .check_credentials(credentials, Some(&current_instance), &next.usages)
+            .await?;
+        if next.auto_rotate {
+            validate::can_self_rotate(&checked.info.scopes.iter().cloned().collect())?;
+        }
+        apply_token_info(next, &checked.info);
+        next.instance_url = checked.base.as_str().to_owned();
+        next.token_type = Some(checked.token_type);
+        next.credentials_hash = self.credentials_hash(&next.tenant_id, &checked.token).await?;
+        (next.status, next.status_reason) = health::status_for_expiry(next.expires_at, now);
+        next.consecutive_failures = 0;
+        next.last_checked_at = Some(now);
+        Ok(checked.token)
+    }
+
+    /// Without new credentials, the held token must still serve what the settings now ask.
+    fn check_held_token(current: &Connection, next: &Connection) -> Result<()> {
+        if next.usages != current.usages {
             let gaps = validate::usage_gaps(
-                &parse_list(&next.usages),
-                &parse_list(&next.scopes),
-                resource_kind_of(&next),
-                next.access_level
-                    .and_then(|l| u8::try_from(l).ok())
-                    .map(labgate_gitlab::AccessLevel),
+                &next.usages,
+                &next.scopes,
+                next.resource.as_ref().map(|resource| resource.kind),
+                next.access_level,
             );
             if let Some(gaps) = gaps {
                 return Err(CoreError::validation(
@@ -587,68 +709,56 @@ impl Connections {
                 ));
             }
         }
-        if next.auto_rotate != 0 && current.auto_rotate == 0 && new_token.is_none() {
-            validate::can_self_rotate(&parse_list(&next.scopes))?;
+        if next.auto_rotate && !current.auto_rotate {
+            validate::can_self_rotate(&next.scopes)?;
         }
-        next.version = current.version.saturating_add(1);
-        next.updated_at = now;
-        // A new token, the row describing it and the event are written together.
-        let result = match &new_token {
+        Ok(())
+    }
+
+    /// Saves an update; a new token, the row describing it and the event are written together.
+    async fn save_update(
+        &self,
+        current: &Connection,
+        next: &Connection,
+        new_token: Option<&SecretString>,
+    ) -> Result<Connection> {
+        let result = match new_token {
             Some(token) => {
-                let (sealed, data_key_id) = self.seal_token(&next, token).await?;
-                let event = ConnectionEventRecord {
-                    id: new_id(),
-                    tenant_id: next.tenant_id.clone(),
-                    connection_id: next.id.clone(),
-                    kind: "credentials_updated".to_owned(),
-                    from_status: Some(current.status.clone()),
-                    to_status: Some(next.status.clone()),
-                    reason: None,
-                    created_at: now,
-                };
+                let (sealed, data_key_id) = self.seal_token(next, token).await?;
+                let event = self.event(
+                    next,
+                    ConnectionEventKind::CredentialsUpdated,
+                    Some(current.status),
+                    None,
+                );
                 let item = SealedItem {
-                    key: Self::item_key(&next),
+                    key: Self::item_key(next),
                     sealed: &sealed,
                     data_key_id: &data_key_id,
-                    now,
+                    now: crate::rows::ms(next.updated_at),
                 };
                 self.store
-                    .save_connection_with_token(&next, current.version, &item, Some(&event))
+                    .save_connection_with_token(
+                        &connection_row(next),
+                        rows_version(current.version),
+                        &item,
+                        Some(&event_row(&event)),
+                    )
                     .await
+                    .map(|saved| saved.map(|_| next.clone()))
             }
-            None => self.store.save_connection(&next, current.version).await,
+            None => self
+                .store
+                .save_connection(&connection_row(next), rows_version(current.version))
+                .await
+                .map(|saved| saved.map(|_| next.clone())),
         };
-        let saved = match result {
-            Ok(Some(saved)) => saved,
-            Ok(None) => {
-                return Err(CoreError::Conflict(
-                    "the connection changed meanwhile; read it again and retry".to_owned(),
-                ));
-            }
-            Err(StoreError::Conflict { .. }) => {
-                return Err(CoreError::Conflict(format!(
-                    "a GitLab connection named {:?} already exists",
-                    next.name
-                )));
-            }
-            Err(other) => return Err(other.into()),
-        };
-        if new_token.is_some() && current.status != saved.status {
-            self.emit_status(&saved, &current.status, "credentials updated")
-                .await?;
+        match result {
+            Ok(Some(saved)) => Ok(saved),
+            Ok(None) => Err(changed_meanwhile()),
+            Err(StoreError::Conflict { .. }) => Err(duplicate_name(&next.name)),
+            Err(other) => Err(other.into()),
         }
-        self.audit
-            .record(
-                principal,
-                AuditEvent {
-                    action: "app-connection.update",
-                    resource_kind: "app-connection",
-                    resource_id: Some(id),
-                    details: Some(json!({"credentials": new_token.is_some(), "version": saved.version})),
-                },
-            )
-            .await?;
-        Ok(view(&saved))
     }
 
     /// Deletes a connection and its sealed token; with `revoke_at_gitlab` the token revokes
@@ -660,10 +770,10 @@ impl Connections {
         revoke_at_gitlab: bool,
     ) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
-        let record = self.load(principal, id).await?;
+        let connection = self.load(principal, id).await?;
         if revoke_at_gitlab {
-            let token = self.token_of(&record).await?;
-            let client = self.client_for(&record)?;
+            let token = self.token_of(&connection).await?;
+            let client = self.client_for(&connection)?;
             let cred = Credential::PrivateToken(token);
             // Personal, project and group tokens can all revoke themselves.
             let result = client.revoke_self(&cred).await;
@@ -677,23 +787,23 @@ impl Connections {
             }
         }
         self.store
-            .delete_connection(&record.tenant_id, &record.id)
+            .delete_connection(connection.tenant_id.as_str(), connection.id.as_str())
             .await?;
         self.vault
-            .delete_secrets(&record.tenant_id, OWNER_TABLE, &record.id)
+            .delete_secrets(connection.tenant_id.as_str(), OWNER_TABLE, connection.id.as_str())
             .await?;
         self.audit
             .record(
                 principal,
                 AuditEvent {
-                    action: "app-connection.delete",
-                    resource_kind: "app-connection",
-                    resource_id: Some(id),
-                    details: Some(json!({"name": record.name, "revokedAtGitLab": revoke_at_gitlab})),
+                    action: AuditAction::ConnectionDelete,
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(connection.id.as_str()),
+                    details: Some(json!({"name": connection.name, "revokedAtGitLab": revoke_at_gitlab})),
                 },
             )
             .await?;
-        Ok(view(&record))
+        Ok(view(&connection))
     }
 
     pub async fn events(
@@ -704,15 +814,33 @@ impl Connections {
         limit: u32,
     ) -> Result<ConnectionEventList> {
         principal.require(Access::Read)?;
-        let record = self.load(principal, id).await?;
-        let (events, total) = self
+        let connection = self.load(principal, id).await?;
+        let (rows, total) = self
             .store
-            .list_connection_events(&record.tenant_id, &record.id, offset, limit)
+            .list_connection_events(
+                connection.tenant_id.as_str(),
+                connection.id.as_str(),
+                offset,
+                limit,
+            )
             .await?;
+        let events = rows
+            .into_iter()
+            .map(|row| ConnectionEvent::try_from(row).map(event_view))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(ConnectionEventList {
-            events: events.into_iter().map(event_view).collect(),
+            events,
             total_count: total,
         })
+    }
+
+    /// Deletes timeline events older than `retention`; returns how many went.
+    pub async fn prune_events(&self, retention: time::Duration) -> Result<u64> {
+        let before = self.clock.now() - retention;
+        Ok(self
+            .store
+            .prune_connection_events(crate::rows::ms(before))
+            .await?)
     }
 
     fn listing_error(error: &GitLabError) -> CoreError {
@@ -722,9 +850,9 @@ impl Connections {
     /// Projects the connection's token is a member of (not archived).
     pub async fn projects(&self, principal: &Principal, id: &str) -> Result<Vec<GitLabProjectView>> {
         principal.require(Access::Read)?;
-        let record = self.load(principal, id).await?;
-        let client = self.client_for(&record)?;
-        let cred = Credential::PrivateToken(self.token_of(&record).await?);
+        let connection = self.load(principal, id).await?;
+        let client = self.client_for(&connection)?;
+        let cred = Credential::PrivateToken(self.token_of(&connection).await?);
         let filter = ProjectFilter {
             membership: true,
             archived: Some(false),
@@ -750,12 +878,12 @@ impl Connections {
     /// Groups the token owns (Owner role); empty for project tokens, as in Infisical.
     pub async fn groups(&self, principal: &Principal, id: &str) -> Result<Vec<GitLabGroupView>> {
         principal.require(Access::Read)?;
-        let record = self.load(principal, id).await?;
-        if record.access_token_type.as_deref() == Some("project") {
+        let connection = self.load(principal, id).await?;
+        if connection.token_type == Some(AccessTokenType::Project) {
             return Ok(Vec::new());
         }
-        let client = self.client_for(&record)?;
-        let cred = Credential::PrivateToken(self.token_of(&record).await?);
+        let client = self.client_for(&connection)?;
+        let cred = Credential::PrivateToken(self.token_of(&connection).await?);
         let filter = GroupFilter {
             min_access_level: Some(labgate_gitlab::AccessLevel::OWNER),
             ..GroupFilter::default()
@@ -778,21 +906,26 @@ impl Connections {
     }
 
     /// Queues `connection.status_changed` for the tenant's subscribers.
-    async fn emit_status(&self, record: &ConnectionRecord, from: &str, reason: &str) -> Result<()> {
+    async fn emit_status(&self, connection: &Connection, from: ConnectionStatus, reason: &str) -> Result<()> {
         self.webhooks
             .emit(
-                &record.tenant_id,
-                "connection.status_changed",
+                &connection.tenant_id,
+                WebhookEventType::ConnectionStatusChanged,
                 json!({
-                    "connectionId": record.id,
-                    "name": record.name,
-                    "app": record.app,
+                    "connectionId": connection.id,
+                    "name": connection.name,
+                    "app": connection.app,
                     "fromStatus": from,
-                    "toStatus": record.status,
-                    "reason": record.status_reason.as_deref().unwrap_or(reason),
+                    "toStatus": connection.status,
+                    "reason": connection.status_reason.as_deref().unwrap_or(reason),
                 }),
             )
             .await?;
         Ok(())
     }
+}
+
+/// The version column is a 32-bit integer on both backends.
+fn rows_version(version: u32) -> i32 {
+    crate::rows::signed32(version)
 }

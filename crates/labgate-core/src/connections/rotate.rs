@@ -9,36 +9,39 @@
 //! A restart applies answered entries. A pending entry whose answer never arrived is never
 //! retried: the connection goes to `needs_attention` and a person supplies a new token.
 
-use std::sync::atomic::Ordering;
-
 use labgate_crypto::Aad;
-use labgate_gitlab::{Credential, GitLabError};
+use labgate_gitlab::{CreatedToken, Credential, GitLabError};
+use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::ConnectionView;
-use labgate_store::{
-    ConnectionEventRecord, ConnectionRecord, JournalApply, JournalRecord, StoreError, VaultItemKey,
-};
+use labgate_proto::webhooks::WebhookEventType;
+use labgate_store::{JournalApply, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::{Date, Duration, OffsetDateTime};
+use time::{Date, Duration};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::health::status_for_expiry;
-use super::{Connections, OWNER_TABLE, TOKEN_FIELD, view};
+use super::model::{
+    Connection, ConnectionEventKind, ConnectionStatus, JournalEntry, JournalOperation, JournalState,
+};
+use super::rows::{connection_row, event_row};
+use super::{Connections, OWNER_TABLE, TOKEN_FIELD, health::status_for_expiry, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
-use crate::ids::new_id;
+use crate::ids::JournalId;
+use crate::rows::ms;
 use crate::{CoreError, Result};
 
 const JOURNAL_TABLE: &str = "token_journal";
 const ANSWER_FIELD: &str = "answer";
 /// A pending entry older than this has no request in flight any more (the client gives up on a
 /// request long before): its answer is lost.
-const PENDING_LOST_AFTER_MS: i64 = 5 * 60_000;
+const PENDING_LOST_AFTER: Duration = Duration::minutes(5);
 /// Lifetime asked for a rotated token.
-const NEW_LIFETIME_DAYS: i64 = 90;
+const NEW_LIFETIME: Duration = Duration::days(90);
 
 /// GitLab's answer as journalled (sealed as a whole).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(rename_all = "camelCase")]
 struct Answer {
     token: String,
@@ -52,12 +55,8 @@ struct Answer {
     from_hash: String,
 }
 
-fn date_ms(text: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = Date::parse(text, &format).ok()?;
-    let at = date.midnight().assume_utc();
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
-}
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
 
 /// Whether GitLab certainly did not act on the request, so the old token is still the current
 /// one. Anything else (no answer, a broken connection after sending, a 5xx) may have rotated it.
@@ -84,26 +83,26 @@ impl Connections {
     /// Rotates the connection's token at GitLab now (`POST …/gitlab/{id}/rotate`).
     pub async fn rotate(&self, principal: &Principal, id: &str) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
-        let record = self.load(principal, id).await?;
-        if record.status == "needs_attention" {
+        let connection = self.load(principal, id).await?;
+        if connection.status == ConnectionStatus::NeedsAttention {
             return Err(CoreError::Conflict(
                 "the connection needs a new token (a previous rotation's answer was lost); PATCH new credentials"
                     .to_owned(),
             ));
         }
-        let rotated = self.rotate_record(record).await?;
+        let rotated = self.rotate_connection(connection).await?;
         self.audit
             .record(
                 principal,
                 AuditEvent {
-                    action: "app-connection.rotate",
-                    resource_kind: "app-connection",
-                    resource_id: Some(id),
+                    action: AuditAction::ConnectionRotate,
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(rotated.id.as_str()),
                     details: Some(json!({"status": rotated.status, "version": rotated.version})),
                 },
             )
             .await?;
-        if rotated.status == "needs_attention" {
+        if rotated.status == ConnectionStatus::NeedsAttention {
             return Err(CoreError::Unavailable(format!(
                 "the rotation's outcome is unknown; the connection needs a new token: {}",
                 rotated.status_reason.as_deref().unwrap_or_default()
@@ -112,23 +111,36 @@ impl Connections {
         Ok(view(&rotated))
     }
 
-    /// Test hook: rotates as if `record` were the row just read (it may be stale).
-    #[doc(hidden)]
-    pub async fn rotate_stale_for_tests(&self, record: ConnectionRecord) -> Result<ConnectionRecord> {
-        self.rotate_record(record).await
+    fn journal_aad(entry: &JournalEntry) -> Aad<'_> {
+        Aad::new(
+            entry.tenant_id.as_str(),
+            JOURNAL_TABLE,
+            entry.id.as_str(),
+            ANSWER_FIELD,
+        )
     }
 
-    fn journal_aad<'a>(entry: &'a JournalRecord) -> Aad<'a> {
-        Aad::new(&entry.tenant_id, JOURNAL_TABLE, &entry.id, ANSWER_FIELD)
-    }
-
-    /// Rotates through the journal; answers with the row as it ends up.
-    pub(super) async fn rotate_record(&self, record: ConnectionRecord) -> Result<ConnectionRecord> {
-        let now = self.clock.now_ms();
-        let journal_id = new_id();
+    /// Rotates through the journal; answers with the connection as it ends up. `planned` is the
+    /// connection as read when the rotation was decided; it may be stale by now.
+    pub(super) async fn rotate_connection(&self, planned: Connection) -> Result<Connection> {
+        failpoint!(
+            "rotation.before-lock",
+            planned.id.as_str(),
+            Err(CoreError::Unavailable(
+                "rotation interrupted before the lock (failpoint)".to_owned()
+            ))
+        );
+        let now = self.clock.now();
+        let journal_id = JournalId::generate();
         match self
             .store
-            .insert_journal(&journal_id, &record.tenant_id, &record.id, "rotate", now)
+            .insert_journal(
+                journal_id.as_str(),
+                planned.tenant_id.as_str(),
+                planned.id.as_str(),
+                JournalOperation::Rotate.as_str(),
+                ms(now),
+            )
             .await
         {
             Ok(()) => {}
@@ -139,222 +151,179 @@ impl Connections {
             }
             Err(other) => return Err(other.into()),
         }
-        // The journal entry is the rotation lock. Under it, make sure the row and the token are
-        // still the ones this rotation was planned for: another process may have rotated, or a
-        // person given new credentials, since the row was read.
-        let record = match self.store.connection(&record.tenant_id, &record.id).await {
-            Ok(current) if current.version == record.version => current,
-            Ok(current) => {
-                self.store.delete_journal(&journal_id).await?;
-                return Ok(current);
-            }
-            Err(error) => {
-                self.store.delete_journal(&journal_id).await?;
-                return Err(error.into());
-            }
-        };
-        let token = self.token_of(&record).await?;
-        let held_hash = self
-            .vault
-            .hmac_hex(&record.tenant_id, token.expose_secret().as_bytes())
-            .await?;
-        if held_hash != record.credentials_hash {
-            self.store.delete_journal(&journal_id).await?;
-            return Err(CoreError::Conflict(
-                "the connection's credentials changed meanwhile; nothing was rotated".to_owned(),
-            ));
+        let result = self.rotate_under_lock(&journal_id, planned).await;
+        if let Err(RotationStop::Released(_)) = &result {
+            self.store.delete_journal(journal_id.as_str()).await?;
         }
-        let client = match self.client_for(&record) {
-            Ok(client) => client,
-            Err(error) => {
-                self.store.delete_journal(&journal_id).await?;
-                return Err(error);
-            }
-        };
-        let expires = (OffsetDateTime::from_unix_timestamp(now / 1_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            + Duration::days(NEW_LIFETIME_DAYS))
-        .date();
-        let result = client
+        match result {
+            Ok(connection) => Ok(connection),
+            Err(RotationStop::Released(outcome) | RotationStop::Kept(outcome)) => outcome,
+        }
+    }
+
+    /// Steps 2 and 3 of a rotation while its journal entry holds the lock.
+    async fn rotate_under_lock(
+        &self,
+        journal_id: &JournalId,
+        planned: Connection,
+    ) -> std::result::Result<Connection, RotationStop> {
+        let connection = self.confirm_plan(planned).await?;
+        let client = self
+            .client_for(&connection)
+            .map_err(|e| RotationStop::Released(Err(e)))?;
+        let token = self
+            .token_of(&connection)
+            .await
+            .map_err(|e| RotationStop::Released(Err(e)))?;
+        let expires = (self.clock.now() + NEW_LIFETIME).date();
+        let created = match client
             .rotate_self(&Credential::PrivateToken(token), Some(expires))
-            .await;
-        let created = match result {
+            .await
+        {
             Ok(created) => created,
             Err(error) if certainly_not_applied(&error) => {
-                self.store.delete_journal(&journal_id).await?;
-                self.audit_system(
-                    &record,
-                    "app-connection.rotate-failed",
-                    json!({"error": error.code()}),
-                )
-                .await?;
-                return Err(CoreError::Unavailable(format!(
-                    "GitLab refused the rotation: {error}"
-                )));
-            }
-            Err(error) => {
-                tracing::warn!(connection_id = %record.id, error = %error, "rotation answer lost");
-                self.store.delete_journal(&journal_id).await?;
-                return self
-                    .needs_attention(
-                        &record,
-                        format!(
-                            "GitLab's answer to the token rotation was lost ({}); the old token may be revoked. \
-                             Create a new token in GitLab and update the connection's credentials",
-                            error.code()
-                        ),
+                let audited = self
+                    .audit_system(
+                        &connection,
+                        AuditAction::ConnectionRotateFailed,
+                        json!({"error": error.code()}),
                     )
                     .await;
+                return Err(RotationStop::Released(audited.and(Err(CoreError::Unavailable(
+                    format!("GitLab refused the rotation: {error}"),
+                )))));
+            }
+            Err(error) => {
+                tracing::warn!(connection_id = %connection.id, error = %error, "rotation answer lost");
+                let reason = format!(
+                    "GitLab's answer to the token rotation was lost ({}); the old token may be revoked. \
+                     Create a new token in GitLab and update the connection's credentials",
+                    error.code()
+                );
+                return Err(RotationStop::Released(
+                    self.needs_attention(&connection, reason).await,
+                ));
             }
         };
-        // 2. The answer, sealed, before anything else.
+        let entry = self
+            .journal_answer(journal_id, &connection, &created)
+            .await
+            .map_err(|e| RotationStop::Kept(Err(e)))?;
+        failpoint!(
+            "rotation.after-journal",
+            connection.id.as_str(),
+            Err(RotationStop::Kept(Err(CoreError::Unavailable(
+                "stopped after journalling (failpoint)".to_owned()
+            ))))
+        );
+        self.apply_answer(&entry)
+            .await
+            .map_err(|e| RotationStop::Kept(Err(e)))
+    }
+
+    /// Under the lock, makes sure the row and the token are still the ones the rotation was
+    /// planned for: another process may have rotated, or a person given new credentials.
+    async fn confirm_plan(&self, planned: Connection) -> std::result::Result<Connection, RotationStop> {
+        let current = match self.reload(&planned).await {
+            Ok(current) if current.version == planned.version => current,
+            Ok(current) => return Err(RotationStop::Released(Ok(current))),
+            Err(error) => return Err(RotationStop::Released(Err(error))),
+        };
+        let token = self
+            .token_of(&current)
+            .await
+            .map_err(|e| RotationStop::Released(Err(e)))?;
+        let held_hash = self
+            .credentials_hash(&current.tenant_id, &token)
+            .await
+            .map_err(|e| RotationStop::Released(Err(e)))?;
+        if held_hash != current.credentials_hash {
+            return Err(RotationStop::Released(Err(CoreError::Conflict(
+                "the connection's credentials changed meanwhile; nothing was rotated".to_owned(),
+            ))));
+        }
+        Ok(current)
+    }
+
+    /// Step 2: GitLab's answer, sealed into the journal entry before anything else.
+    async fn journal_answer(
+        &self,
+        journal_id: &JournalId,
+        connection: &Connection,
+        created: &CreatedToken,
+    ) -> Result<JournalEntry> {
         let answer = Answer {
             token: created.token.expose_secret().to_owned(),
             token_id: created.info.id,
-            expires_on: created.info.expires_at.map(|d| {
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                d.format(&format).unwrap_or_default()
-            }),
+            expires_on: created
+                .info
+                .expires_at
+                .map(|date| date.format(DATE_FORMAT).unwrap_or_default()),
             name: created.info.name.clone(),
             scopes: created.info.scopes.clone(),
-            from_hash: record.credentials_hash.clone(),
+            from_hash: connection.credentials_hash.clone(),
         };
         let plaintext = SecretString::from(serde_json::to_string(&answer).map_err(CoreError::internal)?);
         drop(answer);
-        let entry = JournalRecord {
+        let now = self.clock.now();
+        let mut entry = JournalEntry {
             id: journal_id.clone(),
-            tenant_id: record.tenant_id.clone(),
-            connection_id: record.id.clone(),
-            operation: "rotate".to_owned(),
-            state: "answered".to_owned(),
+            tenant_id: connection.tenant_id.clone(),
+            connection_id: connection.id.clone(),
+            operation: JournalOperation::Rotate,
+            state: JournalState::Answered,
             sealed_answer: None,
             created_at: now,
             updated_at: now,
         };
         let sealed = self.vault.seal(&Self::journal_aad(&entry), &plaintext).await?;
         self.store
-            .record_journal_answer(&journal_id, &sealed, self.clock.now_ms())
+            .record_journal_answer(journal_id.as_str(), &sealed, ms(now))
             .await?;
-        if self.crash_after_journal.load(Ordering::SeqCst) {
-            return Err(CoreError::Unavailable(
-                "stopped after journalling (fault injection)".to_owned(),
-            ));
-        }
-        // 3. Applied in one transaction.
-        self.apply_answer(&JournalRecord {
-            sealed_answer: Some(sealed),
-            ..entry
-        })
-        .await
+        entry.sealed_answer = Some(sealed);
+        Ok(entry)
     }
 
-    async fn needs_attention(&self, record: &ConnectionRecord, reason: String) -> Result<ConnectionRecord> {
-        let mut next = record.clone();
-        next.status = "needs_attention".to_owned();
+    async fn needs_attention(&self, connection: &Connection, reason: String) -> Result<Connection> {
+        let mut next = connection.clone();
+        next.status = ConnectionStatus::NeedsAttention;
         next.status_reason = Some(reason);
-        next.updated_at = self.clock.now_ms();
-        let saved = self.save_health(record, next).await?;
+        next.updated_at = self.clock.now();
+        let saved = self.save_health(connection, next).await?;
         self.audit_system(
             &saved,
-            "app-connection.needs-attention",
+            AuditAction::ConnectionNeedsAttention,
             json!({"reason": "rotation answer lost"}),
         )
         .await?;
         Ok(saved)
     }
 
-    /// Applies an answered journal entry to its connection.
-    async fn apply_answer(&self, entry: &JournalRecord) -> Result<ConnectionRecord> {
+    /// Step 3: applies an answered journal entry to its connection.
+    async fn apply_answer(&self, entry: &JournalEntry) -> Result<Connection> {
         let sealed = entry
             .sealed_answer
             .as_deref()
             .ok_or_else(|| CoreError::internal(StoreError::NotFound))?;
         let plaintext = self.vault.open(&Self::journal_aad(entry), sealed).await?;
         let answer: Answer = serde_json::from_str(plaintext.expose_secret()).map_err(CoreError::internal)?;
-        let token = SecretString::from(answer.token);
+        let token = SecretString::from(answer.token.as_str());
         for _ in 0..3 {
-            let current = self
-                .store
-                .connection(&entry.tenant_id, &entry.connection_id)
-                .await?;
+            let current = self.fetch(&entry.tenant_id, &entry.connection_id).await?;
             if !answer.from_hash.is_empty() && current.credentials_hash != answer.from_hash {
                 tracing::warn!(
                     connection_id = %current.id,
                     "a rotation answer arrived for a token that was replaced meanwhile; it is discarded"
                 );
-                self.store.delete_journal(&entry.id).await?;
+                self.store.delete_journal(entry.id.as_str()).await?;
                 return Ok(current);
             }
-            let now = self.clock.now_ms();
-            let mut next = current.clone();
-            next.token_id = i64::try_from(answer.token_id).ok();
-            next.token_name = Some(answer.name.clone());
-            next.scopes = serde_json::to_string(&answer.scopes).unwrap_or_else(|_| "[]".to_owned());
-            next.expires_at = answer.expires_on.as_deref().and_then(date_ms);
-            next.credentials_hash = self
-                .vault
-                .hmac_hex(&entry.tenant_id, token.expose_secret().as_bytes())
-                .await?;
-            let (status, reason) = status_for_expiry(next.expires_at, now);
-            next.status = status.to_owned();
-            next.status_reason = reason;
-            next.consecutive_failures = 0;
-            next.last_rotated_at = Some(now);
-            next.last_checked_at = Some(now);
-            next.version = current.version.saturating_add(1);
-            next.updated_at = now;
-            let sealed_token = self
-                .vault
-                .seal(
-                    &Aad::new(&entry.tenant_id, OWNER_TABLE, &entry.connection_id, TOKEN_FIELD),
-                    &token,
-                )
-                .await?;
-            let data_key_id = labgate_crypto::sealed_key_id(&sealed_token)?;
-            let event = ConnectionEventRecord {
-                id: new_id(),
-                tenant_id: entry.tenant_id.clone(),
-                connection_id: entry.connection_id.clone(),
-                kind: "rotated".to_owned(),
-                from_status: Some(current.status.clone()),
-                to_status: Some(next.status.clone()),
-                reason: Some(format!("new token id {}", answer.token_id)),
-                created_at: now,
-            };
-            let applied = self
-                .store
-                .apply_journal(&JournalApply {
-                    journal_id: &entry.id,
-                    token_slot: VaultItemKey {
-                        tenant_id: &entry.tenant_id,
-                        owner_table: OWNER_TABLE,
-                        owner_id: &entry.connection_id,
-                        field: TOKEN_FIELD,
-                    },
-                    sealed_token: &sealed_token,
-                    data_key_id: &data_key_id,
-                    connection: &next,
-                    expected_version: current.version,
-                    event: &event,
-                })
-                .await?;
-            if applied {
-                self.audit_system(
-                    &next,
-                    "app-connection.rotated",
-                    json!({"tokenId": answer.token_id}),
-                )
-                .await?;
-                self.webhooks
-                    .emit(
-                        &next.tenant_id,
-                        "connection.rotated",
-                        json!({"connectionId": next.id, "name": next.name, "app": next.app, "version": next.version}),
-                    )
-                    .await?;
-                if current.status != next.status {
-                    self.emit_status(&next, &current.status, "rotated").await?;
-                }
+            let next = self.rotated(&current, &answer, &token).await?;
+            if self
+                .store_rotation(entry, &current, &next, &token, answer.token_id)
+                .await?
+            {
+                self.announce_rotation(&current, &next, answer.token_id).await?;
                 return Ok(next);
             }
         }
@@ -364,39 +333,128 @@ impl Connections {
         ))
     }
 
-    /// Finishes what an interrupted rotation left for one connection.
-    pub(super) async fn recover_connection_journal(&self, record: &ConnectionRecord) -> Result<()> {
-        for entry in self
+    /// The connection as it is once the answered rotation applies.
+    async fn rotated(
+        &self,
+        current: &Connection,
+        answer: &Answer,
+        token: &SecretString,
+    ) -> Result<Connection> {
+        let now = self.clock.now();
+        let mut next = current.clone();
+        next.token_id = Some(answer.token_id);
+        next.token_name = Some(answer.name.clone());
+        next.scopes = answer.scopes.iter().cloned().collect();
+        next.expires_at = answer
+            .expires_on
+            .as_deref()
+            .and_then(|text| Date::parse(text, DATE_FORMAT).ok())
+            .map(|date| date.midnight().assume_utc());
+        next.credentials_hash = self.credentials_hash(&current.tenant_id, token).await?;
+        (next.status, next.status_reason) = status_for_expiry(next.expires_at, now);
+        next.consecutive_failures = 0;
+        next.last_rotated_at = Some(now);
+        next.last_checked_at = Some(now);
+        next.version = current.version.saturating_add(1);
+        next.updated_at = now;
+        Ok(next)
+    }
+
+    /// Writes the new token, the row and the event and deletes the journal entry, in one
+    /// transaction; false when the row changed meanwhile.
+    async fn store_rotation(
+        &self,
+        entry: &JournalEntry,
+        current: &Connection,
+        next: &Connection,
+        token: &SecretString,
+        token_id: u64,
+    ) -> Result<bool> {
+        let sealed_token = self
+            .vault
+            .seal(
+                &Aad::new(
+                    entry.tenant_id.as_str(),
+                    OWNER_TABLE,
+                    entry.connection_id.as_str(),
+                    TOKEN_FIELD,
+                ),
+                token,
+            )
+            .await?;
+        let data_key_id = labgate_crypto::sealed_key_id(&sealed_token)?;
+        let event = self.event(
+            next,
+            ConnectionEventKind::Rotated,
+            Some(current.status),
+            Some(format!("new token id {token_id}")),
+        );
+        Ok(self
             .store
-            .connection_journal(&record.tenant_id, &record.id)
-            .await?
-        {
-            self.recover_entry(&entry).await?;
+            .apply_journal(&JournalApply {
+                journal_id: entry.id.as_str(),
+                token_slot: VaultItemKey {
+                    tenant_id: entry.tenant_id.as_str(),
+                    owner_table: OWNER_TABLE,
+                    owner_id: entry.connection_id.as_str(),
+                    field: TOKEN_FIELD,
+                },
+                sealed_token: &sealed_token,
+                data_key_id: &data_key_id,
+                connection: &connection_row(next),
+                expected_version: super::rows_version(current.version),
+                event: &event_row(&event),
+            })
+            .await?)
+    }
+
+    /// Tells the audit log and subscribers about an applied rotation.
+    async fn announce_rotation(&self, current: &Connection, next: &Connection, token_id: u64) -> Result<()> {
+        self.audit_system(next, AuditAction::ConnectionRotated, json!({"tokenId": token_id}))
+            .await?;
+        self.webhooks
+            .emit(
+                &next.tenant_id,
+                WebhookEventType::ConnectionRotated,
+                json!({"connectionId": next.id, "name": next.name, "app": next.app, "version": next.version}),
+            )
+            .await?;
+        if current.status != next.status {
+            self.emit_status(next, current.status, "rotated").await?;
         }
         Ok(())
     }
 
-    async fn recover_entry(&self, entry: &JournalRecord) -> Result<()> {
-        match entry.state.as_str() {
-            "answered" => {
+    /// Finishes what an interrupted rotation left for one connection.
+    pub(super) async fn recover_connection_journal(&self, connection: &Connection) -> Result<()> {
+        for row in self
+            .store
+            .connection_journal(connection.tenant_id.as_str(), connection.id.as_str())
+            .await?
+        {
+            self.recover_entry(&JournalEntry::try_from(row)?).await?;
+        }
+        Ok(())
+    }
+
+    async fn recover_entry(&self, entry: &JournalEntry) -> Result<()> {
+        match entry.state {
+            JournalState::Answered => {
                 self.apply_answer(entry).await?;
             }
-            _ if self.clock.now_ms() - entry.created_at >= PENDING_LOST_AFTER_MS => {
-                let record = self
-                    .store
-                    .connection(&entry.tenant_id, &entry.connection_id)
-                    .await?;
+            JournalState::Pending if self.clock.now() - entry.created_at >= PENDING_LOST_AFTER => {
+                let connection = self.fetch(&entry.tenant_id, &entry.connection_id).await?;
                 self.needs_attention(
-                    &record,
+                    &connection,
                     "a token rotation was interrupted before GitLab's answer was stored; the old token may be \
                      revoked. Create a new token in GitLab and update the connection's credentials"
                         .to_owned(),
                 )
                 .await?;
-                self.store.delete_journal(&entry.id).await?;
+                self.store.delete_journal(entry.id.as_str()).await?;
             }
             // Possibly still in flight in another process.
-            _ => {}
+            JournalState::Pending => {}
         }
         Ok(())
     }
@@ -405,13 +463,24 @@ impl Connections {
     /// Returns how many entries were settled.
     pub async fn recover_journal(&self) -> Result<usize> {
         let mut settled = 0;
-        for entry in self.store.all_journal(1_000).await? {
-            let id = entry.id.clone();
-            match self.recover_entry(&entry).await {
+        for row in self.store.all_journal(1_000).await? {
+            let id = row.id.clone();
+            let outcome = match JournalEntry::try_from(row) {
+                Ok(entry) => self.recover_entry(&entry).await,
+                Err(error) => Err(error.into()),
+            };
+            match outcome {
                 Ok(()) => settled += 1,
                 Err(error) => tracing::warn!(journal_id = %id, error = %error, "journal entry not recovered"),
             }
         }
         Ok(settled)
     }
+}
+
+/// Why a rotation stopped before applying an answer, and whether its journal entry goes
+/// (`Released`: GitLab certainly holds no new token from it) or stays for recovery (`Kept`).
+enum RotationStop {
+    Released(Result<Connection>),
+    Kept(Result<Connection>),
 }

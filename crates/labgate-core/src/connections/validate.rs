@@ -1,11 +1,11 @@
 //! Input checks for connections and the mapping of what GitLab said into messages for people.
 
 use labgate_gitlab::{
-    AccessLevel, GitLabBaseUrl, GitLabError, NetworkPolicy, ResourceKind, TokenInfo, TokenKind,
-    UnauthorizedReason,
+    AccessLevel, GitLabBaseUrl, GitLabError, NetworkPolicy, TokenInfo, TokenKind, UnauthorizedReason,
 };
-use labgate_proto::connections::USAGES;
+use time::OffsetDateTime;
 
+use super::model::{AccessTokenType, ConnectionMethod, ResourceKind, Scopes, Usage};
 use crate::{CoreError, Result};
 
 pub const DEFAULT_INSTANCE: &str = "https://gitlab.com";
@@ -65,14 +65,14 @@ pub fn unsupported(platform_managed: Option<bool>, gateway_id: Option<&serde_jso
     Ok(())
 }
 
-pub fn method(method: &str) -> Result<()> {
-    match method {
-        "access-token" => Ok(()),
-        "oauth" => Err(CoreError::validation(
+pub fn method(method: &str) -> Result<ConnectionMethod> {
+    match ConnectionMethod::parse(method) {
+        Some(ConnectionMethod::AccessToken) => Ok(ConnectionMethod::AccessToken),
+        Some(ConnectionMethod::OAuth) => Err(CoreError::validation(
             "method",
             "OAuth connections are created through the OAuth flow, not with this request",
         )),
-        _ => Err(CoreError::validation(
+        None => Err(CoreError::validation(
             "method",
             "unknown method: GitLab connections support \"access-token\" (and \"oauth\" through the OAuth flow)",
         )),
@@ -80,15 +80,31 @@ pub fn method(method: &str) -> Result<()> {
 }
 
 /// `personal`, `project` or `group`.
-pub fn token_type(declared: &str) -> Result<TokenKind> {
-    match declared {
-        "personal" => Ok(TokenKind::Personal),
-        "project" => Ok(TokenKind::Project),
-        "group" => Ok(TokenKind::Group),
-        _ => Err(CoreError::validation(
+pub fn token_type(declared: &str) -> Result<AccessTokenType> {
+    AccessTokenType::parse(declared).ok_or_else(|| {
+        CoreError::validation(
             "credentials.accessTokenType",
-            "credentials.accessTokenType must be personal, project or group",
-        )),
+            format!(
+                "credentials.accessTokenType must be one of {}",
+                AccessTokenType::names()
+            ),
+        )
+    })
+}
+
+/// The kind introspection reports for a token of the declared type.
+pub fn gitlab_kind(declared: AccessTokenType) -> TokenKind {
+    match declared {
+        AccessTokenType::Personal => TokenKind::Personal,
+        AccessTokenType::Project => TokenKind::Project,
+        AccessTokenType::Group => TokenKind::Group,
+    }
+}
+
+pub fn resource_kind(kind: labgate_gitlab::ResourceKind) -> ResourceKind {
+    match kind {
+        labgate_gitlab::ResourceKind::Project => ResourceKind::Project,
+        labgate_gitlab::ResourceKind::Group => ResourceKind::Group,
     }
 }
 
@@ -129,17 +145,17 @@ pub fn instance_url(input: Option<&str>, policy: &NetworkPolicy) -> Result<GitLa
     Ok(url)
 }
 
-pub fn usages(usages: Option<&[String]>) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for usage in usages.unwrap_or_default() {
-        if !USAGES.contains(&usage.as_str()) {
-            return Err(CoreError::validation(
+pub fn usages(usages: Option<&[String]>) -> Result<Vec<Usage>> {
+    let mut out: Vec<Usage> = Vec::new();
+    for text in usages.unwrap_or_default() {
+        let usage = Usage::parse(text).ok_or_else(|| {
+            CoreError::validation(
                 "usages",
-                format!("unknown usage {usage:?}; known usages are {}", USAGES.join(", ")),
-            ));
-        }
-        if !out.contains(usage) {
-            out.push(usage.clone());
+                format!("unknown usage {text:?}; known usages are {}", Usage::names()),
+            )
+        })?;
+        if !out.contains(&usage) {
+            out.push(usage);
         }
     }
     Ok(out)
@@ -159,8 +175,8 @@ pub fn rotate_before_days(days: Option<u32>) -> Result<u32> {
 
 /// Automatic rotation uses the token itself (`POST /personal_access_tokens/self/rotate`), which
 /// GitLab allows with the `api` or `self_rotate` scope.
-pub fn can_self_rotate(scopes: &[String]) -> Result<()> {
-    if scopes.iter().any(|s| s == "api" || s == "self_rotate") {
+pub fn can_self_rotate(scopes: &Scopes) -> Result<()> {
+    if scopes.contains_any(&["api", "self_rotate"]) {
         Ok(())
     } else {
         Err(CoreError::validation(
@@ -205,18 +221,19 @@ pub fn introspection_error(error: &GitLabError) -> CoreError {
     }
 }
 
-pub fn kind_name(kind: TokenKind) -> &'static str {
+fn kind_name(kind: TokenKind) -> &'static str {
     match kind {
-        TokenKind::Personal => "personal",
-        TokenKind::Project => "project",
-        TokenKind::Group => "group",
-        TokenKind::OAuth => "oauth",
+        TokenKind::Personal => AccessTokenType::Personal.as_str(),
+        TokenKind::Project => AccessTokenType::Project.as_str(),
+        TokenKind::Group => AccessTokenType::Group.as_str(),
+        TokenKind::OAuth => ConnectionMethod::OAuth.as_str(),
         TokenKind::AccessTokenOfUnknownOwner => "unknown",
     }
 }
 
 /// Checks what introspection found: a live token of the declared kind.
-pub fn token_info(info: &TokenInfo, declared: TokenKind, now_ms: i64) -> Result<()> {
+pub fn token_info(info: &TokenInfo, declared: AccessTokenType, now: OffsetDateTime) -> Result<()> {
+    let declared = gitlab_kind(declared);
     let field = "credentials.accessToken";
     if info.revoked {
         return Err(CoreError::validation(
@@ -224,7 +241,7 @@ pub fn token_info(info: &TokenInfo, declared: TokenKind, now_ms: i64) -> Result<
             "the access token was revoked; create a new token in GitLab",
         ));
     }
-    if !info.active || expires_at_ms(info).is_some_and(|at| at <= now_ms) {
+    if !info.active || info.expires_at.is_some_and(|at| at <= now) {
         return Err(CoreError::validation(
             field,
             "the access token has expired; create a new token in GitLab",
@@ -244,31 +261,26 @@ pub fn token_info(info: &TokenInfo, declared: TokenKind, now_ms: i64) -> Result<
     }
 }
 
-pub fn expires_at_ms(info: &TokenInfo) -> Option<i64> {
-    info.expires_at
-        .and_then(|at| i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok())
-}
-
 /// What a token lacks for its usages, as a sentence naming each missing scope or role; `None`
 /// when it has everything. Roles are checked for project and group tokens (their role is known);
 /// a personal token's role depends on the project or group it will be used on.
 pub fn usage_gaps(
-    usages: &[String],
-    scopes: &[String],
+    usages: &[Usage],
+    scopes: &Scopes,
     resource: Option<ResourceKind>,
     access_level: Option<AccessLevel>,
 ) -> Option<String> {
-    let has = |scope: &str| scopes.iter().any(|s| s == scope);
+    let has = |scope: &str| scopes.contains(scope);
     let mut gaps = Vec::new();
     let level = access_level.unwrap_or(AccessLevel::NO_ACCESS);
-    for usage in usages {
-        match usage.as_str() {
-            "secret-sync" | "secret-scanning" => {
+    for &usage in usages {
+        match usage {
+            Usage::SecretSync | Usage::SecretScanning => {
                 let mut missing = Vec::new();
                 if !has("api") {
                     missing.push("api");
                 }
-                if usage == "secret-scanning" && !has("read_repository") {
+                if usage == Usage::SecretScanning && !has("read_repository") {
                     missing.push("read_repository");
                 }
                 if !missing.is_empty() {
@@ -284,22 +296,20 @@ pub fn usage_gaps(
                     _ => {}
                 }
             }
-            "access-sync" => {
+            Usage::AccessSync => {
                 if !has("api") && !has("read_api") {
-                    gaps.push("access-sync needs the scope read_api (or api to provision)".to_owned());
+                    gaps.push(format!("{usage} needs the scope read_api (or api to provision)"));
                 }
                 match resource {
                     Some(ResourceKind::Group) if level < AccessLevel::OWNER => gaps.push(format!(
-                        "access-sync needs the Owner role on the group to see members' details (the token has {level})"
+                        "{usage} needs the Owner role on the group to see members' details (the token has {level})"
                     )),
-                    Some(ResourceKind::Project) => gaps.push(
-                        "access-sync reads group memberships: use a group token with the Owner role or a personal token"
-                            .to_owned(),
-                    ),
+                    Some(ResourceKind::Project) => gaps.push(format!(
+                        "{usage} reads group memberships: use a group token with the Owner role or a personal token"
+                    )),
                     _ => {}
                 }
             }
-            _ => {}
         }
     }
     (!gaps.is_empty()).then(|| gaps.join("; "))
@@ -309,8 +319,12 @@ pub fn usage_gaps(
 mod tests {
     use super::*;
 
-    fn s(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn s(list: &[&str]) -> Scopes {
+        list.iter().copied().collect()
+    }
+
+    fn u(list: &[&str]) -> Vec<Usage> {
+        list.iter().map(|text| Usage::parse(text).unwrap()).collect()
     }
 
     #[test]
@@ -324,7 +338,7 @@ mod tests {
     #[test]
     fn usage_gaps_name_the_missing_scope_and_role() {
         let gaps = usage_gaps(
-            &s(&["secret-scanning"]),
+            &u(&["secret-scanning"]),
             &s(&["api"]),
             Some(ResourceKind::Project),
             Some(AccessLevel::DEVELOPER),
@@ -336,7 +350,7 @@ mod tests {
         );
         assert!(
             usage_gaps(
-                &s(&["secret-sync"]),
+                &u(&["secret-sync"]),
                 &s(&["api"]),
                 Some(ResourceKind::Group),
                 Some(AccessLevel::OWNER)
@@ -344,16 +358,16 @@ mod tests {
             .is_none()
         );
         let gaps = usage_gaps(
-            &s(&["secret-sync"]),
+            &u(&["secret-sync"]),
             &s(&["api"]),
             Some(ResourceKind::Group),
             Some(AccessLevel::MAINTAINER),
         )
         .unwrap();
         assert!(gaps.contains("Owner"), "{gaps}");
-        let gaps = usage_gaps(&s(&["access-sync"]), &s(&["read_repository"]), None, None).unwrap();
+        let gaps = usage_gaps(&u(&["access-sync"]), &s(&["read_repository"]), None, None).unwrap();
         assert!(gaps.contains("read_api"), "{gaps}");
-        assert!(usage_gaps(&s(&["access-sync"]), &s(&["read_api"]), None, None).is_none());
+        assert!(usage_gaps(&u(&["access-sync"]), &s(&["read_api"]), None, None).is_none());
     }
 
     #[test]

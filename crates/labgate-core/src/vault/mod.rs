@@ -299,6 +299,15 @@ impl Vault {
         ))
     }
 
+    /// How many tenant key generations each root key wraps, by root key id.
+    pub async fn generations_by_root_key(&self) -> Result<std::collections::HashMap<String, usize>> {
+        let mut counts = std::collections::HashMap::new();
+        for record in self.store.all_tenant_keys().await? {
+            *counts.entry(record.root_key_id).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
     /// Rewraps every generation not yet wrapped by the active root key. Safe to run from several
     /// processes at once: each row is swapped only if unchanged since it was read.
     pub async fn rewrap_all(&self) -> Result<usize> {

@@ -16,7 +16,7 @@ fn denied(result: Result<labgate_core::auth::Principal, AuthenticateError>) -> A
 async fn keys_authenticate_until_revoked_or_expired() {
     let env = env().await;
     let keys = &env.services.api_keys;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
     let created = keys
         .create(
             &acme.id,
@@ -76,8 +76,12 @@ async fn keys_authenticate_until_revoked_or_expired() {
         .unwrap();
     let token = expiring.token.expose_secret().to_owned();
     assert!(keys.authenticate(&token, None).await.is_ok());
-    env.clock
-        .set_ms(labgate_core::timefmt::parse_rfc3339("2027-06-01T00:00:00Z").unwrap());
+    env.clock.set_ms(
+        labgate_core::timefmt::parse_time("2027-06-01T00:00:00Z")
+            .unwrap()
+            .unix_timestamp()
+            * 1_000,
+    );
     assert_eq!(
         denied(keys.authenticate(&token, None).await),
         AuthFailure::Expired
@@ -87,7 +91,7 @@ async fn keys_authenticate_until_revoked_or_expired() {
 #[tokio::test]
 async fn a_revocation_elsewhere_takes_effect_within_a_second() {
     let env = env().await;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
     let created = env
         .services
         .api_keys
@@ -107,17 +111,19 @@ async fn a_revocation_elsewhere_takes_effect_within_a_second() {
     let token = created.token.expose_secret().to_owned();
     env.services.api_keys.authenticate(&token, None).await.unwrap();
     // A second process (another replica, or the CLI) shares the database but not the cache.
-    let elsewhere = labgate_core::Services::new(
-        env.services.store.clone(),
-        env.services.vault.clone(),
-        env.clock.clone(),
-    );
+    let elsewhere =
+        labgate_core::Services::new(env.store.clone(), env.services.vault.clone(), env.clock.clone());
     elsewhere
         .api_keys
         .revoke_in(&acme.id, &Actor::Cli, None, &created.view.id)
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    // This process trusts its cached answer for less than a second...
+    env.clock.advance_ms(800);
+    assert!(env.services.api_keys.authenticate(&token, None).await.is_ok());
+    // ...and then asks the database again.
+    env.clock
+        .advance(labgate_core::auth::CACHE_TTL - time::Duration::milliseconds(800));
     assert_eq!(
         denied(env.services.api_keys.authenticate(&token, None).await),
         AuthFailure::Revoked
@@ -128,7 +134,7 @@ async fn a_revocation_elsewhere_takes_effect_within_a_second() {
 async fn bad_key_input_is_refused_with_reasons() {
     let env = env().await;
     let keys = &env.services.api_keys;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
     for (name, expires, field) in [
         ("", None, "name"),
         ("x\u{7}", None, "name"),
@@ -204,8 +210,8 @@ async fn bad_key_input_is_refused_with_reasons() {
 async fn tenants_see_only_their_own_keys() {
     let env = env().await;
     let keys = &env.services.api_keys;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let other = env.services.tenants.create("other", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
+    let other = env.other_tenant.clone();
     let admin = keys
         .create(
             &acme.id,
@@ -239,7 +245,9 @@ async fn tenants_see_only_their_own_keys() {
         .await
         .unwrap();
     let listed = keys.list(&principal, 0, 50).await.unwrap();
-    assert_eq!(listed.total_count, 1);
+    // This key and the environment's own admin key of the tenant; none of the other tenant's.
+    assert_eq!(listed.total_count, 2);
+    assert!(listed.api_keys.iter().all(|key| key.id != foreign.view.id));
     assert!(matches!(
         keys.get(&principal, &foreign.view.id).await,
         Err(CoreError::NotFound(_))
@@ -253,6 +261,6 @@ async fn tenants_see_only_their_own_keys() {
             .await
             .is_ok()
     );
-    let audit = env.services.store.recent_audit(&acme.id, 10).await.unwrap();
+    let audit = env.store.recent_audit(&acme.id, 10).await.unwrap();
     assert!(audit.iter().any(|entry| entry.action == "api-key.create"));
 }

@@ -1,12 +1,16 @@
 use labgate_core::audit::AuditEvent;
 use labgate_core::auth::{Actor, KeyRequest, Principal};
 use labgate_proto::api_keys::Role;
-use labgate_proto::audit::AuditLogQuery;
+use labgate_proto::audit::{AuditAction, AuditLogQuery, ResourceType};
 use secrecy::ExposeSecret;
 
 use crate::env;
 
-async fn principal(env: &crate::Env, tenant_id: &str, name: &str) -> Principal {
+async fn principal(
+    env: &labgate_testkit::TestEnv,
+    tenant_id: &labgate_core::ids::TenantId,
+    name: &str,
+) -> Principal {
     let request = KeyRequest {
         name,
         role: Role::Admin,
@@ -28,8 +32,8 @@ async fn principal(env: &crate::Env, tenant_id: &str, name: &str) -> Principal {
 
 fn read(connection: &str) -> AuditEvent<'_> {
     AuditEvent {
-        action: "credential.read",
-        resource_kind: "app-connection",
+        action: AuditAction::ConnectionCredentialRead,
+        resource_kind: ResourceType::AppConnection,
         resource_id: Some(connection),
         details: None,
     }
@@ -38,7 +42,7 @@ fn read(connection: &str) -> AuditEvent<'_> {
 #[tokio::test]
 async fn repeated_credential_reads_fold_per_actor_connection_and_minute() {
     let env = env().await;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
     let alice = principal(&env, &acme.id, "alice").await;
     let bob = principal(&env, &acme.id, "bob").await;
     let audit = &env.services.audit;
@@ -51,7 +55,7 @@ async fn repeated_credential_reads_fold_per_actor_connection_and_minute() {
     audit.record_folded(&alice, read("c1")).await.unwrap();
 
     let query = AuditLogQuery {
-        action: Some("credential.read".into()),
+        action: Some(AuditAction::ConnectionCredentialRead),
         ..AuditLogQuery::default()
     };
     let list = audit.list(&alice, &query, 100).await.unwrap();

@@ -1,19 +1,16 @@
 //! GitLab access-token connections against gitlab-sim: validation, the status machine, events,
 //! webhooks and journalled rotation.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use gitlab_sim::{FaultRule, Mode, Seed, SimServer};
-use labgate_core::auth::{Actor, Principal};
-use labgate_core::clock::ManualClock;
-use labgate_core::vault::{KeySettings, Vault};
-use labgate_core::{CoreError, NetworkPolicy, Services};
-use labgate_gitlab::ClientOptions;
-use labgate_proto::api_keys::Role;
-use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest, UpdateConnectionRequest};
+use gitlab_sim::{FaultRule, Mode, Seed};
+use labgate_core::CoreError;
+use labgate_proto::connections::{
+    AccessTokenCredentials, AccessTokenType, App, ConnectionEventKind, ConnectionStatus,
+    CreateConnectionRequest, UpdateConnectionRequest,
+};
 use labgate_proto::webhooks::CreateWebhookRequest;
-use labgate_testkit::TestDatabase;
+use labgate_testkit::TestEnv;
 
 pub const ALICE: &str = "glpat-aliceALICEalice1234";
 pub const ALICE_READ: &str = "glpat-aliceREADONLYtoken1";
@@ -44,65 +41,10 @@ pub fn seed(mode: Mode) -> Seed {
         .build()
 }
 
-pub struct Env {
-    pub services: Services,
-    pub clock: Arc<ManualClock>,
-    pub sim: SimServer,
-    pub admin: Principal,
-    pub other: Principal,
-    _dir: tempfile::TempDir,
-    _db: TestDatabase,
-}
-
-pub fn test_options() -> ClientOptions {
-    ClientOptions {
-        max_attempts: 1,
-        request_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(2),
-        use_env_proxy: false,
-        ..ClientOptions::default()
-    }
-}
-
-pub async fn env(mode: Mode) -> Env {
-    let db = TestDatabase::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = crate::connect(&db).await;
-    let settings = KeySettings {
-        data_dir: dir.path().to_owned(),
-        ..KeySettings::default()
-    };
-    let vault = Arc::new(Vault::load(store.clone(), settings).await.unwrap());
-    let sim = SimServer::start(seed(mode)).await.unwrap();
-    let clock = Arc::new(ManualClock::new(sim.clock().unix() * 1_000));
-    let mut services = Services::with_network_policy(
-        store,
-        vault,
-        clock.clone(),
-        NetworkPolicy::parse("127.0.0.1").unwrap(),
-    );
-    services.connections = services.connections.clone().with_client_options(test_options());
-    let mut principals = Vec::new();
-    for name in ["acme", "other"] {
-        let tenant = services.tenants.create(name, &Actor::Cli).await.unwrap();
-        principals.push(Principal {
-            tenant_id: tenant.id,
-            role: Role::Admin,
-            actor: Actor::Cli,
-            source_ip: Some("127.0.0.1".to_owned()),
-        });
-    }
-    let other = principals.pop().unwrap();
-    let admin = principals.pop().unwrap();
-    Env {
-        services,
-        clock,
-        sim,
-        admin,
-        other,
-        _dir: dir,
-        _db: db,
-    }
+/// A test environment around a simulator of `mode`; `env.admin` and `env.other_admin` are the
+/// admins of two tenants.
+pub async fn env(mode: Mode) -> TestEnv {
+    TestEnv::builder().sim(seed(mode)).build().await
 }
 
 pub fn request(name: &str, url: &str, token: &str, kind: &str) -> CreateConnectionRequest {
@@ -131,15 +73,15 @@ fn message(error: CoreError) -> String {
     }
 }
 
-fn date_in(env: &Env, days: i64) -> time::Date {
-    env.sim.clock().today() + time::Duration::days(days)
+fn date_in(env: &TestEnv, days: i64) -> time::Date {
+    env.sim().clock().today() + time::Duration::days(days)
 }
 
 #[tokio::test]
 async fn each_token_kind_connects_on_both_instance_kinds() {
     for mode in [Mode::GitLabCom, Mode::SelfManaged] {
         let env = env(mode).await;
-        let url = env.sim.url().to_owned();
+        let url = env.sim().url().to_owned();
         let conns = &env.services.connections;
         for (name, token, kind) in [
             ("personal", ALICE, "personal"),
@@ -150,8 +92,11 @@ async fn each_token_kind_connects_on_both_instance_kinds() {
                 .create(&env.admin, request(name, &url, token, kind))
                 .await
                 .unwrap();
-            assert_eq!(created.status, "active");
-            assert_eq!(created.credentials.access_token_type.as_deref(), Some(kind));
+            assert_eq!(created.status, ConnectionStatus::Active);
+            assert_eq!(
+                created.credentials.access_token_type.map(AccessTokenType::as_str),
+                Some(kind)
+            );
             assert_eq!(created.version, 1);
             assert!(!created.scopes.is_empty());
             assert!(created.gitlab_user.id.is_some());
@@ -160,7 +105,7 @@ async fn each_token_kind_connects_on_both_instance_kinds() {
             assert_eq!(created.credentials_hash.len(), 64);
             if kind != "personal" {
                 let resource = created.gitlab_resource.clone().unwrap();
-                assert_eq!(resource.kind, kind);
+                assert_eq!(resource.kind.as_str(), kind);
                 assert_eq!(created.gitlab_user.bot, Some(true));
             }
             let projects = conns.projects(&env.admin, &created.id).await.unwrap();
@@ -175,7 +120,7 @@ async fn each_token_kind_connects_on_both_instance_kinds() {
                 assert!(groups.is_empty());
             }
         }
-        let list = conns.list(&env.admin, Some("gitlab"), 0, 10).await.unwrap();
+        let list = conns.list(&env.admin, Some(App::GitLab), 0, 10).await.unwrap();
         assert_eq!(list.total_count, 3);
         assert_eq!(
             conns
@@ -183,38 +128,44 @@ async fn each_token_kind_connects_on_both_instance_kinds() {
                 .await
                 .unwrap()
                 .credentials
-                .access_token_type
-                .as_deref(),
-            Some("group")
+                .access_token_type,
+            Some(AccessTokenType::Group)
         );
-        assert_eq!(conns.list(&env.other, None, 0, 10).await.unwrap().total_count, 0);
+        assert_eq!(
+            conns
+                .list(&env.other_admin, None, 0, 10)
+                .await
+                .unwrap()
+                .total_count,
+            0
+        );
         let id = &list.app_connections[0].id;
         assert!(matches!(
-            conns.get(&env.other, id).await,
+            conns.get(&env.other_admin, id).await,
             Err(CoreError::NotFound(_))
         ));
         let events = conns.events(&env.admin, id, 0, 10).await.unwrap();
-        assert_eq!(events.events[0].kind, "created");
+        assert_eq!(events.events[0].kind, ConnectionEventKind::Created);
     }
 }
 
 #[tokio::test]
 async fn bad_tokens_are_refused_each_with_its_reason() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let expired = env
-        .sim
+        .sim()
         .state()
         .create_personal_access_token("alice", "old", &["api"], Some(date_in(&env, -1)))
         .unwrap();
     let expired = expired.as_str();
     let revoked = env
-        .sim
+        .sim()
         .state()
         .create_personal_access_token("alice", "gone", &["api"], None)
         .unwrap();
-    env.sim.state().revoke_token(&revoked);
+    env.sim().state().revoke_token(&revoked);
     let revoked = revoked.as_str();
 
     let m = message(
@@ -391,7 +342,7 @@ async fn instance_failures_are_told_apart() {
     );
     assert!(m.contains("https://"), "{m}");
     // TLS spoken to a plain HTTP server.
-    let tls = env.sim.url().replace("http://", "https://");
+    let tls = env.sim().url().replace("http://", "https://");
     let m = message(
         conns
             .create(&env.admin, request("a", &tls, ALICE, "personal"))
@@ -404,7 +355,7 @@ async fn instance_failures_are_told_apart() {
 #[tokio::test]
 async fn credentials_hash_follows_the_token_alone() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let a = conns
         .create(&env.admin, request("a", &url, ALICE, "personal"))
@@ -415,7 +366,7 @@ async fn credentials_hash_follows_the_token_alone() {
         .await
         .unwrap();
     let c = conns
-        .create(&env.other, request("c", &url, ALICE, "personal"))
+        .create(&env.other_admin, request("c", &url, ALICE, "personal"))
         .await
         .unwrap();
     assert_eq!(a.credentials_hash, b.credentials_hash);
@@ -481,10 +432,13 @@ async fn credentials_hash_follows_the_token_alone() {
         conns.get(&env.admin, &a.id).await.unwrap().credentials_hash,
         updated.credentials_hash
     );
-    assert_eq!(conns.check(&env.admin, &a.id).await.unwrap().status, "active");
+    assert_eq!(
+        conns.check(&env.admin, &a.id).await.unwrap().status,
+        ConnectionStatus::Active
+    );
     // Delete with revocation at GitLab.
     conns.delete(&env.admin, &b.id, true).await.unwrap();
-    assert!(env.sim.state().token(ALICE).unwrap().revoked);
+    assert!(env.sim().state().token(ALICE).unwrap().revoked);
     assert!(matches!(
         conns.get(&env.admin, &b.id).await,
         Err(CoreError::NotFound(_))
@@ -494,7 +448,7 @@ async fn credentials_hash_follows_the_token_alone() {
 #[tokio::test]
 async fn checks_move_connections_through_the_states_with_events_and_webhooks() {
     let env = env(Mode::GitLabCom).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let hook = env
         .services
@@ -512,33 +466,37 @@ async fn checks_move_connections_through_the_states_with_events_and_webhooks() {
         .await
         .unwrap()
         .0;
-    env.sim.state().set_token_expiry(DEPLOY, Some(date_in(&env, 60)));
+    env.sim()
+        .state()
+        .set_token_expiry(DEPLOY, Some(date_in(&env, 60)));
     let conn = conns
         .create(&env.admin, request("deploy", &url, DEPLOY, "project"))
         .await
         .unwrap();
-    assert_eq!(conn.status, "active");
+    assert_eq!(conn.status, ConnectionStatus::Active);
     let statuses = |days: i64| {
         let env = &env;
         let id = conn.id.clone();
         async move {
-            env.sim.state().set_token_expiry(DEPLOY, Some(date_in(env, days)));
+            env.sim()
+                .state()
+                .set_token_expiry(DEPLOY, Some(date_in(env, days)));
             let checked = env.services.connections.check(&env.admin, &id).await.unwrap();
             (checked.status, checked.status_reason.unwrap_or_default())
         }
     };
     let (status, reason) = statuses(20).await;
-    assert_eq!(status, "expiring");
+    assert_eq!(status, ConnectionStatus::Expiring);
     assert!(reason.contains("30 days"), "{reason}");
     let (status, _) = statuses(20).await;
-    assert_eq!(status, "expiring", "no new transition");
+    assert_eq!(status, ConnectionStatus::Expiring, "no new transition");
     let (_, reason) = statuses(5).await;
     assert!(reason.contains("7 days"), "{reason}");
     let (status, _) = statuses(200).await;
-    assert_eq!(status, "active");
-    env.sim.state().revoke_token(DEPLOY);
+    assert_eq!(status, ConnectionStatus::Active);
+    env.sim().state().revoke_token(DEPLOY);
     let checked = conns.check(&env.admin, &conn.id).await.unwrap();
-    assert_eq!(checked.status, "revoked");
+    assert_eq!(checked.status, ConnectionStatus::Revoked);
     let events = conns.events(&env.admin, &conn.id, 0, 50).await.unwrap();
     let kinds: Vec<_> = events.events.iter().rev().map(|e| e.kind.as_str()).collect();
     assert_eq!(
@@ -552,7 +510,6 @@ async fn checks_move_connections_through_the_states_with_events_and_webhooks() {
         ]
     );
     let (deliveries, total) = env
-        .services
         .store
         .list_deliveries(&env.admin.tenant_id, &hook.id, 0, 50)
         .await
@@ -568,25 +525,31 @@ async fn checks_move_connections_through_the_states_with_events_and_webhooks() {
 #[tokio::test]
 async fn unreachable_only_after_three_consecutive_failures() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let conn = conns
         .create(&env.admin, request("a", &url, ALICE, "personal"))
         .await
         .unwrap();
-    env.sim.faults().add(FaultRule {
+    env.sim().faults().add(FaultRule {
         error_503: 1.0,
         ..FaultRule::default()
     });
     for _ in 0..2 {
-        assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+        assert_eq!(
+            conns.check(&env.admin, &conn.id).await.unwrap().status,
+            ConnectionStatus::Active
+        );
     }
     assert_eq!(
         conns.check(&env.admin, &conn.id).await.unwrap().status,
-        "unreachable"
+        ConnectionStatus::Unreachable
     );
-    env.sim.faults().clear();
-    assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+    env.sim().faults().clear();
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        ConnectionStatus::Active
+    );
     let kinds: Vec<_> = conns
         .events(&env.admin, &conn.id, 0, 10)
         .await
@@ -595,31 +558,46 @@ async fn unreachable_only_after_three_consecutive_failures() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, ["recovered", "status_changed", "created"]);
+    assert_eq!(
+        kinds,
+        [
+            ConnectionEventKind::Recovered,
+            ConnectionEventKind::StatusChanged,
+            ConnectionEventKind::Created
+        ]
+    );
 }
 
 #[tokio::test]
 async fn auto_rotation_goes_through_the_journal() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
-    env.sim.state().set_token_expiry(GROUP, Some(date_in(&env, 3)));
+    env.sim().state().set_token_expiry(GROUP, Some(date_in(&env, 3)));
     let mut req = request("g", &url, GROUP, "group");
     req.auto_rotate = Some(true);
     let conn = conns.create(&env.admin, req).await.unwrap();
-    assert_eq!(conn.status, "expiring");
+    assert_eq!(conn.status, ConnectionStatus::Expiring);
     let rotated = conns.check(&env.admin, &conn.id).await.unwrap();
-    assert_eq!(rotated.status, "active", "{:?}", rotated.status_reason);
+    assert_eq!(
+        rotated.status,
+        ConnectionStatus::Active,
+        "{:?}",
+        rotated.status_reason
+    );
     assert_eq!(rotated.version, 2);
     assert!(rotated.last_rotated_at.is_some());
     assert_ne!(rotated.credentials_hash, conn.credentials_hash);
     assert!(
-        env.sim.state().token(GROUP).unwrap().revoked,
+        env.sim().state().token(GROUP).unwrap().revoked,
         "GitLab revoked the old token"
     );
     // The new token works.
-    assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
-    assert!(env.services.store.all_journal(10).await.unwrap().is_empty());
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        ConnectionStatus::Active
+    );
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
     let kinds: Vec<_> = conns
         .events(&env.admin, &conn.id, 0, 10)
         .await
@@ -628,40 +606,40 @@ async fn auto_rotation_goes_through_the_journal() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert!(kinds.contains(&"rotated".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&ConnectionEventKind::Rotated), "{kinds:?}");
 }
 
 #[tokio::test]
 async fn a_crash_after_the_answer_is_journalled_loses_nothing() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let conn = conns
         .create(&env.admin, request("p", &url, ALICE, "personal"))
         .await
         .unwrap();
-    conns.set_crash_after_journal(true);
+    let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
-    assert!(env.sim.state().token(ALICE).unwrap().revoked, "GitLab rotated");
-    let journal = env.services.store.all_journal(10).await.unwrap();
+    assert!(env.sim().state().token(ALICE).unwrap().revoked, "GitLab rotated");
+    let journal = env.store.all_journal(10).await.unwrap();
     assert_eq!(journal.len(), 1);
     assert_eq!(journal[0].state, "answered");
     assert!(
         !String::from_utf8_lossy(journal[0].sealed_answer.as_ref().unwrap()).contains("glpat-"),
         "sealed"
     );
-    // "Restart": a fresh service over the same database.
-    conns.set_crash_after_journal(false);
+    // "Restart": the journal is recovered as at start.
+    drop(crash);
     assert_eq!(conns.recover_journal().await.unwrap(), 1);
     let after = conns.get(&env.admin, &conn.id).await.unwrap();
     assert_eq!(after.version, 2);
     assert_eq!(
         conns.check(&env.admin, &conn.id).await.unwrap().status,
-        "active",
+        ConnectionStatus::Active,
         "the new token works"
     );
     assert_eq!(
-        env.sim
+        env.sim()
             .requests()
             .count("POST", "/api/v4/personal_access_tokens/self/rotate", 200),
         1
@@ -671,20 +649,20 @@ async fn a_crash_after_the_answer_is_journalled_loses_nothing() {
 #[tokio::test]
 async fn a_lost_rotation_answer_is_never_retried() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
-    env.sim.state().set_token_expiry(ALICE, Some(date_in(&env, 2)));
+    env.sim().state().set_token_expiry(ALICE, Some(date_in(&env, 2)));
     let mut req = request("p", &url, ALICE, "personal");
     req.auto_rotate = Some(true);
     let conn = conns.create(&env.admin, req).await.unwrap();
-    env.sim.faults().add(FaultRule {
+    env.sim().faults().add(FaultRule {
         route: Some("/api/v4/personal_access_tokens/self/rotate".to_owned()),
         lose_answer: 1.0,
         times: Some(1),
         ..FaultRule::default()
     });
     let checked = conns.check(&env.admin, &conn.id).await.unwrap();
-    assert_eq!(checked.status, "needs_attention");
+    assert_eq!(checked.status, ConnectionStatus::NeedsAttention);
     assert!(checked.status_reason.unwrap().contains("new token"));
     // Restart and further checks never rotate again.
     env.clock.advance_ms(3_600_000);
@@ -692,11 +670,11 @@ async fn a_lost_rotation_answer_is_never_retried() {
     conns.check_all().await.unwrap();
     assert_eq!(
         conns.check(&env.admin, &conn.id).await.unwrap().status,
-        "needs_attention"
+        ConnectionStatus::NeedsAttention
     );
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
     let rotations: u64 = env
-        .sim
+        .sim()
         .requests()
         .snapshot()
         .iter()
@@ -706,7 +684,7 @@ async fn a_lost_rotation_answer_is_never_retried() {
     assert_eq!(rotations, 1);
     // A new token clears it.
     let fresh = env
-        .sim
+        .sim()
         .state()
         .create_personal_access_token("alice", "fresh", &["api"], None)
         .unwrap();
@@ -725,34 +703,36 @@ async fn a_lost_rotation_answer_is_never_retried() {
         )
         .await
         .unwrap();
-    assert_eq!(fixed.status, "active");
+    assert_eq!(fixed.status, ConnectionStatus::Active);
 }
 
 #[tokio::test]
 async fn ten_thousand_connections_page_with_a_total() {
     let env = env(Mode::SelfManaged).await;
     let conns = &env.services.connections;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let template = conns
         .create(&env.admin, request("seed", &url, ALICE, "personal"))
         .await
         .unwrap();
     let base = env
-        .services
         .store
         .connection(&env.admin.tenant_id, &template.id)
         .await
         .unwrap();
     let records: Vec<_> = (0..9_999)
         .map(|i| labgate_store::ConnectionRecord {
-            id: labgate_core::ids::new_id(),
+            id: labgate_core::ids::ConnectionId::generate().to_string(),
             name: format!("c-{i:05}"),
             created_at: base.created_at + 1 + i64::from(i),
             ..base.clone()
         })
         .collect();
-    env.services.store.insert_connections(&records).await.unwrap();
-    let page = conns.list(&env.admin, Some("gitlab"), 9_950, 100).await.unwrap();
+    env.store.insert_connections(&records).await.unwrap();
+    let page = conns
+        .list(&env.admin, Some(App::GitLab), 9_950, 100)
+        .await
+        .unwrap();
     assert_eq!((page.total_count, page.app_connections.len()), (10_000, 50));
     assert_eq!(page.app_connections.last().unwrap().name, "c-09998");
 }
@@ -760,15 +740,15 @@ async fn ten_thousand_connections_page_with_a_total() {
 #[tokio::test]
 async fn new_credentials_given_during_a_rotation_win() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let conn = conns
         .create(&env.admin, request("p", &url, ALICE, "personal"))
         .await
         .unwrap();
-    conns.set_crash_after_journal(true);
+    let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
-    conns.set_crash_after_journal(false);
+    drop(crash);
     let replaced = conns
         .update(
             &env.admin,
@@ -785,7 +765,7 @@ async fn new_credentials_given_during_a_rotation_win() {
         .await
         .unwrap();
     conns.recover_journal().await.unwrap();
-    assert!(env.services.store.all_journal(10).await.unwrap().is_empty());
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
     let after = conns.get(&env.admin, &conn.id).await.unwrap();
     assert_eq!(after.credentials_hash, replaced.credentials_hash);
     assert_eq!(after.version, replaced.version);
@@ -795,7 +775,7 @@ async fn new_credentials_given_during_a_rotation_win() {
 #[tokio::test]
 async fn deleting_with_revocation_revokes_resource_tokens_too() {
     let env = env(Mode::GitLabCom).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     for (name, token, kind) in [("project", DEPLOY, "project"), ("group", GROUP, "group")] {
         let conn = conns
@@ -804,38 +784,38 @@ async fn deleting_with_revocation_revokes_resource_tokens_too() {
             .unwrap();
         // Another tenant cannot delete it.
         assert!(matches!(
-            conns.delete(&env.other, &conn.id, true).await,
+            conns.delete(&env.other_admin, &conn.id, true).await,
             Err(CoreError::NotFound(_))
         ));
-        assert!(!env.sim.state().token(token).unwrap().revoked);
+        assert!(!env.sim().state().token(token).unwrap().revoked);
         conns.delete(&env.admin, &conn.id, true).await.unwrap();
-        assert!(env.sim.state().token(token).unwrap().revoked, "{kind}");
+        assert!(env.sim().state().token(token).unwrap().revoked, "{kind}");
     }
 }
 
 #[tokio::test]
 async fn time_passing_in_gitlab_expires_a_connection() {
     let env = env(Mode::GitLabCom).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
-    env.sim.state().set_token_expiry(ALICE, Some(date_in(&env, 40)));
+    env.sim().state().set_token_expiry(ALICE, Some(date_in(&env, 40)));
     let conn = conns
         .create(&env.admin, request("p", &url, ALICE, "personal"))
         .await
         .unwrap();
-    assert_eq!(conn.status, "active");
+    assert_eq!(conn.status, ConnectionStatus::Active);
     let mut seen = Vec::new();
     for days in [15, 20, 4, 2] {
-        env.sim.clock().advance(Duration::from_secs(days * 86_400));
+        env.sim().clock().advance(Duration::from_secs(days * 86_400));
         env.clock.advance_ms(i64::try_from(days).unwrap() * 86_400_000);
         let checked = conns.check(&env.admin, &conn.id).await.unwrap();
         seen.push((checked.status, checked.status_reason.unwrap_or_default()));
     }
-    assert_eq!(seen[0].0, "expiring");
+    assert_eq!(seen[0].0, ConnectionStatus::Expiring);
     assert!(seen[0].1.contains("30 days"), "{seen:?}");
     assert!(seen[1].1.contains("7 days"), "{seen:?}");
     assert!(seen[2].1.contains("1 day,"), "{seen:?}");
-    assert_eq!(seen[3].0, "expired", "{seen:?}");
+    assert_eq!(seen[3].0, ConnectionStatus::Expired, "{seen:?}");
     let events = conns.events(&env.admin, &conn.id, 0, 10).await.unwrap();
     assert_eq!(events.total_count, 5, "created + four transitions");
 }
@@ -843,29 +823,32 @@ async fn time_passing_in_gitlab_expires_a_connection() {
 #[tokio::test]
 async fn a_rotation_planned_on_a_stale_row_does_nothing() {
     let env = env(Mode::SelfManaged).await;
-    let url = env.sim.url().to_owned();
+    let url = env.sim().url().to_owned();
     let conns = &env.services.connections;
     let conn = conns
         .create(&env.admin, request("p", &url, ALICE, "personal"))
         .await
         .unwrap();
-    // Two "replicas" read the same row; the first rotates.
+    // Two "replicas" decide to rotate the same row; the second is held before it takes the
+    // rotation lock while the first rotates.
+    let held = labgate_core::failpoints::pause("rotation.before-lock", &conn.id);
+    let second = tokio::spawn({
+        let conns = conns.clone();
+        let admin = env.admin.clone();
+        let id = conn.id.clone();
+        async move { conns.rotate(&admin, &id).await }
+    });
+    held.reached().await;
     conns.rotate(&env.admin, &conn.id).await.unwrap();
     let rotated = conns.get(&env.admin, &conn.id).await.unwrap();
-    // A second rotation of the row as it was before does not touch GitLab again.
-    let stale = env
-        .services
-        .store
-        .connection(&env.admin.tenant_id, &conn.id)
-        .await
-        .unwrap();
-    let mut old = stale.clone();
-    old.version = 1;
-    old.credentials_hash = conn.credentials_hash.clone();
-    conns.rotate_stale_for_tests(old).await.unwrap();
+    assert_eq!(rotated.version, 2);
+    // Under the lock the second finds the row moved on: it answers with it and does not touch
+    // GitLab again.
+    held.release();
+    assert_eq!(second.await.unwrap().unwrap(), rotated);
     assert_eq!(conns.get(&env.admin, &conn.id).await.unwrap(), rotated);
     let rotations: u64 = env
-        .sim
+        .sim()
         .requests()
         .snapshot()
         .iter()
@@ -873,5 +856,8 @@ async fn a_rotation_planned_on_a_stale_row_does_nothing() {
         .map(|c| c.count)
         .sum();
     assert_eq!(rotations, 1);
-    assert_eq!(conns.check(&env.admin, &conn.id).await.unwrap().status, "active");
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        ConnectionStatus::Active
+    );
 }

@@ -23,7 +23,7 @@ fn env_keyring(keyring: &Keyring) -> SettingValue {
 #[tokio::test]
 async fn first_start_generates_a_private_root_key_file() {
     let env = env().await;
-    let path = env.settings.root_key_path();
+    let path = env.key_settings.root_key_path();
     assert!(env.services.vault.generated_root_key());
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(&env.services.vault.active_root_key_id()));
@@ -36,7 +36,7 @@ async fn first_start_generates_a_private_root_key_file() {
         );
     }
     // A second start reads the same file instead of generating another key.
-    let again = Vault::load(connect(&env.database).await, env.settings.clone())
+    let again = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
     assert!(!again.generated_root_key());
@@ -49,9 +49,8 @@ async fn first_start_generates_a_private_root_key_file() {
 #[tokio::test]
 async fn sealed_values_are_bound_to_tenant_table_row_and_field() {
     let env = env().await;
-    let tenants = &env.services.tenants;
-    let acme = tenants.create("acme", &Actor::Cli).await.unwrap();
-    let other = tenants.create("other", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
+    let other = env.other_tenant.clone();
     let vault = &env.services.vault;
     let aad = Aad::new(&acme.id, "app_connections", "row-1", "credentials");
     let sealed = vault.seal(&aad, &secret("glpat-secret-value")).await.unwrap();
@@ -80,13 +79,12 @@ async fn sealed_values_are_bound_to_tenant_table_row_and_field() {
 #[tokio::test]
 async fn a_keyring_that_cannot_unwrap_stops_the_start_naming_the_setting() {
     let env = env().await;
-    env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let before = env.services.store.all_tenant_keys().await.unwrap();
+    let before = env.store.all_tenant_keys().await.unwrap();
 
     let wrong = Keyring::from_keys(vec![RootKey::generate("other")]).unwrap();
     let settings = KeySettings {
         root_keys: Some(env_keyring(&wrong)),
-        ..env.settings.clone()
+        ..env.key_settings.clone()
     };
     let error = Vault::load(connect(&env.database).await, settings)
         .await
@@ -102,7 +100,7 @@ async fn a_keyring_that_cannot_unwrap_stops_the_start_naming_the_setting() {
             value: impostor.to_list(),
             setting: "LABGATE_ROOT_KEYS_FILE".to_owned(),
         }),
-        ..env.settings.clone()
+        ..env.key_settings.clone()
     };
     let error = Vault::load(connect(&env.database).await, settings)
         .await
@@ -111,20 +109,20 @@ async fn a_keyring_that_cannot_unwrap_stops_the_start_naming_the_setting() {
     assert!(error.contains("LABGATE_ROOT_KEYS_FILE"), "{error}");
 
     // With root.key gone and data present, no new key is generated.
-    std::fs::remove_file(env.settings.root_key_path()).unwrap();
-    let error = Vault::load(connect(&env.database).await, env.settings.clone())
+    std::fs::remove_file(env.key_settings.root_key_path()).unwrap();
+    let error = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap_err()
         .to_string();
     assert!(error.contains("LABGATE_ROOT_KEYS"), "{error}");
-    assert!(!env.settings.root_key_path().exists());
-    assert_eq!(env.services.store.all_tenant_keys().await.unwrap(), before);
+    assert!(!env.key_settings.root_key_path().exists());
+    assert_eq!(env.store.all_tenant_keys().await.unwrap(), before);
 }
 
 #[tokio::test]
 async fn rotating_a_file_keyring_rewraps_every_data_key() {
     let env = env().await;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
     let aad = Aad::new(&acme.id, "t", "r", "f");
     let sealed = env.services.vault.seal(&aad, &secret("value")).await.unwrap();
     let old_key = env.services.vault.active_root_key_id();
@@ -136,15 +134,15 @@ async fn rotating_a_file_keyring_rewraps_every_data_key() {
     else {
         panic!("a root.key keyring rotates in place");
     };
-    assert_eq!(rewrapped, 1, "acme has one key generation");
+    assert_eq!(rewrapped, 2, "acme and other have one key generation each");
     assert_ne!(new_key_id, old_key);
-    for record in env.services.store.all_tenant_keys().await.unwrap() {
+    for record in env.store.all_tenant_keys().await.unwrap() {
         assert_eq!(record.root_key_id, new_key_id);
     }
-    let text = std::fs::read_to_string(env.settings.root_key_path()).unwrap();
+    let text = std::fs::read_to_string(env.key_settings.root_key_path()).unwrap();
     assert!(text.starts_with(&new_key_id) && text.contains(&old_key));
     // A fresh process with the rotated file opens old values.
-    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+    let restarted = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -159,7 +157,7 @@ async fn rotating_an_environment_keyring_changes_nothing_until_the_new_value_is_
     let first = Keyring::from_keys(vec![RootKey::generate("one")]).unwrap();
     let settings = KeySettings {
         root_keys: Some(env_keyring(&first)),
-        ..env.settings.clone()
+        ..env.key_settings.clone()
     };
     // Start over on a database whose tenants are wrapped by the environment keyring.
     let database = labgate_testkit::TestDatabase::new().await;
@@ -195,7 +193,7 @@ async fn rotating_an_environment_keyring_changes_nothing_until_the_new_value_is_
             value: keyring,
             setting: "LABGATE_ROOT_KEYS".to_owned(),
         }),
-        ..env.settings.clone()
+        ..env.key_settings.clone()
     };
     let restarted = Vault::load(store.clone(), settings).await.unwrap();
     assert_eq!(restarted.rewrap_all().await.unwrap(), 1);
@@ -217,8 +215,8 @@ async fn rotating_an_environment_keyring_changes_nothing_until_the_new_value_is_
 #[tokio::test]
 async fn tenant_data_key_rotation_reencrypts_secrets_and_keeps_hashes() {
     let env = env().await;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let other = env.services.tenants.create("other", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
+    let other = env.other_tenant.clone();
     let vault = &env.services.vault;
     let slot = |owner: &'static str, field: &'static str| SecretSlot {
         tenant_id: &acme.id,
@@ -244,14 +242,7 @@ async fn tenant_data_key_rotation_reencrypts_secrets_and_keeps_hashes() {
     };
     vault.put_secret(&theirs, &secret("theirs"), 1).await.unwrap();
     let hash = vault.hmac_hex(&acme.id, b"token").await.unwrap();
-    let old_dek = env
-        .services
-        .store
-        .active_tenant_keys(&acme.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let old_dek = env.store.active_tenant_keys(&acme.id).await.unwrap().unwrap().id;
 
     let rotation = vault
         .rotate_tenant_data_key(&acme.id, env.clock.as_ref())
@@ -261,8 +252,7 @@ async fn tenant_data_key_rotation_reencrypts_secrets_and_keeps_hashes() {
     assert_eq!(rotation.reencrypted, 3, "only acme's secrets are re-encrypted");
     assert_eq!(vault.hmac_hex(&acme.id, b"token").await.unwrap(), hash);
     assert!(
-        env.services
-            .store
+        env.store
             .vault_items_not_under(&acme.id, &rotation.data_key_id, 10)
             .await
             .unwrap()
@@ -270,7 +260,7 @@ async fn tenant_data_key_rotation_reencrypts_secrets_and_keeps_hashes() {
     );
 
     // Another process (no cached keys) reads every secret back.
-    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+    let restarted = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
     for (owner, field, value) in [
@@ -309,10 +299,10 @@ async fn tenant_data_key_rotation_reencrypts_secrets_and_keeps_hashes() {
 #[tokio::test]
 async fn a_sealed_value_copied_to_another_row_field_or_tenant_does_not_open() {
     let env = env().await;
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let other = env.services.tenants.create("other", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
+    let other = env.other_tenant.clone();
     let vault = &env.services.vault;
-    let store = &env.services.store;
+    let store = &env.store;
     let source = SecretSlot {
         tenant_id: &acme.id,
         owner_table: "app_connections",

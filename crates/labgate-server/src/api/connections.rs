@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use labgate_proto::ErrorBody;
 use labgate_proto::connections::{
-    APP_GITLAB, AppConnectionOptions, AvailableConnectionList, ConnectionEventList, ConnectionList,
+    App, AppConnectionOptions, AvailableConnectionList, ConnectionEventList, ConnectionList,
     ConnectionResponse, CreateConnectionRequest, DeleteConnectionQuery, GitLabGroupView, GitLabProjectView,
     UpdateConnectionRequest,
 };
@@ -65,7 +65,7 @@ pub async fn list(
         state
             .services
             .connections
-            .list(&principal, Some(APP_GITLAB), page.offset.unwrap_or(0), limit)
+            .list(&principal, Some(App::GitLab), page.offset.unwrap_or(0), limit)
             .await?,
     ))
 }

@@ -1,51 +1,23 @@
 //! Worker tests on a fresh database of the run's backend (`LABGATE_TEST_BACKEND`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use labgate_core::Services;
-use labgate_core::clock::{Clock, ManualClock};
-use labgate_core::jobs::JobSpec;
-use labgate_core::vault::{KeySettings, Vault};
-use labgate_proto::jobs::JobState;
-use labgate_store::{Store, StoreOptions};
-use labgate_testkit::TestDatabase;
-use labgate_worker::{PROBE_KIND, PRUNE_KIND, RunOutcome, Worker, WorkerSettings, default_handlers};
+use labgate_core::clock::Clock;
+use labgate_core::jobs::{JobKind, JobSpec, JobState};
+use labgate_testkit::{TestEnv, wait_until};
+use labgate_worker::{RunOutcome, Worker, WorkerSettings, default_handlers};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-struct Env {
-    services: Services,
-    clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
-    _db: TestDatabase,
-}
-
-async fn env() -> Env {
-    let db = TestDatabase::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(db.url(), &StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    let settings = KeySettings {
-        data_dir: dir.path().to_owned(),
-        ..KeySettings::default()
-    };
-    let vault = Arc::new(Vault::load(store.clone(), settings).await.unwrap());
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
-    // Webhook receivers in these tests listen on loopback.
-    let policy = labgate_core::NetworkPolicy::parse("127.0.0.1").unwrap();
-    Env {
-        services: Services::with_network_policy(store, vault, clock.clone(), policy),
-        clock,
-        _dir: dir,
-        _db: db,
-    }
+/// Webhook receivers in these tests listen on loopback.
+async fn env() -> TestEnv {
+    TestEnv::builder().loopback().build().await
 }
 
 mod connections;
 mod webhooks;
 
-fn worker(env: &Env, owner: &str) -> Worker {
+fn worker(env: &TestEnv, owner: &str) -> Worker {
     let settings = WorkerSettings {
         owner: owner.to_owned(),
         poll_interval: Duration::from_millis(10),
@@ -60,7 +32,7 @@ fn worker(env: &Env, owner: &str) -> Worker {
 }
 
 fn probe(payload: serde_json::Value) -> JobSpec {
-    JobSpec::new(PROBE_KIND, payload)
+    JobSpec::new(JobKind::DiagnosticProbe, payload)
 }
 
 #[tokio::test]
@@ -73,8 +45,8 @@ async fn a_job_runs_and_reports_progress() {
         .await
         .unwrap();
     let outcome = worker(&env, "w1").run_once().await.unwrap();
-    assert_eq!(outcome, Some(RunOutcome::Succeeded { id: id.clone() }));
-    let job = env.services.jobs.get_any(&id).await.unwrap().unwrap();
+    assert_eq!(outcome, Some(RunOutcome::Succeeded { id: id.to_string() }));
+    let job = env.services.jobs.find(&id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Succeeded);
     assert_eq!((job.progress.done, job.progress.total), (3, Some(3)));
     assert_eq!(worker(&env, "w1").run_once().await.unwrap(), None);
@@ -83,12 +55,21 @@ async fn a_job_runs_and_reports_progress() {
 #[tokio::test]
 async fn failures_back_off_then_fail_for_good() {
     let env = env().await;
-    let mut spec = JobSpec::new("no.such.kind", json!({}));
-    spec.max_attempts = 2;
-    let (unknown, _) = env.services.jobs.enqueue(&spec).await.unwrap();
-    let outcome = worker(&env, "w").run_once().await.unwrap().unwrap();
+    // A worker built without a handler for a kind fails such jobs for good, with the reason.
+    let settings = WorkerSettings {
+        owner: "w".to_owned(),
+        ..WorkerSettings::default()
+    };
+    let (unhandled, _) = env
+        .services
+        .jobs
+        .enqueue(&JobSpec::new(JobKind::ConnectionsHealth, json!({})))
+        .await
+        .unwrap();
+    let bare = Worker::new(env.services.clone(), settings, Vec::new());
+    let outcome = bare.run_once().await.unwrap().unwrap();
     assert!(
-        matches!(outcome, RunOutcome::Failed { ref id, .. } if *id == unknown),
+        matches!(outcome, RunOutcome::Failed { ref id, ref error } if *id == unhandled.to_string() && error.contains("connections.health")),
         "{outcome:?}"
     );
 
@@ -100,7 +81,7 @@ async fn failures_back_off_then_fail_for_good() {
         matches!(outcome, RunOutcome::Failed { .. }),
         "invalid payloads are not retried: {outcome:?}"
     );
-    let job = env.services.jobs.get_any(&bad_id).await.unwrap().unwrap();
+    let job = env.services.jobs.find(&bad_id).await.unwrap().unwrap();
     assert_eq!((job.state, job.attempts), (JobState::Failed, 1));
     assert!(job.last_error.unwrap().contains("10 minutes"));
 }
@@ -120,21 +101,19 @@ async fn the_prune_job_applies_retention_and_recurs_once() {
         let outcome = w.run_once().await.unwrap().unwrap();
         assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
     }
-    assert!(env.services.jobs.get_any(&old).await.unwrap().is_none());
+    assert!(env.services.jobs.find(&old).await.unwrap().is_none());
     // Exactly one next run is queued, an interval from now.
-    let queued = env
+    let queued: Vec<_> = env
         .services
-        .store
-        .list_jobs(&labgate_store::JobFilter {
-            kind: Some(PRUNE_KIND),
-            state: Some("queued"),
-            limit: 10,
-            ..Default::default()
-        })
+        .jobs
+        .of_kind(JobKind::MaintenancePrune, 10)
         .await
-        .unwrap();
-    assert_eq!(queued.1, 1);
-    assert_eq!(queued.0[0].run_at, env.clock.now_ms() + 3_600_000);
+        .unwrap()
+        .into_iter()
+        .filter(|job| job.state == JobState::Queued)
+        .collect();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].run_at, env.clock.now() + time::Duration::hours(1));
     assert_eq!(w.run_once().await.unwrap(), None);
 }
 
@@ -156,14 +135,14 @@ async fn shutdown_lets_a_running_job_finish() {
     });
     // Wait until the job is claimed, then ask the worker to stop.
     for _ in 0..200 {
-        if env.services.jobs.get_any(&id).await.unwrap().unwrap().state == JobState::Running {
+        if env.services.jobs.find(&id).await.unwrap().unwrap().state == JobState::Running {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     shutdown.cancel();
     running.await.unwrap();
-    let job = env.services.jobs.get_any(&id).await.unwrap().unwrap();
+    let job = env.services.jobs.find(&id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Succeeded);
 }
 
@@ -180,30 +159,33 @@ async fn concurrent_workers_run_each_job_once() {
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move { w.run(shutdown).await }));
     }
-    let filter = labgate_store::JobFilter {
-        state: Some("succeeded"),
-        limit: 1,
-        ..Default::default()
+    let succeeded = || async {
+        let jobs = env
+            .services
+            .jobs
+            .of_kind(JobKind::DiagnosticProbe, 200)
+            .await
+            .unwrap();
+        jobs.iter().filter(|job| job.state == JobState::Succeeded).count()
     };
-    for _ in 0..1_000 {
-        if env.services.store.list_jobs(&filter).await.unwrap().1 == 100 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(60), "100 probes succeed", || async {
+        succeeded().await == 100
+    })
+    .await;
     shutdown.cancel();
     for task in tasks {
         task.await.unwrap();
     }
-    let all = labgate_store::JobFilter {
-        limit: 100,
-        ..Default::default()
-    };
-    let (jobs, total) = env.services.store.list_jobs(&all).await.unwrap();
-    assert_eq!(total, 100);
+    let jobs = env
+        .services
+        .jobs
+        .of_kind(JobKind::DiagnosticProbe, 200)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 100);
     assert!(
         jobs.iter()
-            .all(|job| job.state == "succeeded" && job.attempts == 1),
+            .all(|job| job.state == JobState::Succeeded && job.attempts == 1),
         "{jobs:#?}"
     );
 }

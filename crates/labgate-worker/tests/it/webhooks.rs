@@ -5,10 +5,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use labgate_core::auth::{Actor, KeyRequest, Principal};
-use labgate_core::clock::Clock;
+use labgate_core::auth::Principal;
 use labgate_core::webhooks::MAX_ATTEMPTS;
-use labgate_proto::api_keys::Role;
 use labgate_proto::webhooks::CreateWebhookRequest;
 use parking_lot::Mutex;
 use secrecy::ExposeSecret;
@@ -44,25 +42,8 @@ pub(crate) async fn start(receiver: Receiver) -> String {
     format!("http://{address}/hook")
 }
 
-async fn admin(env: &crate::Env) -> Principal {
-    let tenant = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let request = KeyRequest {
-        name: "admin",
-        role: Role::Admin,
-        expires_at: None,
-        token: None,
-    };
-    let key = env
-        .services
-        .api_keys
-        .create(&tenant.id, &Actor::Cli, None, request)
-        .await
-        .unwrap();
-    env.services
-        .api_keys
-        .authenticate(key.token.expose_secret(), None)
-        .await
-        .unwrap()
+async fn admin(env: &labgate_testkit::TestEnv) -> Principal {
+    env.admin.clone()
 }
 
 pub(crate) fn verify(secret: &str, headers: &HeaderMap, body: &str) {
@@ -97,7 +78,7 @@ async fn deliveries_are_signed_retried_and_recorded() {
         .webhooks
         .emit(
             &principal.tenant_id,
-            "connection.status_changed",
+            labgate_core::webhooks::WebhookEventType::ConnectionStatusChanged,
             json!({"status": "expired"}),
         )
         .await
@@ -107,7 +88,11 @@ async fn deliveries_are_signed_retried_and_recorded() {
     assert_eq!(
         env.services
             .webhooks
-            .emit(&principal.tenant_id, "webhook.test", json!({}))
+            .emit(
+                &principal.tenant_id,
+                labgate_core::webhooks::WebhookEventType::WebhookTest,
+                json!({}),
+            )
             .await
             .unwrap(),
         0
@@ -207,16 +192,15 @@ async fn a_subscriber_that_keeps_failing_is_given_up_on() {
     let last = &listed.deliveries[0];
     assert_eq!(last.id, delivery.id);
     assert_eq!(
-        (last.state.as_str(), last.attempts),
-        ("failed", u32::try_from(MAX_ATTEMPTS).unwrap())
+        (last.state, last.attempts),
+        (labgate_core::webhooks::DeliveryState::Failed, MAX_ATTEMPTS)
     );
     assert!(last.last_error.as_deref().unwrap().contains("HTTP 500"));
     assert_eq!(
         receiver.received.lock().len(),
         usize::try_from(MAX_ATTEMPTS).unwrap()
     );
-    assert!(env.services.webhooks.next_due_ms().await.unwrap().is_none());
-    let _ = env.clock.now_ms();
+    assert!(env.services.webhooks.next_due().await.unwrap().is_none());
 }
 
 #[tokio::test]

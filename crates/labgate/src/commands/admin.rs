@@ -112,11 +112,11 @@ pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     let vault = &services.vault;
     match command {
         KeysCommand::List => {
-            let generations = services.store.all_tenant_keys().await?;
+            let generations = vault.generations_by_root_key().await?;
             let mut table = Table::new();
             table.set_header(["root key", "active", "tenant key generations"]);
             for id in vault.root_key_ids() {
-                let count = generations.iter().filter(|g| g.root_key_id == id).count();
+                let count = generations.get(&id).copied().unwrap_or(0);
                 let active = if id == vault.active_root_key_id() {
                     "yes"
                 } else {
@@ -160,7 +160,7 @@ pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::RotateTenant { tenant } => {
             let tenant = services.tenants.find(&tenant).await.context("no such tenant")?;
             let rotation = vault
-                .rotate_tenant_data_key(&tenant.id, services.clock.as_ref())
+                .rotate_tenant_data_key(tenant.id.as_str(), services.clock.as_ref())
                 .await?;
             println!(
                 "tenant {} now seals with data key {}; re-encrypted {} secrets",
@@ -168,7 +168,7 @@ pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             );
         }
     }
-    services.store.close().await;
+    services.close().await;
     Ok(())
 }
 
@@ -197,7 +197,7 @@ pub async fn tenants(config: Config, command: TenantsCommand) -> anyhow::Result<
             }
         }
     }
-    services.store.close().await;
+    services.close().await;
     Ok(())
 }
 
@@ -266,7 +266,7 @@ pub async fn api_keys(config: Config, command: ApiKeysCommand) -> anyhow::Result
             println!("revoked API key {} ({})", key.id, key.name);
         }
     }
-    services.store.close().await;
+    services.close().await;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use comfy_table::Table;
 use labgate_client::Client;
 use labgate_proto::connections::{
-    AccessTokenCredentials, ConnectionView, CreateConnectionRequest, UpdateConnectionRequest,
+    AccessTokenCredentials, AccessTokenType, ConnectionView, CreateConnectionRequest, UpdateConnectionRequest,
 };
 use labgate_proto::pagination::PageQuery;
 
@@ -170,10 +170,10 @@ fn print_one(connection: &ConnectionView, json: bool) -> anyhow::Result<()> {
             connection
                 .credentials
                 .access_token_type
-                .clone()
+                .map(|kind| kind.to_string())
                 .unwrap_or_default(),
         ),
-        ("status", connection.status.clone()),
+        ("status", connection.status.to_string()),
         ("reason", connection.status_reason.clone().unwrap_or_default()),
         ("scopes", connection.scopes.join(", ")),
         (
@@ -223,7 +223,9 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
             let request = CreateConnectionRequest {
                 name,
                 description,
-                method: "access-token".to_owned(),
+                method: labgate_proto::connections::ConnectionMethod::AccessToken
+                    .as_str()
+                    .to_owned(),
                 credentials: Some(AccessTokenCredentials {
                     access_token: token,
                     instance_url,
@@ -266,10 +268,9 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
                     c.name.clone(),
                     c.credentials
                         .access_token_type
-                        .clone()
-                        .unwrap_or_else(|| c.method.clone()),
+                        .map_or_else(|| c.method.to_string(), |kind| kind.to_string()),
                     c.credentials.instance_url.clone(),
-                    c.status.clone(),
+                    c.status.to_string(),
                     c.expires_at.clone().unwrap_or_else(|| "never".to_owned()),
                     c.auto_rotate.to_string(),
                 ]);
@@ -315,7 +316,8 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
                         .await?
                         .credentials
                         .access_token_type
-                        .unwrap_or_else(|| "personal".to_owned()),
+                        .unwrap_or(AccessTokenType::Personal)
+                        .to_string(),
                 };
                 Some(AccessTokenCredentials {
                     access_token: token,
@@ -373,9 +375,9 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
             for e in &events.events {
                 table.add_row([
                     e.created_at.clone(),
-                    e.kind.clone(),
-                    e.from_status.clone().unwrap_or_default(),
-                    e.to_status.clone().unwrap_or_default(),
+                    e.kind.to_string(),
+                    e.from_status.map(|status| status.to_string()).unwrap_or_default(),
+                    e.to_status.map(|status| status.to_string()).unwrap_or_default(),
                     e.reason.clone().unwrap_or_default(),
                 ]);
             }

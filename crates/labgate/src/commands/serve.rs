@@ -77,7 +77,7 @@ async fn rewrap_if_needed(services: &Services) -> anyhow::Result<()> {
 /// Creates the `default` tenant and its first admin key on the first start.
 async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
     let (tenant, _) = services.tenants.ensure(DEFAULT_TENANT, &Actor::System).await?;
-    if services.store.tenant_has_api_keys(&tenant.id).await? {
+    if services.api_keys.tenant_has_keys(&tenant.id).await? {
         return Ok(());
     }
     let supplied = config.bootstrap_admin_key.clone();
@@ -129,7 +129,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     let address = server.local_addr()?;
     let scheme = if server.is_tls() { "https" } else { "http" };
     println!("labgate listening on {scheme}://{address}");
-    tracing::info!(%address, database = %services.store.description(), "labgate started");
+    tracing::info!(%address, database = %services.readiness.database(), "labgate started");
 
     let shutdown = CancellationToken::new();
     let worker_task = if with_worker {
@@ -158,7 +158,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     if let Some(worker) = worker_task {
         let _ = worker.await;
     }
-    services.store.close().await;
+    services.close().await;
     served
         .context("the server task failed")?
         .context("the server stopped with an error")?;
@@ -186,6 +186,6 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing running jobs");
     shutdown.cancel();
     let _ = task.await;
-    services.store.close().await;
+    services.close().await;
     Ok(())
 }

@@ -1,13 +1,14 @@
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use labgate_core::Services;
 use labgate_core::clock::SystemClock;
-use labgate_core::jobs::JobSpec;
+use labgate_core::jobs::{JobKind, JobSpec, JobState};
 use labgate_core::vault::{KeySettings, Vault};
-use labgate_store::{JobFilter, Store, StoreOptions};
+use labgate_store::{Store, StoreOptions};
+use labgate_testkit::wait_until;
 use serde_json::json;
 
 use crate::Site;
@@ -41,21 +42,20 @@ fn worker(site: &Site, lease_secs: &str) -> Child {
         .unwrap()
 }
 
-async fn wait_for(store: &Store, state: &str, count: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    let filter = JobFilter {
-        state: Some(state),
-        kind: Some("diagnostic.probe"),
-        limit: 1,
-        ..JobFilter::default()
-    };
-    while store.list_jobs(&filter).await.unwrap().1 < count {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {count} {state} jobs"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn wait_for(services: &Services, state: JobState, count: usize, limit: Duration) {
+    wait_until(
+        limit,
+        &format!("{count} probes are {}", state.as_str()),
+        || async {
+            let probes = services
+                .jobs
+                .of_kind(JobKind::DiagnosticProbe, 2_000)
+                .await
+                .unwrap();
+            probes.iter().filter(|job| job.state == state).count() >= count
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -65,28 +65,27 @@ async fn two_worker_processes_run_a_thousand_jobs_exactly_once() {
     for _ in 0..1_000 {
         services
             .jobs
-            .enqueue(&JobSpec::new("diagnostic.probe", json!({"millis": 10})))
+            .enqueue(&JobSpec::new(JobKind::DiagnosticProbe, json!({"millis": 10})))
             .await
             .unwrap();
     }
     let mut workers = [worker(&site, "30"), worker(&site, "30")];
-    wait_for(&services.store, "succeeded", 1_000, Duration::from_secs(120)).await;
+    wait_for(&services, JobState::Succeeded, 1_000, Duration::from_secs(120)).await;
     for child in &mut workers {
         crate::terminate(child);
         assert!(crate::wait_timeout(child, Duration::from_secs(30)).success());
     }
-    let filter = JobFilter {
-        kind: Some("diagnostic.probe"),
-        limit: 1_000,
-        ..JobFilter::default()
-    };
-    let (jobs, total) = services.store.list_jobs(&filter).await.unwrap();
-    assert_eq!(total, 1_000);
+    let jobs = services
+        .jobs
+        .of_kind(JobKind::DiagnosticProbe, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1_000);
     let mut per_worker: HashMap<String, usize> = HashMap::new();
     for job in &jobs {
         assert_eq!(
-            (job.state.as_str(), job.attempts),
-            ("succeeded", 1),
+            (job.state, job.attempts),
+            (JobState::Succeeded, 1),
             "job {} ran more than once",
             job.id
         );
@@ -102,24 +101,24 @@ async fn a_killed_workers_job_is_finished_by_another_after_its_lease() {
     let (id, _) = services
         .jobs
         .enqueue(&JobSpec::new(
-            "diagnostic.probe",
+            JobKind::DiagnosticProbe,
             json!({"millis": 3_000, "steps": 30}),
         ))
         .await
         .unwrap();
     let mut first = worker(&site, "2");
-    wait_for(&services.store, "running", 1, Duration::from_secs(60)).await;
-    let claimed = services.store.job(None, &id).await.unwrap().unwrap();
+    wait_for(&services, JobState::Running, 1, Duration::from_secs(60)).await;
+    let claimed = services.jobs.find(&id).await.unwrap().unwrap();
     let first_owner = claimed.lease_owner.clone().unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
 
     let mut second = worker(&site, "2");
-    wait_for(&services.store, "succeeded", 1, Duration::from_secs(60)).await;
+    wait_for(&services, JobState::Succeeded, 1, Duration::from_secs(60)).await;
     crate::terminate(&second);
     crate::wait_timeout(&mut second, Duration::from_secs(30));
-    let job = services.store.job(None, &id).await.unwrap().unwrap();
+    let job = services.jobs.find(&id).await.unwrap().unwrap();
     assert_eq!(job.attempts, 2);
     assert_ne!(job.lease_owner.unwrap(), first_owner);
-    assert_eq!(job.progress_done, 30);
+    assert_eq!(job.progress.done, 30);
 }

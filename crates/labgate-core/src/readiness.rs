@@ -1,0 +1,30 @@
+//! Whether this process can serve: the database answers. Probes ask here.
+
+use labgate_store::Store;
+
+use crate::Result;
+
+#[derive(Clone)]
+pub struct Readiness {
+    store: Store,
+}
+
+impl Readiness {
+    pub(crate) fn new(store: Store) -> Readiness {
+        Readiness { store }
+    }
+
+    /// Asks the database a trivial question.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Which database this is (engine and location, without credentials), for logs.
+    pub fn database(&self) -> String {
+        self.store.description().to_owned()
+    }
+
+    pub(crate) async fn close(&self) {
+        self.store.close().await;
+    }
+}

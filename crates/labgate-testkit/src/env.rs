@@ -1,0 +1,348 @@
+//! One test environment for every crate: a fresh database on the run's backend, the domain
+//! services on a manual clock, optionally a running gitlab-sim, two tenants with an admin key
+//! each, and the HTTP application served in process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use gitlab_sim::{Seed, SimServer};
+use http_body_util::BodyExt;
+use labgate_core::auth::{Actor, KeyRequest, Principal};
+use labgate_core::clock::ManualClock;
+use labgate_core::tenants::Tenant;
+use labgate_core::vault::{KeySettings, Vault};
+use labgate_core::{NetworkPolicy, Services};
+use labgate_gitlab::ClientOptions;
+use labgate_proto::api_keys::Role;
+use labgate_server::{AppState, ServerSettings};
+use labgate_store::{Store, StoreOptions};
+use secrecy::ExposeSecret;
+use tower::ServiceExt;
+
+use crate::database::TestDatabase;
+
+/// Where the manual clock starts when no simulator sets it: 2027-01-15.
+pub const START_MS: i64 = 1_800_000_000_000;
+
+/// How a [`TestEnv`] is set up.
+pub struct TestEnvBuilder {
+    seed: Option<Seed>,
+    policy: Option<NetworkPolicy>,
+    client_options: Option<ClientOptions>,
+    server: ServerSettings,
+}
+
+impl TestEnvBuilder {
+    /// Starts gitlab-sim with `seed`; the clock starts at the simulator's time, and outgoing
+    /// requests may reach loopback.
+    #[must_use]
+    pub fn sim(mut self, seed: Seed) -> TestEnvBuilder {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Lets outgoing requests (GitLab instances, webhook subscribers) reach 127.0.0.1.
+    #[must_use]
+    pub fn loopback(mut self) -> TestEnvBuilder {
+        self.policy = Some(loopback_policy());
+        self
+    }
+
+    #[must_use]
+    pub fn network_policy(mut self, policy: NetworkPolicy) -> TestEnvBuilder {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// GitLab client options for connections (default: one attempt, 2 s timeouts).
+    #[must_use]
+    pub fn client_options(mut self, options: ClientOptions) -> TestEnvBuilder {
+        self.client_options = Some(options);
+        self
+    }
+
+    #[must_use]
+    pub fn server_settings(mut self, settings: ServerSettings) -> TestEnvBuilder {
+        self.server = settings;
+        self
+    }
+
+    pub async fn build(self) -> TestEnv {
+        crate::install_log_capture();
+        let database = TestDatabase::new().await;
+        let data_dir = tempfile::tempdir().expect("create a temporary directory");
+        let store = Store::connect(database.url(), &StoreOptions::default())
+            .await
+            .expect("open the test database");
+        store.migrate().await.expect("migrate the test database");
+        let key_settings = KeySettings {
+            data_dir: data_dir.path().to_owned(),
+            ..KeySettings::default()
+        };
+        let vault = Arc::new(
+            Vault::load(store.clone(), key_settings.clone())
+                .await
+                .expect("load the vault"),
+        );
+        let sim = match self.seed {
+            Some(seed) => Some(SimServer::start(seed).await.expect("start gitlab-sim")),
+            None => None,
+        };
+        let start = sim.as_ref().map_or(START_MS, |sim| sim.clock().unix() * 1_000);
+        let clock = Arc::new(ManualClock::new(start));
+        let policy = self.policy.unwrap_or_else(|| {
+            if sim.is_some() {
+                loopback_policy()
+            } else {
+                NetworkPolicy::deny_internal()
+            }
+        });
+        let mut services = Services::with_network_policy(store.clone(), vault, clock.clone(), policy);
+        services.connections = services
+            .connections
+            .clone()
+            .with_client_options(self.client_options.unwrap_or_else(test_client_options));
+        let app = AppState::new(services.clone(), self.server);
+        let (tenant, admin, admin_key) = tenant_with_admin(&services, "acme").await;
+        let (other_tenant, other_admin, other_admin_key) = tenant_with_admin(&services, "other").await;
+        TestEnv {
+            services,
+            store,
+            clock,
+            key_settings,
+            app,
+            sim,
+            tenant,
+            admin,
+            admin_key,
+            other_tenant,
+            other_admin,
+            other_admin_key,
+            _data_dir: data_dir,
+            database,
+        }
+    }
+}
+
+fn loopback_policy() -> NetworkPolicy {
+    NetworkPolicy::parse("127.0.0.1").expect("a valid allow-list")
+}
+
+/// GitLab client options for tests: one attempt and short timeouts, so a fault shows at once.
+fn test_client_options() -> ClientOptions {
+    ClientOptions {
+        max_attempts: 1,
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        use_env_proxy: false,
+        ..ClientOptions::default()
+    }
+}
+
+async fn tenant_with_admin(services: &Services, name: &str) -> (Tenant, Principal, String) {
+    let tenant = services
+        .tenants
+        .create(name, &Actor::Cli)
+        .await
+        .expect("create a tenant");
+    let key = issue_key(services, &tenant, Role::Admin).await;
+    let admin = services
+        .api_keys
+        .authenticate(&key, None)
+        .await
+        .expect("the new key authenticates");
+    (tenant, admin, key)
+}
+
+async fn issue_key(services: &Services, tenant: &Tenant, role: Role) -> String {
+    let request = KeyRequest {
+        name: "test",
+        role,
+        expires_at: None,
+        token: None,
+    };
+    let created = services
+        .api_keys
+        .create(&tenant.id, &Actor::Cli, None, request)
+        .await
+        .expect("create an API key");
+    created.token.expose_secret().to_owned()
+}
+
+/// Everything a test needs; dropping it drops the database.
+pub struct TestEnv {
+    pub services: Services,
+    /// The store behind the services, for tests that look at or corrupt rows directly.
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub key_settings: KeySettings,
+    /// The HTTP application's state; [`TestEnv::send`] serves requests with it.
+    pub app: AppState,
+    sim: Option<SimServer>,
+    /// Tenant `acme`, its admin principal and that principal's API key.
+    pub tenant: Tenant,
+    pub admin: Principal,
+    pub admin_key: String,
+    /// Tenant `other`, for isolation tests.
+    pub other_tenant: Tenant,
+    pub other_admin: Principal,
+    pub other_admin_key: String,
+    _data_dir: tempfile::TempDir,
+    pub database: TestDatabase,
+}
+
+impl TestEnv {
+    pub fn builder() -> TestEnvBuilder {
+        TestEnvBuilder {
+            seed: None,
+            policy: None,
+            client_options: None,
+            server: ServerSettings::default(),
+        }
+    }
+
+    /// The default environment: no simulator, no internal addresses reachable.
+    pub async fn new() -> TestEnv {
+        Self::builder().build().await
+    }
+
+    /// The running simulator; panics when the environment was built without one.
+    pub fn sim(&self) -> &SimServer {
+        self.sim
+            .as_ref()
+            .expect("this test environment was built without gitlab-sim (TestEnv::builder().sim(seed))")
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
+    /// A new API key of `role` in tenant `tenant` (`acme` or `other`).
+    pub async fn key(&self, tenant: &str, role: Role) -> String {
+        let tenant = self
+            .services
+            .tenants
+            .by_name(tenant)
+            .await
+            .expect("the tenant exists");
+        issue_key(&self.services, &tenant, role).await
+    }
+
+    /// The principal of an API key.
+    pub async fn principal(&self, key: &str) -> Principal {
+        self.services
+            .api_keys
+            .authenticate(key, None)
+            .await
+            .expect("the key authenticates")
+    }
+
+    /// Serves one request with the in-process application, from 127.0.0.1 unless the request
+    /// says otherwise.
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let mut request = request;
+        if request.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        }
+        let response = labgate_server::app(self.app.clone())
+            .oneshot(request)
+            .await
+            .expect("the application answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("read the body")
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {
+        let mut request = Request::get(path);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        self.send(request.body(Body::empty()).expect("a valid request"))
+            .await
+    }
+
+    pub async fn call(&self, method: &str, path: &str, key: &str, json: Option<serde_json::Value>) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"));
+        let request = match json {
+            Some(json) => request
+                .header("content-type", "application/json")
+                .body(Body::from(json.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.expect("a valid request")).await
+    }
+
+    /// Runs SQL against the test database, for tests that plant rows the application would
+    /// never write (an unknown status, say).
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        match self.database.backend() {
+            crate::TestBackend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(self.database.url())
+                    .await
+                    .expect("connect to the test database");
+                sqlx::query(sql).execute(&mut connection).await.expect("run SQL");
+                let _ = connection.close().await;
+            }
+            crate::TestBackend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(self.database.url())
+                    .await
+                    .expect("connect to the test database");
+                sqlx::query(sql).execute(&mut connection).await.expect("run SQL");
+                let _ = connection.close().await;
+            }
+        }
+    }
+}
+
+/// An answer of the in-process application.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts the error contract and returns the body.
+    pub fn error(&self, status: u16, error: &str) -> serde_json::Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        assert_eq!(body["statusCode"], status);
+        assert_eq!(body["error"], error);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["reqId"].as_str().is_some_and(|id| !id.is_empty()));
+        assert_eq!(self.headers["content-type"], "application/json");
+        body
+    }
+}
