@@ -45,6 +45,8 @@ impl<'a> SecretSlot<'a> {
 
 /// Re-encryption works through a tenant's secrets in batches of this size.
 const REENCRYPT_BATCH: u32 = 200;
+/// Passes over the key generations a rewrap makes at most.
+const REWRAP_PASSES: usize = 5;
 
 /// What `rotate_root_key` did.
 #[derive(Debug)]
@@ -300,47 +302,60 @@ impl Vault {
     }
 
     /// Rewraps every generation not yet wrapped by the active root key. Safe to run from several
-    /// processes at once: each row is swapped only if unchanged since it was read.
+    /// processes at once: each row is swapped only if it still holds the wrapping that was read,
+    /// and so the root key id named in it.
     pub async fn rewrap_all(&self) -> Result<usize> {
         let keyring = self.keyring();
         let mut rewrapped = 0;
-        for record in self.store.all_tenant_keys().await? {
-            if record.root_key_id == keyring.active_id() {
-                continue;
+        // A swap lost to a concurrent writer leaves the row for another pass; the bound keeps two
+        // processes with different active keys from trading rows back and forth forever.
+        for _ in 0..REWRAP_PASSES {
+            let mut lost = false;
+            for record in self.store.all_tenant_keys().await? {
+                let wrapped_by = labgate_crypto::sealed_key_id(&record.wrapped_data_key)?;
+                // A key this keyring does not hold was added after it was loaded, by a rotation
+                // that rewraps its rows itself: wrapping them back under an older key would undo it.
+                if wrapped_by == keyring.active_id() || !keyring.contains(&wrapped_by) {
+                    continue;
+                }
+                let keys = self.unwrap_record(&record)?;
+                let next = keyring.wrap_tenant_keys(&record.tenant_id, &keys)?;
+                let applied = self
+                    .store
+                    .rewrap_tenant_keys(&TenantKeyRewrap {
+                        tenant_id: &record.tenant_id,
+                        id: &record.id,
+                        expected_wrapped_data_key: &record.wrapped_data_key,
+                        wrapped_data_key: &next.data_key,
+                        wrapped_hash_key: &next.hash_key,
+                        root_key_id: keyring.active_id(),
+                    })
+                    .await?;
+                if applied {
+                    rewrapped += 1;
+                } else {
+                    lost = true;
+                }
             }
-            let keys = self.unwrap_record(&record)?;
-            let next = keyring.wrap_tenant_keys(&record.tenant_id, &keys)?;
-            let applied = self
-                .store
-                .rewrap_tenant_keys(&TenantKeyRewrap {
-                    tenant_id: &record.tenant_id,
-                    id: &record.id,
-                    expected_wrapped_data_key: &record.wrapped_data_key,
-                    wrapped_data_key: &next.data_key,
-                    wrapped_hash_key: &next.hash_key,
-                    root_key_id: keyring.active_id(),
-                })
-                .await?;
-            if applied {
-                rewrapped += 1;
+            if !lost {
+                break;
             }
         }
         Ok(rewrapped)
     }
 
-    /// Adds a new active root key. For `root.key` the file is rewritten first (atomically) and then
-    /// every data key is rewrapped, so no data key is ever wrapped by a key that is not on disk.
+    /// Adds a new active root key. For `root.key` the key is added to the file as it is on disk,
+    /// under an exclusive lock (so concurrent rotations each keep the other's key), and then every
+    /// data key is rewrapped, so no data key is ever wrapped by a key that is not on disk.
     /// Environment keyrings cannot be changed from here: see [`RootRotation::Pending`].
     pub async fn rotate_root_key(&self) -> Result<RootRotation> {
         let loaded = self.keyring.read().clone();
-        let mut new_key_id = new_key_id();
-        while loaded.keyring.contains(&new_key_id) {
-            new_key_id.push('b');
-        }
-        let next = loaded.keyring.with_new_active(RootKey::generate(&new_key_id))?;
         match &loaded.origin {
             KeyringOrigin::DataDirFile { path } => {
-                write_key_file(path, &next)?;
+                let path = path.clone();
+                let (next, new_key_id) = tokio::task::spawn_blocking(move || source::add_key_to_file(&path))
+                    .await
+                    .map_err(CoreError::internal)??;
                 *self.keyring.write() = LoadedKeyring {
                     keyring: next,
                     origin: loaded.origin.clone(),
@@ -353,6 +368,11 @@ impl Vault {
                 })
             }
             KeyringOrigin::RootKeys { setting } | KeyringOrigin::RootKey { setting } => {
+                let mut new_key_id = new_key_id();
+                while loaded.keyring.contains(&new_key_id) {
+                    new_key_id = source::new_key_id();
+                }
+                let next = loaded.keyring.with_new_active(RootKey::generate(&new_key_id))?;
                 let setting = if setting.ends_with("_FILE") {
                     setting.clone()
                 } else {

@@ -371,3 +371,110 @@ async fn a_sealed_value_copied_to_another_row_field_or_tenant_does_not_open() {
         "glpat-value"
     );
 }
+
+#[tokio::test]
+async fn a_rotation_keeps_the_keys_another_process_added_to_root_key() {
+    let env = env().await;
+    // Both processes load root.key before either rotates, and neither has seen acme's key.
+    let first = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let second = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let aad = Aad::new(&acme.id, "t", "r", "f");
+    let sealed = env.services.vault.seal(&aad, &secret("value")).await.unwrap();
+
+    let RootRotation::Applied { new_key_id: one, .. } = first.rotate_root_key().await.unwrap() else {
+        panic!("a root.key keyring rotates in place");
+    };
+    let RootRotation::Applied { new_key_id: two, .. } = second.rotate_root_key().await.unwrap() else {
+        panic!("a root.key keyring rotates in place");
+    };
+    let on_disk = Keyring::parse(&std::fs::read_to_string(env.settings.root_key_path()).unwrap()).unwrap();
+    assert_eq!(on_disk.ids().len(), 3, "{on_disk:?}");
+    assert_eq!(on_disk.active_id(), two);
+    assert!(on_disk.contains(&one));
+
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted.open(&aad, &sealed).await.unwrap().expose_secret(),
+        "value"
+    );
+    assert!(
+        env.services
+            .store
+            .all_tenant_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|record| record.root_key_id == two)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
+    const PROCESSES: usize = 4;
+    const ROUNDS: usize = 3;
+    let env = env().await;
+    let mut sealed = Vec::new();
+    for name in ["acme", "beta", "gamma"] {
+        let tenant = env.services.tenants.create(name, &Actor::Cli).await.unwrap();
+        let aad = Aad::new(&tenant.id, "t", "r", "f");
+        sealed.push((
+            tenant.id.clone(),
+            env.services.vault.seal(&aad, &secret(name)).await.unwrap(),
+        ));
+    }
+    let mut vaults = Vec::new();
+    for _ in 0..PROCESSES {
+        let vault = Vault::load(connect(&env.database).await, env.settings.clone())
+            .await
+            .unwrap();
+        vaults.push(Arc::new(vault));
+    }
+    // One more tenant that no process has cached, so rewraps must unwrap it from the database.
+    let late = env.services.tenants.create("late", &Actor::Cli).await.unwrap();
+    let aad = Aad::new(&late.id, "t", "r", "f");
+    sealed.push((
+        late.id.clone(),
+        env.services.vault.seal(&aad, &secret("late")).await.unwrap(),
+    ));
+
+    let tasks: Vec<_> = vaults
+        .iter()
+        .map(|vault| {
+            let vault = vault.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for _ in 0..ROUNDS {
+                    match vault.rotate_root_key().await.unwrap() {
+                        RootRotation::Applied { new_key_id, .. } => ids.push(new_key_id),
+                        RootRotation::Pending { .. } => panic!("a root.key keyring rotates in place"),
+                    }
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for task in tasks {
+        added.extend(task.await.unwrap());
+    }
+
+    let on_disk = Keyring::parse(&std::fs::read_to_string(env.settings.root_key_path()).unwrap()).unwrap();
+    assert_eq!(on_disk.ids().len(), 1 + PROCESSES * ROUNDS, "{on_disk:?}");
+    for id in &added {
+        assert!(on_disk.contains(id), "key {id} was lost from root.key");
+    }
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .expect("every tenant key unwraps with root.key as it is on disk");
+    for (tenant_id, value) in &sealed {
+        let aad = Aad::new(tenant_id, "t", "r", "f");
+        assert!(restarted.open(&aad, value).await.is_ok(), "tenant {tenant_id}");
+    }
+}

@@ -1,6 +1,8 @@
 use labgate_crypto::{Keyring, RootKey};
 use secrecy::ExposeSecret;
 
+use labgate_testkit::TestBackend;
+
 use crate::{Site, client, stderr, stdout};
 
 #[tokio::test]
@@ -40,7 +42,8 @@ async fn rotating_root_keys_and_tenant_keys_while_serving() {
     let site = Site::new().await;
     let server = site.serve(&[]);
     let key = server.bootstrap_key().unwrap();
-    let rotated = site.run(&["keys", "rotate"]);
+    // The flag is needed on PostgreSQL only; SQLite accepts it too.
+    let rotated = site.run(&["keys", "rotate", "--i-understand-other-replicas"]);
     assert!(rotated.status.success(), "{}", stderr(&rotated));
     assert!(
         stdout(&rotated).contains("rewrapped 1 tenant key generations"),
@@ -114,4 +117,30 @@ async fn an_environment_keyring_rotation_prints_the_value_and_applies_on_restart
     // The old keyring alone can no longer open the rewrapped keys.
     let old = site.run_with(&["tenants", "list"], &env);
     assert!(!old.status.success());
+}
+
+#[tokio::test]
+async fn a_root_key_file_on_postgresql_is_rotated_only_when_asked_explicitly() {
+    let site = Site::new().await;
+    let created = site.run(&["tenants", "create", "acme"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let root_key = site.data_dir().join("root.key");
+    let before = std::fs::read(&root_key).unwrap();
+
+    let rotated = site.run(&["keys", "rotate"]);
+    if site.database.backend() == TestBackend::Postgres {
+        assert!(!rotated.status.success());
+        let message = stderr(&rotated);
+        assert!(message.contains("LABGATE_ROOT_KEYS"), "{message}");
+        assert!(message.contains("--i-understand-other-replicas"), "{message}");
+        assert_eq!(std::fs::read(&root_key).unwrap(), before, "nothing is written");
+        let rotated = site.run(&["keys", "rotate", "--i-understand-other-replicas"]);
+        assert!(rotated.status.success(), "{}", stderr(&rotated));
+    } else {
+        // One host owns a SQLite database, so its root.key is the only keyring there is.
+        assert!(rotated.status.success(), "{}", stderr(&rotated));
+    }
+    assert_ne!(std::fs::read(&root_key).unwrap(), before);
+    let listed = site.run(&["tenants", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
 }
