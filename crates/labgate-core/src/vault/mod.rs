@@ -96,6 +96,66 @@ fn wrapped(record: &TenantKeyRecord) -> WrappedTenantKeys {
     }
 }
 
+/// Why a stored generation did not yield its own data key.
+#[derive(Debug)]
+enum GenerationError {
+    Unwrap(CryptoError),
+    /// The row unwraps, but to the data key of another generation: its wrapped keys were copied
+    /// from another row. Only fingerprints are named; they are public.
+    Mismatch {
+        tenant_id: String,
+        generation: String,
+        found: String,
+    },
+}
+
+impl std::fmt::Display for GenerationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenerationError::Unwrap(error) => error.fmt(f),
+            GenerationError::Mismatch {
+                tenant_id,
+                generation,
+                found,
+            } => write!(
+                f,
+                "the stored data key generation {generation} of tenant {tenant_id} holds the data key of \
+                 generation {found}: its wrapped keys were copied from another row; restore the \
+                 tenant_keys table from a backup"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GenerationError {}
+
+impl From<GenerationError> for CoreError {
+    fn from(error: GenerationError) -> Self {
+        match error {
+            GenerationError::Unwrap(error) => error.into(),
+            mismatch @ GenerationError::Mismatch { .. } => CoreError::internal(mismatch),
+        }
+    }
+}
+
+/// Unwraps a stored generation and checks that the data key is the one the generation is named
+/// after. The wrapping's associated data binds it to its tenant but not to its generation, and
+/// existing databases hold wrappings made that way, so the fingerprint is what ties the two.
+fn unwrap_generation(keyring: &Keyring, record: &TenantKeyRecord) -> Result<TenantKeys, GenerationError> {
+    let keys = keyring
+        .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
+        .map_err(GenerationError::Unwrap)?;
+    let found = keys.data_key_fingerprint();
+    if found != record.id {
+        return Err(GenerationError::Mismatch {
+            tenant_id: record.tenant_id.clone(),
+            generation: record.id.clone(),
+            found,
+        });
+    }
+    Ok(keys)
+}
+
 impl Vault {
     /// Loads the keyring and proves it can unwrap every key generation in the database. A keyring
     /// that cannot is refused with an error naming the setting to fix; nothing is written then.
@@ -104,20 +164,24 @@ impl Vault {
         let loaded = settings.load(records.is_empty())?;
         let mut generations = HashMap::new();
         for record in &records {
-            let keys = loaded
-                .keyring
-                .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
-                .map_err(|error| {
-                    let reason = match error {
-                        CryptoError::UnknownKeyId(id) => format!("it has no root key named {id:?}"),
-                        _ => format!("root key {:?} does not unwrap it (wrong key)", record.root_key_id),
-                    };
-                    CoreError::Unavailable(format!(
-                        "the keyring from {} cannot unwrap the data key of tenant {}: {reason}",
-                        loaded.origin.setting(),
-                        record.tenant_id
-                    ))
-                })?;
+            let keys = unwrap_generation(&loaded.keyring, record).map_err(|error| {
+                let reason = match error {
+                    GenerationError::Unwrap(CryptoError::UnknownKeyId(id)) => {
+                        format!("it has no root key named {id:?}")
+                    }
+                    GenerationError::Unwrap(_) => {
+                        format!("root key {:?} does not unwrap it (wrong key)", record.root_key_id)
+                    }
+                    mismatch @ GenerationError::Mismatch { .. } => {
+                        return CoreError::Unavailable(mismatch.to_string());
+                    }
+                };
+                CoreError::Unavailable(format!(
+                    "the keyring from {} cannot unwrap the data key of tenant {}: {reason}",
+                    loaded.origin.setting(),
+                    record.tenant_id
+                ))
+            })?;
             generations.insert((record.tenant_id.clone(), record.id.clone()), Arc::new(keys));
         }
         Ok(Vault {
@@ -178,16 +242,11 @@ impl Vault {
         if let Some(keys) = self.generations.read().get(&key) {
             return Ok(keys.clone());
         }
-        let keys = match self
-            .keyring()
-            .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
-        {
+        let keys = match unwrap_generation(&self.keyring(), record) {
             Ok(keys) => keys,
-            Err(CryptoError::UnknownKeyId(_)) => {
+            Err(GenerationError::Unwrap(CryptoError::UnknownKeyId(_))) => {
                 let reloaded = self.settings.load(false)?;
-                let keys = reloaded
-                    .keyring
-                    .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))?;
+                let keys = unwrap_generation(&reloaded.keyring, record)?;
                 *self.keyring.write() = reloaded;
                 keys
             }

@@ -4,7 +4,7 @@ use labgate_core::auth::Actor;
 use labgate_core::clock::ManualClock;
 use labgate_core::vault::{KeySettings, RootRotation, SecretSlot, SettingValue, Vault};
 use labgate_crypto::{Aad, Keyring, RootKey};
-use labgate_store::VaultItemKey;
+use labgate_store::{TenantKeyRewrap, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{connect, env};
@@ -477,4 +477,60 @@ async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
         let aad = Aad::new(tenant_id, "t", "r", "f");
         assert!(restarted.open(&aad, value).await.is_ok(), "tenant {tenant_id}");
     }
+}
+
+#[tokio::test]
+async fn a_data_key_copied_from_another_generation_fails_to_load() {
+    let env = env().await;
+    // Loaded before acme exists, so it unwraps acme's generations only when first used.
+    let running = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let store = &env.services.store;
+    let old = store.active_tenant_keys(&acme.id).await.unwrap().unwrap();
+    env.services
+        .vault
+        .rotate_tenant_data_key(&acme.id, env.clock.as_ref())
+        .await
+        .unwrap();
+    let active = store.active_tenant_keys(&acme.id).await.unwrap().unwrap();
+    assert_ne!(active.id, old.id);
+
+    // The retired generation's wrapped keys copied into the active generation's row: they unwrap
+    // for this tenant, but to the old data key.
+    let copied = store
+        .rewrap_tenant_keys(&TenantKeyRewrap {
+            tenant_id: &acme.id,
+            id: &active.id,
+            expected_wrapped_data_key: &active.wrapped_data_key,
+            wrapped_data_key: &old.wrapped_data_key,
+            wrapped_hash_key: &old.wrapped_hash_key,
+            root_key_id: &old.root_key_id,
+        })
+        .await
+        .unwrap();
+    assert!(copied);
+
+    let error = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&acme.id), "{error}");
+    assert!(
+        error.contains(&format!("generation {} of tenant", active.id)),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("data key of generation {}", old.id)),
+        "{error}"
+    );
+
+    let aad = Aad::new(&acme.id, "t", "r", "f");
+    // A process that unwraps the row only now refuses it too, rather than sealing under it.
+    let error = running.seal(&aad, &secret("value")).await.unwrap_err();
+    let cause = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("copied from another row"), "{error:?}");
 }
