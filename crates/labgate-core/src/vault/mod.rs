@@ -4,7 +4,8 @@
 mod source;
 
 pub use source::{
-    KeySettings, KeyringOrigin, LoadedKeyring, ROOT_KEY_FILE_NAME, SettingValue, new_key_id, write_key_file,
+    KeySettings, KeyringOrigin, LoadedKeyring, ROOT_KEY_FILE_NAME, SettingValue, create_private_dir,
+    new_key_id, write_key_file,
 };
 
 use std::collections::HashMap;

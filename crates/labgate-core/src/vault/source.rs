@@ -124,7 +124,10 @@ pub fn new_key_id() -> String {
 /// Reads `root.key`; `None` when it does not exist.
 fn read_key_file(path: &Path) -> Result<Option<Keyring>> {
     let text = match std::fs::read_to_string(path) {
-        Ok(text) => secrecy::zeroize::Zeroizing::new(text),
+        Ok(text) => {
+            warn_if_shared(path);
+            secrecy::zeroize::Zeroizing::new(text)
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
             return Err(CoreError::Unavailable(format!(
@@ -136,6 +139,27 @@ fn read_key_file(path: &Path) -> Result<Option<Keyring>> {
     Keyring::parse(&text)
         .map(Some)
         .map_err(|error| key_error(&path.display().to_string(), &error))
+}
+
+/// Warns when users other than the owner may read or change `root.key`: anyone who reads it can
+/// decrypt every credential in the database.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:o}"),
+                    "the root key file is accessible to other users; restrict it with chmod 600"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Creates `root.key` with one fresh key, unless another process created it first (then that
@@ -201,16 +225,11 @@ struct KeyFileLock {
 impl KeyFileLock {
     fn acquire(key_path: &Path) -> Result<KeyFileLock> {
         let dir = parent_dir(key_path);
-        std::fs::create_dir_all(dir)
-            .map_err(|error| CoreError::Unavailable(format!("cannot create {}: {error}", dir.display())))?;
+        create_private_dir(dir)?;
         let lock_path = key_path.with_extension("key.lock");
         let mut options = std::fs::OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
+        private_file_options(&mut options);
         let file = options.open(&lock_path).map_err(|error| {
             CoreError::Unavailable(format!("cannot open {}: {error}", lock_path.display()))
         })?;
@@ -227,19 +246,63 @@ fn parent_dir(path: &Path) -> &Path {
         .unwrap_or_else(|| Path::new("."))
 }
 
-fn write_key_file_locked(path: &Path, keyring: &Keyring) -> Result<()> {
-    let failed =
-        |error: std::io::Error| CoreError::Unavailable(format!("cannot write {}: {error}", path.display()));
-    let temporary = path.with_extension("key.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+/// Creates `dir` and any missing parents with mode 0700. An existing directory keeps the mode
+/// its operator gave it.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|error| CoreError::Unavailable(format!("cannot create {}: {error}", dir.display())))
+}
+
+/// Mode 0600 for files created, and no following of a symbolic link planted where a key file goes.
+fn private_file_options(options: &mut std::fs::OpenOptions) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
+fn write_key_file_locked(path: &Path, keyring: &Keyring) -> Result<()> {
+    let failed =
+        |error: std::io::Error| CoreError::Unavailable(format!("cannot write {}: {error}", path.display()));
+    // Renaming over a symbolic link would replace the link, silently leaving its target (say, a
+    // mounted secret) with the old keys while this host uses the new ones.
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(CoreError::Unavailable(format!(
+            "{} is a symbolic link, which labgate does not rewrite; point LABGATE_ROOT_KEYS_FILE at \
+             its target instead",
+            path.display()
+        )));
+    }
+    let temporary = path.with_extension("key.tmp");
+    // Only the lock holder writes the temporary file, so one found here is left over from a
+    // crash: never reuse it, as it may carry other permissions or be a link to somewhere else.
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(failed(error)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    private_file_options(&mut options);
     let write = || -> std::io::Result<()> {
         let mut file = options.open(&temporary)?;
+        // The mode given at creation is reduced by the umask; set it outright.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
         let mut text = secrecy::zeroize::Zeroizing::new(keyring.to_list().expose_secret().replace(',', "\n"));
         text.push('\n');
         file.write_all(text.as_bytes())?;

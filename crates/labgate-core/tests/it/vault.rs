@@ -534,3 +534,80 @@ async fn a_data_key_copied_from_another_generation_fails_to_load() {
         .unwrap_or_default();
     assert!(cause.contains("copied from another row"), "{error:?}");
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_data_directory_and_its_key_files_are_private() {
+    let database = labgate_testkit::TestDatabase::new().await;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("var").join("labgate");
+    let settings = KeySettings {
+        data_dir: data_dir.clone(),
+        ..KeySettings::default()
+    };
+    let vault = Vault::load(connect(&database).await, settings.clone())
+        .await
+        .unwrap();
+    assert!(vault.generated_root_key());
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&parent.path().join("var")), 0o700);
+    assert_eq!(mode(&settings.root_key_path()), 0o600);
+    assert_eq!(mode(&data_dir.join("root.key.lock")), 0o600);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn rewriting_root_key_never_reuses_a_leftover_file_or_follows_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let env = env().await;
+    let path = env.settings.root_key_path();
+    let temporary = path.with_extension("key.tmp");
+
+    // A temporary file left by a crash, readable by everyone.
+    std::fs::write(&temporary, "left over\n").unwrap();
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.services.vault.rotate_root_key().await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(!temporary.exists());
+
+    // A link planted where the temporary file goes.
+    let elsewhere = env.data_dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "not labgate's\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &temporary).unwrap();
+    env.services.vault.rotate_root_key().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "not labgate's\n");
+    assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+    assert_eq!(mode(&path), 0o600);
+
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(restarted.root_key_ids().len(), 3);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_root_key_that_is_a_link_is_read_but_never_replaced() {
+    let env = env().await;
+    env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let path = env.settings.root_key_path();
+    let target = env.data_dir.path().join("mounted.key");
+    std::fs::rename(&path, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let before = std::fs::read(&target).unwrap();
+
+    let vault = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let error = vault.rotate_root_key().await.unwrap_err().to_string();
+    assert!(error.contains("symbolic link"), "{error}");
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+}

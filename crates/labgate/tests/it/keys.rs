@@ -3,7 +3,7 @@ use secrecy::ExposeSecret;
 
 use labgate_testkit::TestBackend;
 
-use crate::{Site, client, stderr, stdout};
+use crate::{Site, client, file_mode, stderr, stdout};
 
 #[tokio::test]
 async fn a_keyring_that_cannot_unwrap_stops_the_start_and_writes_nothing() {
@@ -143,4 +143,53 @@ async fn a_root_key_file_on_postgresql_is_rotated_only_when_asked_explicitly() {
     assert_ne!(std::fs::read(&root_key).unwrap(), before);
     let listed = site.run(&["tenants", "list"]);
     assert!(listed.status.success(), "{}", stderr(&listed));
+}
+
+#[tokio::test]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let site = Site::new().await;
+    let created = site.run(&["tenants", "create", "acme"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let data_dir = site.data_dir();
+    assert_eq!(file_mode(&data_dir), 0o700);
+    assert_eq!(file_mode(&data_dir.join("root.key")), 0o600);
+    if site.database.backend() == TestBackend::Sqlite {
+        let database = data_dir.join("labgate.db");
+        assert_eq!(file_mode(&database), 0o600);
+        // A database made before labgate restricted it is tightened at the next start.
+        std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let server = site.serve(&[]);
+        assert_eq!(file_mode(&database), 0o600);
+        for journal in ["labgate.db-wal", "labgate.db-shm"] {
+            let path = data_dir.join(journal);
+            assert!(path.exists(), "{journal} exists while serving");
+            assert_eq!(file_mode(&path), 0o600, "{journal}");
+        }
+        server.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_root_key_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let site = Site::new().await;
+    let created = site.run(&["tenants", "create", "acme"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let root_key = site.data_dir().join("root.key");
+    let listed = site.run(&["tenants", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(!stderr(&listed).contains("other users"), "{}", stderr(&listed));
+
+    std::fs::set_permissions(&root_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let listed = site.run(&["tenants", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let message = stderr(&listed);
+    assert!(message.contains("accessible to other users"), "{message}");
+    assert!(
+        message.contains("root.key") && message.contains("644"),
+        "{message}"
+    );
 }
