@@ -1,13 +1,16 @@
 //! Configuration: defaults < `labgate.toml` (or `--config FILE`) < `LABGATE_*` environment <
 //! command-line flags. Every secret setting also accepts `*_FILE` naming a file that holds it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use figment::Figment;
+use figment::error::{Actual, Kind};
 use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use ipnet::IpNet;
 use labgate_core::vault::{KeySettings, SettingValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -98,23 +101,12 @@ impl Default for Settings {
 }
 
 /// A list written either as a TOML array or as one comma-separated string (environment).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(from = "ListOrString", into = "Vec<String>")]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(into = "Vec<String>")]
 pub struct StringList(pub Vec<String>);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ListOrString {
-    List(Vec<String>),
-    One(String),
-}
-
-impl From<ListOrString> for StringList {
-    fn from(value: ListOrString) -> Self {
-        let items = match value {
-            ListOrString::List(items) => items,
-            ListOrString::One(text) => text.split(',').map(str::to_owned).collect(),
-        };
+impl StringList {
+    fn from_items(items: impl IntoIterator<Item = String>) -> StringList {
         StringList(
             items
                 .into_iter()
@@ -122,6 +114,35 @@ impl From<ListOrString> for StringList {
                 .filter(|item| !item.is_empty())
                 .collect(),
         )
+    }
+}
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A visitor rather than an untagged enum, whose error names the enum and not what to write.
+        struct ListVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ListVisitor {
+            type Value = StringList;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of strings or one comma-separated string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<StringList, E> {
+                Ok(StringList::from_items(text.split(',').map(str::to_owned)))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(StringList::from_items(items))
+            }
+        }
+
+        deserializer.deserialize_any(ListVisitor)
     }
 }
 
@@ -255,26 +276,111 @@ pub fn load_from(
         .cloned()
         .collect();
 
-    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    let mut figment = Figment::from(Layer::new(
+        Serialized::defaults(Settings::default()),
+        Metadata::named("default"),
+    ));
     if let Some(path) = &file {
         figment = figment.merge(Toml::file_exact(path));
     }
-    let env_values: Vec<(String, String)> = environment
-        .iter()
-        .filter_map(|(name, value)| {
-            let key = name.strip_prefix("LABGATE_")?.to_ascii_lowercase();
-            SETTING_KEYS.contains(&key.as_str()).then(|| (key, value.clone()))
-        })
-        .collect();
-    for (key, value) in env_values {
+    for (name, value) in environment {
+        let Some(key) = name.strip_prefix("LABGATE_").map(str::to_ascii_lowercase) else {
+            continue;
+        };
+        if !SETTING_KEYS.contains(&key.as_str()) {
+            continue;
+        }
         // Environment values are text; typed settings parse them, secrets keep them verbatim.
-        figment = figment.merge(Serialized::default(&key, env_value(&key, &value)));
+        figment = figment.merge(Layer::new(
+            Serialized::default(&key, env_value(&key, value)),
+            Metadata::from(ENV_LAYER, name.as_str()),
+        ));
     }
-    figment = figment.merge(Serialized::defaults(flags));
+    for (key, flag, value) in [
+        ("listen", "--listen", flags.listen.clone()),
+        (
+            "data_dir",
+            "--data-dir",
+            flags.data_dir.as_ref().map(|dir| dir.display().to_string()),
+        ),
+        ("database_url", "--database-url", flags.database_url.clone()),
+    ] {
+        if let Some(value) = value {
+            figment = figment.merge(Layer::new(
+                Serialized::default(key, value),
+                Metadata::from(FLAG_LAYER, flag),
+            ));
+        }
+    }
     let settings: Settings = figment
         .extract()
         .map_err(|error| anyhow::anyhow!(describe_figment_error(&error)))?;
-    resolve(settings, file, unknown_variables)
+    let origins = Origins::of(&figment);
+    resolve(settings, &origins, file, unknown_variables)
+}
+
+const ENV_LAYER: &str = "environment variable";
+const FLAG_LAYER: &str = "command-line flag";
+
+/// A provider under a name of labgate's choosing. Figment names a provider it was given in code
+/// by the Rust source line that added it, which means nothing to an operator.
+struct Layer<P> {
+    provider: P,
+    metadata: Metadata,
+}
+
+impl<P: Provider> Layer<P> {
+    fn new(provider: P, metadata: Metadata) -> Self {
+        Layer { provider, metadata }
+    }
+}
+
+impl<P: Provider> Provider for Layer<P> {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.provider.data()
+    }
+
+    fn profile(&self) -> Option<Profile> {
+        self.provider.profile()
+    }
+}
+
+/// Where a setting's value came from, as an operator would look for it: `LABGATE_LISTEN`,
+/// `--listen`, or `listen in labgate.toml`. Defaults and unknown sources go by the variable name.
+fn origin(key: &str, metadata: Option<&Metadata>) -> String {
+    match metadata.and_then(|metadata| metadata.source.as_ref()) {
+        Some(Source::File(_)) => {
+            let source = metadata.and_then(|m| m.source.as_ref()).map(ToString::to_string);
+            format!("{key} in {}", source.unwrap_or_default())
+        }
+        Some(Source::Custom(name)) => name.clone(),
+        _ => format!("LABGATE_{}", key.to_ascii_uppercase()),
+    }
+}
+
+/// The origin of every setting after layering, for errors found once the values are parsed.
+struct Origins(HashMap<&'static str, String>);
+
+impl Origins {
+    fn of(figment: &Figment) -> Origins {
+        Origins(
+            SETTING_KEYS
+                .iter()
+                .map(|key| (*key, origin(key, figment.find_metadata(key))))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.0
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("LABGATE_{}", key.to_ascii_uppercase()))
+    }
 }
 
 fn env_value(key: &str, value: &str) -> figment::value::Value {
@@ -311,42 +417,99 @@ const SECRET_KEYS: &[&str] = &[
 fn describe_figment_error(error: &figment::Error) -> String {
     let mut lines = Vec::new();
     for error in error.clone() {
-        let place = error
-            .metadata
-            .as_ref()
-            .and_then(|metadata| metadata.source.as_ref().map(ToString::to_string))
-            .unwrap_or_else(|| "configuration".to_owned());
         let key = error.path.join(".");
-        if key.is_empty() {
-            lines.push(format!("{place}: {}", error.kind));
+        let metadata = error.metadata.as_ref();
+        if let Kind::UnknownField(name, _) = &error.kind {
+            let place = metadata
+                .and_then(|metadata| metadata.source.as_ref())
+                .map_or_else(|| "configuration".to_owned(), ToString::to_string);
+            lines.push(format!("{place}: {name} is not a labgate setting"));
+        } else if key.is_empty() {
+            let place = match metadata.and_then(|metadata| metadata.source.as_ref()) {
+                Some(source @ (Source::File(_) | Source::Custom(_))) => source.to_string(),
+                _ => "configuration".to_owned(),
+            };
+            lines.push(format!("{place}: {}", describe_kind(&error.kind)));
         } else if SECRET_KEYS.contains(&key.as_str()) {
             // The parser's message quotes the value, and this value is a secret.
             lines.push(format!(
-                "{place}: setting {key}: must be a string (value not shown: it is a secret)"
+                "{}: must be a string (value not shown: it is a secret)",
+                origin(&key, metadata)
             ));
         } else {
-            lines.push(format!("{place}: setting {key}: {}", error.kind));
+            lines.push(format!(
+                "{}: {}",
+                origin(&key, metadata),
+                describe_kind(&error.kind)
+            ));
         }
     }
     lines.join("\n")
+}
+
+/// The parser's complaint in an operator's words: no Rust type names.
+fn describe_kind(kind: &Kind) -> String {
+    match kind {
+        Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
+            format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+fn expected_words(expected: &str) -> String {
+    match expected {
+        "u8" => "an integer from 0 to 255".to_owned(),
+        "u16" => "an integer from 0 to 65535".to_owned(),
+        "u32" => format!("an integer from 0 to {}", u32::MAX),
+        "u64" | "usize" | "u128" => "an integer of 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" | "i128" => "an integer".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn found_words(found: &Actual) -> String {
+    match found {
+        Actual::Str(text) => format!("{text:?}"),
+        Actual::Unsigned(number) => number.to_string(),
+        Actual::Signed(number) => number.to_string(),
+        Actual::Float(number) => number.to_string(),
+        Actual::Bool(value) => value.to_string(),
+        Actual::Seq => "a list".to_owned(),
+        Actual::Map => "a table".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 fn secret(
     value: Option<SecretString>,
     file: Option<PathBuf>,
     name: &str,
+    origins: &Origins,
 ) -> anyhow::Result<Option<SettingValue>> {
+    let key = name.to_ascii_lowercase();
+    let file_key = format!("{key}_file");
     match (value, file) {
-        (Some(_), Some(_)) => bail!("set either LABGATE_{name} or LABGATE_{name}_FILE, not both"),
+        (Some(_), Some(_)) => bail!(
+            "set either {} or {}, not both",
+            origins.get(&key),
+            origins.get(&file_key)
+        ),
         (Some(value), None) => Ok(Some(SettingValue {
             value,
             setting: format!("LABGATE_{name}"),
         })),
         (None, Some(path)) => {
-            let text = secrecy::zeroize::Zeroizing::new(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("LABGATE_{name}_FILE: cannot read {}", path.display()))?,
-            );
+            let text =
+                secrecy::zeroize::Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
+                    format!("{}: cannot read {}", origins.get(&file_key), path.display())
+                })?);
             let value = text.trim_end_matches(['\n', '\r']).to_owned();
             Ok(Some(SettingValue {
                 value: SecretString::from(value),
@@ -359,22 +522,37 @@ fn secret(
 
 fn resolve(
     settings: Settings,
+    origins: &Origins,
     file: Option<PathBuf>,
     unknown_variables: Vec<String>,
 ) -> anyhow::Result<Config> {
     let listen: SocketAddr = settings.listen.parse().with_context(|| {
         format!(
-            "LABGATE_LISTEN must be an address and port such as 127.0.0.1:8080, not {:?}",
+            "{} must be an address and port such as 127.0.0.1:8080, not {:?}",
+            origins.get("listen"),
             settings.listen
         )
     })?;
-    let database_url = match secret(settings.database_url, settings.database_url_file, "DATABASE_URL")? {
-        Some(value) => value.value,
-        None => SecretString::from(format!(
-            "sqlite://{}",
-            settings.data_dir.join("labgate.db").display()
-        )),
+    let database_url = secret(
+        settings.database_url,
+        settings.database_url_file,
+        "DATABASE_URL",
+        origins,
+    )?;
+    let database_url_origin = match &database_url {
+        Some(value) if value.setting.ends_with("_FILE") => origins.get("database_url_file"),
+        Some(_) => origins.get("database_url"),
+        None => origins.get("data_dir"),
     };
+    let database_url = database_url.map_or_else(
+        || {
+            SecretString::from(format!(
+                "sqlite://{}",
+                settings.data_dir.join("labgate.db").display()
+            ))
+        },
+        |value| value.value,
+    );
     let scheme_ok = ["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| {
         database_url
             .expose_secret()
@@ -382,17 +560,27 @@ fn resolve(
             .starts_with(scheme)
     });
     if !scheme_ok {
-        bail!("LABGATE_DATABASE_URL must start with sqlite:// or postgres://");
+        bail!("{database_url_origin} must start with sqlite:// or postgres://");
     }
     let json_logs = match settings.log_format.as_str() {
         "text" => false,
         "json" => true,
-        other => bail!("LABGATE_LOG_FORMAT must be text or json, not {other:?}"),
+        other => bail!(
+            "{} must be text or json, not {other:?}",
+            origins.get("log_format")
+        ),
     };
     let tls = match (settings.tls_cert_file, settings.tls_key_file) {
         (Some(cert), Some(key)) => Some(labgate_server::TlsFiles { cert, key }),
         (None, None) => None,
-        _ => bail!("set both LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE, or neither"),
+        (Some(_), None) => bail!(
+            "{} is set but LABGATE_TLS_KEY_FILE is not: set both, or neither",
+            origins.get("tls_cert_file")
+        ),
+        (None, Some(_)) => bail!(
+            "{} is set but LABGATE_TLS_CERT_FILE is not: set both, or neither",
+            origins.get("tls_key_file")
+        ),
     };
     let trusted_proxies = settings
         .trusted_proxies
@@ -402,42 +590,60 @@ fn resolve(
             entry
                 .parse::<IpNet>()
                 .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-                .with_context(|| format!("LABGATE_TRUSTED_PROXIES: {entry:?} is not an address or CIDR"))
+                .with_context(|| {
+                    format!(
+                        "{}: {entry:?} is not an address or CIDR",
+                        origins.get("trusted_proxies")
+                    )
+                })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let network_policy = labgate_core::NetworkPolicy::parse(&settings.allow_internal_hosts.0.join(","))
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "{}: {:?} is neither a host name, an IP address nor a CIDR range",
+                origins.get("allow_internal_hosts"),
+                error.entry
+            )
+        })?;
     if let Some(site_url) = &settings.site_url
         && !(site_url.starts_with("http://") || site_url.starts_with("https://"))
     {
-        bail!("LABGATE_SITE_URL must be an http:// or https:// URL");
+        bail!("{} must be an http:// or https:// URL", origins.get("site_url"));
     }
     let bootstrap = secret(
         settings.bootstrap_admin_key,
         settings.bootstrap_admin_key_file,
         "BOOTSTRAP_ADMIN_KEY",
+        origins,
     )?;
     if let Some(key) = &bootstrap
         && key.value.expose_secret().len() < 32
     {
-        bail!("{} must be at least 32 characters", key.setting);
+        let key = if key.setting.ends_with("_FILE") {
+            "bootstrap_admin_key_file"
+        } else {
+            "bootstrap_admin_key"
+        };
+        bail!("{} must be at least 32 characters", origins.get(key));
     }
     let keys = KeySettings {
-        root_keys: secret(settings.root_keys, settings.root_keys_file, "ROOT_KEYS")?,
-        root_key: secret(settings.root_key, settings.root_key_file, "ROOT_KEY")?,
+        root_keys: secret(settings.root_keys, settings.root_keys_file, "ROOT_KEYS", origins)?,
+        root_key: secret(settings.root_key, settings.root_key_file, "ROOT_KEY", origins)?,
         data_dir: settings.data_dir.clone(),
     };
     let metrics_token = secret(
         settings.metrics_token,
         settings.metrics_token_file,
         "METRICS_TOKEN",
+        origins,
     )?
     .map(|v| v.value);
     if settings.worker_concurrency == 0 || settings.worker_concurrency > 256 {
-        bail!("LABGATE_WORKER_CONCURRENCY must be between 1 and 256");
+        bail!("{} must be between 1 and 256", origins.get("worker_concurrency"));
     }
     if settings.job_lease_secs < 2 {
-        bail!("LABGATE_JOB_LEASE_SECS must be at least 2");
+        bail!("{} must be at least 2", origins.get("job_lease_secs"));
     }
     Ok(Config {
         listen,
@@ -601,5 +807,72 @@ mod tests {
             let stem = name.trim_start_matches("LABGATE_");
             assert!(error.contains(stem), "{name}: {error}");
         }
+    }
+
+    fn error_of(file: Option<&Path>, flags: &FlagOverrides, environment: &[(&str, &str)]) -> String {
+        load_from(file, flags, &env(environment))
+            .err()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_the_layer_a_value_came_from_and_no_source_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("labgate.toml");
+        let none = FlagOverrides::default();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                error_of(None, &none, &[("LABGATE_DATABASE_MAX_CONNECTIONS", "abc")]),
+                "LABGATE_DATABASE_MAX_CONNECTIONS: expected an integer from 0 to 4294967295, found \"abc\"",
+            ),
+            (
+                error_of(None, &none, &[("LABGATE_JOB_LEASE_SECS", "-5")]),
+                "LABGATE_JOB_LEASE_SECS: expected an integer of 0 or more, found \"-5\"",
+            ),
+            (
+                error_of(None, &none, &[("LABGATE_LISTEN", "nowhere")]),
+                "LABGATE_LISTEN must be an address and port",
+            ),
+            (
+                error_of(
+                    None,
+                    &FlagOverrides {
+                        listen: Some("nowhere".to_owned()),
+                        ..FlagOverrides::default()
+                    },
+                    &[("LABGATE_LISTEN", "127.0.0.1:1")],
+                ),
+                "--listen must be an address and port",
+            ),
+        ];
+        for (error, want) in cases {
+            assert!(error.contains(want), "{error}");
+            assert!(!error.contains(".rs:"), "{error}");
+        }
+
+        for (text, want) in [
+            (
+                "database_max_connections = \"abc\"\n",
+                "database_max_connections in ",
+            ),
+            ("listen = 5\n", "listen in "),
+            ("listen = \"nowhere\"\n", "listen in "),
+            ("trusted_proxies = 3\n", "trusted_proxies in "),
+            ("worker_concurrency = 0\n", "worker_concurrency in "),
+            ("listn = \"x\"\n", "listn is not a labgate setting"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let error = error_of(Some(&file), &none, &[]);
+            assert!(error.contains(want), "{text}: {error}");
+            assert!(error.contains("labgate.toml"), "{text}: {error}");
+            assert!(!error.contains(".rs:"), "{text}: {error}");
+        }
+        std::fs::write(&file, "trusted_proxies = 3\n").unwrap();
+        let error = error_of(Some(&file), &none, &[]);
+        assert!(
+            error.contains("expected a list of strings or one comma-separated string, found 3"),
+            "{error}"
+        );
     }
 }

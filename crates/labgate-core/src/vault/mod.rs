@@ -4,7 +4,8 @@
 mod source;
 
 pub use source::{
-    KeySettings, KeyringOrigin, LoadedKeyring, ROOT_KEY_FILE_NAME, SettingValue, new_key_id, write_key_file,
+    KeySettings, KeyringOrigin, LoadedKeyring, ROOT_KEY_FILE_NAME, SettingValue, create_private_dir,
+    new_key_id, write_key_file,
 };
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ impl<'a> SecretSlot<'a> {
 
 /// Re-encryption works through a tenant's secrets in batches of this size.
 const REENCRYPT_BATCH: u32 = 200;
+/// Passes over the key generations a rewrap makes at most.
+const REWRAP_PASSES: usize = 5;
 
 /// What `rotate_root_key` did.
 #[derive(Debug)]
@@ -94,6 +97,66 @@ fn wrapped(record: &TenantKeyRecord) -> WrappedTenantKeys {
     }
 }
 
+/// Why a stored generation did not yield its own data key.
+#[derive(Debug)]
+enum GenerationError {
+    Unwrap(CryptoError),
+    /// The row unwraps, but to the data key of another generation: its wrapped keys were copied
+    /// from another row. Only fingerprints are named; they are public.
+    Mismatch {
+        tenant_id: String,
+        generation: String,
+        found: String,
+    },
+}
+
+impl std::fmt::Display for GenerationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GenerationError::Unwrap(error) => error.fmt(f),
+            GenerationError::Mismatch {
+                tenant_id,
+                generation,
+                found,
+            } => write!(
+                f,
+                "the stored data key generation {generation} of tenant {tenant_id} holds the data key of \
+                 generation {found}: its wrapped keys were copied from another row; restore the \
+                 tenant_keys table from a backup"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GenerationError {}
+
+impl From<GenerationError> for CoreError {
+    fn from(error: GenerationError) -> Self {
+        match error {
+            GenerationError::Unwrap(error) => error.into(),
+            mismatch @ GenerationError::Mismatch { .. } => CoreError::internal(mismatch),
+        }
+    }
+}
+
+/// Unwraps a stored generation and checks that the data key is the one the generation is named
+/// after. The wrapping's associated data binds it to its tenant but not to its generation, and
+/// existing databases hold wrappings made that way, so the fingerprint is what ties the two.
+fn unwrap_generation(keyring: &Keyring, record: &TenantKeyRecord) -> Result<TenantKeys, GenerationError> {
+    let keys = keyring
+        .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
+        .map_err(GenerationError::Unwrap)?;
+    let found = keys.data_key_fingerprint();
+    if found != record.id {
+        return Err(GenerationError::Mismatch {
+            tenant_id: record.tenant_id.clone(),
+            generation: record.id.clone(),
+            found,
+        });
+    }
+    Ok(keys)
+}
+
 impl Vault {
     /// Loads the keyring and proves it can unwrap every key generation in the database. A keyring
     /// that cannot is refused with an error naming the setting to fix; nothing is written then.
@@ -102,20 +165,24 @@ impl Vault {
         let loaded = settings.load(records.is_empty())?;
         let mut generations = HashMap::new();
         for record in &records {
-            let keys = loaded
-                .keyring
-                .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
-                .map_err(|error| {
-                    let reason = match error {
-                        CryptoError::UnknownKeyId(id) => format!("it has no root key named {id:?}"),
-                        _ => format!("root key {:?} does not unwrap it (wrong key)", record.root_key_id),
-                    };
-                    CoreError::Unavailable(format!(
-                        "the keyring from {} cannot unwrap the data key of tenant {}: {reason}",
-                        loaded.origin.setting(),
-                        record.tenant_id
-                    ))
-                })?;
+            let keys = unwrap_generation(&loaded.keyring, record).map_err(|error| {
+                let reason = match error {
+                    GenerationError::Unwrap(CryptoError::UnknownKeyId(id)) => {
+                        format!("it has no root key named {id:?}")
+                    }
+                    GenerationError::Unwrap(_) => {
+                        format!("root key {:?} does not unwrap it (wrong key)", record.root_key_id)
+                    }
+                    mismatch @ GenerationError::Mismatch { .. } => {
+                        return CoreError::Unavailable(mismatch.to_string());
+                    }
+                };
+                CoreError::Unavailable(format!(
+                    "the keyring from {} cannot unwrap the data key of tenant {}: {reason}",
+                    loaded.origin.setting(),
+                    record.tenant_id
+                ))
+            })?;
             generations.insert((record.tenant_id.clone(), record.id.clone()), Arc::new(keys));
         }
         Ok(Vault {
@@ -176,16 +243,11 @@ impl Vault {
         if let Some(keys) = self.generations.read().get(&key) {
             return Ok(keys.clone());
         }
-        let keys = match self
-            .keyring()
-            .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))
-        {
+        let keys = match unwrap_generation(&self.keyring(), record) {
             Ok(keys) => keys,
-            Err(CryptoError::UnknownKeyId(_)) => {
+            Err(GenerationError::Unwrap(CryptoError::UnknownKeyId(_))) => {
                 let reloaded = self.settings.load(false)?;
-                let keys = reloaded
-                    .keyring
-                    .unwrap_tenant_keys(&record.tenant_id, &wrapped(record))?;
+                let keys = unwrap_generation(&reloaded.keyring, record)?;
                 *self.keyring.write() = reloaded;
                 keys
             }
@@ -309,47 +371,60 @@ impl Vault {
     }
 
     /// Rewraps every generation not yet wrapped by the active root key. Safe to run from several
-    /// processes at once: each row is swapped only if unchanged since it was read.
+    /// processes at once: each row is swapped only if it still holds the wrapping that was read,
+    /// and so the root key id named in it.
     pub async fn rewrap_all(&self) -> Result<usize> {
         let keyring = self.keyring();
         let mut rewrapped = 0;
-        for record in self.store.all_tenant_keys().await? {
-            if record.root_key_id == keyring.active_id() {
-                continue;
+        // A swap lost to a concurrent writer leaves the row for another pass; the bound keeps two
+        // processes with different active keys from trading rows back and forth forever.
+        for _ in 0..REWRAP_PASSES {
+            let mut lost = false;
+            for record in self.store.all_tenant_keys().await? {
+                let wrapped_by = labgate_crypto::sealed_key_id(&record.wrapped_data_key)?;
+                // A key this keyring does not hold was added after it was loaded, by a rotation
+                // that rewraps its rows itself: wrapping them back under an older key would undo it.
+                if wrapped_by == keyring.active_id() || !keyring.contains(&wrapped_by) {
+                    continue;
+                }
+                let keys = self.unwrap_record(&record)?;
+                let next = keyring.wrap_tenant_keys(&record.tenant_id, &keys)?;
+                let applied = self
+                    .store
+                    .rewrap_tenant_keys(&TenantKeyRewrap {
+                        tenant_id: &record.tenant_id,
+                        id: &record.id,
+                        expected_wrapped_data_key: &record.wrapped_data_key,
+                        wrapped_data_key: &next.data_key,
+                        wrapped_hash_key: &next.hash_key,
+                        root_key_id: keyring.active_id(),
+                    })
+                    .await?;
+                if applied {
+                    rewrapped += 1;
+                } else {
+                    lost = true;
+                }
             }
-            let keys = self.unwrap_record(&record)?;
-            let next = keyring.wrap_tenant_keys(&record.tenant_id, &keys)?;
-            let applied = self
-                .store
-                .rewrap_tenant_keys(&TenantKeyRewrap {
-                    tenant_id: &record.tenant_id,
-                    id: &record.id,
-                    expected_wrapped_data_key: &record.wrapped_data_key,
-                    wrapped_data_key: &next.data_key,
-                    wrapped_hash_key: &next.hash_key,
-                    root_key_id: keyring.active_id(),
-                })
-                .await?;
-            if applied {
-                rewrapped += 1;
+            if !lost {
+                break;
             }
         }
         Ok(rewrapped)
     }
 
-    /// Adds a new active root key. For `root.key` the file is rewritten first (atomically) and then
-    /// every data key is rewrapped, so no data key is ever wrapped by a key that is not on disk.
+    /// Adds a new active root key. For `root.key` the key is added to the file as it is on disk,
+    /// under an exclusive lock (so concurrent rotations each keep the other's key), and then every
+    /// data key is rewrapped, so no data key is ever wrapped by a key that is not on disk.
     /// Environment keyrings cannot be changed from here: see [`RootRotation::Pending`].
     pub async fn rotate_root_key(&self) -> Result<RootRotation> {
         let loaded = self.keyring.read().clone();
-        let mut new_key_id = new_key_id();
-        while loaded.keyring.contains(&new_key_id) {
-            new_key_id.push('b');
-        }
-        let next = loaded.keyring.with_new_active(RootKey::generate(&new_key_id))?;
         match &loaded.origin {
             KeyringOrigin::DataDirFile { path } => {
-                write_key_file(path, &next)?;
+                let path = path.clone();
+                let (next, new_key_id) = tokio::task::spawn_blocking(move || source::add_key_to_file(&path))
+                    .await
+                    .map_err(CoreError::internal)??;
                 *self.keyring.write() = LoadedKeyring {
                     keyring: next,
                     origin: loaded.origin.clone(),
@@ -362,6 +437,11 @@ impl Vault {
                 })
             }
             KeyringOrigin::RootKeys { setting } | KeyringOrigin::RootKey { setting } => {
+                let mut new_key_id = new_key_id();
+                while loaded.keyring.contains(&new_key_id) {
+                    new_key_id = source::new_key_id();
+                }
+                let next = loaded.keyring.with_new_active(RootKey::generate(&new_key_id))?;
                 let setting = if setting.ends_with("_FILE") {
                     setting.clone()
                 } else {

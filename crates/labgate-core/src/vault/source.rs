@@ -94,35 +94,17 @@ impl KeySettings {
             });
         }
         let path = self.root_key_path();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let keyring =
-                    Keyring::parse(&text).map_err(|error| key_error(&path.display().to_string(), &error))?;
-                Ok(LoadedKeyring {
-                    keyring,
-                    origin: KeyringOrigin::DataDirFile { path },
-                    generated: false,
-                })
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                if !may_generate {
-                    return Err(CoreError::Unavailable(format!(
-                        "no root keys are configured and {} does not exist, but the database already holds \
-                         encrypted data: set LABGATE_ROOT_KEYS (or LABGATE_ROOT_KEY) or restore {}",
-                        path.display(),
-                        path.display()
-                    )));
-                }
-                let keyring = Keyring::from_keys(vec![RootKey::generate(&new_key_id())])?;
-                write_key_file(&path, &keyring)?;
-                Ok(LoadedKeyring {
-                    keyring,
-                    origin: KeyringOrigin::DataDirFile { path },
-                    generated: true,
-                })
-            }
-            Err(error) => Err(CoreError::Unavailable(format!(
-                "cannot read {}: {error}",
+        match read_key_file(&path)? {
+            Some(keyring) => Ok(LoadedKeyring {
+                keyring,
+                origin: KeyringOrigin::DataDirFile { path },
+                generated: false,
+            }),
+            None if may_generate => generate_key_file(&path),
+            None => Err(CoreError::Unavailable(format!(
+                "no root keys are configured and {} does not exist, but the database already holds \
+                 encrypted data: set LABGATE_ROOT_KEYS (or LABGATE_ROOT_KEY) or restore {}",
+                path.display(),
                 path.display()
             ))),
         }
@@ -133,45 +115,203 @@ fn key_error(setting: &str, error: &labgate_crypto::CryptoError) -> CoreError {
     CoreError::Unavailable(format!("{setting} is not a valid keyring: {error}"))
 }
 
-/// A fresh, readable root key id: `k` and the creation time, unique enough for manual rotation.
+/// A fresh root key id: `k` and 64 random bits in hex. Random rather than time-based, so two
+/// rotations in the same second on different hosts never produce the same id for different keys.
 pub fn new_key_id() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "k{:04}{:02}{:02}{:02}{:02}{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
+    format!("k{}", hex::encode(rand::random::<[u8; 8]>()))
+}
+
+/// Reads `root.key`; `None` when it does not exist.
+fn read_key_file(path: &Path) -> Result<Option<Keyring>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            warn_if_shared(path);
+            secrecy::zeroize::Zeroizing::new(text)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(CoreError::Unavailable(format!(
+                "cannot read {}: {error}",
+                path.display()
+            )));
+        }
+    };
+    Keyring::parse(&text)
+        .map(Some)
+        .map_err(|error| key_error(&path.display().to_string(), &error))
+}
+
+/// Warns when users other than the owner may read or change `root.key`: anyone who reads it can
+/// decrypt every credential in the database.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:o}"),
+                    "the root key file is accessible to other users; restrict it with chmod 600"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Creates `root.key` with one fresh key, unless another process created it first (then that
+/// file is used).
+fn generate_key_file(path: &Path) -> Result<LoadedKeyring> {
+    let _lock = KeyFileLock::acquire(path)?;
+    if let Some(keyring) = read_key_file(path)? {
+        return Ok(LoadedKeyring {
+            keyring,
+            origin: KeyringOrigin::DataDirFile {
+                path: path.to_owned(),
+            },
+            generated: false,
+        });
+    }
+    let keyring = Keyring::from_keys(vec![RootKey::generate(&new_key_id())])?;
+    write_key_file_locked(path, &keyring)?;
+    Ok(LoadedKeyring {
+        keyring,
+        origin: KeyringOrigin::DataDirFile {
+            path: path.to_owned(),
+        },
+        generated: true,
+    })
+}
+
+/// Adds a fresh active key to `root.key` and returns the new keyring and the new key's id.
+///
+/// The file is read again under an exclusive lock rather than taken from memory: a keyring this
+/// process loaded earlier may miss a key another process added since, and writing it back would
+/// drop that key while data keys may already be wrapped by it.
+pub fn add_key_to_file(path: &Path) -> Result<(Keyring, String)> {
+    let _lock = KeyFileLock::acquire(path)?;
+    let current = read_key_file(path)?.ok_or_else(|| {
+        CoreError::Unavailable(format!(
+            "{} does not exist; restore it before rotating",
+            path.display()
+        ))
+    })?;
+    let mut id = new_key_id();
+    while current.contains(&id) {
+        id = new_key_id();
+    }
+    let next = current.with_new_active(RootKey::generate(&id))?;
+    write_key_file_locked(path, &next)?;
+    Ok((next, id))
 }
 
 /// Writes the keyring to `path` atomically with mode 0600: a crash leaves the old file or the
-/// new one, never half of either.
+/// new one, never half of either. Holds the keyring lock while writing.
 pub fn write_key_file(path: &Path, keyring: &Keyring) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|error| CoreError::Unavailable(format!("cannot create {}: {error}", dir.display())))?;
-    let temporary = path.with_extension("key.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let _lock = KeyFileLock::acquire(path)?;
+    write_key_file_locked(path, keyring)
+}
+
+/// An exclusive lock on the data directory's keyring, released on drop. It lives in a file of
+/// its own because `root.key` is replaced by rename, and a lock on the replaced file would guard
+/// nothing.
+struct KeyFileLock {
+    _file: std::fs::File,
+}
+
+impl KeyFileLock {
+    fn acquire(key_path: &Path) -> Result<KeyFileLock> {
+        let dir = parent_dir(key_path);
+        create_private_dir(dir)?;
+        let lock_path = key_path.with_extension("key.lock");
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        private_file_options(&mut options);
+        let file = options.open(&lock_path).map_err(|error| {
+            CoreError::Unavailable(format!("cannot open {}: {error}", lock_path.display()))
+        })?;
+        file.lock().map_err(|error| {
+            CoreError::Unavailable(format!("cannot lock {}: {error}", lock_path.display()))
+        })?;
+        Ok(KeyFileLock { _file: file })
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+}
+
+/// Creates `dir` and any missing parents with mode 0700. An existing directory keeps the mode
+/// its operator gave it.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|error| CoreError::Unavailable(format!("cannot create {}: {error}", dir.display())))
+}
+
+/// Mode 0600 for files created, and no following of a symbolic link planted where a key file goes.
+fn private_file_options(options: &mut std::fs::OpenOptions) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
+fn write_key_file_locked(path: &Path, keyring: &Keyring) -> Result<()> {
+    let failed =
+        |error: std::io::Error| CoreError::Unavailable(format!("cannot write {}: {error}", path.display()));
+    // Renaming over a symbolic link would replace the link, silently leaving its target (say, a
+    // mounted secret) with the old keys while this host uses the new ones.
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(CoreError::Unavailable(format!(
+            "{} is a symbolic link, which labgate does not rewrite; point LABGATE_ROOT_KEYS_FILE at \
+             its target instead",
+            path.display()
+        )));
+    }
+    let temporary = path.with_extension("key.tmp");
+    // Only the lock holder writes the temporary file, so one found here is left over from a
+    // crash: never reuse it, as it may carry other permissions or be a link to somewhere else.
+    match std::fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(failed(error)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    private_file_options(&mut options);
     let write = || -> std::io::Result<()> {
         let mut file = options.open(&temporary)?;
-        let mut text = keyring.to_list().expose_secret().replace(',', "\n");
+        // The mode given at creation is reduced by the umask; set it outright.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        let mut text = secrecy::zeroize::Zeroizing::new(keyring.to_list().expose_secret().replace(',', "\n"));
         text.push('\n');
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
-        if let Ok(directory) = std::fs::File::open(dir) {
+        if let Ok(directory) = std::fs::File::open(parent_dir(path)) {
             let _ = directory.sync_all();
         }
         Ok(())
     };
-    write().map_err(|error| CoreError::Unavailable(format!("cannot write {}: {error}", path.display())))
+    write().map_err(failed)
 }

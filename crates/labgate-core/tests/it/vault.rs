@@ -4,7 +4,7 @@ use labgate_core::auth::Actor;
 use labgate_core::clock::ManualClock;
 use labgate_core::vault::{KeySettings, RootRotation, SecretSlot, SettingValue, Vault};
 use labgate_crypto::{Aad, Keyring, RootKey};
-use labgate_store::VaultItemKey;
+use labgate_store::{TenantKeyRewrap, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{connect, env};
@@ -360,4 +360,244 @@ async fn a_sealed_value_copied_to_another_row_field_or_tenant_does_not_open() {
         vault.get_secret(&source).await.unwrap().unwrap().expose_secret(),
         "glpat-value"
     );
+}
+
+#[tokio::test]
+async fn a_rotation_keeps_the_keys_another_process_added_to_root_key() {
+    let env = env().await;
+    // Both processes load root.key before either rotates, and neither has seen acme's key.
+    let first = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let second = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let aad = Aad::new(&acme.id, "t", "r", "f");
+    let sealed = env.services.vault.seal(&aad, &secret("value")).await.unwrap();
+
+    let RootRotation::Applied { new_key_id: one, .. } = first.rotate_root_key().await.unwrap() else {
+        panic!("a root.key keyring rotates in place");
+    };
+    let RootRotation::Applied { new_key_id: two, .. } = second.rotate_root_key().await.unwrap() else {
+        panic!("a root.key keyring rotates in place");
+    };
+    let on_disk = Keyring::parse(&std::fs::read_to_string(env.settings.root_key_path()).unwrap()).unwrap();
+    assert_eq!(on_disk.ids().len(), 3, "{on_disk:?}");
+    assert_eq!(on_disk.active_id(), two);
+    assert!(on_disk.contains(&one));
+
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted.open(&aad, &sealed).await.unwrap().expose_secret(),
+        "value"
+    );
+    assert!(
+        env.services
+            .store
+            .all_tenant_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|record| record.root_key_id == two)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
+    const PROCESSES: usize = 4;
+    const ROUNDS: usize = 3;
+    let env = env().await;
+    let mut sealed = Vec::new();
+    for name in ["acme", "beta", "gamma"] {
+        let tenant = env.services.tenants.create(name, &Actor::Cli).await.unwrap();
+        let aad = Aad::new(&tenant.id, "t", "r", "f");
+        sealed.push((
+            tenant.id.clone(),
+            env.services.vault.seal(&aad, &secret(name)).await.unwrap(),
+        ));
+    }
+    let mut vaults = Vec::new();
+    for _ in 0..PROCESSES {
+        let vault = Vault::load(connect(&env.database).await, env.settings.clone())
+            .await
+            .unwrap();
+        vaults.push(Arc::new(vault));
+    }
+    // One more tenant that no process has cached, so rewraps must unwrap it from the database.
+    let late = env.services.tenants.create("late", &Actor::Cli).await.unwrap();
+    let aad = Aad::new(&late.id, "t", "r", "f");
+    sealed.push((
+        late.id.clone(),
+        env.services.vault.seal(&aad, &secret("late")).await.unwrap(),
+    ));
+
+    let tasks: Vec<_> = vaults
+        .iter()
+        .map(|vault| {
+            let vault = vault.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for _ in 0..ROUNDS {
+                    match vault.rotate_root_key().await.unwrap() {
+                        RootRotation::Applied { new_key_id, .. } => ids.push(new_key_id),
+                        RootRotation::Pending { .. } => panic!("a root.key keyring rotates in place"),
+                    }
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for task in tasks {
+        added.extend(task.await.unwrap());
+    }
+
+    let on_disk = Keyring::parse(&std::fs::read_to_string(env.settings.root_key_path()).unwrap()).unwrap();
+    assert_eq!(on_disk.ids().len(), 1 + PROCESSES * ROUNDS, "{on_disk:?}");
+    for id in &added {
+        assert!(on_disk.contains(id), "key {id} was lost from root.key");
+    }
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .expect("every tenant key unwraps with root.key as it is on disk");
+    for (tenant_id, value) in &sealed {
+        let aad = Aad::new(tenant_id, "t", "r", "f");
+        assert!(restarted.open(&aad, value).await.is_ok(), "tenant {tenant_id}");
+    }
+}
+
+#[tokio::test]
+async fn a_data_key_copied_from_another_generation_fails_to_load() {
+    let env = env().await;
+    // Loaded before acme exists, so it unwraps acme's generations only when first used.
+    let running = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let store = &env.services.store;
+    let old = store.active_tenant_keys(&acme.id).await.unwrap().unwrap();
+    env.services
+        .vault
+        .rotate_tenant_data_key(&acme.id, env.clock.as_ref())
+        .await
+        .unwrap();
+    let active = store.active_tenant_keys(&acme.id).await.unwrap().unwrap();
+    assert_ne!(active.id, old.id);
+
+    // The retired generation's wrapped keys copied into the active generation's row: they unwrap
+    // for this tenant, but to the old data key.
+    let copied = store
+        .rewrap_tenant_keys(&TenantKeyRewrap {
+            tenant_id: &acme.id,
+            id: &active.id,
+            expected_wrapped_data_key: &active.wrapped_data_key,
+            wrapped_data_key: &old.wrapped_data_key,
+            wrapped_hash_key: &old.wrapped_hash_key,
+            root_key_id: &old.root_key_id,
+        })
+        .await
+        .unwrap();
+    assert!(copied);
+
+    let error = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&acme.id), "{error}");
+    assert!(
+        error.contains(&format!("generation {} of tenant", active.id)),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("data key of generation {}", old.id)),
+        "{error}"
+    );
+
+    let aad = Aad::new(&acme.id, "t", "r", "f");
+    // A process that unwraps the row only now refuses it too, rather than sealing under it.
+    let error = running.seal(&aad, &secret("value")).await.unwrap_err();
+    let cause = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("copied from another row"), "{error:?}");
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_data_directory_and_its_key_files_are_private() {
+    let database = labgate_testkit::TestDatabase::new().await;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("var").join("labgate");
+    let settings = KeySettings {
+        data_dir: data_dir.clone(),
+        ..KeySettings::default()
+    };
+    let vault = Vault::load(connect(&database).await, settings.clone())
+        .await
+        .unwrap();
+    assert!(vault.generated_root_key());
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&parent.path().join("var")), 0o700);
+    assert_eq!(mode(&settings.root_key_path()), 0o600);
+    assert_eq!(mode(&data_dir.join("root.key.lock")), 0o600);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn rewriting_root_key_never_reuses_a_leftover_file_or_follows_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let env = env().await;
+    let path = env.settings.root_key_path();
+    let temporary = path.with_extension("key.tmp");
+
+    // A temporary file left by a crash, readable by everyone.
+    std::fs::write(&temporary, "left over\n").unwrap();
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.services.vault.rotate_root_key().await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(!temporary.exists());
+
+    // A link planted where the temporary file goes.
+    let elsewhere = env.data_dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "not labgate's\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &temporary).unwrap();
+    env.services.vault.rotate_root_key().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "not labgate's\n");
+    assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+    assert_eq!(mode(&path), 0o600);
+
+    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(restarted.root_key_ids().len(), 3);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_root_key_that_is_a_link_is_read_but_never_replaced() {
+    let env = env().await;
+    env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let path = env.settings.root_key_path();
+    let target = env.data_dir.path().join("mounted.key");
+    std::fs::rename(&path, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let before = std::fs::read(&target).unwrap();
+
+    let vault = Vault::load(connect(&env.database).await, env.settings.clone())
+        .await
+        .unwrap();
+    let error = vault.rotate_root_key().await.unwrap_err().to_string();
+    assert!(error.contains("symbolic link"), "{error}");
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), before);
 }

@@ -7,6 +7,7 @@ use comfy_table::Table;
 use labgate_core::auth::{Actor, KeyRequest};
 use labgate_core::vault::RootRotation;
 use labgate_proto::api_keys::Role;
+use labgate_store::Backend;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -18,7 +19,13 @@ pub enum KeysCommand {
     /// Add a new active root key and rewrap every tenant data key under it. For root.key this
     /// happens at once; for LABGATE_ROOT_KEYS it prints the new value to set, and data keys are
     /// rewrapped when labgate next starts with it (or by `labgate keys rewrap`).
-    Rotate,
+    Rotate {
+        /// Rotate root.key even though the database is PostgreSQL. root.key belongs to this host
+        /// alone: replicas on other hosts could no longer open tenant keys rewrapped under the
+        /// new key. Give every replica the same LABGATE_ROOT_KEYS instead.
+        #[arg(long)]
+        i_understand_other_replicas: bool,
+    },
     /// Rewrap every tenant data key under the active root key.
     Rewrap,
     /// Start a fresh data key for one tenant (by id or name); the old one keeps opening old values.
@@ -127,29 +134,46 @@ pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             println!("keyring source: {}", vault.origin().setting());
             println!("{table}");
         }
-        KeysCommand::Rotate => match vault.rotate_root_key().await? {
-            RootRotation::Applied {
-                new_key_id,
-                rewrapped,
-            } => {
-                println!(
-                    "added root key {new_key_id} to {} and rewrapped {rewrapped} tenant key generations",
+        KeysCommand::Rotate {
+            i_understand_other_replicas,
+        } => {
+            if vault.origin().is_writable()
+                && services.store.backend() == Backend::Postgres
+                && !i_understand_other_replicas
+            {
+                bail!(
+                    "refusing to rotate {}: the database is PostgreSQL, which replicas on other hosts may \
+                     share, but this file exists on this host only, so every tenant's data key would be \
+                     rewrapped under a key the other replicas lack. Set the same LABGATE_ROOT_KEYS on \
+                     every replica (this file's lines joined with commas) and rotate that, or pass \
+                     --i-understand-other-replicas if no labgate process runs on another host.",
                     vault.origin().setting()
                 );
             }
-            RootRotation::Pending {
-                new_key_id,
-                setting,
-                keyring,
-            } => {
-                println!("Set {setting} to this value (new key {new_key_id} first, older keys kept):\n");
-                println!("{}\n", keyring.expose_secret());
-                println!(
-                    "Nothing has been changed yet. Once every labgate process runs with the new value, tenant \
-                     data keys are rewrapped at start (or run `labgate keys rewrap`)."
-                );
+            match vault.rotate_root_key().await? {
+                RootRotation::Applied {
+                    new_key_id,
+                    rewrapped,
+                } => {
+                    println!(
+                        "added root key {new_key_id} to {} and rewrapped {rewrapped} tenant key generations",
+                        vault.origin().setting()
+                    );
+                }
+                RootRotation::Pending {
+                    new_key_id,
+                    setting,
+                    keyring,
+                } => {
+                    println!("Set {setting} to this value (new key {new_key_id} first, older keys kept):\n");
+                    println!("{}\n", keyring.expose_secret());
+                    println!(
+                        "Nothing has been changed yet. Once every labgate process runs with the new value, tenant \
+                         data keys are rewrapped at start (or run `labgate keys rewrap`)."
+                    );
+                }
             }
-        },
+        }
         KeysCommand::Rewrap => {
             let count = vault.rewrap_all().await?;
             println!(

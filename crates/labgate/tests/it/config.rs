@@ -81,3 +81,51 @@ async fn scan_is_a_subcommand_with_exit_codes() {
     let missing = site.run(&["scan", "no-such-dir"]);
     assert!(!missing.status.success() && missing.status.code() != Some(1));
 }
+
+#[tokio::test]
+async fn configuration_errors_name_the_setting_and_where_it_was_set() {
+    let site = Site::new().await;
+    let output = site.run_with(
+        &["config", "validate"],
+        &[("LABGATE_DATABASE_MAX_CONNECTIONS", "abc")],
+    );
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: LABGATE_DATABASE_MAX_CONNECTIONS: expected an integer from 0 to 4294967295, found \"abc\""
+    );
+
+    let file = site.dir.path().join("labgate.toml");
+    std::fs::write(&file, "database_max_connections = \"abc\"\n").unwrap();
+    let output = site.run(&["config", "validate"]);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: database_max_connections in labgate.toml: expected an integer from 0 to 4294967295, found \"abc\""
+    );
+
+    // A secret's value is never quoted, wherever it came from.
+    let secret = "98765432101234";
+    std::fs::write(&file, format!("metrics_token = {secret}\n")).unwrap();
+    let output = site.run(&["config", "validate"]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("metrics_token in labgate.toml"), "{message}");
+    assert!(!message.contains(secret), "{message}");
+    std::fs::remove_file(&file).unwrap();
+
+    let output = site.run(&["serve", "--listen", "nowhere"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).starts_with("error: --listen must be an address and port"),
+        "{}",
+        stderr(&output)
+    );
+    for output in [
+        site.run_with(&["config", "validate"], &[("LABGATE_WORKER_CONCURRENCY", "x")]),
+        site.run_with(&["config", "validate"], &[("LABGATE_TRUSTED_PROXIES", "[1]")]),
+    ] {
+        assert!(!output.status.success());
+        assert!(!stderr(&output).contains(".rs:"), "{}", stderr(&output));
+    }
+}
