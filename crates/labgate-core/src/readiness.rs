@@ -24,6 +24,12 @@ impl Readiness {
         self.store.description().to_owned()
     }
 
+    /// Whether other hosts may run labgate on this database (PostgreSQL); an embedded SQLite
+    /// file belongs to one host.
+    pub fn shared_by_replicas(&self) -> bool {
+        self.store.backend() == labgate_store::Backend::Postgres
+    }
+
     pub(crate) async fn close(&self) {
         self.store.close().await;
     }

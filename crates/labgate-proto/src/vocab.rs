@@ -3,13 +3,15 @@
 
 /// Declares an enum of named values with its text mapping: `as_str`, `parse`, `ALL`, `Display`,
 /// `FromStr` and serde in the same spelling. Add `#[derive(utoipa::ToSchema)]` where the enum is
-/// part of the HTTP API.
+/// part of the HTTP API. The text is taken as a plain token (`tt`, not `literal`): utoipa reads
+/// `#[serde(rename)]` only from a bare string literal, and a `literal` fragment reaches derives
+/// wrapped in an invisible group.
 #[macro_export]
 macro_rules! text_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+            $($(#[$variant_meta:meta])* $variant:ident = $text:tt,)+
         }
     ) => {
         $(#[$meta])*

@@ -366,13 +366,13 @@ async fn a_sealed_value_copied_to_another_row_field_or_tenant_does_not_open() {
 async fn a_rotation_keeps_the_keys_another_process_added_to_root_key() {
     let env = env().await;
     // Both processes load root.key before either rotates, and neither has seen acme's key.
-    let first = Vault::load(connect(&env.database).await, env.settings.clone())
+    let first = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
-    let second = Vault::load(connect(&env.database).await, env.settings.clone())
+    let second = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
+    let acme = env.tenant.clone();
     let aad = Aad::new(&acme.id, "t", "r", "f");
     let sealed = env.services.vault.seal(&aad, &secret("value")).await.unwrap();
 
@@ -382,12 +382,13 @@ async fn a_rotation_keeps_the_keys_another_process_added_to_root_key() {
     let RootRotation::Applied { new_key_id: two, .. } = second.rotate_root_key().await.unwrap() else {
         panic!("a root.key keyring rotates in place");
     };
-    let on_disk = Keyring::parse(&std::fs::read_to_string(env.settings.root_key_path()).unwrap()).unwrap();
+    let on_disk =
+        Keyring::parse(&std::fs::read_to_string(env.key_settings.root_key_path()).unwrap()).unwrap();
     assert_eq!(on_disk.ids().len(), 3, "{on_disk:?}");
     assert_eq!(on_disk.active_id(), two);
     assert!(on_disk.contains(&one));
 
-    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+    let restarted = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -395,8 +396,7 @@ async fn a_rotation_keeps_the_keys_another_process_added_to_root_key() {
         "value"
     );
     assert!(
-        env.services
-            .store
+        env.store
             .all_tenant_keys()
             .await
             .unwrap()
@@ -411,7 +411,7 @@ async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
     const ROUNDS: usize = 3;
     let env = env().await;
     let mut sealed = Vec::new();
-    for name in ["acme", "beta", "gamma"] {
+    for name in ["beta", "gamma", "delta"] {
         let tenant = env.services.tenants.create(name, &Actor::Cli).await.unwrap();
         let aad = Aad::new(&tenant.id, "t", "r", "f");
         sealed.push((
@@ -421,7 +421,7 @@ async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
     }
     let mut vaults = Vec::new();
     for _ in 0..PROCESSES {
-        let vault = Vault::load(connect(&env.database).await, env.settings.clone())
+        let vault = Vault::load(connect(&env.database).await, env.key_settings.clone())
             .await
             .unwrap();
         vaults.push(Arc::new(vault));
@@ -455,12 +455,13 @@ async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
         added.extend(task.await.unwrap());
     }
 
-    let on_disk = Keyring::parse(&std::fs::read_to_string(env.settings.root_key_path()).unwrap()).unwrap();
+    let on_disk =
+        Keyring::parse(&std::fs::read_to_string(env.key_settings.root_key_path()).unwrap()).unwrap();
     assert_eq!(on_disk.ids().len(), 1 + PROCESSES * ROUNDS, "{on_disk:?}");
     for id in &added {
         assert!(on_disk.contains(id), "key {id} was lost from root.key");
     }
-    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+    let restarted = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .expect("every tenant key unwraps with root.key as it is on disk");
     for (tenant_id, value) in &sealed {
@@ -473,11 +474,11 @@ async fn concurrent_root_key_rotations_leave_every_tenant_key_openable() {
 async fn a_data_key_copied_from_another_generation_fails_to_load() {
     let env = env().await;
     // Loaded before acme exists, so it unwraps acme's generations only when first used.
-    let running = Vault::load(connect(&env.database).await, env.settings.clone())
+    let running = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
-    let acme = env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let store = &env.services.store;
+    let acme = env.tenant.clone();
+    let store = &env.store;
     let old = store.active_tenant_keys(&acme.id).await.unwrap().unwrap();
     env.services
         .vault
@@ -502,11 +503,11 @@ async fn a_data_key_copied_from_another_generation_fails_to_load() {
         .unwrap();
     assert!(copied);
 
-    let error = Vault::load(connect(&env.database).await, env.settings.clone())
+    let error = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap_err()
         .to_string();
-    assert!(error.contains(&acme.id), "{error}");
+    assert!(error.contains(acme.id.as_str()), "{error}");
     assert!(
         error.contains(&format!("generation {} of tenant", active.id)),
         "{error}"
@@ -557,7 +558,7 @@ async fn rewriting_root_key_never_reuses_a_leftover_file_or_follows_a_link() {
     use std::os::unix::fs::PermissionsExt;
 
     let env = env().await;
-    let path = env.settings.root_key_path();
+    let path = env.key_settings.root_key_path();
     let temporary = path.with_extension("key.tmp");
 
     // A temporary file left by a crash, readable by everyone.
@@ -568,7 +569,7 @@ async fn rewriting_root_key_never_reuses_a_leftover_file_or_follows_a_link() {
     assert!(!temporary.exists());
 
     // A link planted where the temporary file goes.
-    let elsewhere = env.data_dir.path().join("elsewhere");
+    let elsewhere = env.data_dir().join("elsewhere");
     std::fs::write(&elsewhere, "not labgate's\n").unwrap();
     std::os::unix::fs::symlink(&elsewhere, &temporary).unwrap();
     env.services.vault.rotate_root_key().await.unwrap();
@@ -576,7 +577,7 @@ async fn rewriting_root_key_never_reuses_a_leftover_file_or_follows_a_link() {
     assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
     assert_eq!(mode(&path), 0o600);
 
-    let restarted = Vault::load(connect(&env.database).await, env.settings.clone())
+    let restarted = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
     assert_eq!(restarted.root_key_ids().len(), 3);
@@ -586,14 +587,13 @@ async fn rewriting_root_key_never_reuses_a_leftover_file_or_follows_a_link() {
 #[tokio::test]
 async fn a_root_key_that_is_a_link_is_read_but_never_replaced() {
     let env = env().await;
-    env.services.tenants.create("acme", &Actor::Cli).await.unwrap();
-    let path = env.settings.root_key_path();
-    let target = env.data_dir.path().join("mounted.key");
+    let path = env.key_settings.root_key_path();
+    let target = env.data_dir().join("mounted.key");
     std::fs::rename(&path, &target).unwrap();
     std::os::unix::fs::symlink(&target, &path).unwrap();
     let before = std::fs::read(&target).unwrap();
 
-    let vault = Vault::load(connect(&env.database).await, env.settings.clone())
+    let vault = Vault::load(connect(&env.database).await, env.key_settings.clone())
         .await
         .unwrap();
     let error = vault.rotate_root_key().await.unwrap_err().to_string();

@@ -1,34 +1,36 @@
+use labgate_core::clock::Clock;
+use labgate_core::timefmt::format_time;
+use labgate_testkit::TestEnv;
 use serde_json::json;
-
-use crate::TestApp;
 
 #[tokio::test]
 async fn the_audit_log_lists_the_tenants_actions_with_filters() {
-    let app = TestApp::new().await;
-    let created = app
+    let env = TestEnv::new().await;
+    let created = env
         .call(
             "POST",
             "/api/v1/api-keys",
-            &app.admin,
+            &env.admin_key,
             Some(json!({"name": "ci", "role": "reader"})),
         )
         .await
         .json();
     let id = created["apiKey"]["id"].as_str().unwrap().to_owned();
-    app.clock.advance_ms(60_000);
-    app.call("DELETE", &format!("/api/v1/api-keys/{id}"), &app.admin, None)
+    let start = env.clock.now();
+    env.clock.advance_ms(60_000);
+    env.call("DELETE", &format!("/api/v1/api-keys/{id}"), &env.admin_key, None)
         .await;
     // Something in the other tenant that acme must not see.
-    app.call(
+    env.call(
         "POST",
         "/api/v1/api-keys",
-        &app.other_admin,
+        &env.other_admin_key,
         Some(json!({"name": "theirs", "role": "reader"})),
     )
     .await;
 
-    let key = Some(app.admin.as_str());
-    let all = app.get("/api/v1/audit-logs", key).await.json();
+    let key = Some(env.admin_key.as_str());
+    let all = env.get("/api/v1/audit-logs", key).await.json();
     let actions: Vec<&str> = all["auditLogs"]
         .as_array()
         .unwrap()
@@ -48,7 +50,7 @@ async fn the_audit_log_lists_the_tenants_actions_with_filters() {
     assert_eq!(revoke["actor"]["kind"], "api-key");
     assert_eq!(revoke["sourceIp"], "127.0.0.1");
 
-    let filtered = app
+    let filtered = env
         .get(
             &format!("/api/v1/audit-logs?action=api-key.create&resourceId={id}"),
             key,
@@ -60,20 +62,20 @@ async fn the_audit_log_lists_the_tenants_actions_with_filters() {
         filtered["auditLogs"][0]["details"],
         json!({"name": "ci", "role": "reader"})
     );
-    let since = labgate_core::timefmt::to_rfc3339(crate::NOW_MS + 30_000);
-    let recent = app
+    let since = format_time(start + time::Duration::seconds(30));
+    let recent = env
         .get(&format!("/api/v1/audit-logs?since={since}"), key)
         .await
         .json();
     assert_eq!(recent["totalCount"], 1);
-    let until = app
+    let until = env
         .get(&format!("/api/v1/audit-logs?until={since}&limit=1"), key)
         .await
         .json();
     assert_eq!(until["auditLogs"].as_array().unwrap().len(), 1);
     assert!(until["totalCount"].as_u64().unwrap() >= 2);
 
-    let body = app
+    let body = env
         .get("/api/v1/audit-logs?since=yesterday", key)
         .await
         .error(400, "BadRequest");

@@ -1,13 +1,14 @@
 use axum::body::Body;
 use axum::http::Request;
+use labgate_testkit::TestEnv;
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::{ROUTES, TestApp};
+use crate::{ROUTES, concrete};
 
-fn post_keys(app: &TestApp, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+fn post_keys(env: &TestEnv, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
     let mut request =
-        Request::post("/api/v1/api-keys").header("authorization", format!("Bearer {}", app.admin));
+        Request::post("/api/v1/api-keys").header("authorization", format!("Bearer {}", env.admin_key));
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
@@ -16,61 +17,61 @@ fn post_keys(app: &TestApp, content_type: Option<&str>, body: impl Into<Body>) -
 
 #[tokio::test]
 async fn malformed_bodies_get_the_error_contract() {
-    let app = TestApp::new().await;
+    let env = TestEnv::new().await;
     let json = Some("application/json");
     let cases: Vec<(Request<Body>, u16, &str)> = vec![
-        (post_keys(&app, json, "{\"name\": "), 400, "BadRequest"),
+        (post_keys(&env, json, "{\"name\": "), 400, "BadRequest"),
         (
-            post_keys(&app, json, "{\"name\":\"x\",\"role\":\"reader\",\"extra\":1}"),
+            post_keys(&env, json, "{\"name\":\"x\",\"role\":\"reader\",\"extra\":1}"),
             400,
             "BadRequest",
         ),
         (
-            post_keys(&app, json, "{\"name\": 5, \"role\": \"reader\"}"),
+            post_keys(&env, json, "{\"name\": 5, \"role\": \"reader\"}"),
             400,
             "BadRequest",
         ),
         (
-            post_keys(&app, json, "{\"name\": \"x\", \"role\": \"owner\"}"),
+            post_keys(&env, json, "{\"name\": \"x\", \"role\": \"owner\"}"),
             400,
             "BadRequest",
         ),
-        (post_keys(&app, json, "{\"role\": \"reader\"}"), 400, "BadRequest"),
-        (post_keys(&app, json, "[]"), 400, "BadRequest"),
-        (post_keys(&app, json, ""), 400, "BadRequest"),
+        (post_keys(&env, json, "{\"role\": \"reader\"}"), 400, "BadRequest"),
+        (post_keys(&env, json, "[]"), 400, "BadRequest"),
+        (post_keys(&env, json, ""), 400, "BadRequest"),
         (
-            post_keys(&app, json, vec![b'{', 0xff, 0xfe, b'}']),
-            400,
-            "BadRequest",
-        ),
-        (
-            post_keys(&app, json, "{\"name\":\"x\",\"role\":\"reader\"} trailing"),
+            post_keys(&env, json, vec![b'{', 0xff, 0xfe, b'}']),
             400,
             "BadRequest",
         ),
         (
-            post_keys(&app, Some("text/plain"), "{\"name\":\"x\",\"role\":\"reader\"}"),
+            post_keys(&env, json, "{\"name\":\"x\",\"role\":\"reader\"} trailing"),
+            400,
+            "BadRequest",
+        ),
+        (
+            post_keys(&env, Some("text/plain"), "{\"name\":\"x\",\"role\":\"reader\"}"),
             415,
             "UnsupportedMediaType",
         ),
         (
-            post_keys(&app, None, "{\"name\":\"x\",\"role\":\"reader\"}"),
+            post_keys(&env, None, "{\"name\":\"x\",\"role\":\"reader\"}"),
             415,
             "UnsupportedMediaType",
         ),
         (
-            post_keys(&app, json, vec![b' '; 1024 * 1024 + 10]),
+            post_keys(&env, json, vec![b' '; 1024 * 1024 + 10]),
             413,
             "PayloadTooLarge",
         ),
     ];
     for (request, status, error) in cases {
-        app.send(request).await.error(status, error);
+        env.send(request).await.error(status, error);
     }
     // A secret sent in the wrong place is not echoed back.
-    let reply = app
+    let reply = env
         .send(post_keys(
-            &app,
+            &env,
             json,
             "{\"name\": \"x\", \"role\": \"glpat-supersecret123\"}",
         ))
@@ -78,11 +79,11 @@ async fn malformed_bodies_get_the_error_contract() {
     reply.error(400, "BadRequest");
     assert!(!String::from_utf8_lossy(&reply.body).contains("supersecret"));
     // Field-level details for domain validation.
-    let reply = app
+    let reply = env
         .call(
             "POST",
             "/api/v1/api-keys",
-            &app.admin,
+            &env.admin_key,
             Some(json!({"name": "", "role": "reader"})),
         )
         .await;
@@ -92,17 +93,17 @@ async fn malformed_bodies_get_the_error_contract() {
 
 #[tokio::test]
 async fn bad_paths_and_queries_are_client_errors() {
-    let app = TestApp::new().await;
-    let key = Some(app.admin.as_str());
-    app.get("/api/v1/jobs/not-a-uuid", key)
+    let env = TestEnv::new().await;
+    let key = Some(env.admin_key.as_str());
+    env.get("/api/v1/jobs/not-a-uuid", key)
         .await
         .error(404, "NotFound");
-    app.get("/api/v1/jobs/%FF%FE", key).await.error(400, "BadRequest");
-    app.get("/api/v1/api-keys/..%2F..%2Fetc", key)
+    env.get("/api/v1/jobs/%FF%FE", key).await.error(400, "BadRequest");
+    env.get("/api/v1/api-keys/..%2F..%2Fetc", key)
         .await
         .error(404, "NotFound");
-    app.get("/api/v1/nothing-here", key).await.error(404, "NotFound");
-    app.get("/nothing", None).await.error(404, "NotFound");
+    env.get("/api/v1/nothing-here", key).await.error(404, "NotFound");
+    env.get("/nothing", None).await.error(404, "NotFound");
     for query in [
         "limit=0",
         "limit=101",
@@ -112,23 +113,22 @@ async fn bad_paths_and_queries_are_client_errors() {
         "state=bogus",
         "unknown=1",
     ] {
-        app.get(&format!("/api/v1/jobs?{query}"), key)
+        env.get(&format!("/api/v1/jobs?{query}"), key)
             .await
             .error(400, "BadRequest");
     }
     let long = format!("/api/v1/jobs?kind={}", "k".repeat(5_000));
-    app.get(&long, key).await.error(414, "UriTooLong");
-    let reply = app.call("PUT", "/api/v1/jobs", &app.admin, None).await;
+    env.get(&long, key).await.error(414, "UriTooLong");
+    let reply = env.call("PUT", "/api/v1/jobs", &env.admin_key, None).await;
     reply.error(405, "MethodNotAllowed");
     assert!(reply.headers.contains_key("allow"));
 }
 
-fn every_route(app: &TestApp) -> Vec<(String, String)> {
+fn every_route() -> Vec<(String, String)> {
     let id = uuid::Uuid::now_v7().to_string();
-    let _ = app;
     ROUTES
         .iter()
-        .map(|(method, path)| ((*method).to_owned(), path.replace("{id}", &id)))
+        .map(|(method, path)| ((*method).to_owned(), concrete(path, &id)))
         .collect()
 }
 
@@ -176,8 +176,8 @@ fn random_input_never_breaks_the_server() {
         .enable_all()
         .build()
         .unwrap();
-    let app = runtime.block_on(TestApp::new());
-    let routes = every_route(&app);
+    let env = runtime.block_on(TestEnv::new());
+    let routes = every_route();
     let config = ProptestConfig {
         cases: 48,
         failure_persistence: None,
@@ -195,10 +195,10 @@ fn random_input_never_breaks_the_server() {
         let uri = match &query { Some(query) => format!("{path}?{query}"), None => path.clone() };
         let mut request = Request::builder().method(method.as_str()).uri(&uri).header("content-type", content_type);
         if with_key {
-            request = request.header("authorization", format!("Bearer {}", app.admin));
+            request = request.header("authorization", format!("Bearer {}", env.admin_key));
         }
         let Ok(request) = request.body(Body::from(bytes)) else { return Ok(()) };
-        let reply = runtime.block_on(app.send(request));
+        let reply = runtime.block_on(env.send(request));
         prop_assert!(reply.status.as_u16() < 500, "{method} {uri}: {}", reply.status);
         if reply.status.as_u16() >= 400 {
             let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();

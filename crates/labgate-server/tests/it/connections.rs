@@ -1,18 +1,17 @@
 //! `/api/v1/app-connections` against gitlab-sim, in gitlab.com and self-managed modes.
 
-use gitlab_sim::{Mode, Seed, SimServer};
+use gitlab_sim::{Mode, Seed};
 use labgate_proto::api_keys::Role;
+use labgate_testkit::{TestEnv, captured_logs};
 use serde_json::{Value, json};
-
-use crate::{TestApp, captured_logs};
 
 const ALICE: &str = "glpat-aliceALICEalice1234";
 const DEPLOY: &str = "glpat-deployDEPLOYdeploy12";
 const GROUP: &str = "glpat-groupGROUPgroup12345";
 const BASE: &str = "/api/v1/app-connections/gitlab";
 
-async fn sim(mode: Mode) -> SimServer {
-    let seed = Seed::builder()
+fn seed(mode: Mode) -> Seed {
+    Seed::builder()
         .mode(mode)
         .admin("root")
         .user("alice")
@@ -29,8 +28,12 @@ async fn sim(mode: Mode) -> SimServer {
             DEPLOY,
         )
         .group_token("acme/platform", "sync", &["api", "read_repository"], 50, GROUP)
-        .build();
-    SimServer::start(seed).await.unwrap()
+        .build()
+}
+
+/// An environment whose connections reach a gitlab-sim in `mode`.
+async fn env_with_sim(mode: Mode) -> TestEnv {
+    TestEnv::builder().sim(seed(mode)).build().await
 }
 
 fn body(name: &str, url: &str, token: &str, kind: &str) -> Value {
@@ -45,17 +48,16 @@ fn body(name: &str, url: &str, token: &str, kind: &str) -> Value {
 #[tokio::test]
 async fn connections_live_through_the_api_on_both_instance_kinds() {
     for mode in [Mode::GitLabCom, Mode::SelfManaged] {
-        let app = TestApp::with_loopback_gitlab().await;
-        let sim = sim(mode).await;
-        app.clock.set_ms(sim.clock().unix() * 1_000);
+        let env = env_with_sim(mode).await;
+        let sim = env.sim();
         let url = format!("{}/", sim.url());
-        let key = app.admin.clone();
+        let key = env.admin_key.clone();
         for (name, token, kind) in [
             ("personal", ALICE, "personal"),
             ("project", DEPLOY, "project"),
             ("group", GROUP, "group"),
         ] {
-            let reply = app
+            let reply = env
                 .call("POST", BASE, &key, Some(body(name, &url, token, kind)))
                 .await;
             assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
@@ -91,7 +93,7 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
             assert_eq!(conn["app"], "gitlab");
             assert_eq!(conn["method"], "access-token");
             assert_eq!(conn["isPlatformManagedCredentials"], false);
-            assert_eq!(conn["orgId"], app.acme.id.as_str());
+            assert_eq!(conn["orgId"], env.tenant.id.as_str());
             assert_eq!(
                 conn["credentials"],
                 json!({"instanceUrl": sim.url(), "accessTokenType": kind}),
@@ -100,14 +102,14 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
             assert_eq!(conn["status"], "active");
             let id = conn["id"].as_str().unwrap().to_owned();
 
-            let shown = app.get(&format!("{BASE}/{id}"), Some(&key)).await.json();
+            let shown = env.get(&format!("{BASE}/{id}"), Some(&key)).await.json();
             assert_eq!(shown["appConnection"]["id"], id.as_str());
-            let by_name = app
+            let by_name = env
                 .get(&format!("{BASE}/connection-name/{name}"), Some(&key))
                 .await
                 .json();
             assert_eq!(by_name["appConnection"]["id"], id.as_str());
-            let projects = app.get(&format!("{BASE}/{id}/projects"), Some(&key)).await;
+            let projects = env.get(&format!("{BASE}/{id}/projects"), Some(&key)).await;
             assert_eq!(
                 projects.status,
                 200,
@@ -122,14 +124,14 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
                     .iter()
                     .any(|p| p["name"] == "API")
             );
-            let groups = app.get(&format!("{BASE}/{id}/groups"), Some(&key)).await;
+            let groups = env.get(&format!("{BASE}/{id}/groups"), Some(&key)).await;
             assert_eq!(groups.status, 200);
-            let checked = app
+            let checked = env
                 .call("POST", &format!("{BASE}/{id}/check"), &key, None)
                 .await
                 .json();
             assert_eq!(checked["appConnection"]["status"], "active");
-            let patched = app
+            let patched = env
                 .call(
                     "PATCH",
                     &format!("{BASE}/{id}"),
@@ -143,7 +145,7 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
                 patched["appConnection"]["credentialsHash"],
                 conn["credentialsHash"]
             );
-            app.call(
+            env.call(
                 "PATCH",
                 &format!("{BASE}/{id}"),
                 &key,
@@ -151,7 +153,7 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
             )
             .await
             .error(409, "Conflict");
-            let rotated = app.call("POST", &format!("{BASE}/{id}/rotate"), &key, None).await;
+            let rotated = env.call("POST", &format!("{BASE}/{id}/rotate"), &key, None).await;
             assert_eq!(rotated.status, 200, "{}", String::from_utf8_lossy(&rotated.body));
             let rotated = rotated.json();
             assert_eq!(rotated["appConnection"]["version"], 3);
@@ -159,7 +161,7 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
                 rotated["appConnection"]["credentialsHash"],
                 conn["credentialsHash"]
             );
-            let events = app.get(&format!("{BASE}/{id}/events"), Some(&key)).await.json();
+            let events = env.get(&format!("{BASE}/{id}/events"), Some(&key)).await.json();
             let kinds: Vec<_> = events["events"]
                 .as_array()
                 .unwrap()
@@ -173,15 +175,15 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
                 format!("{BASE}/{id}/events"),
                 format!("{BASE}/connection-name/{name}"),
             ] {
-                app.get(&path, Some(&app.other_admin))
+                env.get(&path, Some(&env.other_admin_key))
                     .await
                     .error(404, "NotFound");
             }
-            app.call("DELETE", &format!("{BASE}/{id}"), &app.other_admin, None)
+            env.call("DELETE", &format!("{BASE}/{id}"), &env.other_admin_key, None)
                 .await
                 .error(404, "NotFound");
         }
-        let list = app.get(&format!("{BASE}?limit=2"), Some(&key)).await.json();
+        let list = env.get(&format!("{BASE}?limit=2"), Some(&key)).await.json();
         assert_eq!(
             (
                 list["totalCount"].as_u64(),
@@ -189,33 +191,33 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
             ),
             (Some(3), 2)
         );
-        let all = app.get("/api/v1/app-connections", Some(&key)).await.json();
+        let all = env.get("/api/v1/app-connections", Some(&key)).await.json();
         assert_eq!(all["totalCount"], 3);
-        let available = app.get(&format!("{BASE}/available"), Some(&key)).await.json();
+        let available = env.get(&format!("{BASE}/available"), Some(&key)).await.json();
         assert_eq!(available["appConnections"].as_array().unwrap().len(), 3);
-        let options = app
+        let options = env
             .get("/api/v1/app-connections/options", Some(&key))
             .await
             .json();
         assert_eq!(options["appConnectionOptions"][0]["app"], "gitlab");
         assert_eq!(
-            app.get("/api/v1/app-connections", Some(&app.other_admin))
+            env.get("/api/v1/app-connections", Some(&env.other_admin_key))
                 .await
                 .json()["totalCount"],
             0
         );
 
         let id = list["appConnections"][0]["id"].as_str().unwrap().to_owned();
-        let deleted = app
+        let deleted = env
             .call("DELETE", &format!("{BASE}/{id}?revokeAtGitLab=true"), &key, None)
             .await;
         assert_eq!(deleted.status, 200, "{}", String::from_utf8_lossy(&deleted.body));
         assert_eq!(deleted.json()["appConnection"]["id"], id.as_str());
-        app.get(&format!("{BASE}/{id}"), Some(&key))
+        env.get(&format!("{BASE}/{id}"), Some(&key))
             .await
             .error(404, "NotFound");
 
-        let audit = app
+        let audit = env
             .get("/api/v1/audit-logs?resourceKind=app-connection", Some(&key))
             .await
             .json();
@@ -243,79 +245,127 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx() {
-    let app = TestApp::with_loopback_gitlab().await;
-    let sim = sim(Mode::SelfManaged).await;
-    app.clock.set_ms(sim.clock().unix() * 1_000);
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let sim = env.sim();
     let url = sim.url().to_owned();
-    let key = app.admin.clone();
+    let key = env.admin_key.clone();
     let post = |value: Value| {
-        let app = &app;
+        let env = &env;
         let key = key.clone();
-        async move { app.call("POST", BASE, &key, Some(value)).await }
+        async move { env.call("POST", BASE, &key, Some(value)).await }
     };
-    let mut cases: Vec<(Value, &str)> = vec![
+    // `body` with one more top-level field.
+    let with = |mut value: Value, field: &str, extra: Value| {
+        value[field] = extra;
+        value
+    };
+    let personal = body("a", &url, ALICE, "personal");
+    let cases: [(&str, Value, &str); 17] = [
         (
+            "no credentials",
             json!({"name": "a", "method": "access-token"}),
             "credentials are required",
         ),
         (
+            "unknown method",
             json!({"name": "a", "method": "basic", "credentials": {"accessToken": ALICE, "accessTokenType": "personal"}}),
             "unknown method",
         ),
         (
+            "name not a slug",
             json!({"name": "Bad Name", "method": "access-token", "credentials": {"accessToken": ALICE, "accessTokenType": "personal"}}),
             "slug",
         ),
         (
+            "unknown token type",
             json!({"name": "a", "method": "access-token", "credentials": {"accessToken": ALICE, "accessTokenType": "deploy"}}),
-            "personal, project or group",
+            "must be one of personal, project, group",
         ),
         (
+            "description too long",
             json!({"name": "a", "method": "access-token", "description": "x".repeat(257), "credentials": {"accessToken": ALICE, "accessTokenType": "personal"}}),
             "256",
         ),
-        (body("a", &url, DEPLOY, "personal"), "project token"),
         (
+            "token of another type",
+            body("a", &url, DEPLOY, "personal"),
+            "project token",
+        ),
+        (
+            "token unknown to GitLab",
             body("a", &url, "glpat-nopeNOPEnopeNOPE1234", "personal"),
             "not valid",
         ),
         (
+            "credentials in the url",
             body("a", "https://user:pw@gitlab.example.com", ALICE, "personal"),
             "user name or password",
         ),
         (
+            "query in the url",
             body("a", "https://gitlab.example.com/?x=1", ALICE, "personal"),
             "query",
         ),
         (
+            "fragment in the url",
             body("a", "https://gitlab.example.com/#x", ALICE, "personal"),
             "fragment",
         ),
         (
+            "plain http",
             body("a", "http://gitlab.example.com", ALICE, "personal"),
             "https://",
         ),
-        (body("a", "https://10.1.2.3", ALICE, "personal"), "refused"),
-        (body("a", "http://127.0.0.1:1", ALICE, "personal"), "unreachable"),
+        (
+            "internal address",
+            body("a", "https://10.1.2.3", ALICE, "personal"),
+            "refused",
+        ),
+        (
+            "nothing listening",
+            body("a", "http://127.0.0.1:1", ALICE, "personal"),
+            "unreachable",
+        ),
+        (
+            "platform-managed credentials",
+            with(personal.clone(), "isPlatformManagedCredentials", json!(true)),
+            "not supported for GitLab connections",
+        ),
+        (
+            "gateway",
+            with(
+                personal.clone(),
+                "gatewayId",
+                json!("0193f1d2-0000-7000-8000-000000000000"),
+            ),
+            "not supported for GitLab connections",
+        ),
+        (
+            "access sync without a group token",
+            with(
+                body("a", &url, DEPLOY, "project"),
+                "usages",
+                json!(["access-sync"]),
+            ),
+            "group token",
+        ),
+        (
+            "unknown usage",
+            with(personal, "usages", json!(["mining"])),
+            "unknown usage",
+        ),
     ];
-    let mut platform = body("a", &url, ALICE, "personal");
-    platform["isPlatformManagedCredentials"] = json!(true);
-    cases.push((platform, "not supported for GitLab connections"));
-    let mut gateway = body("a", &url, ALICE, "personal");
-    gateway["gatewayId"] = json!("0193f1d2-0000-7000-8000-000000000000");
-    cases.push((gateway, "not supported for GitLab connections"));
-    let mut usage = body("a", &url, DEPLOY, "project");
-    usage["usages"] = json!(["access-sync"]);
-    cases.push((usage, "group token"));
-    let mut unknown_usage = body("a", &url, ALICE, "personal");
-    unknown_usage["usages"] = json!(["mining"]);
-    cases.push((unknown_usage, "unknown usage"));
-    for (value, expected) in cases {
-        let reply = post(value.clone()).await;
+    for (case, value, expected) in cases {
+        let reply = post(value).await;
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        assert_eq!(reply.status, 400, "{case}: {text}");
         let error = reply.error(400, "BadRequest");
         let message = error["message"].as_str().unwrap();
-        assert!(message.contains(expected), "{value}: {message}");
-        assert!(!message.contains(ALICE));
+        assert!(
+            message.contains(expected),
+            "{case}: expected {expected:?} in {message:?}"
+        );
+        assert!(!message.contains(ALICE), "{case}: the token is echoed");
     }
     // Unknown fields and wrong types are refused by the parser.
     post(json!({"name": "a", "method": "access-token", "extra": 1}))
@@ -327,27 +377,26 @@ async fn bad_input_gets_a_clear_4xx() {
         .await
         .error(409, "Conflict");
     // Limits and ids.
-    app.get(&format!("{BASE}?limit=0"), Some(&key))
+    env.get(&format!("{BASE}?limit=0"), Some(&key))
         .await
         .error(400, "BadRequest");
-    app.get(&format!("{BASE}/not-an-id"), Some(&key))
+    env.get(&format!("{BASE}/not-an-id"), Some(&key))
         .await
         .error(404, "NotFound");
     // A reader sees connections but cannot change them.
-    let reader = app.key_for("acme", Role::Reader).await;
-    assert_eq!(app.get(BASE, Some(&reader)).await.status, 200);
-    app.call("POST", BASE, &reader, Some(body("b", &url, ALICE, "personal")))
+    let reader = env.key("acme", Role::Reader).await;
+    assert_eq!(env.get(BASE, Some(&reader)).await.status, 200);
+    env.call("POST", BASE, &reader, Some(body("b", &url, ALICE, "personal")))
         .await
         .error(403, "Forbidden");
 }
 
 #[tokio::test]
 async fn revocation_in_gitlab_shows_up_as_a_status_change_event_and_webhook() {
-    let app = TestApp::with_loopback_gitlab().await;
-    let sim = sim(Mode::GitLabCom).await;
-    app.clock.set_ms(sim.clock().unix() * 1_000);
-    let key = app.admin.clone();
-    let hook = app
+    let env = env_with_sim(Mode::GitLabCom).await;
+    let sim = env.sim();
+    let key = env.admin_key.clone();
+    let hook = env
         .call(
             "POST",
             "/api/v1/webhooks",
@@ -357,7 +406,7 @@ async fn revocation_in_gitlab_shows_up_as_a_status_change_event_and_webhook() {
         .await
         .json();
     let hook_id = hook["webhook"]["id"].as_str().unwrap().to_owned();
-    let conn = app
+    let conn = env
         .call(
             "POST",
             BASE,
@@ -369,21 +418,21 @@ async fn revocation_in_gitlab_shows_up_as_a_status_change_event_and_webhook() {
     let id = conn["appConnection"]["id"].as_str().unwrap().to_owned();
     sim.state()
         .set_token_expiry(DEPLOY, Some(sim.clock().today() + time::Duration::days(10)));
-    let expiring = app
+    let expiring = env
         .call("POST", &format!("{BASE}/{id}/check"), &key, None)
         .await
         .json();
     assert_eq!(expiring["appConnection"]["status"], "expiring");
     sim.state().revoke_token(DEPLOY);
-    let revoked = app
+    let revoked = env
         .call("POST", &format!("{BASE}/{id}/check"), &key, None)
         .await
         .json();
     assert_eq!(revoked["appConnection"]["status"], "revoked");
-    let events = app.get(&format!("{BASE}/{id}/events"), Some(&key)).await.json();
+    let events = env.get(&format!("{BASE}/{id}/events"), Some(&key)).await.json();
     assert_eq!(events["totalCount"], 3);
     assert_eq!(events["events"][0]["toStatus"], "revoked");
-    let deliveries = app
+    let deliveries = env
         .get(&format!("/api/v1/webhooks/{hook_id}/deliveries"), Some(&key))
         .await
         .json();
@@ -411,17 +460,17 @@ async fn raw_server(answer: Option<&'static str>) -> String {
 
 #[tokio::test]
 async fn html_answers_and_hanging_instances_are_told_apart() {
-    let app = TestApp::with_loopback_gitlab().await;
+    let env = TestEnv::builder().loopback().build().await;
     let html = raw_server(Some(
         "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 21\r\nconnection: close\r\n\r\n<html>sign in</html>\n",
     ))
     .await;
     let hang = raw_server(None).await;
-    let reply = app
+    let reply = env
         .call(
             "POST",
             BASE,
-            &app.admin,
+            &env.admin_key,
             Some(body("a", &html, ALICE, "personal")),
         )
         .await;
@@ -431,11 +480,11 @@ async fn html_answers_and_hanging_instances_are_told_apart() {
         "{error}"
     );
     assert_eq!(error["details"][0]["field"], "credentials.instanceUrl");
-    let reply = app
+    let reply = env
         .call(
             "POST",
             BASE,
-            &app.admin,
+            &env.admin_key,
             Some(body("a", &hang, ALICE, "personal")),
         )
         .await;
@@ -448,55 +497,55 @@ async fn html_answers_and_hanging_instances_are_told_apart() {
 
 #[tokio::test]
 async fn ten_thousand_connections_are_listed_page_by_page() {
-    let app = TestApp::with_loopback_gitlab().await;
-    let sim = sim(Mode::SelfManaged).await;
-    app.clock.set_ms(sim.clock().unix() * 1_000);
-    let created = app
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let sim = env.sim();
+    let created = env
         .call(
             "POST",
             BASE,
-            &app.admin,
+            &env.admin_key,
             Some(body("seed", sim.url(), ALICE, "personal")),
         )
         .await
         .json();
     let id = created["appConnection"]["id"].as_str().unwrap();
-    let base = app.services.store.connection(&app.acme.id, id).await.unwrap();
+    // The other 9,999 rows are copies of this one, written straight to the store.
+    let base = env.store.connection(env.tenant.id.as_str(), id).await.unwrap();
     let records: Vec<_> = (0..9_999)
-        .map(|i| labgate_store::ConnectionRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: format!("c-{i:05}"),
-            created_at: base.created_at + 1 + i64::from(i),
-            ..base.clone()
+        .map(|i| {
+            let mut record = base.clone();
+            record.id = uuid::Uuid::now_v7().to_string();
+            record.name = format!("c-{i:05}");
+            record.created_at = base.created_at + 1 + i64::from(i);
+            record
         })
         .collect();
-    app.services.store.insert_connections(&records).await.unwrap();
-    let page = app
-        .get(&format!("{BASE}?offset=9950&limit=100"), Some(&app.admin))
+    env.store.insert_connections(&records).await.unwrap();
+    let page = env
+        .get(&format!("{BASE}?offset=9950&limit=100"), Some(&env.admin_key))
         .await
         .json();
     assert_eq!(page["totalCount"], 10_000);
     assert_eq!(page["appConnections"].as_array().unwrap().len(), 50);
     assert_eq!(page["appConnections"][49]["name"], "c-09998");
-    app.get(&format!("{BASE}?limit=101"), Some(&app.admin))
+    env.get(&format!("{BASE}?limit=101"), Some(&env.admin_key))
         .await
         .error(400, "BadRequest");
     assert_eq!(
-        app.get(BASE, Some(&app.other_admin)).await.json()["totalCount"],
+        env.get(BASE, Some(&env.other_admin_key)).await.json()["totalCount"],
         0
     );
 }
 
 #[tokio::test]
 async fn listing_errors_are_reported_not_swallowed() {
-    let app = TestApp::with_loopback_gitlab().await;
-    let sim = sim(Mode::SelfManaged).await;
-    app.clock.set_ms(sim.clock().unix() * 1_000);
-    let created = app
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let sim = env.sim();
+    let created = env
         .call(
             "POST",
             BASE,
-            &app.admin,
+            &env.admin_key,
             Some(body("p", sim.url(), ALICE, "personal")),
         )
         .await
@@ -504,7 +553,9 @@ async fn listing_errors_are_reported_not_swallowed() {
     let id = created["appConnection"]["id"].as_str().unwrap().to_owned();
     sim.state().revoke_token(ALICE);
     for what in ["projects", "groups"] {
-        let reply = app.get(&format!("{BASE}/{id}/{what}"), Some(&app.admin)).await;
+        let reply = env
+            .get(&format!("{BASE}/{id}/{what}"), Some(&env.admin_key))
+            .await;
         let error = reply.error(503, "ServiceUnavailable");
         assert!(error["message"].as_str().unwrap().contains("revoked"), "{error}");
     }

@@ -1,30 +1,29 @@
-use labgate_server::ServerSettings;
+use labgate_server::{AppState, ServerSettings};
+use labgate_testkit::TestEnv;
 use secrecy::SecretString;
-
-use crate::TestApp;
 
 #[tokio::test]
 async fn health_and_readiness_are_public() {
-    let app = TestApp::new().await;
-    let health = app.get("/healthz", None).await;
+    let env = TestEnv::new().await;
+    let health = env.get("/healthz", None).await;
     assert_eq!(
         (health.status.as_u16(), health.json()["status"].as_str()),
         (200, Some("ok"))
     );
     assert_eq!(health.headers["x-content-type-options"], "nosniff");
     assert!(health.headers.contains_key("x-request-id"));
-    let ready = app.get("/readyz", None).await;
+    let ready = env.get("/readyz", None).await;
     assert_eq!(ready.status, 200);
-    app.services.store.close().await;
-    app.get("/readyz", None).await.error(503, "ServiceUnavailable");
+    env.services.close().await;
+    env.get("/readyz", None).await.error(503, "ServiceUnavailable");
 }
 
 #[tokio::test]
 async fn metrics_count_requests_and_jobs_and_honour_the_token() {
-    let app = TestApp::new().await;
-    app.get("/api/v1/jobs", Some(&app.admin)).await;
-    app.get("/api/v1/jobs", None).await;
-    let text = String::from_utf8(app.get("/metrics", None).await.body).unwrap();
+    let mut env = TestEnv::new().await;
+    env.get("/api/v1/jobs", Some(&env.admin_key)).await;
+    env.get("/api/v1/jobs", None).await;
+    let text = String::from_utf8(env.get("/metrics", None).await.body).unwrap();
     assert!(
         text.contains("labgate_http_requests_total{method=\"GET\",route=\"/api/v1/jobs\",status=\"200\"} 1"),
         "{text}"
@@ -37,18 +36,18 @@ async fn metrics_count_requests_and_jobs_and_honour_the_token() {
         metrics_token: Some(SecretString::from("metrics-secret".to_owned())),
         ..ServerSettings::default()
     };
-    let app = TestApp::with_settings(guarded).await;
-    app.get("/metrics", None).await.error(401, "Unauthorized");
-    app.get("/metrics", Some("wrong"))
+    env.app = AppState::new(env.services.clone(), guarded);
+    env.get("/metrics", None).await.error(401, "Unauthorized");
+    env.get("/metrics", Some("wrong"))
         .await
         .error(401, "Unauthorized");
-    assert_eq!(app.get("/metrics", Some("metrics-secret")).await.status, 200);
+    assert_eq!(env.get("/metrics", Some("metrics-secret")).await.status, 200);
 }
 
 #[tokio::test]
 async fn the_openapi_document_is_public_and_the_checked_in_copy_is_current() {
-    let app = TestApp::new().await;
-    let reply = app.get("/api/docs/openapi.json", None).await;
+    let env = TestEnv::new().await;
+    let reply = env.get("/api/docs/openapi.json", None).await;
     assert_eq!(reply.status, 200);
     let served = reply.json();
     assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
@@ -67,4 +66,65 @@ async fn the_openapi_document_is_public_and_the_checked_in_copy_is_current() {
         generated.trim_end(),
         "docs/openapi.json is stale: run `LABGATE_WRITE_OPENAPI=1 cargo test -p labgate-server openapi` and commit it"
     );
+}
+
+/// How each value of `all` is written on the wire.
+fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
+    all.iter()
+        .map(|value| serde_json::to_value(value).unwrap())
+        .collect()
+}
+
+// FIXME(refactor): fails until labgate-proto's `text_enum!` makes utoipa see each variant's
+// `#[serde(rename = $text)]`. The macro captures the text as `$text:literal`, which reaches
+// derive macros wrapped in an invisible (`Delimiter::None`) group; serde looks through it, but
+// utoipa-gen 5 (`component/serde.rs`, `parse_next_lit_str`) accepts only a bare literal token
+// and silently drops the rename, so the document lists Rust variant names (`NeedsReauth`,
+// `ApiKeyCreate`, `All`) instead of the wire values (`needs_reauth`, `api-key.create`, `*`).
+// Capturing the text as `$text:tt` in the macro fixes it; then regenerate docs/openapi.json.
+#[test]
+fn openapi_enums_list_the_values_sent_on_the_wire() {
+    use labgate_proto::api_keys::Role;
+    use labgate_proto::audit::{ActorKind, AuditAction, ResourceType};
+    use labgate_proto::connections::{
+        AccessTokenType, App, ConnectionEventKind, ConnectionMethod, ConnectionStatus, ResourceKind, Usage,
+    };
+    use labgate_proto::jobs::JobState;
+    use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
+
+    let expected = [
+        ("AccessTokenType", wire(AccessTokenType::ALL)),
+        ("ActorKind", wire(ActorKind::ALL)),
+        ("App", wire(App::ALL)),
+        ("AuditAction", wire(AuditAction::ALL)),
+        ("ConnectionEventKind", wire(ConnectionEventKind::ALL)),
+        ("ConnectionMethod", wire(ConnectionMethod::ALL)),
+        ("ConnectionStatus", wire(ConnectionStatus::ALL)),
+        ("DeliveryState", wire(DeliveryState::ALL)),
+        ("JobState", wire(&JobState::ALL)),
+        ("ResourceKind", wire(ResourceKind::ALL)),
+        ("ResourceType", wire(ResourceType::ALL)),
+        ("Role", wire(&Role::ALL)),
+        ("Usage", wire(Usage::ALL)),
+        ("WebhookEventType", wire(WebhookEventType::ALL)),
+    ];
+    let document: serde_json::Value = serde_json::from_str(&labgate_server::openapi_json()).unwrap();
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let mut wrong = Vec::new();
+    for (name, values) in &expected {
+        let documented = schemas[*name]["enum"].as_array().unwrap();
+        if documented != values {
+            wrong.push(format!("{name}: documented {documented:?}, sent {values:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Every enum of the document is checked above.
+    for (name, schema) in schemas {
+        if schema.get("enum").is_some() {
+            assert!(
+                expected.iter().any(|(known, _)| known == name),
+                "{name} is an enum of the document without a check here"
+            );
+        }
+    }
 }

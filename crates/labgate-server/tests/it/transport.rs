@@ -1,9 +1,8 @@
 use std::time::Duration;
 
-use labgate_server::{AppState, ServerSettings, TlsFiles};
+use labgate_server::{ServerSettings, TlsFiles};
+use labgate_testkit::TestEnv;
 use tokio_util::sync::CancellationToken;
-
-use crate::TestApp;
 
 fn client(ca: Option<&str>) -> reqwest::Client {
     labgate_server::install_crypto_provider();
@@ -27,10 +26,8 @@ async fn tls_listener_serves_with_the_configured_certificate() {
         tls: Some(TlsFiles { cert, key }),
         ..ServerSettings::default()
     };
-    let app = TestApp::with_settings(settings.clone()).await;
-    let server = labgate_server::bind(AppState::new(app.services.clone(), settings))
-        .await
-        .unwrap();
+    let env = TestEnv::builder().server_settings(settings).build().await;
+    let server = labgate_server::bind(env.app.clone()).await.unwrap();
     assert!(server.is_tls());
     let port = server.local_addr().unwrap().port();
     let shutdown = CancellationToken::new();
@@ -74,11 +71,8 @@ async fn a_bad_certificate_stops_the_start_with_a_clear_error() {
         }),
         ..ServerSettings::default()
     };
-    let app = TestApp::with_settings(settings.clone()).await;
-    let error = labgate_server::bind(AppState::new(app.services.clone(), settings))
-        .await
-        .err()
-        .unwrap();
+    let env = TestEnv::builder().server_settings(settings).build().await;
+    let error = labgate_server::bind(env.app.clone()).await.err().unwrap();
     assert!(error.contains("LABGATE_TLS_CERT_FILE"), "{error}");
 }
 
@@ -88,17 +82,15 @@ async fn shutdown_stops_accepting_and_returns() {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..ServerSettings::default()
     };
-    let app = TestApp::with_settings(settings.clone()).await;
-    let server = labgate_server::bind(AppState::new(app.services.clone(), settings))
-        .await
-        .unwrap();
+    let env = TestEnv::builder().server_settings(settings).build().await;
+    let server = labgate_server::bind(env.app.clone()).await.unwrap();
     let address = server.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(server.serve(shutdown.clone()));
     let url = format!("http://{address}/api/v1/jobs");
     let reply = client(None)
         .get(&url)
-        .bearer_auth(&app.admin)
+        .bearer_auth(&env.admin_key)
         .send()
         .await
         .unwrap();

@@ -1,7 +1,6 @@
 use labgate_proto::api_keys::Role;
+use labgate_testkit::TestEnv;
 use serde_json::json;
-
-use crate::TestApp;
 
 fn hook(url: &str) -> serde_json::Value {
     json!({"url": url, "description": "ops", "events": ["connection.status_changed"]})
@@ -9,12 +8,12 @@ fn hook(url: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
-    let app = TestApp::new().await;
-    let created = app
+    let env = TestEnv::new().await;
+    let created = env
         .call(
             "POST",
             "/api/v1/webhooks",
-            &app.admin,
+            &env.admin_key,
             Some(hook("https://hooks.example/a")),
         )
         .await;
@@ -26,20 +25,20 @@ async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
     assert_eq!(body["webhook"]["events"], json!(["connection.status_changed"]));
     assert_eq!(body["webhook"]["enabled"], true);
 
-    let key = Some(app.admin.as_str());
+    let key = Some(env.admin_key.as_str());
     for path in [format!("/api/v1/webhooks/{id}"), "/api/v1/webhooks".to_owned()] {
-        let reply = app.get(&path, key).await;
+        let reply = env.get(&path, key).await;
         assert_eq!(reply.status, 200);
         assert!(
             !String::from_utf8_lossy(&reply.body).contains(&secret),
             "the secret is shown only once"
         );
     }
-    let patched = app
+    let patched = env
         .call(
             "PATCH",
             &format!("/api/v1/webhooks/{id}"),
-            &app.admin,
+            &env.admin_key,
             Some(json!({"enabled": false, "description": null})),
         )
         .await
@@ -53,59 +52,64 @@ async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
     );
 
     // Another tenant sees none of it.
-    let other = Some(app.other_admin.as_str());
-    app.get(&format!("/api/v1/webhooks/{id}"), other)
+    let other = Some(env.other_admin_key.as_str());
+    env.get(&format!("/api/v1/webhooks/{id}"), other)
         .await
         .error(404, "NotFound");
-    app.get(&format!("/api/v1/webhooks/{id}/deliveries"), other)
+    env.get(&format!("/api/v1/webhooks/{id}/deliveries"), other)
         .await
         .error(404, "NotFound");
-    app.call(
+    env.call(
         "POST",
         &format!("/api/v1/webhooks/{id}/test"),
-        &app.other_admin,
+        &env.other_admin_key,
         None,
     )
     .await
     .error(404, "NotFound");
-    app.call(
+    env.call(
         "PATCH",
         &format!("/api/v1/webhooks/{id}"),
-        &app.other_admin,
+        &env.other_admin_key,
         Some(json!({"enabled": true})),
     )
     .await
     .error(404, "NotFound");
-    app.call(
+    env.call(
         "DELETE",
         &format!("/api/v1/webhooks/{id}"),
-        &app.other_admin,
+        &env.other_admin_key,
         None,
     )
     .await
     .error(404, "NotFound");
-    assert_eq!(app.get("/api/v1/webhooks", other).await.json()["totalCount"], 0);
+    assert_eq!(env.get("/api/v1/webhooks", other).await.json()["totalCount"], 0);
 
-    let test = app
-        .call("POST", &format!("/api/v1/webhooks/{id}/test"), &app.admin, None)
+    let test = env
+        .call(
+            "POST",
+            &format!("/api/v1/webhooks/{id}/test"),
+            &env.admin_key,
+            None,
+        )
         .await
         .json();
     assert_eq!(test["delivery"]["eventType"], "webhook.test");
     assert_eq!(test["delivery"]["state"], "pending");
-    let deliveries = app
+    let deliveries = env
         .get(&format!("/api/v1/webhooks/{id}/deliveries"), key)
         .await
         .json();
     assert_eq!(deliveries["totalCount"], 1);
 
-    let deleted = app
-        .call("DELETE", &format!("/api/v1/webhooks/{id}"), &app.admin, None)
+    let deleted = env
+        .call("DELETE", &format!("/api/v1/webhooks/{id}"), &env.admin_key, None)
         .await;
     assert_eq!(deleted.status, 200);
-    app.get(&format!("/api/v1/webhooks/{id}"), key)
+    env.get(&format!("/api/v1/webhooks/{id}"), key)
         .await
         .error(404, "NotFound");
-    let audit = app
+    let audit = env
         .get("/api/v1/audit-logs?resourceKind=webhook", key)
         .await
         .json();
@@ -120,12 +124,12 @@ async fn subscriptions_show_the_secret_once_and_stay_in_their_tenant() {
 
 #[tokio::test]
 async fn only_admins_change_subscriptions() {
-    let app = TestApp::new().await;
-    let id = app
+    let env = TestEnv::new().await;
+    let id = env
         .call(
             "POST",
             "/api/v1/webhooks",
-            &app.admin,
+            &env.admin_key,
             Some(hook("https://hooks.example/a")),
         )
         .await
@@ -134,18 +138,18 @@ async fn only_admins_change_subscriptions() {
         .unwrap()
         .to_owned();
     for role in [Role::Member, Role::Reader] {
-        let key = app.key_for("acme", role).await;
-        assert_eq!(app.get("/api/v1/webhooks", Some(&key)).await.status, 200);
+        let key = env.key("acme", role).await;
+        assert_eq!(env.get("/api/v1/webhooks", Some(&key)).await.status, 200);
         assert_eq!(
-            app.get(&format!("/api/v1/webhooks/{id}/deliveries"), Some(&key))
+            env.get(&format!("/api/v1/webhooks/{id}/deliveries"), Some(&key))
                 .await
                 .status,
             200
         );
-        app.call("POST", "/api/v1/webhooks", &key, Some(hook("https://x.example")))
+        env.call("POST", "/api/v1/webhooks", &key, Some(hook("https://x.example")))
             .await
             .error(403, "Forbidden");
-        app.call(
+        env.call(
             "PATCH",
             &format!("/api/v1/webhooks/{id}"),
             &key,
@@ -153,59 +157,85 @@ async fn only_admins_change_subscriptions() {
         )
         .await
         .error(403, "Forbidden");
-        app.call("DELETE", &format!("/api/v1/webhooks/{id}"), &key, None)
+        env.call("DELETE", &format!("/api/v1/webhooks/{id}"), &key, None)
             .await
             .error(403, "Forbidden");
-        app.call("POST", &format!("/api/v1/webhooks/{id}/test"), &key, None)
+        env.call("POST", &format!("/api/v1/webhooks/{id}/test"), &key, None)
             .await
             .error(403, "Forbidden");
     }
-    let reader = app.key_for("acme", Role::CredentialReader).await;
-    app.get("/api/v1/webhooks", Some(&reader))
+    let reader = env.key("acme", Role::CredentialReader).await;
+    env.get("/api/v1/webhooks", Some(&reader))
         .await
         .error(403, "Forbidden");
 }
 
 #[tokio::test]
 async fn bad_subscriptions_are_refused_with_the_field() {
-    let app = TestApp::new().await;
-    for (body, field) in [
-        (json!({"url": "ftp://x.example"}), "url"),
-        (json!({"url": "https://user:pw@x.example/"}), "url"),
-        (json!({"url": "not a url"}), "url"),
-        (json!({"url": "http://hooks.example/plain"}), "url"),
-        (json!({"url": "https://127.0.0.1/hook"}), "url"),
-        (json!({"url": "https://169.254.169.254/latest"}), "url"),
-        (json!({"url": "https://x.example", "events": []}), "events"),
+    let env = TestEnv::new().await;
+    let cases = [
+        ("ftp scheme", json!({"url": "ftp://x.example"}), "url"),
         (
+            "credentials in the url",
+            json!({"url": "https://user:pw@x.example/"}),
+            "url",
+        ),
+        ("not a url", json!({"url": "not a url"}), "url"),
+        ("plain http", json!({"url": "http://hooks.example/plain"}), "url"),
+        ("loopback", json!({"url": "https://127.0.0.1/hook"}), "url"),
+        (
+            "link-local metadata",
+            json!({"url": "https://169.254.169.254/latest"}),
+            "url",
+        ),
+        (
+            "no events",
+            json!({"url": "https://x.example", "events": []}),
+            "events",
+        ),
+        (
+            "unknown event",
             json!({"url": "https://x.example", "events": ["everything"]}),
             "events",
         ),
-        (json!({"url": "https://x.example", "secret": "short"}), "secret"),
         (
+            "short secret",
+            json!({"url": "https://x.example", "secret": "short"}),
+            "secret",
+        ),
+        (
+            "long description",
             json!({"url": "https://x.example", "description": "d".repeat(257)}),
             "description",
         ),
-    ] {
-        let reply = app.call("POST", "/api/v1/webhooks", &app.admin, Some(body)).await;
+    ];
+    for (case, body, field) in cases {
+        let reply = env
+            .call("POST", "/api/v1/webhooks", &env.admin_key, Some(body))
+            .await;
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        assert_eq!(reply.status, 400, "{case}: {text}");
         let error = reply.error(400, "BadRequest");
-        assert_eq!(error["details"][0]["field"], field);
+        assert_eq!(error["details"][0]["field"], field, "{case}: {text}");
         // A refused secret is never echoed.
-        assert!(!String::from_utf8_lossy(&reply.body).contains("\"short\""));
+        assert!(
+            !text.contains("\"short\""),
+            "{case}: the secret is echoed: {text}"
+        );
     }
-    app.call(
+    env.call(
         "POST",
         "/api/v1/webhooks",
-        &app.admin,
+        &env.admin_key,
         Some(json!({"url": "https://x.example", "extra": 1})),
     )
     .await
     .error(400, "BadRequest");
-    app.call("POST", "/api/v1/webhooks", &app.admin, Some(json!({})))
+    env.call("POST", "/api/v1/webhooks", &env.admin_key, Some(json!({})))
         .await
         .error(400, "BadRequest");
     assert_eq!(
-        app.get("/api/v1/webhooks", Some(&app.admin)).await.json()["totalCount"],
+        env.get("/api/v1/webhooks", Some(&env.admin_key)).await.json()["totalCount"],
         0
     );
 }

@@ -7,7 +7,6 @@ use comfy_table::Table;
 use labgate_core::auth::{Actor, KeyRequest};
 use labgate_core::vault::RootRotation;
 use labgate_proto::api_keys::Role;
-use labgate_store::Backend;
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -138,7 +137,7 @@ pub async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             i_understand_other_replicas,
         } => {
             if vault.origin().is_writable()
-                && services.store.backend() == Backend::Postgres
+                && services.readiness.shared_by_replicas()
                 && !i_understand_other_replicas
             {
                 bail!(
