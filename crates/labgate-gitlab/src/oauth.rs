@@ -19,7 +19,7 @@ use url::Url;
 use crate::base_url::GitLabBaseUrl;
 use crate::client::GitLabClient;
 use crate::error::{self, GitLabError};
-use crate::tokens::OAuthTokenInfo;
+use crate::resources::OAuthTokenInfo;
 
 /// A PKCE code verifier (43–128 characters), to keep (encrypted) until the callback.
 pub struct PkceVerifier(SecretString);
