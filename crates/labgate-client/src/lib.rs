@@ -75,7 +75,7 @@ impl Client {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        labgate_crypto::tls::install_default_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))

@@ -6,6 +6,8 @@
 //!   DEK rotation). Every stored secret is sealed with the DEK under an [`Aad`] that binds it to
 //!   its tenant, table, row and field.
 //! - API keys, random tokens, constant-time comparison and the hashes the rest of labgate needs.
+//! - [`tls::install_default_provider`]: the one rustls crypto provider set-up for every TLS
+//!   client and server in the workspace.
 //!
 //! This is the only crate in the workspace that touches ciphers. See `README.md` for the formats.
 #![deny(
@@ -20,6 +22,7 @@ mod error;
 mod keyring;
 mod sealed;
 mod tenant;
+pub mod tls;
 mod token;
 
 pub use aad::Aad;

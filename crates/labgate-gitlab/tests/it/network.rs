@@ -230,7 +230,7 @@ fn private_pki() -> Pki {
 }
 
 async fn tls_gitlab(pki: &Pki) -> SocketAddr {
-    labgate_gitlab::net::install_crypto_provider();
+    labgate_crypto::tls::install_default_provider();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem(
         pki.cert_pem.clone().into_bytes(),
         pki.key_pem.clone().into_bytes(),

@@ -65,7 +65,7 @@ async fn keyset_and_offset_beyond_ten_thousand() {
 
 /// The raw headers of the first `/groups` page: (`x-total`, whether `x-next-page` is set).
 async fn reqwest_probe(sim: &gitlab_sim::SimServer) -> (Option<String>, bool) {
-    labgate_gitlab::net::install_crypto_provider();
+    labgate_crypto::tls::install_default_provider();
     let r = reqwest::Client::new()
         .get(format!(
             "{}/api/v4/groups?all_available=true&per_page=100",
