@@ -27,7 +27,7 @@ mod token;
 
 pub use aad::Aad;
 pub use error::{CryptoError, Result};
-pub use keyring::{Keyring, MAX_KEY_ID_LEN, RootKey, WrappedTenantKeys};
+pub use keyring::{Keyring, RootKey, WrappedTenantKeys};
 pub use sealed::{SEALED_VERSION, sealed_key_id};
 pub use tenant::TenantKeys;
 pub use token::{

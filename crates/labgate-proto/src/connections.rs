@@ -11,19 +11,6 @@ pub const METHOD_ACCESS_TOKEN: &str = "access-token";
 pub const METHOD_OAUTH: &str = "oauth";
 /// What a connection may be used for (`usages`).
 pub const USAGES: &[&str] = &["secret-sync", "secret-scanning", "access-sync"];
-/// Statuses of a connection (DESIGN.md, token lifecycle).
-pub const STATUSES: &[&str] = &[
-    "active",
-    "expiring",
-    "expired",
-    "revoked",
-    "needs_reauth",
-    "needs_attention",
-    "compromised",
-    "insufficient_scope",
-    "unreachable",
-    "error",
-];
 
 /// The access-token credentials of a create or update. The token is write-only.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
