@@ -142,16 +142,3 @@ pub async fn put(sim: &SimServer, path: &str, token: Option<&str>, body: Value) 
 pub async fn delete(sim: &SimServer, path: &str, token: Option<&str>) -> Res {
     call(sim, Method::DELETE, path, token, None).await
 }
-
-/// `../../../shared/<rel>` from this crate, or `None` (with a skip notice) when absent.
-pub fn shared(rel: &str) -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not available", p.display());
-        None
-    }
-}
