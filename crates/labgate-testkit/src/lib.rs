@@ -6,6 +6,7 @@
 //! else, or nothing, runs them on SQLite files in temporary directories.
 
 pub mod shared;
+pub mod sim;
 
 use std::time::Duration;
 

@@ -17,13 +17,13 @@ fn no_env() -> ClientOptions {
     ClientOptions {
         connect_timeout: Duration::from_millis(500),
         max_attempts: 1,
-        ..fast_options()
+        ..fast_client_options()
     }
 }
 
 #[tokio::test]
 async fn internal_addresses_are_refused_unless_allow_listed() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let port = sim.addr().port();
     let deny = NetworkPolicy::deny_internal();
     // Plain http to a host that is not allow-listed.
@@ -344,7 +344,7 @@ async fn per_instance_proxy_is_used() {
 
 #[tokio::test]
 async fn the_guard_is_reusable_for_other_outgoing_requests() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let port = sim.addr().port();
     let deny = NetworkPolicy::deny_internal();
     let http = guarded_http_client(&deny).unwrap();
