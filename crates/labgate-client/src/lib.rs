@@ -18,8 +18,6 @@
 use std::time::Duration;
 
 use labgate_proto::ErrorBody;
-use labgate_proto::api_keys::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};
-use labgate_proto::audit::{AuditLogList, AuditLogQuery};
 use labgate_proto::connections::{
     ConnectionEventList, ConnectionList, ConnectionResponse, ConnectionView, CreateConnectionRequest,
     DeleteConnectionQuery, UpdateConnectionRequest,
@@ -75,7 +73,7 @@ impl Client {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        labgate_crypto::tls::install_default_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))
@@ -155,24 +153,6 @@ impl Client {
         let path = format!("api/v1/jobs/{}", encode_segment(id));
         let response: JobResponse = self.call(Method::GET, &path, None::<&()>, None::<&()>).await?;
         Ok(response.job)
-    }
-
-    pub async fn api_keys(&self, page: &PageQuery) -> Result<ApiKeyList, ClientError> {
-        self.call(Method::GET, "api/v1/api-keys", Some(page), None::<&()>)
-            .await
-    }
-
-    pub async fn create_api_key(
-        &self,
-        request: &CreateApiKeyRequest,
-    ) -> Result<CreatedApiKeyResponse, ClientError> {
-        self.call(Method::POST, "api/v1/api-keys", None::<&()>, Some(request))
-            .await
-    }
-
-    pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKeyResponse, ClientError> {
-        let path = format!("api/v1/api-keys/{}", encode_segment(id));
-        self.call(Method::DELETE, &path, None::<&()>, None::<&()>).await
     }
 
     pub async fn create_connection(
@@ -261,11 +241,6 @@ impl Client {
     ) -> Result<ConnectionEventList, ClientError> {
         let path = format!("api/v1/app-connections/gitlab/{}/events", encode_segment(id));
         self.call(Method::GET, &path, Some(page), None::<&()>).await
-    }
-
-    pub async fn audit_logs(&self, query: &AuditLogQuery) -> Result<AuditLogList, ClientError> {
-        self.call(Method::GET, "api/v1/audit-logs", Some(query), None::<&()>)
-            .await
     }
 }
 

@@ -12,9 +12,6 @@ use zeroize::Zeroizing;
 use crate::sealed::{self, KEY_LEN, valid_key_id};
 use crate::{Aad, CryptoError, Result, TenantKeys};
 
-/// Longest root key id, in characters. Ids are `[A-Za-z0-9_-]{1,32}`.
-pub const MAX_KEY_ID_LEN: usize = sealed::MAX_ID_LEN;
-
 /// Table name used in the AAD of wrapped tenant keys.
 const WRAP_TABLE: &str = "tenants";
 const WRAP_FIELD_DATA: &str = "data_key";

@@ -6,6 +6,8 @@
 //!   DEK rotation). Every stored secret is sealed with the DEK under an [`Aad`] that binds it to
 //!   its tenant, table, row and field.
 //! - API keys, random tokens, constant-time comparison and the hashes the rest of labgate needs.
+//! - [`tls::install_default_provider`]: the one rustls crypto provider set-up for every TLS
+//!   client and server in the workspace.
 //!
 //! This is the only crate in the workspace that touches ciphers. See `README.md` for the formats.
 #![deny(
@@ -20,11 +22,12 @@ mod error;
 mod keyring;
 mod sealed;
 mod tenant;
+pub mod tls;
 mod token;
 
 pub use aad::Aad;
 pub use error::{CryptoError, Result};
-pub use keyring::{Keyring, MAX_KEY_ID_LEN, RootKey, WrappedTenantKeys};
+pub use keyring::{Keyring, RootKey, WrappedTenantKeys};
 pub use sealed::{SEALED_VERSION, sealed_key_id};
 pub use tenant::TenantKeys;
 pub use token::{

@@ -25,7 +25,6 @@ pub mod oauth;
 mod pagination;
 mod ratelimit;
 mod resources;
-mod tokens;
 
 pub use base_url::{BaseUrlError, GitLabBaseUrl};
 pub use client::{ClientOptions, Credential, GitLabClient, InstanceSettings};
@@ -34,8 +33,8 @@ pub use model::*;
 pub use net::{BlockReason, NetworkPolicy, check_url, guarded_http_client};
 pub use pagination::{Paged, next_link};
 pub use ratelimit::PaceSnapshot;
-pub use resources::{GroupFilter, Invitee, MemberScope, NewHook, NewVariable, ProjectFilter, UserFilter};
-pub use tokens::{
-    NewResourceToken, OAuthApplicationRef, OAuthTokenInfo, ResourceKind, TokenFilter, TokenInfo, TokenKind,
-    TokenOwner, TokenResource,
+pub use resources::{
+    GroupFilter, Invitee, MemberScope, NewHook, NewResourceToken, NewVariable, OAuthApplicationRef,
+    OAuthTokenInfo, ProjectFilter, ResourceKind, TokenFilter, TokenInfo, TokenKind, TokenOwner,
+    TokenResource, UserFilter,
 };

@@ -633,11 +633,6 @@ pub enum ClientBuildError {
     Http(String),
 }
 
-/// Installs the ring crypto provider for rustls once per process (a no-op when one is set).
-pub fn install_crypto_provider() {
-    let _already_installed = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A `reqwest` builder with the SSRF guard (resolver and redirect policy), the proxy settings,
 /// rustls with the web PKI roots plus `tls.ca_bundle_pem`, and the given timeouts. Callers add
 /// what they need (user agent, default headers) and build it. Each request URL must still be
@@ -648,7 +643,7 @@ pub fn guarded_client_builder(
     tls: &TlsSettings,
     connect_timeout: Duration,
 ) -> Result<reqwest::ClientBuilder, ClientBuildError> {
-    install_crypto_provider();
+    labgate_crypto::tls::install_default_provider();
     let resolver = GuardedResolver::new(policy, proxy.hosts());
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()

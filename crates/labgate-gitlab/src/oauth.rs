@@ -19,21 +19,11 @@ use url::Url;
 use crate::base_url::GitLabBaseUrl;
 use crate::client::GitLabClient;
 use crate::error::{self, GitLabError};
-use crate::tokens::OAuthTokenInfo;
+use crate::resources::OAuthTokenInfo;
 
-/// A PKCE code verifier (43–128 characters), to keep (encrypted) until the callback.
+/// A PKCE code verifier (43–128 characters), handed back to [`OAuthClient::exchange_code`] with
+/// the authorization code.
 pub struct PkceVerifier(SecretString);
-
-impl PkceVerifier {
-    /// Rebuilds a verifier stored earlier.
-    pub fn from_secret(secret: SecretString) -> Self {
-        Self(secret)
-    }
-
-    pub fn secret(&self) -> &SecretString {
-        &self.0
-    }
-}
 
 impl std::fmt::Debug for PkceVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -163,7 +163,7 @@ pub struct CreateConnectionRequest {
 pub struct UpdateConnectionRequest {
     pub name: Option<String>,
     /// `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::serde_util::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub credentials: Option<AccessTokenCredentials>,
@@ -174,23 +174,6 @@ pub struct UpdateConnectionRequest {
     pub usages: Option<Vec<String>>,
     pub auto_rotate: Option<bool>,
     pub rotate_before_days: Option<u32>,
-}
-
-mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(
-        value: &Option<Option<String>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        value.serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(Some)
-    }
 }
 
 /// The credentials as shown: never the token.

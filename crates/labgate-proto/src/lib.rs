@@ -9,6 +9,7 @@ pub mod connections;
 pub mod error;
 pub mod jobs;
 pub mod pagination;
+mod serde_util;
 pub mod tenants;
 pub mod vocab;
 pub mod webhooks;

@@ -58,29 +58,11 @@ impl std::fmt::Debug for CreateWebhookRequest {
 pub struct UpdateWebhookRequest {
     pub url: Option<String>,
     /// `null` clears it.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::serde_util::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub events: Option<Vec<String>>,
     pub enabled: Option<bool>,
-}
-
-/// Tells an absent field (leave unchanged) from an explicit `null` (clear).
-mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(
-        value: &Option<Option<String>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        value.serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(Some)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -79,8 +79,7 @@ impl Verifier {
     /// # Errors
     /// If the runtime or HTTP client cannot be built.
     pub fn new(base: GitLabUrl) -> Result<Self, VerifyError> {
-        // Another part of the process may have installed a provider already; either way one is set.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        labgate_crypto::tls::install_default_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())

@@ -10,7 +10,7 @@ use crate::state::AppState;
 
 /// Installs the process-wide rustls provider (ring). Safe to call more than once.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    labgate_crypto::tls::install_default_provider();
 }
 
 /// A listener that is bound (so its address is known, e.g. for port 0) but not yet serving.

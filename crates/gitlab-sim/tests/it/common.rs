@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests.
 
+use std::time::Duration;
+
 use gitlab_sim::seed::SeedOAuthApp;
 use gitlab_sim::{Seed, SeedBuilder, SimServer};
 use reqwest::{Method, StatusCode};
@@ -52,6 +54,22 @@ pub fn standard() -> SeedBuilder {
             scopes: vec!["api".into(), "read_user".into()],
             ..SeedOAuthApp::default()
         })
+}
+
+/// Polls `condition` every 5 ms until it holds or `timeout` has passed; returns whether it held.
+/// Hooks are delivered by background tasks that finish at their own pace: waiting on the outcome
+/// keeps the tests fast when the machine is idle and still correct when it is loaded.
+pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 pub async fn start(seed: SeedBuilder) -> SimServer {
@@ -123,17 +141,4 @@ pub async fn put(sim: &SimServer, path: &str, token: Option<&str>, body: Value) 
 
 pub async fn delete(sim: &SimServer, path: &str, token: Option<&str>) -> Res {
     call(sim, Method::DELETE, path, token, None).await
-}
-
-/// `../../../shared/<rel>` from this crate, or `None` (with a skip notice) when absent.
-pub fn shared(rel: &str) -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not available", p.display());
-        None
-    }
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use labgate_testkit::shared::shared_dir;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -29,7 +30,7 @@ impl jsonschema::Retrieve for FileRetriever {
 }
 
 fn schema_dir() -> Option<PathBuf> {
-    shared("gitlab-schemas/public_api/v4")
+    shared_dir("gitlab-schemas/public_api/v4")
 }
 
 /// Validates `instance` against `public_api/v4/<rel>`; `formats` asserts `format` keywords.
@@ -86,7 +87,7 @@ pub fn assert_same_shape(fixture: &Value, actual: &Value, at: &str) {
 }
 
 pub fn fixture(name: &str) -> Option<Value> {
-    let p = shared(&format!("gitlab-fixtures/{name}"))?;
+    let p = shared_dir(&format!("gitlab-fixtures/{name}"))?;
     Some(
         serde_json::from_str(&std::fs::read_to_string(p).expect("fixture readable"))
             .expect("fixture is JSON"),

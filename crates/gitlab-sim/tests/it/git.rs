@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -74,13 +75,10 @@ fn auth_header(user: &str, secret: &str) -> String {
     )
 }
 
+/// Waits until `got` holds at least `n` deliveries.
 async fn wait_for(got: &Received, n: usize) {
-    for _ in 0..100 {
-        if got.lock().len() >= n {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let arrived = wait_until(Duration::from_secs(10), || got.lock().len() >= n).await;
+    assert!(arrived, "{n} hook deliveries expected, got {}", got.lock().len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,8 +260,19 @@ async fn clone_push_fires_webhook_and_compare() {
     )
     .await;
     assert!(ok, "{out}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(got.lock().len(), 3);
+    // A push that must fire no hook leaves nothing to wait for. Push one more branch, which does
+    // fire, and wait for that delivery: the four-ref push's hook task was spawned first, so a
+    // delivery it wrongly made would have had at least as long to arrive.
+    git(&work, &["branch", "b5"]).await;
+    let (ok, out) = git(
+        &work,
+        &["-c", &auth_header("bob", BOB_TOKEN), "push", "-q", "origin", "b5"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    wait_for(&got, 4).await;
+    let refs: Vec<Value> = got.lock().iter().skip(3).map(|(_, b)| b["ref"].clone()).collect();
+    assert_eq!(refs, ["refs/heads/b5"], "no push hook for the four-ref push");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

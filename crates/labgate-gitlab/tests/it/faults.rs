@@ -26,7 +26,7 @@ fn rule(route: &str) -> FaultRule {
 
 #[tokio::test]
 async fn each_gitlab_error_family() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let invalid = c
         .current_user(&pat("glpat-nopeNOPEnope12345678"))
@@ -84,7 +84,7 @@ async fn each_gitlab_error_family() {
 
 #[tokio::test]
 async fn five_xx_bursts_and_resets_are_retried_for_reads() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     sim.faults().add(FaultRule {
         error_503: 1.0,
@@ -135,7 +135,7 @@ async fn five_xx_bursts_and_resets_are_retried_for_reads() {
 
 #[tokio::test]
 async fn writes_are_not_retried() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     sim.faults().add(FaultRule {
         error_503: 1.0,
@@ -166,7 +166,7 @@ async fn writes_are_not_retried() {
 
 #[tokio::test]
 async fn latency_and_timeouts() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     sim.faults().add(FaultRule {
         latency_ms: 150,
         ..rule("/api/v4/user")
@@ -180,7 +180,7 @@ async fn latency_and_timeouts() {
         ClientOptions {
             request_timeout: Duration::from_millis(50),
             max_attempts: 2,
-            ..fast_options()
+            ..fast_client_options()
         },
     );
     let err = hasty.current_user(&pat(ALICE_TOKEN)).await.unwrap_err();
@@ -195,7 +195,7 @@ async fn latency_and_timeouts() {
 
 #[tokio::test]
 async fn storms_of_429_honour_retry_after() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     sim.faults().add(FaultRule {
         storm_429: 1.0,
@@ -249,7 +249,7 @@ async fn storms_of_429_honour_retry_after() {
 
 #[tokio::test]
 async fn limiter_slows_down_as_remaining_falls() {
-    let sim = start(standard().rate_limits(RateLimitSettings {
+    let sim = start_sim(standard_seed().rate_limits(RateLimitSettings {
         authenticated_api_per_minute: Some(400),
         ..RateLimitSettings::default()
     }))
@@ -276,7 +276,7 @@ async fn limiter_slows_down_as_remaining_falls() {
 
 #[tokio::test]
 async fn application_limits_without_headers() {
-    let sim = start(standard().rate_limits(RateLimitSettings {
+    let sim = start_sim(standard_seed().rate_limits(RateLimitSettings {
         endpoint_limits: true,
         ..RateLimitSettings::default()
     }))
@@ -285,7 +285,7 @@ async fn application_limits_without_headers() {
         sim.url(),
         ClientOptions {
             max_rate_limit_wait: Duration::from_secs(1),
-            ..fast_options()
+            ..fast_client_options()
         },
     );
     let alice = pat(ALICE_TOKEN);
@@ -329,7 +329,7 @@ async fn html_instead_of_json() {
             }),
         );
     let addr = spawn_app(app).await;
-    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let c = client_for_url(&format!("http://{addr}"), fast_client_options());
     let err = c.current_user(&pat(ALICE_TOKEN)).await.unwrap_err();
     assert_eq!(
         err,
@@ -356,7 +356,7 @@ async fn html_success_on_a_delete_is_not_success() {
         axum::routing::delete(|| async { ([("content-type", "text/html")], "<html>Sign in</html>") }),
     );
     let addr = spawn_app(app).await;
-    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let c = client_for_url(&format!("http://{addr}"), fast_client_options());
     let err = c.revoke_self(&pat(ALICE_TOKEN)).await.unwrap_err();
     assert_eq!(
         err,

@@ -46,7 +46,7 @@ async fn no_secret_in_logs_errors_or_debug_output() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let mut secrets: Vec<String> = ALL_TOKENS.iter().map(|s| (*s).to_owned()).collect();
     let mut rendered = Vec::<String>::new();
@@ -175,7 +175,7 @@ async fn no_secret_in_logs_errors_or_debug_output() {
         ClientOptions {
             request_timeout: Duration::from_millis(50),
             max_attempts: 1,
-            ..fast_options()
+            ..fast_client_options()
         },
     );
     note(

@@ -17,13 +17,13 @@ fn no_env() -> ClientOptions {
     ClientOptions {
         connect_timeout: Duration::from_millis(500),
         max_attempts: 1,
-        ..fast_options()
+        ..fast_client_options()
     }
 }
 
 #[tokio::test]
 async fn internal_addresses_are_refused_unless_allow_listed() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let port = sim.addr().port();
     let deny = NetworkPolicy::deny_internal();
     // Plain http to a host that is not allow-listed.
@@ -230,7 +230,7 @@ fn private_pki() -> Pki {
 }
 
 async fn tls_gitlab(pki: &Pki) -> SocketAddr {
-    labgate_gitlab::net::install_crypto_provider();
+    labgate_crypto::tls::install_default_provider();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem(
         pki.cert_pem.clone().into_bytes(),
         pki.key_pem.clone().into_bytes(),
@@ -344,7 +344,7 @@ async fn per_instance_proxy_is_used() {
 
 #[tokio::test]
 async fn the_guard_is_reusable_for_other_outgoing_requests() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let port = sim.addr().port();
     let deny = NetworkPolicy::deny_internal();
     let http = guarded_http_client(&deny).unwrap();

@@ -46,7 +46,7 @@ pub async fn connect(sim: &SimServer, oauth: &OAuthClient, user: &str) -> OAuthT
 
 #[tokio::test]
 async fn authorize_exchange_refresh_revoke() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let oauth = OAuthClient::new(c.clone(), app(APP_SECRET));
     let tokens = connect(&sim, &oauth, "alice").await;
@@ -93,7 +93,7 @@ async fn authorize_exchange_refresh_revoke() {
 
 #[tokio::test]
 async fn expired_access_tokens_and_bad_codes() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let oauth = OAuthClient::new(c.clone(), app(APP_SECRET));
     let tokens = connect(&sim, &oauth, "alice").await;
@@ -129,7 +129,7 @@ async fn expired_access_tokens_and_bad_codes() {
 
 #[tokio::test]
 async fn renewed_application_secret_is_invalid_client() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let oauth = OAuthClient::new(c.clone(), app(APP_SECRET));
     let tokens = connect(&sim, &oauth, "bob").await;
@@ -144,7 +144,7 @@ async fn renewed_application_secret_is_invalid_client() {
 
 #[tokio::test]
 async fn oauth_calls_are_never_retried_and_html_is_recognised() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let oauth = OAuthClient::new(c.clone(), app(APP_SECRET));
     let tokens = connect(&sim, &oauth, "alice").await;

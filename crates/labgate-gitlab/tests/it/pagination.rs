@@ -12,7 +12,7 @@ const N: u64 = 10_250;
 
 #[tokio::test]
 async fn keyset_and_offset_beyond_ten_thousand() {
-    let sim = start(standard().generate(Generate {
+    let sim = start_sim(standard_seed().generate(Generate {
         users: N,
         groups: N,
         projects: N,
@@ -65,7 +65,7 @@ async fn keyset_and_offset_beyond_ten_thousand() {
 
 /// The raw headers of the first `/groups` page: (`x-total`, whether `x-next-page` is set).
 async fn reqwest_probe(sim: &gitlab_sim::SimServer) -> (Option<String>, bool) {
-    labgate_gitlab::net::install_crypto_provider();
+    labgate_crypto::tls::install_default_provider();
     let r = reqwest::Client::new()
         .get(format!(
             "{}/api/v4/groups?all_available=true&per_page=100",
@@ -84,7 +84,7 @@ async fn reqwest_probe(sim: &gitlab_sim::SimServer) -> (Option<String>, bool) {
 
 #[tokio::test]
 async fn streams_stop_early_and_surface_errors() {
-    let sim = start(standard().generate(Generate {
+    let sim = start_sim(standard_seed().generate(Generate {
         users: 500,
         groups: 0,
         projects: 0,
@@ -138,7 +138,7 @@ async fn falls_back_to_offset_when_keyset_is_refused() {
         }),
     );
     let addr = spawn_app(app).await;
-    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let c = client_for_url(&format!("http://{addr}"), fast_client_options());
     let projects = collect(c.projects(&pat(ALICE_TOKEN), &ProjectFilter::default()))
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn users_and_instance() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let me = c.current_user(&pat(ALICE_TOKEN)).await.unwrap();
     assert_eq!(me.username, "alice");
@@ -50,7 +50,7 @@ async fn users_and_instance() {
 
 #[tokio::test]
 async fn groups_and_projects() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
     let groups = collect(c.groups(&alice, &GroupFilter::default())).await.unwrap();
@@ -102,7 +102,7 @@ async fn groups_and_projects() {
 
 #[tokio::test]
 async fn members_direct_all_and_changes() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
     let api = Source::Project("acme/platform/api".into());
@@ -151,7 +151,7 @@ async fn members_direct_all_and_changes() {
 
 #[tokio::test]
 async fn invitations_and_billable_members() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let root = pat(ROOT_TOKEN);
     let acme = Source::Group("acme".into());
@@ -199,7 +199,7 @@ async fn invitations_and_billable_members() {
 
 #[tokio::test]
 async fn variables_by_key_and_scope() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
     let api = Source::Project("acme/platform/api".into());
@@ -263,7 +263,7 @@ async fn variables_by_key_and_scope() {
 
 #[tokio::test]
 async fn hooks_and_compare() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
     let api: ResourceId = "acme/platform/api".into();
@@ -300,7 +300,7 @@ async fn path_prefix_instance() {
         path_prefix: "/gitlab".into(),
         ..gitlab_sim::SimOptions::default()
     };
-    let sim = gitlab_sim::SimServer::start_with(standard().build(), opts)
+    let sim = gitlab_sim::SimServer::start_with(standard_seed().build(), opts)
         .await
         .unwrap();
     assert!(sim.url().ends_with("/gitlab"));
@@ -321,7 +321,7 @@ fn futures_and_types_are_send() {
     send_sync::<GitLabError>();
     send_sync::<Credential>();
     send_sync::<labgate_gitlab::oauth::OAuthClient>();
-    let c = client_for_url("https://gitlab.example.com", fast_options());
+    let c = client_for_url("https://gitlab.example.com", fast_client_options());
     let cred = pat(ALICE_TOKEN);
     send(&c.current_user(&cred));
     send(&c.introspect(&cred));

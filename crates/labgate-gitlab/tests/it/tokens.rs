@@ -10,7 +10,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn introspects_a_personal_token_in_two_requests() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let info = c.introspect(&pat(ALICE_TOKEN)).await.unwrap();
     assert_eq!(info.kind, TokenKind::Personal);
@@ -27,7 +27,7 @@ async fn introspects_a_personal_token_in_two_requests() {
 #[tokio::test]
 async fn custom_prefix_is_not_a_problem() {
     // The kind comes from GitLab's answers, never from the `glpat-` prefix.
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let info = client(&sim).introspect(&pat(CUSTOM_PREFIX_TOKEN)).await.unwrap();
     assert_eq!(info.kind, TokenKind::Personal);
     assert_eq!(info.owner.unwrap().username.as_deref(), Some("dave"));
@@ -35,7 +35,7 @@ async fn custom_prefix_is_not_a_problem() {
 
 #[tokio::test]
 async fn introspects_project_and_group_tokens() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let p = c.introspect(&pat(DEPLOY_TOKEN)).await.unwrap();
     assert_eq!(p.kind, TokenKind::Project);
@@ -59,7 +59,7 @@ async fn introspects_project_and_group_tokens() {
 
 #[tokio::test]
 async fn a_token_that_cannot_read_its_user_says_so() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let info = client(&sim).introspect(&pat(ALICE_REPO)).await.unwrap();
     assert_eq!(info.kind, TokenKind::AccessTokenOfUnknownOwner);
     assert_eq!(info.requests, 1, "no call that would fail for lack of scope");
@@ -69,7 +69,7 @@ async fn a_token_that_cannot_read_its_user_says_so() {
 
 #[tokio::test]
 async fn expired_revoked_and_unknown_tokens() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let unknown = c.introspect(&pat("glpat-doesNotExist000000")).await.unwrap_err();
     assert_eq!(
@@ -111,7 +111,7 @@ async fn expired_revoked_and_unknown_tokens() {
 
 #[tokio::test]
 async fn lists_creates_and_revokes_tokens() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
     let mine = collect(c.personal_access_tokens(&alice, &TokenFilter::default()))
@@ -178,7 +178,7 @@ async fn lists_creates_and_revokes_tokens() {
 
 #[tokio::test]
 async fn rotations_return_the_new_secret_and_kill_the_old_one() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     let alice = pat(ALICE_TOKEN);
     let ro_id = collect(c.personal_access_tokens(
@@ -247,7 +247,7 @@ async fn rotations_return_the_new_secret_and_kill_the_old_one() {
 
 #[tokio::test]
 async fn rotation_is_never_retried() {
-    let sim = start(standard()).await;
+    let sim = start_sim(standard_seed()).await;
     let c = client(&sim);
     // The answer is lost after GitLab rotated: the client must not send the POST again (it
     // would hit the revoked token and revoke the whole token family).
@@ -311,7 +311,7 @@ async fn introspection_survives_a_resource_it_may_not_read() {
         .route("/api/v4/groups/9", get(forbidden))
         .route("/api/v4/groups/9/members/5", get(forbidden));
     let addr = spawn_app(app).await;
-    let c = client_for_url(&format!("http://{addr}"), fast_options());
+    let c = client_for_url(&format!("http://{addr}"), fast_client_options());
     let info = c
         .introspect(&pat("custom-token-without-known-prefix"))
         .await

@@ -653,7 +653,7 @@ impl GitLabClient {
                         cred,
                         &Source::Group(ResourceId::Id(id)),
                         user.id,
-                        crate::resources::MemberScope::Direct,
+                        super::MemberScope::Direct,
                     )
                     .await;
                 if let Some(m) = optional(m)? {
