@@ -7,7 +7,6 @@ use std::sync::Arc;
 pub use labgate_proto::jobs::JobState;
 use labgate_proto::jobs::{JobList, JobListQuery, JobProgress, JobView};
 use labgate_store::{JobFilter, JobRecord, NewJob, Store};
-use rand::Rng;
 use time::{Duration, OffsetDateTime};
 
 use crate::auth::{Access, Principal};
@@ -134,11 +133,16 @@ impl TryFrom<JobRecord> for Job {
     }
 }
 
-/// `duration` spread by up to ± `fraction` of itself, so that work scheduled together (replicas
-/// starting at once, jobs failing together) does not run together again.
+/// `duration` spread by up to ± `fraction` of itself (see [`labgate_gitlab::jittered`], the one
+/// jitter labgate has), so that jobs scheduled or failing together do not run together again.
 pub fn jittered(duration: Duration, fraction: f64) -> Duration {
-    let factor = 1.0 + rand::thread_rng().gen_range(-fraction..=fraction);
-    duration * factor
+    match std::time::Duration::try_from(duration) {
+        Ok(duration) => {
+            Duration::try_from(labgate_gitlab::jittered(duration, fraction)).unwrap_or(Duration::MAX)
+        }
+        // Negative durations have nothing to spread.
+        Err(_) => duration,
+    }
 }
 
 /// The delay before attempt `attempt + 1`: exponential from `base`, capped, with ±50% jitter.

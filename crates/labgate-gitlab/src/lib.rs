@@ -32,7 +32,7 @@ pub use error::{GitLabError, UnauthorizedReason};
 pub use model::*;
 pub use net::{BlockReason, NetworkPolicy, check_url, guarded_http_client};
 pub use pagination::{Paged, next_link};
-pub use ratelimit::PaceSnapshot;
+pub use ratelimit::{PaceSnapshot, jittered};
 pub use resources::{
     GroupFilter, Invitee, MemberScope, NewHook, NewResourceToken, NewVariable, OAuthApplicationRef,
     OAuthTokenInfo, ProjectFilter, ResourceKind, TokenFilter, TokenInfo, TokenKind, TokenOwner,

@@ -178,14 +178,21 @@ impl Limiter {
     }
 }
 
-/// Capped exponential backoff with full jitter: a random delay in `[cap/2, cap]` where
+/// `duration` spread by up to ± `fraction` of itself, so that work scheduled together (retries of
+/// requests failing together, replicas starting at once) does not run together again. labgate's
+/// one jitter: the job queue and webhook retries use it too.
+pub fn jittered(duration: Duration, fraction: f64) -> Duration {
+    let fraction = fraction.clamp(0.0, 1.0);
+    let factor = 1.0 + rand::thread_rng().gen_range(-fraction..=fraction);
+    duration.mul_f64(factor)
+}
+
+/// Capped exponential backoff with jitter: a random delay in `[cap/2, cap]` where
 /// `cap = min(max, base × 2^(attempt-1))`.
 pub(crate) fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let cap = exp.min(max);
-    let half = cap / 2;
-    let jitter = rand::thread_rng().gen_range(0.0..=1.0);
-    half + half.mul_f64(jitter)
+    jittered(cap.mul_f64(0.75), 1.0 / 3.0).clamp(cap / 2, cap)
 }
 
 #[cfg(test)]

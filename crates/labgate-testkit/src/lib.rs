@@ -9,9 +9,9 @@
 mod database;
 mod env;
 mod logs;
-mod wait;
 pub mod shared;
 pub mod sim;
+mod wait;
 
 pub use database::{DEFAULT_POSTGRES_URL, TestBackend, TestDatabase, postgres_required};
 pub use env::{Reply, START_MS, TestEnv, TestEnvBuilder};

@@ -88,3 +88,27 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         config.network_policy.clone(),
     ))
 }
+
+/// Where `labgate migrate` left the schema.
+pub struct MigrationReport {
+    /// The database, without credentials.
+    pub database: String,
+    pub version: i64,
+    pub applied: usize,
+    /// The newest migration this labgate knows.
+    pub newest: i64,
+}
+
+/// Applies migrations (as every start does) and reports the schema version.
+pub async fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
+    let store = open_store(config).await?;
+    let (applied, newest) = store.migration_status().await?;
+    let report = MigrationReport {
+        database: store.description().to_owned(),
+        version: applied.last().copied().unwrap_or(0),
+        applied: applied.len(),
+        newest,
+    };
+    store.close().await;
+    Ok(report)
+}

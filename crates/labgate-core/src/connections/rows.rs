@@ -208,7 +208,8 @@ mod tests {
 
     #[test]
     fn unknown_or_out_of_range_values_are_errors_naming_the_column() {
-        let cases: [(&str, fn(&mut ConnectionRecord)); 7] = [
+        type Corruption = fn(&mut ConnectionRecord);
+        let cases: [(&str, Corruption); 7] = [
             ("app_connections.status", |r| r.status = "bogus".to_owned()),
             ("app_connections.method", |r| r.method = "password".to_owned()),
             ("app_connections.access_token_type", |r| {

@@ -134,12 +134,10 @@ async fn shutdown_lets_a_running_job_finish() {
         async move { w.run(shutdown).await }
     });
     // Wait until the job is claimed, then ask the worker to stop.
-    for _ in 0..200 {
-        if env.services.jobs.find(&id).await.unwrap().unwrap().state == JobState::Running {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(Duration::from_secs(10), "the probe is claimed", || async {
+        env.services.jobs.find(&id).await.unwrap().unwrap().state == JobState::Running
+    })
+    .await;
     shutdown.cancel();
     running.await.unwrap();
     let job = env.services.jobs.find(&id).await.unwrap().unwrap();

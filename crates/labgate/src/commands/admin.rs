@@ -101,15 +101,11 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
-    let store = crate::runtime::open_store(&config).await?;
-    let (applied, newest) = store.migration_status().await?;
+    let report = crate::runtime::migrate(&config).await?;
     println!(
-        "database {} is at schema version {} ({} migrations applied; this labgate knows {newest})",
-        store.description(),
-        applied.last().copied().unwrap_or(0),
-        applied.len()
+        "database {} is at schema version {} ({} migrations applied; this labgate knows {})",
+        report.database, report.version, report.applied, report.newest
     );
-    store.close().await;
     Ok(())
 }
 
