@@ -168,61 +168,102 @@ async fn bad_tokens_are_refused_each_with_its_reason() {
     env.sim().state().revoke_token(&revoked);
     let revoked = revoked.as_str();
 
-    let m = message(
-        conns
-            .create(&env.admin, request("a", &url, expired, "personal"))
-            .await
-            .unwrap_err(),
-    );
-    assert!(m.contains("expired"), "{m}");
-    let m = message(
-        conns
-            .create(&env.admin, request("a", &url, revoked, "personal"))
-            .await
-            .unwrap_err(),
-    );
-    assert!(m.contains("revoked"), "{m}");
-    let m = message(
-        conns
-            .create(
-                &env.admin,
-                request("a", &url, "glpat-unknownUNKNOWNunk12", "personal"),
-            )
-            .await
-            .unwrap_err(),
-    );
-    assert!(m.contains("not valid"), "{m}");
-    let m = message(
-        conns
-            .create(&env.admin, request("a", &url, DEPLOY, "personal"))
-            .await
-            .unwrap_err(),
-    );
-    assert!(m.contains("project token"), "{m}");
-    let m = message(
-        conns
-            .create(&env.admin, request("a", &url, ALICE, "group"))
-            .await
-            .unwrap_err(),
-    );
-    assert!(m.contains("personal token"), "{m}");
-
-    let mut usage = request("a", &url, DEPLOY_DEV, "project");
-    usage.usages = Some(vec!["secret-sync".to_owned()]);
-    let m = message(conns.create(&env.admin, usage).await.unwrap_err());
-    assert!(m.contains("Maintainer"), "{m}");
-    let mut usage = request("a", &url, ALICE_READ, "personal");
-    usage.usages = Some(vec!["secret-scanning".to_owned()]);
-    let m = message(conns.create(&env.admin, usage).await.unwrap_err());
-    assert!(m.contains("api") && m.contains("read_repository"), "{m}");
-    let mut usage = request("a", &url, ALICE_READ, "personal");
-    usage.usages = Some(vec!["access-sync".to_owned()]);
-    let read_only = conns.create(&env.admin, usage).await.unwrap();
-    // Automatic rotation needs a token that may rotate itself.
-    let mut rotating = request("r", &url, ALICE_READ, "personal");
-    rotating.auto_rotate = Some(true);
-    let m = message(conns.create(&env.admin, rotating).await.unwrap_err());
-    assert!(m.contains("self_rotate"), "{m}");
+    let with = |mut base: CreateConnectionRequest, change: &dyn Fn(&mut CreateConnectionRequest)| {
+        change(&mut base);
+        base
+    };
+    let usages = |list: &[&str]| Some(list.iter().map(|usage| (*usage).to_owned()).collect());
+    let refused: Vec<(&str, CreateConnectionRequest, &[&str])> = vec![
+        (
+            "an expired token",
+            request("a", &url, expired, "personal"),
+            &["expired"],
+        ),
+        (
+            "a revoked token",
+            request("a", &url, revoked, "personal"),
+            &["revoked"],
+        ),
+        (
+            "an unknown token",
+            request("a", &url, "glpat-unknownUNKNOWNunk12", "personal"),
+            &["not valid"],
+        ),
+        (
+            "a project token declared personal",
+            request("a", &url, DEPLOY, "personal"),
+            &["project token"],
+        ),
+        (
+            "a personal token declared group",
+            request("a", &url, ALICE, "group"),
+            &["personal token"],
+        ),
+        (
+            "a Developer project token for secret sync",
+            with(request("a", &url, DEPLOY_DEV, "project"), &|r| {
+                r.usages = usages(&["secret-sync"])
+            }),
+            &["Maintainer"],
+        ),
+        (
+            "a read_api token for secret scanning",
+            with(request("a", &url, ALICE_READ, "personal"), &|r| {
+                r.usages = usages(&["secret-scanning"])
+            }),
+            &["api", "read_repository"],
+        ),
+        (
+            "auto-rotation without api or self_rotate",
+            with(request("r", &url, ALICE_READ, "personal"), &|r| {
+                r.auto_rotate = Some(true)
+            }),
+            &["self_rotate"],
+        ),
+        (
+            "platform-managed credentials",
+            with(request("b", &url, ALICE, "personal"), &|r| {
+                r.is_platform_managed_credentials = Some(true)
+            }),
+            &["not supported"],
+        ),
+        (
+            "a gateway",
+            with(request("b", &url, ALICE, "personal"), &|r| {
+                r.gateway_id = Some(serde_json::json!("gw-1"))
+            }),
+            &["not supported"],
+        ),
+        (
+            "an unknown method",
+            with(request("b", &url, ALICE, "personal"), &|r| {
+                r.method = "basic".to_owned()
+            }),
+            &["unknown method"],
+        ),
+        (
+            "no credentials",
+            with(request("b", &url, ALICE, "personal"), &|r| r.credentials = None),
+            &["credentials are required"],
+        ),
+    ];
+    for (case, create, fragments) in refused {
+        let m = message(conns.create(&env.admin, create).await.unwrap_err());
+        assert!(
+            fragments.iter().all(|fragment| m.contains(fragment)),
+            "{case}: {m}"
+        );
+    }
+    // A read_api token serves access sync, but cannot be switched to auto-rotation later.
+    let read_only = conns
+        .create(
+            &env.admin,
+            with(request("a", &url, ALICE_READ, "personal"), &|r| {
+                r.usages = usages(&["access-sync"])
+            }),
+        )
+        .await
+        .unwrap();
     let switch_on = UpdateConnectionRequest {
         auto_rotate: Some(true),
         ..Default::default()
@@ -234,22 +275,6 @@ async fn bad_tokens_are_refused_each_with_its_reason() {
             .unwrap_err(),
     );
     assert!(m.contains("self_rotate"), "{m}");
-
-    // Unsupported Infisical options and shapes.
-    let mut platform = request("b", &url, ALICE, "personal");
-    platform.is_platform_managed_credentials = Some(true);
-    assert!(message(conns.create(&env.admin, platform).await.unwrap_err()).contains("not supported"));
-    let mut gateway = request("b", &url, ALICE, "personal");
-    gateway.gateway_id = Some(serde_json::json!("gw-1"));
-    assert!(message(conns.create(&env.admin, gateway).await.unwrap_err()).contains("not supported"));
-    let mut method = request("b", &url, ALICE, "personal");
-    method.method = "basic".to_owned();
-    assert!(message(conns.create(&env.admin, method).await.unwrap_err()).contains("unknown method"));
-    let mut missing = request("b", &url, ALICE, "personal");
-    missing.credentials = None;
-    assert!(
-        message(conns.create(&env.admin, missing).await.unwrap_err()).contains("credentials are required")
-    );
     for bad in [
         "http://user:pw@127.0.0.1:1",
         "https://gitlab.example.com/?a=b",
