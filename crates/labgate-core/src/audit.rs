@@ -30,7 +30,7 @@ pub struct AuditEvent<'a> {
 }
 
 impl AuditLog {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> AuditLog {
+    pub(crate) fn new(store: Store, clock: Arc<dyn Clock>) -> AuditLog {
         AuditLog { store, clock }
     }
 

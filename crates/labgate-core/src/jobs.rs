@@ -189,7 +189,7 @@ pub struct JobQueue {
 }
 
 impl JobQueue {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> JobQueue {
+    pub(crate) fn new(store: Store, clock: Arc<dyn Clock>) -> JobQueue {
         JobQueue { store, clock }
     }
 

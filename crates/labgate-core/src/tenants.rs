@@ -70,7 +70,7 @@ pub fn validate_tenant_name(name: &str) -> Result<()> {
 }
 
 impl Tenants {
-    pub fn new(store: Store, vault: Arc<Vault>, clock: Arc<dyn Clock>, audit: AuditLog) -> Tenants {
+    pub(crate) fn new(store: Store, vault: Arc<Vault>, clock: Arc<dyn Clock>, audit: AuditLog) -> Tenants {
         Tenants {
             store,
             vault,

@@ -252,7 +252,7 @@ pub fn signature(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
 }
 
 impl Webhooks {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,

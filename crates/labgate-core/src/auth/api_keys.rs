@@ -181,7 +181,7 @@ fn validate_name(name: &str) -> Result<()> {
 }
 
 impl ApiKeys {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, audit: AuditLog) -> ApiKeys {
+    pub(crate) fn new(store: Store, clock: Arc<dyn Clock>, audit: AuditLog) -> ApiKeys {
         ApiKeys {
             store,
             clock,

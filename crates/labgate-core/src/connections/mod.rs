@@ -162,7 +162,7 @@ struct CheckedToken {
 }
 
 impl Connections {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
