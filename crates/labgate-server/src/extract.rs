@@ -60,8 +60,13 @@ fn redact_variant(message: &str) -> String {
     format!("{before}…{after}")
 }
 
-/// The authenticated caller. Missing, malformed, unknown, revoked and expired keys are 401;
-/// an address that failed too often is 429 until its window passes.
+/// The authenticated caller. Missing, malformed, unknown, revoked and expired keys are 401.
+///
+/// Unknown and revoked keys are what guessing and replaying produce, so only they count against
+/// the client address, and only they are refused with 429 once the address is over its
+/// allowance. A valid key always passes: many callers can share one address (NAT, a proxy), and
+/// one of them guessing must not lock the others out. A request without credentials tells
+/// nothing about a key, so it is neither counted nor braked.
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -72,24 +77,9 @@ impl FromRequestParts<AppState> for Auth {
             .extensions
             .get::<RequestInfo>()
             .and_then(|info| info.client_ip);
-        if let Some(ip) = client_ip
-            && let Some(retry_after) = state.auth_limiter.blocked_for(ip)
-        {
-            let mut error = ApiError::new(
-                ErrorKind::TooManyRequests,
-                "too many failed authentication attempts from this address; try again later",
-            );
-            error.retry_after_secs = Some(retry_after);
-            return Err(error);
-        }
-        let fail = |failure: AuthFailure| {
-            if let Some(ip) = client_ip {
-                state.auth_limiter.record_failure(ip);
-            }
-            ApiError::new(ErrorKind::Unauthorized, failure.message())
-        };
+        let unauthorized = |failure: AuthFailure| ApiError::new(ErrorKind::Unauthorized, failure.message());
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return Err(fail(AuthFailure::Missing));
+            return Err(unauthorized(AuthFailure::Missing));
         };
         let token = header
             .to_str()
@@ -101,7 +91,7 @@ impl FromRequestParts<AppState> for Auth {
             })
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| fail(AuthFailure::Malformed))?;
+            .ok_or_else(|| unauthorized(AuthFailure::Malformed))?;
         match state
             .services
             .api_keys
@@ -109,7 +99,21 @@ impl FromRequestParts<AppState> for Auth {
             .await
         {
             Ok(principal) => Ok(Auth(principal)),
-            Err(AuthenticateError::Denied(failure)) => Err(fail(failure)),
+            Err(AuthenticateError::Denied(failure @ (AuthFailure::Unknown | AuthFailure::Revoked))) => {
+                let blocked = client_ip.and_then(|ip| state.auth_limiter.record_failure(ip));
+                Err(match blocked {
+                    Some(retry_after) => {
+                        let mut error = ApiError::new(
+                            ErrorKind::TooManyRequests,
+                            "too many failed authentication attempts from this address; try again later",
+                        );
+                        error.retry_after_secs = Some(retry_after);
+                        error
+                    }
+                    None => unauthorized(failure),
+                })
+            }
+            Err(AuthenticateError::Denied(failure)) => Err(unauthorized(failure)),
             Err(AuthenticateError::Unavailable(error)) => {
                 tracing::error!(error = %error, "authentication could not reach the database");
                 Err(ApiError::new(
