@@ -126,7 +126,8 @@ impl FromRequestParts<AppState> for Auth {
 }
 
 /// A JSON body: `Content-Type: application/json` (415 otherwise), at most 1 MiB (413), valid
-/// UTF-8 JSON of the expected shape with no unknown fields (400 with details otherwise).
+/// UTF-8 JSON of the expected shape with no unknown fields (400 with details otherwise; 422 on
+/// Infisical's routes when the JSON is well formed but of the wrong shape).
 pub struct AppJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
@@ -161,11 +162,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error_free(&mut deserializer).map_err(|error| {
             let message = sanitize_parser_message(&error.to_string());
-            ApiError::bad_request(format!("invalid JSON body: {message}")).with_details(serde_json::json!([{
-                "line": error.line(),
-                "column": error.column(),
-                "message": message,
-            }]))
+            let rejection = ApiError::bad_request(format!("invalid JSON body: {message}")).with_details(
+                serde_json::json!([{
+                    "line": error.line(),
+                    "column": error.column(),
+                    "message": message,
+                }]),
+            );
+            // JSON of the wrong shape fails validation; text that is not JSON stays a bad request.
+            if error.classify() == serde_json::error::Category::Data {
+                rejection.invalid_input()
+            } else {
+                rejection
+            }
         })?;
         Ok(AppJson(value))
     }
@@ -179,7 +188,8 @@ fn serde_path_to_error_free<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// Query parameters of the expected shape (400 with the reason otherwise).
+/// Query parameters of the expected shape (400 with the reason otherwise; 422 on Infisical's
+/// routes).
 pub struct AppQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
@@ -192,7 +202,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
                 let text = rejection.body_text();
                 let message =
                     sanitize_parser_message(text.trim_start_matches("Failed to deserialize query string: "));
-                ApiError::bad_request(format!("invalid query string: {message}"))
+                ApiError::bad_request(format!("invalid query string: {message}")).invalid_input()
             })
     }
 }
