@@ -20,6 +20,10 @@ pub enum CoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A name (or other unique key) is taken. Kept apart from `Conflict`, a concurrent change,
+    /// because Infisical's API answers the two differently.
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]

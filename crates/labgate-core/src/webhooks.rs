@@ -13,6 +13,7 @@ use labgate_gitlab::{NetworkPolicy, check_url};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::webhooks::{
     CreateWebhookRequest, DeliveryList, DeliveryView, UpdateWebhookRequest, WebhookList, WebhookView,
+    redacted_url,
 };
 pub use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 use labgate_store::{
@@ -23,7 +24,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::auth::{Access, Principal};
+use crate::auth::{Access, Principal, role_allows};
 use crate::clock::Clock;
 use crate::ids::{DeliveryId, TenantId, WebhookId};
 use crate::jobs::{JobKind, JobQueue, JobSpec, retry_delay};
@@ -45,7 +46,7 @@ const LEASE_MS: i64 = 60_000;
 const MIN_SECRET_LEN: usize = 24;
 
 /// A subscription: where to send which events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub id: WebhookId,
     pub tenant_id: TenantId,
@@ -56,6 +57,18 @@ pub struct Webhook {
     pub enabled: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("url", &redacted_url(&self.url))
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -153,10 +166,17 @@ pub struct Webhooks {
     policy: Arc<NetworkPolicy>,
 }
 
-fn view(webhook: &Webhook) -> WebhookView {
+/// A subscription as `principal` may see it: the whole URL only for those who manage
+/// subscriptions, since the URL often is the subscriber's credential.
+fn view(principal: &Principal, webhook: &Webhook) -> WebhookView {
+    let url = if role_allows(principal.role, Access::Admin) {
+        webhook.url.clone()
+    } else {
+        redacted_url(&webhook.url)
+    };
     WebhookView {
         id: webhook.id.to_string(),
-        url: webhook.url.clone(),
+        url,
         description: webhook.description.clone(),
         events: webhook.events.clone(),
         enabled: webhook.enabled,
@@ -357,11 +377,11 @@ impl Webhooks {
                     action: AuditAction::WebhookCreate,
                     resource_kind: ResourceType::Webhook,
                     resource_id: Some(id.as_str()),
-                    details: Some(json!({"url": webhook.url, "events": events})),
+                    details: Some(json!({"url": redacted_url(&webhook.url), "events": events})),
                 },
             )
             .await?;
-        Ok((view(&webhook), secret))
+        Ok((view(principal, &webhook), secret))
     }
 
     pub async fn list(&self, principal: &Principal, offset: u64, limit: u32) -> Result<WebhookList> {
@@ -372,7 +392,7 @@ impl Webhooks {
             .await?;
         let webhooks = rows
             .into_iter()
-            .map(|row| Webhook::try_from(row).map(|webhook| view(&webhook)))
+            .map(|row| Webhook::try_from(row).map(|webhook| view(principal, &webhook)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(WebhookList {
             webhooks,
@@ -382,7 +402,7 @@ impl Webhooks {
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<WebhookView> {
         principal.require(Access::Read)?;
-        Ok(view(&self.find(principal, id).await?))
+        Ok(view(principal, &self.find(principal, id).await?))
     }
 
     pub async fn update(
@@ -427,7 +447,7 @@ impl Webhooks {
                 },
             )
             .await?;
-        Ok(view(&webhook))
+        Ok(view(principal, &webhook))
     }
 
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<WebhookView> {
@@ -454,7 +474,7 @@ impl Webhooks {
                 },
             )
             .await?;
-        Ok(view(&webhook))
+        Ok(view(principal, &webhook))
     }
 
     pub async fn deliveries(

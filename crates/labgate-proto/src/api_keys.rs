@@ -1,5 +1,6 @@
 //! API keys: bearer tokens with a tenant and a role.
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -69,11 +70,13 @@ pub struct ApiKeyResponse {
 }
 
 /// The only answer that ever carries the token; it is not stored and cannot be shown again.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedApiKeyResponse {
     pub api_key: ApiKeyView,
-    pub token: String,
+    #[serde(with = "crate::serde_util::exposed_secret")]
+    #[schema(value_type = String)]
+    pub token: SecretString,
 }
 
 impl std::fmt::Debug for CreatedApiKeyResponse {
@@ -90,4 +93,34 @@ impl std::fmt::Debug for CreatedApiKeyResponse {
 pub struct ApiKeyList {
     pub api_keys: Vec<ApiKeyView>,
     pub total_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_created_token_is_serialised_in_the_clear_and_nowhere_else() {
+        let response = CreatedApiKeyResponse {
+            api_key: ApiKeyView {
+                id: "k".into(),
+                name: "deploy".into(),
+                prefix: "lgk_abcd".into(),
+                role: Role::Member,
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+                created_at: String::new(),
+            },
+            token: SecretString::from("lgk_abcdSECRET"),
+        };
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["token"], "lgk_abcdSECRET");
+        assert!(!format!("{response:?}").contains("SECRET"));
+        let read: CreatedApiKeyResponse = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&read.token),
+            "lgk_abcdSECRET"
+        );
+    }
 }

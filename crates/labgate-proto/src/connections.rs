@@ -261,6 +261,8 @@ pub struct AvailableConnection {
     pub name: String,
     pub app: App,
     pub method: ConnectionMethod,
+    pub project_id: Option<String>,
+    pub org_id: String,
     pub status: ConnectionStatus,
 }
 
@@ -309,6 +311,7 @@ pub struct ConnectionEventList {
 #[serde(rename_all = "camelCase")]
 pub struct GitLabProjectView {
     pub id: String,
+    /// The full path (`group/subgroup/project`), as Infisical answers it.
     pub name: String,
     pub path_with_namespace: String,
     pub web_url: String,
@@ -319,8 +322,42 @@ pub struct GitLabProjectView {
 pub struct GitLabGroupView {
     pub id: String,
     pub name: String,
+    /// The names of the group and its parents (`Acme / Platform`).
+    pub full_name: String,
     pub full_path: String,
     pub web_url: String,
+}
+
+/// `GET /api/v1/app-connections` and `…/gitlab`. Without `limit` every connection is answered,
+/// as Infisical does: its clients read the list in one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectionListQuery {
+    /// Connections to skip (default 0).
+    pub offset: Option<u64>,
+    /// Connections to return, 1–100 (default: all of them).
+    pub limit: Option<u32>,
+    /// Only connections with this `projectId`.
+    pub project_id: Option<String>,
+}
+
+/// `GET …/gitlab/connection-name/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectionNameQuery {
+    /// Only a connection with this `projectId`.
+    pub project_id: Option<String>,
+}
+
+/// `GET …/gitlab/{id}/projects` and `…/groups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GitLabListQuery {
+    /// Passed to GitLab's `search`: a case-insensitive match on name or path.
+    pub search: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]

@@ -20,6 +20,21 @@ pub(crate) mod double_option {
     }
 }
 
+/// Writes a secret into the serialised answer, the one place it must appear in the clear, so
+/// the value itself can stay a `SecretString` (zeroized on drop, redacted in `Debug`) until then.
+pub(crate) mod exposed_secret {
+    use secrecy::{ExposeSecret, SecretString};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(secret.expose_secret())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
+        SecretString::deserialize(deserializer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};

@@ -1,5 +1,6 @@
 //! Outgoing webhooks: subscriptions and their deliveries.
 
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,6 +28,22 @@ crate::text_enum! {
     }
 }
 
+/// A subscriber URL for those who may not see it whole (readers, the audit log, `Debug`):
+/// scheme, host and port, with the path and query, where hooks such as Slack's carry their
+/// secret, replaced by `…`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "…".to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if tail.is_empty() || tail == "/" {
+        format!("{scheme}://{host}/")
+    } else {
+        format!("{scheme}://{host}/…")
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWebhookRequest {
@@ -47,13 +64,13 @@ pub struct CreateWebhookRequest {
 impl std::fmt::Debug for CreateWebhookRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CreateWebhookRequest")
-            .field("url", &self.url)
+            .field("url", &redacted_url(&self.url))
             .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
     pub url: Option<String>,
@@ -65,16 +82,43 @@ pub struct UpdateWebhookRequest {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+impl std::fmt::Debug for UpdateWebhookRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateWebhookRequest")
+            .field("url", &self.url.as_deref().map(redacted_url))
+            .field("description", &self.description)
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView {
     pub id: String,
+    /// The whole URL for admins; for other roles scheme, host and port only, the path and query
+    /// shown as `…`.
     pub url: String,
     pub description: Option<String>,
     pub events: Vec<WebhookEventType>,
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl std::fmt::Debug for WebhookView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookView")
+            .field("id", &self.id)
+            .field("url", &redacted_url(&self.url))
+            .field("description", &self.description)
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -84,11 +128,13 @@ pub struct WebhookResponse {
 }
 
 /// The only answer that carries the signing secret.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedWebhookResponse {
     pub webhook: WebhookView,
-    pub secret: String,
+    #[serde(with = "crate::serde_util::exposed_secret")]
+    #[schema(value_type = String)]
+    pub secret: SecretString,
 }
 
 impl std::fmt::Debug for CreatedWebhookResponse {
@@ -132,4 +178,65 @@ pub struct DeliveryList {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryResponse {
     pub delivery: DeliveryView,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_keep_scheme_host_and_port_only() {
+        let cases = [
+            (
+                "https://hooks.slack.com/services/T000/B000/XXXXSECRET",
+                "https://hooks.slack.com/…",
+            ),
+            (
+                "https://hooks.example:8443/in?token=abc",
+                "https://hooks.example:8443/…",
+            ),
+            ("https://hooks.example/?token=abc", "https://hooks.example/…"),
+            ("https://hooks.example/", "https://hooks.example/"),
+            ("http://[::1]:8080/x", "http://[::1]:8080/…"),
+            ("https://user:pw@hooks.example/x", "https://hooks.example/…"),
+            ("not a url", "…"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+        let view = WebhookView {
+            id: "w".into(),
+            url: "https://hooks.slack.com/services/T000/B000/XXXXSECRET".into(),
+            description: None,
+            events: vec![WebhookEventType::All],
+            enabled: true,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        assert!(!format!("{view:?}").contains("XXXXSECRET"));
+        let request = UpdateWebhookRequest {
+            url: Some(view.url.clone()),
+            ..UpdateWebhookRequest::default()
+        };
+        assert!(!format!("{request:?}").contains("XXXXSECRET"));
+    }
+
+    #[test]
+    fn the_signing_secret_is_serialised_in_the_clear_and_nowhere_else() {
+        let response = CreatedWebhookResponse {
+            webhook: WebhookView {
+                id: "w".into(),
+                url: "https://hooks.example/".into(),
+                description: None,
+                events: vec![WebhookEventType::All],
+                enabled: true,
+                created_at: String::new(),
+                updated_at: String::new(),
+            },
+            secret: SecretString::from("s3cr3t-s3cr3t-s3cr3t-s3cr3t"),
+        };
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["secret"], "s3cr3t-s3cr3t-s3cr3t-s3cr3t");
+        assert!(!format!("{response:?}").contains("s3cr3t"));
+    }
 }

@@ -63,25 +63,23 @@ impl FailedAuthLimiter {
         Duration::from_millis(u64::try_from(self.clock.now_ms().saturating_sub(since)).unwrap_or(0))
     }
 
-    /// Seconds until the address may try again, when it has failed too often.
-    pub fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
-        let failures = self.failures.lock();
-        let (count, since) = failures.get(&ip)?;
-        let elapsed = self.elapsed(*since);
-        (*count >= self.per_minute && elapsed < WINDOW).then(|| (WINDOW - elapsed).as_secs().max(1))
-    }
-
-    pub fn record_failure(&self, ip: IpAddr) {
+    /// Counts one failure from `ip`. When the address was already over its allowance in this
+    /// window, the failure is not counted and the answer is the seconds until the window ends.
+    pub fn record_failure(&self, ip: IpAddr) -> Option<u64> {
         let mut failures = self.failures.lock();
         if failures.len() >= TRACKED_LIMIT {
             failures.retain(|_, (_, since)| self.elapsed(*since) < WINDOW);
         }
         let now = self.clock.now_ms();
         let entry = failures.entry(ip).or_insert((0, now));
-        if self.elapsed(entry.1) >= WINDOW {
+        let elapsed = self.elapsed(entry.1);
+        if elapsed >= WINDOW {
             *entry = (0, now);
+        } else if entry.0 >= self.per_minute {
+            return Some((WINDOW - elapsed).as_secs().max(1));
         }
         entry.0 = entry.0.saturating_add(1);
+        None
     }
 }
 
@@ -122,14 +120,13 @@ mod tests {
         let limiter = FailedAuthLimiter::new(3, clock.clone());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(limiter.blocked_for(ip).is_none());
-            limiter.record_failure(ip);
+            assert_eq!(limiter.record_failure(ip), None);
         }
-        assert_eq!(limiter.blocked_for(ip), Some(60));
-        assert!(limiter.blocked_for("192.0.2.2".parse().unwrap()).is_none());
+        assert_eq!(limiter.record_failure(ip), Some(60));
+        assert_eq!(limiter.record_failure("192.0.2.2".parse().unwrap()), None);
         clock.advance_ms(45_000);
-        assert_eq!(limiter.blocked_for(ip), Some(15));
+        assert_eq!(limiter.record_failure(ip), Some(15));
         clock.advance_ms(15_000);
-        assert!(limiter.blocked_for(ip).is_none());
+        assert_eq!(limiter.record_failure(ip), None, "a new window starts");
     }
 }

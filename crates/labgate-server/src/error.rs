@@ -14,6 +14,10 @@ pub struct ApiError {
     pub details: Option<serde_json::Value>,
     /// Extra response headers (e.g. `Retry-After`).
     pub retry_after_secs: Option<u64>,
+    /// What Infisical answers for the same failure where it differs from labgate (422
+    /// `ValidationFailure` for invalid input, 400 for a taken name); only Infisical's routes
+    /// answer it (see [`infisical_dialect`]).
+    pub infisical_kind: Option<ErrorKind>,
 }
 
 impl ApiError {
@@ -23,7 +27,16 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after_secs: None,
+            infisical_kind: None,
         }
+    }
+
+    /// Marks input that fails validation: 400 on labgate's routes, 422 `ValidationFailure` on
+    /// Infisical's.
+    #[must_use]
+    pub fn invalid_input(mut self) -> ApiError {
+        self.infisical_kind = Some(ErrorKind::ValidationFailure);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -96,7 +109,7 @@ impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> Self {
         match error {
             CoreError::Validation { message, field } => {
-                let error = ApiError::new(ErrorKind::BadRequest, message.clone());
+                let error = ApiError::new(ErrorKind::BadRequest, message.clone()).invalid_input();
                 match field {
                     Some(field) => {
                         error.with_details(serde_json::json!([{ "field": field, "message": message }]))
@@ -108,6 +121,10 @@ impl From<CoreError> for ApiError {
             CoreError::Forbidden(message) => ApiError::new(ErrorKind::Forbidden, message),
             CoreError::NotFound(what) => ApiError::not_found(what),
             CoreError::Conflict(message) => ApiError::new(ErrorKind::Conflict, message),
+            CoreError::AlreadyExists(message) => ApiError {
+                infisical_kind: Some(ErrorKind::BadRequest),
+                ..ApiError::new(ErrorKind::Conflict, message)
+            },
             CoreError::Unavailable(message) => ApiError::new(ErrorKind::ServiceUnavailable, message),
             CoreError::Internal(cause) => {
                 // Logged inside the request's span, so the entry carries the request id; the client
@@ -123,6 +140,19 @@ pub async fn not_found() -> ApiError {
     ApiError::for_status(StatusCode::NOT_FOUND)
 }
 
+/// Answers errors with Infisical's status and name, for the routes that follow Infisical's API
+/// (its clients branch on them); everything else about the error stays labgate's.
+pub async fn infisical_dialect(mut response: Response) -> Response {
+    if let Some(error) = response.extensions_mut().get_mut::<ApiError>()
+        && let Some(kind) = error.infisical_kind.take()
+    {
+        error.kind = kind;
+        let status = error.status();
+        *response.status_mut() = status;
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +165,7 @@ mod tests {
             (CoreError::Forbidden("no".into()), 403),
             (CoreError::NotFound("job"), 404),
             (CoreError::Conflict("taken".into()), 409),
+            (CoreError::AlreadyExists("taken".into()), 409),
             (CoreError::Unavailable("down".into()), 503),
             (CoreError::internal(std::io::Error::other("secret detail")), 500),
         ];

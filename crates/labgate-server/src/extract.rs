@@ -60,8 +60,13 @@ fn redact_variant(message: &str) -> String {
     format!("{before}…{after}")
 }
 
-/// The authenticated caller. Missing, malformed, unknown, revoked and expired keys are 401;
-/// an address that failed too often is 429 until its window passes.
+/// The authenticated caller. Missing, malformed, unknown, revoked and expired keys are 401.
+///
+/// Unknown and revoked keys are what guessing and replaying produce, so only they count against
+/// the client address, and only they are refused with 429 once the address is over its
+/// allowance. A valid key always passes: many callers can share one address (NAT, a proxy), and
+/// one of them guessing must not lock the others out. A request without credentials tells
+/// nothing about a key, so it is neither counted nor braked.
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -72,24 +77,9 @@ impl FromRequestParts<AppState> for Auth {
             .extensions
             .get::<RequestInfo>()
             .and_then(|info| info.client_ip);
-        if let Some(ip) = client_ip
-            && let Some(retry_after) = state.auth_limiter.blocked_for(ip)
-        {
-            let mut error = ApiError::new(
-                ErrorKind::TooManyRequests,
-                "too many failed authentication attempts from this address; try again later",
-            );
-            error.retry_after_secs = Some(retry_after);
-            return Err(error);
-        }
-        let fail = |failure: AuthFailure| {
-            if let Some(ip) = client_ip {
-                state.auth_limiter.record_failure(ip);
-            }
-            ApiError::new(ErrorKind::Unauthorized, failure.message())
-        };
+        let unauthorized = |failure: AuthFailure| ApiError::new(ErrorKind::Unauthorized, failure.message());
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return Err(fail(AuthFailure::Missing));
+            return Err(unauthorized(AuthFailure::Missing));
         };
         let token = header
             .to_str()
@@ -101,7 +91,7 @@ impl FromRequestParts<AppState> for Auth {
             })
             .map(str::trim)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| fail(AuthFailure::Malformed))?;
+            .ok_or_else(|| unauthorized(AuthFailure::Malformed))?;
         match state
             .services
             .api_keys
@@ -109,7 +99,21 @@ impl FromRequestParts<AppState> for Auth {
             .await
         {
             Ok(principal) => Ok(Auth(principal)),
-            Err(AuthenticateError::Denied(failure)) => Err(fail(failure)),
+            Err(AuthenticateError::Denied(failure @ (AuthFailure::Unknown | AuthFailure::Revoked))) => {
+                let blocked = client_ip.and_then(|ip| state.auth_limiter.record_failure(ip));
+                Err(match blocked {
+                    Some(retry_after) => {
+                        let mut error = ApiError::new(
+                            ErrorKind::TooManyRequests,
+                            "too many failed authentication attempts from this address; try again later",
+                        );
+                        error.retry_after_secs = Some(retry_after);
+                        error
+                    }
+                    None => unauthorized(failure),
+                })
+            }
+            Err(AuthenticateError::Denied(failure)) => Err(unauthorized(failure)),
             Err(AuthenticateError::Unavailable(error)) => {
                 tracing::error!(error = %error, "authentication could not reach the database");
                 Err(ApiError::new(
@@ -122,7 +126,8 @@ impl FromRequestParts<AppState> for Auth {
 }
 
 /// A JSON body: `Content-Type: application/json` (415 otherwise), at most 1 MiB (413), valid
-/// UTF-8 JSON of the expected shape with no unknown fields (400 with details otherwise).
+/// UTF-8 JSON of the expected shape with no unknown fields (400 with details otherwise; 422 on
+/// Infisical's routes when the JSON is well formed but of the wrong shape).
 pub struct AppJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
@@ -157,11 +162,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error_free(&mut deserializer).map_err(|error| {
             let message = sanitize_parser_message(&error.to_string());
-            ApiError::bad_request(format!("invalid JSON body: {message}")).with_details(serde_json::json!([{
-                "line": error.line(),
-                "column": error.column(),
-                "message": message,
-            }]))
+            let rejection = ApiError::bad_request(format!("invalid JSON body: {message}")).with_details(
+                serde_json::json!([{
+                    "line": error.line(),
+                    "column": error.column(),
+                    "message": message,
+                }]),
+            );
+            // JSON of the wrong shape fails validation; text that is not JSON stays a bad request.
+            if error.classify() == serde_json::error::Category::Data {
+                rejection.invalid_input()
+            } else {
+                rejection
+            }
         })?;
         Ok(AppJson(value))
     }
@@ -175,7 +188,8 @@ fn serde_path_to_error_free<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// Query parameters of the expected shape (400 with the reason otherwise).
+/// Query parameters of the expected shape (400 with the reason otherwise; 422 on Infisical's
+/// routes).
 pub struct AppQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
@@ -188,7 +202,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
                 let text = rejection.body_text();
                 let message =
                     sanitize_parser_message(text.trim_start_matches("Failed to deserialize query string: "));
-                ApiError::bad_request(format!("invalid query string: {message}"))
+                ApiError::bad_request(format!("invalid query string: {message}")).invalid_input()
             })
     }
 }

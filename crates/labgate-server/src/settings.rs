@@ -25,7 +25,7 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
-    /// Failed authentications allowed per client address per minute before 429.
+    /// Unknown or revoked keys allowed per client address per minute before they get 429.
     pub auth_failures_per_minute: u32,
 }
 

@@ -56,6 +56,16 @@ pub struct ConnectionEventRecord {
     pub created_at: i64,
 }
 
+/// Which connections a listing answers.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionFilter<'a> {
+    pub tenant_id: &'a str,
+    /// One app, or every app.
+    pub app: Option<&'a str>,
+    /// One project's connections, or every connection.
+    pub project_id: Option<&'a str>,
+}
+
 /// A journalled GitLab call: `pending` once the request may have been sent, `answered` once
 /// GitLab's sealed answer is stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -306,41 +316,47 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
+    /// A connection by name; with `project_id`, only when it belongs to that project.
     pub async fn connection_by_name(
         &self,
         tenant_id: &str,
         app: &str,
         name: &str,
+        project_id: Option<&str>,
     ) -> Result<ConnectionRecord> {
         let sql = format!(
-            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND app = $2 AND name = $3"
+            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND app = $2 AND name = $3 \
+             AND ($4 IS NULL OR project_id = $4)"
         );
         on_pool!(self, pool => sqlx::query_as::<_, ConnectionRecord>(&sql)
             .bind(tenant_id)
             .bind(app)
             .bind(name)
+            .bind(project_id)
             .fetch_optional(pool)
             .await?)
         .ok_or(StoreError::NotFound)
     }
 
-    /// A page of a tenant's connections (of one app, or all), oldest first, and the total.
+    /// A page of a tenant's connections (of one app or all, of one project or all), oldest
+    /// first, and the total; without `limit`, every one after `offset`.
     pub async fn list_connections(
         &self,
-        tenant_id: &str,
-        app: Option<&str>,
+        filter: &ConnectionFilter<'_>,
         offset: u64,
-        limit: u32,
+        limit: Option<u32>,
     ) -> Result<(Vec<ConnectionRecord>, u64)> {
         page!(
             self,
             ConnectionRecord,
             columns = CONNECTION_COLUMNS,
-            from = "app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2)",
+            from = "app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2) \
+                    AND ($3 IS NULL OR project_id = $3)",
             order = "created_at, id",
-            binds = [tenant_id, app],
+            binds = [filter.tenant_id, filter.app, filter.project_id],
             offset = offset,
-            limit = limit
+            // Both backends need a number here; no tenant holds four billion connections.
+            limit = limit.unwrap_or(u32::MAX)
         )
     }
 

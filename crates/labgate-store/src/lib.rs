@@ -25,7 +25,9 @@ mod vault_items;
 mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
-pub use app_connections::{ConnectionEventRecord, ConnectionRecord, JournalApply, JournalRecord, SealedItem};
+pub use app_connections::{
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, JournalRecord, SealedItem,
+};
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};

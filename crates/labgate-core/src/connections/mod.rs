@@ -20,13 +20,13 @@ use labgate_gitlab::{
 };
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::{
-    AppConnectionOption, AppConnectionOptions, AvailableConnection, AvailableConnectionList,
-    ConnectionCredentialsView, ConnectionEventList, ConnectionEventView, ConnectionList, ConnectionView,
-    CreateConnectionRequest, GitLabGroupView, GitLabProjectView, GitLabResourceView, GitLabUserView,
-    UpdateConnectionRequest,
+    AccessTokenCredentials, AppConnectionOption, AppConnectionOptions, AvailableConnection,
+    AvailableConnectionList, ConnectionCredentialsView, ConnectionEventList, ConnectionEventView,
+    ConnectionList, ConnectionView, CreateConnectionRequest, GitLabGroupView, GitLabProjectView,
+    GitLabResourceView, GitLabUserView, UpdateConnectionRequest,
 };
 use labgate_proto::webhooks::WebhookEventType;
-use labgate_store::{SealedItem, Store, StoreError, VaultItemKey};
+use labgate_store::{ConnectionFilter, SealedItem, Store, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -70,7 +70,22 @@ fn not_found() -> CoreError {
 }
 
 fn duplicate_name(name: &str) -> CoreError {
-    CoreError::Conflict(format!("a GitLab connection named {name:?} already exists"))
+    CoreError::AlreadyExists(format!("a GitLab connection named {name:?} already exists"))
+}
+
+/// Drops surrounding whitespace from pasted input, as Infisical does. It trims where the text
+/// lies, so a token leaves no untrimmed copy behind.
+fn trim_in_place(text: &mut String) {
+    text.truncate(text.trim_end().len());
+    let leading = text.len() - text.trim_start().len();
+    text.drain(..leading);
+}
+
+fn trim_credentials(credentials: &mut AccessTokenCredentials) {
+    trim_in_place(&mut credentials.access_token);
+    if let Some(url) = &mut credentials.instance_url {
+        trim_in_place(url);
+    }
 }
 
 fn changed_meanwhile() -> CoreError {
@@ -363,9 +378,16 @@ impl Connections {
     pub async fn create(
         &self,
         principal: &Principal,
-        request: CreateConnectionRequest,
+        mut request: CreateConnectionRequest,
     ) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
+        trim_in_place(&mut request.name);
+        if let Some(description) = &mut request.description {
+            trim_in_place(description);
+        }
+        if let Some(credentials) = &mut request.credentials {
+            trim_credentials(credentials);
+        }
         let (credentials, usages, rotate_before_days) = Self::check_create_request(&request)?;
         let checked = self.check_credentials(credentials, None, &usages).await?;
         let auto_rotate = request.auto_rotate.unwrap_or(false);
@@ -512,11 +534,22 @@ impl Connections {
         Ok(view(&self.load(principal, id).await?))
     }
 
-    pub async fn by_name(&self, principal: &Principal, name: &str) -> Result<ConnectionView> {
+    /// A connection by name; with `project_id`, only when it belongs to that project.
+    pub async fn by_name(
+        &self,
+        principal: &Principal,
+        name: &str,
+        project_id: Option<&str>,
+    ) -> Result<ConnectionView> {
         principal.require(Access::Read)?;
         match self
             .store
-            .connection_by_name(principal.tenant_id.as_str(), App::GitLab.as_str(), name)
+            .connection_by_name(
+                principal.tenant_id.as_str(),
+                App::GitLab.as_str(),
+                name,
+                project_id,
+            )
             .await
         {
             Ok(row) => Ok(view(&Connection::try_from(row)?)),
@@ -525,18 +558,22 @@ impl Connections {
         }
     }
 
-    /// A page of the tenant's connections of `app` (or of every app), oldest first.
+    /// The tenant's connections of `app` (or of every app) and of `project_id` (or of every
+    /// project), oldest first, and their total; without `limit`, all of them after `offset`.
     async fn page(
         &self,
         tenant_id: &TenantId,
         app: Option<App>,
+        project_id: Option<&str>,
         offset: u64,
-        limit: u32,
+        limit: Option<u32>,
     ) -> Result<(Vec<Connection>, u64)> {
-        let (rows, total) = self
-            .store
-            .list_connections(tenant_id.as_str(), app.map(App::as_str), offset, limit)
-            .await?;
+        let filter = ConnectionFilter {
+            tenant_id: tenant_id.as_str(),
+            app: app.map(App::as_str),
+            project_id,
+        };
+        let (rows, total) = self.store.list_connections(&filter, offset, limit).await?;
         let connections = rows
             .into_iter()
             .map(Connection::try_from)
@@ -544,16 +581,19 @@ impl Connections {
         Ok((connections, total))
     }
 
-    /// A page of the tenant's connections of `app` (or of every app), oldest first.
+    /// The tenant's connections of `app` (or of every app), oldest first; see [`Self::page`].
     pub async fn list(
         &self,
         principal: &Principal,
         app: Option<App>,
+        project_id: Option<&str>,
         offset: u64,
-        limit: u32,
+        limit: Option<u32>,
     ) -> Result<ConnectionList> {
         principal.require(Access::Read)?;
-        let (connections, total) = self.page(&principal.tenant_id, app, offset, limit).await?;
+        let (connections, total) = self
+            .page(&principal.tenant_id, app, project_id, offset, limit)
+            .await?;
         Ok(ConnectionList {
             app_connections: connections.iter().map(view).collect(),
             total_count: total,
@@ -567,7 +607,7 @@ impl Connections {
         let mut offset = 0;
         loop {
             let (connections, total) = self
-                .page(&principal.tenant_id, Some(App::GitLab), offset, 100)
+                .page(&principal.tenant_id, Some(App::GitLab), None, offset, Some(100))
                 .await?;
             offset += connections.len() as u64;
             out.extend(connections.into_iter().map(|c| AvailableConnection {
@@ -575,6 +615,8 @@ impl Connections {
                 name: c.name,
                 app: c.app,
                 method: c.method,
+                project_id: c.project_id,
+                org_id: c.tenant_id.into(),
                 status: c.status,
             }));
             if offset >= total || out.len() >= 10_000 {
@@ -599,9 +641,18 @@ impl Connections {
         &self,
         principal: &Principal,
         id: &str,
-        request: UpdateConnectionRequest,
+        mut request: UpdateConnectionRequest,
     ) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
+        if let Some(name) = &mut request.name {
+            trim_in_place(name);
+        }
+        if let Some(Some(description)) = &mut request.description {
+            trim_in_place(description);
+        }
+        if let Some(credentials) = &mut request.credentials {
+            trim_credentials(credentials);
+        }
         validate::unsupported(
             request.is_platform_managed_credentials,
             request.gateway_id.as_ref(),
@@ -847,8 +898,14 @@ impl Connections {
         CoreError::Unavailable(format!("GitLab refused the listing: {error}"))
     }
 
-    /// Projects the connection's token is a member of (not archived).
-    pub async fn projects(&self, principal: &Principal, id: &str) -> Result<Vec<GitLabProjectView>> {
+    /// Projects the connection's token is a member of (not archived), matching `search` when
+    /// given (GitLab's own search).
+    pub async fn projects(
+        &self,
+        principal: &Principal,
+        id: &str,
+        search: Option<&str>,
+    ) -> Result<Vec<GitLabProjectView>> {
         principal.require(Access::Read)?;
         let connection = self.load(principal, id).await?;
         let client = self.client_for(&connection)?;
@@ -856,6 +913,7 @@ impl Connections {
         let filter = ProjectFilter {
             membership: true,
             archived: Some(false),
+            search: search.map(str::to_owned),
             ..ProjectFilter::default()
         };
         let mut stream = client.projects(&cred, &filter);
@@ -864,7 +922,7 @@ impl Connections {
             let project = item.map_err(|e| Self::listing_error(&e))?;
             out.push(GitLabProjectView {
                 id: project.id.to_string(),
-                name: project.name,
+                name: project.path_with_namespace.clone(),
                 path_with_namespace: project.path_with_namespace,
                 web_url: project.web_url,
             });
@@ -875,8 +933,14 @@ impl Connections {
         Ok(out)
     }
 
-    /// Groups the token owns (Owner role); empty for project tokens, as in Infisical.
-    pub async fn groups(&self, principal: &Principal, id: &str) -> Result<Vec<GitLabGroupView>> {
+    /// Groups the token owns (Owner role) matching `search` when given; empty for project
+    /// tokens, as in Infisical.
+    pub async fn groups(
+        &self,
+        principal: &Principal,
+        id: &str,
+        search: Option<&str>,
+    ) -> Result<Vec<GitLabGroupView>> {
         principal.require(Access::Read)?;
         let connection = self.load(principal, id).await?;
         if connection.token_type == Some(AccessTokenType::Project) {
@@ -886,6 +950,7 @@ impl Connections {
         let cred = Credential::PrivateToken(self.token_of(&connection).await?);
         let filter = GroupFilter {
             min_access_level: Some(labgate_gitlab::AccessLevel::OWNER),
+            search: search.map(str::to_owned),
             ..GroupFilter::default()
         };
         let mut stream = client.groups(&cred, &filter);
@@ -895,6 +960,7 @@ impl Connections {
             out.push(GitLabGroupView {
                 id: group.id.to_string(),
                 name: group.name,
+                full_name: group.full_name,
                 full_path: group.full_path,
                 web_url: group.web_url,
             });

@@ -262,8 +262,17 @@ pub fn token_info(info: &TokenInfo, declared: AccessTokenType, now: OffsetDateTi
 }
 
 /// What a token lacks for its usages, as a sentence naming each missing scope or role; `None`
-/// when it has everything. Roles are checked for project and group tokens (their role is known);
-/// a personal token's role depends on the project or group it will be used on.
+/// when it has everything. Each need is what GitLab itself enforces for the work:
+///
+/// - CI/CD variables are written through the API (`api`) by a Maintainer of the project, or an
+///   Owner of the group for group variables. A group token's sync may write either, and its
+///   usages do not say which, so it needs Owner.
+/// - Scanning clones over Git-over-HTTPS, which `api` grants as `read_repository` does, and
+///   manages the push webhook through the API (`api`): a Maintainer for a project hook, an Owner
+///   for a group hook.
+///
+/// Roles are checked for project and group tokens (their role is known); a personal token's role
+/// depends on the project or group it will be used on.
 pub fn usage_gaps(
     usages: &[Usage],
     scopes: &Scopes,
@@ -276,15 +285,8 @@ pub fn usage_gaps(
     for &usage in usages {
         match usage {
             Usage::SecretSync | Usage::SecretScanning => {
-                let mut missing = Vec::new();
                 if !has("api") {
-                    missing.push("api");
-                }
-                if usage == Usage::SecretScanning && !has("read_repository") {
-                    missing.push("read_repository");
-                }
-                if !missing.is_empty() {
-                    gaps.push(format!("{usage} needs the scope(s) {}", missing.join(" and ")));
+                    gaps.push(format!("{usage} needs the scope api"));
                 }
                 match resource {
                     Some(ResourceKind::Project) if level < AccessLevel::MAINTAINER => gaps.push(format!(
@@ -339,14 +341,21 @@ mod tests {
     fn usage_gaps_name_the_missing_scope_and_role() {
         let gaps = usage_gaps(
             &u(&["secret-scanning"]),
-            &s(&["api"]),
+            &s(&["read_repository"]),
             Some(ResourceKind::Project),
             Some(AccessLevel::DEVELOPER),
         )
         .unwrap();
+        assert!(gaps.contains("api") && gaps.contains("Maintainer"), "{gaps}");
+        // `api` covers cloning as `read_repository` does.
         assert!(
-            gaps.contains("read_repository") && gaps.contains("Maintainer"),
-            "{gaps}"
+            usage_gaps(
+                &u(&["secret-scanning"]),
+                &s(&["api"]),
+                Some(ResourceKind::Project),
+                Some(AccessLevel::MAINTAINER)
+            )
+            .is_none()
         );
         assert!(
             usage_gaps(

@@ -108,23 +108,26 @@ async fn each_token_kind_connects_on_both_instance_kinds() {
                 assert_eq!(resource.kind.as_str(), kind);
                 assert_eq!(created.gitlab_user.bot, Some(true));
             }
-            let projects = conns.projects(&env.admin, &created.id).await.unwrap();
+            let projects = conns.projects(&env.admin, &created.id, None).await.unwrap();
             assert!(
                 projects
                     .iter()
                     .any(|p| p.path_with_namespace == "acme/platform/api"),
                 "{projects:?}"
             );
-            let groups = conns.groups(&env.admin, &created.id).await.unwrap();
+            let groups = conns.groups(&env.admin, &created.id, None).await.unwrap();
             if kind == "project" {
                 assert!(groups.is_empty());
             }
         }
-        let list = conns.list(&env.admin, Some(App::GitLab), 0, 10).await.unwrap();
+        let list = conns
+            .list(&env.admin, Some(App::GitLab), None, 0, Some(10))
+            .await
+            .unwrap();
         assert_eq!(list.total_count, 3);
         assert_eq!(
             conns
-                .by_name(&env.admin, "group")
+                .by_name(&env.admin, "group", None)
                 .await
                 .unwrap()
                 .credentials
@@ -133,7 +136,7 @@ async fn each_token_kind_connects_on_both_instance_kinds() {
         );
         assert_eq!(
             conns
-                .list(&env.other_admin, None, 0, 10)
+                .list(&env.other_admin, None, None, 0, Some(10))
                 .await
                 .unwrap()
                 .total_count,
@@ -211,7 +214,7 @@ async fn bad_tokens_are_refused_each_with_its_reason() {
             with(request("a", &url, ALICE_READ, "personal"), &|r| {
                 r.usages = usages(&["secret-scanning"])
             }),
-            &["api", "read_repository"],
+            &["secret-scanning needs the scope api"],
         ),
         (
             "auto-rotation without api or self_rotate",
@@ -294,7 +297,7 @@ async fn bad_tokens_are_refused_each_with_its_reason() {
         conns
             .create(&env.admin, request("main", &url, ALICE, "personal"))
             .await,
-        Err(CoreError::Conflict(_))
+        Err(CoreError::AlreadyExists(_))
     ));
 }
 
@@ -755,7 +758,7 @@ async fn ten_thousand_connections_page_with_a_total() {
         .collect();
     env.store.insert_connections(&records).await.unwrap();
     let page = conns
-        .list(&env.admin, Some(App::GitLab), 9_950, 100)
+        .list(&env.admin, Some(App::GitLab), None, 9_950, Some(100))
         .await
         .unwrap();
     assert_eq!((page.total_count, page.app_connections.len()), (10_000, 50));

@@ -35,7 +35,7 @@ async fn an_unknown_status_in_a_row_is_an_error_not_active() {
     assert!(cause.contains("app_connections.status"), "{cause}");
     assert!(cause.contains("sleeping"), "{cause}");
     // Listing fails the same way rather than showing the row as something it is not.
-    let cause = internal_cause(conns.list(&env.admin, None, 0, 10).await.unwrap_err());
+    let cause = internal_cause(conns.list(&env.admin, None, None, 0, Some(10)).await.unwrap_err());
     assert!(cause.contains("app_connections.status"), "{cause}");
 }
 

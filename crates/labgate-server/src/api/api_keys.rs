@@ -6,7 +6,6 @@ use axum::{Json, Router};
 use labgate_proto::ErrorBody;
 use labgate_proto::api_keys::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};
 use labgate_proto::pagination::PageQuery;
-use secrecy::ExposeSecret;
 
 use crate::api::page_limit;
 use crate::error::ApiError;
@@ -36,7 +35,7 @@ pub async fn create(
         .await?;
     Ok(Json(CreatedApiKeyResponse {
         api_key: created.view,
-        token: created.token.expose_secret().to_owned(),
+        token: created.token,
     }))
 }
 

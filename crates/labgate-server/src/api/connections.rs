@@ -1,21 +1,48 @@
 //! `/api/v1/app-connections`: GitLab connections with Infisical's paths and shapes, plus
 //! labgate's check, rotate and events routes.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use labgate_proto::ErrorBody;
 use labgate_proto::connections::{
     App, AppConnectionOptions, AvailableConnectionList, ConnectionEventList, ConnectionList,
-    ConnectionResponse, CreateConnectionRequest, DeleteConnectionQuery, GitLabGroupView, GitLabProjectView,
-    UpdateConnectionRequest,
+    ConnectionListQuery, ConnectionNameQuery, ConnectionResponse, CreateConnectionRequest,
+    DeleteConnectionQuery, GitLabGroupView, GitLabListQuery, GitLabProjectView, UpdateConnectionRequest,
 };
 use labgate_proto::pagination::PageQuery;
+use labgate_proto::{ErrorBody, ErrorKind};
 
 use crate::api::page_limit;
-use crate::error::ApiError;
+use crate::error::{ApiError, infisical_dialect};
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
+
+/// A connection id in the path. Infisical's routes take UUIDs only and answer anything else
+/// with 422 before looking anything up.
+pub struct ConnectionId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|path| path.0)
+            .filter(|id| uuid::Uuid::try_parse(id).is_ok())
+            .map(ConnectionId)
+            .ok_or_else(|| {
+                ApiError::new(ErrorKind::ValidationFailure, "the connection id must be a UUID")
+                    .with_details(serde_json::json!([{"field": "id", "message": "must be a UUID"}]))
+            })
+    }
+}
+
+/// `limit` when given (1–100); absent means every connection.
+fn optional_limit(limit: Option<u32>) -> Result<Option<u32>, ApiError> {
+    limit.map(|limit| page_limit(Some(limit))).transpose()
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/app-connections/gitlab/{id}/events", get(events))
         .route("/app-connections/gitlab/{id}/projects", get(projects))
         .route("/app-connections/gitlab/{id}/groups", get(groups))
+        .layer(axum::middleware::map_response(infisical_dialect))
 }
 
 /// Connect GitLab with a personal, project or group access token. The token is validated at
@@ -40,7 +68,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab", operation_id = "createGitLabConnection",
     tag = "app-connections", request_body = CreateConnectionRequest, security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -51,40 +79,52 @@ pub async fn create(
     }))
 }
 
-/// The tenant's GitLab connections, oldest first.
+/// The tenant's GitLab connections, oldest first: all of them unless `limit` is given.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab", operation_id = "listGitLabConnections",
-    tag = "app-connections", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    tag = "app-connections", params(ConnectionListQuery), security(("bearer" = [])),
+    responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppQuery(page): AppQuery<PageQuery>,
+    AppQuery(query): AppQuery<ConnectionListQuery>,
 ) -> Result<Json<ConnectionList>, ApiError> {
-    let limit = page_limit(page.limit)?;
+    let limit = optional_limit(query.limit)?;
     Ok(Json(
         state
             .services
             .connections
-            .list(&principal, Some(App::GitLab), page.offset.unwrap_or(0), limit)
+            .list(
+                &principal,
+                Some(App::GitLab),
+                query.project_id.as_deref(),
+                query.offset.unwrap_or(0),
+                limit,
+            )
             .await?,
     ))
 }
 
-/// The tenant's connections of every app.
+/// The tenant's connections of every app: all of them unless `limit` is given.
 #[utoipa::path(get, path = "/api/v1/app-connections", operation_id = "listAppConnections",
-    tag = "app-connections", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    tag = "app-connections", params(ConnectionListQuery), security(("bearer" = [])),
+    responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_all(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppQuery(page): AppQuery<PageQuery>,
+    AppQuery(query): AppQuery<ConnectionListQuery>,
 ) -> Result<Json<ConnectionList>, ApiError> {
-    let limit = page_limit(page.limit)?;
+    let limit = optional_limit(query.limit)?;
     Ok(Json(
         state
             .services
             .connections
-            .list(&principal, None, page.offset.unwrap_or(0), limit)
+            .list(
+                &principal,
+                None,
+                query.project_id.as_deref(),
+                query.offset.unwrap_or(0),
+                limit,
+            )
             .await?,
     ))
 }
@@ -113,27 +153,34 @@ pub async fn available(
 
 /// One GitLab connection by name.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/connection-name/{name}",
-    operation_id = "getGitLabConnectionByName", tag = "app-connections", params(("name" = String, Path)),
-    security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    operation_id = "getGitLabConnectionByName", tag = "app-connections",
+    params(("name" = String, Path), ConnectionNameQuery), security(("bearer" = [])),
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn by_name(
     State(state): State<AppState>,
     Auth(principal): Auth,
     AppPath(name): AppPath<String>,
+    AppQuery(query): AppQuery<ConnectionNameQuery>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(ConnectionResponse {
-        app_connection: state.services.connections.by_name(&principal, &name).await?,
+        app_connection: state
+            .services
+            .connections
+            .by_name(&principal, &name, query.project_id.as_deref())
+            .await?,
     }))
 }
 
 /// One GitLab connection.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "getGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(ConnectionResponse {
         app_connection: state.services.connections.get(&principal, &id).await?,
@@ -146,11 +193,11 @@ pub async fn show(
     tag = "app-connections", params(("id" = String, Path)), request_body = UpdateConnectionRequest,
     security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
     AppJson(body): AppJson<UpdateConnectionRequest>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(ConnectionResponse {
@@ -163,11 +210,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "deleteGitLabConnection",
     tag = "app-connections", params(("id" = String, Path), DeleteConnectionQuery), security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
     AppQuery(query): AppQuery<DeleteConnectionQuery>,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(ConnectionResponse {
@@ -182,11 +229,12 @@ pub async fn remove(
 /// Check the connection at GitLab now and answer with its updated status.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/check", operation_id = "checkGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(ConnectionResponse {
         app_connection: state.services.connections.check(&principal, &id).await?,
@@ -197,11 +245,11 @@ pub async fn check(
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/rotate", operation_id = "rotateGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     Ok(Json(ConnectionResponse {
         app_connection: state.services.connections.rotate(&principal, &id).await?,
@@ -211,11 +259,12 @@ pub async fn rotate(
 /// The connection's timeline: creation, status transitions, recoveries, rotations.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/events", operation_id = "listGitLabConnectionEvents",
     tag = "app-connections", params(("id" = String, Path), PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionEventList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionEventList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
     AppQuery(page): AppQuery<PageQuery>,
 ) -> Result<Json<ConnectionEventList>, ApiError> {
     let limit = page_limit(page.limit)?;
@@ -228,29 +277,44 @@ pub async fn events(
     ))
 }
 
-/// GitLab projects the connection's token is a member of. GitLab errors are reported, never
-/// turned into an empty list.
+/// GitLab projects the connection's token is a member of, `?search=` narrowing them as GitLab
+/// does. GitLab errors are reported, never turned into an empty list.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/projects", operation_id = "listGitLabConnectionProjects",
-    tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path), GitLabListQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<GitLabProjectView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn projects(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
+    AppQuery(query): AppQuery<GitLabListQuery>,
 ) -> Result<Json<Vec<GitLabProjectView>>, ApiError> {
-    Ok(Json(state.services.connections.projects(&principal, &id).await?))
+    Ok(Json(
+        state
+            .services
+            .connections
+            .projects(&principal, &id, query.search.as_deref())
+            .await?,
+    ))
 }
 
-/// GitLab groups the connection's token owns (empty for project tokens).
+/// GitLab groups the connection's token owns (empty for project tokens), `?search=` narrowing
+/// them as GitLab does.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/groups", operation_id = "listGitLabConnectionGroups",
-    tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path), GitLabListQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<GitLabGroupView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn groups(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    AppPath(id): AppPath<String>,
+    ConnectionId(id): ConnectionId,
+    AppQuery(query): AppQuery<GitLabListQuery>,
 ) -> Result<Json<Vec<GitLabGroupView>>, ApiError> {
-    Ok(Json(state.services.connections.groups(&principal, &id).await?))
+    Ok(Json(
+        state
+            .services
+            .connections
+            .groups(&principal, &id, query.search.as_deref())
+            .await?,
+    ))
 }

@@ -28,7 +28,8 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
         Some(_) => Err(
             ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}"))
-                .with_details(serde_json::json!([{"field": "limit", "message": "out of range"}])),
+                .with_details(serde_json::json!([{"field": "limit", "message": "out of range"}]))
+                .invalid_input(),
         ),
     }
 }

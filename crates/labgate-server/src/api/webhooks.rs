@@ -9,7 +9,6 @@ use labgate_proto::webhooks::{
     CreateWebhookRequest, CreatedWebhookResponse, DeliveryList, DeliveryResponse, UpdateWebhookRequest,
     WebhookList, WebhookResponse,
 };
-use secrecy::ExposeSecret;
 
 use crate::api::page_limit;
 use crate::error::ApiError;
@@ -35,10 +34,7 @@ pub async fn create(
     AppJson(body): AppJson<CreateWebhookRequest>,
 ) -> Result<Json<CreatedWebhookResponse>, ApiError> {
     let (webhook, secret) = state.services.webhooks.create(&principal, body).await?;
-    Ok(Json(CreatedWebhookResponse {
-        webhook,
-        secret: secret.expose_secret().to_owned(),
-    }))
+    Ok(Json(CreatedWebhookResponse { webhook, secret }))
 }
 
 /// List the tenant's webhook subscriptions.

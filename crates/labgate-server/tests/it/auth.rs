@@ -245,56 +245,94 @@ async fn created_keys_are_shown_once_and_work() {
     );
 }
 
+/// A request from `ip`, with `authorization` as its header when there is one.
+fn from(ip: [u8; 4], authorization: Option<&str>) -> axum::http::Request<axum::body::Body> {
+    let mut request = axum::http::Request::get("/api/v1/jobs");
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let mut request = request.body(axum::body::Body::empty()).unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((ip, 5555))));
+    request
+}
+
 #[tokio::test]
-async fn repeated_failures_from_one_address_are_slowed_down() {
+async fn repeated_failures_from_one_address_are_slowed_down_but_valid_keys_pass() {
     let settings = ServerSettings {
         auth_failures_per_minute: 5,
         ..ServerSettings::default()
     };
     let env = TestEnv::builder().server_settings(settings).build().await;
-    let from = |ip: [u8; 4], key: &str| {
-        let mut request = axum::http::Request::get("/api/v1/jobs")
-            .header("authorization", format!("Bearer {key}"))
-            .body(axum::body::Body::empty())
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((ip, 5555))));
-        request
-    };
+    let wrong = Some("Bearer lgk_wrong");
+    let admin = format!("Bearer {}", env.admin_key);
+    let admin = Some(admin.as_str());
     for _ in 0..5 {
-        env.send(from([198, 51, 100, 1], "lgk_wrong"))
+        env.send(from([198, 51, 100, 1], wrong))
             .await
             .error(401, "Unauthorized");
     }
-    let reply = env.send(from([198, 51, 100, 1], "lgk_wrong")).await;
+    let reply = env.send(from([198, 51, 100, 1], wrong)).await;
     reply.error(429, "TooManyRequests");
-    assert!(
-        reply.headers["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            <= 60
-    );
-    // The blocked address is refused even with a good key; others are unaffected.
-    env.send(from([198, 51, 100, 1], &env.admin_key))
+    assert_eq!(reply.headers["retry-after"], "60");
+    // A valid key from the braked address passes at once, and does not lift the brake.
+    assert_eq!(env.send(from([198, 51, 100, 1], admin)).await.status, 200);
+    env.send(from([198, 51, 100, 1], wrong))
         .await
         .error(429, "TooManyRequests");
-    assert_eq!(
-        env.send(from([198, 51, 100, 2], &env.admin_key)).await.status,
-        200
-    );
+    env.send(from([198, 51, 100, 2], wrong))
+        .await
+        .error(401, "Unauthorized");
     // The window runs on the injected clock: still closed a second before its end, open after.
     env.clock.advance_ms(59_000);
-    let reply = env.send(from([198, 51, 100, 1], &env.admin_key)).await;
+    let reply = env.send(from([198, 51, 100, 1], wrong)).await;
     reply.error(429, "TooManyRequests");
     assert_eq!(reply.headers["retry-after"], "1");
+    assert_eq!(env.send(from([198, 51, 100, 1], admin)).await.status, 200);
     env.clock.advance_ms(1_000);
-    assert_eq!(
-        env.send(from([198, 51, 100, 1], &env.admin_key)).await.status,
-        200
-    );
+    env.send(from([198, 51, 100, 1], wrong))
+        .await
+        .error(401, "Unauthorized");
+}
+
+#[tokio::test]
+async fn only_unknown_and_revoked_keys_count_against_an_address() {
+    let settings = ServerSettings {
+        auth_failures_per_minute: 3,
+        ..ServerSettings::default()
+    };
+    let env = TestEnv::builder().server_settings(settings).build().await;
+    let ip = [198, 51, 100, 7];
+    let revoked = env.key("acme", Role::Reader).await;
+    let id = match env.principal(&revoked).await.actor {
+        Actor::ApiKey { id } => id,
+        other => panic!("an API key authenticates as an API key, not {other:?}"),
+    };
+    env.services.api_keys.revoke(&env.admin, &id).await.unwrap();
+    let revoked = format!("Bearer {revoked}");
+
+    // Requests without credentials, or with a header that is not a bearer key, guess nothing.
+    for _ in 0..10 {
+        let reply = env.send(from(ip, None)).await;
+        reply.error(401, "Unauthorized");
+        assert_eq!(reply.headers["www-authenticate"], "Bearer");
+        env.send(from(ip, Some("Basic abc")))
+            .await
+            .error(401, "Unauthorized");
+    }
+    for header in ["Bearer lgk_wrong", revoked.as_str(), "Bearer lgk_wrong"] {
+        env.send(from(ip, Some(header))).await.error(401, "Unauthorized");
+    }
+    for header in [revoked.as_str(), "Bearer lgk_wrong"] {
+        env.send(from(ip, Some(header)))
+            .await
+            .error(429, "TooManyRequests");
+    }
+    // Over the allowance, a request without credentials is still told it needs them.
+    let reply = env.send(from(ip, None)).await;
+    reply.error(401, "Unauthorized");
+    assert!(reply.headers.get("retry-after").is_none());
 }
 
 #[tokio::test]

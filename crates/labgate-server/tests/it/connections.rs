@@ -117,12 +117,9 @@ async fn connections_live_through_the_api_on_both_instance_kinds() {
                 String::from_utf8_lossy(&projects.body)
             );
             assert!(
-                projects
-                    .json()
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|p| p["name"] == "API")
+                projects.json().as_array().unwrap().iter().any(
+                    |p| p["name"] == "acme/platform/api" && p["pathWithNamespace"] == "acme/platform/api"
+                )
             );
             let groups = env.get(&format!("{BASE}/{id}/groups"), Some(&key)).await;
             assert_eq!(groups.status, 200);
@@ -358,8 +355,9 @@ async fn bad_input_gets_a_clear_4xx() {
     for (case, value, expected) in cases {
         let reply = post(value).await;
         let text = String::from_utf8_lossy(&reply.body).into_owned();
-        assert_eq!(reply.status, 400, "{case}: {text}");
-        let error = reply.error(400, "BadRequest");
+        assert_eq!(reply.status, 422, "{case}: {text}");
+        let error = reply.error(422, "ValidationFailure");
+        assert!(error["details"][0]["field"].is_string(), "{case}: {text}");
         let message = error["message"].as_str().unwrap();
         assert!(
             message.contains(expected),
@@ -370,19 +368,19 @@ async fn bad_input_gets_a_clear_4xx() {
     // Unknown fields and wrong types are refused by the parser.
     post(json!({"name": "a", "method": "access-token", "extra": 1}))
         .await
-        .error(400, "BadRequest");
+        .error(422, "ValidationFailure");
     // Name clash.
     assert_eq!(post(body("main", &url, ALICE, "personal")).await.status, 200);
     post(body("main", &url, ALICE, "personal"))
         .await
-        .error(409, "Conflict");
+        .error(400, "BadRequest");
     // Limits and ids.
     env.get(&format!("{BASE}?limit=0"), Some(&key))
         .await
-        .error(400, "BadRequest");
+        .error(422, "ValidationFailure");
     env.get(&format!("{BASE}/not-an-id"), Some(&key))
         .await
-        .error(404, "NotFound");
+        .error(422, "ValidationFailure");
     // A reader sees connections but cannot change them.
     let reader = env.key("acme", Role::Reader).await;
     assert_eq!(env.get(BASE, Some(&reader)).await.status, 200);
@@ -474,7 +472,7 @@ async fn html_answers_and_hanging_instances_are_told_apart() {
             Some(body("a", &html, ALICE, "personal")),
         )
         .await;
-    let error = reply.error(400, "BadRequest");
+    let error = reply.error(422, "ValidationFailure");
     assert!(
         error["message"].as_str().unwrap().contains("not a GitLab API"),
         "{error}"
@@ -488,7 +486,7 @@ async fn html_answers_and_hanging_instances_are_told_apart() {
             Some(body("a", &hang, ALICE, "personal")),
         )
         .await;
-    let error = reply.error(400, "BadRequest");
+    let error = reply.error(422, "ValidationFailure");
     assert!(
         error["message"].as_str().unwrap().contains("timed out"),
         "{error}"
@@ -530,7 +528,19 @@ async fn ten_thousand_connections_are_listed_page_by_page() {
     assert_eq!(page["appConnections"][49]["name"], "c-09998");
     env.get(&format!("{BASE}?limit=101"), Some(&env.admin_key))
         .await
-        .error(400, "BadRequest");
+        .error(422, "ValidationFailure");
+    // Without `limit`, every connection, as Infisical's clients expect from their one call.
+    for path in [BASE, "/api/v1/app-connections"] {
+        let all = env.get(path, Some(&env.admin_key)).await.json();
+        assert_eq!(all["totalCount"], 10_000, "{path}");
+        assert_eq!(all["appConnections"].as_array().unwrap().len(), 10_000, "{path}");
+        assert_eq!(all["appConnections"][9_999]["name"], "c-09998", "{path}");
+    }
+    let rest = env
+        .get(&format!("{BASE}?offset=9990"), Some(&env.admin_key))
+        .await
+        .json();
+    assert_eq!(rest["appConnections"].as_array().unwrap().len(), 10);
     assert_eq!(
         env.get(BASE, Some(&env.other_admin_key)).await.json()["totalCount"],
         0
@@ -558,5 +568,394 @@ async fn listing_errors_are_reported_not_swallowed() {
             .await;
         let error = reply.error(503, "ServiceUnavailable");
         assert!(error["message"].as_str().unwrap().contains("revoked"), "{error}");
+    }
+}
+
+/// A connection of `body` with `projectId` set.
+fn in_project(value: Value, project_id: &str) -> Value {
+    let mut value = value;
+    value["projectId"] = json!(project_id);
+    value
+}
+
+#[tokio::test]
+async fn lists_and_names_filter_by_project() {
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let key = env.admin_key.clone();
+    for (name, project) in [
+        ("one", Some("p1")),
+        ("two", Some("p2")),
+        ("three", None),
+        ("four", Some("p1")),
+    ] {
+        let value = body(name, &url, ALICE, "personal");
+        let value = match project {
+            Some(project) => in_project(value, project),
+            None => value,
+        };
+        let reply = env.call("POST", BASE, &key, Some(value)).await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    let names = |list: &Value| -> Vec<String> {
+        list["appConnections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for path in [BASE, "/api/v1/app-connections"] {
+        let list = env.get(&format!("{path}?projectId=p1"), Some(&key)).await.json();
+        assert_eq!(
+            (names(&list), list["totalCount"].as_u64()),
+            (vec!["one".to_owned(), "four".to_owned()], Some(2)),
+            "{path}"
+        );
+        let page = env
+            .get(&format!("{path}?projectId=p1&offset=1&limit=1"), Some(&key))
+            .await
+            .json();
+        assert_eq!(
+            (names(&page), page["totalCount"].as_u64()),
+            (vec!["four".to_owned()], Some(2)),
+            "{path}"
+        );
+        let none = env.get(&format!("{path}?projectId=p9"), Some(&key)).await.json();
+        assert_eq!(none["totalCount"], 0, "{path}");
+        assert_eq!(env.get(path, Some(&key)).await.json()["totalCount"], 4, "{path}");
+    }
+    let by_name = env
+        .get(&format!("{BASE}/connection-name/two?projectId=p2"), Some(&key))
+        .await
+        .json();
+    assert_eq!(by_name["appConnection"]["projectId"], "p2");
+    for path in ["two?projectId=p1", "three?projectId=p1"] {
+        env.get(&format!("{BASE}/connection-name/{path}"), Some(&key))
+            .await
+            .error(404, "NotFound");
+    }
+    let available = env.get(&format!("{BASE}/available"), Some(&key)).await.json();
+    let items = available["appConnections"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    for item in items {
+        assert_eq!(item["orgId"], env.tenant.id.as_str(), "{item}");
+        assert!(item.get("projectId").is_some(), "{item}");
+    }
+    assert_eq!(
+        items.iter().filter(|item| item["projectId"] == "p1").count(),
+        2,
+        "{available}"
+    );
+}
+
+#[tokio::test]
+async fn infisical_routes_answer_with_infisical_status_codes() {
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let key = env.admin_key.clone();
+    let created = env
+        .call("POST", BASE, &key, Some(body("main", &url, ALICE, "personal")))
+        .await
+        .json();
+    let id = created["appConnection"]["id"].as_str().unwrap().to_owned();
+    env.call("POST", BASE, &key, Some(body("other", &url, ALICE, "personal")))
+        .await;
+
+    // A body that fails validation, in the parser or in the domain: 422, details kept.
+    let wrong_type = json!({"name": 5, "method": "access-token"});
+    let body_422 = env.call("POST", BASE, &key, Some(wrong_type)).await;
+    assert!(body_422.error(422, "ValidationFailure")["details"][0]["message"].is_string());
+    let missing = env
+        .call("POST", BASE, &key, Some(json!({"method": "access-token"})))
+        .await;
+    missing.error(422, "ValidationFailure");
+    let bad_name = env
+        .call(
+            "POST",
+            BASE,
+            &key,
+            Some(body("Not A Slug", &url, ALICE, "personal")),
+        )
+        .await
+        .error(422, "ValidationFailure");
+    assert_eq!(bad_name["details"][0]["field"], "name");
+    env.call(
+        "PATCH",
+        &format!("{BASE}/{id}"),
+        &key,
+        Some(json!({"rotateBeforeDays": 0})),
+    )
+    .await
+    .error(422, "ValidationFailure");
+    // Text that is not JSON stays a bad request, as in Infisical.
+    let request = axum::http::Request::post(BASE)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{\"name\": "))
+        .unwrap();
+    env.send(request).await.error(400, "BadRequest");
+
+    // A taken name: 400, on create and on rename.
+    let taken = env
+        .call("POST", BASE, &key, Some(body("main", &url, ALICE, "personal")))
+        .await
+        .error(400, "BadRequest");
+    assert!(
+        taken["message"].as_str().unwrap().contains("already exists"),
+        "{taken}"
+    );
+    env.call(
+        "PATCH",
+        &format!("{BASE}/{id}"),
+        &key,
+        Some(json!({"name": "other"})),
+    )
+    .await
+    .error(400, "BadRequest");
+    // A stale version is still a conflict.
+    env.call(
+        "PATCH",
+        &format!("{BASE}/{id}"),
+        &key,
+        Some(json!({"version": 9})),
+    )
+    .await
+    .error(409, "Conflict");
+
+    // A path id that is not a UUID: 422 on every id route, before any lookup.
+    for (method, suffix) in [
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("POST", "/check"),
+        ("POST", "/rotate"),
+        ("GET", "/events"),
+        ("GET", "/projects"),
+        ("GET", "/groups"),
+    ] {
+        let body = (method == "PATCH").then(|| json!({}));
+        let reply = env
+            .call(method, &format!("{BASE}/not-a-uuid{suffix}"), &key, body)
+            .await;
+        let error = reply.error(422, "ValidationFailure");
+        assert_eq!(error["details"][0]["field"], "id", "{method} {suffix}");
+    }
+    // A well-formed id of nothing, or of another tenant's connection, is 404.
+    let unknown = uuid::Uuid::now_v7();
+    env.get(&format!("{BASE}/{unknown}"), Some(&key))
+        .await
+        .error(404, "NotFound");
+    env.get(&format!("{BASE}/{id}"), Some(&env.other_admin_key))
+        .await
+        .error(404, "NotFound");
+    // Query strings of the wrong shape fail validation too.
+    for query in ["limit=0", "limit=abc", "offset=-1", "bogus=1"] {
+        env.get(&format!("{BASE}?{query}"), Some(&key))
+            .await
+            .error(422, "ValidationFailure");
+    }
+    // Authentication comes first.
+    env.get(&format!("{BASE}/not-a-uuid"), None)
+        .await
+        .error(401, "Unauthorized");
+
+    // labgate's own routes keep their codes.
+    env.call(
+        "POST",
+        "/api/v1/webhooks",
+        &key,
+        Some(json!({"url": "ftp://x.example"})),
+    )
+    .await
+    .error(400, "BadRequest");
+    env.call(
+        "POST",
+        "/api/v1/api-keys",
+        &key,
+        Some(json!({"name": 5, "role": "reader"})),
+    )
+    .await
+    .error(400, "BadRequest");
+    env.get("/api/v1/jobs?limit=0", Some(&key))
+        .await
+        .error(400, "BadRequest");
+    env.get("/api/v1/jobs/not-a-uuid", Some(&key))
+        .await
+        .error(404, "NotFound");
+}
+
+#[tokio::test]
+async fn pasted_whitespace_is_trimmed_on_create_and_update() {
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let key = env.admin_key.clone();
+    let padded = json!({
+        "name": "  main\t",
+        "description": "  the main one \n",
+        "method": "access-token",
+        "credentials": {
+            "accessToken": format!(" {ALICE}\n"),
+            "instanceUrl": format!("  {url}/ "),
+            "accessTokenType": "personal",
+        },
+    });
+    let reply = env.call("POST", BASE, &key, Some(padded)).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let created = reply.json()["appConnection"].clone();
+    assert_eq!(created["name"], "main");
+    assert_eq!(created["description"], "the main one");
+    assert_eq!(created["credentials"]["instanceUrl"], url.as_str());
+    let id = created["id"].as_str().unwrap().to_owned();
+    let found = env
+        .get(&format!("{BASE}/connection-name/main"), Some(&key))
+        .await
+        .json();
+    assert_eq!(found["appConnection"]["id"], id.as_str());
+
+    let patch = json!({
+        "name": " renamed ",
+        "description": "\tnew ",
+        "credentials": {"accessToken": format!("\n{ALICE} "), "instanceUrl": format!(" {url} "), "accessTokenType": "personal"},
+    });
+    let reply = env
+        .call("PATCH", &format!("{BASE}/{id}"), &key, Some(patch))
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let updated = reply.json()["appConnection"].clone();
+    assert_eq!(
+        (updated["name"].as_str(), updated["description"].as_str()),
+        (Some("renamed"), Some("new"))
+    );
+    // The same token, so the same hash: the whitespace never reached the vault.
+    assert_eq!(updated["credentialsHash"], created["credentialsHash"]);
+}
+
+fn listing_seed() -> Seed {
+    Seed::builder()
+        .mode(Mode::SelfManaged)
+        .admin("root")
+        .user("alice")
+        .group("acme", "Acme")
+        .group("acme/platform", "Platform")
+        .group("acme/tools", "Tools")
+        .project("acme/platform/api", "API")
+        .project("acme/platform/web", "Website")
+        .member("acme", "alice", 50)
+        .personal_token("alice", "ci", &["api"], ALICE)
+        .build()
+}
+
+#[tokio::test]
+async fn projects_and_groups_answer_infisical_names_and_search_at_gitlab() {
+    let env = TestEnv::builder().sim(listing_seed()).build().await;
+    let url = env.sim().url().to_owned();
+    let key = env.admin_key.clone();
+    let created = env
+        .call("POST", BASE, &key, Some(body("main", &url, ALICE, "personal")))
+        .await
+        .json();
+    let id = created["appConnection"]["id"].as_str().unwrap().to_owned();
+    let list = |what: &str, query: &str| {
+        let path = format!("{BASE}/{id}/{what}{query}");
+        let env = &env;
+        let key = key.clone();
+        async move {
+            let reply = env.get(&path, Some(&key)).await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{path}: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            reply.json().as_array().unwrap().clone()
+        }
+    };
+    let projects = list("projects", "").await;
+    let mut names: Vec<&str> = projects.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["acme/platform/api", "acme/platform/web"]);
+    assert!(projects.iter().all(|p| p["name"] == p["pathWithNamespace"]));
+    // GitLab's search: case-insensitive, on name or path.
+    for query in ["?search=WEBSITE", "?search=web"] {
+        let found = list("projects", query).await;
+        assert_eq!(found.len(), 1, "{query}: {found:?}");
+        assert_eq!(found[0]["name"], "acme/platform/web");
+    }
+    assert!(list("projects", "?search=nothing-like-it").await.is_empty());
+
+    let groups = list("groups", "").await;
+    let platform = groups.iter().find(|g| g["fullPath"] == "acme/platform").unwrap();
+    assert_eq!(platform["fullName"], "Acme / Platform");
+    assert_eq!(platform["name"], "Platform");
+    let found = list("groups", "?search=TOOL").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["fullPath"], "acme/tools");
+}
+
+#[tokio::test]
+async fn usages_ask_for_what_gitlab_enforces() {
+    const MAINTAINER_API: &str = "glpat-maintainerMAINTAIN1";
+    const DEVELOPER: &str = "glpat-developerDEVELOPER12";
+    const GROUP_MAINTAINER: &str = "glpat-groupmaintainerGRP12";
+    let seed = Seed::builder()
+        .mode(Mode::SelfManaged)
+        .admin("root")
+        .group("acme", "Acme")
+        .project("acme/api", "API")
+        .project_token("acme/api", "maintainer", &["api"], 40, MAINTAINER_API)
+        .project_token(
+            "acme/api",
+            "developer",
+            &["api", "read_repository"],
+            30,
+            DEVELOPER,
+        )
+        .group_token(
+            "acme",
+            "maintainer",
+            &["api", "read_repository"],
+            40,
+            GROUP_MAINTAINER,
+        )
+        .build();
+    let env = TestEnv::builder().sim(seed).build().await;
+    let url = env.sim().url().to_owned();
+    let key = env.admin_key.clone();
+    let with_usages = |name: &str, token: &str, kind: &str, usages: &[&str]| {
+        let mut value = body(name, &url, token, kind);
+        value["usages"] = json!(usages);
+        value
+    };
+    // Maintainer is what GitLab asks to write project variables and hooks, where Infisical's
+    // page asks Owner for sync; `api` also clones, where the page adds read_repository.
+    let reply = env
+        .call(
+            "POST",
+            BASE,
+            &key,
+            Some(with_usages(
+                "maintainer",
+                MAINTAINER_API,
+                "project",
+                &["secret-sync", "secret-scanning"],
+            )),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let refused = [
+        ("developer", DEVELOPER, "project", "secret-sync", "Maintainer"),
+        ("developer", DEVELOPER, "project", "secret-scanning", "Maintainer"),
+        ("group", GROUP_MAINTAINER, "group", "secret-sync", "Owner"),
+        ("group", GROUP_MAINTAINER, "group", "secret-scanning", "Owner"),
+    ];
+    for (name, token, kind, usage, role) in refused {
+        let error = env
+            .call("POST", BASE, &key, Some(with_usages(name, token, kind, &[usage])))
+            .await
+            .error(422, "ValidationFailure");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(role), "{usage} with {name}: {message}");
+        assert_eq!(error["details"][0]["field"], "usages");
     }
 }

@@ -239,3 +239,69 @@ async fn bad_subscriptions_are_refused_with_the_field() {
         0
     );
 }
+
+#[tokio::test]
+async fn only_admins_see_a_subscriber_url_whole() {
+    let env = TestEnv::new().await;
+    let url = "https://hooks.slack.com/services/T0001/B0001/XXXXXXXXSECRET";
+    let id = env
+        .call("POST", "/api/v1/webhooks", &env.admin_key, Some(hook(url)))
+        .await
+        .json()["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = env
+        .call(
+            "POST",
+            "/api/v1/webhooks",
+            &env.admin_key,
+            Some(hook("https://hooks.example:8443/in?token=XXXXXXXXSECRET")),
+        )
+        .await
+        .json()["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = Some(env.admin_key.as_str());
+    assert_eq!(
+        env.get(&format!("/api/v1/webhooks/{id}"), admin).await.json()["webhook"]["url"],
+        url
+    );
+    for role in [Role::Reader, Role::Member] {
+        let key = env.key("acme", role).await;
+        let shown = env.get(&format!("/api/v1/webhooks/{id}"), Some(&key)).await;
+        assert_eq!(
+            shown.json()["webhook"]["url"],
+            "https://hooks.slack.com/…",
+            "{role}"
+        );
+        let shown = env.get(&format!("/api/v1/webhooks/{port}"), Some(&key)).await;
+        assert_eq!(
+            shown.json()["webhook"]["url"],
+            "https://hooks.example:8443/…",
+            "{role}"
+        );
+        let listed = env.get("/api/v1/webhooks", Some(&key)).await;
+        assert_eq!(listed.json()["totalCount"], 2);
+        assert!(
+            !String::from_utf8_lossy(&listed.body).contains("SECRET"),
+            "{role}: {}",
+            String::from_utf8_lossy(&listed.body)
+        );
+    }
+    let audit = env.get("/api/v1/audit-logs?action=webhook.create", admin).await;
+    let text = String::from_utf8_lossy(&audit.body);
+    assert!(!text.contains("SECRET"), "{text}");
+    let audit = audit.json();
+    let urls: Vec<&str> = audit["auditLogs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["details"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        ["https://hooks.example:8443/…", "https://hooks.slack.com/…"]
+    );
+}

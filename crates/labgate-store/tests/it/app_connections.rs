@@ -1,4 +1,14 @@
-use labgate_store::{ConnectionEventRecord, ConnectionRecord, JournalApply, StoreError, VaultItemKey};
+use labgate_store::{
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, StoreError, VaultItemKey,
+};
+
+fn filter<'a>(tenant_id: &'a str, app: Option<&'a str>, project_id: Option<&'a str>) -> ConnectionFilter<'a> {
+    ConnectionFilter {
+        tenant_id,
+        app,
+        project_id,
+    }
+}
 
 pub fn record(id: &str, tenant_id: &str, name: &str, now: i64) -> ConnectionRecord {
     ConnectionRecord {
@@ -74,18 +84,25 @@ async fn connections_are_tenant_scoped_named_uniquely_and_versioned() {
     ));
     assert_eq!(
         store
-            .connection_by_name(&acme, "gitlab", "main")
+            .connection_by_name(&acme, "gitlab", "main", None)
             .await
             .unwrap()
             .id,
         "c1"
     );
     let (rows, total) = store
-        .list_connections(&acme, Some("gitlab"), 0, 10)
+        .list_connections(&filter(&acme, Some("gitlab"), None), 0, Some(10))
         .await
         .unwrap();
     assert_eq!((rows.len(), total), (1, 1));
-    assert_eq!(store.list_connections(&acme, None, 0, 10).await.unwrap().1, 1);
+    assert_eq!(
+        store
+            .list_connections(&filter(&acme, None, None), 0, Some(10))
+            .await
+            .unwrap()
+            .1,
+        1
+    );
 
     let mut changed = store.connection(&acme, "c1").await.unwrap();
     changed.name = "renamed".to_owned();
@@ -113,6 +130,65 @@ async fn connections_are_tenant_scoped_named_uniquely_and_versioned() {
     assert_eq!(store.connections_after("", 10).await.unwrap().len(), 2);
     assert!(!store.delete_connection(&other, "c1").await.unwrap());
     assert!(store.delete_connection(&acme, "c1").await.unwrap());
+}
+
+#[tokio::test]
+async fn connections_are_listed_and_found_by_project() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    let other = crate::tenant(&store, "other").await;
+    let mut records = Vec::new();
+    for (id, tenant, name, project) in [
+        ("c1", &acme, "one", Some("p1")),
+        ("c2", &acme, "two", Some("p2")),
+        ("c3", &acme, "three", None),
+        ("c4", &acme, "four", Some("p1")),
+        ("c5", &other, "five", Some("p1")),
+    ] {
+        let mut record = record(id, tenant, name, records.len() as i64);
+        record.project_id = project.map(str::to_owned);
+        records.push(record);
+    }
+    store.insert_connections(&records).await.unwrap();
+    let names = |rows: Vec<ConnectionRecord>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    let (rows, total) = store
+        .list_connections(&filter(&acme, Some("gitlab"), Some("p1")), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(rows), total),
+        (vec!["one".to_owned(), "four".to_owned()], 2)
+    );
+    let (rows, total) = store
+        .list_connections(&filter(&acme, None, Some("p1")), 1, Some(1))
+        .await
+        .unwrap();
+    assert_eq!((names(rows), total), (vec!["four".to_owned()], 2));
+    let (_, total) = store
+        .list_connections(&filter(&acme, None, None), 0, None)
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        store
+            .connection_by_name(&acme, "gitlab", "two", Some("p2"))
+            .await
+            .unwrap()
+            .id,
+        "c2"
+    );
+    for project in [Some("p1"), Some("")] {
+        assert!(matches!(
+            store.connection_by_name(&acme, "gitlab", "two", project).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    assert!(matches!(
+        store
+            .connection_by_name(&acme, "gitlab", "three", Some("p1"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -187,11 +263,21 @@ async fn ten_thousand_connections_page() {
         .collect();
     store.insert_connections(&records).await.unwrap();
     let (rows, total) = store
-        .list_connections(&acme, Some("gitlab"), 9_990, 50)
+        .list_connections(&filter(&acme, Some("gitlab"), None), 9_990, Some(50))
         .await
         .unwrap();
     assert_eq!((rows.len(), total), (10, 10_000));
     assert_eq!(rows[0].name, "conn-09990");
+    let (rows, total) = store
+        .list_connections(&filter(&acme, Some("gitlab"), None), 0, None)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), total), (10_000, 10_000), "no limit is every row");
+    let (rows, total) = store
+        .list_connections(&filter(&acme, Some("gitlab"), None), 9_000, None)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), total), (1_000, 10_000));
 }
 
 #[tokio::test]

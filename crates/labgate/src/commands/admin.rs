@@ -244,7 +244,7 @@ pub async fn api_keys(config: Config, command: ApiKeysCommand) -> anyhow::Result
             if json {
                 print_json(&labgate_proto::api_keys::CreatedApiKeyResponse {
                     api_key: created.view,
-                    token: created.token.expose_secret().to_owned(),
+                    token: created.token,
                 })?;
             } else {
                 println!(
