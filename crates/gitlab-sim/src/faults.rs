@@ -18,6 +18,9 @@ pub struct FaultRule {
     pub method: Option<String>,
     /// Delay added before the request is handled.
     pub latency_ms: u64,
+    /// Delay added after the request took effect, before the answer is sent: a client that gives
+    /// up meanwhile never learns what happened.
+    pub answer_delay_ms: u64,
     pub error_500: f64,
     pub error_502: f64,
     pub error_503: f64,
@@ -41,6 +44,16 @@ pub struct FaultRule {
 pub struct FaultConfig {
     pub seed: u64,
     pub rules: Vec<FaultRule>,
+}
+
+/// What the fault rules decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultDecision {
+    /// Milliseconds to wait before handling the request.
+    pub latency_ms: u64,
+    /// Milliseconds to wait between handling it and answering.
+    pub answer_delay_ms: u64,
+    pub action: FaultAction,
 }
 
 /// What to do with one request.
@@ -115,14 +128,20 @@ impl Faults {
         self.inner.lock().config.clone()
     }
 
-    /// Decides the latency and the effect for one request.
-    pub fn decide(&self, method: &str, template: &str, path: &str) -> (u64, FaultAction) {
+    /// Decides the delays and the effect for one request.
+    pub fn decide(&self, method: &str, template: &str, path: &str) -> FaultDecision {
         let mut st = self.inner.lock();
+        let mut decision = FaultDecision {
+            latency_ms: 0,
+            answer_delay_ms: 0,
+            action: FaultAction::None,
+        };
         if st.config.rules.is_empty() {
-            return (0, FaultAction::None);
+            return decision;
         }
         let FaultState { config, rng } = &mut *st;
         let mut latency = 0;
+        let mut answer_delay = 0;
         let mut action = FaultAction::None;
         for rule in config
             .rules
@@ -130,6 +149,7 @@ impl Faults {
             .filter(|r| rule_matches(r, method, template, path))
         {
             latency += rule.latency_ms;
+            answer_delay += rule.answer_delay_ms;
             if action != FaultAction::None || rule.times == Some(0) {
                 continue;
             }
@@ -162,7 +182,10 @@ impl Faults {
                 *t -= 1;
             }
         }
-        (latency, action)
+        decision.latency_ms = latency;
+        decision.answer_delay_ms = answer_delay;
+        decision.action = action;
+        decision
     }
 }
 
@@ -183,7 +206,7 @@ mod tests {
             let f = Faults::default();
             f.set(cfg.clone());
             (0..64)
-                .map(|_| f.decide("GET", "/api/v4/user", "/api/v4/user").1)
+                .map(|_| f.decide("GET", "/api/v4/user", "/api/v4/user").action)
                 .collect::<Vec<_>>()
         };
         let a = run();
@@ -201,15 +224,15 @@ mod tests {
             ..FaultRule::default()
         });
         assert_eq!(
-            f.decide("POST", "/api/v4/user", "/api/v4/user").1,
+            f.decide("POST", "/api/v4/user", "/api/v4/user").action,
             FaultAction::None
         );
         assert_eq!(
-            f.decide("POST", "/oauth/token", "/oauth/token").1,
+            f.decide("POST", "/oauth/token", "/oauth/token").action,
             FaultAction::LoseAnswer
         );
         assert_eq!(
-            f.decide("POST", "/oauth/token", "/oauth/token").1,
+            f.decide("POST", "/oauth/token", "/oauth/token").action,
             FaultAction::None
         );
     }

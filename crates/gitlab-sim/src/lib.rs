@@ -44,7 +44,7 @@ pub mod state;
 pub use clock::Clock;
 pub use counters::{RequestCount, RequestCounters};
 pub use db::{Db, RateLimitSettings};
-pub use faults::{FaultConfig, FaultRule, Faults};
+pub use faults::{FaultAction, FaultConfig, FaultDecision, FaultRule, Faults};
 pub use model::{Mode, UserState};
 pub use seed::{Generate, Seed, SeedBuilder, SeedError};
 pub use server::{SimError, SimOptions, SimServer, router};

@@ -109,9 +109,10 @@ pub async fn sim_layer(State(state): State<SimState>, req: Request, next: Next) 
         }
         None => "(unmatched)".to_owned(),
     };
-    let (latency, action) = state.faults().decide(&method, &template, &path);
-    if latency > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    let decision = state.faults().decide(&method, &template, &path);
+    let action = decision.action;
+    if decision.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(decision.latency_ms)).await;
     }
     let early = match action {
         FaultAction::Status(code) => Some(fault_status(code)),
@@ -241,6 +242,10 @@ pub async fn sim_layer(State(state): State<SimState>, req: Request, next: Next) 
         }
     }
     let resp = next.run(req).await;
+    if decision.answer_delay_ms > 0 {
+        // The effect has happened; only the answer waits.
+        tokio::time::sleep(std::time::Duration::from_millis(decision.answer_delay_ms)).await;
+    }
     finish(&state, resp, action, &method, &template, &limit_headers)
 }
 

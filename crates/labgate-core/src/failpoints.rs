@@ -12,6 +12,8 @@ use tokio::sync::Notify;
 enum Action {
     /// The operation stops there with an error, as if the process died.
     Fail,
+    /// Like `Fail`, this many more times; then the failpoint passes.
+    FailTimes(u32),
     /// The operation waits there until the test releases it (once; later hits pass).
     Pause(Arc<Pause>),
 }
@@ -67,6 +69,11 @@ pub fn fail(name: &'static str, scope: &str) -> Armed {
     arm(name, scope, Action::Fail, None)
 }
 
+/// Makes the next `times` operations in `scope` fail at failpoint `name`, then lets them pass.
+pub fn fail_times(name: &'static str, scope: &str, times: u32) -> Armed {
+    arm(name, scope, Action::FailTimes(times), None)
+}
+
 /// Makes the next operation in `scope` wait at failpoint `name` until released.
 pub fn pause(name: &'static str, scope: &str) -> Armed {
     let pause = Arc::new(Pause::default());
@@ -88,9 +95,13 @@ pub(crate) async fn reached(name: &'static str, scope: &str) -> bool {
     let pause = {
         let mut registry = registry().lock().unwrap_or_else(PoisonError::into_inner);
         let key = (name, scope.to_owned());
-        match registry.get(&key) {
-            None => return false,
+        match registry.get_mut(&key) {
+            None | Some(Action::FailTimes(0)) => return false,
             Some(Action::Fail) => return true,
+            Some(Action::FailTimes(left)) => {
+                *left -= 1;
+                return true;
+            }
             Some(Action::Pause(_)) => match registry.remove(&key) {
                 Some(Action::Pause(pause)) => pause,
                 _ => return false,

@@ -22,6 +22,18 @@ macro_rules! failpoint {
     };
 }
 
+/// Whether an armed failpoint says the operation fails here (with the `failpoints` feature);
+/// always false without it. For places that handle the failure themselves (a retried write).
+macro_rules! failpoint_fails {
+    ($name:literal, $scope:expr) => {{
+        #[cfg(feature = "failpoints")]
+        let fails = $crate::failpoints::reached($name, $scope).await;
+        #[cfg(not(feature = "failpoints"))]
+        let fails = false;
+        fails
+    }};
+}
+
 pub mod audit;
 pub mod auth;
 pub mod clock;

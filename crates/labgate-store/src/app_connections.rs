@@ -482,11 +482,26 @@ impl Store {
         Ok(())
     }
 
-    /// Stores GitLab's sealed answer on a pending entry.
+    /// Marks a pending entry `sent`: its request is about to leave for GitLab, so from now on
+    /// an entry without an answer may mean GitLab acted. False when the entry is gone.
+    pub async fn mark_journal_sent(&self, id: &str, now: i64) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query(
+            "UPDATE token_journal SET state = 'sent', updated_at = $1 WHERE id = $2 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(affected == 1)
+    }
+
+    /// Stores GitLab's sealed answer on an entry still waiting for one. False when the entry is
+    /// gone (a recovery gave up on it, or its connection was deleted).
     pub async fn record_journal_answer(&self, id: &str, sealed_answer: &[u8], now: i64) -> Result<bool> {
         let affected = on_pool!(self, pool => sqlx::query(
             "UPDATE token_journal SET state = 'answered', sealed_answer = $1, updated_at = $2 \
-             WHERE id = $3 AND state = 'pending'",
+             WHERE id = $3 AND state IN ('pending', 'sent')",
         )
         .bind(sealed_answer)
         .bind(now)
@@ -495,6 +510,26 @@ impl Store {
         .await?
         .rows_affected());
         Ok(affected == 1)
+    }
+
+    /// Writes an answered entry afresh, for an answer whose entry went while the request was out.
+    /// A taken connection slot (another operation began) is [`StoreError::Conflict`].
+    pub async fn insert_answered_journal(&self, entry: &JournalRecord) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO token_journal (id, tenant_id, connection_id, operation, state, sealed_answer, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, 'answered', $5, $6, $7)",
+        )
+        .bind(&entry.id)
+        .bind(&entry.tenant_id)
+        .bind(&entry.connection_id)
+        .bind(&entry.operation)
+        .bind(&entry.sealed_answer)
+        .bind(entry.created_at)
+        .bind(entry.updated_at)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
     }
 
     /// Journal entries of one connection, oldest first.

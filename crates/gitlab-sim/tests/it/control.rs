@@ -226,6 +226,29 @@ async fn latency_is_added() {
     assert!(t.elapsed() >= std::time::Duration::from_millis(150));
 }
 
+#[tokio::test]
+async fn a_delayed_answer_comes_after_the_effect() {
+    let sim = start(standard()).await;
+    sim.faults().add(FaultRule {
+        route: Some("/api/v4/personal_access_tokens/self/rotate".into()),
+        answer_delay_ms: 2_000,
+        ..FaultRule::default()
+    });
+    // A client that gives up after 200 ms never sees the answer...
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(format!("{}/api/v4/personal_access_tokens/self/rotate", sim.url()))
+        .header("PRIVATE-TOKEN", ALICE_TOKEN)
+        .send()
+        .await;
+    assert!(sent.is_err_and(|error| error.is_timeout()));
+    // ...but GitLab rotated: the old token is revoked already.
+    assert!(sim.state().token(ALICE_TOKEN).unwrap().revoked);
+}
+
 /// Moves the simulated clock to the start of a rate-limit minute, so a burst never straddles two
 /// fixed windows.
 fn align_to_window_start(sim: &SimServer) {

@@ -821,7 +821,11 @@ impl Connections {
         revoke_at_gitlab: bool,
     ) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
-        let connection = self.load(principal, id).await?;
+        let loaded = self.load(principal, id).await?;
+        // An answered rotation is applied first: its entry would go with the connection, and with
+        // it the only copy of the token GitLab now holds (the one to revoke, if asked).
+        self.recover_connection_journal(&loaded).await?;
+        let connection = self.reload(&loaded).await?;
         if revoke_at_gitlab {
             let token = self.token_of(&connection).await?;
             let client = self.client_for(&connection)?;

@@ -118,8 +118,10 @@ labgate_proto::text_enum! {
 labgate_proto::text_enum! {
     /// Where a journalled call stands.
     pub enum JournalState {
-        /// The request may have been sent; no answer is stored.
+        /// The operation holds the connection's lock; its request has not left yet.
         Pending = "pending",
+        /// The request is out (or about to be): GitLab may have acted; no answer is stored.
+        Sent = "sent",
         /// GitLab's sealed answer is stored and waits to be applied.
         Answered = "answered",
     }

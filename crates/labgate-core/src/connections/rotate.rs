@@ -53,7 +53,15 @@ struct Answer {
     /// connection still holds that token (new credentials given meanwhile win).
     #[serde(default)]
     from_hash: String,
+    /// Where the token lives, so a token whose connection is gone can still be revoked.
+    #[serde(default)]
+    instance_url: String,
 }
+
+/// How often, and how patiently, GitLab's answer is written to the journal: the new token
+/// exists nowhere else, and GitLab has already revoked the old one.
+const JOURNAL_WRITE_ATTEMPTS: u32 = 8;
+const JOURNAL_WRITE_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
@@ -122,7 +130,18 @@ impl Connections {
 
     /// Rotates through the journal; answers with the connection as it ends up. `planned` is the
     /// connection as read when the rotation was decided; it may be stale by now.
+    ///
+    /// The rotation runs in a task of its own: a caller that goes away (an HTTP client giving up,
+    /// a job whose lease lapsed) must not cancel it between GitLab's answer and the journal write,
+    /// or the new token would be lost with the old one already revoked.
     pub(super) async fn rotate_connection(&self, planned: Connection) -> Result<Connection> {
+        let this = self.clone();
+        tokio::spawn(async move { this.rotate_detached(planned).await })
+            .await
+            .map_err(CoreError::internal)?
+    }
+
+    async fn rotate_detached(&self, planned: Connection) -> Result<Connection> {
         failpoint!(
             "rotation.before-lock",
             planned.id.as_str(),
@@ -175,6 +194,34 @@ impl Connections {
             .token_of(&connection)
             .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
+        // The keys that will seal GitLab's answer are fetched first: once GitLab has answered,
+        // nothing that can fail should stand between the answer and the journal.
+        let keys = self
+            .vault
+            .active_keys(connection.tenant_id.as_str())
+            .await
+            .map_err(|e| RotationStop::Released(Err(e)))?;
+        failpoint!(
+            "rotation.before-send",
+            connection.id.as_str(),
+            Err(RotationStop::Kept(Err(CoreError::Unavailable(
+                "stopped before the request was sent (failpoint)".to_owned()
+            ))))
+        );
+        match self
+            .store
+            .mark_journal_sent(journal_id.as_str(), ms(self.clock.now()))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(RotationStop::Released(Err(CoreError::Conflict(
+                    "the rotation's journal entry went before its request was sent; nothing was rotated"
+                        .to_owned(),
+                ))));
+            }
+            Err(error) => return Err(RotationStop::Released(Err(error.into()))),
+        }
         let expires = (self.clock.now() + NEW_LIFETIME).date();
         let created = match client
             .rotate_self(&Credential::PrivateToken(token), Some(expires))
@@ -206,7 +253,7 @@ impl Connections {
             }
         };
         let entry = self
-            .journal_answer(journal_id, &connection, &created)
+            .journal_answer(journal_id, &connection, &created, &keys)
             .await
             .map_err(|e| RotationStop::Kept(Err(e)))?;
         failpoint!(
@@ -245,12 +292,15 @@ impl Connections {
         Ok(current)
     }
 
-    /// Step 2: GitLab's answer, sealed into the journal entry before anything else.
+    /// Step 2: GitLab's answer, sealed into the journal entry before anything else. The write is
+    /// retried (a locked SQLite file, a dropped PostgreSQL connection) and its result checked: an
+    /// entry that went meanwhile is written afresh.
     async fn journal_answer(
         &self,
         journal_id: &JournalId,
         connection: &Connection,
         created: &CreatedToken,
+        keys: &labgate_crypto::TenantKeys,
     ) -> Result<JournalEntry> {
         let answer = Answer {
             token: created.token.expose_secret().to_owned(),
@@ -262,6 +312,7 @@ impl Connections {
             name: created.info.name.clone(),
             scopes: created.info.scopes.clone(),
             from_hash: connection.credentials_hash.clone(),
+            instance_url: connection.instance_url.clone(),
         };
         let plaintext = SecretString::from(serde_json::to_string(&answer).map_err(CoreError::internal)?);
         drop(answer);
@@ -276,12 +327,87 @@ impl Connections {
             created_at: now,
             updated_at: now,
         };
-        let sealed = self.vault.seal(&Self::journal_aad(&entry), &plaintext).await?;
-        self.store
-            .record_journal_answer(journal_id.as_str(), &sealed, ms(now))
-            .await?;
+        let sealed = keys.seal_str(&Self::journal_aad(&entry), &plaintext);
         entry.sealed_answer = Some(sealed);
-        Ok(entry)
+        let mut delay = JOURNAL_WRITE_FIRST_DELAY;
+        let mut last_error = None;
+        for attempt in 1..=JOURNAL_WRITE_ATTEMPTS {
+            match self.write_answer(&entry).await {
+                Ok(true) => return Ok(entry),
+                Ok(false) => {
+                    // The connection was deleted while its token was being rotated: the new token
+                    // must not live on at GitLab with nobody holding it.
+                    self.revoke_orphan(&connection.instance_url, &created.token).await;
+                    return Err(super::not_found());
+                }
+                Err(error) => {
+                    tracing::warn!(connection_id = %connection.id, attempt, error = %error, "could not journal a rotation answer; retrying");
+                    last_error = Some(error);
+                }
+            }
+            if attempt < JOURNAL_WRITE_ATTEMPTS {
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
+        }
+        tracing::error!(connection_id = %connection.id, "a rotation answer could not be journalled; the connection needs a new token");
+        Err(last_error
+            .unwrap_or_else(|| CoreError::Unavailable("the journal could not be written".to_owned())))
+    }
+
+    /// Revokes a token that no connection holds any more, through the token itself.
+    async fn revoke_orphan(&self, instance_url: &str, token: &SecretString) {
+        let outcome = match labgate_gitlab::GitLabBaseUrl::parse(instance_url) {
+            Ok(base) => match self.client(&base) {
+                Ok(client) => client
+                    .revoke_self(&Credential::PrivateToken(token.clone()))
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            },
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = outcome {
+            tracing::error!(error = %error, "a rotated token of a deleted connection could not be revoked");
+        }
+    }
+
+    /// One attempt at storing an answered entry; false when its connection is gone.
+    async fn write_answer(&self, entry: &JournalEntry) -> Result<bool> {
+        if failpoint_fails!("rotation.journal-write", entry.connection_id.as_str()) {
+            return Err(CoreError::Unavailable(
+                "journal write refused (failpoint)".to_owned(),
+            ));
+        }
+        let sealed = entry.sealed_answer.as_deref().unwrap_or_default();
+        if self
+            .store
+            .record_journal_answer(entry.id.as_str(), sealed, ms(entry.updated_at))
+            .await?
+        {
+            return Ok(true);
+        }
+        // The entry went while the request was out: a recovery gave up on it, or the connection
+        // was deleted (entries go with their connection).
+        match self.fetch(&entry.tenant_id, &entry.connection_id).await {
+            Ok(_) => {}
+            Err(CoreError::NotFound(_)) => return Ok(false),
+            Err(other) => return Err(other),
+        }
+        self.store
+            .insert_answered_journal(&labgate_store::JournalRecord {
+                id: entry.id.to_string(),
+                tenant_id: entry.tenant_id.to_string(),
+                connection_id: entry.connection_id.to_string(),
+                operation: entry.operation.as_str().to_owned(),
+                state: entry.state.as_str().to_owned(),
+                sealed_answer: entry.sealed_answer.clone(),
+                created_at: ms(entry.created_at),
+                updated_at: ms(entry.updated_at),
+            })
+            .await
+            .map(|()| true)
+            .map_err(CoreError::from)
     }
 
     async fn needs_attention(&self, connection: &Connection, reason: String) -> Result<Connection> {
@@ -442,7 +568,11 @@ impl Connections {
             JournalState::Answered => {
                 self.apply_answer(entry).await?;
             }
-            JournalState::Pending if self.clock.now() - entry.created_at >= PENDING_LOST_AFTER => {
+            // The request never left: nothing changed at GitLab, so the lock is simply released.
+            JournalState::Pending if self.clock.now() - entry.updated_at >= PENDING_LOST_AFTER => {
+                self.store.delete_journal(entry.id.as_str()).await?;
+            }
+            JournalState::Sent if self.clock.now() - entry.updated_at >= PENDING_LOST_AFTER => {
                 let connection = self.fetch(&entry.tenant_id, &entry.connection_id).await?;
                 self.needs_attention(
                     &connection,
@@ -454,7 +584,7 @@ impl Connections {
                 self.store.delete_journal(entry.id.as_str()).await?;
             }
             // Possibly still in flight in another process.
-            JournalState::Pending => {}
+            JournalState::Pending | JournalState::Sent => {}
         }
         Ok(())
     }

@@ -889,3 +889,118 @@ async fn a_rotation_planned_on_a_stale_row_does_nothing() {
         ConnectionStatus::Active
     );
 }
+
+/// The token GitLab issued when `old` was rotated, as the simulator stores it.
+fn successor(env: &TestEnv, old: &str) -> gitlab_sim::model::AccessToken {
+    let old = env.sim().state().token(old).unwrap();
+    env.sim()
+        .state()
+        .read(|db| {
+            db.tokens
+                .values()
+                .find(|t| t.previous_id == Some(old.id))
+                .cloned()
+        })
+        .expect("the token was rotated")
+}
+
+#[tokio::test]
+async fn a_failing_journal_write_is_retried_and_the_rotation_lands() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    let _flaky = labgate_core::failpoints::fail_times("rotation.journal-write", &conn.id, 2);
+    let rotated = conns.rotate(&env.admin, &conn.id).await.unwrap();
+    assert_eq!((rotated.version, rotated.status), (2, ConnectionStatus::Active));
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        ConnectionStatus::Active,
+        "the stored token is the new one"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_stopped_before_its_request_left_releases_the_lock_without_alarm() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    let crash = labgate_core::failpoints::fail("rotation.before-send", &conn.id);
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    drop(crash);
+    let journal = env.store.all_journal(10).await.unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].state, "pending");
+    // A start long after: the request never left, so nothing at GitLab changed.
+    env.clock.advance_ms(6 * 60_000);
+    env.services.connections.recover_journal().await.unwrap();
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+    let after = conns.get(&env.admin, &conn.id).await.unwrap();
+    assert_eq!((after.status, after.version), (ConnectionStatus::Active, 1));
+    assert!(!env.sim().state().token(ALICE).unwrap().revoked);
+    // And the next rotation is not refused as "already in progress".
+    assert_eq!(conns.rotate(&env.admin, &conn.id).await.unwrap().version, 2);
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_does_not_lose_the_rotated_token() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    // GitLab rotates at once but answers late; the caller (an HTTP client, a lapsed job)
+    // stops waiting before the answer comes.
+    env.sim().faults().add(FaultRule {
+        route: Some("/api/v4/personal_access_tokens/self/rotate".to_owned()),
+        answer_delay_ms: 1_000,
+        ..FaultRule::default()
+    });
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), conns.rotate(&env.admin, &conn.id)).await;
+    assert!(gave_up.is_err(), "the caller stopped waiting");
+    labgate_testkit::wait_until(Duration::from_secs(20), "the rotation is applied", || async {
+        conns.get(&env.admin, &conn.id).await.unwrap().version == 2
+    })
+    .await;
+    env.sim().faults().clear();
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+    assert!(env.sim().state().token(ALICE).unwrap().revoked);
+    assert_eq!(
+        conns.check(&env.admin, &conn.id).await.unwrap().status,
+        ConnectionStatus::Active,
+        "the connection holds the new token"
+    );
+    assert_eq!(conns.rotate(&env.admin, &conn.id).await.unwrap().version, 3);
+}
+
+#[tokio::test]
+async fn deleting_after_an_interrupted_rotation_revokes_the_rotated_token() {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let conns = &env.services.connections;
+    let conn = conns
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    drop(crash);
+    let new_token = successor(&env, ALICE);
+    assert!(!new_token.revoked);
+    conns.delete(&env.admin, &conn.id, true).await.unwrap();
+    let new_token = successor(&env, ALICE);
+    assert!(
+        new_token.revoked,
+        "the token GitLab issued is revoked, not left alive"
+    );
+}
