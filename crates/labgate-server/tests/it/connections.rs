@@ -959,3 +959,54 @@ async fn usages_ask_for_what_gitlab_enforces() {
         assert_eq!(error["details"][0]["field"], "usages");
     }
 }
+
+#[tokio::test]
+async fn a_rotate_request_dropped_after_gitlab_acted_keeps_the_new_token() {
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let created = env
+        .call(
+            "POST",
+            BASE,
+            &env.admin_key,
+            Some(body("p", env.sim().url(), ALICE, "personal")),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    let id = created.json()["appConnection"]["id"].as_str().unwrap().to_owned();
+    // GitLab rotates at once and answers a second later; the client hangs up long before.
+    env.sim().faults().add(gitlab_sim::FaultRule {
+        route: Some("/api/v4/personal_access_tokens/self/rotate".to_owned()),
+        answer_delay_ms: 1_000,
+        ..gitlab_sim::FaultRule::default()
+    });
+    let rotate_path = format!("{BASE}/{id}/rotate");
+    let rotate = env.call("POST", &rotate_path, &env.admin_key, None);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), rotate)
+            .await
+            .is_err()
+    );
+    labgate_testkit::wait_until(
+        std::time::Duration::from_secs(20),
+        "the rotation lands",
+        || async {
+            env.get(&format!("{BASE}/{id}"), Some(&env.admin_key))
+                .await
+                .json()["appConnection"]["version"]
+                == 2
+        },
+    )
+    .await;
+    env.sim().faults().clear();
+    assert!(env.sim().state().token(ALICE).unwrap().revoked);
+    let checked = env
+        .call("POST", &format!("{BASE}/{id}/check"), &env.admin_key, None)
+        .await
+        .json();
+    assert_eq!(checked["appConnection"]["status"], "active", "{checked}");
+    // No journal entry is left to refuse the next rotation as "already in progress".
+    let again = env
+        .call("POST", &format!("{BASE}/{id}/rotate"), &env.admin_key, None)
+        .await;
+    assert_eq!(again.status, 200, "{}", String::from_utf8_lossy(&again.body));
+}
