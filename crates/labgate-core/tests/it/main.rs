@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod connections;
 mod model;
+mod network;
 mod vault;
 
 use labgate_store::{Store, StoreOptions};
