@@ -22,6 +22,21 @@ pub struct Settings {
     pub allow_pkce_plain: bool,
 }
 
+impl Settings {
+    /// Whether the simulated version is `major.minor` or later. A version that does not start
+    /// with two numbers counts as current.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self
+            .version
+            .split(|c: char| !c.is_ascii_digit())
+            .map(str::parse::<u32>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(have_major)), Some(Ok(have_minor))) => (have_major, have_minor) >= (major, minor),
+            _ => true,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {

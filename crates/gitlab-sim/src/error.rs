@@ -78,6 +78,12 @@ impl ApiError {
         Self::message(StatusCode::FORBIDDEN, format!("Forbidden - {reason}"))
     }
 
+    /// A route this GitLab does not have: the API's catch-all (`route :any, '*path'` in
+    /// `lib/api/api.rb`) answers `error!('404 Not Found', 404)`, before any authentication.
+    pub fn no_route() -> Self {
+        Self::grape(StatusCode::NOT_FOUND, "404 Not Found")
+    }
+
     /// `404 <What> Not Found`, e.g. `not_found("Project")`.
     pub fn not_found(what: &str) -> Self {
         Self::message(StatusCode::NOT_FOUND, format!("{what} Not Found"))

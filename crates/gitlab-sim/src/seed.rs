@@ -529,6 +529,14 @@ impl SeedBuilder {
         self
     }
 
+    /// The GitLab version to be (`/version`, `/metadata`), e.g. `"15.4.0"`. Routes GitLab added
+    /// later answer as that version did: before 15.5 `GET /personal_access_tokens/self` is a
+    /// 404 from the API's catch-all.
+    pub fn version(mut self, version: &str) -> Self {
+        self.seed.version = Some(version.to_owned());
+        self
+    }
+
     pub fn user(mut self, username: &str) -> Self {
         self.seed.users.push(SeedUser {
             username: username.into(),

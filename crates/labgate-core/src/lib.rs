@@ -54,6 +54,7 @@ use std::sync::Arc;
 
 pub use error::{CoreError, Result};
 pub use labgate_gitlab::NetworkPolicy;
+pub use labgate_gitlab::net::ProxyError;
 use labgate_store::Store;
 pub use rows::StoredValueError;
 
@@ -80,25 +81,88 @@ pub struct Services {
     pub connections: Connections,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
-    /// Which internal addresses outgoing requests may reach.
-    pub network_policy: Arc<NetworkPolicy>,
+    /// Where outgoing requests may go.
+    pub network: Arc<NetworkSettings>,
+}
+
+/// Where outgoing requests may go. GitLab instances and webhook subscribers have separate
+/// allow-lists: an operator who allows one internal GitLab does not thereby let every tenant's
+/// webhooks reach that range.
+#[derive(Clone)]
+pub struct NetworkSettings {
+    gitlab: NetworkPolicy,
+    webhooks: NetworkPolicy,
+    webhook_proxy: Option<url::Url>,
+}
+
+impl std::fmt::Debug for NetworkSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A proxy URL may carry credentials: its host only.
+        f.debug_struct("NetworkSettings")
+            .field("gitlab", &self.gitlab)
+            .field("webhooks", &self.webhooks)
+            .field(
+                "webhook_proxy",
+                &self.webhook_proxy.as_ref().and_then(url::Url::host_str),
+            )
+            .finish()
+    }
+}
+
+impl NetworkSettings {
+    /// GitLab instances may reach what `gitlab` allows (`LABGATE_ALLOW_INTERNAL_HOSTS`), webhook
+    /// deliveries what `webhooks` allows (`LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS`).
+    pub fn new(gitlab: NetworkPolicy, webhooks: NetworkPolicy) -> NetworkSettings {
+        NetworkSettings {
+            gitlab,
+            webhooks: webhooks.for_setting(webhooks::ALLOW_INTERNAL_HOSTS),
+            webhook_proxy: None,
+        }
+    }
+
+    /// Nothing internal reachable, no proxy for webhooks.
+    pub fn deny_internal() -> NetworkSettings {
+        Self::new(NetworkPolicy::deny_internal(), NetworkPolicy::deny_internal())
+    }
+
+    /// Sends webhook deliveries through `proxy` (`LABGATE_WEBHOOK_PROXY`).
+    pub fn with_webhook_proxy(mut self, proxy: &str) -> std::result::Result<NetworkSettings, ProxyError> {
+        self.webhook_proxy = Some(labgate_gitlab::net::ProxySettings::parse_url(
+            webhooks::PROXY_SETTING,
+            proxy,
+        )?);
+        Ok(self)
+    }
+
+    pub fn gitlab(&self) -> &NetworkPolicy {
+        &self.gitlab
+    }
+
+    pub fn webhooks(&self) -> &NetworkPolicy {
+        &self.webhooks
+    }
+
+    /// The only proxy webhook deliveries use; environment proxies never apply to them.
+    pub fn webhook_proxy(&self) -> Option<&url::Url> {
+        self.webhook_proxy.as_ref()
+    }
 }
 
 impl Services {
     /// Services whose outgoing requests may reach no internal address.
     pub fn new(store: Store, vault: Arc<Vault>, clock: Arc<dyn Clock>) -> Services {
-        Self::with_network_policy(store, vault, clock, NetworkPolicy::deny_internal())
+        Self::with_network(store, vault, clock, NetworkSettings::deny_internal())
     }
 
-    /// Services whose outgoing requests (webhook subscribers, GitLab instances) may reach the
-    /// internal hosts `policy` allows (`LABGATE_ALLOW_INTERNAL_HOSTS`).
-    pub fn with_network_policy(
+    /// Services whose outgoing requests may reach the internal hosts `network` allows: GitLab
+    /// instances by its GitLab allow-list, webhook subscribers by its webhook allow-list.
+    pub fn with_network(
         store: Store,
         vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
-        policy: NetworkPolicy,
+        network: NetworkSettings,
     ) -> Services {
-        let policy = Arc::new(policy);
+        let network = Arc::new(network);
         let audit = audit::AuditLog::new(store.clone(), clock.clone());
         let jobs = JobQueue::new(store.clone(), clock.clone());
         let webhooks = Webhooks::new(
@@ -107,7 +171,7 @@ impl Services {
             clock.clone(),
             audit.clone(),
             jobs.clone(),
-            policy.clone(),
+            Arc::new(network.webhooks().clone()),
         );
         Services {
             connections: Connections::new(
@@ -117,10 +181,10 @@ impl Services {
                 audit.clone(),
                 webhooks.clone(),
                 jobs.clone(),
-                policy.clone(),
+                Arc::new(network.gitlab().clone()),
             ),
             webhooks,
-            network_policy: policy,
+            network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
             jobs,

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use labgate_gitlab::{NetworkPolicy, check_url};
+use labgate_gitlab::net::{ResolveError, SendError};
+use labgate_gitlab::{GuardedHttp, NetworkPolicy, check_url};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::webhooks::{
     CreateWebhookRequest, DeliveryList, DeliveryView, UpdateWebhookRequest, WebhookList, WebhookView,
@@ -35,6 +36,11 @@ use crate::rows::{
 use crate::timefmt::{format_opt, format_time};
 use crate::vault::{SecretSlot, Vault};
 use crate::{CoreError, Result};
+
+/// The setting that allow-lists internal webhook subscribers, apart from GitLab instances.
+pub const ALLOW_INTERNAL_HOSTS: &str = "LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS";
+/// The setting naming the one proxy webhook deliveries may go through.
+pub const PROXY_SETTING: &str = "LABGATE_WEBHOOK_PROXY";
 
 const OWNER_TABLE: &str = "webhook_subscriptions";
 const SECRET_FIELD: &str = "secret";
@@ -587,13 +593,8 @@ impl Webhooks {
     }
 
     /// Sends due deliveries, up to `limit`, with `http`: a client guarded against internal
-    /// addresses (see `labgate_gitlab::guarded_http_client`).
-    pub async fn deliver_due(
-        &self,
-        http: &reqwest::Client,
-        owner: &str,
-        limit: u32,
-    ) -> Result<DeliveryStats> {
+    /// addresses under the webhook allow-list.
+    pub async fn deliver_due(&self, http: &GuardedHttp, owner: &str, limit: u32) -> Result<DeliveryStats> {
         let now = ms(self.clock.now());
         let claimed = self.store.claim_deliveries(owner, now, LEASE_MS, limit).await?;
         let mut stats = DeliveryStats::default();
@@ -645,7 +646,7 @@ impl Webhooks {
         )?)
     }
 
-    async fn send(&self, http: &reqwest::Client, delivery: &Delivery) -> std::result::Result<u16, String> {
+    async fn send(&self, http: &GuardedHttp, delivery: &Delivery) -> std::result::Result<u16, String> {
         let subscription = self
             .fetch(&delivery.tenant_id, &delivery.webhook_id)
             .await
@@ -658,10 +659,9 @@ impl Webhooks {
             .ok_or_else(|| "the signing secret is missing".to_owned())?;
         let url =
             url::Url::parse(&subscription.url).map_err(|_| "the subscription URL is not valid".to_owned())?;
-        check_url(&url, &self.policy).map_err(|blocked| format!("refused: {blocked}"))?;
         let body = delivery.payload.as_bytes().to_vec();
         let timestamp = self.clock.now().unix_timestamp();
-        let response = http
+        let request = http
             .post(url)
             .timeout(Duration::from_secs(10))
             .header("content-type", "application/json")
@@ -672,10 +672,8 @@ impl Webhooks {
             .header("x-labgate-event", delivery.event_type.as_str())
             .header("x-labgate-delivery", delivery.id.as_str())
             .header("x-labgate-signature", signature(&secret, timestamp, &body))
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| describe(&error))?;
+            .body(body);
+        let response = http.send(request).await.map_err(|error| describe(&error))?;
         Ok(response.status().as_u16())
     }
 
@@ -688,8 +686,16 @@ impl Webhooks {
     }
 }
 
-/// A delivery failure as the subscription's owner should read it; never the URL's query string.
-fn describe(error: &reqwest::Error) -> String {
+/// A delivery failure as the subscription's owner should read it: never the URL's query string,
+/// never an address the subscriber's name resolved to.
+fn describe(error: &SendError) -> String {
+    let error = match error {
+        SendError::Refused(ResolveError::Blocked(blocked)) => return blocked.to_string(),
+        SendError::Refused(ResolveError::Dns { host, .. }) => {
+            return format!("cannot connect to the subscriber: the name {host} does not resolve");
+        }
+        SendError::Http(error) => error,
+    };
     if error.is_timeout() {
         "the subscriber did not answer within 10 seconds".to_owned()
     } else if error.is_connect() {

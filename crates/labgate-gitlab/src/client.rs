@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::base_url::GitLabBaseUrl;
 use crate::error::{self, GitLabError};
-use crate::net::{self, NetworkPolicy, ProxySettings, ResolveError, TlsSettings, check_url, resolve_checked};
+use crate::net::{self, NetworkPolicy, ProxySettings, TlsSettings, check_url, resolve_checked};
 use crate::ratelimit::{Limiter, PaceSnapshot, backoff};
 
 /// Largest answer body read into memory.
@@ -243,13 +243,8 @@ impl GitLabClient {
     pub async fn check_destination(&self) -> Result<(), GitLabError> {
         let url = self.inner.base.as_url();
         check_url(url, &self.inner.policy)?;
-        resolve_checked(self.host(), self.inner.base.port_or_default(), &self.inner.policy)
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                ResolveError::Blocked(b) => GitLabError::from(b),
-                ResolveError::Dns { host, detail } => GitLabError::Unreachable { host, detail },
-            })
+        resolve_checked(self.host(), self.inner.base.port_or_default(), &self.inner.policy).await?;
+        Ok(())
     }
 
     /// What the limiter currently knows about a credential's quota.
@@ -276,8 +271,10 @@ impl GitLabClient {
         self.inner.base.host()
     }
 
-    /// Checks a destination before sending: same origin as the instance, scheme and IP
-    /// literals; when a proxy resolves names for us, the name is resolved and checked here.
+    /// Checks a destination right before each send: same origin as the instance, scheme, IP
+    /// literals, and every address the name resolves to now. Through a proxy this is the only
+    /// check of the name (the proxy resolves it again and connects); without one, the resolver
+    /// guard and the connected-address check follow.
     pub(crate) async fn preflight(&self, url: &Url) -> Result<(), GitLabError> {
         if !self.inner.base.same_origin(url) {
             return Err(GitLabError::RedirectRefused {
@@ -286,15 +283,8 @@ impl GitLabClient {
             });
         }
         check_url(url, &self.inner.policy)?;
-        if self.inner.proxy.proxies(url) {
-            let port = url.port_or_known_default().unwrap_or(443);
-            resolve_checked(self.host(), port, &self.inner.policy)
-                .await
-                .map_err(|e| match e {
-                    ResolveError::Blocked(b) => GitLabError::from(b),
-                    ResolveError::Dns { host, detail } => GitLabError::Unreachable { host, detail },
-                })?;
-        }
+        let port = url.port_or_known_default().unwrap_or(443);
+        resolve_checked(self.host(), port, &self.inner.policy).await?;
         Ok(())
     }
 
@@ -325,7 +315,6 @@ impl GitLabClient {
         call: &Call,
         cred: Option<&Credential>,
     ) -> Result<Answer, GitLabError> {
-        self.preflight(&call.url).await?;
         let opts = &self.inner.options;
         let key = self.limiter_key(cred);
         let attempts = if call.idempotent {
@@ -344,6 +333,8 @@ impl GitLabClient {
                 Ok(_) => {}
                 Err(w) => return Err(GitLabError::RateLimited { retry_after: Some(w) }),
             }
+            // Every attempt, not once per call: a name can rebind between retries.
+            self.preflight(&call.url).await?;
             let started = Instant::now();
             let sent = self.build(call, cred)?.send().await;
             let last = attempt >= attempts;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use crate::net::{BlockReason, Blocked, RedirectRefused, ResolveError};
+use crate::net::{BlockReason, Blocked, RedirectRefused, ResolveError, why_refused};
 
 /// Why GitLab refused a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,12 +78,15 @@ pub enum GitLabError {
     #[error("TLS failed with {host}: {detail}")]
     Tls { host: String, detail: String },
 
+    /// The message never shows `address` when `host` is a name (see [`Blocked`]).
     #[error(
-        "refused to connect to {host}{}: it is {reason}; an operator can allow it with LABGATE_ALLOW_INTERNAL_HOSTS",
-        address.map(|a| format!(" ({a})")).unwrap_or_default()
+        "refused to connect to {host}: {}; an operator can allow it with {}",
+        why_refused(host, *reason),
+        crate::net::ALLOW_INTERNAL_HOSTS
     )]
     Blocked {
         host: String,
+        /// The refused address, for the operator's logs only.
         address: Option<IpAddr>,
         reason: BlockReason,
     },
@@ -204,6 +207,18 @@ impl From<Blocked> for GitLabError {
             host: b.host,
             address: b.address,
             reason: b.reason,
+        }
+    }
+}
+
+impl From<ResolveError> for GitLabError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Blocked(b) => b.into(),
+            ResolveError::Dns { host, detail } => GitLabError::Unreachable {
+                host,
+                detail: format!("the name could not be resolved ({detail})"),
+            },
         }
     }
 }
@@ -441,13 +456,7 @@ pub(crate) fn from_transport(err: &reqwest::Error, host: &str, timeout: Duration
             return b.clone().into();
         }
         if let Some(r) = e.downcast_ref::<ResolveError>() {
-            return match r {
-                ResolveError::Blocked(b) => b.clone().into(),
-                ResolveError::Dns { host, detail } => GitLabError::Unreachable {
-                    host: host.clone(),
-                    detail: format!("the name could not be resolved ({detail})"),
-                },
-            };
+            return r.clone().into();
         }
         if let Some(r) = e.downcast_ref::<RedirectRefused>() {
             return GitLabError::RedirectRefused {

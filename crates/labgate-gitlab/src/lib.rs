@@ -4,7 +4,7 @@
 //!   retries for idempotent requests, a client-side rate limiter per (instance, token).
 //! - [`GitLabError`] — one taxonomy parsed from GitLab's error body families and transport
 //!   failures; messages carry what a user needs and never a secret.
-//! - [`net`] — the SSRF guard ([`NetworkPolicy`], [`check_url`], [`guarded_http_client`]) used
+//! - [`net`] — the SSRF guard ([`NetworkPolicy`], [`check_url`], [`GuardedHttp`]) used
 //!   by this client and by every other outgoing request labgate makes.
 //! - [`oauth`] — authorize URL with PKCE, code exchange, refresh, revoke, token info, over the
 //!   same guarded HTTP stack.
@@ -30,11 +30,11 @@ pub use base_url::{BaseUrlError, GitLabBaseUrl};
 pub use client::{ClientOptions, Credential, GitLabClient, InstanceSettings};
 pub use error::{GitLabError, UnauthorizedReason};
 pub use model::*;
-pub use net::{BlockReason, NetworkPolicy, check_url, guarded_http_client};
+pub use net::{BlockReason, GuardedHttp, NameResolver, NetworkPolicy, check_url};
 pub use pagination::{Paged, next_link};
 pub use ratelimit::{PaceSnapshot, jittered};
 pub use resources::{
-    GroupFilter, Invitee, MemberScope, NewHook, NewResourceToken, NewVariable, OAuthApplicationRef,
+    Evidence, GroupFilter, Invitee, MemberScope, NewHook, NewResourceToken, NewVariable, OAuthApplicationRef,
     OAuthTokenInfo, ProjectFilter, ResourceKind, TokenFilter, TokenInfo, TokenKind, TokenOwner,
     TokenResource, UserFilter,
 };

@@ -7,12 +7,17 @@
 //! hands only the remaining addresses to the connector, so the address connected to is always one
 //! that was checked. IP literals bypass resolvers, so [`check_url`] checks them before a request is
 //! sent, and redirects are never followed to another host.
+//!
+//! Through a proxy, the proxy resolves the name and labgate never sees the address connected to.
+//! Every send therefore resolves and checks the name itself first ([`resolve_checked`]); what is
+//! left is the window between that resolution and the proxy's own.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::Url;
@@ -58,17 +63,41 @@ impl fmt::Display for BlockReason {
     }
 }
 
+/// The setting that allow-lists internal GitLab instances (and, unless told otherwise, what a
+/// [`NetworkPolicy`] names in its refusals).
+pub const ALLOW_INTERNAL_HOSTS: &str = "LABGATE_ALLOW_INTERNAL_HOSTS";
+
 /// A refused destination, as raised inside the HTTP stack and turned into
-/// [`crate::GitLabError::Blocked`].
+/// [`crate::GitLabError::Blocked`]. Its message never shows an address a name resolved to:
+/// refusals are shown to the people who typed the URL, and the address would map the internal
+/// network for them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "refused to connect to {host}{}: it is {reason}; an operator can allow it with LABGATE_ALLOW_INTERNAL_HOSTS",
-    address.map(|a| format!(" ({a})")).unwrap_or_default()
+    "refused to connect to {host}: {}; an operator can allow it with {setting}",
+    why_refused(host, *reason)
 )]
 pub struct Blocked {
     pub host: String,
+    /// The refused address, for the operator's logs only.
     pub address: Option<IpAddr>,
     pub reason: BlockReason,
+    /// The setting that would allow it.
+    pub setting: &'static str,
+}
+
+/// Why `host` was refused, without the address a name resolved to: an IP literal is described
+/// by its range (the user typed it), a name only as resolving to an internal address.
+pub(crate) fn why_refused(host: &str, reason: BlockReason) -> String {
+    let literal = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok();
+    if literal || reason == BlockReason::PlainHttp {
+        format!("it is {reason}")
+    } else {
+        "the name resolves to an internal address".to_owned()
+    }
 }
 
 /// A redirect to another host, refused by the redirect policy.
@@ -79,28 +108,102 @@ pub struct RedirectRefused {
     pub to: String,
 }
 
-/// A malformed `LABGATE_ALLOW_INTERNAL_HOSTS` entry.
+/// A malformed allow-list entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "LABGATE_ALLOW_INTERNAL_HOSTS entry {entry:?} is neither a host name, an IP address nor a CIDR range"
-)]
+#[error("allow-list entry {entry:?} is neither a host name, an IP address nor a CIDR range")]
 pub struct PolicyError {
     pub entry: String,
 }
 
+/// Turns host names into addresses. Production asks the operating system ([`SystemResolver`]);
+/// tests answer from a table, so no query leaves the machine and names like `db.internal` can
+/// point where a test needs them.
+pub trait NameResolver: Send + Sync + fmt::Debug {
+    fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
+}
+
+/// The operating system's resolver (`getaddrinfo`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl NameResolver for SystemResolver {
+    fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+        let host = host.to_owned();
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect()) })
+    }
+}
+
 /// Which internal destinations the operator allows (`LABGATE_ALLOW_INTERNAL_HOSTS`: a comma- or
-/// whitespace-separated list of host names, IP addresses and CIDR ranges). Everything public is
-/// always allowed; the default policy allows nothing internal.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// whitespace-separated list of host names, IP addresses and CIDR ranges), and how names are
+/// resolved to be checked. Everything public is always allowed; the default policy allows
+/// nothing internal.
+#[derive(Clone)]
 pub struct NetworkPolicy {
     hosts: Vec<String>,
     nets: Vec<IpNet>,
+    /// The setting refusals point the operator to.
+    setting: &'static str,
+    resolver: Arc<dyn NameResolver>,
 }
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        Self {
+            hosts: Vec::new(),
+            nets: Vec::new(),
+            setting: ALLOW_INTERNAL_HOSTS,
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+}
+
+impl fmt::Debug for NetworkPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetworkPolicy")
+            .field("hosts", &self.hosts)
+            .field("nets", &self.nets)
+            .field("setting", &self.setting)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two policies are equal when they allow the same destinations; the resolver is not compared.
+impl PartialEq for NetworkPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.hosts == other.hosts && self.nets == other.nets && self.setting == other.setting
+    }
+}
+
+impl Eq for NetworkPolicy {}
 
 impl NetworkPolicy {
     /// The default: no internal destination allowed.
     pub fn deny_internal() -> Self {
         Self::default()
+    }
+
+    /// The same allow-list, configured by `setting` (named in refusals).
+    #[must_use]
+    pub fn for_setting(mut self, setting: &'static str) -> Self {
+        self.setting = setting;
+        self
+    }
+
+    /// The setting this allow-list comes from.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// The same allow-list, resolving names with `resolver` instead of the system's.
+    #[must_use]
+    pub fn with_resolver(mut self, resolver: Arc<dyn NameResolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Looks `host` up with this policy's resolver, without checking the answers.
+    pub fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+        self.resolver.lookup(host, port)
     }
 
     /// Parses `"127.0.0.1,gitlab.internal,10.0.0.0/8"`.
@@ -134,7 +237,7 @@ impl NetworkPolicy {
 
     /// Reads `LABGATE_ALLOW_INTERNAL_HOSTS` (absent: nothing internal allowed).
     pub fn from_env() -> Result<Self, PolicyError> {
-        match std::env::var("LABGATE_ALLOW_INTERNAL_HOSTS") {
+        match std::env::var(ALLOW_INTERNAL_HOSTS) {
             Ok(v) => Self::parse(&v),
             Err(_) => Ok(Self::default()),
         }
@@ -172,6 +275,7 @@ impl NetworkPolicy {
                 host: host.to_owned(),
                 address: Some(ip),
                 reason,
+                setting: self.setting,
             })
         }
     }
@@ -318,6 +422,7 @@ pub fn check_url(url: &Url, policy: &NetworkPolicy) -> Result<(), Blocked> {
                 host: String::new(),
                 address: None,
                 reason: BlockReason::Reserved,
+                setting: policy.setting,
             });
         }
     };
@@ -329,6 +434,7 @@ pub fn check_url(url: &Url, policy: &NetworkPolicy) -> Result<(), Blocked> {
                 host,
                 address: None,
                 reason: BlockReason::PlainHttp,
+                setting: policy.setting,
             });
         }
     }
@@ -344,7 +450,7 @@ pub fn check_url(url: &Url, policy: &NetworkPolicy) -> Result<(), Blocked> {
 }
 
 /// Resolves a host name and keeps only the addresses the policy allows; refused when none is
-/// left. Used by the resolver and for pre-checks when a proxy does the resolution.
+/// left. Used by the resolver and before every send (a proxy resolves names on its own).
 pub async fn resolve_checked(
     host: &str,
     port: u16,
@@ -355,13 +461,10 @@ pub async fn resolve_checked(
         policy.check_ip(bare, ip).map_err(ResolveError::Blocked)?;
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|e| ResolveError::Dns {
-            host: bare.to_owned(),
-            detail: e.to_string(),
-        })?
-        .collect();
+    let addrs: Vec<SocketAddr> = policy.lookup(bare, port).await.map_err(|e| ResolveError::Dns {
+        host: bare.to_owned(),
+        detail: e.to_string(),
+    })?;
     let mut first_refused = None;
     let allowed: Vec<SocketAddr> = addrs
         .into_iter()
@@ -421,10 +524,10 @@ impl Resolve for GuardedResolver {
         let trusted = self.trusted.contains(&host);
         Box::pin(async move {
             let addrs = if trusted {
-                tokio::net::lookup_host((host.as_str(), 0))
+                policy
+                    .lookup(&host, 0)
                     .await
                     .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?
-                    .collect::<Vec<_>>()
             } else {
                 resolve_checked(&host, 0, &policy)
                     .await
@@ -544,6 +647,20 @@ impl ProxySettings {
             http: http.map(|v| parse_proxy("HTTP_PROXY", &v)).transpose()?,
             no_proxy: var_any(get, &["NO_PROXY", "no_proxy"]),
         })
+    }
+
+    /// One proxy for every destination, and nothing from the environment.
+    pub fn only(proxy: Url) -> Self {
+        Self {
+            https: Some(proxy.clone()),
+            http: Some(proxy),
+            no_proxy: None,
+        }
+    }
+
+    /// Parses a proxy URL (`http://host:port`, scheme optional) given in `setting`.
+    pub fn parse_url(setting: &'static str, value: &str) -> Result<Url, ProxyError> {
+        parse_proxy(setting, value)
     }
 
     /// One proxy for every destination of an instance (the per-instance setting); `NO_PROXY`
@@ -692,20 +809,124 @@ pub fn guarded_client_builder(
     Ok(b)
 }
 
-/// A ready guarded client for labgate's other outgoing requests (webhook subscribers): env
-/// proxies, web PKI roots, 10 s connect and 30 s total timeouts. Check every URL with
-/// [`check_url`] before sending.
-pub fn guarded_http_client(policy: &NetworkPolicy) -> Result<reqwest::Client, ClientBuildError> {
-    let proxy = ProxySettings::from_env()?;
-    guarded_client_builder(
-        Arc::new(policy.clone()),
-        &proxy,
-        &TlsSettings::default(),
-        Duration::from_secs(10),
-    )?
-    .timeout(Duration::from_secs(30))
-    .build()
-    .map_err(|e| ClientBuildError::Http(e.without_url().to_string()))
+/// Why [`GuardedHttp::send`] did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The destination was refused, or its name did not resolve: before sending, inside the
+    /// connector, or on the address connected to.
+    #[error(transparent)]
+    Refused(ResolveError),
+    /// The request failed on the way (connection, TLS, timeout, redirect).
+    #[error(transparent)]
+    Http(reqwest::Error),
+}
+
+/// A guarded client for labgate's outgoing requests to user-supplied URLs other than GitLab
+/// instances (webhook subscribers). It takes no proxy from the environment: a proxy resolves
+/// names where labgate cannot check the answer, so only one an operator configured for these
+/// requests is used. Every send checks the URL and resolves its host first; without a proxy
+/// the resolver guard and a check of the connected address apply as well. Cheap to clone.
+#[derive(Clone)]
+pub struct GuardedHttp {
+    client: reqwest::Client,
+    policy: Arc<NetworkPolicy>,
+    proxy: ProxySettings,
+}
+
+impl fmt::Debug for GuardedHttp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedHttp")
+            .field("policy", &self.policy)
+            .field("proxy", &self.proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GuardedHttp {
+    /// Web PKI roots, 10 s connect and 30 s total timeouts, and `proxy` (if any) for every
+    /// destination.
+    pub fn new(policy: &NetworkPolicy, proxy: Option<&Url>) -> Result<Self, ClientBuildError> {
+        let proxy = proxy
+            .cloned()
+            .map_or_else(ProxySettings::default, ProxySettings::only);
+        let policy = Arc::new(policy.clone());
+        let client = guarded_client_builder(
+            Arc::clone(&policy),
+            &proxy,
+            &TlsSettings::default(),
+            Duration::from_secs(10),
+        )?
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| ClientBuildError::Http(e.without_url().to_string()))?;
+        Ok(Self {
+            client,
+            policy,
+            proxy,
+        })
+    }
+
+    pub fn policy(&self) -> &NetworkPolicy {
+        &self.policy
+    }
+
+    /// A POST to `url`, sent with [`GuardedHttp::send`].
+    pub fn post(&self, url: Url) -> reqwest::RequestBuilder {
+        self.client.post(url)
+    }
+
+    /// Checks `url` as it would be sent now: scheme, IP literal, and every address its host
+    /// name resolves to.
+    pub async fn vet(&self, url: &Url) -> Result<(), ResolveError> {
+        check_url(url, &self.policy).map_err(ResolveError::Blocked)?;
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(443);
+        resolve_checked(host, port, &self.policy).await.map(|_| ())
+    }
+
+    /// Sends a request built with this client once its URL passes [`GuardedHttp::vet`].
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, SendError> {
+        let request = request.build().map_err(SendError::Http)?;
+        self.vet(request.url()).await.map_err(SendError::Refused)?;
+        let host = request.url().host_str().unwrap_or_default().to_owned();
+        let proxied = self.proxy.proxies(request.url());
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| refusal_in(&e).map_or(SendError::Http(e), SendError::Refused))?;
+        if let Some(peer) = response.remote_addr()
+            && !proxied
+        {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            self.policy
+                .check_ip(bare, peer.ip())
+                .map_err(|b| SendError::Refused(ResolveError::Blocked(b)))?;
+        }
+        Ok(response)
+    }
+}
+
+/// The guard's own refusal carried inside a transport error, if that is why it failed.
+fn refusal_in(err: &reqwest::Error) -> Option<ResolveError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(r) = e.downcast_ref::<ResolveError>() {
+            return Some(r.clone());
+        }
+        if let Some(b) = e.downcast_ref::<Blocked>() {
+            return Some(ResolveError::Blocked(b.clone()));
+        }
+        source = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            // `io::Error::source` skips the wrapped error itself: descend into it instead.
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use labgate_core::auth::{Actor, KeyRequest, Principal};
 use labgate_core::clock::ManualClock;
 use labgate_core::tenants::Tenant;
 use labgate_core::vault::{KeySettings, Vault};
-use labgate_core::{NetworkPolicy, Services};
+use labgate_core::{NetworkPolicy, NetworkSettings, Services};
 use labgate_gitlab::ClientOptions;
 use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
@@ -31,7 +31,7 @@ pub const START_MS: i64 = 1_800_000_000_000;
 /// How a [`TestEnv`] is set up.
 pub struct TestEnvBuilder {
     seed: Option<Seed>,
-    policy: Option<NetworkPolicy>,
+    network: Option<NetworkSettings>,
     client_options: Option<ClientOptions>,
     server: ServerSettings,
 }
@@ -45,16 +45,17 @@ impl TestEnvBuilder {
         self
     }
 
-    /// Lets outgoing requests (GitLab instances, webhook subscribers) reach 127.0.0.1.
+    /// Lets outgoing requests (GitLab instances and webhook subscribers) reach 127.0.0.1.
     #[must_use]
     pub fn loopback(mut self) -> TestEnvBuilder {
-        self.policy = Some(loopback_policy());
+        self.network = Some(loopback_network());
         self
     }
 
+    /// Where GitLab instances and webhook subscribers may be reached, and how names resolve.
     #[must_use]
-    pub fn network_policy(mut self, policy: NetworkPolicy) -> TestEnvBuilder {
-        self.policy = Some(policy);
+    pub fn network(mut self, network: NetworkSettings) -> TestEnvBuilder {
+        self.network = Some(network);
         self
     }
 
@@ -94,14 +95,14 @@ impl TestEnvBuilder {
         };
         let start = sim.as_ref().map_or(START_MS, |sim| sim.clock().unix() * 1_000);
         let clock = Arc::new(ManualClock::new(start));
-        let policy = self.policy.unwrap_or_else(|| {
+        let network = self.network.unwrap_or_else(|| {
             if sim.is_some() {
-                loopback_policy()
+                loopback_network()
             } else {
-                NetworkPolicy::deny_internal()
+                NetworkSettings::deny_internal()
             }
         });
-        let mut services = Services::with_network_policy(store.clone(), vault, clock.clone(), policy);
+        let mut services = Services::with_network(store.clone(), vault, clock.clone(), network);
         services.connections = services
             .connections
             .clone()
@@ -128,8 +129,9 @@ impl TestEnvBuilder {
     }
 }
 
-fn loopback_policy() -> NetworkPolicy {
-    NetworkPolicy::parse("127.0.0.1").expect("a valid allow-list")
+fn loopback_network() -> NetworkSettings {
+    let loopback = NetworkPolicy::parse("127.0.0.1").expect("a valid allow-list");
+    NetworkSettings::new(loopback.clone(), loopback)
 }
 
 /// GitLab client options for tests: one attempt and short timeouts, so a fault shows at once.
@@ -199,7 +201,7 @@ impl TestEnv {
     pub fn builder() -> TestEnvBuilder {
         TestEnvBuilder {
             seed: None,
-            policy: None,
+            network: None,
             client_options: None,
             server: ServerSettings::default(),
         }

@@ -9,6 +9,7 @@
 mod database;
 mod env;
 mod logs;
+pub mod net;
 pub mod shared;
 pub mod sim;
 mod wait;
@@ -16,4 +17,5 @@ mod wait;
 pub use database::{DEFAULT_POSTGRES_URL, TestBackend, TestDatabase, postgres_required};
 pub use env::{Reply, START_MS, TestEnv, TestEnvBuilder};
 pub use logs::{captured_logs, install_log_capture};
+pub use net::{HostTable, RecordingProxy};
 pub use wait::wait_until;

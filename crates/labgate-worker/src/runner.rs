@@ -156,7 +156,10 @@ pub enum RunOutcome {
 }
 
 /// The built-in handlers; `http` sends webhook deliveries (see [`crate::delivery_client`]).
-pub fn default_handlers(settings: &WorkerSettings, http: reqwest::Client) -> Vec<Arc<dyn JobHandler>> {
+pub fn default_handlers(
+    settings: &WorkerSettings,
+    http: labgate_gitlab::GuardedHttp,
+) -> Vec<Arc<dyn JobHandler>> {
     vec![
         Arc::new(crate::handlers::MaintenancePrune {
             job_retention: settings.job_retention,

@@ -15,7 +15,7 @@ const SWEEP: Duration = Duration::from_secs(300);
 
 pub struct WebhookDelivery {
     /// Built by [`delivery_client`].
-    pub http: reqwest::Client,
+    pub http: labgate_gitlab::GuardedHttp,
 }
 
 impl JobHandler for WebhookDelivery {
@@ -59,10 +59,11 @@ impl JobHandler for WebhookDelivery {
     }
 }
 
-/// An HTTP client for subscriber deliveries: it resolves names itself and refuses internal
-/// addresses the policy does not allow, follows no redirect to another host, and bounds time.
+/// An HTTP client for subscriber deliveries: before each send it resolves the subscriber's name
+/// and refuses internal addresses the webhook allow-list does not allow, it follows no redirect
+/// to another host, bounds time, and goes through no proxy but `LABGATE_WEBHOOK_PROXY`.
 pub fn delivery_client(
-    policy: &labgate_core::NetworkPolicy,
-) -> Result<reqwest::Client, labgate_gitlab::net::ClientBuildError> {
-    labgate_gitlab::guarded_http_client(policy)
+    network: &labgate_core::NetworkSettings,
+) -> Result<labgate_gitlab::GuardedHttp, labgate_gitlab::net::ClientBuildError> {
+    labgate_gitlab::GuardedHttp::new(network.webhooks(), network.webhook_proxy())
 }

@@ -45,8 +45,15 @@ pub struct Settings {
     pub tls_key_file: Option<PathBuf>,
     /// Comma-separated CIDRs (or a list in the file).
     pub trusted_proxies: StringList,
-    /// Internal hosts and CIDRs outgoing requests may reach (comma-separated or a list).
+    /// Internal hosts and CIDRs GitLab instances may be reached at (comma-separated or a list).
     pub allow_internal_hosts: StringList,
+    /// Internal hosts and CIDRs webhook subscribers may be reached at.
+    pub webhook_allow_internal_hosts: StringList,
+    /// The proxy webhook deliveries go through (environment proxies never apply to them). A
+    /// secret: its URL may carry the proxy's credentials.
+    #[serde(skip_serializing)]
+    pub webhook_proxy: Option<SecretString>,
+    pub webhook_proxy_file: Option<PathBuf>,
     #[serde(skip_serializing)]
     pub metrics_token: Option<SecretString>,
     pub metrics_token_file: Option<PathBuf>,
@@ -84,6 +91,9 @@ impl Default for Settings {
             tls_key_file: None,
             trusted_proxies: StringList::default(),
             allow_internal_hosts: StringList::default(),
+            webhook_allow_internal_hosts: StringList::default(),
+            webhook_proxy: None,
+            webhook_proxy_file: None,
             metrics_token: None,
             metrics_token_file: None,
             request_timeout_secs: 30,
@@ -181,6 +191,9 @@ const SETTING_KEYS: &[&str] = &[
     "tls_key_file",
     "trusted_proxies",
     "allow_internal_hosts",
+    "webhook_allow_internal_hosts",
+    "webhook_proxy",
+    "webhook_proxy_file",
     "metrics_token",
     "metrics_token_file",
     "request_timeout_secs",
@@ -229,7 +242,7 @@ pub struct Config {
     pub log_level: String,
     pub tls: Option<labgate_server::TlsFiles>,
     pub trusted_proxies: Vec<IpNet>,
-    pub network_policy: labgate_core::NetworkPolicy,
+    pub network: labgate_core::NetworkSettings,
     pub metrics_token: Option<SecretString>,
     pub request_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -412,6 +425,7 @@ const SECRET_KEYS: &[&str] = &[
     "root_key",
     "bootstrap_admin_key",
     "metrics_token",
+    "webhook_proxy",
 ];
 
 fn describe_figment_error(error: &figment::Error) -> String {
@@ -598,14 +612,44 @@ fn resolve(
                 })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let network_policy = labgate_core::NetworkPolicy::parse(&settings.allow_internal_hosts.0.join(","))
-        .map_err(|error| {
+    let allow_list = |key: &str, list: &StringList| {
+        labgate_core::NetworkPolicy::parse(&list.0.join(",")).map_err(|error| {
             anyhow::anyhow!(
                 "{}: {:?} is neither a host name, an IP address nor a CIDR range",
-                origins.get("allow_internal_hosts"),
+                origins.get(key),
                 error.entry
             )
-        })?;
+        })
+    };
+    let mut network = labgate_core::NetworkSettings::new(
+        allow_list("allow_internal_hosts", &settings.allow_internal_hosts)?,
+        allow_list(
+            "webhook_allow_internal_hosts",
+            &settings.webhook_allow_internal_hosts,
+        )?,
+    );
+    let webhook_proxy = secret(
+        settings.webhook_proxy,
+        settings.webhook_proxy_file,
+        "WEBHOOK_PROXY",
+        origins,
+    )?;
+    if let Some(proxy) = webhook_proxy {
+        let key = if proxy.setting.ends_with("_FILE") {
+            "webhook_proxy_file"
+        } else {
+            "webhook_proxy"
+        };
+        network = network
+            .with_webhook_proxy(proxy.value.expose_secret())
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "{} is not a proxy URL such as http://proxy.internal:3128 ({})",
+                    origins.get(key),
+                    error.reason
+                )
+            })?;
+    }
     if let Some(site_url) = &settings.site_url
         && !(site_url.starts_with("http://") || site_url.starts_with("https://"))
     {
@@ -657,7 +701,7 @@ fn resolve(
         log_level: settings.log_level,
         tls,
         trusted_proxies,
-        network_policy,
+        network,
         metrics_token,
         request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
@@ -799,6 +843,8 @@ mod tests {
             ("LABGATE_BOOTSTRAP_ADMIN_KEY", "short"),
             ("LABGATE_TLS_CERT_FILE", "/only/cert.pem"),
             ("LABGATE_ALLOW_INTERNAL_HOSTS", "10.0.0.0/99"),
+            ("LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS", "10.0.0.0/99"),
+            ("LABGATE_WEBHOOK_PROXY", "ftp://proxy.internal"),
         ] {
             let error = load_from(None, &FlagOverrides::default(), &env(&[(name, value)]))
                 .err()
@@ -807,6 +853,48 @@ mod tests {
             let stem = name.trim_start_matches("LABGATE_");
             assert!(error.contains(stem), "{name}: {error}");
         }
+    }
+
+    #[test]
+    fn gitlab_and_webhooks_have_their_own_allow_lists_and_webhooks_their_own_proxy() {
+        let config = load_from(
+            None,
+            &FlagOverrides::default(),
+            &env(&[
+                ("LABGATE_ALLOW_INTERNAL_HOSTS", "gitlab.internal"),
+                (
+                    "LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS",
+                    "hooks.internal,10.1.0.0/16",
+                ),
+                (
+                    "LABGATE_WEBHOOK_PROXY",
+                    "http://user:proxy-password@proxy.internal:3128",
+                ),
+            ]),
+        )
+        .unwrap();
+        let network = &config.network;
+        assert!(network.gitlab().host_allowed("gitlab.internal"));
+        assert!(!network.gitlab().host_allowed("hooks.internal"));
+        assert!(network.webhooks().host_allowed("hooks.internal"));
+        assert!(!network.webhooks().host_allowed("gitlab.internal"));
+        assert_eq!(
+            network.webhooks().setting(),
+            "LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS"
+        );
+        assert_eq!(
+            network.webhook_proxy().and_then(|proxy| proxy.host_str()),
+            Some("proxy.internal")
+        );
+        assert!(!format!("{network:?}").contains("proxy-password"));
+
+        let error = error_of(
+            None,
+            &FlagOverrides::default(),
+            &[("LABGATE_WEBHOOK_PROXY", "http://user:proxy-password@[bad")],
+        );
+        assert!(error.contains("LABGATE_WEBHOOK_PROXY"), "{error}");
+        assert!(!error.contains("proxy-password"), "{error}");
     }
 
     fn error_of(file: Option<&Path>, flags: &FlagOverrides, environment: &[(&str, &str)]) -> String {

@@ -81,11 +81,11 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
              production set LABGATE_ROOT_KEYS from a secret store instead."
         );
     }
-    Ok(Services::with_network_policy(
+    Ok(Services::with_network(
         store,
         Arc::new(vault),
         Arc::new(SystemClock),
-        config.network_policy.clone(),
+        config.network.clone(),
     ))
 }
 

@@ -28,7 +28,7 @@ pub fn router() -> Router<SimState> {
         .merge(members::router())
         .merge(variables::router())
         .merge(hooks::router())
-        .fallback(|| async { ApiError::message(StatusCode::NOT_FOUND, "Not Found") })
+        .fallback(|| async { ApiError::no_route() })
 }
 
 pub fn json(status: StatusCode, v: Value) -> Response {

@@ -154,7 +154,15 @@ fn self_token(caller: &Caller) -> ApiResult<(&Principal, TokenId)> {
     }
 }
 
-async fn get_self(State(state): State<SimState>, caller: Caller) -> ApiResult<Response> {
+/// GitLab added `GET /personal_access_tokens/self` in 15.5.
+const SELF_SINCE: (u32, u32) = (15, 5);
+
+async fn get_self(State(state): State<SimState>, caller: Result<Caller, ApiError>) -> ApiResult<Response> {
+    // Older instances have no such route: the catch-all answers whatever the token.
+    if !state.read(|db| db.settings.at_least(SELF_SINCE.0, SELF_SINCE.1)) {
+        return Err(ApiError::no_route());
+    }
+    let caller = caller?;
     let (_, id) = self_token(&caller)?;
     let today = state.clock().today();
     state.read(|db| {

@@ -386,3 +386,37 @@ async fn admins_create_personal_tokens_for_users() {
     .await;
     assert_eq!(r.body, json!({"error": "scopes does not have a valid value"}));
 }
+
+#[tokio::test]
+async fn an_older_gitlab_has_no_self_endpoint() {
+    let sim = start(standard().version("15.4.0")).await;
+    let version = get(&sim, "/api/v4/version", Some(ALICE_TOKEN)).await;
+    assert_eq!(version.body["version"], "15.4.0");
+    // The catch-all answers before authentication: a valid, an unknown and no token alike.
+    for token in [Some(ALICE_TOKEN), Some("glpat-doesNotExist000000"), None] {
+        let r = get(&sim, "/api/v4/personal_access_tokens/self", token).await;
+        assert_eq!(
+            (r.status, r.body),
+            (StatusCode::NOT_FOUND, json!({"error": "404 Not Found"})),
+            "{token:?}"
+        );
+    }
+    // The rest of the API is there, and so is the same route from 15.5 on.
+    assert_eq!(
+        get(&sim, "/api/v4/user", Some(ALICE_TOKEN)).await.body["username"],
+        "alice"
+    );
+    let newer = start(standard().version("15.5.0-ee")).await;
+    let r = get(&newer, "/api/v4/personal_access_tokens/self", Some(ALICE_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_api_routes_get_the_catch_all_body() {
+    let sim = start(standard()).await;
+    let r = get(&sim, "/api/v4/no_such_route", Some(ALICE_TOKEN)).await;
+    assert_eq!(
+        (r.status, r.body),
+        (StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}))
+    );
+}

@@ -2,12 +2,12 @@
 //! transition writing one event and one outgoing webhook.
 
 use futures_util::StreamExt;
-use labgate_gitlab::{Credential, GitLabError, UnauthorizedReason};
+use labgate_gitlab::{Credential, Evidence, GitLabError, TokenInfo, UnauthorizedReason};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use super::model::{Connection, ConnectionEventKind, ConnectionStatus, Scopes};
+use super::model::{Connection, ConnectionEventKind, ConnectionStatus};
 use super::{Connections, apply_token_info, not_found, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
@@ -48,6 +48,32 @@ pub fn status_for_expiry(
         }
     }
     (ConnectionStatus::Active, None)
+}
+
+/// [`status_for_expiry`] of what introspection found. When GitLab could not describe the token
+/// (before 15.5), the reason says what could not be verified, so nobody reads "active" as
+/// "checked in full".
+pub fn status_for_token(info: &TokenInfo, now: OffsetDateTime) -> (ConnectionStatus, Option<String>) {
+    let (status, reason) = status_for_expiry(info.expires_at, now);
+    let Evidence::Behaviour {
+        gitlab_version,
+        reads_api,
+    } = &info.evidence
+    else {
+        return (status, reason);
+    };
+    let seen = if *reads_api {
+        "the token works and can read the API, but"
+    } else {
+        "the token works but cannot read the API, and"
+    };
+    let note = format!(
+        "GitLab {gitlab_version} cannot describe access tokens (15.5 and later can): {seen} its expiry and scopes could not be verified"
+    );
+    (
+        status,
+        Some(reason.map_or(note.clone(), |reason| format!("{reason}; {note}"))),
+    )
 }
 
 /// The status a check finds, and why.
@@ -121,16 +147,13 @@ impl Connections {
             Ok(info) => {
                 apply_token_info(next, &info);
                 next.consecutive_failures = 0;
-                let scopes: Scopes = info.scopes.iter().cloned().collect();
                 let resource = next.resource.as_ref().map(|resource| resource.kind);
                 if info.revoked {
                     (
                         ConnectionStatus::Revoked,
                         Some("GitLab reports the token revoked".to_owned()),
                     )
-                } else if let Some(gaps) =
-                    validate::usage_gaps(&next.usages, &scopes, resource, info.access_level)
-                {
+                } else if let Some(gaps) = validate::token_usage_gaps(&next.usages, &info, resource) {
                     (ConnectionStatus::InsufficientScope, Some(gaps))
                 } else if !info.active {
                     (
@@ -138,7 +161,7 @@ impl Connections {
                         Some("GitLab reports the token inactive (expired)".to_owned()),
                     )
                 } else {
-                    status_for_expiry(next.expires_at, now)
+                    status_for_token(&info, now)
                 }
             }
             Err(GitLabError::Unauthorized { reason }) => {

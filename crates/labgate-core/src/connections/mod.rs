@@ -284,9 +284,8 @@ impl Connections {
             .await
             .map_err(|error| validate::introspection_error(&error))?;
         validate::token_info(&info, declared, self.clock.now())?;
-        let scopes: Scopes = info.scopes.iter().cloned().collect();
         let resource = info.resource.as_ref().map(|r| validate::resource_kind(r.kind));
-        if let Some(gaps) = validate::usage_gaps(usages, &scopes, resource, info.access_level) {
+        if let Some(gaps) = validate::token_usage_gaps(usages, &info, resource) {
             return Err(CoreError::validation(
                 "usages",
                 format!("the token cannot serve its usages: {gaps}"),
@@ -500,7 +499,7 @@ impl Connections {
             updated_at: now,
         };
         apply_token_info(&mut connection, &checked.info);
-        (connection.status, connection.status_reason) = health::status_for_expiry(connection.expires_at, now);
+        (connection.status, connection.status_reason) = health::status_for_token(&checked.info, now);
         Ok(connection)
     }
 
@@ -738,7 +737,7 @@ impl Connections {
         next.instance_url = checked.base.as_str().to_owned();
         next.token_type = Some(checked.token_type);
         next.credentials_hash = self.credentials_hash(&next.tenant_id, &checked.token).await?;
-        (next.status, next.status_reason) = health::status_for_expiry(next.expires_at, now);
+        (next.status, next.status_reason) = health::status_for_token(&checked.info, now);
         next.consecutive_failures = 0;
         next.last_checked_at = Some(now);
         Ok(checked.token)

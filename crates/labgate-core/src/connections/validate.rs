@@ -1,7 +1,8 @@
 //! Input checks for connections and the mapping of what GitLab said into messages for people.
 
 use labgate_gitlab::{
-    AccessLevel, GitLabBaseUrl, GitLabError, NetworkPolicy, TokenInfo, TokenKind, UnauthorizedReason,
+    AccessLevel, Evidence, GitLabBaseUrl, GitLabError, NetworkPolicy, TokenInfo, TokenKind,
+    UnauthorizedReason,
 };
 use time::OffsetDateTime;
 
@@ -279,13 +280,55 @@ pub fn usage_gaps(
     resource: Option<ResourceKind>,
     access_level: Option<AccessLevel>,
 ) -> Option<String> {
-    let has = |scope: &str| scopes.contains(scope);
+    gaps(
+        usages,
+        &|scope| Some(scopes.contains(scope)),
+        resource,
+        access_level,
+    )
+}
+
+/// [`usage_gaps`] for what introspection found. When GitLab could not describe the token (before
+/// 15.5) its scopes are unknown, and only a scope it was seen to lack is a gap: `read_api` (and
+/// so `api`) when it could not list projects.
+pub fn token_usage_gaps(
+    usages: &[Usage],
+    info: &TokenInfo,
+    resource: Option<ResourceKind>,
+) -> Option<String> {
+    match &info.evidence {
+        Evidence::Described => usage_gaps(
+            usages,
+            &info.scopes.iter().cloned().collect(),
+            resource,
+            info.access_level,
+        ),
+        Evidence::Behaviour { reads_api, .. } => {
+            let reads_api = *reads_api;
+            let has = move |scope: &str| match scope {
+                "api" | "read_api" if !reads_api => Some(false),
+                "read_api" => Some(true),
+                _ => None,
+            };
+            gaps(usages, &has, resource, info.access_level)
+        }
+    }
+}
+
+/// `has(scope)`: whether the token has `scope`, `None` when that is unknown (not a gap).
+fn gaps(
+    usages: &[Usage],
+    has: &dyn Fn(&str) -> Option<bool>,
+    resource: Option<ResourceKind>,
+    access_level: Option<AccessLevel>,
+) -> Option<String> {
+    let lacks = |scope: &str| has(scope) == Some(false);
     let mut gaps = Vec::new();
     let level = access_level.unwrap_or(AccessLevel::NO_ACCESS);
     for &usage in usages {
         match usage {
             Usage::SecretSync | Usage::SecretScanning => {
-                if !has("api") {
+                if lacks("api") {
                     gaps.push(format!("{usage} needs the scope api"));
                 }
                 match resource {
@@ -299,7 +342,7 @@ pub fn usage_gaps(
                 }
             }
             Usage::AccessSync => {
-                if !has("api") && !has("read_api") {
+                if lacks("api") && lacks("read_api") {
                     gaps.push(format!("{usage} needs the scope read_api (or api to provision)"));
                 }
                 match resource {

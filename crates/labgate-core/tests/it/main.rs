@@ -5,6 +5,8 @@ mod api_keys;
 mod audit;
 mod connections;
 mod model;
+mod network;
+mod older_gitlab;
 mod vault;
 
 use labgate_store::{Store, StoreOptions};

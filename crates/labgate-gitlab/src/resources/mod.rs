@@ -21,8 +21,8 @@ pub use hooks::NewHook;
 pub use members::{Invitee, MemberScope};
 pub use projects::ProjectFilter;
 pub use tokens::{
-    NewResourceToken, OAuthApplicationRef, OAuthTokenInfo, ResourceKind, TokenFilter, TokenInfo, TokenKind,
-    TokenOwner, TokenResource,
+    Evidence, NewResourceToken, OAuthApplicationRef, OAuthTokenInfo, ResourceKind, TokenFilter, TokenInfo,
+    TokenKind, TokenOwner, TokenResource,
 };
 pub use users::UserFilter;
 pub use variables::NewVariable;

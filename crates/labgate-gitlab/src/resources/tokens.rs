@@ -1,6 +1,7 @@
 //! Personal, project and group access tokens: listing, creation, revocation, rotation (never
 //! retried), and token introspection with the fewest calls.
 
+use futures_util::StreamExt;
 use http::Method;
 use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
@@ -92,6 +93,24 @@ pub struct TokenResource {
     pub full_path: Option<String>,
 }
 
+/// How introspection learned about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// GitLab described the token (`/personal_access_tokens/self` or `/oauth/token/info`).
+    Described,
+    /// The instance predates `/personal_access_tokens/self` (GitLab 15.5), so the token was
+    /// judged by what its calls answered: it is live (GitLab answered `/version` and `/user`
+    /// with it), its owner is known, and project and group tokens are told by their bot user.
+    /// Its id, name, expiry and scopes are unknown: `scopes` is empty and `expires_at` `None`.
+    Behaviour {
+        /// What `/version` reported.
+        gitlab_version: String,
+        /// Whether the token could list projects, which takes `read_api` or `api`; `false`
+        /// when GitLab refused it for lack of scope.
+        reads_api: bool,
+    },
+}
+
 /// Everything introspection learned about a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -117,6 +136,7 @@ pub struct TokenInfo {
     pub last_used_at: Option<OffsetDateTime>,
     /// How many GitLab requests introspection needed.
     pub requests: u32,
+    pub evidence: Evidence,
 }
 
 /// `GET /oauth/token/info`.
@@ -184,6 +204,21 @@ fn bot_resource(username: &str) -> Option<(ResourceKind, u64)> {
         return None;
     }
     id.parse().ok().map(|id| (kind, id))
+}
+
+/// The release that added `GET /personal_access_tokens/self`.
+const SELF_ENDPOINT_SINCE: (u32, u32) = (15, 5);
+
+/// Whether a `/version` answer (`"15.4.0-ee"`) names a release before `SELF_ENDPOINT_SINCE`;
+/// `false` when it cannot be read.
+fn predates_self_endpoint(version: &str) -> bool {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) < SELF_ENDPOINT_SINCE,
+        _ => false,
+    }
 }
 
 fn rotate_body(expires_at: Option<Date>) -> Value {
@@ -487,6 +522,11 @@ impl GitLabClient {
     /// - OAuth token: `/oauth/token/info` + `/user` (2);
     /// - `/user` is skipped when the scopes cannot read it.
     ///
+    /// On GitLab before 15.5, which answers `/personal_access_tokens/self` with 404, the token
+    /// is judged by its behaviour instead ([`Evidence::Behaviour`]): `/version` (to tell an old
+    /// instance from a wrong URL), `/user`, one page of `/projects?membership=true`, and the
+    /// resource calls above for project and group tokens.
+    ///
     /// The kind is never inferred from a token prefix (instances may use a custom one). A
     /// [`Credential::PrivateToken`] that GitLab does not know as an access token is tried once as
     /// an OAuth token. Expired and revoked tokens give [`GitLabError::Unauthorized`].
@@ -510,9 +550,92 @@ impl GitLabClient {
                         other => other,
                     }),
                 },
+                Err(e @ GitLabError::NotFound { .. }) => self.introspect_by_behaviour(cred, t, e).await,
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// Introspection on an instance without `/personal_access_tokens/self`; `not_found` is that
+    /// endpoint's answer, returned as is when the instance turns out to be recent enough to have
+    /// it (then the URL is not a GitLab API root).
+    async fn introspect_by_behaviour(
+        &self,
+        cred: &Credential,
+        token: &secrecy::SecretString,
+        not_found: GitLabError,
+    ) -> Result<TokenInfo, GitLabError> {
+        // That 404 comes from a catch-all route that ignores the token: this is the first call
+        // that tells whether GitLab knows it.
+        let version = match self.version(cred).await {
+            Ok(v) => v.version,
+            Err(GitLabError::Unauthorized {
+                reason: UnauthorizedReason::Invalid,
+            }) => {
+                return self
+                    .introspect_oauth(token, 2)
+                    .await
+                    .map_err(|_| GitLabError::Unauthorized {
+                        reason: UnauthorizedReason::Invalid,
+                    });
+            }
+            Err(e) => return Err(e),
+        };
+        if !predates_self_endpoint(&version) {
+            return Err(not_found);
+        }
+        let user = self.current_user(cred).await?;
+        let filter = super::ProjectFilter {
+            membership: true,
+            simple: true,
+            ..super::ProjectFilter::default()
+        };
+        let reads_api = match self.projects(cred, &filter).next().await {
+            None | Some(Ok(_)) => true,
+            Some(Err(GitLabError::InsufficientScope { .. })) => false,
+            Some(Err(e)) => return Err(e),
+        };
+        let mut info = TokenInfo {
+            kind: TokenKind::Personal,
+            token_id: None,
+            name: None,
+            scopes: Vec::new(),
+            expires_on: None,
+            expires_at: None,
+            active: true,
+            revoked: false,
+            owner: Some(owner_of(&user)),
+            resource: None,
+            access_level: None,
+            application_uid: None,
+            created_at: None,
+            last_used_at: None,
+            requests: 4,
+            evidence: Evidence::Behaviour {
+                gitlab_version: version,
+                reads_api,
+            },
+        };
+        let resource = if user.bot {
+            bot_resource(&user.username)
+        } else {
+            None
+        };
+        if let Some((kind, id)) = resource {
+            info.kind = match kind {
+                ResourceKind::Project => TokenKind::Project,
+                ResourceKind::Group => TokenKind::Group,
+            };
+            info.resource = Some(TokenResource {
+                kind,
+                id,
+                full_path: None,
+            });
+            if reads_api {
+                self.describe_resource(cred, &mut info, kind, id, user.id).await?;
+            }
+        }
+        Ok(info)
     }
 
     async fn introspect_oauth(
@@ -557,6 +680,7 @@ impl GitLabClient {
                 .and_then(|c| OffsetDateTime::from_unix_timestamp(c).ok()),
             last_used_at: None,
             requests,
+            evidence: Evidence::Described,
         })
     }
 
@@ -588,6 +712,7 @@ impl GitLabClient {
             created_at: pat.created_at,
             last_used_at: pat.last_used_at,
             requests: 1,
+            evidence: Evidence::Described,
         };
         if !has_any(&pat.scopes, USER_SCOPES) {
             return Ok(info);
@@ -617,9 +742,21 @@ impl GitLabClient {
         if !has_any(&pat.scopes, API_SCOPES) {
             return Ok(info);
         }
-        // The resource's path and the bot's role are enrichment: a refusal (the resource was
-        // moved, or an unusual permission setup) leaves them unknown instead of failing the
-        // whole introspection; transport and token errors still propagate.
+        self.describe_resource(cred, &mut info, kind, id, user.id).await?;
+        Ok(info)
+    }
+
+    /// Adds the resource's path and the bot's role to `info`. They are enrichment: a refusal
+    /// (the resource was moved, or an unusual permission setup) leaves them unknown instead of
+    /// failing the whole introspection; transport and token errors still propagate.
+    async fn describe_resource(
+        &self,
+        cred: &Credential,
+        info: &mut TokenInfo,
+        kind: ResourceKind,
+        id: u64,
+        bot_id: u64,
+    ) -> Result<(), GitLabError> {
         match kind {
             ResourceKind::Project => {
                 info.requests += 1;
@@ -652,7 +789,7 @@ impl GitLabClient {
                     .member(
                         cred,
                         &Source::Group(ResourceId::Id(id)),
-                        user.id,
+                        bot_id,
                         super::MemberScope::Direct,
                     )
                     .await;
@@ -661,7 +798,7 @@ impl GitLabClient {
                 }
             }
         }
-        Ok(info)
+        Ok(())
     }
 }
 
@@ -692,6 +829,21 @@ fn owner_of(u: &User) -> TokenOwner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_before_the_self_endpoint() {
+        for (version, old) in [
+            ("15.4.0", true),
+            ("15.4.6-ee", true),
+            ("14.10.5", true),
+            ("15.5.0", false),
+            ("15.10.0-ee", false),
+            ("17.9.1-ee", false),
+            ("unknown", false),
+        ] {
+            assert_eq!(predates_self_endpoint(version), old, "{version}");
+        }
+    }
 
     #[test]
     fn bot_names() {

@@ -347,30 +347,114 @@ async fn the_guard_is_reusable_for_other_outgoing_requests() {
     let sim = start_sim(standard_seed()).await;
     let port = sim.addr().port();
     let deny = NetworkPolicy::deny_internal();
-    let http = guarded_http_client(&deny).unwrap();
-    // A webhook subscriber URL naming an internal host is refused at resolution time.
-    let err = http
-        .get(format!("https://localhost:{port}/api/v4/version"))
-        .send()
-        .await
-        .unwrap_err();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    let mut found = false;
-    while let Some(e) = source {
-        found |= e.to_string().contains("loopback");
-        source = e.source();
-    }
-    assert!(found, "{err:?}");
-    // And `check_url` is the pre-flight check for IP literals and schemes.
+    let http = GuardedHttp::new(&deny, None).unwrap();
+    // A webhook subscriber URL naming an internal host is refused before anything is sent.
+    let url = url::Url::parse(&format!("https://localhost:{port}/api/v4/version")).unwrap();
+    let err = http.send(http.post(url)).await.unwrap_err();
+    let net::SendError::Refused(net::ResolveError::Blocked(blocked)) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(blocked.reason, BlockReason::Loopback);
+    assert_eq!(sim.requests().total("POST", "/api/v4/version"), 0);
+    // Plain http and IP literals are checked too.
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/hook")).unwrap();
-    assert_eq!(check_url(&url, &deny).unwrap_err().reason, BlockReason::PlainHttp);
+    let err = http.vet(&url).await.unwrap_err();
+    assert!(
+        matches!(&err, net::ResolveError::Blocked(b) if b.reason == BlockReason::PlainHttp),
+        "{err:?}"
+    );
     let allow = NetworkPolicy::parse("127.0.0.1").unwrap();
-    check_url(&url, &allow).unwrap();
-    let ok = guarded_http_client(&allow)
+    let ok = GuardedHttp::new(&allow, None)
         .unwrap()
-        .get(url.as_str())
-        .send()
+        .send(http.post(url))
         .await
         .unwrap();
     assert_eq!(ok.status().as_u16(), 404);
+}
+
+/// A policy that allows nothing internal and resolves names from `table`.
+fn deny_with(table: &labgate_testkit::HostTable) -> NetworkPolicy {
+    NetworkPolicy::deny_internal().with_resolver(table.resolver())
+}
+
+#[tokio::test]
+async fn refusals_name_the_host_but_never_the_address_it_resolves_to() {
+    let table = labgate_testkit::HostTable::default().with("gitlab.internal", "10.20.30.40");
+    let c = GitLabClient::with_options(settings("https://gitlab.internal"), &deny_with(&table), no_env())
+        .unwrap();
+    for err in [
+        c.check_destination().await.unwrap_err(),
+        c.version(&pat(ALICE_TOKEN)).await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                GitLabError::Blocked {
+                    reason: BlockReason::Private,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("gitlab.internal: the name resolves to an internal address"),
+            "{message}"
+        );
+        assert!(message.contains("LABGATE_ALLOW_INTERNAL_HOSTS"), "{message}");
+        assert!(!message.contains("10.20.30.40"), "{message}");
+    }
+    // An IP literal is the user's own text: its range may be named.
+    let literal = GitLabClient::with_options(settings("https://10.20.30.40"), &deny_with(&table), no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(literal.contains("it is a private network address"), "{literal}");
+    // The same refusal from the webhook guard names the webhook setting.
+    let webhooks = deny_with(&table).for_setting("LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS");
+    let http = GuardedHttp::new(&webhooks, None).unwrap();
+    let err = http
+        .vet(&url::Url::parse("https://gitlab.internal/hook").unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS"), "{err}");
+    assert!(!err.contains("10.20.30.40"), "{err}");
+}
+
+#[tokio::test]
+async fn through_a_proxy_the_name_is_checked_before_every_attempt() {
+    // The name first resolves to a public address; the proxy (which reaches nothing) fails the
+    // tunnel, and by the retry the name points inside. The retry must not reach the proxy.
+    let table = labgate_testkit::HostTable::default().with("gitlab.example", "93.184.216.34");
+    let rebind = table.clone();
+    let proxy =
+        labgate_testkit::RecordingProxy::start_with(move |_| rebind.set("gitlab.example", "10.0.0.5")).await;
+    let mut s = settings("https://gitlab.example");
+    s.proxy = Some(proxy.url());
+    let options = ClientOptions {
+        max_attempts: 3,
+        ..fast_client_options()
+    };
+    let c = GitLabClient::with_options(s, &deny_with(&table), options).unwrap();
+    let err = c.version(&pat(ALICE_TOKEN)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GitLabError::Blocked {
+                reason: BlockReason::Private,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(proxy.seen(), ["CONNECT gitlab.example:443"]);
+
+    // A name that resolves inside from the start never reaches the proxy at all.
+    let internal = labgate_testkit::HostTable::default().with("db.internal", "10.1.2.3");
+    let mut s = settings("https://db.internal");
+    s.proxy = Some(proxy.url());
+    let c = GitLabClient::with_options(s, &deny_with(&internal), fast_client_options()).unwrap();
+    let err = c.version(&pat(ALICE_TOKEN)).await.unwrap_err();
+    assert!(matches!(err, GitLabError::Blocked { .. }), "{err:?}");
+    assert_eq!(proxy.seen().len(), 1);
 }

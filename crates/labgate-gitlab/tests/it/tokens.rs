@@ -330,3 +330,97 @@ async fn introspection_survives_a_resource_it_may_not_read() {
     );
     assert_eq!(info.access_level, None);
 }
+
+#[tokio::test]
+async fn an_older_gitlab_is_introspected_through_what_the_token_can_do() {
+    let sim = start_sim(standard_seed().version("15.4.0")).await;
+    let c = client(&sim);
+    let behaviour = |reads_api| Evidence::Behaviour {
+        gitlab_version: "15.4.0".to_owned(),
+        reads_api,
+    };
+
+    let personal = c.introspect(&pat(ALICE_TOKEN)).await.unwrap();
+    assert_eq!(personal.kind, TokenKind::Personal);
+    assert_eq!(personal.evidence, behaviour(true));
+    assert_eq!(personal.owner.unwrap().username.as_deref(), Some("alice"));
+    assert!(personal.active && !personal.revoked);
+    // What only /personal_access_tokens/self could say stays unknown.
+    assert!(personal.scopes.is_empty() && personal.expires_at.is_none());
+    assert!(personal.token_id.is_none() && personal.name.is_none());
+    assert_eq!(personal.requests, 4, "self, version, user, projects");
+    assert_eq!(count(&sim, "GET", "/personal_access_tokens/self"), 1);
+
+    // Project and group tokens are told by their bot users.
+    let project = c.introspect(&pat(DEPLOY_TOKEN)).await.unwrap();
+    assert_eq!(project.kind, TokenKind::Project);
+    assert_eq!(project.evidence, behaviour(true));
+    assert_eq!(
+        project.resource.unwrap().full_path.as_deref(),
+        Some("acme/platform/api")
+    );
+    assert_eq!(project.access_level, Some(AccessLevel::MAINTAINER));
+    let group = c.introspect(&pat(GROUP_TOKEN)).await.unwrap();
+    assert_eq!(group.kind, TokenKind::Group);
+    assert_eq!(
+        group.resource.unwrap().full_path.as_deref(),
+        Some("acme/platform")
+    );
+    assert_eq!(group.access_level, Some(AccessLevel::DEVELOPER));
+
+    // A read_user token can read its user but no project.
+    let user_only = c.introspect(&pat(CUSTOM_PREFIX_TOKEN)).await.unwrap();
+    assert_eq!(user_only.kind, TokenKind::Personal);
+    assert_eq!(user_only.evidence, behaviour(false));
+}
+
+#[tokio::test]
+async fn an_older_gitlab_still_refuses_dead_tokens() {
+    let sim = start_sim(standard_seed().version("15.4.0")).await;
+    let c = client(&sim);
+    assert!(sim.state().revoke_token(BOB_TOKEN));
+    assert_eq!(
+        c.introspect(&pat(BOB_TOKEN)).await.unwrap_err(),
+        GitLabError::Unauthorized {
+            reason: UnauthorizedReason::Revoked
+        }
+    );
+    assert_eq!(
+        c.introspect(&pat("glpat-doesNotExist000000")).await.unwrap_err(),
+        GitLabError::Unauthorized {
+            reason: UnauthorizedReason::Invalid
+        }
+    );
+    // A token that cannot even read /version cannot be told from a wrong URL: not validated.
+    let repo_only = c.introspect(&pat(ALICE_REPO)).await.unwrap_err();
+    assert!(
+        matches!(repo_only, GitLabError::InsufficientScope { .. }),
+        "{repo_only:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_recent_gitlab_without_the_self_endpoint_is_not_guessed_at() {
+    // Something answers 404 where GitLab 15.5+ has the endpoint: not an old GitLab, so the 404
+    // stands and nothing is inferred from the token's behaviour.
+    let app = axum::Router::new()
+        .route(
+            "/api/v4/personal_access_tokens/self",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(serde_json::json!({"error": "404 Not Found"})),
+                )
+            }),
+        )
+        .route(
+            "/api/v4/version",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"version": "17.9.1-ee", "revision": "x"}))
+            }),
+        );
+    let addr = spawn_app(app).await;
+    let c = client_for_url(&format!("http://{addr}"), fast_client_options());
+    let err = c.introspect(&pat(ALICE_TOKEN)).await.unwrap_err();
+    assert!(matches!(err, GitLabError::NotFound { .. }), "{err:?}");
+}

@@ -26,7 +26,7 @@ fn worker(env: &TestEnv, owner: &str) -> Worker {
     };
     let handlers = default_handlers(
         &settings,
-        labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+        labgate_worker::delivery_client(&env.services.network).unwrap(),
     );
     Worker::new(env.services.clone(), settings, handlers)
 }

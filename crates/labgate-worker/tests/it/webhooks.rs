@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use labgate_core::auth::Principal;
 use labgate_core::webhooks::MAX_ATTEMPTS;
+use labgate_core::{NetworkPolicy, NetworkSettings};
 use labgate_proto::webhooks::CreateWebhookRequest;
+use labgate_testkit::{HostTable, RecordingProxy, TestEnv};
 use parking_lot::Mutex;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -106,7 +108,7 @@ async fn deliveries_are_signed_retried_and_recorded() {
         .services
         .webhooks
         .deliver_due(
-            &labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+            &labgate_worker::delivery_client(&env.services.network).unwrap(),
             "x",
             10,
         )
@@ -119,7 +121,7 @@ async fn deliveries_are_signed_retried_and_recorded() {
             .services
             .webhooks
             .deliver_due(
-                &labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+                &labgate_worker::delivery_client(&env.services.network).unwrap(),
                 "x",
                 10,
             )
@@ -178,7 +180,7 @@ async fn a_subscriber_that_keeps_failing_is_given_up_on() {
         .send_test(&principal, &hook.id)
         .await
         .unwrap();
-    let http = labgate_worker::delivery_client(&env.services.network_policy).unwrap();
+    let http = labgate_worker::delivery_client(&env.services.network).unwrap();
     for _ in 0..MAX_ATTEMPTS {
         env.services.webhooks.deliver_due(&http, "x", 10).await.unwrap();
         env.clock.advance_ms(24 * 60 * 60 * 1_000);
@@ -228,7 +230,7 @@ async fn an_unreachable_subscriber_is_retried_with_a_readable_error() {
         .services
         .webhooks
         .deliver_due(
-            &labgate_worker::delivery_client(&env.services.network_policy).unwrap(),
+            &labgate_worker::delivery_client(&env.services.network).unwrap(),
             "x",
             10,
         )
@@ -273,4 +275,129 @@ async fn internal_subscribers_need_the_operator_to_allow_them() {
             other => panic!("{url}: {other:?}"),
         }
     }
+}
+
+/// An environment whose webhook allow-list is `webhooks`, resolving names from `table`, and
+/// whose deliveries go through `proxy` when one is given.
+async fn webhook_env(webhooks: &str, table: &HostTable, proxy: Option<&RecordingProxy>) -> TestEnv {
+    let policy = NetworkPolicy::parse(webhooks)
+        .unwrap()
+        .with_resolver(table.resolver());
+    let mut network = NetworkSettings::new(NetworkPolicy::deny_internal(), policy);
+    if let Some(proxy) = proxy {
+        network = network.with_webhook_proxy(&proxy.url()).unwrap();
+    }
+    TestEnv::builder().network(network).build().await
+}
+
+/// Queues a test delivery to `url`, runs one delivery pass, and returns the delivery as listed.
+async fn deliver_once(env: &TestEnv, url: &str) -> labgate_proto::webhooks::DeliveryView {
+    let principal = admin(env).await;
+    let request = CreateWebhookRequest {
+        url: url.into(),
+        description: None,
+        events: None,
+        enabled: None,
+        secret: None,
+    };
+    let (hook, _) = env.services.webhooks.create(&principal, request).await.unwrap();
+    env.services
+        .webhooks
+        .send_test(&principal, &hook.id)
+        .await
+        .unwrap();
+    let http = labgate_worker::delivery_client(&env.services.network).unwrap();
+    env.services.webhooks.deliver_due(&http, "x", 10).await.unwrap();
+    let listed = env
+        .services
+        .webhooks
+        .deliveries(&principal, &hook.id, 0, 10)
+        .await
+        .unwrap();
+    listed.deliveries[0].clone()
+}
+
+#[tokio::test]
+async fn an_internal_name_is_refused_before_the_proxy_sees_it_and_its_address_is_not_told() {
+    let proxy = RecordingProxy::start().await;
+    let table = HostTable::default().with("db.internal", "10.0.0.7");
+    let env = webhook_env("", &table, Some(&proxy)).await;
+    let delivery = deliver_once(&env, "https://db.internal/hook").await;
+    let error = delivery.last_error.unwrap();
+    assert!(
+        error.contains("db.internal: the name resolves to an internal address"),
+        "{error}"
+    );
+    assert!(error.contains("LABGATE_WEBHOOK_ALLOW_INTERNAL_HOSTS"), "{error}");
+    assert!(!error.contains("10.0.0.7"), "{error}");
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+
+    // A name that does not resolve here is not handed to the proxy to resolve either.
+    let delivery = deliver_once(&env, "https://unknown.internal/hook").await;
+    let error = delivery.last_error.unwrap();
+    assert!(error.contains("unknown.internal does not resolve"), "{error}");
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+}
+
+#[tokio::test]
+async fn the_webhook_proxy_carries_deliveries_the_allow_list_permits() {
+    let proxy = RecordingProxy::start().await;
+    let table = HostTable::default().with("hooks.internal", "10.9.9.9");
+    let env = webhook_env("hooks.internal", &table, Some(&proxy)).await;
+    let delivery = deliver_once(&env, "http://hooks.internal:8080/hook").await;
+    assert_eq!(
+        (delivery.state, delivery.last_status),
+        (labgate_core::webhooks::DeliveryState::Delivered, Some(204))
+    );
+    assert_eq!(proxy.seen(), ["POST http://hooks.internal:8080/hook"]);
+}
+
+/// Set in the copy of this test binary that runs with proxy variables in its environment.
+const ENV_PROXY_CHILD: &str = "WEBHOOK_TEST_ENV_PROXY_CHILD";
+
+#[tokio::test]
+async fn environment_proxies_never_carry_deliveries() {
+    if std::env::var_os(ENV_PROXY_CHILD).is_none() {
+        // The variables must be there from the start, as an operator's would: run this test
+        // again in a process of its own that has them.
+        let proxy = RecordingProxy::start().await;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args(["--exact", "webhooks::environment_proxies_never_carry_deliveries"])
+            .env(ENV_PROXY_CHILD, "1")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            child.env(name, proxy.url());
+        }
+        let output = tokio::task::spawn_blocking(move || child.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("1 passed"), "{stdout}");
+        assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+        return;
+    }
+    let receiver = Receiver::default();
+    let direct = start(receiver.clone()).await;
+    let port = direct
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/hook");
+    let table = HostTable::default().with("hooks.test", "127.0.0.1");
+    let env = webhook_env("hooks.test", &table, None).await;
+    let delivery = deliver_once(&env, &format!("http://hooks.test:{port}/hook")).await;
+    assert_eq!(delivery.last_status, Some(204), "{:?}", delivery.last_error);
+    assert_eq!(receiver.received.lock().len(), 1);
 }

@@ -134,7 +134,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let worker_task = if with_worker {
         let settings = worker_settings(&config);
-        let handlers = default_handlers(&settings, delivery_client(&services.network_policy)?);
+        let handlers = default_handlers(&settings, delivery_client(&services.network)?);
         let worker = Worker::new(services.clone(), settings, handlers);
         worker.schedule_recurring().await?;
         let shutdown = shutdown.clone();
@@ -173,7 +173,7 @@ pub async fn worker(config: Config) -> anyhow::Result<()> {
     let worker = Worker::new(
         services.clone(),
         settings.clone(),
-        default_handlers(&settings, delivery_client(&services.network_policy)?),
+        default_handlers(&settings, delivery_client(&services.network)?),
     );
     worker.schedule_recurring().await?;
     println!("labgate worker {} started", settings.owner);
