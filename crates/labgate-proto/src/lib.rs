@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod connections;
+pub mod credentials;
 pub mod error;
 pub mod jobs;
 pub mod pagination;

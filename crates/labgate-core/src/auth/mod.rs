@@ -51,7 +51,8 @@ pub enum Access {
 pub fn role_allows(role: Role, access: Access) -> bool {
     match role {
         Role::Admin => true,
-        Role::Member => matches!(access, Access::Write | Access::Read | Access::Credentials),
+        // Credentials are handed out to admins and to keys made for nothing else.
+        Role::Member => matches!(access, Access::Write | Access::Read),
         Role::Reader => access == Access::Read,
         Role::CredentialReader => access == Access::Credentials,
     }
@@ -95,7 +96,7 @@ mod tests {
         use Access::*;
         let table = [
             (Role::Admin, [true, true, true, true]),
-            (Role::Member, [false, true, true, true]),
+            (Role::Member, [false, true, true, false]),
             (Role::Reader, [false, false, true, false]),
             (Role::CredentialReader, [false, false, false, true]),
         ];

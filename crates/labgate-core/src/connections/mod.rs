@@ -4,6 +4,7 @@
 //!
 //! The shapes follow Infisical's `app-connections/gitlab` API; see `labgate_proto::connections`.
 
+pub mod credentials;
 mod health;
 pub mod model;
 mod rotate;

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod connections;
+pub mod credentials;
 pub mod jobs;
 pub mod webhooks;
 
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .merge(api_keys::router())
         .merge(audit::router())
         .merge(connections::router())
+        .merge(credentials::router())
         .merge(jobs::router())
         .merge(webhooks::router())
 }

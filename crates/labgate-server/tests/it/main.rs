@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod connections;
+mod credentials;
 mod jobs;
 mod probes;
 mod transport;
@@ -42,6 +43,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/webhooks/{id}"),
     ("GET", "/api/v1/webhooks/{id}/deliveries"),
     ("POST", "/api/v1/webhooks/{id}/test"),
+    ("GET", "/api/v1/credentials/gitlab?connectionId={id}"),
 ];
 
 /// A route of [`ROUTES`] with `{id}` filled in.

@@ -1,0 +1,168 @@
+//! The credential broker for access-token connections: the held token, for other software, with
+//! how long it may be cached.
+
+use labgate_proto::audit::{AuditAction, ResourceType};
+use labgate_proto::credentials::{CredentialResponse, CredentialType};
+use time::{Duration, OffsetDateTime};
+
+use super::Connections;
+use super::model::{AccessTokenType, Connection};
+use crate::audit::AuditEvent;
+use crate::auth::{Access, Principal};
+use crate::timefmt::{format_opt, format_time};
+use crate::{CoreError, Result};
+
+/// The longest a caller may cache a credential before asking again: a person may rotate or
+/// replace the token at any time, and GitLab revokes the old one at once.
+pub const MAX_USE: Duration = Duration::minutes(15);
+/// Stop using a token this long before GitLab stops accepting it.
+const EXPIRY_MARGIN: Duration = Duration::minutes(5);
+
+fn credential_type(kind: AccessTokenType) -> CredentialType {
+    match kind {
+        AccessTokenType::Personal => CredentialType::PersonalAccessToken,
+        AccessTokenType::Project => CredentialType::ProjectAccessToken,
+        AccessTokenType::Group => CredentialType::GroupAccessToken,
+    }
+}
+
+/// Until when a caller may use the token without asking again: never past the expiry (less a
+/// margin), never into the window where automatic rotation may replace it, and never more than
+/// [`MAX_USE`] ahead.
+pub fn use_until(connection: &Connection, now: OffsetDateTime) -> OffsetDateTime {
+    let mut until = now + MAX_USE;
+    if let Some(expires_at) = connection.expires_at {
+        until = until.min(expires_at - EXPIRY_MARGIN);
+        if connection.auto_rotate {
+            let rotation_window = expires_at - Duration::days(i64::from(connection.rotate_before_days));
+            // Inside the window a health check may rotate at any time: only short caching.
+            until = until.min(rotation_window.max(now + Duration::minutes(1)));
+        }
+    }
+    until.max(now)
+}
+
+impl Connections {
+    /// The connection's token (`GET /api/v1/credentials/gitlab`). Admin and credential-reader keys
+    /// only; every read is audited, folded per key, connection and minute.
+    pub async fn credential(&self, principal: &Principal, connection_id: &str) -> Result<CredentialResponse> {
+        principal.require(Access::Credentials)?;
+        let connection = self.load(principal, connection_id).await?;
+        let now = self.clock.now();
+        if !connection.status.is_usable() || connection.expires_at.is_some_and(|at| at <= now) {
+            return Err(CoreError::Conflict(format!(
+                "the connection is {}, so it has no working credential{}",
+                connection.status,
+                connection
+                    .status_reason
+                    .as_deref()
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default()
+            )));
+        }
+        let Some(kind) = connection.token_type else {
+            return Err(CoreError::Conflict(
+                "the connection holds no access token to hand out".to_owned(),
+            ));
+        };
+        let token = self.token_of(&connection).await?;
+        self.audit
+            .record_folded(
+                principal,
+                AuditEvent {
+                    action: AuditAction::ConnectionCredentialRead,
+                    resource_kind: ResourceType::AppConnection,
+                    resource_id: Some(connection.id.as_str()),
+                    details: None,
+                },
+            )
+            .await?;
+        Ok(CredentialResponse {
+            credential: token,
+            token_type: credential_type(kind),
+            expires_at: format_opt(connection.expires_at),
+            use_until: Some(format_time(use_until(&connection, now))),
+            connection_id: connection.id.to_string(),
+            scopes: connection.scopes.to_vec(),
+            instance_url: connection.instance_url.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ConnectionId, TenantId};
+    use labgate_proto::connections::{App, ConnectionMethod, ConnectionStatus};
+
+    fn connection(expires_in: Option<Duration>, auto_rotate: bool, now: OffsetDateTime) -> Connection {
+        Connection {
+            id: ConnectionId::generate(),
+            tenant_id: TenantId::generate(),
+            name: "c".to_owned(),
+            description: None,
+            app: App::GitLab,
+            method: ConnectionMethod::AccessToken,
+            token_type: Some(AccessTokenType::Personal),
+            instance_url: "https://gitlab.com".to_owned(),
+            project_id: None,
+            credentials_hash: String::new(),
+            status: ConnectionStatus::Active,
+            status_reason: None,
+            scopes: ["api"].into_iter().collect(),
+            expires_at: expires_in.map(|left| now + left),
+            token_name: None,
+            token_id: None,
+            gitlab_user: super::super::model::GitLabIdentity::default(),
+            resource: None,
+            access_level: None,
+            usages: Vec::new(),
+            auto_rotate,
+            rotate_before_days: 7,
+            consecutive_failures: 0,
+            refresh_generation: 0,
+            version: 1,
+            last_checked_at: None,
+            last_rotated_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn use_until_never_passes_expiry_rotation_or_the_cap() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let cases = [
+            ("no expiry", None, false, now + MAX_USE),
+            ("far expiry", Some(Duration::days(90)), false, now + MAX_USE),
+            (
+                "expiry in 10 minutes",
+                Some(Duration::minutes(10)),
+                false,
+                now + Duration::minutes(5),
+            ),
+            ("expiry in 2 minutes", Some(Duration::minutes(2)), false, now),
+            // Auto-rotation may replace it from 7 days before expiry: outside that window the cap
+            // holds, inside it only a minute of caching.
+            (
+                "rotation window ahead",
+                Some(Duration::days(30)),
+                true,
+                now + MAX_USE,
+            ),
+            (
+                "inside the rotation window",
+                Some(Duration::days(3)),
+                true,
+                now + Duration::minutes(1),
+            ),
+        ];
+        for (case, expires_in, auto_rotate, expected) in cases {
+            assert_eq!(
+                use_until(&connection(expires_in, auto_rotate, now), now),
+                expected,
+                "{case}"
+            );
+        }
+    }
+}

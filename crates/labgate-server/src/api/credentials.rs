@@ -1,0 +1,43 @@
+//! `/api/v1/credentials/gitlab`: the credential broker. The one read route that answers with a
+//! secret, so it is never cached by anything between labgate and its caller.
+
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use labgate_proto::ErrorBody;
+use labgate_proto::credentials::{CredentialQuery, CredentialResponse};
+
+use crate::error::ApiError;
+use crate::extract::{AppQuery, Auth};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/credentials/gitlab", get(show))
+}
+
+/// A working GitLab token of a connection, with `useUntil`: cache it until then, and ask again
+/// after (or at once when GitLab refuses it). Admin and credential-reader keys only; every read is
+/// audited.
+#[utoipa::path(get, path = "/api/v1/credentials/gitlab", operation_id = "getGitLabCredential", tag = "credentials",
+    params(CredentialQuery), security(("bearer" = [])),
+    responses((status = 200, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    AppQuery(query): AppQuery<CredentialQuery>,
+) -> Result<Response, ApiError> {
+    let credential = state
+        .services
+        .connections
+        .credential(&principal, &query.connection_id)
+        .await?;
+    let mut response = Json(credential).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
