@@ -15,6 +15,8 @@
     clippy::indexing_slicing
 )]
 
+mod credentials;
+
 use std::time::Duration;
 
 use labgate_proto::ErrorBody;
@@ -28,6 +30,8 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+pub use credentials::{CacheOptions, Credential, CredentialCache};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
@@ -142,6 +146,26 @@ impl Client {
             Ok(body) => Err(ClientError::Api(body)),
             Err(_) => Err(transport(format!("HTTP {status} without labgate's error body"))),
         }
+    }
+
+    /// A connection's GitLab token, straight from labgate (see [`CredentialCache`] for the cached
+    /// way). Needs an admin or credential-reader key.
+    pub async fn credential(
+        &self,
+        connection_id: &str,
+    ) -> Result<labgate_proto::credentials::CredentialResponse, ClientError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Query<'a> {
+            connection_id: &'a str,
+        }
+        self.call(
+            Method::GET,
+            "api/v1/credentials/gitlab",
+            Some(&Query { connection_id }),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn jobs(&self, query: &JobListQuery) -> Result<JobList, ClientError> {

@@ -1,0 +1,233 @@
+//! `getCredential` with a local cache: a hit costs a map look-up, one fetch per connection runs at
+//! a time however many callers ask, a credential is refreshed in the background before its
+//! `useUntil`, and a still-valid cached credential is served when labgate cannot be reached.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), labgate_client::ClientError> {
+//! use secrecy::ExposeSecret;
+//!
+//! let client = labgate_client::Client::from_env()?; // a credential-reader key
+//! let credentials = labgate_client::CredentialCache::new(client);
+//! let gitlab = credentials.get_credential_by_id("0190…").await?;
+//! let token = gitlab.credential.expose_secret(); // send as `Authorization: Bearer <token>`
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use labgate_proto::credentials::{CredentialResponse, CredentialType};
+use secrecy::SecretString;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::{Client, ClientError};
+
+/// A credential as the cache holds it. Debug never shows the token.
+pub struct Credential {
+    pub credential: SecretString,
+    pub token_type: CredentialType,
+    /// When GitLab stops accepting it; `None` for a token without expiry.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Until when it may be used without asking labgate again.
+    pub use_until: OffsetDateTime,
+    pub connection_id: String,
+    pub scopes: Vec<String>,
+    pub instance_url: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("token_type", &self.token_type)
+            .field("connection_id", &self.connection_id)
+            .field("use_until", &self.use_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credential {
+    fn from_response(response: CredentialResponse, now: OffsetDateTime) -> Result<Credential, ClientError> {
+        let time = |text: &str| {
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| ClientError::Transport {
+                url: String::new(),
+                reason: format!("labgate answered an invalid time {text:?}"),
+            })
+        };
+        let expires_at = response.expires_at.as_deref().map(time).transpose()?;
+        let use_until = match response.use_until.as_deref() {
+            Some(text) => time(text)?,
+            // labgate always says; an older one may not: use it briefly.
+            None => now + Duration::minutes(1),
+        };
+        Ok(Credential {
+            credential: response.credential,
+            token_type: response.token_type,
+            expires_at,
+            use_until,
+            connection_id: response.connection_id,
+            scopes: response.scopes,
+            instance_url: response.instance_url,
+        })
+    }
+
+    /// Whether GitLab still accepts it, whatever `use_until` says.
+    fn still_valid(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+/// How the cache behaves.
+#[derive(Clone)]
+pub struct CacheOptions {
+    /// Refresh in the background this long before `use_until`, so callers keep hitting.
+    pub refresh_ahead: Duration,
+    /// The cache's notion of now (tests move it).
+    pub clock: Arc<dyn Fn() -> OffsetDateTime + Send + Sync>,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            refresh_ahead: Duration::minutes(1),
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Entry {
+    value: Option<Arc<Credential>>,
+    /// Held while one caller fetches; others wait on it and then find the cache filled.
+    fetch: Arc<tokio::sync::Mutex<()>>,
+    refreshing: bool,
+}
+
+/// A cache of credentials per connection in front of a [`Client`]. Cheap to clone; clones share
+/// the cache.
+#[derive(Clone)]
+pub struct CredentialCache {
+    client: Client,
+    options: CacheOptions,
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+enum Lookup {
+    Hit(Arc<Credential>),
+    /// A hit close to `use_until`: served, and refreshed in the background.
+    HitRefresh(Arc<Credential>),
+    Miss(Arc<tokio::sync::Mutex<()>>),
+}
+
+impl CredentialCache {
+    pub fn new(client: Client) -> CredentialCache {
+        Self::with_options(client, CacheOptions::default())
+    }
+
+    pub fn with_options(client: Client, options: CacheOptions) -> CredentialCache {
+        CredentialCache {
+            client,
+            options,
+            entries: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lookup(&self, connection_id: &str, now: OffsetDateTime) -> Lookup {
+        let mut entries = self.entries();
+        let entry = entries.entry(connection_id.to_owned()).or_default();
+        match &entry.value {
+            Some(value) if now < value.use_until - self.options.refresh_ahead => Lookup::Hit(value.clone()),
+            Some(value) if now < value.use_until => {
+                let value = value.clone();
+                if entry.refreshing {
+                    Lookup::Hit(value)
+                } else {
+                    entry.refreshing = true;
+                    Lookup::HitRefresh(value)
+                }
+            }
+            _ => Lookup::Miss(entry.fetch.clone()),
+        }
+    }
+
+    /// A credential of connection `connection_id`: from the cache while it may be used, else from
+    /// labgate (one request however many callers ask at once). When labgate cannot be reached, a
+    /// cached credential GitLab still accepts is served.
+    pub async fn get_credential_by_id(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {
+        let now = (self.options.clock)();
+        match self.lookup(connection_id, now) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::HitRefresh(value) => {
+                let cache = self.clone();
+                let id = connection_id.to_owned();
+                tokio::spawn(async move {
+                    // A failed refresh keeps the cached credential until its use_until; the next
+                    // call past the refresh point tries again.
+                    let _refreshed = cache.refresh(&id).await;
+                    if let Some(entry) = cache.entries().get_mut(&id) {
+                        entry.refreshing = false;
+                    }
+                });
+                Ok(value)
+            }
+            Lookup::Miss(fetch) => {
+                let _single = fetch.lock().await;
+                // Another caller may have fetched while this one waited.
+                let now = (self.options.clock)();
+                if let Lookup::Hit(value) | Lookup::HitRefresh(value) = self.peek(connection_id, now) {
+                    return Ok(value);
+                }
+                match self.fetch(connection_id).await {
+                    Ok(value) => Ok(value),
+                    Err(error @ ClientError::Transport { .. }) => {
+                        let stale = self.entries().get(connection_id).and_then(|e| e.value.clone());
+                        match stale {
+                            Some(value) if value.still_valid(now) => Ok(value),
+                            _ => Err(error),
+                        }
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    }
+
+    /// Like `lookup` without claiming a background refresh.
+    fn peek(&self, connection_id: &str, now: OffsetDateTime) -> Lookup {
+        let entries = self.entries();
+        match entries.get(connection_id).and_then(|entry| entry.value.clone()) {
+            Some(value) if now < value.use_until => Lookup::Hit(value),
+            _ => Lookup::Miss(Arc::default()),
+        }
+    }
+
+    async fn refresh(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {
+        let fetch = self
+            .entries()
+            .entry(connection_id.to_owned())
+            .or_default()
+            .fetch
+            .clone();
+        let _single = fetch.lock().await;
+        self.fetch(connection_id).await
+    }
+
+    async fn fetch(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {
+        let response = self.client.credential(connection_id).await?;
+        let value = Arc::new(Credential::from_response(response, (self.options.clock)())?);
+        self.entries().entry(connection_id.to_owned()).or_default().value = Some(value.clone());
+        Ok(value)
+    }
+
+    /// Forgets a connection's credential, e.g. after GitLab refused it: the next call asks labgate.
+    pub fn invalidate(&self, connection_id: &str) {
+        if let Some(entry) = self.entries().get_mut(connection_id) {
+            entry.value = None;
+        }
+    }
+}
