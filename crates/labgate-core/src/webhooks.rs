@@ -312,7 +312,9 @@ impl Webhooks {
         validate_description(request.description.as_deref())?;
         let events = validate_events(request.events)?;
         let secret = match request.secret {
-            Some(secret) if secret.len() < MIN_SECRET_LEN || secret.chars().any(char::is_control) => {
+            Some(secret)
+                if secret.chars().count() < MIN_SECRET_LEN || secret.chars().any(char::is_control) =>
+            {
                 return Err(CoreError::validation(
                     "secret",
                     "secret must be at least 24 printable characters",

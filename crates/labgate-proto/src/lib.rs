@@ -8,6 +8,7 @@ pub mod audit;
 pub mod connections;
 pub mod error;
 pub mod jobs;
+mod openapi;
 pub mod pagination;
 mod serde_util;
 pub mod tenants;

@@ -175,7 +175,7 @@ fn serde_path_to_error_free<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// Query parameters of the expected shape (400 with the reason otherwise).
+/// Query parameters of the expected shape (400 with the reason, also in `details`, otherwise).
 pub struct AppQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
@@ -189,6 +189,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
                 let message =
                     sanitize_parser_message(text.trim_start_matches("Failed to deserialize query string: "));
                 ApiError::bad_request(format!("invalid query string: {message}"))
+                    .with_details(serde_json::json!([{ "message": message }]))
             })
     }
 }

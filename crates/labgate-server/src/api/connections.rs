@@ -12,7 +12,7 @@ use labgate_proto::connections::{
 };
 use labgate_proto::pagination::PageQuery;
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -40,7 +40,8 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab", operation_id = "createGitLabConnection",
     tag = "app-connections", request_body = CreateConnectionRequest, security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -54,7 +55,8 @@ pub async fn create(
 /// The tenant's GitLab connections, oldest first.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab", operation_id = "listGitLabConnections",
     tag = "app-connections", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -65,7 +67,7 @@ pub async fn list(
         state
             .services
             .connections
-            .list(&principal, Some(App::GitLab), page.offset.unwrap_or(0), limit)
+            .list(&principal, Some(App::GitLab), page_offset(page.offset)?, limit)
             .await?,
     ))
 }
@@ -73,7 +75,8 @@ pub async fn list(
 /// The tenant's connections of every app.
 #[utoipa::path(get, path = "/api/v1/app-connections", operation_id = "listAppConnections",
     tag = "app-connections", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_all(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -84,7 +87,7 @@ pub async fn list_all(
         state
             .services
             .connections
-            .list(&principal, None, page.offset.unwrap_or(0), limit)
+            .list(&principal, None, page_offset(page.offset)?, limit)
             .await?,
     ))
 }
@@ -92,7 +95,8 @@ pub async fn list_all(
 /// Which apps and connection methods exist.
 #[utoipa::path(get, path = "/api/v1/app-connections/options", operation_id = "listAppConnectionOptions",
     tag = "app-connections", security(("bearer" = [])),
-    responses((status = 200, body = AppConnectionOptions), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AppConnectionOptions), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn options(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -103,7 +107,8 @@ pub async fn options(
 /// The GitLab connections a caller may pick from.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/available", operation_id = "listAvailableGitLabConnections",
     tag = "app-connections", security(("bearer" = [])),
-    responses((status = 200, body = AvailableConnectionList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AvailableConnectionList), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn available(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -115,7 +120,8 @@ pub async fn available(
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/connection-name/{name}",
     operation_id = "getGitLabConnectionByName", tag = "app-connections", params(("name" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn by_name(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -129,7 +135,8 @@ pub async fn by_name(
 /// One GitLab connection.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "getGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -145,8 +152,10 @@ pub async fn show(
 #[utoipa::path(patch, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "updateGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), request_body = UpdateConnectionRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -162,8 +171,9 @@ pub async fn update(
 /// first.
 #[utoipa::path(delete, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "deleteGitLabConnection",
     tag = "app-connections", params(("id" = String, Path), DeleteConnectionQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -182,7 +192,9 @@ pub async fn remove(
 /// Check the connection at GitLab now and answer with its updated status.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/check", operation_id = "checkGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -196,8 +208,10 @@ pub async fn check(
 /// Rotate the token at GitLab now (journalled; a lost answer sets `needs_attention`).
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/rotate", operation_id = "rotateGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -211,7 +225,8 @@ pub async fn rotate(
 /// The connection's timeline: creation, status transitions, recoveries, rotations.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/events", operation_id = "listGitLabConnectionEvents",
     tag = "app-connections", params(("id" = String, Path), PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionEventList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionEventList), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -223,7 +238,7 @@ pub async fn events(
         state
             .services
             .connections
-            .events(&principal, &id, page.offset.unwrap_or(0), limit)
+            .events(&principal, &id, page_offset(page.offset)?, limit)
             .await?,
     ))
 }
@@ -232,8 +247,9 @@ pub async fn events(
 /// turned into an empty list.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/projects", operation_id = "listGitLabConnectionProjects",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<GitLabProjectView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Vec<GitLabProjectView>), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn projects(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -245,8 +261,9 @@ pub async fn projects(
 /// GitLab groups the connection's token owns (empty for project tokens).
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/groups", operation_id = "listGitLabConnectionGroups",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<GitLabGroupView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Vec<GitLabGroupView>), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn groups(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -11,7 +11,7 @@ use labgate_proto::webhooks::{
 };
 use secrecy::ExposeSecret;
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -55,7 +55,7 @@ pub async fn list(
         state
             .services
             .webhooks
-            .list(&principal, page.offset.unwrap_or(0), limit)
+            .list(&principal, page_offset(page.offset)?, limit)
             .await?,
     ))
 }
@@ -119,7 +119,7 @@ pub async fn deliveries(
         state
             .services
             .webhooks
-            .deliveries(&principal, &id, page.offset.unwrap_or(0), limit)
+            .deliveries(&principal, &id, page_offset(page.offset)?, limit)
             .await?,
     ))
 }
