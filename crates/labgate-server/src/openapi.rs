@@ -175,34 +175,30 @@ fn error_response(status: &str) -> Response {
 
 /// Links from the answers that carry a resource to the operations on it, so a client (and a
 /// stateful test) can follow them: `(operation, JSON pointer of the resource, operations it
-/// feeds)`. Each target is `(operation, parameter)`, the parameter taken from the resource's field
-/// of the same name.
+/// feeds)`. A created resource leads everywhere, its deletion included; an entry of a list leads
+/// to reads and changes only, since which entry comes first is not the caller's choice.
 const LINKS: &[(&str, &str, &[LinkTarget])] = &[
-    ("createApiKey", "/apiKey", API_KEY_OPERATIONS),
-    ("listApiKeys", "/apiKeys/0", API_KEY_OPERATIONS),
-    ("createGitLabConnection", "/appConnection", CONNECTION_OPERATIONS),
-    (
-        "listGitLabConnections",
-        "/appConnections/0",
-        CONNECTION_OPERATIONS,
-    ),
-    ("listAppConnections", "/appConnections/0", CONNECTION_OPERATIONS),
+    ("createApiKey", "/apiKey", &[API_KEY_READ, ("revokeApiKey", "id")]),
+    ("listApiKeys", "/apiKeys/0", &[API_KEY_READ]),
+    ("createGitLabConnection", "/appConnection", CONNECTION_ALL),
+    ("listGitLabConnections", "/appConnections/0", CONNECTION_USE),
+    ("listAppConnections", "/appConnections/0", CONNECTION_USE),
     (
         "listAvailableGitLabConnections",
         "/appConnections/0",
-        CONNECTION_OPERATIONS,
+        CONNECTION_USE,
     ),
     ("listJobs", "/jobs/0", &[("getJob", "id")]),
-    ("createWebhook", "/webhook", WEBHOOK_OPERATIONS),
-    ("listWebhooks", "/webhooks/0", WEBHOOK_OPERATIONS),
+    ("createWebhook", "/webhook", WEBHOOK_ALL),
+    ("listWebhooks", "/webhooks/0", WEBHOOK_USE),
 ];
 
-/// `(operation, parameter)`.
+/// `(operation, parameter)`: the parameter is taken from the resource's field of the same name.
 type LinkTarget = (&'static str, &'static str);
 
-const API_KEY_OPERATIONS: &[LinkTarget] = &[("getApiKey", "id"), ("revokeApiKey", "id")];
+const API_KEY_READ: LinkTarget = ("getApiKey", "id");
 
-const CONNECTION_OPERATIONS: &[LinkTarget] = &[
+const CONNECTION_ALL: &[LinkTarget] = &[
     ("getGitLabConnection", "id"),
     ("getGitLabConnectionByName", "name"),
     ("updateGitLabConnection", "id"),
@@ -214,12 +210,30 @@ const CONNECTION_OPERATIONS: &[LinkTarget] = &[
     ("deleteGitLabConnection", "id"),
 ];
 
-const WEBHOOK_OPERATIONS: &[LinkTarget] = &[
+const CONNECTION_USE: &[LinkTarget] = &[
+    ("getGitLabConnection", "id"),
+    ("getGitLabConnectionByName", "name"),
+    ("updateGitLabConnection", "id"),
+    ("checkGitLabConnection", "id"),
+    ("rotateGitLabConnection", "id"),
+    ("listGitLabConnectionEvents", "id"),
+    ("listGitLabConnectionProjects", "id"),
+    ("listGitLabConnectionGroups", "id"),
+];
+
+const WEBHOOK_ALL: &[LinkTarget] = &[
     ("getWebhook", "id"),
     ("updateWebhook", "id"),
     ("listWebhookDeliveries", "id"),
     ("testWebhook", "id"),
     ("deleteWebhook", "id"),
+];
+
+const WEBHOOK_USE: &[LinkTarget] = &[
+    ("getWebhook", "id"),
+    ("updateWebhook", "id"),
+    ("listWebhookDeliveries", "id"),
+    ("testWebhook", "id"),
 ];
 
 struct Links;
