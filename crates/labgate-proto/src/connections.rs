@@ -113,10 +113,7 @@ pub struct AccessTokenCredentials {
     pub access_token: String,
     /// The GitLab instance (default `https://gitlab.com`); may carry a path prefix.
     #[serde(default)]
-    #[schema(
-        max_length = 2048,
-        pattern = "^[hH][tT][tT][pP][sS]?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[^?#\\s]*)?$"
-    )]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub instance_url: Option<String>,
     /// `personal`, `project` or `group`; checked against the real kind of the token.
     #[schema(value_type = AccessTokenType)]

@@ -31,10 +31,7 @@ crate::text_enum! {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWebhookRequest {
     /// Where deliveries are POSTed: an https:// URL (http:// only for allow-listed internal hosts).
-    #[schema(
-        max_length = 2048,
-        pattern = "^[hH][tT][tT][pP][sS]?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?([/?][^#\\s]*)?$"
-    )]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub url: String,
     /// At most 256 characters.
     #[serde(default)]
@@ -65,10 +62,7 @@ impl std::fmt::Debug for CreateWebhookRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
     /// As on create.
-    #[schema(
-        max_length = 2048,
-        pattern = "^[hH][tT][tT][pP][sS]?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?([/?][^#\\s]*)?$"
-    )]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub url: Option<String>,
     /// At most 256 characters; `null` clears it.
     #[serde(default, with = "crate::serde_util::double_option")]
