@@ -27,7 +27,7 @@ pub async fn list(
 ) -> Result<Json<JobList>, ApiError> {
     let limit = page_limit(query.limit)?;
     page_offset(query.offset)?;
-    if query.kind.as_ref().is_some_and(|kind| kind.len() > 128) {
+    if query.kind.as_ref().is_some_and(|kind| kind.chars().count() > 128) {
         return Err(ApiError::bad_request("kind must be at most 128 characters"));
     }
     Ok(Json(state.services.jobs.list(&principal, &query, limit).await?))
