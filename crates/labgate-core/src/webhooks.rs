@@ -213,12 +213,18 @@ pub fn validate_url(text: &str) -> Result<url::Url> {
     if text.len() > 2_048 {
         return Err(invalid("must be at most 2048 characters"));
     }
-    let url = url::Url::parse(text).map_err(|_| invalid("must be an absolute http:// or https:// URL"))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    // Checked on the text: the parser also takes `http:host`, `http:\\host` and leading blanks,
+    // which the documented form (`^https?://`) does not.
+    let plain = ["http://", "https://"].iter().any(|scheme| {
+        text.get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    });
+    if !plain {
         return Err(invalid(
-            "must use https:// (or http:// for allow-listed internal hosts)",
+            "must start with https:// (or http:// for allow-listed internal hosts)",
         ));
     }
+    let url = url::Url::parse(text).map_err(|_| invalid("must be an absolute http:// or https:// URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
             "must not carry credentials; the signing secret authenticates deliveries",
@@ -338,7 +344,9 @@ impl Webhooks {
         validate_description(request.description.as_deref())?;
         let events = validate_events(request.events)?;
         let secret = match request.secret {
-            Some(secret) if secret.len() < MIN_SECRET_LEN || secret.chars().any(char::is_control) => {
+            Some(secret)
+                if secret.chars().count() < MIN_SECRET_LEN || secret.chars().any(char::is_control) =>
+            {
                 return Err(CoreError::validation(
                     "secret",
                     "secret must be at least 24 printable characters",
@@ -730,12 +738,16 @@ mod tests {
     #[test]
     fn urls_and_events_are_checked() {
         assert!(validate_url("https://hooks.example.com/labgate?x=1").is_ok());
+        assert!(validate_url("HTTPS://hooks.example.com/in").is_ok());
         for bad in [
             "ftp://x",
             "https://user:pw@x/",
             "https://x/#frag",
             "not a url",
             "file:///etc/passwd",
+            "https:hooks.example.com/in",
+            "https:\\\\hooks.example.com/in",
+            " https://hooks.example.com/in",
         ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }

@@ -96,9 +96,15 @@ pub struct AuditLogQuery {
     pub actor_kind: Option<ActorKind>,
     pub actor_id: Option<String>,
     /// RFC 3339 time; entries at or after it.
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339 time; entries before it.
+    #[param(format = DateTime)]
     pub until: Option<String>,
+    /// Records to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub offset: Option<u64>,
+    /// Records to return, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }

@@ -104,12 +104,19 @@ crate::text_enum! {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessTokenCredentials {
-    /// A personal, project or group access token.
+    /// A personal, project or group access token: no spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub access_token: String,
     /// The GitLab instance (default `https://gitlab.com`); may carry a path prefix.
     #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub instance_url: Option<String>,
     /// `personal`, `project` or `group`; checked against the real kind of the token.
+    #[schema(value_type = AccessTokenType)]
     pub access_token_type: String,
 }
 
@@ -127,32 +134,47 @@ impl std::fmt::Debug for AccessTokenCredentials {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateConnectionRequest {
-    /// A slug, 1–64 characters: lowercase letters, digits and dashes.
+    /// A slug, 1–64 characters: lowercase letters, digits and dashes, not starting or ending
+    /// with a dash.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
     pub name: String,
     /// At most 256 characters.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub description: Option<String>,
     /// `access-token` (OAuth connections are created through the OAuth flow).
+    #[schema(pattern = "^access-token$")]
     pub method: String,
+    /// Required: the token and where it lives.
     #[serde(default)]
+    #[schema(required = true, value_type = AccessTokenCredentials)]
     pub credentials: Option<AccessTokenCredentials>,
+    /// 1–128 characters, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub project_id: Option<String>,
     /// Not supported for GitLab connections: only `false` or absent.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     pub is_platform_managed_credentials: Option<bool>,
     /// Not supported for GitLab connections: only `null` or absent.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::only_null)]
     pub gateway_id: Option<serde_json::Value>,
     /// What the connection will be used for; the token's scopes and role are checked for each.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Usage>>)]
     pub usages: Option<Vec<String>>,
     /// Rotate the token at GitLab before it expires.
     #[serde(default)]
     pub auto_rotate: Option<bool>,
     /// How many days before expiry to rotate (1–365, default 7).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 365)]
     pub rotate_before_days: Option<u32>,
 }
 
@@ -161,18 +183,27 @@ pub struct CreateConnectionRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateConnectionRequest {
+    /// A slug, as on create.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
     pub name: Option<String>,
-    /// `null` clears it.
+    /// At most 256 characters; `null` clears it.
     #[serde(default, with = "crate::serde_util::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 256)]
     pub description: Option<Option<String>>,
     pub credentials: Option<AccessTokenCredentials>,
+    /// The version this change was made against.
     pub version: Option<i64>,
+    /// Not supported for GitLab connections: only `false` or absent.
+    #[schema(schema_with = crate::openapi::only_false)]
     pub is_platform_managed_credentials: Option<bool>,
-    #[schema(value_type = Option<String>)]
+    /// Not supported for GitLab connections: only `null` or absent.
+    #[schema(schema_with = crate::openapi::only_null)]
     pub gateway_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Vec<Usage>>)]
     pub usages: Option<Vec<String>>,
     pub auto_rotate: Option<bool>,
+    /// How many days before expiry to rotate (1–365).
+    #[schema(minimum = 1, maximum = 365)]
     pub rotate_before_days: Option<u32>,
 }
 
@@ -335,8 +366,10 @@ pub struct GitLabGroupView {
 #[into_params(parameter_in = Query)]
 pub struct ConnectionListQuery {
     /// Connections to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub offset: Option<u64>,
     /// Connections to return, 1–100 (default: all of them).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Only connections with this `projectId`.
     pub project_id: Option<String>,

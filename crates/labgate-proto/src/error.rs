@@ -12,8 +12,10 @@ pub struct ErrorBody {
     pub error: String,
     pub message: String,
     pub req_id: String,
+    /// What was wrong, one entry per problem: `{"field", "message"}` for a field of the
+    /// request, `{"line", "column", "message"}` for a body that is not the JSON expected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub details: Option<serde_json::Value>,
 }
 

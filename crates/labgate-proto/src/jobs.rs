@@ -83,7 +83,12 @@ pub struct JobListQuery {
     /// Only jobs in this state.
     pub state: Option<JobState>,
     /// Only jobs of this kind, e.g. `maintenance.prune`.
+    #[param(max_length = 128)]
     pub kind: Option<String>,
+    /// Records to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub offset: Option<u64>,
+    /// Records to return, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod credentials;
 pub mod error;
 pub mod jobs;
+mod openapi;
 pub mod pagination;
 mod serde_util;
 pub mod tenants;

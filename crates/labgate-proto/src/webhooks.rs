@@ -48,16 +48,21 @@ pub fn redacted_url(url: &str) -> String {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWebhookRequest {
     /// Where deliveries are POSTed: an https:// URL (http:// only for allow-listed internal hosts).
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub url: String,
+    /// At most 256 characters.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub description: Option<String>,
     /// Event types to deliver; default `["*"]` (all).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<WebhookEventType>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// The signing secret (at least 24 characters); generated when absent.
+    /// The signing secret (at least 24 characters, no control characters); generated when absent.
     #[serde(default)]
+    #[schema(min_length = 24, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub secret: Option<String>,
 }
 
@@ -73,11 +78,14 @@ impl std::fmt::Debug for CreateWebhookRequest {
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
+    /// As on create.
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub url: Option<String>,
-    /// `null` clears it.
+    /// At most 256 characters; `null` clears it.
     #[serde(default, with = "crate::serde_util::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 256)]
     pub description: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<WebhookEventType>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     pub enabled: Option<bool>,
 }

@@ -188,8 +188,8 @@ fn serde_path_to_error_free<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// Query parameters of the expected shape (400 with the reason otherwise; 422 on Infisical's
-/// routes).
+/// Query parameters of the expected shape (400 with the reason, also in `details`, otherwise;
+/// 422 on Infisical's routes).
 pub struct AppQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
@@ -202,7 +202,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
                 let text = rejection.body_text();
                 let message =
                     sanitize_parser_message(text.trim_start_matches("Failed to deserialize query string: "));
-                ApiError::bad_request(format!("invalid query string: {message}")).invalid_input()
+                ApiError::bad_request(format!("invalid query string: {message}"))
+                    .with_details(serde_json::json!([{ "message": message }]))
+                    .invalid_input()
             })
     }
 }

@@ -1,6 +1,12 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
+use utoipa::openapi::content::Content;
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, Response, Type};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -41,7 +47,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::webhooks::test,
     ),
     components(schemas(labgate_proto::ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &SharedResponses, &Links),
     tags(
         (name = "api-keys", description = "API keys and their roles"),
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
@@ -60,6 +66,210 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
             components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// What an error status means wherever it is not described more precisely.
+fn error_description(status: &str) -> &'static str {
+    match status {
+        "400" => {
+            "The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which)."
+        }
+        "401" => "The API key is missing, malformed, unknown, revoked or expired.",
+        "403" => "The API key's role does not allow this.",
+        "404" => "No such resource in the caller's tenant.",
+        "409" => {
+            "The request conflicts with the current state (a taken name, a stale `version`, an operation already running)."
+        }
+        "413" => "The body is larger than 1 MiB.",
+        "414" => "The URI is longer than 4096 characters.",
+        "415" => "The body is not JSON (`Content-Type: application/json`).",
+        "422" => "The request is well formed but its values were refused (`details` says which).",
+        "429" => "Too many failed authentications from this address; `Retry-After` says when to try again.",
+        "500" => "An internal error; the cause is logged with the request id.",
+        "503" => {
+            "The request took longer than the request timeout, or the database or GitLab is unavailable; try again."
+        }
+        _ => "An error.",
+    }
+}
+
+/// Adds the answers that come from the layers and extractors a route passes through rather than
+/// from its handler: what the middleware answers on every route, what `Auth` answers where a key
+/// is required, what `AppPath`, `AppQuery` and `AppJson` answer where a route has path or query
+/// parameters or a body. Each is the error contract; empty descriptions get the status's meaning.
+struct SharedResponses;
+
+impl Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_shared_responses(operation);
+            }
+        }
+    }
+}
+
+fn add_shared_responses(operation: &mut Operation) {
+    let has = |place: ParameterIn| {
+        operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|parameter| parameter.parameter_in == place)
+    };
+    let mut statuses = vec!["414", "503"];
+    if operation.security.is_some() {
+        statuses.extend(["401", "403", "429", "500"]);
+    }
+    if has(ParameterIn::Path) {
+        statuses.extend(["400", "404"]);
+    }
+    if has(ParameterIn::Query) {
+        statuses.push("400");
+    }
+    if operation.request_body.is_some() {
+        statuses.extend(["400", "413", "415"]);
+    }
+    let responses = &mut operation.responses.responses;
+    for status in statuses {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(status).into());
+    }
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && response.description.is_empty()
+            && !status.starts_with('2')
+        {
+            response.description = error_description(status).to_owned();
+        }
+    }
+    if let Some(RefOr::T(response)) = responses.get_mut("429") {
+        response
+            .headers
+            .entry("Retry-After".to_owned())
+            .or_insert_with(|| {
+                let mut header =
+                    Header::new(utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer));
+                header.description = Some("Seconds until this address may try again.".to_owned());
+                header
+            });
+    }
+}
+
+fn error_response(status: &str) -> Response {
+    let mut response = Response::new(error_description(status));
+    response.content.insert(
+        "application/json".to_owned(),
+        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+    );
+    response
+}
+
+/// Links from the answers that carry a resource to the operations on it, so a client (and a
+/// stateful test) can follow them: `(operation, JSON pointer of the resource, operations it
+/// feeds)`. A created resource leads everywhere, its deletion included; an entry of a list leads
+/// to reads and changes only, since which entry comes first is not the caller's choice.
+const LINKS: &[(&str, &str, &[LinkTarget])] = &[
+    ("createApiKey", "/apiKey", &[API_KEY_READ, ("revokeApiKey", "id")]),
+    ("listApiKeys", "/apiKeys/0", &[API_KEY_READ]),
+    ("createGitLabConnection", "/appConnection", CONNECTION_ALL),
+    ("listGitLabConnections", "/appConnections/0", CONNECTION_USE),
+    ("listAppConnections", "/appConnections/0", CONNECTION_USE),
+    (
+        "listAvailableGitLabConnections",
+        "/appConnections/0",
+        CONNECTION_USE,
+    ),
+    ("listJobs", "/jobs/0", &[("getJob", "id")]),
+    ("createWebhook", "/webhook", WEBHOOK_ALL),
+    ("listWebhooks", "/webhooks/0", WEBHOOK_USE),
+];
+
+/// `(operation, parameter)`: the parameter is taken from the resource's field of the same name.
+type LinkTarget = (&'static str, &'static str);
+
+const API_KEY_READ: LinkTarget = ("getApiKey", "id");
+
+const CONNECTION_ALL: &[LinkTarget] = &[
+    ("getGitLabConnection", "id"),
+    ("getGitLabConnectionByName", "name"),
+    ("updateGitLabConnection", "id"),
+    ("checkGitLabConnection", "id"),
+    ("rotateGitLabConnection", "id"),
+    ("listGitLabConnectionEvents", "id"),
+    ("listGitLabConnectionProjects", "id"),
+    ("listGitLabConnectionGroups", "id"),
+    ("deleteGitLabConnection", "id"),
+];
+
+const CONNECTION_USE: &[LinkTarget] = &[
+    ("getGitLabConnection", "id"),
+    ("getGitLabConnectionByName", "name"),
+    ("updateGitLabConnection", "id"),
+    ("checkGitLabConnection", "id"),
+    ("rotateGitLabConnection", "id"),
+    ("listGitLabConnectionEvents", "id"),
+    ("listGitLabConnectionProjects", "id"),
+    ("listGitLabConnectionGroups", "id"),
+];
+
+const WEBHOOK_ALL: &[LinkTarget] = &[
+    ("getWebhook", "id"),
+    ("updateWebhook", "id"),
+    ("listWebhookDeliveries", "id"),
+    ("testWebhook", "id"),
+    ("deleteWebhook", "id"),
+];
+
+const WEBHOOK_USE: &[LinkTarget] = &[
+    ("getWebhook", "id"),
+    ("updateWebhook", "id"),
+    ("listWebhookDeliveries", "id"),
+    ("testWebhook", "id"),
+];
+
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let Some((_, resource, targets)) = LINKS
+                    .iter()
+                    .find(|(source, _, _)| operation.operation_id.as_deref() == Some(source))
+                else {
+                    continue;
+                };
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut("200") else {
+                    continue;
+                };
+                for (target, parameter) in *targets {
+                    // utoipa 5 writes `Link::operation_id` as `operation_id`; OpenAPI spells it
+                    // `operationId`, so the field goes in through the flattened extensions.
+                    let link = LinkBuilder::new()
+                        .extensions(Some(Extensions::from_iter([("operationId", *target)])))
+                        .parameter(*parameter, format!("$response.body#{resource}/{parameter}"))
+                        .build();
+                    response.links.insert((*target).to_owned(), link.into());
+                }
+            }
         }
     }
 }

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use labgate_proto::ErrorKind;
 use secrecy::ExposeSecret;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,18 +22,28 @@ pub fn router() -> Router<AppState> {
         .route("/api/docs/openapi.json", get(openapi))
 }
 
+/// What a probe answers when all is well.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProbeStatus {
+    /// `ok` from `/healthz`, `ready` from `/readyz`.
+    #[schema(pattern = "^(ok|ready)$")]
+    status: &'static str,
+}
+
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, description = "alive", body = ProbeStatus)))]
 pub async fn healthz() -> Response {
-    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+    (StatusCode::OK, axum::Json(ProbeStatus { status: "ok" })).into_response()
 }
 
 /// The process can serve: its database answers.
 #[utoipa::path(get, path = "/readyz", tag = "probes",
-    responses((status = 200, description = "ready"), (status = 503, body = labgate_proto::ErrorBody)))]
+    responses((status = 200, description = "ready", body = ProbeStatus),
+        (status = 503, body = labgate_proto::ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     match state.services.readiness.ping().await {
-        Ok(()) => Ok((StatusCode::OK, axum::Json(json!({"status": "ready"}))).into_response()),
+        Ok(()) => Ok((StatusCode::OK, axum::Json(ProbeStatus { status: "ready" })).into_response()),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
             Err(ApiError::new(
@@ -45,7 +56,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
 
 /// Prometheus metrics; requires `Authorization: Bearer <LABGATE_METRICS_TOKEN>` when that is set.
 #[utoipa::path(get, path = "/metrics", tag = "probes",
-    responses((status = 200, description = "OpenMetrics text"), (status = 401, body = labgate_proto::ErrorBody)))]
+    responses((status = 200, description = "OpenMetrics text",
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 401, body = labgate_proto::ErrorBody)))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(expected) = &state.settings.metrics_token {
         let presented = headers

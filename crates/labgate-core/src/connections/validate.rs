@@ -41,7 +41,8 @@ pub fn description(description: Option<&str>) -> Result<()> {
 }
 
 pub fn project_id(project_id: Option<&str>) -> Result<()> {
-    if project_id.is_some_and(|p| p.is_empty() || p.len() > 128 || p.chars().any(char::is_control)) {
+    if project_id.is_some_and(|p| p.is_empty() || p.chars().count() > 128 || p.chars().any(char::is_control))
+    {
         return Err(CoreError::validation(
             "projectId",
             "projectId must be 1-128 printable characters",
@@ -111,7 +112,7 @@ pub fn resource_kind(kind: labgate_gitlab::ResourceKind) -> ResourceKind {
 
 pub fn token(token: &str) -> Result<()> {
     if token.is_empty()
-        || token.len() > MAX_TOKEN_LEN
+        || token.chars().count() > MAX_TOKEN_LEN
         || token.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(CoreError::validation(

@@ -7,7 +7,7 @@ use labgate_proto::ErrorBody;
 use labgate_proto::api_keys::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};
 use labgate_proto::pagination::PageQuery;
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -52,7 +52,7 @@ pub async fn list(
         state
             .services
             .api_keys
-            .list(&principal, page.offset.unwrap_or(0), limit)
+            .list(&principal, page_offset(page.offset)?, limit)
             .await?,
     ))
 }

@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use labgate_proto::ErrorBody;
 use labgate_proto::audit::{AuditLogList, AuditLogQuery};
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
 use crate::extract::{AppQuery, Auth};
 use crate::state::AppState;
@@ -26,5 +26,6 @@ pub async fn list(
     AppQuery(query): AppQuery<AuditLogQuery>,
 ) -> Result<Json<AuditLogList>, ApiError> {
     let limit = page_limit(query.limit)?;
+    page_offset(query.offset)?;
     Ok(Json(state.services.audit.list(&principal, &query, limit).await?))
 }

@@ -13,7 +13,7 @@ use labgate_proto::connections::{
 use labgate_proto::pagination::PageQuery;
 use labgate_proto::{ErrorBody, ErrorKind};
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::{ApiError, infisical_dialect};
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -68,7 +68,8 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab", operation_id = "createGitLabConnection",
     tag = "app-connections", request_body = CreateConnectionRequest, security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -82,7 +83,8 @@ pub async fn create(
 /// The tenant's GitLab connections, oldest first: all of them unless `limit` is given.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab", operation_id = "listGitLabConnections",
     tag = "app-connections", params(ConnectionListQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -97,7 +99,7 @@ pub async fn list(
                 &principal,
                 Some(App::GitLab),
                 query.project_id.as_deref(),
-                query.offset.unwrap_or(0),
+                page_offset(query.offset)?,
                 limit,
             )
             .await?,
@@ -107,7 +109,8 @@ pub async fn list(
 /// The tenant's connections of every app: all of them unless `limit` is given.
 #[utoipa::path(get, path = "/api/v1/app-connections", operation_id = "listAppConnections",
     tag = "app-connections", params(ConnectionListQuery), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_all(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -122,7 +125,7 @@ pub async fn list_all(
                 &principal,
                 None,
                 query.project_id.as_deref(),
-                query.offset.unwrap_or(0),
+                page_offset(query.offset)?,
                 limit,
             )
             .await?,
@@ -132,7 +135,8 @@ pub async fn list_all(
 /// Which apps and connection methods exist.
 #[utoipa::path(get, path = "/api/v1/app-connections/options", operation_id = "listAppConnectionOptions",
     tag = "app-connections", security(("bearer" = [])),
-    responses((status = 200, body = AppConnectionOptions), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AppConnectionOptions), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn options(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -143,7 +147,8 @@ pub async fn options(
 /// The GitLab connections a caller may pick from.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/available", operation_id = "listAvailableGitLabConnections",
     tag = "app-connections", security(("bearer" = [])),
-    responses((status = 200, body = AvailableConnectionList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AvailableConnectionList), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn available(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -229,7 +234,8 @@ pub async fn remove(
 /// Check the connection at GitLab now and answer with its updated status.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/check", operation_id = "checkGitLabConnection",
     tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
@@ -272,7 +278,7 @@ pub async fn events(
         state
             .services
             .connections
-            .events(&principal, &id, page.offset.unwrap_or(0), limit)
+            .events(&principal, &id, page_offset(page.offset)?, limit)
             .await?,
     ))
 }

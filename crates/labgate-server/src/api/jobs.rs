@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use labgate_proto::ErrorBody;
 use labgate_proto::jobs::{JobList, JobListQuery, JobResponse};
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
 use crate::extract::{AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -26,7 +26,8 @@ pub async fn list(
     AppQuery(query): AppQuery<JobListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
     let limit = page_limit(query.limit)?;
-    if query.kind.as_ref().is_some_and(|kind| kind.len() > 128) {
+    page_offset(query.offset)?;
+    if query.kind.as_ref().is_some_and(|kind| kind.chars().count() > 128) {
         return Err(ApiError::bad_request("kind must be at most 128 characters"));
     }
     Ok(Json(state.services.jobs.list(&principal, &query, limit).await?))

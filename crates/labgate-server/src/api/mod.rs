@@ -28,10 +28,28 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-        Some(_) => Err(
-            ApiError::bad_request(format!("limit must be between 1 and {MAX_LIMIT}"))
-                .with_details(serde_json::json!([{"field": "limit", "message": "out of range"}]))
-                .invalid_input(),
-        ),
+        Some(_) => Err(out_of_range(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )),
     }
+}
+
+/// Checks `offset` (0 to the largest the store can count, default 0).
+pub fn page_offset(offset: Option<u64>) -> Result<u64, ApiError> {
+    use labgate_proto::pagination::MAX_OFFSET;
+    match offset {
+        None => Ok(0),
+        Some(offset) if offset <= MAX_OFFSET => Ok(offset),
+        Some(_) => Err(out_of_range(
+            "offset",
+            format!("offset must be between 0 and {MAX_OFFSET}"),
+        )),
+    }
+}
+
+fn out_of_range(field: &str, message: String) -> ApiError {
+    ApiError::bad_request(message)
+        .with_details(serde_json::json!([{"field": field, "message": "out of range"}]))
+        .invalid_input()
 }

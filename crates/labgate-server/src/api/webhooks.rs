@@ -10,7 +10,7 @@ use labgate_proto::webhooks::{
     WebhookList, WebhookResponse,
 };
 
-use crate::api::page_limit;
+use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -51,7 +51,7 @@ pub async fn list(
         state
             .services
             .webhooks
-            .list(&principal, page.offset.unwrap_or(0), limit)
+            .list(&principal, page_offset(page.offset)?, limit)
             .await?,
     ))
 }
@@ -115,7 +115,7 @@ pub async fn deliveries(
         state
             .services
             .webhooks
-            .deliveries(&principal, &id, page.offset.unwrap_or(0), limit)
+            .deliveries(&principal, &id, page_offset(page.offset)?, limit)
             .await?,
     ))
 }

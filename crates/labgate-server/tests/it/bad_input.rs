@@ -124,6 +124,70 @@ async fn bad_paths_and_queries_are_client_errors() {
     assert!(reply.headers.contains_key("allow"));
 }
 
+/// Every list route: `offset` runs from 0 to the largest the store can count (`i64::MAX`) and
+/// `limit` from 1 to 100. Past either end the answer is a 400 whose `details` say what was wrong,
+/// never an empty page.
+#[tokio::test]
+async fn pages_out_of_bounds_are_refused_with_details() {
+    use labgate_proto::pagination::{MAX_LIMIT, MAX_OFFSET};
+
+    let env = TestEnv::new().await;
+    let key = Some(env.admin_key.as_str());
+    let id = uuid::Uuid::now_v7();
+    let lists = [
+        "/api/v1/api-keys".to_owned(),
+        "/api/v1/audit-logs".to_owned(),
+        "/api/v1/app-connections".to_owned(),
+        "/api/v1/app-connections/gitlab".to_owned(),
+        format!("/api/v1/app-connections/gitlab/{id}/events"),
+        "/api/v1/jobs".to_owned(),
+        "/api/v1/webhooks".to_owned(),
+        format!("/api/v1/webhooks/{id}/deliveries"),
+    ];
+    let beyond_u64 = format!("{}0", u64::MAX);
+    let refused = [
+        (format!("offset={}", MAX_OFFSET + 1), Some("offset")),
+        (format!("offset={}", u64::MAX), Some("offset")),
+        (format!("offset={beyond_u64}"), None),
+        ("offset=-1".to_owned(), None),
+        ("limit=0".to_owned(), Some("limit")),
+        (format!("limit={}", MAX_LIMIT + 1), Some("limit")),
+        (format!("limit={}", u64::from(u32::MAX) + 1), None),
+    ];
+    for list in &lists {
+        // Infisical's routes answer invalid input with 422, as Infisical does.
+        let (status, error) = if list.starts_with("/api/v1/app-connections") {
+            (422, "ValidationFailure")
+        } else {
+            (400, "BadRequest")
+        };
+        for (query, field) in &refused {
+            let body = env
+                .get(&format!("{list}?{query}"), key)
+                .await
+                .error(status, error);
+            let details = body["details"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{list}?{query}: {body}"));
+            assert!(!details.is_empty(), "{list}?{query}: {body}");
+            if let Some(field) = field {
+                assert_eq!(details[0]["field"], *field, "{list}?{query}: {body}");
+            }
+        }
+    }
+    for list in &lists[..4] {
+        let reply = env
+            .get(&format!("{list}?offset={MAX_OFFSET}&limit={MAX_LIMIT}"), key)
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{list}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+}
+
 fn every_route() -> Vec<(String, String)> {
     let id = uuid::Uuid::now_v7().to_string();
     ROUTES

@@ -130,3 +130,75 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         }
     }
 }
+
+/// The bounds the document gives `offset` and `limit` are the ones the handlers enforce, on
+/// every operation that pages.
+#[test]
+fn pagination_bounds_match_the_document() {
+    use labgate_proto::pagination::{MAX_LIMIT, MAX_OFFSET};
+
+    let document: serde_json::Value = serde_json::from_str(&labgate_server::openapi_json()).unwrap();
+    let mut paged = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                let bounds = (schema["minimum"].as_u64(), schema["maximum"].as_u64());
+                match parameter["name"].as_str().unwrap() {
+                    "offset" => assert_eq!(bounds, (Some(0), Some(MAX_OFFSET)), "{method} {path}"),
+                    "limit" => {
+                        paged += 1;
+                        assert_eq!(bounds, (Some(1), Some(u64::from(MAX_LIMIT))), "{method} {path}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(paged, 8, "every list operation pages");
+}
+
+/// Every operation documents the answers of the layers it passes through, each in the error
+/// contract: what any route can answer, and what an authenticated one can.
+#[test]
+fn every_operation_documents_the_shared_error_answers() {
+    let document: serde_json::Value = serde_json::from_str(&labgate_server::openapi_json()).unwrap();
+    let details = &document["components"]["schemas"]["ErrorBody"]["properties"]["details"];
+    assert_eq!(details["type"], serde_json::json!(["array", "null"]));
+    assert_eq!(details["items"]["type"], "object");
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let mut expected = vec!["414", "503"];
+            if operation.get("security").is_some() {
+                expected.extend(["401", "403", "429", "500"]);
+            }
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415"]);
+            }
+            if path.contains('{') {
+                expected.extend(["400", "404"]);
+            }
+            for status in expected {
+                let response = &responses
+                    .get(status)
+                    .unwrap_or_else(|| panic!("{method} {path} does not document {status}"));
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+                assert!(
+                    !response["description"].as_str().unwrap().is_empty(),
+                    "{method} {path} {status}"
+                );
+            }
+            if path.starts_with("/api/v1/app-connections") {
+                assert!(
+                    responses.contains_key("422"),
+                    "{method} {path} does not document 422"
+                );
+            }
+        }
+    }
+}
