@@ -179,7 +179,7 @@ pub async fn by_name(
 
 /// One GitLab connection.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "getGitLabConnection",
-    tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn show(
@@ -195,7 +195,7 @@ pub async fn show(
 /// Change the name, description, usages, rotation settings or credentials (validated again;
 /// `version` increments). A stale `version` is a 409.
 #[utoipa::path(patch, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "updateGitLabConnection",
-    tag = "app-connections", params(("id" = String, Path)), request_body = UpdateConnectionRequest,
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), request_body = UpdateConnectionRequest,
     security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -213,7 +213,7 @@ pub async fn update(
 /// Delete a connection and its sealed token; `?revokeAtGitLab=true` revokes the token at GitLab
 /// first.
 #[utoipa::path(delete, path = "/api/v1/app-connections/gitlab/{id}", operation_id = "deleteGitLabConnection",
-    tag = "app-connections", params(("id" = String, Path), DeleteConnectionQuery), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)"), DeleteConnectionQuery), security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn remove(
@@ -233,7 +233,7 @@ pub async fn remove(
 
 /// Check the connection at GitLab now and answer with its updated status.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/check", operation_id = "checkGitLabConnection",
-    tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -249,7 +249,7 @@ pub async fn check(
 
 /// Rotate the token at GitLab now (journalled; a lost answer sets `needs_attention`).
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/rotate", operation_id = "rotateGitLabConnection",
-    tag = "app-connections", params(("id" = String, Path)), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
     responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn rotate(
@@ -264,7 +264,7 @@ pub async fn rotate(
 
 /// The connection's timeline: creation, status transitions, recoveries, rotations.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/events", operation_id = "listGitLabConnectionEvents",
-    tag = "app-connections", params(("id" = String, Path), PageQuery), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)"), PageQuery), security(("bearer" = [])),
     responses((status = 200, body = ConnectionEventList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn events(
@@ -286,7 +286,7 @@ pub async fn events(
 /// GitLab projects the connection's token is a member of, `?search=` narrowing them as GitLab
 /// does. GitLab errors are reported, never turned into an empty list.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/projects", operation_id = "listGitLabConnectionProjects",
-    tag = "app-connections", params(("id" = String, Path), GitLabListQuery), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)"), GitLabListQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<GitLabProjectView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn projects(
@@ -307,7 +307,7 @@ pub async fn projects(
 /// GitLab groups the connection's token owns (empty for project tokens), `?search=` narrowing
 /// them as GitLab does.
 #[utoipa::path(get, path = "/api/v1/app-connections/gitlab/{id}/groups", operation_id = "listGitLabConnectionGroups",
-    tag = "app-connections", params(("id" = String, Path), GitLabListQuery), security(("bearer" = [])),
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)"), GitLabListQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<GitLabGroupView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn groups(
