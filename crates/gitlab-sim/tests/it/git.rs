@@ -189,6 +189,17 @@ async fn clone_push_fires_webhook_and_compare() {
     assert_eq!(commits.last().unwrap()["id"], body["after"], "newest last");
     assert_eq!(body["user_username"], "bob");
     assert_eq!(body["project"]["path_with_namespace"], "acme/platform/api");
+    // The simulator records a delivery once its receiver has answered, a moment after the
+    // receiver saw it.
+    let recorded = wait_until(Duration::from_secs(10), || {
+        sim.state().hook_deliveries().len() >= 2
+    })
+    .await;
+    assert!(
+        recorded,
+        "recorded deliveries: {}",
+        sim.state().hook_deliveries().len()
+    );
     assert_eq!(sim.state().hook_deliveries().len(), 2);
     if let Some(fx) = crate::fidelity::fixture("webhooks/push.json") {
         crate::fidelity::assert_same_shape(&fx, &body, "push hook");
