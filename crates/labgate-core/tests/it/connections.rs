@@ -47,6 +47,19 @@ pub async fn env(mode: Mode) -> TestEnv {
     TestEnv::builder().sim(seed(mode)).build().await
 }
 
+/// An environment on a self-managed instance with one personal-token connection `p` of alice.
+pub async fn with_alice() -> (TestEnv, labgate_proto::connections::ConnectionView) {
+    let env = env(Mode::SelfManaged).await;
+    let url = env.sim().url().to_owned();
+    let conn = env
+        .services
+        .connections
+        .create(&env.admin, request("p", &url, ALICE, "personal"))
+        .await
+        .unwrap();
+    (env, conn)
+}
+
 pub fn request(name: &str, url: &str, token: &str, kind: &str) -> CreateConnectionRequest {
     CreateConnectionRequest {
         name: name.to_owned(),
@@ -639,13 +652,8 @@ async fn auto_rotation_goes_through_the_journal() {
 
 #[tokio::test]
 async fn a_crash_after_the_answer_is_journalled_loses_nothing() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
     assert!(env.sim().state().token(ALICE).unwrap().revoked, "GitLab rotated");
@@ -767,13 +775,8 @@ async fn ten_thousand_connections_page_with_a_total() {
 
 #[tokio::test]
 async fn new_credentials_given_during_a_rotation_win() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
     drop(crash);
@@ -850,13 +853,8 @@ async fn time_passing_in_gitlab_expires_a_connection() {
 
 #[tokio::test]
 async fn a_rotation_planned_on_a_stale_row_does_nothing() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     // Two "replicas" decide to rotate the same row; the second is held before it takes the
     // rotation lock while the first rotates.
     let held = labgate_core::failpoints::pause("rotation.before-lock", &conn.id);
@@ -906,13 +904,8 @@ fn successor(env: &TestEnv, old: &str) -> gitlab_sim::model::AccessToken {
 
 #[tokio::test]
 async fn a_failing_journal_write_is_retried_and_the_rotation_lands() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     let _flaky = labgate_core::failpoints::fail_times("rotation.journal-write", &conn.id, 2);
     let rotated = conns.rotate(&env.admin, &conn.id).await.unwrap();
     assert_eq!((rotated.version, rotated.status), (2, ConnectionStatus::Active));
@@ -926,13 +919,8 @@ async fn a_failing_journal_write_is_retried_and_the_rotation_lands() {
 
 #[tokio::test]
 async fn a_rotation_stopped_before_its_request_left_releases_the_lock_without_alarm() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     let crash = labgate_core::failpoints::fail("rotation.before-send", &conn.id);
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
     drop(crash);
@@ -952,13 +940,8 @@ async fn a_rotation_stopped_before_its_request_left_releases_the_lock_without_al
 
 #[tokio::test]
 async fn a_caller_that_gives_up_does_not_lose_the_rotated_token() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     // GitLab rotates at once but answers late; the caller (an HTTP client, a lapsed job)
     // stops waiting before the answer comes.
     env.sim().faults().add(FaultRule {
@@ -985,13 +968,8 @@ async fn a_caller_that_gives_up_does_not_lose_the_rotated_token() {
 
 #[tokio::test]
 async fn deleting_after_an_interrupted_rotation_revokes_the_rotated_token() {
-    let env = env(Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
     assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
     drop(crash);

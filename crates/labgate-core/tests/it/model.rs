@@ -7,7 +7,7 @@ use labgate_proto::connections::ConnectionStatus;
 use labgate_store::NewJob;
 use serde_json::json;
 
-use crate::connections::{ALICE, env, request};
+use crate::connections::with_alice;
 
 fn internal_cause(error: CoreError) -> String {
     match error {
@@ -18,13 +18,8 @@ fn internal_cause(error: CoreError) -> String {
 
 #[tokio::test]
 async fn an_unknown_status_in_a_row_is_an_error_not_active() {
-    let env = env(gitlab_sim::Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     assert_eq!(conn.status, ConnectionStatus::Active);
     env.execute_sql(&format!(
         "UPDATE app_connections SET status = 'sleeping' WHERE id = '{}'",
@@ -41,13 +36,8 @@ async fn an_unknown_status_in_a_row_is_an_error_not_active() {
 
 #[tokio::test]
 async fn a_flag_outside_zero_and_one_is_an_error() {
-    let env = env(gitlab_sim::Mode::SelfManaged).await;
-    let url = env.sim().url().to_owned();
+    let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
-    let conn = conns
-        .create(&env.admin, request("p", &url, ALICE, "personal"))
-        .await
-        .unwrap();
     env.execute_sql(&format!(
         "UPDATE app_connections SET auto_rotate = 7 WHERE id = '{}'",
         conn.id
