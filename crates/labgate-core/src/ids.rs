@@ -78,6 +78,10 @@ define_id!(
     JournalId
 );
 define_id!(
+    /// A GitLab instance a tenant connects to.
+    InstanceId
+);
+define_id!(
     /// A background job.
     JobId
 );

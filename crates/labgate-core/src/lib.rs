@@ -42,6 +42,7 @@ pub mod error;
 #[cfg(feature = "failpoints")]
 pub mod failpoints;
 pub mod ids;
+pub mod instances;
 pub mod jobs;
 pub mod readiness;
 mod rows;
@@ -61,6 +62,7 @@ pub use rows::StoredValueError;
 use crate::auth::ApiKeys;
 use crate::clock::Clock;
 use crate::connections::Connections;
+use crate::instances::GitLabInstances;
 use crate::jobs::JobQueue;
 use crate::readiness::Readiness;
 use crate::tenants::Tenants;
@@ -79,6 +81,7 @@ pub struct Services {
     pub audit: audit::AuditLog,
     pub webhooks: Webhooks,
     pub connections: Connections,
+    pub instances: GitLabInstances,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -183,6 +186,13 @@ impl Services {
                 jobs.clone(),
                 Arc::new(network.gitlab().clone()),
             ),
+            instances: GitLabInstances::new(
+                store.clone(),
+                vault.clone(),
+                clock.clone(),
+                audit.clone(),
+                Arc::new(network.gitlab().clone()),
+            ),
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -193,6 +203,13 @@ impl Services {
             clock,
             vault,
         }
+    }
+
+    /// Services that know the site URL they are served at (`LABGATE_SITE_URL`), so views can
+    /// show the OAuth redirect URI to register at GitLab. Without it they show none.
+    pub fn with_site_url(mut self, site_url: Option<&str>) -> Services {
+        self.instances = self.instances.with_site_url(site_url);
+        self
     }
 
     /// Closes the database pool; in-flight queries finish first.

@@ -23,6 +23,7 @@ crate::text_enum! {
         ApiKey = "api-key",
         AppConnection = "app-connection",
         Webhook = "webhook",
+        GitLabInstance = "gitlab-instance",
         Tenant = "tenant",
     }
 }
@@ -47,6 +48,9 @@ crate::text_enum! {
         WebhookCreate = "webhook.create",
         WebhookUpdate = "webhook.update",
         WebhookDelete = "webhook.delete",
+        GitLabInstanceCreate = "gitlab-instance.create",
+        GitLabInstanceUpdate = "gitlab-instance.update",
+        GitLabInstanceDelete = "gitlab-instance.delete",
         TenantCreate = "tenant.create",
     }
 }

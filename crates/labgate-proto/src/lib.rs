@@ -8,6 +8,7 @@ pub mod audit;
 pub mod connections;
 pub mod credentials;
 pub mod error;
+pub mod instances;
 pub mod jobs;
 mod openapi;
 pub mod pagination;

@@ -36,6 +36,11 @@ use utoipa::{Modify, OpenApi};
         crate::api::connections::projects,
         crate::api::connections::groups,
         crate::api::credentials::show,
+        crate::api::instances::create,
+        crate::api::instances::list,
+        crate::api::instances::show,
+        crate::api::instances::update,
+        crate::api::instances::remove,
         crate::api::jobs::list,
         crate::api::jobs::show,
         crate::api::webhooks::create,
@@ -53,6 +58,7 @@ use utoipa::{Modify, OpenApi};
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
         (name = "audit", description = "Who did what, when and from where"),
         (name = "credentials", description = "Fresh GitLab tokens for other software"),
+        (name = "gitlab-instances", description = "GitLab instances and their OAuth applications"),
         (name = "jobs", description = "Background jobs and their progress"),
         (name = "probes", description = "Health, readiness and metrics"),
         (name = "webhooks", description = "Signed event deliveries to subscribers"),
@@ -190,6 +196,8 @@ const LINKS: &[(&str, &str, &[LinkTarget])] = &[
         "/appConnections/0",
         CONNECTION_USE,
     ),
+    ("createGitLabInstance", "/gitlabInstance", INSTANCE_ALL),
+    ("listGitLabInstances", "/gitlabInstances/0", INSTANCE_USE),
     ("listJobs", "/jobs/0", &[("getJob", "id")]),
     ("createWebhook", "/webhook", WEBHOOK_ALL),
     ("listWebhooks", "/webhooks/0", WEBHOOK_USE),
@@ -222,6 +230,14 @@ const CONNECTION_USE: &[LinkTarget] = &[
     ("listGitLabConnectionProjects", "id"),
     ("listGitLabConnectionGroups", "id"),
 ];
+
+const INSTANCE_ALL: &[LinkTarget] = &[
+    ("getGitLabInstance", "id"),
+    ("updateGitLabInstance", "id"),
+    ("deleteGitLabInstance", "id"),
+];
+
+const INSTANCE_USE: &[LinkTarget] = &[("getGitLabInstance", "id"), ("updateGitLabInstance", "id")];
 
 const WEBHOOK_ALL: &[LinkTarget] = &[
     ("getWebhook", "id"),

@@ -66,6 +66,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_occurrences",
         include_str!("../migrations/sqlite/0004_audit_occurrences.sql"),
     ),
+    (
+        5,
+        "gitlab_instances",
+        include_str!("../migrations/sqlite/0005_gitlab_instances.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -83,6 +88,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "audit_occurrences",
         include_str!("../migrations/postgres/0004_audit_occurrences.sql"),
+    ),
+    (
+        5,
+        "gitlab_instances",
+        include_str!("../migrations/postgres/0005_gitlab_instances.sql"),
     ),
 ];
 

@@ -18,6 +18,7 @@ mod app_connections;
 mod audit;
 mod connect;
 mod error;
+mod gitlab_instances;
 mod jobs;
 mod schema;
 mod tenants;
@@ -31,6 +32,7 @@ pub use app_connections::{
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};
+pub use gitlab_instances::InstanceRecord;
 pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};

@@ -33,6 +33,7 @@ pub struct TestEnvBuilder {
     seed: Option<Seed>,
     network: Option<NetworkSettings>,
     client_options: Option<ClientOptions>,
+    site_url: Option<String>,
     server: ServerSettings,
 }
 
@@ -63,6 +64,13 @@ impl TestEnvBuilder {
     #[must_use]
     pub fn client_options(mut self, options: ClientOptions) -> TestEnvBuilder {
         self.client_options = Some(options);
+        self
+    }
+
+    /// The site URL labgate is served at (`LABGATE_SITE_URL`; default none).
+    #[must_use]
+    pub fn site_url(mut self, site_url: &str) -> TestEnvBuilder {
+        self.site_url = Some(site_url.to_owned());
         self
     }
 
@@ -102,7 +110,8 @@ impl TestEnvBuilder {
                 NetworkSettings::deny_internal()
             }
         });
-        let mut services = Services::with_network(store.clone(), vault, clock.clone(), network);
+        let mut services = Services::with_network(store.clone(), vault, clock.clone(), network)
+            .with_site_url(self.site_url.as_deref());
         services.connections = services
             .connections
             .clone()
@@ -203,6 +212,7 @@ impl TestEnv {
             seed: None,
             network: None,
             client_options: None,
+            site_url: None,
             server: ServerSettings::default(),
         }
     }

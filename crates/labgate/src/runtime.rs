@@ -86,7 +86,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         Arc::new(vault),
         Arc::new(SystemClock),
         config.network.clone(),
-    ))
+    )
+    .with_site_url(config.site_url.as_deref()))
 }
 
 /// Where `labgate migrate` left the schema.

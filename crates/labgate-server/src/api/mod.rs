@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod connections;
 pub mod credentials;
+pub mod instances;
 pub mod jobs;
 pub mod webhooks;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(connections::router())
         .merge(credentials::router())
+        .merge(instances::router())
         .merge(jobs::router())
         .merge(webhooks::router())
 }

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod connections;
 mod credentials;
+mod instances;
 mod jobs;
 mod probes;
 mod transport;
@@ -34,6 +35,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/app-connections/gitlab/{id}/events"),
     ("GET", "/api/v1/app-connections/gitlab/{id}/projects"),
     ("GET", "/api/v1/app-connections/gitlab/{id}/groups"),
+    ("GET", "/api/v1/gitlab-instances"),
+    ("POST", "/api/v1/gitlab-instances"),
+    ("GET", "/api/v1/gitlab-instances/{id}"),
+    ("PATCH", "/api/v1/gitlab-instances/{id}"),
+    ("DELETE", "/api/v1/gitlab-instances/{id}"),
     ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"),
     ("GET", "/api/v1/webhooks"),

@@ -90,6 +90,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         AccessTokenType, App, ConnectionEventKind, ConnectionMethod, ConnectionStatus, ResourceKind, Usage,
     };
     use labgate_proto::credentials::CredentialType;
+    use labgate_proto::instances::InstanceKind;
     use labgate_proto::jobs::JobState;
     use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 
@@ -103,6 +104,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("ConnectionStatus", wire(ConnectionStatus::ALL)),
         ("CredentialType", wire(CredentialType::ALL)),
         ("DeliveryState", wire(DeliveryState::ALL)),
+        ("InstanceKind", wire(InstanceKind::ALL)),
         ("JobState", wire(&JobState::ALL)),
         ("ResourceKind", wire(ResourceKind::ALL)),
         ("ResourceType", wire(ResourceType::ALL)),
@@ -155,7 +157,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 8, "every list operation pages");
+    assert_eq!(paged, 9, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod app_connections;
+mod gitlab_instances;
 mod jobs;
 mod schema;
 mod tenants;
