@@ -108,20 +108,7 @@ fn instance_row(instance: &GitLabInstance) -> InstanceRecord {
 /// Parses the base URL (path prefix kept, trailing slash trimmed) and checks it against the
 /// network policy: plain http and internal addresses only where an operator allow-listed them.
 pub fn validate_url(text: &str, policy: &NetworkPolicy) -> Result<GitLabBaseUrl> {
-    let text = text.trim();
-    if text.len() > MAX_URL_LEN {
-        return Err(CoreError::validation(
-            "url",
-            "url must be at most 2048 characters",
-        ));
-    }
-    let url = GitLabBaseUrl::parse(text).map_err(|error| CoreError::validation("url", error.to_string()))?;
-    if url.scheme() == "http" && !policy.plain_http_allowed(url.host()) {
-        return Err(CoreError::validation(
-            "url",
-            "url must use https://; plain http:// is only allowed for hosts an operator allow-lists with LABGATE_ALLOW_INTERNAL_HOSTS",
-        ));
-    }
+    let url = crate::connections::validate::gitlab_url("url", text.trim(), policy)?;
     check_url(url.as_url(), policy)
         .map_err(|blocked| CoreError::validation("url", format!("url refused: {blocked}")))?;
     Ok(url)

@@ -166,6 +166,7 @@ impl Services {
         network: NetworkSettings,
     ) -> Services {
         let network = Arc::new(network);
+        let gitlab_policy = Arc::new(network.gitlab().clone());
         let audit = audit::AuditLog::new(store.clone(), clock.clone());
         let jobs = JobQueue::new(store.clone(), clock.clone());
         let webhooks = Webhooks::new(
@@ -184,14 +185,14 @@ impl Services {
                 audit.clone(),
                 webhooks.clone(),
                 jobs.clone(),
-                Arc::new(network.gitlab().clone()),
+                gitlab_policy.clone(),
             ),
             instances: GitLabInstances::new(
                 store.clone(),
                 vault.clone(),
                 clock.clone(),
                 audit.clone(),
-                Arc::new(network.gitlab().clone()),
+                gitlab_policy,
             ),
             webhooks,
             network,

@@ -8,7 +8,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::model::{Connection, ConnectionEventKind, ConnectionStatus};
-use super::{Connections, apply_token_info, not_found, validate, view};
+use super::{Connections, apply_token_info, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
 use crate::jobs::{JobKind, JobSpec, jittered};
@@ -327,13 +327,8 @@ impl Connections {
             .await
     }
 
-    /// The connection as stored, or 404.
+    /// The connection as stored now, or 404.
     pub(super) async fn reload(&self, connection: &Connection) -> Result<Connection> {
-        self.fetch(&connection.tenant_id, &connection.id)
-            .await
-            .map_err(|error| match error {
-                CoreError::NotFound(_) => not_found(),
-                other => other,
-            })
+        self.fetch(&connection.tenant_id, &connection.id).await
     }
 }

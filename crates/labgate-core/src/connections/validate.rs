@@ -130,18 +130,26 @@ pub fn instance_url(input: Option<&str>, policy: &NetworkPolicy) -> Result<GitLa
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or(DEFAULT_INSTANCE);
-    if input.len() > 2_048 {
+    gitlab_url("credentials.instanceUrl", input, policy)
+}
+
+/// A GitLab base URL given in `field`: parsed (path prefix kept), at most 2048 characters, and
+/// plain http:// only for hosts an operator allow-listed. Where it may point is checked when it
+/// is resolved.
+pub fn gitlab_url(field: &'static str, text: &str, policy: &NetworkPolicy) -> Result<GitLabBaseUrl> {
+    if text.len() > 2_048 {
         return Err(CoreError::validation(
-            "credentials.instanceUrl",
-            "credentials.instanceUrl must be at most 2048 characters",
+            field,
+            format!("{field} must be at most 2048 characters"),
         ));
     }
-    let url = GitLabBaseUrl::parse(input)
-        .map_err(|error| CoreError::validation("credentials.instanceUrl", error.to_string()))?;
+    let url = GitLabBaseUrl::parse(text).map_err(|error| CoreError::validation(field, error.to_string()))?;
     if url.scheme() == "http" && !policy.plain_http_allowed(url.host()) {
         return Err(CoreError::validation(
-            "credentials.instanceUrl",
-            "credentials.instanceUrl must use https://; plain http:// is only allowed for hosts an operator allow-lists with LABGATE_ALLOW_INTERNAL_HOSTS",
+            field,
+            format!(
+                "{field} must use https://; plain http:// is only allowed for hosts an operator allow-lists with LABGATE_ALLOW_INTERNAL_HOSTS"
+            ),
         ));
     }
     Ok(url)
