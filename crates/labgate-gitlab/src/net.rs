@@ -866,10 +866,6 @@ impl GuardedHttp {
         })
     }
 
-    pub fn policy(&self) -> &NetworkPolicy {
-        &self.policy
-    }
-
     /// A POST to `url`, sent with [`GuardedHttp::send`].
     pub fn post(&self, url: Url) -> reqwest::RequestBuilder {
         self.client.post(url)

@@ -35,7 +35,8 @@ pub fn redacted_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "…".to_owned();
     };
-    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    // A backslash ends the host too: URL parsers read it as `/` in http(s) URLs.
+    let (authority, tail) = rest.split_at(rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len()));
     let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
     if tail.is_empty() || tail == "/" {
         format!("{scheme}://{host}/")
@@ -207,6 +208,7 @@ mod tests {
             ("https://hooks.example/", "https://hooks.example/"),
             ("http://[::1]:8080/x", "http://[::1]:8080/…"),
             ("https://user:pw@hooks.example/x", "https://hooks.example/…"),
+            ("https://hooks.example\\T000\\SECRET", "https://hooks.example/…"),
             ("not a url", "…"),
         ];
         for (url, shown) in cases {

@@ -443,7 +443,12 @@ fn describe_figment_error(error: &figment::Error) -> String {
                 Some(source @ (Source::File(_) | Source::Custom(_))) => source.to_string(),
                 _ => "configuration".to_owned(),
             };
-            lines.push(format!("{place}: {}", describe_kind(&error.kind)));
+            // A syntax error's message quotes the offending line of the file, which may hold a
+            // secret: the position and the reason are enough to find it.
+            lines.push(format!(
+                "{place}: {}",
+                without_quoted_source(&describe_kind(&error.kind))
+            ));
         } else if SECRET_KEYS.contains(&key.as_str()) {
             // The parser's message quotes the value, and this value is a secret.
             lines.push(format!(
@@ -462,6 +467,20 @@ fn describe_figment_error(error: &figment::Error) -> String {
 }
 
 /// The parser's complaint in an operator's words: no Rust type names.
+/// A parser message without the source lines it quotes (`1 | root_keys = "…`) and their markers.
+fn without_quoted_source(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .filter(|line| {
+            let gutter = line.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            !gutter.starts_with('|')
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn describe_kind(kind: &Kind) -> String {
     match kind {
         Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
@@ -731,6 +750,22 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_syntax_error_in_the_file_names_its_place_but_never_quotes_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("labgate.toml");
+        std::fs::write(&file, "root_keys = \"k1:SECRETsecretSECRET\n").unwrap();
+        let Err(error) = load_from(Some(&file), &FlagOverrides::default(), &[]) else {
+            panic!("a broken file is refused");
+        };
+        let error = error.to_string();
+        assert!(!error.contains("SECRETsecret"), "{error}");
+        assert!(
+            error.contains("line 1") && error.contains("labgate.toml"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod source;
 
 pub use source::{
     KeySettings, KeyringOrigin, LoadedKeyring, ROOT_KEY_FILE_NAME, SettingValue, create_private_dir,
-    new_key_id, write_key_file,
+    new_key_id,
 };
 
 use std::collections::HashMap;

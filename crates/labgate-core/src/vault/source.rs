@@ -208,13 +208,6 @@ pub fn add_key_to_file(path: &Path) -> Result<(Keyring, String)> {
     Ok((next, id))
 }
 
-/// Writes the keyring to `path` atomically with mode 0600: a crash leaves the old file or the
-/// new one, never half of either. Holds the keyring lock while writing.
-pub fn write_key_file(path: &Path, keyring: &Keyring) -> Result<()> {
-    let _lock = KeyFileLock::acquire(path)?;
-    write_key_file_locked(path, keyring)
-}
-
 /// An exclusive lock on the data directory's keyring, released on drop. It lives in a file of
 /// its own because `root.key` is replaced by rename, and a lock on the replaced file would guard
 /// nothing.
@@ -303,9 +296,11 @@ fn write_key_file_locked(path: &Path, keyring: &Keyring) -> Result<()> {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         }
-        let mut text = secrecy::zeroize::Zeroizing::new(keyring.to_list().expose_secret().replace(',', "\n"));
-        text.push('\n');
+        // Written as it is, with the newline apart: growing the string would move the keys and
+        // leave the old copy unzeroed.
+        let text = secrecy::zeroize::Zeroizing::new(keyring.to_list().expose_secret().replace(',', "\n"));
         file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
         if let Ok(directory) = std::fs::File::open(parent_dir(path)) {
