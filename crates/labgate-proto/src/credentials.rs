@@ -5,16 +5,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-crate::text_enum! {
-    /// What kind of GitLab token a credential is. Every kind goes to GitLab as
-    /// `Authorization: Bearer <credential>`.
-    #[derive(utoipa::ToSchema)]
-    pub enum CredentialType {
-        PersonalAccessToken = "personal",
-        ProjectAccessToken = "project",
-        GroupAccessToken = "group",
-    }
-}
+use crate::connections::AccessTokenType;
 
 /// `GET /api/v1/credentials/gitlab`: which connection's credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
@@ -32,7 +23,8 @@ pub struct CredentialResponse {
     #[serde(with = "crate::serde_util::exposed_secret")]
     #[schema(value_type = String)]
     pub credential: SecretString,
-    pub token_type: CredentialType,
+    /// The kind of token; every kind goes to GitLab as `Authorization: Bearer <credential>`.
+    pub token_type: AccessTokenType,
     /// When GitLab stops accepting the token; `null` for a token without expiry.
     pub expires_at: Option<String>,
     /// Until when a caller may cache and use it; ask again after. `null`: as long as it works.
@@ -60,7 +52,7 @@ mod tests {
     fn the_credential_is_on_the_wire_but_never_in_debug_output() {
         let response = CredentialResponse {
             credential: SecretString::from("glpat-SECRETsecret"),
-            token_type: CredentialType::ProjectAccessToken,
+            token_type: AccessTokenType::Project,
             expires_at: None,
             use_until: None,
             connection_id: "c".to_owned(),

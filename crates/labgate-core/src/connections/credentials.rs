@@ -2,11 +2,11 @@
 //! how long it may be cached.
 
 use labgate_proto::audit::{AuditAction, ResourceType};
-use labgate_proto::credentials::{CredentialResponse, CredentialType};
+use labgate_proto::credentials::CredentialResponse;
 use time::{Duration, OffsetDateTime};
 
 use super::Connections;
-use super::model::{AccessTokenType, Connection};
+use super::model::Connection;
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
 use crate::timefmt::{format_opt, format_time};
@@ -17,14 +17,6 @@ use crate::{CoreError, Result};
 pub const MAX_USE: Duration = Duration::minutes(15);
 /// Stop using a token this long before GitLab stops accepting it.
 const EXPIRY_MARGIN: Duration = Duration::minutes(5);
-
-fn credential_type(kind: AccessTokenType) -> CredentialType {
-    match kind {
-        AccessTokenType::Personal => CredentialType::PersonalAccessToken,
-        AccessTokenType::Project => CredentialType::ProjectAccessToken,
-        AccessTokenType::Group => CredentialType::GroupAccessToken,
-    }
-}
 
 /// Until when a caller may use the token without asking again: never past the expiry (less a
 /// margin), never into the window where automatic rotation may replace it, and never more than
@@ -79,7 +71,7 @@ impl Connections {
             .await?;
         Ok(CredentialResponse {
             credential: token,
-            token_type: credential_type(kind),
+            token_type: kind,
             expires_at: format_opt(connection.expires_at),
             use_until: Some(format_time(use_until(&connection, now))),
             connection_id: connection.id.to_string(),
@@ -91,6 +83,7 @@ impl Connections {
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::AccessTokenType;
     use super::*;
     use crate::ids::{ConnectionId, TenantId};
     use labgate_proto::connections::{App, ConnectionMethod, ConnectionStatus};
