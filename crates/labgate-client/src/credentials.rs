@@ -140,20 +140,24 @@ impl CredentialCache {
 
     fn lookup(&self, connection_id: &str, now: OffsetDateTime) -> Lookup {
         let mut entries = self.entries();
-        let entry = entries.entry(connection_id.to_owned()).or_default();
-        match &entry.value {
-            Some(value) if now < value.use_until - self.options.refresh_ahead => Lookup::Hit(value.clone()),
-            Some(value) if now < value.use_until => {
-                let value = value.clone();
-                if entry.refreshing {
-                    Lookup::Hit(value)
-                } else {
-                    entry.refreshing = true;
-                    Lookup::HitRefresh(value)
+        // A hit allocates nothing: the entry is looked up by the borrowed id.
+        if let Some(entry) = entries.get_mut(connection_id) {
+            match &entry.value {
+                Some(value) if now < value.use_until - self.options.refresh_ahead => {
+                    return Lookup::Hit(value.clone());
                 }
+                Some(value) if now < value.use_until => {
+                    let value = value.clone();
+                    if entry.refreshing {
+                        return Lookup::Hit(value);
+                    }
+                    entry.refreshing = true;
+                    return Lookup::HitRefresh(value);
+                }
+                _ => return Lookup::Miss(entry.fetch.clone()),
             }
-            _ => Lookup::Miss(entry.fetch.clone()),
         }
+        Lookup::Miss(entries.entry(connection_id.to_owned()).or_default().fetch.clone())
     }
 
     /// A credential of connection `connection_id`: from the cache while it may be used, else from
@@ -180,7 +184,7 @@ impl CredentialCache {
                 let _single = fetch.lock().await;
                 // Another caller may have fetched while this one waited.
                 let now = (self.options.clock)();
-                if let Lookup::Hit(value) | Lookup::HitRefresh(value) = self.peek(connection_id, now) {
+                if let Some(value) = self.usable(connection_id, now) {
                     return Ok(value);
                 }
                 match self.fetch(connection_id).await {
@@ -198,13 +202,12 @@ impl CredentialCache {
         }
     }
 
-    /// Like `lookup` without claiming a background refresh.
-    fn peek(&self, connection_id: &str, now: OffsetDateTime) -> Lookup {
-        let entries = self.entries();
-        match entries.get(connection_id).and_then(|entry| entry.value.clone()) {
-            Some(value) if now < value.use_until => Lookup::Hit(value),
-            _ => Lookup::Miss(Arc::default()),
-        }
+    /// The cached credential while it may still be used.
+    fn usable(&self, connection_id: &str, now: OffsetDateTime) -> Option<Arc<Credential>> {
+        self.entries()
+            .get(connection_id)
+            .and_then(|entry| entry.value.clone())
+            .filter(|value| now < value.use_until)
     }
 
     async fn refresh(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {

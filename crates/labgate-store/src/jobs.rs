@@ -29,9 +29,6 @@ pub struct JobRecord {
     pub finished_at: Option<i64>,
 }
 
-/// A job a worker now holds the lease on.
-pub type ClaimedJob = JobRecord;
-
 #[derive(Debug, Clone)]
 pub struct NewJob<'a> {
     pub id: &'a str,
@@ -121,7 +118,7 @@ impl Store {
 
     /// Takes the lease on the next due job: a queued job whose time has come, or a running job
     /// whose worker stopped renewing its lease. Each claim counts as an attempt.
-    pub async fn claim_job(&self, owner: &str, now: i64, lease_ms: i64) -> Result<Option<ClaimedJob>> {
+    pub async fn claim_job(&self, owner: &str, now: i64, lease_ms: i64) -> Result<Option<JobRecord>> {
         let lease_until = now.saturating_add(lease_ms);
         let job = match &self.pool {
             Pool::Sqlite(pool) => {

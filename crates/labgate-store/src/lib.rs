@@ -33,7 +33,7 @@ pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
-pub use jobs::{ClaimedJob, JobFilter, JobRecord, JobStateCount, NewJob};
+pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 pub use vault_items::{VaultItemKey, VaultItemRecord};

@@ -15,7 +15,7 @@ use labgate_core::auth::{Actor, KeyRequest, Principal};
 use labgate_core::clock::ManualClock;
 use labgate_core::tenants::Tenant;
 use labgate_core::vault::{KeySettings, Vault};
-use labgate_core::{NetworkPolicy, NetworkSettings, Services};
+use labgate_core::{NetworkSettings, Services};
 use labgate_gitlab::ClientOptions;
 use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
@@ -32,7 +32,6 @@ pub const START_MS: i64 = 1_800_000_000_000;
 pub struct TestEnvBuilder {
     seed: Option<Seed>,
     network: Option<NetworkSettings>,
-    client_options: Option<ClientOptions>,
     site_url: Option<String>,
     server: ServerSettings,
 }
@@ -57,13 +56,6 @@ impl TestEnvBuilder {
     #[must_use]
     pub fn network(mut self, network: NetworkSettings) -> TestEnvBuilder {
         self.network = Some(network);
-        self
-    }
-
-    /// GitLab client options for connections (default: one attempt, 2 s timeouts).
-    #[must_use]
-    pub fn client_options(mut self, options: ClientOptions) -> TestEnvBuilder {
-        self.client_options = Some(options);
         self
     }
 
@@ -115,7 +107,7 @@ impl TestEnvBuilder {
         services.connections = services
             .connections
             .clone()
-            .with_client_options(self.client_options.unwrap_or_else(test_client_options));
+            .with_client_options(test_client_options());
         let app = AppState::new(services.clone(), self.server);
         let (tenant, admin, admin_key) = tenant_with_admin(&services, "acme").await;
         let (other_tenant, other_admin, other_admin_key) = tenant_with_admin(&services, "other").await;
@@ -139,7 +131,7 @@ impl TestEnvBuilder {
 }
 
 fn loopback_network() -> NetworkSettings {
-    let loopback = NetworkPolicy::parse("127.0.0.1").expect("a valid allow-list");
+    let loopback = crate::sim::loopback_policy();
     NetworkSettings::new(loopback.clone(), loopback)
 }
 
@@ -211,7 +203,6 @@ impl TestEnv {
         TestEnvBuilder {
             seed: None,
             network: None,
-            client_options: None,
             site_url: None,
             server: ServerSettings::default(),
         }

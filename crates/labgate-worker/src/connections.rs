@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use labgate_core::jobs::{JobKind, jittered};
+use labgate_core::jobs::JobKind;
 
 use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
 
@@ -30,9 +30,8 @@ impl JobHandler for ConnectionHealth {
             let done = u64::try_from(checked).unwrap_or(0);
             context.progress(done, Some(done), None).await;
             tracing::info!(checked, "checked connections");
-            let next = jittered(crate::runner::span(self.interval), 0.1);
             Ok(JobOutcome {
-                run_again_after: Some(next.try_into().unwrap_or(self.interval)),
+                run_again_after: Some(labgate_gitlab::jittered(self.interval, 0.1)),
             })
         })
     }

@@ -290,16 +290,11 @@ impl Connections {
         }
     }
 
-    /// Queues the next health sweep `interval` from now (±10% jitter, at least a minute), once
-    /// however many replicas ask.
-    pub async fn schedule_health(&self, interval: Duration) -> Result<()> {
-        let interval = interval.max(Duration::MINUTE);
-        let mut spec = JobSpec::new(
-            JobKind::ConnectionsHealth,
-            json!({"intervalMs": interval.whole_milliseconds()}),
-        );
-        spec.run_at = Some(self.clock.now() + jittered(interval, 0.1));
-        spec.dedupe_key = Some(JobKind::ConnectionsHealth.as_str().to_owned());
+    /// Queues a health sweep `after` from now (±10% jitter, at least a minute), once however
+    /// many replicas ask; each sweep then queues the next itself.
+    pub async fn schedule_health(&self, after: Duration) -> Result<()> {
+        let mut spec = JobSpec::recurring(JobKind::ConnectionsHealth);
+        spec.run_at = Some(self.clock.now() + jittered(after.max(Duration::MINUTE), 0.1));
         spec.max_attempts = 3;
         self.jobs.enqueue(&spec).await?;
         Ok(())
