@@ -32,7 +32,7 @@ const GITLAB_COM_HOST: &str = "gitlab.com";
 /// Where GitLab sends the browser back after an OAuth authorization, below the site URL.
 const CALLBACK_PATH: &str = "/organization/app-connections/gitlab/oauth/callback";
 const MAX_URL_LEN: usize = 2_048;
-const MAX_CLIENT_ID_LEN: usize = 255;
+const MAX_OAUTH_FIELD_LEN: usize = 255;
 const MAX_CA_BUNDLE_LEN: usize = 65_536;
 
 /// One GitLab instance of a tenant.
@@ -188,40 +188,33 @@ pub fn validate_proxy(text: &str) -> Result<url::Url> {
     Ok(url)
 }
 
-fn validate_client_id(client_id: Option<String>) -> Result<Option<String>> {
-    let Some(client_id) = client_id.map(|id| id.trim().to_owned()) else {
-        return Ok(None);
-    };
-    if client_id.is_empty()
-        || client_id.chars().count() > MAX_CLIENT_ID_LEN
-        || client_id.chars().any(char::is_control)
+/// An OAuth client id or secret: 1 to 255 printable characters once trimmed.
+fn oauth_field<'a>(field: &'static str, text: &'a str) -> Result<&'a str> {
+    let trimmed = text.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > MAX_OAUTH_FIELD_LEN
+        || trimmed.chars().any(char::is_control)
     {
         return Err(CoreError::validation(
-            "oauthClientId",
-            "oauthClientId must be 1 to 255 printable characters",
+            field,
+            format!("{field} must be 1 to 255 printable characters"),
         ));
     }
-    Ok(Some(client_id))
+    Ok(trimmed)
+}
+
+fn validate_client_id(client_id: Option<String>) -> Result<Option<String>> {
+    client_id
+        .map(|id| oauth_field("oauthClientId", &id).map(str::to_owned))
+        .transpose()
 }
 
 fn validate_client_secret(secret: Option<String>) -> Result<Option<SecretString>> {
-    let Some(mut secret) = secret else {
+    let Some(secret) = secret.map(zeroize::Zeroizing::new) else {
         return Ok(None);
     };
-    let trimmed = secret.trim();
-    let valid = !trimmed.is_empty()
-        && trimmed.chars().count() <= MAX_CLIENT_ID_LEN
-        && !trimmed.chars().any(char::is_control);
-    if !valid {
-        return Err(CoreError::validation(
-            "oauthClientSecret",
-            "oauthClientSecret must be 1 to 255 printable characters",
-        ));
-    }
-    if trimmed.len() != secret.len() {
-        secret = trimmed.to_owned();
-    }
-    Ok(Some(SecretString::from(secret)))
+    // The request's copy is zeroed when it goes; only the sealed-to-be secret stays.
+    oauth_field("oauthClientSecret", &secret).map(|trimmed| Some(SecretString::from(trimmed)))
 }
 
 fn secret_needs_client_id() -> CoreError {
@@ -288,11 +281,9 @@ impl GitLabInstances {
     }
 
     async fn has_secret(&self, instance: &GitLabInstance) -> Result<bool> {
-        Ok(self
-            .vault
-            .get_secret(&Self::slot(&instance.tenant_id, &instance.id))
-            .await?
-            .is_some())
+        self.vault
+            .has_secret(&Self::slot(&instance.tenant_id, &instance.id))
+            .await
     }
 
     fn view(&self, instance: &GitLabInstance, has_oauth_client_secret: bool) -> GitLabInstanceView {
@@ -321,12 +312,6 @@ impl GitLabInstances {
             Err(StoreError::NotFound) => Err(CoreError::NotFound("GitLab instance")),
             Err(other) => Err(other.into()),
         }
-    }
-
-    /// The tenant's instance `id`, for the parts of labgate that talk to it.
-    pub async fn get_instance(&self, principal: &Principal, id: &str) -> Result<GitLabInstance> {
-        principal.require(Access::Read)?;
-        self.find(principal, id).await
     }
 
     async fn record(

@@ -314,6 +314,11 @@ impl Vault {
         Ok(Some(self.open(&slot.aad(), &item.sealed).await?))
     }
 
+    /// Whether a secret is sealed in the slot, without opening it.
+    pub async fn has_secret(&self, slot: &SecretSlot<'_>) -> Result<bool> {
+        Ok(self.store.vault_item(&slot.key()).await?.is_some())
+    }
+
     /// Deletes every secret of one owner row.
     pub async fn delete_secrets(&self, tenant_id: &str, owner_table: &str, owner_id: &str) -> Result<u64> {
         Ok(self
