@@ -30,7 +30,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
             .await
             .ok()
             .map(|path| path.0)
-            .filter(|id| uuid::Uuid::try_parse(id).is_ok())
+            // The hyphenated form only, as the document's pattern says (the parser also takes
+            // braced, URN and bare-hex forms).
+            .filter(|id| id.len() == 36 && uuid::Uuid::try_parse(id).is_ok())
             .map(ConnectionId)
             .ok_or_else(|| {
                 ApiError::new(ErrorKind::ValidationFailure, "the connection id must be a UUID")

@@ -741,6 +741,11 @@ async fn infisical_routes_answer_with_infisical_status_codes() {
         let error = reply.error(422, "ValidationFailure");
         assert_eq!(error["details"][0]["field"], "id", "{method} {suffix}");
     }
+    // Only the hyphenated form is an id, as the document's pattern says.
+    let bare_hex = uuid::Uuid::now_v7().simple().to_string();
+    env.get(&format!("{BASE}/{bare_hex}"), Some(&key))
+        .await
+        .error(422, "ValidationFailure");
     // A well-formed id of nothing, or of another tenant's connection, is 404.
     let unknown = uuid::Uuid::now_v7();
     env.get(&format!("{BASE}/{unknown}"), Some(&key))
