@@ -7,14 +7,11 @@ use gitlab_sim::{Seed, SeedBuilder, SimServer};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-pub const ROOT_TOKEN: &str = "glpat-rootROOTroot12345678";
-pub const ALICE_TOKEN: &str = "glpat-aliceALICEalice1234";
-pub const BOB_TOKEN: &str = "glpat-bobBOBbobBOBbob1234";
-pub const ALICE_READ: &str = "glpat-aliceREADONLYtoken1";
-pub const DEPLOY_TOKEN: &str = "glpat-deployDEPLOYdeploy12";
-pub const APP_UID: &str = "labgate-app-uid";
-pub const APP_SECRET: &str = "gloas-labgate-app-secret";
-pub const REDIRECT: &str = "http://127.0.0.1:8080/organization/app-connections/gitlab/oauth/callback";
+// The tokens every crate's GitLab tests use; this crate's instance is a smaller one than the
+// test kit's, which some counts below depend on.
+pub use labgate_testkit::sim::{
+    ALICE_READ, ALICE_TOKEN, APP_SECRET, APP_UID, BOB_TOKEN, DEPLOY_TOKEN, REDIRECT, ROOT_TOKEN,
+};
 
 /// The standard instance: root (admin), alice (Maintainer of acme), bob (Developer of
 /// acme/platform/api), carol (Owner of `partners`, which is shared into the api project).
