@@ -138,7 +138,8 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(options.sqlite_busy_timeout);
-        let description = format!("sqlite:{}", connect.get_filename().display());
+        let file = connect.get_filename().to_path_buf();
+        let description = format!("sqlite:{}", file.display());
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(options.min_connections)
@@ -148,6 +149,7 @@ impl Store {
         Ok(Store {
             pool: Pool::Sqlite(pool),
             description,
+            file: Some(file),
         })
     }
 
@@ -171,6 +173,7 @@ impl Store {
         Ok(Store {
             pool: Pool::Postgres(pool),
             description,
+            file: None,
         })
     }
 
@@ -192,7 +195,41 @@ impl Store {
             Pool::Sqlite(pool) => migrator(SQLITE_MIGRATIONS).run(pool).await?,
             Pool::Postgres(pool) => migrator(POSTGRES_MIGRATIONS).run(pool).await?,
         }
+        self.restrict_files();
         Ok(())
+    }
+
+    /// Makes an embedded database and its journal files readable by their owner only. They hold
+    /// the wrapped keys and every sealed credential, and SQLite creates them with the umask's
+    /// mode. Done after migrations, when the write-ahead log exists, so databases made before
+    /// this check are tightened too.
+    fn restrict_files(&self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Some(database) = &self.file else {
+                return;
+            };
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut name = database.clone().into_os_string();
+                name.push(suffix);
+                let path = std::path::PathBuf::from(name);
+                // A link is left alone: its target is not necessarily labgate's to change.
+                let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if !metadata.is_file() || metadata.permissions().mode() & 0o077 == 0 {
+                    continue;
+                }
+                if let Err(error) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+                    tracing::warn!(
+                        path = %path.display(),
+                        %error,
+                        "cannot restrict the database file to its owner; other users may read it"
+                    );
+                }
+            }
+        }
     }
 
     /// Versions applied so far, and the newest this build knows.

@@ -95,6 +95,8 @@ pub(crate) enum Pool {
 pub struct Store {
     pool: Pool,
     description: String,
+    /// The database file of an embedded (SQLite) store.
+    file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {

@@ -1,13 +1,12 @@
 //! Opening the database and the vault: the start shared by every command that works on data.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use labgate_core::Services;
 use labgate_core::clock::SystemClock;
 use labgate_core::vault::Vault;
-use labgate_store::{Backend, Store, StoreOptions};
+use labgate_store::{Store, StoreOptions};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
@@ -28,44 +27,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .migrate()
         .await
         .context("cannot apply database migrations")?;
-    restrict_sqlite_files(&store);
     Ok(store)
-}
-
-/// Makes the SQLite database and its journal files readable by their owner only. They hold the
-/// wrapped keys and every sealed credential, and SQLite creates them with the umask's mode.
-/// Checked at every start, after migrations, when the write-ahead log exists, so databases made
-/// before this check are tightened too.
-fn restrict_sqlite_files(store: &Store) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if store.backend() != Backend::Sqlite {
-            return;
-        }
-        let Some(database) = store.description().strip_prefix("sqlite:") else {
-            return;
-        };
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let path = PathBuf::from(format!("{database}{suffix}"));
-            // A link is left alone: its target is not necessarily labgate's to change.
-            let Ok(metadata) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if !metadata.is_file() || metadata.permissions().mode() & 0o077 == 0 {
-                continue;
-            }
-            if let Err(error) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
-                tracing::warn!(
-                    path = %path.display(),
-                    %error,
-                    "cannot restrict the database file to its owner; other users may read it"
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = store;
 }
 
 /// Opens the database and proves the keyring can unwrap every tenant key before anything else
