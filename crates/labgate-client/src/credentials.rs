@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use labgate_proto::connections::AccessTokenType;
 use labgate_proto::credentials::CredentialResponse;
+use labgate_proto::credentials::CredentialTokenType;
 use secrecy::SecretString;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -28,7 +28,7 @@ use crate::{Client, ClientError};
 /// A credential as the cache holds it. Debug never shows the token.
 pub struct Credential {
     pub credential: SecretString,
-    pub token_type: AccessTokenType,
+    pub token_type: CredentialTokenType,
     /// When GitLab stops accepting it; `None` for a token without expiry.
     pub expires_at: Option<OffsetDateTime>,
     /// Until when it may be used without asking labgate again.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use labgate_gitlab::net::{ClientBuildError, ProxySettings, TlsSettings, guarded_client_builder};
-use labgate_gitlab::{GitLabBaseUrl, NetworkPolicy, check_url};
+use labgate_gitlab::{GitLabBaseUrl, InstanceSettings, NetworkPolicy, check_url};
 use labgate_proto::audit::{AuditAction, ResourceType};
 pub use labgate_proto::instances::InstanceKind;
 use labgate_proto::instances::{
@@ -235,6 +235,52 @@ fn changed_meanwhile() -> CoreError {
     CoreError::Conflict("the GitLab instance changed meanwhile; read it again and retry".to_owned())
 }
 
+/// The instance connections go to when a request names none, and the OAuth application
+/// registered there (`LABGATE_GITLAB_URL`, `LABGATE_GITLAB_OAUTH_CLIENT_ID`, `…_CLIENT_SECRET`).
+#[derive(Clone)]
+pub struct DefaultInstance {
+    pub url: GitLabBaseUrl,
+    pub oauth_client_id: Option<String>,
+    pub oauth_client_secret: Option<SecretString>,
+}
+
+impl Default for DefaultInstance {
+    fn default() -> Self {
+        DefaultInstance {
+            url: GitLabBaseUrl::parse("https://gitlab.com").expect("a valid constant URL"),
+            oauth_client_id: None,
+            oauth_client_secret: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for DefaultInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultInstance")
+            .field("url", &self.url.as_str())
+            .field("oauth_client_id", &self.oauth_client_id)
+            .field("has_oauth_client_secret", &self.oauth_client_secret.is_some())
+            .finish()
+    }
+}
+
+/// An OAuth application to authorise or refresh through: the instance (with its CA bundle and
+/// proxy), and the client credentials.
+#[derive(Clone)]
+pub struct OAuthTarget {
+    /// `None`: the default instance.
+    pub instance_id: Option<InstanceId>,
+    pub settings: InstanceSettings,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+}
+
+impl OAuthTarget {
+    pub fn base_url(&self) -> &GitLabBaseUrl {
+        &self.settings.base_url
+    }
+}
+
 #[derive(Clone)]
 pub struct GitLabInstances {
     store: Store,
@@ -244,6 +290,7 @@ pub struct GitLabInstances {
     policy: Arc<NetworkPolicy>,
     /// The OAuth redirect URI, known when the server knows its site URL.
     redirect_uri: Option<Arc<str>>,
+    default_instance: Arc<DefaultInstance>,
 }
 
 impl GitLabInstances {
@@ -261,7 +308,115 @@ impl GitLabInstances {
             audit,
             policy,
             redirect_uri: None,
+            default_instance: Arc::new(DefaultInstance::default()),
         }
+    }
+
+    /// Connections name this instance (and its OAuth application) when they name none.
+    pub fn with_default_instance(mut self, default_instance: DefaultInstance) -> GitLabInstances {
+        self.default_instance = Arc::new(default_instance);
+        self
+    }
+
+    pub fn default_instance(&self) -> &DefaultInstance {
+        &self.default_instance
+    }
+
+    /// Where GitLab sends browsers back after an authorization; `None` without a site URL.
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.redirect_uri.as_deref()
+    }
+
+    /// The OAuth application for a flow the tenant starts at `instance_url` (default: the
+    /// default instance): a registered instance of that URL first, then the default one.
+    pub async fn oauth_target(
+        &self,
+        tenant_id: &TenantId,
+        instance_url: Option<&str>,
+    ) -> Result<OAuthTarget> {
+        let url = match instance_url.map(str::trim).filter(|url| !url.is_empty()) {
+            Some(text) => crate::connections::validate::gitlab_url("instanceUrl", text, &self.policy)?,
+            None => self.default_instance.url.clone(),
+        };
+        match self.store.instance_by_url(tenant_id.as_str(), url.as_str()).await {
+            Ok(row) => return self.target_of(GitLabInstance::try_from(row)?).await,
+            Err(StoreError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+        if url != self.default_instance.url {
+            return Err(CoreError::validation(
+                "instanceUrl",
+                format!(
+                    "no OAuth application is registered for {}; register the instance with its OAuth application \
+                     (POST /api/v1/gitlab-instances) first",
+                    url.as_str()
+                ),
+            ));
+        }
+        self.default_target()
+    }
+
+    /// The OAuth application a connection was authorised through, for its refreshes.
+    pub async fn oauth_target_of(
+        &self,
+        tenant_id: &TenantId,
+        instance_id: Option<&InstanceId>,
+    ) -> Result<OAuthTarget> {
+        let Some(id) = instance_id else {
+            return self.default_target();
+        };
+        match self.store.instance(tenant_id.as_str(), id.as_str()).await {
+            Ok(row) => self.target_of(GitLabInstance::try_from(row)?).await,
+            Err(StoreError::NotFound) => Err(CoreError::Conflict(
+                "the GitLab instance this connection was authorised through is gone".to_owned(),
+            )),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    fn default_target(&self) -> Result<OAuthTarget> {
+        let default = &self.default_instance;
+        let Some(client_id) = default.oauth_client_id.clone() else {
+            return Err(CoreError::validation(
+                "instanceUrl",
+                format!(
+                    "no OAuth application is configured for {}; set LABGATE_GITLAB_OAUTH_CLIENT_ID and \
+                     LABGATE_GITLAB_OAUTH_CLIENT_SECRET, or register the instance (POST /api/v1/gitlab-instances)",
+                    default.url.as_str()
+                ),
+            ));
+        };
+        Ok(OAuthTarget {
+            instance_id: None,
+            settings: InstanceSettings::new(default.url.clone()),
+            client_id,
+            client_secret: default.oauth_client_secret.clone(),
+        })
+    }
+
+    async fn target_of(&self, instance: GitLabInstance) -> Result<OAuthTarget> {
+        let Some(client_id) = instance.oauth_client_id.clone() else {
+            return Err(CoreError::validation(
+                "instanceUrl",
+                format!(
+                    "the GitLab instance {} has no OAuth application; set its oauthClientId and oauthClientSecret",
+                    instance.url.as_str()
+                ),
+            ));
+        };
+        let client_secret = self
+            .vault
+            .get_secret(&Self::slot(&instance.tenant_id, &instance.id))
+            .await?;
+        let mut settings = InstanceSettings::new(instance.url.clone());
+        settings.ca_bundle_pem = instance.ca_bundle.clone();
+        settings.proxy = instance.proxy_url.as_ref().map(url::Url::to_string);
+        Ok(OAuthTarget {
+            instance_id: Some(instance.id),
+            settings,
+            client_id,
+            client_secret,
+        })
     }
 
     /// Shows the OAuth redirect URI below `site_url` (`LABGATE_SITE_URL`) in every view.
@@ -480,6 +635,16 @@ impl GitLabInstances {
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<GitLabInstanceView> {
         principal.require(Access::Admin)?;
         let instance = self.find(principal, id).await?;
+        let users = self
+            .store
+            .connections_of_instance(instance.tenant_id.as_str(), instance.id.as_str())
+            .await?;
+        if users > 0 {
+            return Err(CoreError::Conflict(format!(
+                "{users} connection(s) were authorised through this instance and refresh through its OAuth \
+                 application; delete them first"
+            )));
+        }
         let has_secret = self.has_secret(&instance).await?;
         if !self
             .store

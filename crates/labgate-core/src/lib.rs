@@ -177,6 +177,13 @@ impl Services {
             jobs.clone(),
             Arc::new(network.webhooks().clone()),
         );
+        let instances = GitLabInstances::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            gitlab_policy.clone(),
+        );
         Services {
             connections: Connections::new(
                 store.clone(),
@@ -185,15 +192,10 @@ impl Services {
                 audit.clone(),
                 webhooks.clone(),
                 jobs.clone(),
-                gitlab_policy.clone(),
-            ),
-            instances: GitLabInstances::new(
-                store.clone(),
-                vault.clone(),
-                clock.clone(),
-                audit.clone(),
                 gitlab_policy,
+                instances.clone(),
             ),
+            instances,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -210,6 +212,15 @@ impl Services {
     /// show the OAuth redirect URI to register at GitLab. Without it they show none.
     pub fn with_site_url(mut self, site_url: Option<&str>) -> Services {
         self.instances = self.instances.with_site_url(site_url);
+        self.connections = self.connections.with_instances(self.instances.clone());
+        self
+    }
+
+    /// Services whose connections go to `default_instance` when they name none, and authorise
+    /// there through its OAuth application.
+    pub fn with_default_instance(mut self, default_instance: instances::DefaultInstance) -> Services {
+        self.instances = self.instances.with_default_instance(default_instance);
+        self.connections = self.connections.with_instances(self.instances.clone());
         self
     }
 

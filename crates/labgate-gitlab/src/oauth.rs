@@ -25,6 +25,17 @@ use crate::resources::OAuthTokenInfo;
 /// the authorization code.
 pub struct PkceVerifier(SecretString);
 
+impl PkceVerifier {
+    /// A verifier kept (sealed) between the start of a flow and its callback.
+    pub fn from_secret(secret: SecretString) -> Self {
+        PkceVerifier(secret)
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for PkceVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PkceVerifier(<redacted>)")
@@ -214,21 +225,21 @@ impl OAuthClient {
         authorize_url(self.gitlab.base_url(), &self.app, scopes, state)
     }
 
-    /// Exchanges an authorization code. Never retried (codes are single-use).
+    /// Exchanges an authorization code. Never retried (codes are single-use). `verifier` is
+    /// `None` only for a code whose authorization the client ran itself without PKCE.
     #[tracing::instrument(skip_all)]
     pub async fn exchange_code(
         &self,
         code: &SecretString,
-        verifier: &PkceVerifier,
+        verifier: Option<&PkceVerifier>,
     ) -> Result<OAuthTokens, GitLabError> {
         let client = oauth_client(self.gitlab.base_url(), &self.app)?;
         let t = self.transport("/oauth/token");
-        let r = client
-            .exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.0.expose_secret().to_owned()))
-            .request_async(&t)
-            .await
-            .map_err(map_token_error)?;
+        let mut request = client.exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()));
+        if let Some(verifier) = verifier {
+            request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.0.expose_secret().to_owned()));
+        }
+        let r = request.request_async(&t).await.map_err(map_token_error)?;
         Ok(tokens_of(&r, OffsetDateTime::now_utc()))
     }
 

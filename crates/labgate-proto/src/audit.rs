@@ -45,6 +45,18 @@ crate::text_enum! {
         ConnectionRotated = "app-connection.rotated",
         ConnectionNeedsAttention = "app-connection.needs-attention",
         ConnectionCredentialRead = "app-connection.credential-read",
+        /// An OAuth authorization began; its state is single use.
+        ConnectionOAuthStart = "app-connection.oauth-start",
+        /// An OAuth authorization created or reconnected a connection.
+        ConnectionOAuthConnect = "app-connection.oauth-connect",
+        /// An OAuth authorization ended without a connection (denied, bad state, failed exchange).
+        ConnectionOAuthFailed = "app-connection.oauth-failed",
+        /// An OAuth connection's tokens were refreshed on request.
+        ConnectionRefresh = "app-connection.refresh",
+        /// GitLab no longer honours the connection's grant: a person must reconnect.
+        ConnectionNeedsReauth = "app-connection.needs-reauth",
+        /// GitLab refused labgate's OAuth application itself (`invalid_client`).
+        GitLabInstanceOAuthRefused = "gitlab-instance.oauth-refused",
         WebhookCreate = "webhook.create",
         WebhookUpdate = "webhook.update",
         WebhookDelete = "webhook.delete",

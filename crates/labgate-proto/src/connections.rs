@@ -120,6 +120,147 @@ pub struct AccessTokenCredentials {
     pub access_token_type: String,
 }
 
+/// The credentials of a create: an access token, or an OAuth authorization code. Both are
+/// write-only.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCredentials {
+    /// `access-token`: a personal, project or group access token.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub access_token: Option<String>,
+    /// The GitLab instance (default `https://gitlab.com`, or the configured default instance);
+    /// may carry a path prefix.
+    #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
+    pub instance_url: Option<String>,
+    /// `access-token`: `personal`, `project` or `group`; checked against the real kind.
+    #[serde(default)]
+    #[schema(value_type = Option<AccessTokenType>)]
+    pub access_token_type: Option<String>,
+    /// `oauth`: the authorization code GitLab sent to the redirect URI.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub code: Option<String>,
+}
+
+impl From<AccessTokenCredentials> for CreateCredentials {
+    fn from(credentials: AccessTokenCredentials) -> Self {
+        CreateCredentials {
+            access_token: Some(credentials.access_token),
+            instance_url: credentials.instance_url,
+            access_token_type: Some(credentials.access_token_type),
+            code: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for CreateCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCredentials")
+            .field("instance_url", &self.instance_url)
+            .field("access_token_type", &self.access_token_type)
+            .field("has_access_token", &self.access_token.is_some())
+            .field("has_code", &self.code.is_some())
+            .finish()
+    }
+}
+
+/// The scopes GitLab grants OAuth applications (GitLab's documented list).
+pub const OAUTH_SCOPES: &[&str] = &[
+    "api",
+    "read_api",
+    "read_user",
+    "read_repository",
+    "write_repository",
+    "read_registry",
+    "write_registry",
+    "read_virtual_registry",
+    "write_virtual_registry",
+    "create_runner",
+    "manage_runner",
+    "k8s_proxy",
+    "read_observability",
+    "write_observability",
+    "ai_features",
+    "sudo",
+    "admin_mode",
+    "read_service_ping",
+    "openid",
+    "profile",
+    "email",
+];
+
+/// `POST /api/v1/app-connections/gitlab/oauth/start`: what the authorization creates (or
+/// reconnects: a connection of the same name, or with the same `tenantId` and `userId`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartOAuthRequest {
+    /// The connection's name: a slug, as on create.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
+    pub name: String,
+    /// At most 256 characters.
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    pub description: Option<String>,
+    /// The GitLab instance; default: the configured default instance (`LABGATE_GITLAB_URL`,
+    /// else `https://gitlab.com`). Other instances must be registered with an OAuth application
+    /// (`/api/v1/gitlab-instances`).
+    #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
+    pub instance_url: Option<String>,
+    /// GitLab scopes to ask for, at least one (e.g. `read_api`, `read_user`).
+    #[schema(min_items = 1)]
+    pub scopes: Vec<String>,
+    /// The embedding application's project label, as on create.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub project_id: Option<String>,
+    /// The embedding application's own tenant id for this connection; with `userId`, the
+    /// credential can be asked for by these two later.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub tenant_id: Option<String>,
+    /// The embedding application's own user id; given together with `tenantId`.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    pub user_id: Option<String>,
+    /// Where the browser goes when the flow ends: `?connectionId=…` on success,
+    /// `?error=…&error_description=…` otherwise. Without it, labgate shows a page.
+    #[serde(default)]
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
+    pub return_to: Option<String>,
+}
+
+/// The authorization URL to send the user's browser to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartOAuthResponse {
+    pub authorize_url: String,
+    /// The flow must end before this; its state is single use.
+    pub expires_at: String,
+}
+
 impl std::fmt::Debug for AccessTokenCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessTokenCredentials")
@@ -142,13 +283,15 @@ pub struct CreateConnectionRequest {
     #[serde(default)]
     #[schema(max_length = 256)]
     pub description: Option<String>,
-    /// `access-token` (OAuth connections are created through the OAuth flow).
-    #[schema(pattern = "^access-token$")]
+    /// `access-token`, or `oauth` for a client that ran GitLab's authorization itself with
+    /// labgate's `oauthClientId` and redirect URI and hands over the code.
+    #[schema(pattern = "^(access-token|oauth)$")]
     pub method: String,
-    /// Required: the token and where it lives.
+    /// Required. `access-token`: `accessToken`, `accessTokenType` and `instanceUrl`; `oauth`:
+    /// `code` and `instanceUrl`.
     #[serde(default)]
-    #[schema(required = true, value_type = AccessTokenCredentials)]
-    pub credentials: Option<AccessTokenCredentials>,
+    #[schema(required = true, value_type = CreateCredentials)]
+    pub credentials: Option<CreateCredentials>,
     /// 1–128 characters, no control characters.
     #[serde(default)]
     #[schema(
@@ -269,6 +412,9 @@ pub struct ConnectionView {
     pub auto_rotate: bool,
     pub rotate_before_days: u32,
     pub last_rotated_at: Option<String>,
+    /// OAuth: the embedding application's tenant and user this connection belongs to.
+    pub tenant_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -310,6 +456,9 @@ pub struct AppConnectionOption {
     pub name: String,
     pub app: App,
     pub methods: Vec<ConnectionMethod>,
+    /// The OAuth application's client id on the default instance, for clients that run the
+    /// authorization themselves; `null` when none is configured.
+    pub oauth_client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -7,13 +7,45 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::connections::AccessTokenType;
 
-/// `GET /api/v1/credentials/gitlab`: which connection's credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+/// `GET /api/v1/credentials/gitlab`: which connection's credential, by its id or by the
+/// embedding application's tenant and user it was labelled with at the start of OAuth.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CredentialQuery {
     /// The connection whose token is wanted.
-    pub connection_id: String,
+    #[serde(default)]
+    pub connection_id: Option<String>,
+    /// With `userId`: the connection labelled with this tenant.
+    #[serde(default)]
+    #[param(min_length = 1, max_length = 255)]
+    pub tenant_id: Option<String>,
+    /// With `tenantId`: the connection labelled with this user.
+    #[serde(default)]
+    #[param(min_length = 1, max_length = 255)]
+    pub user_id: Option<String>,
+}
+
+crate::text_enum! {
+    /// What kind of GitLab token a credential is.
+    #[derive(utoipa::ToSchema)]
+    pub enum CredentialTokenType {
+        Personal = "personal",
+        Project = "project",
+        Group = "group",
+        /// An OAuth access token (lives two hours; labgate refreshes it).
+        OAuth = "oauth",
+    }
+}
+
+impl From<AccessTokenType> for CredentialTokenType {
+    fn from(kind: AccessTokenType) -> Self {
+        match kind {
+            AccessTokenType::Personal => CredentialTokenType::Personal,
+            AccessTokenType::Project => CredentialTokenType::Project,
+            AccessTokenType::Group => CredentialTokenType::Group,
+        }
+    }
 }
 
 /// A credential and how long to use it.
@@ -24,7 +56,7 @@ pub struct CredentialResponse {
     #[schema(value_type = String)]
     pub credential: SecretString,
     /// The kind of token; every kind goes to GitLab as `Authorization: Bearer <credential>`.
-    pub token_type: AccessTokenType,
+    pub token_type: CredentialTokenType,
     /// When GitLab stops accepting the token; `null` for a token without expiry.
     pub expires_at: Option<String>,
     /// Until when a caller may cache and use it; ask again after. `null`: as long as it works.
@@ -52,7 +84,7 @@ mod tests {
     fn the_credential_is_on_the_wire_but_never_in_debug_output() {
         let response = CredentialResponse {
             credential: SecretString::from("glpat-SECRETsecret"),
-            token_type: AccessTokenType::Project,
+            token_type: CredentialTokenType::Project,
             expires_at: None,
             use_until: None,
             connection_id: "c".to_owned(),

@@ -12,6 +12,9 @@ crate::text_enum! {
         All = "*",
         ConnectionStatusChanged = "connection.status_changed",
         ConnectionRotated = "connection.rotated",
+        /// GitLab refused the OAuth application of an instance (`invalid_client`): every OAuth
+        /// connection through it stops refreshing until its client id and secret are fixed.
+        InstanceOAuthRefused = "instance.oauth_refused",
         WebhookTest = "webhook.test",
     }
 }

@@ -40,6 +40,14 @@ pub struct ConnectionRecord {
     pub version: i32,
     pub last_checked_at: Option<i64>,
     pub last_rotated_at: Option<i64>,
+    /// OAuth: the instance authorised through; `None` for the default instance.
+    pub instance_id: Option<String>,
+    pub external_tenant_id: Option<String>,
+    pub external_user_id: Option<String>,
+    /// OAuth: when the current access token arrived.
+    pub token_issued_at: Option<i64>,
+    /// OAuth: when the proactive refresh is due.
+    pub next_refresh_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -80,19 +88,44 @@ pub struct JournalRecord {
     pub updated_at: i64,
 }
 
-/// Applies a journalled answer: the new sealed token replaces the old one, the connection row
+/// Applies a journalled answer: the new sealed tokens replace the old ones, the connection row
 /// takes its new state, and the journal entry goes, all in one transaction.
 #[derive(Debug, Clone)]
 pub struct JournalApply<'a> {
     pub journal_id: &'a str,
-    pub token_slot: VaultItemKey<'a>,
-    pub sealed_token: &'a [u8],
-    pub data_key_id: &'a str,
+    pub tokens: &'a [SealedItem<'a>],
     pub connection: &'a ConnectionRecord,
     /// The version the row must still have.
     pub expected_version: i32,
-    pub event: &'a ConnectionEventRecord,
+    pub event: Option<&'a ConnectionEventRecord>,
+    /// A refresh: the lease the applying process must still hold, and the generation the row
+    /// must still have. The lease is released with the write.
+    pub refresh: Option<RefreshHold<'a>>,
 }
+
+/// The refresh lease an apply is made under.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshHold<'a> {
+    pub lease_owner: &'a str,
+    pub expected_generation: i64,
+}
+
+/// An authorisation flow under way (`oauth_states`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OAuthStateRecord {
+    pub state_hash: String,
+    pub tenant_id: String,
+    pub instance_id: Option<String>,
+    /// JSON.
+    pub request: String,
+    pub sealed_verifier: Vec<u8>,
+    pub browser_binding: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+const OAUTH_STATE_COLUMNS: &str = "state_hash, tenant_id, instance_id, request, sealed_verifier, browser_binding, created_at, expires_at, used_at";
 
 /// A sealed value to write into `vault_items` together with a connection row.
 #[derive(Debug, Clone, Copy)]
@@ -124,7 +157,7 @@ const CONNECTION_COLUMNS: &str = "id, tenant_id, name, description, app, method,
      project_id, credentials_hash, status, status_reason, scopes, expires_at, token_name, token_id, gitlab_user_id, \
      gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, access_level, usages, auto_rotate, \
      rotate_before_days, consecutive_failures, refresh_generation, version, last_checked_at, last_rotated_at, \
-     created_at, updated_at";
+     instance_id, external_tenant_id, external_user_id, token_issued_at, next_refresh_at, created_at, updated_at";
 const EVENT_COLUMNS: &str = "id, tenant_id, connection_id, kind, from_status, to_status, reason, created_at";
 const JOURNAL_COLUMNS: &str =
     "id, tenant_id, connection_id, operation, state, sealed_answer, created_at, updated_at";
@@ -133,16 +166,19 @@ const INSERT_CONNECTION: &str = "INSERT INTO app_connections (id, tenant_id, nam
      access_token_type, instance_url, project_id, credentials_hash, status, status_reason, scopes, expires_at, \
      token_name, token_id, gitlab_user_id, gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, \
      access_level, usages, auto_rotate, rotate_before_days, consecutive_failures, refresh_generation, version, \
-     last_checked_at, last_rotated_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
+     last_checked_at, last_rotated_at, instance_id, external_tenant_id, external_user_id, token_issued_at, \
+     next_refresh_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, \
+     $37, $38)";
 
 const UPDATE_CONNECTION: &str = "UPDATE app_connections SET name = $1, description = $2, access_token_type = $3, \
      instance_url = $4, project_id = $5, credentials_hash = $6, status = $7, status_reason = $8, scopes = $9, \
      expires_at = $10, token_name = $11, token_id = $12, gitlab_user_id = $13, gitlab_username = $14, \
      gitlab_bot = $15, resource_kind = $16, resource_id = $17, resource_path = $18, access_level = $19, \
      usages = $20, auto_rotate = $21, rotate_before_days = $22, consecutive_failures = $23, \
-     refresh_generation = $24, version = $25, last_checked_at = $26, last_rotated_at = $27, updated_at = $28 \
-     WHERE tenant_id = $29 AND id = $30 AND version = $31";
+     refresh_generation = $24, version = $25, last_checked_at = $26, last_rotated_at = $27, instance_id = $28, \
+     external_tenant_id = $29, external_user_id = $30, token_issued_at = $31, next_refresh_at = $32, \
+     updated_at = $33 WHERE tenant_id = $34 AND id = $35 AND version = $36";
 
 macro_rules! bind_connection_insert {
     ($query:expr, $r:expr) => {
@@ -178,6 +214,11 @@ macro_rules! bind_connection_insert {
             .bind($r.version)
             .bind($r.last_checked_at)
             .bind($r.last_rotated_at)
+            .bind(&$r.instance_id)
+            .bind(&$r.external_tenant_id)
+            .bind(&$r.external_user_id)
+            .bind($r.token_issued_at)
+            .bind($r.next_refresh_at)
             .bind($r.created_at)
             .bind($r.updated_at)
     };
@@ -213,6 +254,11 @@ macro_rules! bind_connection_update {
             .bind($r.version)
             .bind($r.last_checked_at)
             .bind($r.last_rotated_at)
+            .bind(&$r.instance_id)
+            .bind(&$r.external_tenant_id)
+            .bind(&$r.external_user_id)
+            .bind($r.token_issued_at)
+            .bind($r.next_refresh_at)
             .bind($r.updated_at)
             .bind(&$r.tenant_id)
             .bind(&$r.id)
@@ -254,10 +300,23 @@ impl Store {
         record: &ConnectionRecord,
         token: &SealedItem<'_>,
     ) -> Result<()> {
+        self.insert_connection_with_tokens(record, std::slice::from_ref(token))
+            .await
+    }
+
+    /// Inserts a connection and its sealed tokens (an OAuth pair) in one transaction; a taken
+    /// name, or labels another connection has, is [`StoreError::Conflict`] and nothing is written.
+    pub async fn insert_connection_with_tokens(
+        &self,
+        record: &ConnectionRecord,
+        tokens: &[SealedItem<'_>],
+    ) -> Result<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             bind_connection_insert!(sqlx::query(INSERT_CONNECTION), record).execute(&mut *tx).await?;
-            bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            for token in tokens {
+                bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -272,6 +331,18 @@ impl Store {
         token: &SealedItem<'_>,
         event: Option<&ConnectionEventRecord>,
     ) -> Result<Option<ConnectionRecord>> {
+        self.save_connection_with_tokens(record, expected_version, std::slice::from_ref(token), event)
+            .await
+    }
+
+    /// Like [`Store::save_connection_with_token`], with several sealed tokens.
+    pub async fn save_connection_with_tokens(
+        &self,
+        record: &ConnectionRecord,
+        expected_version: i32,
+        tokens: &[SealedItem<'_>],
+        event: Option<&ConnectionEventRecord>,
+    ) -> Result<Option<ConnectionRecord>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let affected = bind_connection_update!(sqlx::query(UPDATE_CONNECTION), record, expected_version)
@@ -282,7 +353,9 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            for token in tokens {
+                bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            }
             if let Some(event) = event {
                 bind_event!(sqlx::query(INSERT_EVENT), event).execute(&mut *tx).await?;
             }
@@ -568,11 +641,29 @@ impl Store {
     }
 
     /// Applies a journalled answer in one transaction (see [`JournalApply`]). False when the
-    /// connection moved on meanwhile; nothing is written then.
+    /// connection moved on meanwhile (or, for a refresh, the lease or generation did); nothing is
+    /// written then.
     pub async fn apply_journal(&self, apply: &JournalApply<'_>) -> Result<bool> {
-        let key = &apply.token_slot;
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            if let Some(hold) = apply.refresh {
+                // First, so that on PostgreSQL the row is locked before anything is checked.
+                let held = sqlx::query(
+                    "UPDATE app_connections SET refresh_lease_owner = NULL, refresh_lease_expires_at = NULL \
+                     WHERE tenant_id = $1 AND id = $2 AND refresh_lease_owner = $3 AND refresh_generation = $4",
+                )
+                .bind(&apply.connection.tenant_id)
+                .bind(&apply.connection.id)
+                .bind(hold.lease_owner)
+                .bind(hold.expected_generation)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if held != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
             let affected = bind_connection_update!(sqlx::query(UPDATE_CONNECTION), apply.connection, apply.expected_version)
                 .execute(&mut *tx)
                 .await?
@@ -581,21 +672,12 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            sqlx::query(
-                "INSERT INTO vault_items (tenant_id, owner_table, owner_id, field, sealed, data_key_id, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, owner_table, owner_id, field) \
-                 DO UPDATE SET sealed = excluded.sealed, data_key_id = excluded.data_key_id, updated_at = excluded.updated_at",
-            )
-            .bind(key.tenant_id)
-            .bind(key.owner_table)
-            .bind(key.owner_id)
-            .bind(key.field)
-            .bind(apply.sealed_token)
-            .bind(apply.data_key_id)
-            .bind(apply.connection.updated_at)
-            .execute(&mut *tx)
-            .await?;
-            bind_event!(sqlx::query(INSERT_EVENT), apply.event).execute(&mut *tx).await?;
+            for token in apply.tokens {
+                bind_item!(sqlx::query(UPSERT_VAULT_ITEM), token).execute(&mut *tx).await?;
+            }
+            if let Some(event) = apply.event {
+                bind_event!(sqlx::query(INSERT_EVENT), event).execute(&mut *tx).await?;
+            }
             sqlx::query("DELETE FROM token_journal WHERE id = $1")
                 .bind(apply.journal_id)
                 .execute(&mut *tx)
@@ -603,5 +685,139 @@ impl Store {
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    /// Takes the connection's refresh lease for `owner` until `until`, when nobody holds it or
+    /// its holder's lease ran out. Answers whether it was taken.
+    pub async fn take_refresh_lease(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query(
+            "UPDATE app_connections SET refresh_lease_owner = $1, refresh_lease_expires_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 \
+             AND (refresh_lease_owner IS NULL OR refresh_lease_expires_at <= $5 OR refresh_lease_owner = $1)",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(tenant_id)
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(affected == 1)
+    }
+
+    /// Gives the lease back, if `owner` still holds it.
+    pub async fn release_refresh_lease(&self, tenant_id: &str, id: &str, owner: &str) -> Result<bool> {
+        let affected = on_pool!(self, pool => sqlx::query(
+            "UPDATE app_connections SET refresh_lease_owner = NULL, refresh_lease_expires_at = NULL \
+             WHERE tenant_id = $1 AND id = $2 AND refresh_lease_owner = $3",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(owner)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(affected == 1)
+    }
+
+    /// The connection an embedding application labelled with its own tenant and user ids.
+    pub async fn connection_by_external(
+        &self,
+        tenant_id: &str,
+        external_tenant_id: &str,
+        external_user_id: &str,
+    ) -> Result<ConnectionRecord> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE tenant_id = $1 AND external_tenant_id = $2 \
+             AND external_user_id = $3"
+        );
+        on_pool!(self, pool => sqlx::query_as::<_, ConnectionRecord>(&sql)
+            .bind(tenant_id)
+            .bind(external_tenant_id)
+            .bind(external_user_id)
+            .fetch_optional(pool)
+            .await?)
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// OAuth connections whose proactive refresh is due at `now`, soonest first.
+    pub async fn connections_due_for_refresh(&self, now: i64, limit: u32) -> Result<Vec<ConnectionRecord>> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM app_connections WHERE next_refresh_at <= $1 \
+             ORDER BY next_refresh_at, id LIMIT $2"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ConnectionRecord>(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Records an authorisation flow that has begun.
+    pub async fn insert_oauth_state(&self, record: &OAuthStateRecord) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO oauth_states ({OAUTH_STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        on_pool!(self, pool => sqlx::query(&sql)
+            .bind(&record.state_hash)
+            .bind(&record.tenant_id)
+            .bind(&record.instance_id)
+            .bind(&record.request)
+            .bind(&record.sealed_verifier)
+            .bind(&record.browser_binding)
+            .bind(record.created_at)
+            .bind(record.expires_at)
+            .bind(record.used_at)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Marks a flow's state used, once: answers the flow when this call used it, `None` when the
+    /// state is unknown or was used before. Expiry is the caller's to judge, so that it can say
+    /// which of the two it was.
+    pub async fn use_oauth_state(&self, state_hash: &str, now: i64) -> Result<Option<OAuthStateRecord>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let affected = sqlx::query(
+                "UPDATE oauth_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(state_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let sql = format!("SELECT {OAUTH_STATE_COLUMNS} FROM oauth_states WHERE state_hash = $1");
+            let record = sqlx::query_as::<_, OAuthStateRecord>(&sql)
+                .bind(state_hash)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(record))
+        })
+    }
+
+    /// Deletes flows that ended before `before`; returns how many went.
+    pub async fn prune_oauth_states(&self, before: i64) -> Result<u64> {
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()),
+        )
     }
 }

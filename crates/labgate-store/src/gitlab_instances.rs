@@ -115,4 +115,28 @@ impl Store {
         .rows_affected());
         Ok(affected == 1)
     }
+
+    /// The tenant's instance at `url` (as stored: prefix kept, no trailing slash).
+    pub async fn instance_by_url(&self, tenant_id: &str, url: &str) -> Result<InstanceRecord> {
+        let sql =
+            format!("SELECT {INSTANCE_COLUMNS} FROM gitlab_instances WHERE tenant_id = $1 AND url = $2");
+        on_pool!(self, pool => sqlx::query_as::<_, InstanceRecord>(&sql)
+            .bind(tenant_id)
+            .bind(url)
+            .fetch_optional(pool)
+            .await?)
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// How many connections were authorised through the instance.
+    pub async fn connections_of_instance(&self, tenant_id: &str, id: &str) -> Result<u64> {
+        let count: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM app_connections WHERE tenant_id = $1 AND instance_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_one(pool)
+        .await?);
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
 }

@@ -1,12 +1,13 @@
-//! The credential broker for access-token connections: the held token, for other software, with
-//! how long it may be cached.
+//! The credential broker: a working token for other software, with how long it may be cached.
+//! Access-token connections hand out the held token; OAuth connections refresh on demand first.
 
 use labgate_proto::audit::{AuditAction, ResourceType};
-use labgate_proto::credentials::CredentialResponse;
+use labgate_proto::credentials::{CredentialQuery, CredentialResponse, CredentialTokenType};
 use time::{Duration, OffsetDateTime};
 
 use super::Connections;
-use super::model::Connection;
+use super::model::{Connection, ConnectionMethod};
+use super::refresh::{RefreshReason, needs_refresh};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
 use crate::timefmt::{format_opt, format_time};
@@ -34,12 +35,68 @@ pub fn use_until(connection: &Connection, now: OffsetDateTime) -> OffsetDateTime
     until.max(now)
 }
 
+/// Until when a caller may use an OAuth access token: never into the window where a read would
+/// refresh it, and never more than [`MAX_USE`] ahead.
+pub fn oauth_use_until(connection: &Connection, now: OffsetDateTime) -> OffsetDateTime {
+    let mut until = now + MAX_USE;
+    if let Some(expires_at) = connection.expires_at {
+        until = until.min(expires_at - super::refresh::refresh_margin(connection));
+    }
+    until.max(now)
+}
+
 impl Connections {
-    /// The connection's token (`GET /api/v1/credentials/gitlab`). Admin and credential-reader keys
-    /// only; every read is audited, folded per key, connection and minute.
+    /// The connection's token (`GET /api/v1/credentials/gitlab?connectionId=`).
     pub async fn credential(&self, principal: &Principal, connection_id: &str) -> Result<CredentialResponse> {
+        self.credential_for(
+            principal,
+            &CredentialQuery {
+                connection_id: Some(connection_id.to_owned()),
+                ..CredentialQuery::default()
+            },
+        )
+        .await
+    }
+
+    /// A fresh token of the connection a query names, by id or by the embedding application's
+    /// tenant and user. Admin and credential-reader keys only; every read is audited, folded per
+    /// key, connection and minute. An OAuth token with too little left is refreshed first.
+    pub async fn credential_for(
+        &self,
+        principal: &Principal,
+        query: &CredentialQuery,
+    ) -> Result<CredentialResponse> {
         principal.require(Access::Credentials)?;
-        let connection = self.load(principal, connection_id).await?;
+        let labels = super::oauth::external_labels(query.tenant_id.as_deref(), query.user_id.as_deref())?;
+        let connection = match (query.connection_id.as_deref(), labels) {
+            (Some(id), None) => self.load(principal, id).await?,
+            (None, Some(labels)) => self.by_external(principal, &labels).await?,
+            (Some(_), Some(_)) => {
+                return Err(CoreError::validation(
+                    "connectionId",
+                    "name the connection by connectionId, or by tenantId and userId, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(CoreError::validation(
+                    "connectionId",
+                    "connectionId, or tenantId and userId, is required",
+                ));
+            }
+        };
+        let now = self.clock.now();
+        let (connection, token_type) = match connection.token_type {
+            Some(kind) => (connection, CredentialTokenType::from(kind)),
+            None if connection.method == ConnectionMethod::OAuth => (
+                self.fresh_oauth(connection, now).await?,
+                CredentialTokenType::OAuth,
+            ),
+            None => {
+                return Err(CoreError::Conflict(
+                    "the connection holds no access token to hand out".to_owned(),
+                ));
+            }
+        };
         let now = self.clock.now();
         if !connection.status.is_usable() || connection.expires_at.is_some_and(|at| at <= now) {
             return Err(CoreError::Conflict(format!(
@@ -52,11 +109,6 @@ impl Connections {
                     .unwrap_or_default()
             )));
         }
-        let Some(kind) = connection.token_type else {
-            return Err(CoreError::Conflict(
-                "the connection holds no access token to hand out".to_owned(),
-            ));
-        };
         let token = self.token_of(&connection).await?;
         self.audit
             .record_folded(
@@ -69,26 +121,58 @@ impl Connections {
                 },
             )
             .await?;
+        let use_until = match token_type {
+            CredentialTokenType::OAuth => oauth_use_until(&connection, now),
+            _ => use_until(&connection, now),
+        };
         Ok(CredentialResponse {
             credential: token,
-            token_type: kind,
+            token_type,
             expires_at: format_opt(connection.expires_at),
-            use_until: Some(format_time(use_until(&connection, now))),
+            use_until: Some(format_time(use_until)),
             connection_id: connection.id.to_string(),
             scopes: connection.scopes.to_vec(),
             instance_url: connection.instance_url.clone(),
         })
     }
+
+    /// The OAuth connection with a token that has enough left, refreshed on demand. When the
+    /// refresh cannot happen now but the held token still works, the held token is handed out.
+    async fn fresh_oauth(&self, connection: Connection, now: OffsetDateTime) -> Result<Connection> {
+        if !connection.status.is_usable() || !needs_refresh(&connection, now) {
+            return Ok(connection);
+        }
+        let held_until = connection.expires_at;
+        match self
+            .refresh_oauth(connection.clone(), RefreshReason::OnDemand)
+            .await
+        {
+            Ok(refreshed) => Ok(refreshed),
+            Err(error @ CoreError::Unavailable(_)) => {
+                if held_until.is_some_and(|at| at > self.clock.now()) {
+                    tracing::info!(connection_id = %connection.id, error = %error, "refresh postponed; the held token still works");
+                    Ok(connection)
+                } else {
+                    Err(error)
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::model::AccessTokenType;
     use super::*;
     use crate::ids::{ConnectionId, TenantId};
     use labgate_proto::connections::{App, ConnectionMethod, ConnectionStatus};
 
-    fn connection(expires_in: Option<Duration>, auto_rotate: bool, now: OffsetDateTime) -> Connection {
+    pub(crate) fn connection(
+        expires_in: Option<Duration>,
+        auto_rotate: bool,
+        now: OffsetDateTime,
+    ) -> Connection {
         Connection {
             id: ConnectionId::generate(),
             tenant_id: TenantId::generate(),
@@ -117,6 +201,10 @@ mod tests {
             version: 1,
             last_checked_at: None,
             last_rotated_at: None,
+            instance_id: None,
+            external: None,
+            token_issued_at: None,
+            next_refresh_at: None,
             created_at: now,
             updated_at: now,
         }

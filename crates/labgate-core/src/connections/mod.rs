@@ -7,6 +7,8 @@
 pub mod credentials;
 mod health;
 pub mod model;
+pub mod oauth;
+pub mod refresh;
 mod rotate;
 mod rows;
 pub mod validate;
@@ -43,6 +45,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
 use crate::ids::{ConnectionEventId, ConnectionId, TenantId};
+use crate::instances::GitLabInstances;
 use crate::jobs::JobQueue;
 use crate::timefmt::{format_opt, format_time};
 use crate::vault::{SecretSlot, Vault};
@@ -64,6 +67,11 @@ pub struct Connections {
     jobs: JobQueue,
     policy: Arc<NetworkPolicy>,
     options: ClientOptions,
+    /// OAuth applications and the redirect URI.
+    instances: GitLabInstances,
+    /// Who holds a refresh lease taken by this process.
+    lease_owner: Arc<str>,
+    refresh_gates: Arc<refresh::RefreshGates>,
 }
 
 fn not_found() -> CoreError {
@@ -80,6 +88,15 @@ fn trim_in_place(text: &mut String) {
     text.truncate(text.trim_end().len());
     let leading = text.len() - text.trim_start().len();
     text.drain(..leading);
+}
+
+fn trim_create_credentials(credentials: &mut labgate_proto::connections::CreateCredentials) {
+    if let Some(token) = &mut credentials.access_token {
+        trim_in_place(token);
+    }
+    if let Some(url) = &mut credentials.instance_url {
+        trim_in_place(url);
+    }
 }
 
 fn trim_credentials(credentials: &mut AccessTokenCredentials) {
@@ -134,6 +151,11 @@ pub fn view(connection: &Connection) -> ConnectionView {
         auto_rotate: connection.auto_rotate,
         rotate_before_days: connection.rotate_before_days,
         last_rotated_at: format_opt(connection.last_rotated_at),
+        tenant_id: connection
+            .external
+            .as_ref()
+            .map(|labels| labels.tenant_id.clone()),
+        user_id: connection.external.as_ref().map(|labels| labels.user_id.clone()),
     }
 }
 
@@ -186,6 +208,7 @@ impl Connections {
         webhooks: Webhooks,
         jobs: JobQueue,
         policy: Arc<NetworkPolicy>,
+        instances: GitLabInstances,
     ) -> Connections {
         Connections {
             store,
@@ -196,7 +219,18 @@ impl Connections {
             jobs,
             policy,
             options: ClientOptions::default(),
+            instances,
+            lease_owner: format!("refresh-{}", uuid::Uuid::new_v4()).into(),
+            refresh_gates: Arc::default(),
         }
+    }
+
+    /// The same service with other OAuth applications (the settings' default instance, the site
+    /// URL behind the redirect URI).
+    #[must_use]
+    pub fn with_instances(mut self, instances: GitLabInstances) -> Connections {
+        self.instances = instances;
+        self
     }
 
     /// The same service with other GitLab client options (tests use short timeouts).
@@ -385,8 +419,11 @@ impl Connections {
         if let Some(description) = &mut request.description {
             trim_in_place(description);
         }
+        if request.method.trim() == ConnectionMethod::OAuth.as_str() {
+            return self.create_from_code(principal, request).await;
+        }
         if let Some(credentials) = &mut request.credentials {
-            trim_credentials(credentials);
+            trim_create_credentials(credentials);
         }
         let (credentials, usages, rotate_before_days) = Self::check_create_request(&request)?;
         let checked = self.check_credentials(credentials, None, &usages).await?;
@@ -450,6 +487,25 @@ impl Connections {
                 "credentials are required: {accessToken, instanceUrl, accessTokenType}",
             ));
         };
+        if credentials.code.is_some() {
+            return Err(CoreError::validation(
+                "credentials.code",
+                "a code belongs to method oauth; method access-token takes {accessToken, instanceUrl, accessTokenType}",
+            ));
+        }
+        let (Some(access_token), Some(access_token_type)) =
+            (credentials.access_token, credentials.access_token_type)
+        else {
+            return Err(CoreError::validation(
+                "credentials",
+                "credentials.accessToken and credentials.accessTokenType are required",
+            ));
+        };
+        let credentials = AccessTokenCredentials {
+            access_token,
+            instance_url: credentials.instance_url,
+            access_token_type,
+        };
         let usages = validate::usages(request.usages.as_deref())?;
         let rotate_before_days = validate::rotate_before_days(request.rotate_before_days)?;
         Ok((credentials, usages, rotate_before_days))
@@ -496,6 +552,10 @@ impl Connections {
             version: 1,
             last_checked_at: Some(now),
             last_rotated_at: None,
+            instance_id: None,
+            external: None,
+            token_issued_at: None,
+            next_refresh_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -633,6 +693,7 @@ impl Connections {
                 name: "GitLab".to_owned(),
                 app: App::GitLab,
                 methods: ConnectionMethod::ALL.to_vec(),
+                oauth_client_id: self.instances.default_instance().oauth_client_id.clone(),
             }],
         })
     }

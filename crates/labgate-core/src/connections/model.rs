@@ -8,7 +8,7 @@ pub use labgate_proto::connections::{
 };
 use time::OffsetDateTime;
 
-use crate::ids::{ConnectionEventId, ConnectionId, JournalId, TenantId};
+use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JournalId, TenantId};
 
 /// The scopes a GitLab token holds. GitLab adds scopes over time, so the set keeps whatever
 /// GitLab reports; labgate asks it only whether a scope is there.
@@ -91,8 +91,24 @@ pub struct Connection {
     pub version: u32,
     pub last_checked_at: Option<OffsetDateTime>,
     pub last_rotated_at: Option<OffsetDateTime>,
+    /// OAuth: the registered instance (and so the OAuth application) the connection was
+    /// authorised through; `None` for the default instance of the settings.
+    pub instance_id: Option<InstanceId>,
+    /// The embedding application's labels, to find the connection by its own tenant and user.
+    pub external: Option<ExternalLabels>,
+    /// OAuth: labgate's clock when the current access token arrived.
+    pub token_issued_at: Option<OffsetDateTime>,
+    /// OAuth: when the proactive refresh is due.
+    pub next_refresh_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// The ids an embedding application knows one of its users by (`tenantId`, `userId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalLabels {
+    pub tenant_id: String,
+    pub user_id: String,
 }
 
 /// One entry of a connection's timeline.
@@ -112,6 +128,8 @@ labgate_proto::text_enum! {
     /// The token-changing GitLab calls the journal guards.
     pub enum JournalOperation {
         Rotate = "rotate",
+        /// An OAuth refresh: GitLab rotates both the access and the refresh token.
+        Refresh = "refresh",
     }
 }
 

@@ -14,7 +14,7 @@ use labgate_gitlab::{CreatedToken, Credential, GitLabError};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::ConnectionView;
 use labgate_proto::webhooks::WebhookEventType;
-use labgate_store::{JournalApply, StoreError, VaultItemKey};
+use labgate_store::{JournalApply, SealedItem, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -119,7 +119,7 @@ impl Connections {
         Ok(view(&rotated))
     }
 
-    fn journal_aad(entry: &JournalEntry) -> Aad<'_> {
+    pub(super) fn journal_aad(entry: &JournalEntry) -> Aad<'_> {
         Aad::new(
             entry.tenant_id.as_str(),
             JOURNAL_TABLE,
@@ -515,21 +515,26 @@ impl Connections {
             Some(current.status),
             Some(format!("new token id {token_id}")),
         );
+        let tokens = [SealedItem {
+            key: VaultItemKey {
+                tenant_id: entry.tenant_id.as_str(),
+                owner_table: OWNER_TABLE,
+                owner_id: entry.connection_id.as_str(),
+                field: TOKEN_FIELD,
+            },
+            sealed: &sealed_token,
+            data_key_id: &data_key_id,
+            now: ms(next.updated_at),
+        }];
         Ok(self
             .store
             .apply_journal(&JournalApply {
                 journal_id: entry.id.as_str(),
-                token_slot: VaultItemKey {
-                    tenant_id: entry.tenant_id.as_str(),
-                    owner_table: OWNER_TABLE,
-                    owner_id: entry.connection_id.as_str(),
-                    field: TOKEN_FIELD,
-                },
-                sealed_token: &sealed_token,
-                data_key_id: &data_key_id,
+                tokens: &tokens,
                 connection: &connection_row(next),
                 expected_version: super::rows_version(current.version),
-                event: &event_row(&event),
+                event: Some(&event_row(&event)),
+                refresh: None,
             })
             .await?)
     }
@@ -564,6 +569,9 @@ impl Connections {
     }
 
     async fn recover_entry(&self, entry: &JournalEntry) -> Result<()> {
+        if entry.operation == JournalOperation::Refresh {
+            return self.recover_refresh(entry).await;
+        }
         match entry.state {
             JournalState::Answered => {
                 self.apply_answer(entry).await?;

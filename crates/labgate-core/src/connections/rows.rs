@@ -3,8 +3,10 @@
 use labgate_gitlab::AccessLevel;
 use labgate_store::{ConnectionEventRecord, ConnectionRecord, JournalRecord};
 
-use super::model::{Connection, ConnectionEvent, GitLabIdentity, GitLabResource, JournalEntry};
-use crate::ids::{ConnectionEventId, ConnectionId, JournalId, TenantId};
+use super::model::{
+    Connection, ConnectionEvent, ExternalLabels, GitLabIdentity, GitLabResource, JournalEntry,
+};
+use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JournalId, TenantId};
 use crate::rows::{
     Parsed, flag, json_list, ms, opt_flag, opt_ms, opt_text, opt_time, opt_unsigned, signed, signed32, text,
     time, to_json_list, unsigned,
@@ -53,6 +55,13 @@ impl TryFrom<ConnectionRecord> for Connection {
             version: unsigned("app_connections.version", row.version)?,
             last_checked_at: opt_time("app_connections.last_checked_at", row.last_checked_at)?,
             last_rotated_at: opt_time("app_connections.last_rotated_at", row.last_rotated_at)?,
+            instance_id: row.instance_id.map(InstanceId::from_stored),
+            external: match (row.external_tenant_id, row.external_user_id) {
+                (Some(tenant_id), Some(user_id)) => Some(ExternalLabels { tenant_id, user_id }),
+                _ => None,
+            },
+            token_issued_at: opt_time("app_connections.token_issued_at", row.token_issued_at)?,
+            next_refresh_at: opt_time("app_connections.next_refresh_at", row.next_refresh_at)?,
             created_at: time("app_connections.created_at", row.created_at)?,
             updated_at: time("app_connections.updated_at", row.updated_at)?,
             name: row.name,
@@ -100,6 +109,14 @@ pub(crate) fn connection_row(connection: &Connection) -> ConnectionRecord {
         version: signed32(connection.version),
         last_checked_at: opt_ms(connection.last_checked_at),
         last_rotated_at: opt_ms(connection.last_rotated_at),
+        instance_id: connection.instance_id.as_ref().map(ToString::to_string),
+        external_tenant_id: connection
+            .external
+            .as_ref()
+            .map(|labels| labels.tenant_id.clone()),
+        external_user_id: connection.external.as_ref().map(|labels| labels.user_id.clone()),
+        token_issued_at: opt_ms(connection.token_issued_at),
+        next_refresh_at: opt_ms(connection.next_refresh_at),
         created_at: ms(connection.created_at),
         updated_at: ms(connection.updated_at),
     }
@@ -190,6 +207,11 @@ mod tests {
             version: 3,
             last_checked_at: Some(1_799_000_000_000),
             last_rotated_at: None,
+            instance_id: None,
+            external_tenant_id: None,
+            external_user_id: None,
+            token_issued_at: None,
+            next_refresh_at: None,
             created_at: 1_798_000_000_000,
             updated_at: 1_799_000_000_000,
         }

@@ -65,11 +65,14 @@ pub fn request(name: &str, url: &str, token: &str, kind: &str) -> CreateConnecti
         name: name.to_owned(),
         description: Some("test".to_owned()),
         method: "access-token".to_owned(),
-        credentials: Some(AccessTokenCredentials {
-            access_token: token.to_owned(),
-            instance_url: Some(url.to_owned()),
-            access_token_type: kind.to_owned(),
-        }),
+        credentials: Some(
+            AccessTokenCredentials {
+                access_token: token.to_owned(),
+                instance_url: Some(url.to_owned()),
+                access_token_type: kind.to_owned(),
+            }
+            .into(),
+        ),
         project_id: None,
         is_platform_managed_credentials: None,
         gateway_id: None,

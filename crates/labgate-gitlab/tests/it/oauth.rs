@@ -39,7 +39,7 @@ pub async fn connect(sim: &SimServer, oauth: &OAuthClient, user: &str) -> OAuthT
         .1
         .into_owned();
     oauth
-        .exchange_code(&SecretString::from(code), &verifier)
+        .exchange_code(&SecretString::from(code), Some(&verifier))
         .await
         .unwrap()
 }
@@ -121,7 +121,7 @@ async fn expired_access_tokens_and_bad_codes() {
 
     let (_, verifier) = oauth.authorize_url(&["api".to_owned()], "s").unwrap();
     let err = oauth
-        .exchange_code(&SecretString::from("not-a-code".to_owned()), &verifier)
+        .exchange_code(&SecretString::from("not-a-code".to_owned()), Some(&verifier))
         .await
         .unwrap_err();
     assert_eq!(err, GitLabError::InvalidGrant);

@@ -333,7 +333,7 @@ fn futures_and_types_are_send() {
     send(&oauth.revoke(&rt, true));
     send(&oauth.token_info(&rt));
     let (_, verifier) = oauth.authorize_url(&[], "s").unwrap();
-    send(&oauth.exchange_code(&rt, &verifier));
+    send(&oauth.exchange_code(&rt, Some(&verifier)));
     let src = Source::Group("g".into());
     send(&c.invite(&cred, &src, &[Invitee::UserId(1)], AccessLevel::GUEST, None));
     send(&c.add_member(&cred, &src, 1, AccessLevel::GUEST, None));

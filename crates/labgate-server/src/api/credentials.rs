@@ -33,7 +33,7 @@ pub async fn show(
     let credential = state
         .services
         .connections
-        .credential(&principal, &query.connection_id)
+        .credential_for(&principal, &query)
         .await?;
     let mut response = Json(credential).into_response();
     let headers = response.headers_mut();

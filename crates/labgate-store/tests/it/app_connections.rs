@@ -1,5 +1,6 @@
 use labgate_store::{
-    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, StoreError, VaultItemKey,
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, OAuthStateRecord, RefreshHold,
+    SealedItem, StoreError, VaultItemKey,
 };
 
 fn filter<'a>(tenant_id: &'a str, app: Option<&'a str>, project_id: Option<&'a str>) -> ConnectionFilter<'a> {
@@ -43,6 +44,11 @@ pub fn record(id: &str, tenant_id: &str, name: &str, now: i64) -> ConnectionReco
         version: 1,
         last_checked_at: None,
         last_rotated_at: None,
+        instance_id: None,
+        external_tenant_id: None,
+        external_user_id: None,
+        token_issued_at: None,
+        next_refresh_at: None,
         created_at: now,
         updated_at: now,
     }
@@ -219,14 +225,19 @@ async fn journal_answers_apply_in_one_transaction() {
         field: "accessToken",
     };
     let ev = event("e1", &acme, "c1", 14);
+    let tokens = [SealedItem {
+        key: slot,
+        sealed: b"new-token",
+        data_key_id: "d1",
+        now: 14,
+    }];
     let stale = JournalApply {
         journal_id: "j1",
-        token_slot: slot,
-        sealed_token: b"new-token",
-        data_key_id: "d1",
+        tokens: &tokens,
         connection: &next,
         expected_version: 5,
-        event: &ev,
+        event: Some(&ev),
+        refresh: None,
     };
     assert!(!store.apply_journal(&stale).await.unwrap());
     assert!(
@@ -344,4 +355,108 @@ async fn token_and_row_are_written_together() {
         store.list_connection_events(&acme, "c1", 0, 10).await.unwrap().1,
         1
     );
+}
+
+#[tokio::test]
+async fn refresh_leases_exclude_other_holders_until_they_lapse() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    store
+        .insert_connection(&record("c1", &acme, "main", 10))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_refresh_lease(&acme, "c1", "p1", 100, 200)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_refresh_lease(&acme, "c1", "p1", 150, 250)
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        !store
+            .take_refresh_lease(&acme, "c1", "p2", 200, 300)
+            .await
+            .unwrap(),
+        "held until 250"
+    );
+    assert!(
+        store
+            .take_refresh_lease(&acme, "c1", "p2", 250, 350)
+            .await
+            .unwrap(),
+        "lapsed at 250"
+    );
+    assert!(
+        !store.release_refresh_lease(&acme, "c1", "p1").await.unwrap(),
+        "p1 no longer holds it"
+    );
+
+    // An apply under the lease checks its holder and the generation, and releases the lease.
+    store
+        .insert_journal("j1", &acme, "c1", "refresh", 260)
+        .await
+        .unwrap();
+    let mut next = store.connection(&acme, "c1").await.unwrap();
+    next.refresh_generation += 1;
+    next.version += 1;
+    let apply = |owner, generation| JournalApply {
+        journal_id: "j1",
+        tokens: &[],
+        connection: &next,
+        expected_version: 1,
+        event: None,
+        refresh: Some(RefreshHold {
+            lease_owner: owner,
+            expected_generation: generation,
+        }),
+    };
+    assert!(
+        !store.apply_journal(&apply("p1", 0)).await.unwrap(),
+        "not the holder"
+    );
+    assert!(
+        !store.apply_journal(&apply("p2", 7)).await.unwrap(),
+        "another generation"
+    );
+    assert!(store.apply_journal(&apply("p2", 0)).await.unwrap());
+    assert_eq!(store.connection(&acme, "c1").await.unwrap().refresh_generation, 1);
+    assert!(
+        store
+            .take_refresh_lease(&acme, "c1", "p3", 261, 300)
+            .await
+            .unwrap(),
+        "released by the apply"
+    );
+}
+
+#[tokio::test]
+async fn oauth_states_are_single_use() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    let state = OAuthStateRecord {
+        state_hash: "h1".to_owned(),
+        tenant_id: acme.clone(),
+        instance_id: None,
+        request: "{}".to_owned(),
+        sealed_verifier: b"sealed".to_vec(),
+        browser_binding: None,
+        created_at: 1,
+        expires_at: 600_001,
+        used_at: None,
+    };
+    store.insert_oauth_state(&state).await.unwrap();
+    let used = store.use_oauth_state("h1", 5).await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(5));
+    assert!(
+        store.use_oauth_state("h1", 6).await.unwrap().is_none(),
+        "used once"
+    );
+    assert!(store.use_oauth_state("h2", 6).await.unwrap().is_none(), "unknown");
+    assert_eq!(store.prune_oauth_states(600_002).await.unwrap(), 1);
 }

@@ -46,11 +46,14 @@ fn create(url: &str, name: &str, token: &str, kind: &str, auto_rotate: bool) -> 
         name: name.to_owned(),
         description: None,
         method: "access-token".to_owned(),
-        credentials: Some(AccessTokenCredentials {
-            access_token: token.to_owned(),
-            instance_url: Some(url.to_owned()),
-            access_token_type: kind.to_owned(),
-        }),
+        credentials: Some(
+            AccessTokenCredentials {
+                access_token: token.to_owned(),
+                instance_url: Some(url.to_owned()),
+                access_token_type: kind.to_owned(),
+            }
+            .into(),
+        ),
         project_id: None,
         is_platform_managed_credentials: None,
         gateway_id: None,

@@ -226,11 +226,14 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
                 method: labgate_proto::connections::ConnectionMethod::AccessToken
                     .as_str()
                     .to_owned(),
-                credentials: Some(AccessTokenCredentials {
-                    access_token: token,
-                    instance_url,
-                    access_token_type: token_type,
-                }),
+                credentials: Some(
+                    AccessTokenCredentials {
+                        access_token: token,
+                        instance_url,
+                        access_token_type: token_type,
+                    }
+                    .into(),
+                ),
                 project_id: None,
                 is_platform_managed_credentials: None,
                 gateway_id: None,
