@@ -13,6 +13,7 @@ use gitlab_sim::{Seed, SimServer};
 use http_body_util::BodyExt;
 use labgate_core::auth::{Actor, KeyRequest, Principal};
 use labgate_core::clock::ManualClock;
+use labgate_core::instances::DefaultInstance;
 use labgate_core::tenants::Tenant;
 use labgate_core::vault::{KeySettings, Vault};
 use labgate_core::{NetworkSettings, Services};
@@ -27,6 +28,9 @@ use crate::database::TestDatabase;
 
 /// Where the manual clock starts when no simulator sets it: 2027-01-15.
 pub const START_MS: i64 = 1_800_000_000_000;
+/// The site URL of [`TestEnvBuilder::oauth`], which the standard OAuth application's redirect
+/// URI points below.
+pub const OAUTH_SITE_URL: &str = "http://127.0.0.1:8080";
 
 /// How a [`TestEnv`] is set up.
 pub struct TestEnvBuilder {
@@ -34,6 +38,7 @@ pub struct TestEnvBuilder {
     network: Option<NetworkSettings>,
     site_url: Option<String>,
     server: ServerSettings,
+    oauth: bool,
 }
 
 impl TestEnvBuilder {
@@ -63,6 +68,16 @@ impl TestEnvBuilder {
     #[must_use]
     pub fn site_url(mut self, site_url: &str) -> TestEnvBuilder {
         self.site_url = Some(site_url.to_owned());
+        self
+    }
+
+    /// Makes the simulator the default instance with the standard seed's OAuth application
+    /// registered there (client id [`crate::sim::APP_UID`]), served at the site URL its redirect
+    /// URI ([`crate::sim::REDIRECT`]) names. Needs [`TestEnvBuilder::sim`].
+    #[must_use]
+    pub fn oauth(mut self) -> TestEnvBuilder {
+        self.oauth = true;
+        self.site_url = Some(OAUTH_SITE_URL.to_owned());
         self
     }
 
@@ -104,6 +119,14 @@ impl TestEnvBuilder {
         });
         let mut services = Services::with_network(store.clone(), vault, clock.clone(), network)
             .with_site_url(self.site_url.as_deref());
+        if self.oauth {
+            let sim = sim.as_ref().expect("TestEnv::builder().oauth() needs .sim(seed)");
+            services = services.with_default_instance(DefaultInstance {
+                url: labgate_gitlab::GitLabBaseUrl::parse(sim.url()).expect("the simulator's URL"),
+                oauth_client_id: Some(crate::sim::APP_UID.to_owned()),
+                oauth_client_secret: Some(secrecy::SecretString::from(crate::sim::APP_SECRET)),
+            });
+        }
         services.connections = services
             .connections
             .clone()
@@ -205,6 +228,7 @@ impl TestEnv {
             network: None,
             site_url: None,
             server: ServerSettings::default(),
+            oauth: false,
         }
     }
 
@@ -294,6 +318,69 @@ impl TestEnv {
             None => request.body(Body::empty()),
         };
         self.send(request.expect("a valid request")).await
+    }
+
+    /// Approves (or declines) an authorization at the simulator as `username`, as the user's
+    /// browser would, and answers the callback the simulator redirects to.
+    pub fn authorize_at_gitlab(
+        &self,
+        authorize_url: &str,
+        username: &str,
+        approve: bool,
+    ) -> labgate_core::connections::oauth::Callback {
+        let url = url::Url::parse(authorize_url).expect("an absolute authorize URL");
+        let redirect = gitlab_sim::oauth::authorize(
+            self.sim().state(),
+            url.query().unwrap_or_default(),
+            username,
+            approve,
+        )
+        .expect("the simulator accepts the authorization request");
+        let redirect = url::Url::parse(&redirect).expect("an absolute redirect");
+        let mut callback = labgate_core::connections::oauth::Callback::default();
+        for (name, value) in redirect.query_pairs() {
+            match name.as_ref() {
+                "state" => callback.state = Some(value.into_owned()),
+                "code" => callback.code = Some(secrecy::SecretString::from(value.into_owned())),
+                "error" => callback.error = Some(value.into_owned()),
+                "error_description" => callback.error_description = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        callback
+    }
+
+    /// An OAuth connection of tenant `acme` authorised by `username` through the whole flow
+    /// (start, the simulator's consent, callback). Needs [`TestEnvBuilder::oauth`].
+    pub async fn connect_oauth(
+        &self,
+        name: &str,
+        username: &str,
+        labels: Option<(&str, &str)>,
+    ) -> labgate_proto::connections::ConnectionView {
+        let started = self
+            .services
+            .connections
+            .start_oauth(
+                &self.admin,
+                labgate_proto::connections::StartOAuthRequest {
+                    name: name.to_owned(),
+                    scopes: vec!["api".to_owned()],
+                    tenant_id: labels.map(|(tenant, _)| tenant.to_owned()),
+                    user_id: labels.map(|(_, user)| user.to_owned()),
+                    ..Default::default()
+                },
+                false,
+            )
+            .await
+            .expect("the flow starts");
+        let callback = self.authorize_at_gitlab(&started.authorize_url, username, true);
+        self.services
+            .connections
+            .finish_oauth(callback, None)
+            .await
+            .result
+            .expect("the flow creates the connection")
     }
 
     /// Runs SQL against the test database, for tests that plant rows the application would
