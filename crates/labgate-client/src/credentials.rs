@@ -8,9 +8,15 @@
 //!
 //! let client = labgate_client::Client::from_env()?; // a credential-reader key
 //! let credentials = labgate_client::CredentialCache::new(client);
-//! let gitlab = credentials.get_credential_by_id("0190…").await?;
+//!
+//! // The connection your user authorised, by your own tenant and user ids (OAuth start's
+//! // `tenantId` and `userId`)…
+//! let gitlab = credentials.get_credential("gitlab", "customer-42", "user-7").await?;
 //! let token = gitlab.credential.expose_secret(); // send as `Authorization: Bearer <token>`
-//! # let _ = token;
+//!
+//! // …or by the connection's id.
+//! let shared = credentials.get_credential_by_id("0190…").await?;
+//! # let _ = (token, shared);
 //! # Ok(()) }
 //! ```
 
@@ -114,6 +120,56 @@ pub struct CredentialCache {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
+/// Which connection's credential a caller wants.
+#[derive(Clone, Copy)]
+enum Wanted<'a> {
+    Id(&'a str),
+    User { tenant_id: &'a str, user_id: &'a str },
+}
+
+impl Wanted<'_> {
+    /// The cache key: a connection id as it is (ids never hold a NUL), labels behind a NUL.
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Wanted::Id(id) => std::borrow::Cow::Borrowed(id),
+            Wanted::User { tenant_id, user_id } => {
+                std::borrow::Cow::Owned(format!("\0{tenant_id}\0{user_id}"))
+            }
+        }
+    }
+
+    async fn request(&self, client: &Client) -> Result<CredentialResponse, ClientError> {
+        match self {
+            Wanted::Id(id) => client.credential(id).await,
+            Wanted::User { tenant_id, user_id } => client.credential_for_user(tenant_id, user_id).await,
+        }
+    }
+
+    fn owned(&self) -> WantedOwned {
+        match self {
+            Wanted::Id(id) => WantedOwned::Id((*id).to_owned()),
+            Wanted::User { tenant_id, user_id } => {
+                WantedOwned::User((*tenant_id).to_owned(), (*user_id).to_owned())
+            }
+        }
+    }
+}
+
+/// A [`Wanted`] that outlives its caller, for background refreshes.
+enum WantedOwned {
+    Id(String),
+    User(String, String),
+}
+
+impl WantedOwned {
+    fn borrowed(&self) -> Wanted<'_> {
+        match self {
+            WantedOwned::Id(id) => Wanted::Id(id),
+            WantedOwned::User(tenant_id, user_id) => Wanted::User { tenant_id, user_id },
+        }
+    }
+}
+
 enum Lookup {
     Hit(Arc<Credential>),
     /// A hit close to `use_until`: served, and refreshed in the background.
@@ -138,10 +194,10 @@ impl CredentialCache {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lookup(&self, connection_id: &str, now: OffsetDateTime) -> Lookup {
+    fn lookup(&self, key: &str, now: OffsetDateTime) -> Lookup {
         let mut entries = self.entries();
         // A hit allocates nothing: the entry is looked up by the borrowed id.
-        if let Some(entry) = entries.get_mut(connection_id) {
+        if let Some(entry) = entries.get_mut(key) {
             match &entry.value {
                 Some(value) if now < value.use_until - self.options.refresh_ahead => {
                     return Lookup::Hit(value.clone());
@@ -157,24 +213,45 @@ impl CredentialCache {
                 _ => return Lookup::Miss(entry.fetch.clone()),
             }
         }
-        Lookup::Miss(entries.entry(connection_id.to_owned()).or_default().fetch.clone())
+        Lookup::Miss(entries.entry(key.to_owned()).or_default().fetch.clone())
     }
 
     /// A credential of connection `connection_id`: from the cache while it may be used, else from
     /// labgate (one request however many callers ask at once). When labgate cannot be reached, a
     /// cached credential GitLab still accepts is served.
     pub async fn get_credential_by_id(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {
+        self.get(Wanted::Id(connection_id)).await
+    }
+
+    /// A credential of the connection the embedding application labelled with `tenant_id` and
+    /// `user_id` when its user authorised it (OAuth start's `tenantId` and `userId`), cached like
+    /// [`CredentialCache::get_credential_by_id`]. `provider` is `"gitlab"`.
+    pub async fn get_credential(
+        &self,
+        provider: &str,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Arc<Credential>, ClientError> {
+        if provider != "gitlab" {
+            return Err(ClientError::UnknownProvider(provider.to_owned()));
+        }
+        self.get(Wanted::User { tenant_id, user_id }).await
+    }
+
+    async fn get(&self, wanted: Wanted<'_>) -> Result<Arc<Credential>, ClientError> {
         let now = (self.options.clock)();
-        match self.lookup(connection_id, now) {
+        let key = wanted.key();
+        match self.lookup(&key, now) {
             Lookup::Hit(value) => Ok(value),
             Lookup::HitRefresh(value) => {
                 let cache = self.clone();
-                let id = connection_id.to_owned();
+                let wanted = wanted.owned();
+                let key = key.into_owned();
                 tokio::spawn(async move {
                     // A failed refresh keeps the cached credential until its use_until; the next
                     // call past the refresh point tries again.
-                    let _refreshed = cache.refresh(&id).await;
-                    if let Some(entry) = cache.entries().get_mut(&id) {
+                    let _refreshed = cache.refresh(wanted.borrowed(), &key).await;
+                    if let Some(entry) = cache.entries().get_mut(&key) {
                         entry.refreshing = false;
                     }
                 });
@@ -184,13 +261,13 @@ impl CredentialCache {
                 let _single = fetch.lock().await;
                 // Another caller may have fetched while this one waited.
                 let now = (self.options.clock)();
-                if let Some(value) = self.usable(connection_id, now) {
+                if let Some(value) = self.usable(&key, now) {
                     return Ok(value);
                 }
-                match self.fetch(connection_id).await {
+                match self.fetch(wanted, &key).await {
                     Ok(value) => Ok(value),
                     Err(error @ ClientError::Transport { .. }) => {
-                        let stale = self.entries().get(connection_id).and_then(|e| e.value.clone());
+                        let stale = self.entries().get(key.as_ref()).and_then(|e| e.value.clone());
                         match stale {
                             Some(value) if value.still_valid(now) => Ok(value),
                             _ => Err(error),
@@ -203,34 +280,38 @@ impl CredentialCache {
     }
 
     /// The cached credential while it may still be used.
-    fn usable(&self, connection_id: &str, now: OffsetDateTime) -> Option<Arc<Credential>> {
+    fn usable(&self, key: &str, now: OffsetDateTime) -> Option<Arc<Credential>> {
         self.entries()
-            .get(connection_id)
+            .get(key)
             .and_then(|entry| entry.value.clone())
             .filter(|value| now < value.use_until)
     }
 
-    async fn refresh(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {
-        let fetch = self
-            .entries()
-            .entry(connection_id.to_owned())
-            .or_default()
-            .fetch
-            .clone();
+    async fn refresh(&self, wanted: Wanted<'_>, key: &str) -> Result<Arc<Credential>, ClientError> {
+        let fetch = self.entries().entry(key.to_owned()).or_default().fetch.clone();
         let _single = fetch.lock().await;
-        self.fetch(connection_id).await
+        self.fetch(wanted, key).await
     }
 
-    async fn fetch(&self, connection_id: &str) -> Result<Arc<Credential>, ClientError> {
-        let response = self.client.credential(connection_id).await?;
+    async fn fetch(&self, wanted: Wanted<'_>, key: &str) -> Result<Arc<Credential>, ClientError> {
+        let response = wanted.request(&self.client).await?;
         let value = Arc::new(Credential::from_response(response, (self.options.clock)())?);
-        self.entries().entry(connection_id.to_owned()).or_default().value = Some(value.clone());
+        self.entries().entry(key.to_owned()).or_default().value = Some(value.clone());
         Ok(value)
     }
 
     /// Forgets a connection's credential, e.g. after GitLab refused it: the next call asks labgate.
     pub fn invalidate(&self, connection_id: &str) {
-        if let Some(entry) = self.entries().get_mut(connection_id) {
+        self.forget(connection_id);
+    }
+
+    /// Forgets the credential of a user's connection (see [`CredentialCache::get_credential`]).
+    pub fn invalidate_user(&self, tenant_id: &str, user_id: &str) {
+        self.forget(&Wanted::User { tenant_id, user_id }.key());
+    }
+
+    fn forget(&self, key: &str) {
+        if let Some(entry) = self.entries().get_mut(key) {
             entry.value = None;
         }
     }

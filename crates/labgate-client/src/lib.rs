@@ -47,6 +47,9 @@ pub enum ClientError {
     /// The server could not be reached or answered something other than labgate's API.
     #[error("cannot talk to labgate at {url}: {reason}")]
     Transport { url: String, reason: String },
+    /// The credential broker hands out GitLab credentials only.
+    #[error("unknown provider {0:?}: labgate brokers credentials for \"gitlab\"")]
+    UnknownProvider(String),
 }
 
 /// A labgate server and the API key to call it with. Debug never shows the key.
@@ -163,6 +166,28 @@ impl Client {
             Method::GET,
             "api/v1/credentials/gitlab",
             Some(&Query { connection_id }),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// The GitLab token of the connection labelled with the embedding application's tenant and
+    /// user when it was authorised (OAuth start's `tenantId` and `userId`), straight from labgate.
+    pub async fn credential_for_user(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<labgate_proto::credentials::CredentialResponse, ClientError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Query<'a> {
+            tenant_id: &'a str,
+            user_id: &'a str,
+        }
+        self.call(
+            Method::GET,
+            "api/v1/credentials/gitlab",
+            Some(&Query { tenant_id, user_id }),
             None::<&()>,
         )
         .await

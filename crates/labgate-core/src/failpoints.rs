@@ -89,9 +89,56 @@ fn arm(name: &'static str, scope: &str, action: Action, pause: Option<Arc<Pause>
     Armed { key, pause }
 }
 
+/// What a failpoint armed for the whole process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProcessAction {
+    Fail,
+    /// The operation stops there for good, as a frozen process would, until the process is
+    /// killed.
+    Hang,
+}
+
+/// The environment variable that arms failpoints for a whole process: `name=fail` or
+/// `name=hang`, comma-separated. For tests that run labgate as a child process and kill it at a
+/// failpoint.
+pub const PROCESS_FAILPOINTS: &str = "LABGATE_FAILPOINTS";
+
+fn process_armed(name: &str) -> Option<ProcessAction> {
+    static ARMED: OnceLock<HashMap<String, ProcessAction>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            std::env::var(PROCESS_FAILPOINTS)
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|item| {
+                    let (name, action) = item.trim().split_once('=')?;
+                    let action = match action.trim() {
+                        "fail" => ProcessAction::Fail,
+                        "hang" => ProcessAction::Hang,
+                        _ => return None,
+                    };
+                    Some((name.trim().to_owned(), action))
+                })
+                .collect()
+        })
+        .get(name)
+        .copied()
+}
+
 /// Called at failpoint `name`: true when the operation must fail there. A paused operation
 /// returns once released.
 pub(crate) async fn reached(name: &'static str, scope: &str) -> bool {
+    match process_armed(name) {
+        Some(ProcessAction::Fail) => return true,
+        Some(ProcessAction::Hang) => {
+            tracing::warn!(
+                failpoint = name,
+                "failpoint reached: this operation hangs until the process is killed"
+            );
+            std::future::pending::<()>().await;
+        }
+        None => {}
+    }
     let pause = {
         let mut registry = registry().lock().unwrap_or_else(PoisonError::into_inner);
         let key = (name, scope.to_owned());

@@ -245,6 +245,7 @@ pub struct DefaultInstance {
 }
 
 impl Default for DefaultInstance {
+    #[allow(clippy::expect_used, reason = "a constant URL that parses")]
     fn default() -> Self {
         DefaultInstance {
             url: GitLabBaseUrl::parse("https://gitlab.com").expect("a valid constant URL"),
@@ -320,6 +321,10 @@ impl GitLabInstances {
 
     pub fn default_instance(&self) -> &DefaultInstance {
         &self.default_instance
+    }
+
+    pub(crate) fn policy(&self) -> Arc<NetworkPolicy> {
+        self.policy.clone()
     }
 
     /// Where GitLab sends browsers back after an authorization; `None` without a site URL.

@@ -27,6 +27,8 @@ labgate_proto::text_enum! {
         MaintenancePrune = "maintenance.prune",
         /// Checks every connection at GitLab. Recurring.
         ConnectionsHealth = "connections.health",
+        /// Refreshes OAuth connections whose proactive refresh is due. Recurring.
+        ConnectionsRefresh = "connections.refresh",
         /// Sends due webhook deliveries. Recurring while deliveries wait.
         WebhooksDeliver = "webhooks.deliver",
         /// Proves that workers pick up and finish work.

@@ -1,5 +1,6 @@
 //! The connection health monitor: a recurring sweep that checks every connection at GitLab,
-//! moves it through the status machine and rotates tokens whose auto-rotation is due.
+//! moves it through the status machine and rotates tokens whose auto-rotation is due; and the
+//! proactive refresh of OAuth connections.
 
 use std::time::Duration;
 
@@ -30,6 +31,35 @@ impl JobHandler for ConnectionHealth {
             let done = u64::try_from(checked).unwrap_or(0);
             context.progress(done, Some(done), None).await;
             tracing::info!(checked, "checked connections");
+            Ok(JobOutcome {
+                run_again_after: Some(labgate_gitlab::jittered(self.interval, 0.1)),
+            })
+        })
+    }
+}
+
+/// Refreshes OAuth connections ahead of expiry, at about 75% of their tokens' lifetime.
+pub struct ProactiveRefresh {
+    /// Time between looks for due connections.
+    pub interval: Duration,
+}
+
+impl JobHandler for ProactiveRefresh {
+    fn kind(&self) -> JobKind {
+        JobKind::ConnectionsRefresh
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let refreshed = context
+                .services()
+                .connections
+                .refresh_due()
+                .await
+                .map_err(|error| JobFailure::retry(format!("the proactive refresh failed: {error}")))?;
+            if refreshed > 0 {
+                tracing::info!(refreshed, "refreshed OAuth connections ahead of expiry");
+            }
             Ok(JobOutcome {
                 run_again_after: Some(labgate_gitlab::jittered(self.interval, 0.1)),
             })

@@ -39,6 +39,8 @@ pub struct WorkerSettings {
     pub event_retention: Duration,
     /// Time between connection health sweeps (jittered ±10%).
     pub health_interval: Duration,
+    /// Time between looks for OAuth connections whose proactive refresh is due (jittered ±10%).
+    pub refresh_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -58,6 +60,7 @@ impl Default for WorkerSettings {
             prune_interval: Duration::from_secs(3_600),
             event_retention: Duration::from_secs(365 * 24 * 3_600),
             health_interval: Duration::from_secs(6 * 3_600),
+            refresh_interval: Duration::from_secs(60),
         }
     }
 }
@@ -171,6 +174,9 @@ pub fn default_handlers(
         Arc::new(crate::connections::ConnectionHealth {
             interval: settings.health_interval,
         }),
+        Arc::new(crate::connections::ProactiveRefresh {
+            interval: settings.refresh_interval,
+        }),
         Arc::new(crate::handlers::DiagnosticProbe),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
@@ -212,6 +218,8 @@ impl Worker {
             .await?;
         // Picks up deliveries queued before a crash or restart.
         jobs.enqueue(&JobSpec::recurring(JobKind::WebhooksDeliver))
+            .await?;
+        jobs.enqueue(&JobSpec::recurring(JobKind::ConnectionsRefresh))
             .await?;
         // Finishes rotations a crash interrupted, then schedules the health sweep a few minutes
         // out (jittered) so replicas starting together do not all hit GitLab at once.

@@ -223,3 +223,58 @@ async fn refusals_are_typed_errors() {
         other => panic!("expected a 403, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_users_oauth_credential_is_found_by_the_embedding_applications_ids_and_cached() {
+    let env = TestEnv::builder()
+        .sim(labgate_testkit::sim::standard_seed().build())
+        .oauth()
+        .build()
+        .await;
+    let connection = env
+        .connect_oauth("customer-42-gitlab", "alice", Some(("customer-42", "user-7")))
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        labgate_server::app(env.app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let key = env.key("acme", Role::CredentialReader).await;
+    let cache = CredentialCache::new(Client::new(&url, SecretString::from(key)).unwrap());
+
+    let first = cache
+        .get_credential("gitlab", "customer-42", "user-7")
+        .await
+        .unwrap();
+    assert_eq!(first.connection_id, connection.id);
+    assert_eq!(
+        first.token_type,
+        labgate_proto::credentials::CredentialTokenType::OAuth
+    );
+    let user = reqwest::Client::new()
+        .get(format!("{}/api/v4/user", env.sim().url()))
+        .bearer_auth(first.credential.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 200, "the sim accepts the handed-out token");
+    let again = cache
+        .get_credential("gitlab", "customer-42", "user-7")
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "the second call is a hit");
+
+    match cache
+        .get_credential("gitlab", "customer-42", "someone-else")
+        .await
+    {
+        Err(ClientError::Api(body)) => assert_eq!(body.status_code, 404),
+        other => panic!("expected a 404, got {other:?}"),
+    }
+    assert!(matches!(
+        cache.get_credential("github", "customer-42", "user-7").await,
+        Err(ClientError::UnknownProvider(_))
+    ));
+}

@@ -7,7 +7,8 @@ use labgate_proto::audit::{AuditAction, ResourceType};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use super::model::{Connection, ConnectionEventKind, ConnectionStatus};
+use super::model::{Connection, ConnectionEventKind, ConnectionMethod, ConnectionStatus};
+use super::refresh::{RefreshReason, needs_refresh};
 use super::{Connections, apply_token_info, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
@@ -114,6 +115,9 @@ impl Connections {
         if current.status.needs_person() {
             return self.save_health(&current, next).await;
         }
+        if current.method == ConnectionMethod::OAuth {
+            return self.check_oauth(current).await;
+        }
         (next.status, next.status_reason) = self.finding(&current, &mut next, now).await?;
         let saved = self.save_health(&current, next).await?;
         if saved.auto_rotate
@@ -211,6 +215,88 @@ impl Connections {
             }
         };
         Ok(finding)
+    }
+
+    /// Checks an OAuth connection: refreshes it when a read would, then asks GitLab about the
+    /// access token (`/oauth/token/info`). A token GitLab refuses gets one refresh, which tells a
+    /// revoked grant (`needs_reauth`) from a revoked access token; scopes GitLab no longer
+    /// grants become `insufficient_scope`.
+    async fn check_oauth(&self, connection: Connection) -> Result<Connection> {
+        let mut current = connection;
+        if needs_refresh(&current, self.clock.now()) {
+            match self.refresh_oauth(current.clone(), RefreshReason::OnDemand).await {
+                Ok(refreshed) => current = refreshed,
+                Err(error @ (CoreError::Unavailable(_) | CoreError::Conflict(_))) => {
+                    tracing::info!(connection_id = %current.id, error = %error, "refresh during a check did not happen");
+                    current = self.reload(&current).await?;
+                }
+                Err(other) => return Err(other),
+            }
+            if current.status.needs_person() {
+                return Ok(current);
+            }
+        }
+        let token = self.token_of(&current).await?;
+        let target = self
+            .instances
+            .oauth_target_of(&current.tenant_id, current.instance_id.as_ref())
+            .await?;
+        let outcome = match self.oauth_client(&target) {
+            Ok(client) => client.token_info(&token).await,
+            Err(error) => Err(GitLabError::Other {
+                status: 0,
+                message: error.to_string(),
+            }),
+        };
+        let now = self.clock.now();
+        let mut next = current.clone();
+        next.last_checked_at = Some(now);
+        match outcome {
+            Ok(info) => {
+                next.consecutive_failures = 0;
+                let granted: std::collections::BTreeSet<&str> =
+                    info.scope.iter().map(String::as_str).collect();
+                let lost: Vec<&str> = current
+                    .scopes
+                    .iter()
+                    .filter(|scope| !granted.contains(scope))
+                    .collect();
+                (next.status, next.status_reason) = if lost.is_empty() {
+                    (ConnectionStatus::Active, None)
+                } else {
+                    (
+                        ConnectionStatus::InsufficientScope,
+                        Some(format!(
+                            "GitLab no longer grants the connection {}; reconnect it through OAuth to grant them again",
+                            lost.join(", ")
+                        )),
+                    )
+                };
+            }
+            Err(GitLabError::Unauthorized { .. }) => {
+                // The access token was revoked (or the whole grant): a refresh tells which.
+                return match self.refresh_oauth(current.clone(), RefreshReason::Forced).await {
+                    Ok(refreshed) => Ok(refreshed),
+                    Err(CoreError::Unavailable(_) | CoreError::Conflict(_)) => self.reload(&current).await,
+                    Err(other) => Err(other),
+                };
+            }
+            Err(error) if error.is_transient() => {
+                next.consecutive_failures = current.consecutive_failures.saturating_add(1);
+                if next.consecutive_failures >= UNREACHABLE_AFTER {
+                    next.status = ConnectionStatus::Unreachable;
+                    next.status_reason = Some(format!(
+                        "GitLab could not be reached in {UNREACHABLE_AFTER} consecutive checks"
+                    ));
+                }
+            }
+            Err(error) => {
+                next.consecutive_failures = 0;
+                next.status = ConnectionStatus::Error;
+                next.status_reason = Some(error.to_string());
+            }
+        }
+        self.save_health(&current, next).await
     }
 
     /// Rotates a connection whose automatic rotation is due. A refusal by GitLab (nothing

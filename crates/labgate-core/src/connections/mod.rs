@@ -207,9 +207,10 @@ impl Connections {
         audit: AuditLog,
         webhooks: Webhooks,
         jobs: JobQueue,
-        policy: Arc<NetworkPolicy>,
         instances: GitLabInstances,
     ) -> Connections {
+        // Connections reach GitLab under the same policy as the instances they are registered at.
+        let policy = instances.policy();
         Connections {
             store,
             vault,

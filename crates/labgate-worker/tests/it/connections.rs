@@ -240,3 +240,59 @@ async fn a_revocation_reaches_subscribers_as_a_signed_webhook() {
     );
     assert!(!body.contains(DEPLOY));
 }
+
+fn refreshes(sim: &SimServer) -> u64 {
+    sim.requests()
+        .snapshot()
+        .iter()
+        .filter(|c| c.route == "/oauth/token")
+        .map(|c| c.count)
+        .sum()
+}
+
+#[tokio::test]
+async fn oauth_connections_refresh_ahead_of_expiry_at_about_three_quarters_of_the_lifetime() {
+    let env = TestEnv::builder()
+        .sim(labgate_testkit::sim::standard_seed().build())
+        .oauth()
+        .build()
+        .await;
+    let connection = env.connect_oauth("alice-oauth", "alice", None).await;
+    let w = worker(&env, "w1");
+    w.schedule_recurring().await.unwrap();
+    let exchanges = refreshes(env.sim());
+    // An hour in, nothing is due: the refresh job runs and refreshes nothing.
+    let step = std::time::Duration::from_secs(3_600);
+    env.clock.advance_ms(3_600_000);
+    env.sim().clock().advance(step);
+    while let Some(outcome) = w.run_once().await.unwrap() {
+        assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
+    }
+    assert_eq!(refreshes(env.sim()), exchanges);
+    // Past 80% of the two hours (75% ± 5% jitter), the job refreshes it.
+    env.clock.advance_ms(40 * 60_000);
+    env.sim().clock().advance(std::time::Duration::from_secs(40 * 60));
+    let refresh = env
+        .services
+        .jobs
+        .of_kind(JobKind::ConnectionsRefresh, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|job| job.state == JobState::Queued)
+        .expect("the refresh job recurs");
+    assert!(refresh.run_at <= env.clock.now());
+    while let Some(outcome) = w.run_once().await.unwrap() {
+        assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
+    }
+    assert_eq!(refreshes(env.sim()), exchanges + 1, "one refresh reached GitLab");
+    let after = env
+        .services
+        .connections
+        .get(&env.admin, &connection.id)
+        .await
+        .unwrap();
+    assert_eq!(after.status, ConnectionStatus::Active);
+    assert!(after.version > connection.version);
+    assert!(after.expires_at > connection.expires_at, "a new two-hour token");
+}

@@ -96,8 +96,8 @@ async fn the_prune_job_applies_retention_and_recurs_once() {
     env.clock.advance_ms(8 * 24 * 3_600 * 1_000);
     w.schedule_recurring().await.unwrap();
     w.schedule_recurring().await.unwrap();
-    // The prune job and the webhook sender are due; both run.
-    for _ in 0..2 {
+    // The prune job, the webhook sender and the proactive refresh are due; all three run.
+    for _ in 0..3 {
         let outcome = w.run_once().await.unwrap().unwrap();
         assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
     }
