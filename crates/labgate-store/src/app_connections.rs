@@ -106,7 +106,9 @@ pub struct JournalApply<'a> {
 /// The refresh lease an apply is made under.
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshHold<'a> {
-    pub lease_owner: &'a str,
+    /// The holder the lease must still have; `None` applies whoever holds it (recovering an
+    /// answer a crashed holder left: the generation check alone keeps it from applying twice).
+    pub lease_owner: Option<&'a str>,
     pub expected_generation: i64,
 }
 
@@ -650,7 +652,8 @@ impl Store {
                 // First, so that on PostgreSQL the row is locked before anything is checked.
                 let held = sqlx::query(
                     "UPDATE app_connections SET refresh_lease_owner = NULL, refresh_lease_expires_at = NULL \
-                     WHERE tenant_id = $1 AND id = $2 AND refresh_lease_owner = $3 AND refresh_generation = $4",
+                     WHERE tenant_id = $1 AND id = $2 AND ($3 IS NULL OR refresh_lease_owner = $3) \
+                     AND refresh_generation = $4",
                 )
                 .bind(&apply.connection.tenant_id)
                 .bind(&apply.connection.id)

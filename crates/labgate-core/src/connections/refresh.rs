@@ -148,6 +148,15 @@ impl RefreshGates {
     }
 }
 
+/// Whose lease an apply requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseCheck {
+    /// This process's: the normal path.
+    Held,
+    /// Anyone's: an answer left by a process that may have crashed holding the lease.
+    Any,
+}
+
 /// How an attempt that did not refresh ended.
 enum Missed {
     /// Nothing changed at GitLab; try later.
@@ -227,6 +236,21 @@ impl Connections {
 
     /// Step 1: this process's turn is held; takes the lease across processes.
     async fn refresh_in_turn(&self, planned: Connection, reason: RefreshReason) -> Result<Connection> {
+        // An answer a crashed process journalled but never applied holds the current tokens:
+        // applied first, whoever holds the lease (a dead holder's lease would block it).
+        for row in self
+            .store
+            .connection_journal(planned.tenant_id.as_str(), planned.id.as_str())
+            .await?
+        {
+            let entry = JournalEntry::try_from(row)?;
+            if entry.operation == JournalOperation::Refresh && entry.state == JournalState::Answered {
+                let applied = self.apply_refresh(&entry, LeaseCheck::Any).await?;
+                if reason != RefreshReason::Forced {
+                    return Ok(applied);
+                }
+            }
+        }
         let current = self.reload(&planned).await?;
         if current.refresh_generation != planned.refresh_generation && reason != RefreshReason::Forced {
             // Refreshed by someone else while this caller waited for its turn.
@@ -305,7 +329,7 @@ impl Connections {
             let entry = JournalEntry::try_from(row)?;
             match (entry.operation, entry.state) {
                 (JournalOperation::Refresh, JournalState::Answered) => {
-                    return self.apply_refresh(&entry).await;
+                    return self.apply_refresh(&entry, LeaseCheck::Held).await;
                 }
                 (JournalOperation::Refresh, JournalState::Sent) => {
                     earlier_lost = true;
@@ -376,7 +400,7 @@ impl Connections {
                 "stopped after journalling a refresh (failpoint)".to_owned()
             ))
         );
-        self.apply_refresh(&entry).await
+        self.apply_refresh(&entry, LeaseCheck::Held).await
     }
 
     /// A refresh GitLab did not answer with tokens.
@@ -543,8 +567,9 @@ impl Connections {
             .unwrap_or_else(|| CoreError::Unavailable("the journal could not be written".to_owned())))
     }
 
-    /// Step 4: applies an answered refresh to its connection under this process's lease.
-    async fn apply_refresh(&self, entry: &JournalEntry) -> Result<Connection> {
+    /// Step 4: applies an answered refresh to its connection, under this process's lease or,
+    /// recovering a crashed holder's answer, under whichever lease (see [`LeaseCheck`]).
+    async fn apply_refresh(&self, entry: &JournalEntry, lease: LeaseCheck) -> Result<Connection> {
         let sealed = entry
             .sealed_answer
             .as_deref()
@@ -595,7 +620,10 @@ impl Connections {
                     expected_version: super::rows_version(current.version),
                     event: event.as_ref().map(event_row).as_ref(),
                     refresh: Some(RefreshHold {
-                        lease_owner: &self.lease_owner,
+                        lease_owner: match lease {
+                            LeaseCheck::Held => Some(&self.lease_owner),
+                            LeaseCheck::Any => None,
+                        },
                         expected_generation: crate::rows::signed(current.refresh_generation),
                     }),
                 })
@@ -614,43 +642,39 @@ impl Connections {
         ))
     }
 
-    /// Applies a refresh answer a crashed process left behind, under a lease of this process.
-    /// An answer whose holder is still alive (its lease runs) is left to it.
+    /// Settles a refresh entry a crashed process may have left behind. An answer is applied at
+    /// once (the generation check keeps it from applying twice, should its holder still be
+    /// alive); an entry whose request never left is dropped once its holder's lease ran out; a
+    /// sent one stays for the next refresh, which finds out whether GitLab acted.
     pub(super) async fn recover_refresh(&self, entry: &JournalEntry) -> Result<()> {
-        let now = self.clock.now();
-        if !self
-            .store
-            .take_refresh_lease(
-                entry.tenant_id.as_str(),
-                entry.connection_id.as_str(),
-                &self.lease_owner,
-                ms(now),
-                ms(now + LEASE_LENGTH),
-            )
-            .await?
-        {
-            return Ok(());
-        }
-        let outcome = match entry.state {
-            JournalState::Answered => self.apply_refresh(entry).await.map(|_| ()),
-            // Never sent: nothing changed at GitLab.
-            JournalState::Pending => self
-                .store
-                .delete_journal(entry.id.as_str())
-                .await
-                .map(|_| ())
-                .map_err(Into::into),
-            // Possibly acted on: the next refresh finds out (and says so if the grant is gone).
+        match entry.state {
+            JournalState::Answered => self.apply_refresh(entry, LeaseCheck::Any).await.map(|_| ()),
+            JournalState::Pending => {
+                let now = self.clock.now();
+                if self
+                    .store
+                    .take_refresh_lease(
+                        entry.tenant_id.as_str(),
+                        entry.connection_id.as_str(),
+                        &self.lease_owner,
+                        ms(now),
+                        ms(now + LEASE_LENGTH),
+                    )
+                    .await?
+                {
+                    self.store.delete_journal(entry.id.as_str()).await?;
+                    self.store
+                        .release_refresh_lease(
+                            entry.tenant_id.as_str(),
+                            entry.connection_id.as_str(),
+                            &self.lease_owner,
+                        )
+                        .await?;
+                }
+                Ok(())
+            }
             JournalState::Sent => Ok(()),
-        };
-        self.store
-            .release_refresh_lease(
-                entry.tenant_id.as_str(),
-                entry.connection_id.as_str(),
-                &self.lease_owner,
-            )
-            .await?;
-        outcome
+        }
     }
 
     /// Refreshes every OAuth connection whose proactive refresh is due and that was used within

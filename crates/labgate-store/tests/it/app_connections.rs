@@ -412,7 +412,7 @@ async fn refresh_leases_exclude_other_holders_until_they_lapse() {
         expected_version: 1,
         event: None,
         refresh: Some(RefreshHold {
-            lease_owner: owner,
+            lease_owner: Some(owner),
             expected_generation: generation,
         }),
     };
