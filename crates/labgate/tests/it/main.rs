@@ -4,6 +4,7 @@
 mod config;
 mod connections;
 mod keys;
+mod oauth;
 mod serve;
 mod workers;
 
