@@ -379,6 +379,36 @@ impl GitLabInstances {
         }
     }
 
+    /// How to reach a connection's instance: the CA bundle and proxy of the instance it was
+    /// authorised through, or of a registered instance at its URL; plain settings otherwise.
+    pub async fn settings_for(
+        &self,
+        tenant_id: &TenantId,
+        instance_id: Option<&InstanceId>,
+        instance_url: &str,
+    ) -> Result<InstanceSettings> {
+        let base = GitLabBaseUrl::parse(instance_url).map_err(CoreError::internal)?;
+        let row = match instance_id {
+            Some(id) => self.store.instance(tenant_id.as_str(), id.as_str()).await,
+            None => {
+                self.store
+                    .instance_by_url(tenant_id.as_str(), base.as_str())
+                    .await
+            }
+        };
+        let mut settings = InstanceSettings::new(base);
+        match row {
+            Ok(row) => {
+                let instance = GitLabInstance::try_from(row)?;
+                settings.ca_bundle_pem = instance.ca_bundle;
+                settings.proxy = instance.proxy_url.as_ref().map(url::Url::to_string);
+            }
+            Err(StoreError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+        Ok(settings)
+    }
+
     fn default_target(&self) -> Result<OAuthTarget> {
         let default = &self.default_instance;
         let Some(client_id) = default.oauth_client_id.clone() else {

@@ -138,7 +138,11 @@ impl Connections {
 
     /// The OAuth connection with a token that has enough left, refreshed on demand. When the
     /// refresh cannot happen now but the held token still works, the held token is handed out.
-    async fn fresh_oauth(&self, connection: Connection, now: OffsetDateTime) -> Result<Connection> {
+    pub(super) async fn fresh_oauth(
+        &self,
+        connection: Connection,
+        now: OffsetDateTime,
+    ) -> Result<Connection> {
         if !connection.status.is_usable() || !needs_refresh(&connection, now) {
             return Ok(connection);
         }

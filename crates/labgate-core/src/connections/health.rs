@@ -140,7 +140,7 @@ impl Connections {
         now: OffsetDateTime,
     ) -> Result<Finding> {
         let token = self.token_of(current).await?;
-        let outcome = match self.client_for(current) {
+        let outcome = match self.client_for(current).await {
             Ok(client) => client.introspect(&Credential::PrivateToken(token)).await,
             Err(error) => Err(GitLabError::Other {
                 status: 0,

@@ -249,10 +249,36 @@ impl Connections {
         )
     }
 
-    fn client_for(&self, connection: &Connection) -> Result<GitLabClient> {
-        let base = GitLabBaseUrl::parse(&connection.instance_url).map_err(CoreError::internal)?;
-        self.client(&base)
+    /// A client for the connection's instance, with the CA bundle and proxy registered for it
+    /// (`/api/v1/gitlab-instances`) when there are any.
+    async fn client_for(&self, connection: &Connection) -> Result<GitLabClient> {
+        let settings = self
+            .instances
+            .settings_for(
+                &connection.tenant_id,
+                connection.instance_id.as_ref(),
+                &connection.instance_url,
+            )
+            .await?;
+        GitLabClient::with_options(settings, &self.policy, self.options.clone())
             .map_err(|error| CoreError::Unavailable(format!("cannot reach GitLab: {error}")))
+    }
+
+    /// The connection's token as GitLab takes it: an OAuth access token as a bearer token,
+    /// access tokens as `PRIVATE-TOKEN`.
+    fn gitlab_credential(connection: &Connection, token: SecretString) -> Credential {
+        match connection.method {
+            ConnectionMethod::OAuth => Credential::OAuth(token),
+            ConnectionMethod::AccessToken => Credential::PrivateToken(token),
+        }
+    }
+
+    /// The connection's token, refreshed first when it is an OAuth token with too little left.
+    async fn working_credential(&self, connection: Connection) -> Result<(Connection, Credential)> {
+        let connection = self.fresh_oauth(connection, self.clock.now()).await?;
+        let token = self.token_of(&connection).await?;
+        let credential = Self::gitlab_credential(&connection, token);
+        Ok((connection, credential))
     }
 
     fn slot(connection: &Connection) -> SecretSlot<'_> {
@@ -302,13 +328,18 @@ impl Connections {
     /// Introspects `token` at `base` and checks it against the declared kind and the usages.
     async fn validate_token(
         &self,
+        tenant_id: &TenantId,
         base: &GitLabBaseUrl,
         token: &SecretString,
         declared: AccessTokenType,
         usages: &[Usage],
     ) -> Result<TokenInfo> {
-        let client = self
-            .client(base)
+        // A registered instance's CA bundle and proxy apply from the first request on.
+        let settings = self
+            .instances
+            .settings_for(tenant_id, None, base.as_str())
+            .await?;
+        let client = GitLabClient::with_options(settings, &self.policy, self.options.clone())
             .map_err(|error| validate::introspection_error(&error))?;
         // The address is vetted before the token is sent anywhere.
         client
@@ -335,6 +366,7 @@ impl Connections {
     /// request names none (an update keeps the instance).
     async fn check_credentials(
         &self,
+        tenant_id: &TenantId,
         credentials: labgate_proto::connections::AccessTokenCredentials,
         current_instance: Option<&str>,
         usages: &[Usage],
@@ -344,7 +376,9 @@ impl Connections {
         let instance = credentials.instance_url.as_deref().or(current_instance);
         let base = validate::instance_url(instance, &self.policy)?;
         let token = SecretString::from(credentials.access_token);
-        let info = self.validate_token(&base, &token, token_type, usages).await?;
+        let info = self
+            .validate_token(tenant_id, &base, &token, token_type, usages)
+            .await?;
         Ok(CheckedToken {
             token,
             info,
@@ -427,7 +461,9 @@ impl Connections {
             trim_create_credentials(credentials);
         }
         let (credentials, usages, rotate_before_days) = Self::check_create_request(&request)?;
-        let checked = self.check_credentials(credentials, None, &usages).await?;
+        let checked = self
+            .check_credentials(&principal.tenant_id, credentials, None, &usages)
+            .await?;
         let auto_rotate = request.auto_rotate.unwrap_or(false);
         if auto_rotate {
             validate::can_self_rotate(&checked.info.scopes.iter().cloned().collect())?;
@@ -728,6 +764,21 @@ impl Connections {
                 current.version
             )));
         }
+        if current.method == ConnectionMethod::OAuth {
+            if request.credentials.is_some() {
+                return Err(CoreError::validation(
+                    "credentials",
+                    "an OAuth connection gets new credentials by authorising again \
+                     (POST /api/v1/app-connections/gitlab/oauth/start with its name)",
+                ));
+            }
+            if request.auto_rotate == Some(true) || request.usages.as_ref().is_some_and(|u| !u.is_empty()) {
+                return Err(CoreError::validation(
+                    "autoRotate",
+                    "OAuth connections are refreshed, not rotated, and their reach is their scopes",
+                ));
+            }
+        }
         let credentials = request.credentials.clone();
         let mut next = Self::apply_settings(&current, request)?;
         let now = self.clock.now();
@@ -790,8 +841,9 @@ impl Connections {
         now: OffsetDateTime,
     ) -> Result<SecretString> {
         let current_instance = next.instance_url.clone();
+        let tenant_id = next.tenant_id.clone();
         let checked = self
-            .check_credentials(credentials, Some(&current_instance), &next.usages)
+            .check_credentials(&tenant_id, credentials, Some(&current_instance), &next.usages)
             .await?;
         if next.auto_rotate {
             validate::can_self_rotate(&checked.info.scopes.iter().cloned().collect())?;
@@ -889,11 +941,16 @@ impl Connections {
         self.recover_connection_journal(&loaded).await?;
         let connection = self.reload(&loaded).await?;
         if revoke_at_gitlab {
-            let token = self.token_of(&connection).await?;
-            let client = self.client_for(&connection)?;
-            let cred = Credential::PrivateToken(token);
-            // Personal, project and group tokens can all revoke themselves.
-            let result = client.revoke_self(&cred).await;
+            let result = match connection.method {
+                // Revoking the refresh token ends the whole grant.
+                ConnectionMethod::OAuth => self.revoke_grant(&connection).await,
+                ConnectionMethod::AccessToken => {
+                    let token = self.token_of(&connection).await?;
+                    let client = self.client_for(&connection).await?;
+                    // Personal, project and group tokens can all revoke themselves.
+                    client.revoke_self(&Credential::PrivateToken(token)).await
+                }
+            };
             match result {
                 Ok(()) | Err(GitLabError::Unauthorized { .. }) => {}
                 Err(error) => {
@@ -973,9 +1030,8 @@ impl Connections {
         search: Option<&str>,
     ) -> Result<Vec<GitLabProjectView>> {
         principal.require(Access::Read)?;
-        let connection = self.load(principal, id).await?;
-        let client = self.client_for(&connection)?;
-        let cred = Credential::PrivateToken(self.token_of(&connection).await?);
+        let (connection, cred) = self.working_credential(self.load(principal, id).await?).await?;
+        let client = self.client_for(&connection).await?;
         let filter = ProjectFilter {
             membership: true,
             archived: Some(false),
@@ -1012,8 +1068,8 @@ impl Connections {
         if connection.token_type == Some(AccessTokenType::Project) {
             return Ok(Vec::new());
         }
-        let client = self.client_for(&connection)?;
-        let cred = Credential::PrivateToken(self.token_of(&connection).await?);
+        let (connection, cred) = self.working_credential(connection).await?;
+        let client = self.client_for(&connection).await?;
         let filter = GroupFilter {
             min_access_level: Some(labgate_gitlab::AccessLevel::OWNER),
             search: search.map(str::to_owned),

@@ -629,6 +629,36 @@ impl Connections {
         }
     }
 
+    /// Revokes an OAuth connection's whole grant at GitLab (through its refresh token).
+    pub(super) async fn revoke_grant(&self, connection: &Connection) -> std::result::Result<(), GitLabError> {
+        let unavailable = |error: CoreError| GitLabError::Other {
+            status: 0,
+            message: error.to_string(),
+        };
+        let target = self
+            .instances
+            .oauth_target_of(&connection.tenant_id, connection.instance_id.as_ref())
+            .await
+            .map_err(unavailable)?;
+        let refresh_token = self
+            .vault
+            .get_secret(&crate::vault::SecretSlot {
+                tenant_id: connection.tenant_id.as_str(),
+                owner_table: OWNER_TABLE,
+                owner_id: connection.id.as_str(),
+                field: REFRESH_FIELD,
+            })
+            .await
+            .map_err(unavailable)?;
+        let Some(refresh_token) = refresh_token else {
+            return Ok(());
+        };
+        self.oauth_client(&target)
+            .map_err(unavailable)?
+            .revoke(&refresh_token, true)
+            .await
+    }
+
     /// Tells the audit log and subscribers that GitLab refused an instance's OAuth application.
     pub(super) async fn instance_refused(&self, tenant_id: &TenantId, target: &OAuthTarget) {
         let details = json!({

@@ -92,6 +92,11 @@ impl Connections {
     pub async fn rotate(&self, principal: &Principal, id: &str) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
         let connection = self.load(principal, id).await?;
+        if connection.method == super::model::ConnectionMethod::OAuth {
+            return Err(CoreError::Conflict(
+                "OAuth connections are refreshed, not rotated: POST …/refresh".to_owned(),
+            ));
+        }
         if connection.status == ConnectionStatus::NeedsAttention {
             return Err(CoreError::Conflict(
                 "the connection needs a new token (a previous rotation's answer was lost); PATCH new credentials"
@@ -189,6 +194,7 @@ impl Connections {
         let connection = self.confirm_plan(planned).await?;
         let client = self
             .client_for(&connection)
+            .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
         let token = self
             .token_of(&connection)

@@ -50,7 +50,10 @@ fn settings(sim: &SimServer) -> Vec<(&'static str, String)> {
 }
 
 fn serve(site: &Site, settings: &[(&'static str, String)]) -> Server {
-    let env: Vec<(&str, &str)> = settings.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
     site.serve(&env)
 }
 
@@ -58,7 +61,10 @@ fn serve(site: &Site, settings: &[(&'static str, String)]) -> Server {
 /// the callback her browser would follow. Answers the connection's id.
 async fn connect(server: &Server, key: &str, sim: &SimServer) -> String {
     let started: Value = client()
-        .post(format!("{}/api/v1/app-connections/gitlab/oauth/start", server.url))
+        .post(format!(
+            "{}/api/v1/app-connections/gitlab/oauth/start",
+            server.url
+        ))
         .bearer_auth(key)
         .json(&json!({"name": "customer-gitlab", "scopes": ["api"], "tenantId": TENANT, "userId": USER}))
         .send()
@@ -68,15 +74,24 @@ async fn connect(server: &Server, key: &str, sim: &SimServer) -> String {
         .await
         .unwrap();
     let authorize = reqwest::Url::parse(started["authorizeUrl"].as_str().unwrap()).unwrap();
-    let redirect = gitlab_sim::oauth::authorize(sim.state(), authorize.query().unwrap(), "alice", true).unwrap();
+    let redirect =
+        gitlab_sim::oauth::authorize(sim.state(), authorize.query().unwrap(), "alice", true).unwrap();
     let redirect = reqwest::Url::parse(&redirect).unwrap();
     let page = client()
-        .get(format!("{}{}?{}", server.url, redirect.path(), redirect.query().unwrap()))
+        .get(format!(
+            "{}{}?{}",
+            server.url,
+            redirect.path(),
+            redirect.query().unwrap()
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
-    credential(server, key).await["connectionId"].as_str().unwrap().to_owned()
+    credential(server, key).await["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn credential(server: &Server, key: &str) -> Value {
@@ -134,7 +149,8 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
     let deadline = Instant::now() + Duration::from_secs(12);
     let readers: Vec<_> = (0..50)
         .map(|reader| {
-            let (servers, seen, failures, key) = (servers.clone(), seen.clone(), failures.clone(), key.clone());
+            let (servers, seen, failures, key) =
+                (servers.clone(), seen.clone(), failures.clone(), key.clone());
             let sim_url = sim.url().to_owned();
             tokio::spawn(async move {
                 let http = client();
@@ -154,7 +170,8 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
                         continue;
                     }
                     let token = body["credential"].as_str().unwrap().to_owned();
-                    let use_until = OffsetDateTime::parse(body["useUntil"].as_str().unwrap(), &Rfc3339).unwrap();
+                    let use_until =
+                        OffsetDateTime::parse(body["useUntil"].as_str().unwrap(), &Rfc3339).unwrap();
                     // A reader that honours useUntil must find the token accepted; checked with
                     // a margin for the check's own round trip.
                     if OffsetDateTime::now_utc() + time::Duration::milliseconds(250) < use_until {
@@ -165,10 +182,10 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
                             .await
                             .unwrap();
                         if user.status() != 200 {
-                            failures
-                                .lock()
-                                .unwrap()
-                                .push(format!("a token was refused before its useUntil ({})", user.status()));
+                            failures.lock().unwrap().push(format!(
+                                "a token was refused before its useUntil ({})",
+                                user.status()
+                            ));
                         }
                     }
                     seen.lock().unwrap().insert(token);
@@ -181,7 +198,12 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
     }
 
     let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} failed reads, e.g. {:?}", failures.len(), failures.first());
+    assert!(
+        failures.is_empty(),
+        "{} failed reads, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
     assert_eq!(refreshes(&sim, 400), 0, "no refresh was refused (invalid_grant)");
     let refreshed = refreshes(&sim, 200) - exchanged;
     assert!(refreshed >= 10, "ten lifetimes passed: {refreshed} refreshes");
@@ -207,35 +229,51 @@ async fn a_process_killed_after_journalling_a_refresh_leaves_the_new_tokens_to_t
 
     // The forced refresh reaches GitLab, journals the answer, and hangs before applying it.
     let forced = client()
-        .post(format!("{}/api/v1/app-connections/gitlab/{id}/refresh", first.url))
+        .post(format!(
+            "{}/api/v1/app-connections/gitlab/{id}/refresh",
+            first.url
+        ))
         .bearer_auth(&key)
         .timeout(Duration::from_secs(1))
         .send()
         .await;
     assert!(forced.is_err(), "the refresh hangs at the failpoint");
     let store = store(&site).await;
-    wait_until(Duration::from_secs(30), "the refresh answer is journalled", || async {
-        store
-            .all_journal(10)
-            .await
-            .unwrap()
-            .iter()
-            .any(|entry| entry.operation == "refresh" && entry.state == "answered")
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the refresh answer is journalled",
+        || async {
+            store
+                .all_journal(10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|entry| entry.operation == "refresh" && entry.state == "answered")
+        },
+    )
     .await;
     first.child.kill().unwrap();
     first.child.wait().unwrap();
-    assert!(!accepted(&sim, &old).await, "GitLab rotated: the old pair is dead");
+    assert!(
+        !accepted(&sim, &old).await,
+        "GitLab rotated: the old pair is dead"
+    );
 
     let second = serve(&site, &settings(&sim));
-    wait_until(Duration::from_secs(30), "the journal is applied at start", || async {
-        store.all_journal(10).await.unwrap().is_empty()
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the journal is applied at start",
+        || async { store.all_journal(10).await.unwrap().is_empty() },
+    )
     .await;
     let after = credential(&second, &key).await;
     let new = after["credential"].as_str().unwrap();
     assert_ne!(new, old);
     assert!(accepted(&sim, new).await, "the journalled token works");
     assert_eq!(refreshes(&sim, 400), 0);
-    assert_eq!(refreshes(&sim, 200), 2, "the code exchange and the one refresh, never repeated");
+    assert_eq!(
+        refreshes(&sim, 200),
+        2,
+        "the code exchange and the one refresh, never repeated"
+    );
 }
