@@ -117,20 +117,20 @@ impl TestEnvBuilder {
                 NetworkSettings::deny_internal()
             }
         });
-        let mut services = Services::with_network(store.clone(), vault, clock.clone(), network)
-            .with_site_url(self.site_url.as_deref());
-        if self.oauth {
+        let default_instance = self.oauth.then(|| {
             let sim = sim.as_ref().expect("TestEnv::builder().oauth() needs .sim(seed)");
-            services = services.with_default_instance(DefaultInstance {
+            DefaultInstance {
                 url: labgate_gitlab::GitLabBaseUrl::parse(sim.url()).expect("the simulator's URL"),
                 oauth_client_id: Some(crate::sim::APP_UID.to_owned()),
                 oauth_client_secret: Some(secrecy::SecretString::from(crate::sim::APP_SECRET)),
-            });
-        }
-        services.connections = services
-            .connections
-            .clone()
-            .with_client_options(test_client_options());
+            }
+        });
+        let wiring = Wiring {
+            network,
+            site_url: self.site_url,
+            default_instance,
+        };
+        let services = wiring.services(store.clone(), vault, clock.clone());
         let app = AppState::new(services.clone(), self.server);
         let (tenant, admin, admin_key) = tenant_with_admin(&services, "acme").await;
         let (other_tenant, other_admin, other_admin_key) = tenant_with_admin(&services, "other").await;
@@ -139,6 +139,7 @@ impl TestEnvBuilder {
             store,
             clock,
             key_settings,
+            wiring,
             app,
             sim,
             tenant,
@@ -150,6 +151,29 @@ impl TestEnvBuilder {
             _data_dir: data_dir,
             database,
         }
+    }
+}
+
+/// How the environment's services are put together, kept so that a second process on the same
+/// database ([`TestEnv::replica`]) is wired the same way.
+struct Wiring {
+    network: NetworkSettings,
+    site_url: Option<String>,
+    default_instance: Option<DefaultInstance>,
+}
+
+impl Wiring {
+    fn services(&self, store: Store, vault: Arc<Vault>, clock: Arc<ManualClock>) -> Services {
+        let mut services = Services::with_network(store, vault, clock, self.network.clone())
+            .with_site_url(self.site_url.as_deref());
+        if let Some(default_instance) = &self.default_instance {
+            services = services.with_default_instance(default_instance.clone());
+        }
+        services.connections = services
+            .connections
+            .clone()
+            .with_client_options(test_client_options());
+        services
     }
 }
 
@@ -206,6 +230,7 @@ pub struct TestEnv {
     pub store: Store,
     pub clock: Arc<ManualClock>,
     pub key_settings: KeySettings,
+    wiring: Wiring,
     /// The HTTP application's state; [`TestEnv::send`] serves requests with it.
     pub app: AppState,
     sim: Option<SimServer>,
@@ -246,6 +271,21 @@ impl TestEnv {
 
     pub fn data_dir(&self) -> &std::path::Path {
         self._data_dir.path()
+    }
+
+    /// The domain services of another labgate process on the same database and keys: a store
+    /// handle and a vault of its own, a lease owner of its own, the same clock and settings.
+    /// Two of them are two replicas; one built after a failure is the restarted process.
+    pub async fn replica(&self) -> Services {
+        let store = Store::connect(self.database.url(), &StoreOptions::default())
+            .await
+            .expect("open the test database again");
+        let vault = Arc::new(
+            Vault::load(store.clone(), self.key_settings.clone())
+                .await
+                .expect("load the vault again"),
+        );
+        self.wiring.services(store, vault, self.clock.clone())
     }
 
     /// A new API key of `role` in tenant `tenant` (`acme` or `other`).
