@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::Connections;
 use super::model::{Connection, ConnectionMethod};
-use super::refresh::{RefreshReason, needs_refresh};
+use super::refresh::{RefreshReason, read_refreshes};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
 use crate::timefmt::{format_opt, format_time};
@@ -143,7 +143,7 @@ impl Connections {
         connection: Connection,
         now: OffsetDateTime,
     ) -> Result<Connection> {
-        if !connection.status.is_usable() || !needs_refresh(&connection, now) {
+        if !connection.status.is_usable() || !read_refreshes(&connection, now) {
             return Ok(connection);
         }
         let held_until = connection.expires_at;

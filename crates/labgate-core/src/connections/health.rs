@@ -8,7 +8,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::model::{Connection, ConnectionEventKind, ConnectionMethod, ConnectionStatus};
-use super::refresh::{RefreshReason, needs_refresh};
+use super::refresh::{RefreshReason, read_refreshes};
 use super::{Connections, apply_token_info, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
@@ -223,7 +223,7 @@ impl Connections {
     /// grants become `insufficient_scope`.
     async fn check_oauth(&self, connection: Connection) -> Result<Connection> {
         let mut current = connection;
-        if needs_refresh(&current, self.clock.now()) {
+        if read_refreshes(&current, self.clock.now()) {
             match self.refresh_oauth(current.clone(), RefreshReason::OnDemand).await {
                 Ok(refreshed) => current = refreshed,
                 Err(error @ (CoreError::Unavailable(_) | CoreError::Conflict(_))) => {

@@ -88,6 +88,16 @@ pub fn needs_refresh(connection: &Connection, now: OffsetDateTime) -> bool {
             .is_none_or(|expires_at| expires_at - now < refresh_margin(connection))
 }
 
+/// Whether a read at `now` asks GitLab for new tokens: the token needs refreshing, and no
+/// back-off after failed attempts holds reads off while the held token still works. Without
+/// the back-off every read during an outage would send a refresh (and its re-ask) to GitLab.
+pub fn read_refreshes(connection: &Connection, now: OffsetDateTime) -> bool {
+    let backing_off = connection.consecutive_failures > 0
+        && connection.next_refresh_at.is_some_and(|next| next > now)
+        && connection.expires_at.is_some_and(|expires_at| expires_at > now);
+    needs_refresh(connection, now) && !backing_off
+}
+
 /// GitLab's answer to a refresh as journalled (sealed as a whole).
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(rename_all = "camelCase")]
@@ -120,7 +130,7 @@ impl RefreshAnswer {
 /// Why a refresh is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshReason {
-    /// A read found too little left.
+    /// A read (or a health check) found too little left.
     OnDemand,
     /// The proactive schedule came due.
     Proactive,
@@ -305,7 +315,7 @@ impl Connections {
         }
         match reason {
             RefreshReason::Forced => true,
-            RefreshReason::OnDemand => needs_refresh(connection, self.clock.now()),
+            RefreshReason::OnDemand => read_refreshes(connection, self.clock.now()),
             RefreshReason::Proactive => connection
                 .next_refresh_at
                 .is_some_and(|due| due <= self.clock.now()),
@@ -747,6 +757,28 @@ mod tests {
         );
         assert!(!needs_refresh(&short, issued + Duration::seconds(2)));
         assert!(needs_refresh(&short, issued + Duration::milliseconds(2_001)));
+    }
+
+    #[test]
+    fn reads_hold_off_during_a_back_off_while_the_held_token_works() {
+        let issued = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let now = issued + Duration::minutes(116);
+        let mut failing = oauth(issued, Duration::hours(2));
+        assert!(read_refreshes(&failing, now));
+        failing.consecutive_failures = 1;
+        failing.next_refresh_at = Some(now + Duration::seconds(30));
+        assert!(!read_refreshes(&failing, now), "backing off");
+        assert!(
+            read_refreshes(&failing, now + Duration::seconds(30)),
+            "back-off over"
+        );
+        assert!(
+            read_refreshes(&failing, issued + Duration::hours(2)),
+            "the held token expired: the read tries"
+        );
+        // A proactive schedule ahead is no back-off.
+        failing.consecutive_failures = 0;
+        assert!(read_refreshes(&failing, now));
     }
 
     #[test]
