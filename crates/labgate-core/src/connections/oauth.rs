@@ -734,7 +734,7 @@ impl Connections {
             instance_url: target.base_url().as_str().to_owned(),
             project_id: spec.project_id.clone(),
             credentials_hash: self
-                .credentials_hash(tenant_id, &tokens.access_token)
+                .oauth_credentials_hash(tenant_id, target, user)
                 .await
                 .map_err(failed)?,
             status: ConnectionStatus::Active,
@@ -830,7 +830,7 @@ impl Connections {
             let mut next = current.clone();
             tokens.apply_to(&mut next);
             next.credentials_hash = self
-                .credentials_hash(tenant_id, &tokens.access_token)
+                .oauth_credentials_hash(tenant_id, target, user)
                 .await
                 .map_err(failed)?;
             next.gitlab_user = identity_of(user);
@@ -886,6 +886,24 @@ impl Connections {
             }
         }
         Err(failed(super::changed_meanwhile()))
+    }
+
+    /// An OAuth connection's `credentialsHash`: of the instance, the GitLab user and the OAuth
+    /// application rather than of a token, so that it stays the same across every refresh
+    /// (DESIGN.md, "Credential hash").
+    async fn oauth_credentials_hash(
+        &self,
+        tenant_id: &TenantId,
+        target: &OAuthTarget,
+        user: &User,
+    ) -> Result<String> {
+        let identity = format!(
+            "oauth\n{}\n{}\n{}",
+            target.base_url().as_str(),
+            user.id,
+            target.client_id
+        );
+        self.vault.hmac_hex(tenant_id.as_str(), identity.as_bytes()).await
     }
 
     /// Seals both tokens for the connection's vault slots.

@@ -596,11 +596,9 @@ impl Connections {
                 self.store.delete_journal(entry.id.as_str()).await?;
                 return Ok(current);
             }
+            // The credentials hash stays: it names the grant's identity, not a token.
             let mut next = current.clone();
             tokens.apply_to(&mut next);
-            next.credentials_hash = self
-                .credentials_hash(&current.tenant_id, &tokens.access_token)
-                .await?;
             next.refresh_generation = current.refresh_generation.saturating_add(1);
             next.version = current.version.saturating_add(1);
             next.consecutive_failures = 0;
