@@ -46,9 +46,9 @@ const ON_DEMAND_MARGIN: Duration = Duration::minutes(5);
 /// …unless the token's whole lifetime is this short: then when less than half is left, so that
 /// a fresh token never triggers another refresh.
 const SHORT_LIFETIME: Duration = Duration::minutes(5);
-/// How long a refresh lease lasts: far longer than a refresh takes, short enough that a crashed
-/// holder's connection is refreshed again soon.
-const LEASE_LENGTH: Duration = Duration::seconds(60);
+/// How much longer than its longest refresh a lease lasts: short enough that a crashed holder's
+/// connection is refreshed again soon.
+const LEASE_MARGIN: Duration = Duration::seconds(60);
 /// How long a caller waits for another process's refresh before giving up on this attempt.
 const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -279,7 +279,7 @@ impl Connections {
                     current.id.as_str(),
                     &self.lease_owner,
                     ms(now),
-                    ms(now + LEASE_LENGTH),
+                    ms(now + self.lease_length()),
                 )
                 .await?
             {
@@ -307,6 +307,16 @@ impl Connections {
             tracing::warn!(connection_id = %current.id, error = %error, "a refresh lease could not be released; it lapses");
         }
         outcome
+    }
+
+    /// How long a refresh lease lasts: longer than a refresh can take (its request and the one
+    /// re-ask, each up to the client's timeout, then the journal write's retries). A lease that
+    /// ran out under a refresh still waiting for GitLab would let another process send the same
+    /// refresh token again, and strict rotation would end the grant.
+    fn lease_length(&self) -> Duration {
+        let requests = self.options.request_timeout.saturating_mul(2);
+        let journal = JOURNAL_WRITE_FIRST_DELAY.saturating_mul(2_u32.pow(JOURNAL_WRITE_ATTEMPTS));
+        Duration::try_from(requests.saturating_add(journal)).unwrap_or(Duration::HOUR) + LEASE_MARGIN
     }
 
     fn still_wanted(&self, connection: &Connection, reason: RefreshReason) -> bool {
@@ -666,7 +676,7 @@ impl Connections {
                         entry.connection_id.as_str(),
                         &self.lease_owner,
                         ms(now),
-                        ms(now + LEASE_LENGTH),
+                        ms(now + self.lease_length()),
                     )
                     .await?
                 {
