@@ -101,7 +101,10 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("ConnectionEventKind", wire(ConnectionEventKind::ALL)),
         ("ConnectionMethod", wire(ConnectionMethod::ALL)),
         ("ConnectionStatus", wire(ConnectionStatus::ALL)),
-        ("CredentialTokenType", wire(labgate_proto::credentials::CredentialTokenType::ALL)),
+        (
+            "CredentialTokenType",
+            wire(labgate_proto::credentials::CredentialTokenType::ALL),
+        ),
         ("DeliveryState", wire(DeliveryState::ALL)),
         ("InstanceKind", wire(InstanceKind::ALL)),
         ("JobState", wire(&JobState::ALL)),
