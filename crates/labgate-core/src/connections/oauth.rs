@@ -852,6 +852,9 @@ impl Connections {
                 Some(current.status),
                 Some("reconnected through OAuth".to_owned()),
             );
+            // The grant being replaced is revoked once the new one is saved: it must not live on at
+            // GitLab with nobody holding it.
+            let replaced = self.latest_refresh_token(&current).await.map_err(failed)?;
             let sealed = self.seal_pair(&next, tokens).await.map_err(failed)?;
             let items = sealed.items(&next);
             let saved = self
@@ -876,6 +879,18 @@ impl Connections {
                         .delete_journal(&entry.id)
                         .await
                         .map_err(|error| failed(error.into()))?;
+                }
+                if let Some(replaced) = replaced {
+                    let revoked = match self.oauth_client(target) {
+                        Ok(client) => client
+                            .revoke(&replaced, true)
+                            .await
+                            .map_err(|error| error.to_string()),
+                        Err(error) => Err(error.to_string()),
+                    };
+                    if let Err(error) = revoked {
+                        tracing::warn!(connection_id = %next.id, error = %error, "the replaced OAuth grant could not be revoked");
+                    }
                 }
                 if current.status != next.status {
                     self.emit_status(&next, current.status, "reconnected through OAuth")

@@ -660,6 +660,35 @@ impl Connections {
         ))
     }
 
+    /// The refresh token that ends the connection's grant now: the one a journalled but
+    /// unapplied answer holds (GitLab already replaced the stored one), else the stored one.
+    pub(super) async fn latest_refresh_token(&self, connection: &Connection) -> Result<Option<SecretString>> {
+        for row in self
+            .store
+            .connection_journal(connection.tenant_id.as_str(), connection.id.as_str())
+            .await?
+        {
+            let entry = JournalEntry::try_from(row)?;
+            if entry.operation == JournalOperation::Refresh
+                && entry.state == JournalState::Answered
+                && let Some(sealed) = entry.sealed_answer.as_deref()
+            {
+                let plaintext = self.vault.open(&Self::journal_aad(&entry), sealed).await?;
+                let answer: RefreshAnswer =
+                    serde_json::from_str(plaintext.expose_secret()).map_err(CoreError::internal)?;
+                return Ok(Some(SecretString::from(answer.refresh_token.as_str())));
+            }
+        }
+        self.vault
+            .get_secret(&crate::vault::SecretSlot {
+                tenant_id: connection.tenant_id.as_str(),
+                owner_table: OWNER_TABLE,
+                owner_id: connection.id.as_str(),
+                field: REFRESH_FIELD,
+            })
+            .await
+    }
+
     /// Settles a refresh entry a crashed process may have left behind. An answer is applied at
     /// once (the generation check keeps it from applying twice, should its holder still be
     /// alive); an entry whose request never left is dropped once its holder's lease ran out; a

@@ -503,6 +503,10 @@ async fn reconnecting_as_the_same_gitlab_user_keeps_the_connection() {
     let new_token = token(&env.services, &env.admin, &first.id).await;
     assert_ne!(new_token, old_token);
     assert_eq!(whoami(&env, &new_token).await.unwrap().username, "alice");
+    assert!(
+        whoami(&env, &old_token).await.is_err(),
+        "the replaced grant was revoked at GitLab"
+    );
     assert_eq!(
         event_kinds(&env, &first.id).await,
         [
