@@ -71,6 +71,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "gitlab_instances",
         include_str!("../migrations/sqlite/0005_gitlab_instances.sql"),
     ),
+    (
+        6,
+        "token_journal_jobs",
+        include_str!("../migrations/sqlite/0006_token_journal_jobs.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -93,6 +98,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "gitlab_instances",
         include_str!("../migrations/postgres/0005_gitlab_instances.sql"),
+    ),
+    (
+        6,
+        "token_journal_jobs",
+        include_str!("../migrations/postgres/0006_token_journal_jobs.sql"),
     ),
 ];
 

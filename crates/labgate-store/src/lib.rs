@@ -27,7 +27,8 @@ mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
-    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, JournalRecord, SealedItem,
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, JournalRecord, NewJournalEntry,
+    SealedItem,
 };
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};

@@ -171,6 +171,9 @@ pub fn default_handlers(
         Arc::new(crate::connections::ConnectionHealth {
             interval: settings.health_interval,
         }),
+        Arc::new(crate::connections::TokenChangeTakeover {
+            kind: JobKind::ConnectionRotate,
+        }),
         Arc::new(crate::handlers::DiagnosticProbe),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]

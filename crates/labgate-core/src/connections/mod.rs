@@ -37,6 +37,7 @@ use model::{
     AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,
     ConnectionStatus, GitLabIdentity, GitLabResource, Scopes, Usage,
 };
+pub use rotate::TokenChangeOutcome;
 use rows::{connection_row, event_row};
 
 use crate::audit::{AuditEvent, AuditLog};
@@ -197,6 +198,13 @@ impl Connections {
             policy,
             options: ClientOptions::default(),
         }
+    }
+
+    /// The same service queueing (and holding) its jobs on `jobs`.
+    #[must_use]
+    pub(crate) fn with_jobs(mut self, jobs: JobQueue) -> Connections {
+        self.jobs = jobs;
+        self
     }
 
     /// The same service with other GitLab client options (tests use short timeouts).
