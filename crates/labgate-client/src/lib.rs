@@ -24,12 +24,12 @@ use labgate_proto::connections::{
     ConnectionEventList, ConnectionList, ConnectionResponse, ConnectionView, CreateConnectionRequest,
     DeleteConnectionQuery, UpdateConnectionRequest,
 };
-use labgate_proto::jobs::{JobList, JobListQuery, JobResponse, JobView};
+use labgate_proto::jobs::{AcceptedResponse, JobList, JobListQuery, JobResponse, JobView};
 use labgate_proto::pagination::PageQuery;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub use credentials::{CacheOptions, Credential, CredentialCache};
 
@@ -271,16 +271,20 @@ impl Client {
         Ok(response.app_connection)
     }
 
-    pub async fn check_connection(&self, id: &str) -> Result<ConnectionView, ClientError> {
+    /// Checks a connection at GitLab now; a check that rotates the token may answer with the
+    /// job that follows the rotation.
+    pub async fn check_connection(&self, id: &str) -> Result<TokenChange, ClientError> {
         let path = format!("api/v1/app-connections/gitlab/{}/check", encode_segment(id));
-        let response: ConnectionResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
-        Ok(response.app_connection)
+        let answer: TokenChangeAnswer = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
+        Ok(answer.into())
     }
 
-    pub async fn rotate_connection(&self, id: &str) -> Result<ConnectionView, ClientError> {
+    /// Rotates a connection's token at GitLab now; a rotation that outlasts the server's wait
+    /// answers with the job that follows it.
+    pub async fn rotate_connection(&self, id: &str) -> Result<TokenChange, ClientError> {
         let path = format!("api/v1/app-connections/gitlab/{}/rotate", encode_segment(id));
-        let response: ConnectionResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
-        Ok(response.app_connection)
+        let answer: TokenChangeAnswer = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
+        Ok(answer.into())
     }
 
     pub async fn connection_events(
@@ -290,6 +294,32 @@ impl Client {
     ) -> Result<ConnectionEventList, ClientError> {
         let path = format!("api/v1/app-connections/gitlab/{}/events", encode_segment(id));
         self.call(Method::GET, &path, Some(page), None::<&()>).await
+    }
+}
+
+/// What a call that changes a token at GitLab answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenChange {
+    /// It ended in time: the connection as it is now (`200`).
+    Done(Box<ConnectionView>),
+    /// It goes on in the background (`202`): follow the job with [`Client::job`].
+    Running(Box<JobView>),
+}
+
+/// The two bodies a token-changing route answers with.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TokenChangeAnswer {
+    Done(Box<ConnectionResponse>),
+    Running(Box<AcceptedResponse>),
+}
+
+impl From<TokenChangeAnswer> for TokenChange {
+    fn from(answer: TokenChangeAnswer) -> TokenChange {
+        match answer {
+            TokenChangeAnswer::Done(response) => TokenChange::Done(Box::new(response.app_connection)),
+            TokenChangeAnswer::Running(accepted) => TokenChange::Running(Box::new(accepted.job)),
+        }
     }
 }
 

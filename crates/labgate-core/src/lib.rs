@@ -207,6 +207,15 @@ impl Services {
         }
     }
 
+    /// Services whose jobs started by this process itself (a token change a request asked for) are
+    /// held as `holder` says: under the process's owner name and lease, like the worker's.
+    #[must_use]
+    pub fn with_job_holder(mut self, holder: jobs::Holder) -> Services {
+        self.jobs = self.jobs.clone().with_holder(holder);
+        self.connections = self.connections.with_jobs(self.jobs.clone());
+        self
+    }
+
     /// Services that know the site URL they are served at (`LABGATE_SITE_URL`), so views can
     /// show the OAuth redirect URI to register at GitLab. Without it they show none.
     pub fn with_site_url(mut self, site_url: Option<&str>) -> Services {

@@ -69,6 +69,16 @@ pub struct JobResponse {
     pub job: JobView,
 }
 
+/// The answer `202 Accepted`: the operation goes on in the background as a job. Follow it with
+/// `GET /api/v1/jobs/{jobId}` (also in the `Location` header): it ends `succeeded`, or `failed`
+/// with the reason in `lastError`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedResponse {
+    pub job_id: String,
+    pub job: JobView,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobList {

@@ -267,26 +267,49 @@ impl Modify for Links {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                let Some((_, resource, targets)) = LINKS
-                    .iter()
-                    .find(|(source, _, _)| operation.operation_id.as_deref() == Some(source))
-                else {
-                    continue;
-                };
-                let Some(RefOr::T(response)) = operation.responses.responses.get_mut("200") else {
-                    continue;
-                };
-                for (target, parameter) in *targets {
-                    // utoipa 5 writes `Link::operation_id` as `operation_id`; OpenAPI spells it
-                    // `operationId`, so the field goes in through the flattened extensions.
-                    let link = LinkBuilder::new()
-                        .extensions(Some(Extensions::from_iter([("operationId", *target)])))
-                        .parameter(*parameter, format!("$response.body#{resource}/{parameter}"))
-                        .build();
-                    response.links.insert((*target).to_owned(), link.into());
-                }
+                link_resources(operation);
+                link_accepted_job(operation);
             }
         }
+    }
+}
+
+/// A link to `target`, its `parameter` taken from the answer at `pointer`.
+fn link(target: &str, parameter: &str, pointer: &str) -> RefOr<utoipa::openapi::link::Link> {
+    // utoipa 5 writes `Link::operation_id` as `operation_id`; OpenAPI spells it `operationId`,
+    // so the field goes in through the flattened extensions.
+    LinkBuilder::new()
+        .extensions(Some(Extensions::from_iter([("operationId", target)])))
+        .parameter(parameter, format!("$response.body#{pointer}"))
+        .build()
+        .into()
+}
+
+/// The [`LINKS`] of an operation's `200` answer.
+fn link_resources(operation: &mut Operation) {
+    let Some((_, resource, targets)) = LINKS
+        .iter()
+        .find(|(source, _, _)| operation.operation_id.as_deref() == Some(source))
+    else {
+        return;
+    };
+    let Some(RefOr::T(response)) = operation.responses.responses.get_mut("200") else {
+        return;
+    };
+    for (target, parameter) in *targets {
+        response.links.insert(
+            (*target).to_owned(),
+            link(target, parameter, &format!("{resource}/{parameter}")),
+        );
+    }
+}
+
+/// A `202 Accepted` answer carries the job that follows the operation: it leads to that job.
+fn link_accepted_job(operation: &mut Operation) {
+    if let Some(RefOr::T(response)) = operation.responses.responses.get_mut("202") {
+        response
+            .links
+            .insert("getJob".to_owned(), link("getJob", "id", "/jobId"));
     }
 }
 

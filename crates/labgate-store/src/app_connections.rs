@@ -74,8 +74,9 @@ pub struct ConnectionFilter<'a> {
     pub project_id: Option<&'a str>,
 }
 
-/// A journalled GitLab call: `pending` once the request may have been sent, `answered` once
-/// GitLab's sealed answer is stored.
+/// A journalled GitLab call: `pending` while it holds the connection's lock before its request
+/// leaves, `sent` once the request may have reached GitLab, `answered` once GitLab's sealed
+/// answer is stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JournalRecord {
     pub id: String,
@@ -84,8 +85,21 @@ pub struct JournalRecord {
     pub operation: String,
     pub state: String,
     pub sealed_answer: Option<Vec<u8>>,
+    /// The job that follows the call; `None` for entries written before jobs did.
+    pub job_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A journal entry to open before a GitLab call is made.
+#[derive(Debug, Clone, Copy)]
+pub struct NewJournalEntry<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub operation: &'a str,
+    pub job_id: Option<&'a str>,
+    pub now: i64,
 }
 
 /// Applies a journalled answer: the new sealed tokens replace the old ones, the connection row
@@ -162,7 +176,7 @@ const CONNECTION_COLUMNS: &str = "id, tenant_id, name, description, app, method,
      instance_id, external_tenant_id, external_user_id, token_issued_at, next_refresh_at, created_at, updated_at";
 const EVENT_COLUMNS: &str = "id, tenant_id, connection_id, kind, from_status, to_status, reason, created_at";
 const JOURNAL_COLUMNS: &str =
-    "id, tenant_id, connection_id, operation, state, sealed_answer, created_at, updated_at";
+    "id, tenant_id, connection_id, operation, state, sealed_answer, job_id, created_at, updated_at";
 
 const INSERT_CONNECTION: &str = "INSERT INTO app_connections (id, tenant_id, name, description, app, method, \
      access_token_type, instance_url, project_id, credentials_hash, status, status_reason, scopes, expires_at, \
@@ -533,24 +547,19 @@ impl Store {
         )
     }
 
-    /// Opens a journal entry in state `pending`, before the GitLab call is made.
-    pub async fn insert_journal(
-        &self,
-        id: &str,
-        tenant_id: &str,
-        connection_id: &str,
-        operation: &str,
-        now: i64,
-    ) -> Result<()> {
+    /// Opens a journal entry in state `pending`, before the GitLab call is made. A connection
+    /// that already has an entry is [`StoreError::Conflict`].
+    pub async fn insert_journal(&self, entry: &NewJournalEntry<'_>) -> Result<()> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO token_journal (id, tenant_id, connection_id, operation, state, sealed_answer, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, 'pending', NULL, $5, $5)",
+            "INSERT INTO token_journal (id, tenant_id, connection_id, operation, state, sealed_answer, job_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', NULL, $5, $6, $6)",
         )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(connection_id)
-        .bind(operation)
-        .bind(now)
+        .bind(entry.id)
+        .bind(entry.tenant_id)
+        .bind(entry.connection_id)
+        .bind(entry.operation)
+        .bind(entry.job_id)
+        .bind(entry.now)
         .execute(pool)
         .await
         .map(|_| ())?);
@@ -591,14 +600,15 @@ impl Store {
     /// A taken connection slot (another operation began) is [`StoreError::Conflict`].
     pub async fn insert_answered_journal(&self, entry: &JournalRecord) -> Result<()> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO token_journal (id, tenant_id, connection_id, operation, state, sealed_answer, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, 'answered', $5, $6, $7)",
+            "INSERT INTO token_journal (id, tenant_id, connection_id, operation, state, sealed_answer, job_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 'answered', $5, $6, $7, $8)",
         )
         .bind(&entry.id)
         .bind(&entry.tenant_id)
         .bind(&entry.connection_id)
         .bind(&entry.operation)
         .bind(&entry.sealed_answer)
+        .bind(&entry.job_id)
         .bind(entry.created_at)
         .bind(entry.updated_at)
         .execute(pool)

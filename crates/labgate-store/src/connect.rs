@@ -76,6 +76,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "oauth_connections",
         include_str!("../migrations/sqlite/0006_oauth_connections.sql"),
     ),
+    (
+        7,
+        "token_journal_jobs",
+        include_str!("../migrations/sqlite/0007_token_journal_jobs.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -103,6 +108,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "oauth_connections",
         include_str!("../migrations/postgres/0006_oauth_connections.sql"),
+    ),
+    (
+        7,
+        "token_journal_jobs",
+        include_str!("../migrations/postgres/0007_token_journal_jobs.sql"),
     ),
 ];
 

@@ -103,6 +103,31 @@ impl Store {
         })
     }
 
+    /// Inserts a job already running under `owner`'s lease until `lease_until`, as its first
+    /// attempt: work this process has started itself, which no worker may claim while the lease
+    /// is renewed, and which any worker takes over once it lapses.
+    pub async fn insert_held_job(&self, job: &NewJob<'_>, owner: &str, lease_until: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO jobs (id, tenant_id, kind, payload, state, run_at, attempts, max_attempts, lease_owner, \
+             lease_expires_at, dedupe_key, progress_done, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'running', $5, 1, $6, $7, $8, $9, 0, $10, $10)",
+        )
+        .bind(job.id)
+        .bind(job.tenant_id)
+        .bind(job.kind)
+        .bind(job.payload)
+        .bind(job.run_at)
+        .bind(job.max_attempts)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(job.dedupe_key)
+        .bind(job.now)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
     /// Brings a queued job holding `dedupe_key` forward to `run_at` if it was due later.
     pub async fn advance_job(&self, dedupe_key: &str, run_at: i64) -> Result<bool> {
         let affected = on_pool!(self, pool => sqlx::query(

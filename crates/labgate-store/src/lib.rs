@@ -27,8 +27,8 @@ mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
-    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, JournalRecord, OAuthStateRecord,
-    RefreshHold, SealedItem,
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, JournalRecord, NewJournalEntry,
+    OAuthStateRecord, RefreshHold, SealedItem,
 };
 pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
 pub use connect::{Backend, StoreOptions};

@@ -22,6 +22,7 @@ use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
 use labgate_store::{Store, StoreOptions};
 use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::database::TestDatabase;
@@ -39,6 +40,7 @@ pub struct TestEnvBuilder {
     site_url: Option<String>,
     server: ServerSettings,
     oauth: bool,
+    gitlab_timeout: Duration,
 }
 
 impl TestEnvBuilder {
@@ -87,6 +89,14 @@ impl TestEnvBuilder {
         self
     }
 
+    /// How long labgate waits for one GitLab request (default 2 s, so a fault shows at once);
+    /// longer for tests whose simulated GitLab is slow on purpose.
+    #[must_use]
+    pub fn gitlab_timeout(mut self, timeout: Duration) -> TestEnvBuilder {
+        self.gitlab_timeout = timeout;
+        self
+    }
+
     pub async fn build(self) -> TestEnv {
         crate::install_log_capture();
         let database = TestDatabase::new().await;
@@ -129,6 +139,7 @@ impl TestEnvBuilder {
             network,
             site_url: self.site_url,
             default_instance,
+            gitlab_timeout: self.gitlab_timeout,
         };
         let services = wiring.services(store.clone(), vault, clock.clone());
         let app = AppState::new(services.clone(), self.server);
@@ -160,6 +171,7 @@ struct Wiring {
     network: NetworkSettings,
     site_url: Option<String>,
     default_instance: Option<DefaultInstance>,
+    gitlab_timeout: Duration,
 }
 
 impl Wiring {
@@ -172,7 +184,7 @@ impl Wiring {
         services.connections = services
             .connections
             .clone()
-            .with_client_options(test_client_options());
+            .with_client_options(test_client_options(self.gitlab_timeout));
         services
     }
 }
@@ -182,11 +194,14 @@ fn loopback_network() -> NetworkSettings {
     NetworkSettings::new(loopback.clone(), loopback)
 }
 
+/// How long labgate waits for one GitLab request unless a test says otherwise.
+const GITLAB_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// GitLab client options for tests: one attempt and short timeouts, so a fault shows at once.
-fn test_client_options() -> ClientOptions {
+fn test_client_options(request_timeout: Duration) -> ClientOptions {
     ClientOptions {
         max_attempts: 1,
-        request_timeout: Duration::from_secs(2),
+        request_timeout,
         connect_timeout: Duration::from_secs(2),
         use_env_proxy: false,
         ..ClientOptions::default()
@@ -254,6 +269,7 @@ impl TestEnv {
             site_url: None,
             server: ServerSettings::default(),
             oauth: false,
+            gitlab_timeout: GITLAB_TIMEOUT,
         }
     }
 
@@ -423,6 +439,25 @@ impl TestEnv {
             .expect("the flow creates the connection")
     }
 
+    /// Serves the application on a real socket (127.0.0.1, a free port) until the answer is
+    /// dropped, for tests where the transport matters: a client that hangs up, say.
+    pub async fn serve(&self) -> ServedApp {
+        let settings = ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..(*self.app.settings).clone()
+        };
+        let server = labgate_server::bind(AppState::new(self.services.clone(), settings))
+            .await
+            .expect("bind a loopback port");
+        let address = server.local_addr().expect("the bound address");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server.serve(shutdown.clone()));
+        ServedApp {
+            base: format!("http://{address}"),
+            shutdown,
+        }
+    }
+
     /// Runs SQL against the test database, for tests that plant rows the application would
     /// never write (an unknown status, say).
     pub async fn execute_sql(&self, sql: &str) {
@@ -443,6 +478,35 @@ impl TestEnv {
                 let _ = connection.close().await;
             }
         }
+    }
+}
+
+/// The application on a real socket; it stops accepting when dropped.
+pub struct ServedApp {
+    base: String,
+    shutdown: CancellationToken,
+}
+
+impl ServedApp {
+    /// The full URL of `path` (`/api/v1/…`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A real HTTP client that gives up on a request after `patience`, dropping the connection
+    /// as any client with a timeout does.
+    pub fn client(&self, patience: Duration) -> reqwest::Client {
+        labgate_server::install_crypto_provider();
+        reqwest::Client::builder()
+            .timeout(patience)
+            .build()
+            .expect("build an HTTP client")
+    }
+}
+
+impl Drop for ServedApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 

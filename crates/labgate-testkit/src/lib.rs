@@ -15,7 +15,7 @@ pub mod sim;
 mod wait;
 
 pub use database::{DEFAULT_POSTGRES_URL, TestBackend, TestDatabase, postgres_required};
-pub use env::{Reply, START_MS, TestEnv, TestEnvBuilder};
+pub use env::{Reply, START_MS, ServedApp, TestEnv, TestEnvBuilder};
 pub use logs::{captured_logs, install_log_capture};
 pub use net::{HostTable, RecordingProxy};
 pub use wait::wait_until;

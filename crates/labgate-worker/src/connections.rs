@@ -1,10 +1,12 @@
 //! The connection health monitor: a recurring sweep that checks every connection at GitLab,
-//! moves it through the status machine and rotates tokens whose auto-rotation is due; and the
-//! proactive refresh of OAuth connections.
+//! moves it through the status machine and rotates tokens whose auto-rotation is due; the
+//! proactive refresh of OAuth connections; and the takeover of token changes whose process died.
 
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use labgate_core::CoreError;
+use labgate_core::connections::TokenChangeOutcome;
 use labgate_core::jobs::JobKind;
 
 use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
@@ -63,6 +65,45 @@ impl JobHandler for ProactiveRefresh {
             Ok(JobOutcome {
                 run_again_after: Some(labgate_gitlab::jittered(self.interval, 0.1)),
             })
+        })
+    }
+}
+
+/// Takes over a token change (a rotation) whose process died while holding its job: finishes
+/// it from the token journal, never by calling GitLab again. Jobs of these kinds are started
+/// and held by the process that took the request; a worker claims one only once that
+/// process's lease has lapsed.
+pub struct TokenChangeTakeover {
+    pub kind: JobKind,
+}
+
+impl JobHandler for TokenChangeTakeover {
+    fn kind(&self) -> JobKind {
+        self.kind
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let outcome = context
+                .services()
+                .connections
+                .settle_token_change(&context.job)
+                .await
+                .map_err(|error| match error {
+                    CoreError::Validation { message, .. } => JobFailure::permanent(message),
+                    other => JobFailure::retry(format!("the token change could not be settled: {other}")),
+                })?;
+            match outcome {
+                TokenChangeOutcome::Applied => Ok(JobOutcome::default()),
+                TokenChangeOutcome::NotApplied => Err(JobFailure::permanent(
+                    "the process running this token change stopped before GitLab changed anything; \
+                     the connection keeps its token",
+                )),
+                TokenChangeOutcome::NeedsAttention { reason } => Err(JobFailure::permanent(reason)),
+                TokenChangeOutcome::ConnectionGone => {
+                    Err(JobFailure::permanent("the connection was deleted"))
+                }
+            }
         })
     }
 }

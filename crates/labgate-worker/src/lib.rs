@@ -15,7 +15,7 @@ mod handlers;
 mod runner;
 mod webhooks;
 
-pub use connections::ConnectionHealth;
+pub use connections::{ConnectionHealth, TokenChangeTakeover};
 pub use handlers::{DiagnosticProbe, MaintenancePrune};
 pub use runner::{
     JobContext, JobFailure, JobHandler, JobOutcome, RunOutcome, Worker, WorkerSettings, default_handlers,

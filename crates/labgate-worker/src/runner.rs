@@ -177,6 +177,9 @@ pub fn default_handlers(
         Arc::new(crate::connections::ProactiveRefresh {
             interval: settings.refresh_interval,
         }),
+        Arc::new(crate::connections::TokenChangeTakeover {
+            kind: JobKind::ConnectionRotate,
+        }),
         Arc::new(crate::handlers::DiagnosticProbe),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]

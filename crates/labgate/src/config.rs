@@ -58,6 +58,8 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     pub metrics_token_file: Option<PathBuf>,
     pub request_timeout_secs: u64,
+    /// How long a token-changing request waits for GitLab before answering 202 with a job.
+    pub token_change_wait_secs: u64,
     pub shutdown_timeout_secs: u64,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -97,6 +99,7 @@ impl Default for Settings {
             metrics_token: None,
             metrics_token_file: None,
             request_timeout_secs: 30,
+            token_change_wait_secs: 10,
             shutdown_timeout_secs: 30,
             auth_failures_per_minute: 20,
             worker_concurrency: 4,
@@ -197,6 +200,7 @@ const SETTING_KEYS: &[&str] = &[
     "metrics_token",
     "metrics_token_file",
     "request_timeout_secs",
+    "token_change_wait_secs",
     "shutdown_timeout_secs",
     "auth_failures_per_minute",
     "worker_concurrency",
@@ -245,6 +249,7 @@ pub struct Config {
     pub network: labgate_core::NetworkSettings,
     pub metrics_token: Option<SecretString>,
     pub request_timeout: Duration,
+    pub token_change_wait: Duration,
     pub shutdown_timeout: Duration,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -402,6 +407,7 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
         key,
         "database_max_connections"
             | "request_timeout_secs"
+            | "token_change_wait_secs"
             | "shutdown_timeout_secs"
             | "auth_failures_per_minute"
             | "worker_concurrency"
@@ -708,6 +714,16 @@ fn resolve(
     if settings.job_lease_secs < 2 {
         bail!("{} must be at least 2", origins.get("job_lease_secs"));
     }
+    let request_timeout_secs = settings.request_timeout_secs.max(1);
+    if settings.token_change_wait_secs >= request_timeout_secs {
+        bail!(
+            "{} ({}) must be shorter than {} ({request_timeout_secs}): a request still waiting at the request \
+             timeout is answered 503 instead of 202 with the job to follow",
+            origins.get("token_change_wait_secs"),
+            settings.token_change_wait_secs,
+            origins.get("request_timeout_secs"),
+        );
+    }
     Ok(Config {
         listen,
         data_dir: settings.data_dir,
@@ -722,7 +738,8 @@ fn resolve(
         trusted_proxies,
         network,
         metrics_token,
-        request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
+        request_timeout: Duration::from_secs(request_timeout_secs),
+        token_change_wait: Duration::from_secs(settings.token_change_wait_secs),
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         auth_failures_per_minute: settings.auth_failures_per_minute,
         worker_concurrency: settings.worker_concurrency,
@@ -930,6 +947,31 @@ mod tests {
         );
         assert!(error.contains("LABGATE_WEBHOOK_PROXY"), "{error}");
         assert!(!error.contains("proxy-password"), "{error}");
+    }
+
+    #[test]
+    fn the_token_change_wait_stays_under_the_request_timeout() {
+        let none = FlagOverrides::default();
+        let config = load_from(None, &none, &env(&[("LABGATE_TOKEN_CHANGE_WAIT_SECS", "4")])).unwrap();
+        assert_eq!(config.token_change_wait, Duration::from_secs(4));
+        assert_eq!(
+            load_from(None, &none, &[]).unwrap().token_change_wait,
+            Duration::from_secs(10)
+        );
+        let error = error_of(
+            None,
+            &none,
+            &[
+                ("LABGATE_TOKEN_CHANGE_WAIT_SECS", "30"),
+                ("LABGATE_REQUEST_TIMEOUT_SECS", "30"),
+            ],
+        );
+        assert!(
+            error.contains(
+                "LABGATE_TOKEN_CHANGE_WAIT_SECS (30) must be shorter than LABGATE_REQUEST_TIMEOUT_SECS"
+            ),
+            "{error}"
+        );
     }
 
     fn error_of(file: Option<&Path>, flags: &FlagOverrides, environment: &[(&str, &str)]) -> String {

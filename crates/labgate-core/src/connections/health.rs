@@ -12,7 +12,7 @@ use super::refresh::{RefreshReason, read_refreshes};
 use super::{Connections, apply_token_info, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
-use crate::jobs::{JobKind, JobSpec, jittered};
+use crate::jobs::{JobKind, JobSpec, Settled, jittered};
 use crate::timefmt::format_date;
 use crate::{CoreError, Result};
 
@@ -81,42 +81,68 @@ pub fn status_for_token(info: &TokenInfo, now: OffsetDateTime) -> (ConnectionSta
 type Finding = (ConnectionStatus, Option<String>);
 
 impl Connections {
-    /// `POST …/gitlab/{id}/check`: checks at once and answers with the updated connection.
+    /// Checks the connection at GitLab now and waits for an automatic rotation it starts.
     pub async fn check(
         &self,
         principal: &Principal,
         id: &str,
     ) -> Result<labgate_proto::connections::ConnectionView> {
+        match self.check_within(principal, id, None).await? {
+            Settled::Done(view) => Ok(view),
+            Settled::Running(job) => Err(CoreError::Unavailable(format!(
+                "the rotation the check started goes on in job {}",
+                job.id
+            ))),
+        }
+    }
+
+    /// `POST …/gitlab/{id}/check`: checks at once and answers with the updated connection. When
+    /// the check rotates the token (auto-rotation is due), it waits up to `wait` (`None`: until
+    /// the rotation ends) before answering with the job that follows the rotation.
+    pub async fn check_within(
+        &self,
+        principal: &Principal,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Settled<labgate_proto::connections::ConnectionView>> {
         principal.require(Access::Write)?;
         let connection = self.load(principal, id).await?;
-        let checked = self.check_connection(connection).await?;
+        let checked = self.check_connection(connection, wait).await?;
+        let details = match &checked {
+            Settled::Done(checked) => json!({"status": checked.status}),
+            Settled::Running(job) => json!({"rotationJobId": job.id}),
+        };
         self.audit
             .record(
                 principal,
                 AuditEvent {
                     action: AuditAction::ConnectionCheck,
                     resource_kind: ResourceType::AppConnection,
-                    resource_id: Some(checked.id.as_str()),
-                    details: Some(json!({"status": checked.status})),
+                    resource_id: Some(id),
+                    details: Some(details),
                 },
             )
             .await?;
-        Ok(view(&checked))
+        Ok(checked.map(|checked| view(&checked)))
     }
 
     /// Checks one connection against GitLab, saves the outcome, records a transition, and
-    /// rotates the token when auto-rotation is due.
-    async fn check_connection(&self, connection: Connection) -> Result<Connection> {
+    /// rotates the token when auto-rotation is due (waiting for that up to `wait`).
+    async fn check_connection(
+        &self,
+        connection: Connection,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Settled<Connection>> {
         self.recover_connection_journal(&connection).await?;
         let current = self.fetch(&connection.tenant_id, &connection.id).await?;
         let now = self.clock.now();
         let mut next = current.clone();
         next.last_checked_at = Some(now);
         if current.status.needs_person() {
-            return self.save_health(&current, next).await;
+            return self.save_health(&current, next).await.map(Settled::Done);
         }
         if current.method == ConnectionMethod::OAuth {
-            return self.check_oauth(current).await;
+            return self.check_oauth(current).await.map(Settled::Done);
         }
         (next.status, next.status_reason) = self.finding(&current, &mut next, now).await?;
         let saved = self.save_health(&current, next).await?;
@@ -126,9 +152,9 @@ impl Connections {
                 .expires_at
                 .is_some_and(|at| at - now <= Duration::days(i64::from(saved.rotate_before_days)))
         {
-            return self.rotate_when_due(saved).await;
+            return self.rotate_when_due(saved, wait).await;
         }
-        Ok(saved)
+        Ok(Settled::Done(saved))
     }
 
     /// Asks GitLab about the token and says what status that means; what introspection learned
@@ -299,16 +325,29 @@ impl Connections {
         self.save_health(&current, next).await
     }
 
-    /// Rotates a connection whose automatic rotation is due. A refusal by GitLab (nothing
-    /// changed there) or another rotation holding the lock leaves the check successful: the
-    /// next check tries again.
-    async fn rotate_when_due(&self, connection: Connection) -> Result<Connection> {
-        let fallback = connection.clone();
-        match self.rotate_connection(connection).await {
-            Ok(rotated) => Ok(rotated),
+    /// Rotates a connection whose automatic rotation is due, waiting up to `wait`. A refusal by
+    /// GitLab (nothing changed there) or another rotation holding the lock leaves the check
+    /// successful: the next check tries again.
+    async fn rotate_when_due(
+        &self,
+        connection: Connection,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Settled<Connection>> {
+        let this = self.clone();
+        let planned = connection.clone();
+        let rotation = self
+            .run_token_change(
+                JobKind::ConnectionRotate,
+                &connection,
+                wait,
+                move |job_id| async move { this.rotate_connection(&job_id, planned).await },
+            )
+            .await;
+        match rotation {
+            Ok(settled) => Ok(settled),
             Err(error @ (CoreError::Unavailable(_) | CoreError::Conflict(_))) => {
-                tracing::warn!(connection_id = %fallback.id, error = %error, "automatic rotation did not happen");
-                Ok(fallback)
+                tracing::warn!(connection_id = %connection.id, error = %error, "automatic rotation did not happen");
+                Ok(Settled::Done(connection))
             }
             Err(other) => Err(other),
         }
@@ -358,7 +397,9 @@ impl Connections {
                 .map(|row| async move {
                     let id = row.id.clone();
                     let outcome = match Connection::try_from(row) {
-                        Ok(connection) => self.check_connection(connection).await,
+                        // The sweep waits for every rotation it starts; if it is cancelled (its
+                        // lease lost), the rotations go on as jobs of their own.
+                        Ok(connection) => self.check_connection(connection, None).await,
                         Err(error) => Err(error.into()),
                     };
                     match outcome {

@@ -39,6 +39,7 @@ use model::{
     AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,
     ConnectionStatus, GitLabIdentity, GitLabResource, Scopes, Usage,
 };
+pub use rotate::TokenChangeOutcome;
 use rows::{connection_row, event_row};
 
 use crate::audit::{AuditEvent, AuditLog};
@@ -231,6 +232,13 @@ impl Connections {
     #[must_use]
     pub fn with_instances(mut self, instances: GitLabInstances) -> Connections {
         self.instances = instances;
+        self
+    }
+
+    /// The same service queueing (and holding) its jobs on `jobs`.
+    #[must_use]
+    pub(crate) fn with_jobs(mut self, jobs: JobQueue) -> Connections {
+        self.jobs = jobs;
         self
     }
 

@@ -8,7 +8,7 @@ pub use labgate_proto::connections::{
 };
 use time::OffsetDateTime;
 
-use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JournalId, TenantId};
+use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JobId, JournalId, TenantId};
 
 /// The scopes a GitLab token holds. GitLab adds scopes over time, so the set keeps whatever
 /// GitLab reports; labgate asks it only whether a scope is there.
@@ -154,6 +154,8 @@ pub struct JournalEntry {
     pub operation: JournalOperation,
     pub state: JournalState,
     pub sealed_answer: Option<Vec<u8>>,
+    /// The job that follows the call; `None` for entries written before jobs did.
+    pub job_id: Option<JobId>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -382,13 +382,14 @@ impl Connections {
         let journal_id = JournalId::generate();
         let now = self.clock.now();
         self.store
-            .insert_journal(
-                journal_id.as_str(),
-                current.tenant_id.as_str(),
-                current.id.as_str(),
-                JournalOperation::Refresh.as_str(),
-                ms(now),
-            )
+            .insert_journal(&labgate_store::NewJournalEntry {
+                id: journal_id.as_str(),
+                tenant_id: current.tenant_id.as_str(),
+                connection_id: current.id.as_str(),
+                operation: JournalOperation::Refresh.as_str(),
+                job_id: None,
+                now: ms(now),
+            })
             .await?;
         self.store.mark_journal_sent(journal_id.as_str(), ms(now)).await?;
         let mut attempt = client.refresh(&refresh_token).await;
@@ -537,6 +538,7 @@ impl Connections {
             operation: JournalOperation::Refresh,
             state: JournalState::Answered,
             sealed_answer: None,
+            job_id: None,
             created_at: now,
             updated_at: now,
         };

@@ -6,15 +6,20 @@
 //! 2. GitLab's answer is sealed into the entry (`answered`) before anything else;
 //! 3. the new token, the row and an event are written and the entry deleted in one transaction.
 //!
-//! A restart applies answered entries. A pending entry whose answer never arrived is never
-//! retried: the connection goes to `needs_attention` and a person supplies a new token.
+//! Each rotation runs as a job held by the process that started it ([`Connections::
+//! run_token_change`]), in a task of its own: neither a caller that goes away nor a lost job
+//! lease cancels it between GitLab's answer and the journal write. Its journal entry names the
+//! job, so recovery can tell an operation still in flight (its job is held under a live lease)
+//! from one whose process died. Recovery applies answered entries and releases pending ones at
+//! once; a sent entry whose answer never arrived is never retried: the connection goes to
+//! `needs_attention` and a person supplies a new token.
 
 use labgate_crypto::Aad;
 use labgate_gitlab::{CreatedToken, Credential, GitLabError};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::ConnectionView;
 use labgate_proto::webhooks::WebhookEventType;
-use labgate_store::{JournalApply, SealedItem, StoreError, VaultItemKey};
+use labgate_store::{JournalApply, NewJournalEntry, SealedItem, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,15 +33,19 @@ use super::rows::{connection_row, event_row};
 use super::{Connections, OWNER_TABLE, TOKEN_FIELD, health::status_for_expiry, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
-use crate::ids::JournalId;
+use crate::ids::{ConnectionId, JobId, JournalId};
+use crate::jobs::{Job, JobKind, JobSpec, Settled};
 use crate::rows::ms;
 use crate::{CoreError, Result};
 
 const JOURNAL_TABLE: &str = "token_journal";
 const ANSWER_FIELD: &str = "answer";
-/// A pending entry older than this has no request in flight any more (the client gives up on a
-/// request long before): its answer is lost.
-const PENDING_LOST_AFTER: Duration = Duration::minutes(5);
+/// An entry written before jobs followed rotations, and older than this, has no request in flight
+/// any more (the client gives up on a request long before).
+const UNFOLLOWED_LOST_AFTER: Duration = Duration::minutes(5);
+/// Claims of a token change's job: the one of the process that starts it, then takeovers by
+/// workers when that process died (each settles from the journal; none calls GitLab).
+const TOKEN_CHANGE_ATTEMPTS: u32 = 3;
 /// Lifetime asked for a rotated token.
 const NEW_LIFETIME: Duration = Duration::days(90);
 
@@ -87,23 +96,79 @@ fn certainly_not_applied(error: &GitLabError) -> bool {
     )
 }
 
+/// How a token change taken over from a process that died came out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenChangeOutcome {
+    /// GitLab's answer was applied: the connection holds the new token.
+    Applied,
+    /// No new token came of it (its request never reached GitLab, or GitLab refused it); the
+    /// connection is as it was.
+    NotApplied,
+    /// GitLab may have acted but its answer is lost: the connection needs a new token.
+    NeedsAttention { reason: String },
+    /// The connection was deleted meanwhile.
+    ConnectionGone,
+}
+
 impl Connections {
-    /// Rotates the connection's token at GitLab now (`POST …/gitlab/{id}/rotate`).
+    /// Rotates the connection's token at GitLab now and waits until the rotation has ended.
     pub async fn rotate(&self, principal: &Principal, id: &str) -> Result<ConnectionView> {
+        match self.rotate_within(principal, id, None).await? {
+            Settled::Done(view) => Ok(view),
+            Settled::Running(job) => Err(CoreError::Unavailable(format!(
+                "the rotation goes on in job {}",
+                job.id
+            ))),
+        }
+    }
+
+    /// `POST …/gitlab/{id}/rotate`: rotates the connection's token at GitLab, waiting up to
+    /// `wait` (`None`: until it ends) before answering with the job that follows it.
+    pub async fn rotate_within(
+        &self,
+        principal: &Principal,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Settled<ConnectionView>> {
         principal.require(Access::Write)?;
-        let connection = self.load(principal, id).await?;
-        if connection.method == super::model::ConnectionMethod::OAuth {
+        let loaded = self.load(principal, id).await?;
+        if loaded.method == super::model::ConnectionMethod::OAuth {
             return Err(CoreError::Conflict(
                 "OAuth connections are refreshed, not rotated: POST …/refresh".to_owned(),
             ));
         }
+        // What an earlier rotation left behind is settled first: an answer is applied, and an
+        // entry whose operation stopped without sending its request no longer holds the lock.
+        self.recover_connection_journal(&loaded).await?;
+        let connection = self.reload(&loaded).await?;
         if connection.status == ConnectionStatus::NeedsAttention {
             return Err(CoreError::Conflict(
                 "the connection needs a new token (a previous rotation's answer was lost); PATCH new credentials"
                     .to_owned(),
             ));
         }
-        let rotated = self.rotate_connection(connection).await?;
+        let this = self.clone();
+        let principal = principal.clone();
+        let planned = connection.clone();
+        self.run_token_change(
+            JobKind::ConnectionRotate,
+            &connection,
+            wait,
+            move |job_id| async move { this.rotate_for(&principal, &job_id, planned).await },
+        )
+        .await
+    }
+
+    /// A rotation `principal` asked for, run as job `job_id`: rotated and audited, and an error
+    /// when its outcome is unknown (the connection now needs a new token).
+    async fn rotate_for(
+        &self,
+        principal: &Principal,
+        job_id: &JobId,
+        planned: Connection,
+    ) -> Result<ConnectionView> {
+        let rotated = self.rotate_connection(job_id, planned).await?;
+        let details = json!({"status": rotated.status, "version": rotated.version, "jobId": job_id});
         self.audit
             .record(
                 principal,
@@ -111,7 +176,7 @@ impl Connections {
                     action: AuditAction::ConnectionRotate,
                     resource_kind: ResourceType::AppConnection,
                     resource_id: Some(rotated.id.as_str()),
-                    details: Some(json!({"status": rotated.status, "version": rotated.version})),
+                    details: Some(details),
                 },
             )
             .await?;
@@ -124,6 +189,34 @@ impl Connections {
         Ok(view(&rotated))
     }
 
+    /// Runs `change`, a call that changes `connection`'s token at GitLab (a rotation, an OAuth
+    /// refresh), as a job of `kind` about the connection, held by this process in a task that
+    /// neither a caller going away nor a lost lease cancels. Waits up to `wait` (`None`: until it
+    /// ends). `change` gets the job's id and names it in the journal entry it opens, so recovery
+    /// knows whether the operation may still be in flight; if this process dies, a worker takes
+    /// the job over and finishes it from the journal ([`Connections::settle_token_change`]).
+    pub(crate) async fn run_token_change<T, F, Fut>(
+        &self,
+        kind: JobKind,
+        connection: &Connection,
+        wait: Option<std::time::Duration>,
+        change: F,
+    ) -> Result<Settled<T>>
+    where
+        F: FnOnce(JobId) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let spec = JobSpec {
+            tenant_id: Some(connection.tenant_id.clone()),
+            max_attempts: TOKEN_CHANGE_ATTEMPTS,
+            ..JobSpec::new(kind, json!({"connectionId": connection.id}))
+        };
+        self.jobs
+            .run_detached(&spec, connection.id.as_str(), wait, change)
+            .await
+    }
+
     pub(super) fn journal_aad(entry: &JournalEntry) -> Aad<'_> {
         Aad::new(
             entry.tenant_id.as_str(),
@@ -133,20 +226,10 @@ impl Connections {
         )
     }
 
-    /// Rotates through the journal; answers with the connection as it ends up. `planned` is the
-    /// connection as read when the rotation was decided; it may be stale by now.
-    ///
-    /// The rotation runs in a task of its own: a caller that goes away (an HTTP client giving up,
-    /// a job whose lease lapsed) must not cancel it between GitLab's answer and the journal write,
-    /// or the new token would be lost with the old one already revoked.
-    pub(super) async fn rotate_connection(&self, planned: Connection) -> Result<Connection> {
-        let this = self.clone();
-        tokio::spawn(async move { this.rotate_detached(planned).await })
-            .await
-            .map_err(CoreError::internal)?
-    }
-
-    async fn rotate_detached(&self, planned: Connection) -> Result<Connection> {
+    /// Rotates through the journal as job `job_id`; answers with the connection as it ends up.
+    /// `planned` is the connection as read when the rotation was decided; it may be stale by now.
+    /// Runs inside the job's own task ([`Connections::run_token_change`]).
+    pub(super) async fn rotate_connection(&self, job_id: &JobId, planned: Connection) -> Result<Connection> {
         failpoint!(
             "rotation.before-lock",
             planned.id.as_str(),
@@ -158,24 +241,21 @@ impl Connections {
         let journal_id = JournalId::generate();
         match self
             .store
-            .insert_journal(
-                journal_id.as_str(),
-                planned.tenant_id.as_str(),
-                planned.id.as_str(),
-                JournalOperation::Rotate.as_str(),
-                ms(now),
-            )
+            .insert_journal(&NewJournalEntry {
+                id: journal_id.as_str(),
+                tenant_id: planned.tenant_id.as_str(),
+                connection_id: planned.id.as_str(),
+                operation: JournalOperation::Rotate.as_str(),
+                job_id: Some(job_id.as_str()),
+                now: ms(now),
+            })
             .await
         {
             Ok(()) => {}
-            Err(StoreError::Conflict { .. }) => {
-                return Err(CoreError::Conflict(
-                    "a rotation of this connection is already in progress".to_owned(),
-                ));
-            }
+            Err(StoreError::Conflict { .. }) => return Err(self.in_progress(&planned).await),
             Err(other) => return Err(other.into()),
         }
-        let result = self.rotate_under_lock(&journal_id, planned).await;
+        let result = self.rotate_under_lock(&journal_id, job_id, planned).await;
         if let Err(RotationStop::Released(_)) = &result {
             self.store.delete_journal(journal_id.as_str()).await?;
         }
@@ -185,10 +265,26 @@ impl Connections {
         }
     }
 
+    /// The refusal of a rotation while another token change holds the connection's lock, naming
+    /// the job to follow when there is one.
+    async fn in_progress(&self, connection: &Connection) -> CoreError {
+        let holder = self
+            .store
+            .connection_journal(connection.tenant_id.as_str(), connection.id.as_str())
+            .await
+            .ok()
+            .and_then(|entries| entries.into_iter().find_map(|entry| entry.job_id));
+        CoreError::Conflict(match holder {
+            Some(job) => format!("a rotation of this connection is already in progress (job {job})"),
+            None => "a rotation of this connection is already in progress".to_owned(),
+        })
+    }
+
     /// Steps 2 and 3 of a rotation while its journal entry holds the lock.
     async fn rotate_under_lock(
         &self,
         journal_id: &JournalId,
+        job_id: &JobId,
         planned: Connection,
     ) -> std::result::Result<Connection, RotationStop> {
         let connection = self.confirm_plan(planned).await?;
@@ -259,7 +355,7 @@ impl Connections {
             }
         };
         let entry = self
-            .journal_answer(journal_id, &connection, &created, &keys)
+            .journal_answer(journal_id, job_id, &connection, &created, &keys)
             .await
             .map_err(|e| RotationStop::Kept(Err(e)))?;
         failpoint!(
@@ -304,6 +400,7 @@ impl Connections {
     async fn journal_answer(
         &self,
         journal_id: &JournalId,
+        job_id: &JobId,
         connection: &Connection,
         created: &CreatedToken,
         keys: &labgate_crypto::TenantKeys,
@@ -330,6 +427,7 @@ impl Connections {
             operation: JournalOperation::Rotate,
             state: JournalState::Answered,
             sealed_answer: None,
+            job_id: Some(job_id.clone()),
             created_at: now,
             updated_at: now,
         };
@@ -408,6 +506,7 @@ impl Connections {
                 operation: entry.operation.as_str().to_owned(),
                 state: entry.state.as_str().to_owned(),
                 sealed_answer: entry.sealed_answer.clone(),
+                job_id: entry.job_id.as_ref().map(ToString::to_string),
                 created_at: ms(entry.created_at),
                 updated_at: ms(entry.updated_at),
             })
@@ -569,12 +668,32 @@ impl Connections {
             .connection_journal(connection.tenant_id.as_str(), connection.id.as_str())
             .await?
         {
-            self.recover_entry(&JournalEntry::try_from(row)?).await?;
+            let entry = JournalEntry::try_from(row)?;
+            let abandoned = self.is_abandoned(&entry).await?;
+            self.recover_entry(&entry, abandoned).await?;
         }
         Ok(())
     }
 
-    async fn recover_entry(&self, entry: &JournalEntry) -> Result<()> {
+    /// Whether no operation stands behind `entry` any more: its job has finished, or the lease
+    /// of whoever held it lapsed (that process died), so its request cannot still be on its way.
+    /// Entries written before jobs followed token changes go by their age.
+    async fn is_abandoned(&self, entry: &JournalEntry) -> Result<bool> {
+        let now = self.clock.now();
+        match &entry.job_id {
+            Some(job_id) => Ok(!self
+                .jobs
+                .find(job_id)
+                .await?
+                .is_some_and(|job| job.is_held_at(now))),
+            None => Ok(now - entry.updated_at >= UNFOLLOWED_LOST_AFTER),
+        }
+    }
+
+    /// Settles one entry: an answer is applied; an abandoned entry without one is released when
+    /// its request never left (nothing changed at GitLab), and sets `needs_attention` when it
+    /// may have (the answer is lost). An entry whose operation may still be running is left.
+    async fn recover_entry(&self, entry: &JournalEntry, abandoned: bool) -> Result<()> {
         if entry.operation == JournalOperation::Refresh {
             return self.recover_refresh(entry).await;
         }
@@ -582,11 +701,10 @@ impl Connections {
             JournalState::Answered => {
                 self.apply_answer(entry).await?;
             }
-            // The request never left: nothing changed at GitLab, so the lock is simply released.
-            JournalState::Pending if self.clock.now() - entry.updated_at >= PENDING_LOST_AFTER => {
+            JournalState::Pending if abandoned => {
                 self.store.delete_journal(entry.id.as_str()).await?;
             }
-            JournalState::Sent if self.clock.now() - entry.updated_at >= PENDING_LOST_AFTER => {
+            JournalState::Sent if abandoned => {
                 let connection = self.fetch(&entry.tenant_id, &entry.connection_id).await?;
                 self.needs_attention(
                     &connection,
@@ -597,7 +715,7 @@ impl Connections {
                 .await?;
                 self.store.delete_journal(entry.id.as_str()).await?;
             }
-            // Possibly still in flight in another process.
+            // Possibly still in flight, in this process or another.
             JournalState::Pending | JournalState::Sent => {}
         }
         Ok(())
@@ -610,7 +728,10 @@ impl Connections {
         for row in self.store.all_journal(1_000).await? {
             let id = row.id.clone();
             let outcome = match JournalEntry::try_from(row) {
-                Ok(entry) => self.recover_entry(&entry).await,
+                Ok(entry) => match self.is_abandoned(&entry).await {
+                    Ok(abandoned) => self.recover_entry(&entry, abandoned).await,
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error.into()),
             };
             match outcome {
@@ -619,6 +740,58 @@ impl Connections {
             }
         }
         Ok(settled)
+    }
+
+    /// Finishes a token change taken over from a process that died, from the journal alone:
+    /// GitLab is never called again. The job's own entry counts as abandoned (the worker calling
+    /// this holds the job now); the outcome is read from the connection as recovery left it.
+    pub async fn settle_token_change(&self, job: &Job) -> Result<TokenChangeOutcome> {
+        if job.kind != JobKind::ConnectionRotate {
+            return Err(CoreError::validation(
+                "kind",
+                format!("{} jobs are not token changes", job.kind),
+            ));
+        }
+        let (Some(tenant_id), Some(connection_id)) = (
+            job.tenant_id.as_ref(),
+            job.payload
+                .get("connectionId")
+                .and_then(serde_json::Value::as_str)
+                .and_then(ConnectionId::parse),
+        ) else {
+            return Err(CoreError::validation(
+                "payload",
+                "a token change names its tenant and its connection (connectionId)",
+            ));
+        };
+        let connection = match self.fetch(tenant_id, &connection_id).await {
+            Ok(connection) => connection,
+            Err(CoreError::NotFound(_)) => return Ok(TokenChangeOutcome::ConnectionGone),
+            Err(other) => return Err(other),
+        };
+        for row in self
+            .store
+            .connection_journal(tenant_id.as_str(), connection_id.as_str())
+            .await?
+        {
+            let entry = JournalEntry::try_from(row)?;
+            let abandoned = entry.job_id.as_ref() == Some(&job.id) || self.is_abandoned(&entry).await?;
+            self.recover_entry(&entry, abandoned).await?;
+        }
+        let after = match self.reload(&connection).await {
+            Ok(after) => after,
+            Err(CoreError::NotFound(_)) => return Ok(TokenChangeOutcome::ConnectionGone),
+            Err(other) => return Err(other),
+        };
+        Ok(if after.last_rotated_at.is_some_and(|at| at >= job.created_at) {
+            TokenChangeOutcome::Applied
+        } else if after.status == ConnectionStatus::NeedsAttention {
+            TokenChangeOutcome::NeedsAttention {
+                reason: after.status_reason.unwrap_or_default(),
+            }
+        } else {
+            TokenChangeOutcome::NotApplied
+        })
     }
 }
 

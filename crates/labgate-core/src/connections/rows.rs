@@ -6,7 +6,7 @@ use labgate_store::{ConnectionEventRecord, ConnectionRecord, JournalRecord};
 use super::model::{
     Connection, ConnectionEvent, ExternalLabels, GitLabIdentity, GitLabResource, JournalEntry,
 };
-use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JournalId, TenantId};
+use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JobId, JournalId, TenantId};
 use crate::rows::{
     Parsed, flag, json_list, ms, opt_flag, opt_ms, opt_text, opt_time, opt_unsigned, signed, signed32, text,
     time, to_json_list, unsigned,
@@ -163,6 +163,7 @@ impl TryFrom<JournalRecord> for JournalEntry {
             operation: text("token_journal.operation", &row.operation)?,
             state: text("token_journal.state", &row.state)?,
             sealed_answer: row.sealed_answer,
+            job_id: row.job_id.map(JobId::from_stored),
             created_at: time("token_journal.created_at", row.created_at)?,
             updated_at: time("token_journal.updated_at", row.updated_at)?,
         })

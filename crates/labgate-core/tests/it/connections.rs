@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use gitlab_sim::{FaultRule, Mode, Seed};
 use labgate_core::CoreError;
+use labgate_core::jobs::{Job, JobKind, JobState, Settled};
 use labgate_proto::connections::{
     AccessTokenCredentials, AccessTokenType, App, ConnectionEventKind, ConnectionStatus,
     CreateConnectionRequest, UpdateConnectionRequest,
@@ -891,6 +892,15 @@ async fn a_rotation_planned_on_a_stale_row_does_nothing() {
     );
 }
 
+/// The tenant's rotation jobs, newest first.
+async fn rotation_jobs(env: &TestEnv) -> Vec<Job> {
+    env.services
+        .jobs
+        .of_kind(JobKind::ConnectionRotate, 10)
+        .await
+        .unwrap()
+}
+
 /// The token GitLab issued when `old` was rotated, as the simulator stores it.
 fn successor(env: &TestEnv, old: &str) -> gitlab_sim::model::AccessToken {
     let old = env.sim().state().token(old).unwrap();
@@ -921,7 +931,7 @@ async fn a_failing_journal_write_is_retried_and_the_rotation_lands() {
 }
 
 #[tokio::test]
-async fn a_rotation_stopped_before_its_request_left_releases_the_lock_without_alarm() {
+async fn a_rotation_stopped_before_its_request_left_releases_the_lock_at_once() {
     let (env, conn) = with_alice().await;
     let conns = &env.services.connections;
     let crash = labgate_core::failpoints::fail("rotation.before-send", &conn.id);
@@ -930,15 +940,151 @@ async fn a_rotation_stopped_before_its_request_left_releases_the_lock_without_al
     let journal = env.store.all_journal(10).await.unwrap();
     assert_eq!(journal.len(), 1);
     assert_eq!(journal[0].state, "pending");
-    // A start long after: the request never left, so nothing at GitLab changed.
-    env.clock.advance_ms(6 * 60_000);
+    // Its job has ended, so no request can still be on its way: the entry goes at once, not
+    // minutes later, and without alarm (nothing changed at GitLab).
     env.services.connections.recover_journal().await.unwrap();
     assert!(env.store.all_journal(10).await.unwrap().is_empty());
     let after = conns.get(&env.admin, &conn.id).await.unwrap();
     assert_eq!((after.status, after.version), (ConnectionStatus::Active, 1));
     assert!(!env.sim().state().token(ALICE).unwrap().revoked);
-    // And the next rotation is not refused as "already in progress".
+    let jobs = rotation_jobs(&env).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Failed);
+    assert!(
+        jobs[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("before the request was sent"),
+        "{:?}",
+        jobs[0].last_error
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_left_pending_is_settled_by_the_next_rotation() {
+    let (env, conn) = with_alice().await;
+    let conns = &env.services.connections;
+    let crash = labgate_core::failpoints::fail("rotation.before-send", &conn.id);
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    drop(crash);
+    // No restart, no sweep: the next rotation itself finds the entry abandoned and goes ahead
+    // instead of answering "already in progress".
     assert_eq!(conns.rotate(&env.admin, &conn.id).await.unwrap().version, 2);
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_rotation_in_flight_keeps_its_lock_and_names_its_job() {
+    let (env, conn) = with_alice().await;
+    let conns = &env.services.connections;
+    let held = labgate_core::failpoints::pause("rotation.before-send", &conn.id);
+    let first = tokio::spawn({
+        let conns = conns.clone();
+        let admin = env.admin.clone();
+        let id = conn.id.clone();
+        async move { conns.rotate(&admin, &id).await }
+    });
+    held.reached().await;
+    let job = rotation_jobs(&env).await.remove(0);
+    assert_eq!(job.state, JobState::Running);
+    // Recovery leaves an entry whose job is still held: its request may be on its way.
+    conns.recover_journal().await.unwrap();
+    assert_eq!(env.store.all_journal(10).await.unwrap().len(), 1);
+    match conns.rotate(&env.admin, &conn.id).await {
+        Err(CoreError::Conflict(message)) => {
+            assert!(message.contains("already in progress"), "{message}");
+            assert!(message.contains(job.id.as_str()), "{message}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    held.release();
+    assert_eq!(first.await.unwrap().unwrap().version, 2);
+    let job = env.services.jobs.find(&job.id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Succeeded);
+}
+
+#[tokio::test]
+async fn each_rotation_is_a_job_of_its_tenant_that_records_how_it_ended() {
+    let (env, conn) = with_alice().await;
+    let conns = &env.services.connections;
+    conns.rotate(&env.admin, &conn.id).await.unwrap();
+    let jobs = rotation_jobs(&env).await;
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.tenant_id.as_ref(), Some(&env.tenant.id));
+    assert_eq!(job.payload["connectionId"], conn.id.as_str());
+    assert_eq!(
+        env.services.jobs.get(&env.admin, &job.id).await.unwrap().kind,
+        "connection.rotate"
+    );
+    assert!(matches!(
+        env.services.jobs.get(&env.other_admin, &job.id).await,
+        Err(CoreError::NotFound(_))
+    ));
+    // GitLab refuses the next one (the token was revoked there): the job fails with the reason.
+    let current = successor(&env, ALICE).id;
+    env.sim().state().write(|db| {
+        if let Some(token) = db.tokens.get_mut(&current) {
+            token.revoked = true;
+        }
+    });
+    assert!(matches!(
+        conns.rotate(&env.admin, &conn.id).await,
+        Err(CoreError::Unavailable(_))
+    ));
+    let refused = rotation_jobs(&env).await.remove(0);
+    assert_eq!(refused.state, JobState::Failed);
+    assert!(
+        refused
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("GitLab refused the rotation"),
+        "{:?}",
+        refused.last_error
+    );
+}
+
+#[tokio::test]
+async fn a_slow_rotation_answers_with_its_job_and_ends_in_it() {
+    let (env, conn) = with_alice().await;
+    let conns = &env.services.connections;
+    env.sim().faults().add(FaultRule {
+        route: Some("/api/v4/personal_access_tokens/self/rotate".to_owned()),
+        latency_ms: 500,
+        ..FaultRule::default()
+    });
+    let job = match conns
+        .rotate_within(&env.admin, &conn.id, Some(Duration::from_millis(50)))
+        .await
+        .unwrap()
+    {
+        Settled::Running(job) => job,
+        Settled::Done(view) => panic!("expected the rotation to outlast the wait: {view:?}"),
+    };
+    assert_eq!(
+        (job.kind.as_str(), job.state),
+        ("connection.rotate", JobState::Running)
+    );
+    let id = labgate_core::ids::JobId::parse(&job.id).unwrap();
+    labgate_testkit::wait_until(Duration::from_secs(20), "the rotation's job ends", || async {
+        env.services
+            .jobs
+            .find(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .is_finished()
+    })
+    .await;
+    assert_eq!(
+        env.services.jobs.find(&id).await.unwrap().unwrap().state,
+        JobState::Succeeded
+    );
+    assert_eq!(conns.get(&env.admin, &conn.id).await.unwrap().version, 2);
 }
 
 #[tokio::test]
@@ -984,4 +1130,43 @@ async fn deleting_after_an_interrupted_rotation_revokes_the_rotated_token() {
         new_token.revoked,
         "the token GitLab issued is revoked, not left alive"
     );
+}
+
+#[tokio::test]
+async fn deleting_during_a_rotation_revokes_the_token_gitlab_issued() {
+    let (env, conn) = with_alice().await;
+    let conns = &env.services.connections;
+    // GitLab has answered, and the answer waits to be journalled when the connection is deleted.
+    let held = labgate_core::failpoints::pause("rotation.journal-write", &conn.id);
+    let rotation = tokio::spawn({
+        let conns = conns.clone();
+        let admin = env.admin.clone();
+        let id = conn.id.clone();
+        async move { conns.rotate(&admin, &id).await }
+    });
+    held.reached().await;
+    let issued = successor(&env, ALICE);
+    assert!(!issued.revoked);
+    conns.delete(&env.admin, &conn.id, false).await.unwrap();
+    held.release();
+    assert!(matches!(rotation.await.unwrap(), Err(CoreError::NotFound(_))));
+    assert!(
+        successor(&env, ALICE).revoked,
+        "the token nobody holds any more is revoked at GitLab"
+    );
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deleting_without_revocation_applies_an_answered_rotation_first() {
+    let (env, conn) = with_alice().await;
+    let conns = &env.services.connections;
+    let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
+    assert!(conns.rotate(&env.admin, &conn.id).await.is_err());
+    drop(crash);
+    let deleted = conns.delete(&env.admin, &conn.id, false).await.unwrap();
+    assert_eq!(deleted.version, 2, "the answer was applied before the delete");
+    assert_ne!(deleted.credentials_hash, conn.credentials_hash);
+    assert!(deleted.last_rotated_at.is_some());
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
 }

@@ -3,6 +3,7 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use labgate_proto::connections::{
@@ -10,9 +11,11 @@ use labgate_proto::connections::{
     ConnectionListQuery, ConnectionNameQuery, ConnectionResponse, CreateConnectionRequest,
     DeleteConnectionQuery, GitLabGroupView, GitLabListQuery, GitLabProjectView, UpdateConnectionRequest,
 };
+use labgate_proto::jobs::AcceptedResponse;
 use labgate_proto::pagination::PageQuery;
 use labgate_proto::{ErrorBody, ErrorKind};
 
+use crate::api::jobs::settled;
 use crate::api::{page_limit, page_offset};
 use crate::error::{ApiError, infisical_dialect};
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
@@ -234,34 +237,60 @@ pub async fn remove(
 }
 
 /// Check the connection at GitLab now and answer with its updated status.
+///
+/// When auto-rotation is due, the check rotates the token; a rotation that takes longer than the
+/// server's wait (`LABGATE_TOKEN_CHANGE_WAIT_SECS`) goes on in the background and the answer is
+/// `202` with the job to follow.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/check", operation_id = "checkGitLabConnection",
     tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ConnectionResponse),
+        (status = 202, body = AcceptedResponse, description = "The check started a rotation that goes on in the background; follow the job.",
+            headers(("Location" = String, description = "The job to follow: `/api/v1/jobs/{jobId}`"))),
+        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn check(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ConnectionId(id): ConnectionId,
-) -> Result<Json<ConnectionResponse>, ApiError> {
-    Ok(Json(ConnectionResponse {
-        app_connection: state.services.connections.check(&principal, &id).await?,
-    }))
+) -> Result<Response, ApiError> {
+    let wait = state.settings.token_change_wait();
+    let checked = state
+        .services
+        .connections
+        .check_within(&principal, &id, Some(wait))
+        .await?;
+    Ok(settled(
+        checked.map(|view| ConnectionResponse { app_connection: view }),
+    ))
 }
 
 /// Rotate the token at GitLab now (journalled; a lost answer sets `needs_attention`).
+///
+/// The rotation runs as a job that the request cannot cancel: when it takes longer than the
+/// server's wait (`LABGATE_TOKEN_CHANGE_WAIT_SECS`), the answer is `202` with the job to follow,
+/// which records how the rotation ends.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/rotate", operation_id = "rotateGitLabConnection",
     tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ConnectionResponse),
+        (status = 202, body = AcceptedResponse, description = "The rotation goes on in the background; follow the job.",
+            headers(("Location" = String, description = "The job to follow: `/api/v1/jobs/{jobId}`"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ConnectionId(id): ConnectionId,
-) -> Result<Json<ConnectionResponse>, ApiError> {
-    Ok(Json(ConnectionResponse {
-        app_connection: state.services.connections.rotate(&principal, &id).await?,
-    }))
+) -> Result<Response, ApiError> {
+    let wait = state.settings.token_change_wait();
+    let rotated = state
+        .services
+        .connections
+        .rotate_within(&principal, &id, Some(wait))
+        .await?;
+    Ok(settled(
+        rotated.map(|view| ConnectionResponse { app_connection: view }),
+    ))
 }
 
 /// The connection's timeline: creation, status transitions, recoveries, rotations.

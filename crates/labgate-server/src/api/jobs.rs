@@ -1,10 +1,13 @@
 //! `/api/v1/jobs`: the tenant's background jobs with their progress.
 
 use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use labgate_core::jobs::Settled;
 use labgate_proto::ErrorBody;
-use labgate_proto::jobs::{JobList, JobListQuery, JobResponse};
+use labgate_proto::jobs::{AcceptedResponse, JobList, JobListQuery, JobResponse};
 
 use crate::api::{page_limit, page_offset};
 use crate::error::ApiError;
@@ -45,4 +48,28 @@ pub async fn show(
     Ok(Json(JobResponse {
         job: state.services.jobs.get(&principal, &id).await?,
     }))
+}
+
+/// Answers an operation that may still be running in the background: `200` with its result when
+/// it ended in time, else `202 Accepted` with the job that follows it, `Location` naming it.
+pub fn settled<T: serde::Serialize>(settled: Settled<T>) -> Response {
+    match settled {
+        Settled::Done(body) => Json(body).into_response(),
+        Settled::Running(job) => {
+            let location = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id));
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(AcceptedResponse {
+                    job_id: job.id.clone(),
+                    job: *job,
+                }),
+            )
+                .into_response();
+            // Job ids are UUIDs, always a valid header value.
+            if let Ok(location) = location {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
+    }
 }

@@ -965,9 +965,8 @@ async fn usages_ask_for_what_gitlab_enforces() {
     }
 }
 
-#[tokio::test]
-async fn a_rotate_request_dropped_after_gitlab_acted_keeps_the_new_token() {
-    let env = env_with_sim(Mode::SelfManaged).await;
+/// Connects alice's personal token through the API; returns the connection id.
+async fn connect_alice(env: &TestEnv) -> String {
     let created = env
         .call(
             "POST",
@@ -977,19 +976,51 @@ async fn a_rotate_request_dropped_after_gitlab_acted_keeps_the_new_token() {
         )
         .await;
     assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
-    let id = created.json()["appConnection"]["id"].as_str().unwrap().to_owned();
-    // GitLab rotates at once and answers a second later; the client hangs up long before.
+    created.json()["appConnection"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Slows GitLab's token rotation down: `latency_ms` before it takes effect, `answer_delay_ms`
+/// after it took effect and before GitLab answers.
+fn slow_rotation(env: &TestEnv, latency_ms: u64, answer_delay_ms: u64) {
     env.sim().faults().add(gitlab_sim::FaultRule {
         route: Some("/api/v4/personal_access_tokens/self/rotate".to_owned()),
-        answer_delay_ms: 1_000,
+        latency_ms,
+        answer_delay_ms,
         ..gitlab_sim::FaultRule::default()
     });
-    let rotate_path = format!("{BASE}/{id}/rotate");
-    let rotate = env.call("POST", &rotate_path, &env.admin_key, None);
+}
+
+/// Whether GitLab accepts `token` (asked directly, as any API client would).
+async fn gitlab_accepts(env: &TestEnv, token: &str) -> bool {
+    labgate_server::install_crypto_provider();
+    reqwest::Client::new()
+        .get(format!("{}/api/v4/personal_access_tokens/self", env.sim().url()))
+        .header("PRIVATE-TOKEN", token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == 200
+}
+
+/// Reliability, "cancelled request": the client hangs up on `POST …/rotate` right after GitLab
+/// acted and before its answer arrived. The rotation still lands: the new token is stored and
+/// works at GitLab, the old one is revoked.
+#[tokio::test]
+async fn a_rotate_request_cancelled_after_gitlab_acted_keeps_the_new_token() {
+    let env = env_with_sim(Mode::SelfManaged).await;
+    let id = connect_alice(&env).await;
+    slow_rotation(&env, 0, 1_000);
+    let served = env.serve().await;
+    let cancelled = served
+        .client(std::time::Duration::from_millis(300))
+        .post(served.url(&format!("{BASE}/{id}/rotate")))
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await;
     assert!(
-        tokio::time::timeout(std::time::Duration::from_millis(200), rotate)
-            .await
-            .is_err()
+        cancelled.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the client gave up: {cancelled:?}"
     );
     labgate_testkit::wait_until(
         std::time::Duration::from_secs(20),
@@ -1003,15 +1034,141 @@ async fn a_rotate_request_dropped_after_gitlab_acted_keeps_the_new_token() {
     )
     .await;
     env.sim().faults().clear();
-    assert!(env.sim().state().token(ALICE).unwrap().revoked);
-    let checked = env
-        .call("POST", &format!("{BASE}/{id}/check"), &env.admin_key, None)
+    let credential = env
+        .get(
+            &format!("/api/v1/credentials/gitlab?connectionId={id}"),
+            Some(&env.admin_key),
+        )
         .await
         .json();
-    assert_eq!(checked["appConnection"]["status"], "active", "{checked}");
+    let stored = credential["credential"].as_str().unwrap();
+    assert_ne!(stored, ALICE);
+    assert!(
+        gitlab_accepts(&env, stored).await,
+        "the stored token works at GitLab"
+    );
+    assert!(!gitlab_accepts(&env, ALICE).await, "the old token is revoked");
+    assert!(env.sim().state().token(ALICE).unwrap().revoked);
+    assert_eq!(
+        env.sim()
+            .requests()
+            .count("POST", "/api/v4/personal_access_tokens/self/rotate", 200),
+        1
+    );
     // No journal entry is left to refuse the next rotation as "already in progress".
     let again = env
         .call("POST", &format!("{BASE}/{id}/rotate"), &env.admin_key, None)
         .await;
     assert_eq!(again.status, 200, "{}", String::from_utf8_lossy(&again.body));
+}
+
+/// An environment whose token-changing requests wait `wait` for GitLab before answering 202.
+async fn env_waiting(wait: std::time::Duration) -> TestEnv {
+    TestEnv::builder()
+        .sim(seed(Mode::SelfManaged))
+        .server_settings(labgate_server::ServerSettings {
+            token_change_wait: wait,
+            ..labgate_server::ServerSettings::default()
+        })
+        .build()
+        .await
+}
+
+/// Follows the job of a `202 Accepted` until it ends; returns the finished job.
+async fn follow_accepted(env: &TestEnv, accepted: &labgate_testkit::Reply) -> Value {
+    assert_eq!(
+        accepted.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    let body = accepted.json();
+    let job_id = body["jobId"].as_str().unwrap().to_owned();
+    assert_eq!(body["job"]["id"], job_id.as_str());
+    assert_eq!(body["job"]["kind"], "connection.rotate");
+    assert_eq!(body["job"]["state"], "running");
+    let location = accepted.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/v1/jobs/{job_id}"));
+    // The job is the tenant's own: another tenant does not see it.
+    assert_eq!(env.get(&location, Some(&env.other_admin_key)).await.status, 404);
+    labgate_testkit::wait_until(std::time::Duration::from_secs(20), "the job ends", || async {
+        let job = env.get(&location, Some(&env.admin_key)).await.json();
+        matches!(job["job"]["state"].as_str(), Some("succeeded" | "failed"))
+    })
+    .await;
+    env.get(&location, Some(&env.admin_key)).await.json()["job"].clone()
+}
+
+#[tokio::test]
+async fn a_rotation_slower_than_the_wait_answers_202_with_its_job() {
+    let env = env_waiting(std::time::Duration::from_millis(100)).await;
+    let id = connect_alice(&env).await;
+    slow_rotation(&env, 600, 0);
+    let accepted = env
+        .call("POST", &format!("{BASE}/{id}/rotate"), &env.admin_key, None)
+        .await;
+    let job = follow_accepted(&env, &accepted).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let after = env
+        .get(&format!("{BASE}/{id}"), Some(&env.admin_key))
+        .await
+        .json();
+    assert_eq!(after["appConnection"]["version"], 2);
+    // A rotation that ends within the wait answers as before: 200 with the connection.
+    env.sim().faults().clear();
+    let quick = env
+        .call("POST", &format!("{BASE}/{id}/rotate"), &env.admin_key, None)
+        .await;
+    assert_eq!(quick.status, 200, "{}", String::from_utf8_lossy(&quick.body));
+    assert_eq!(quick.json()["appConnection"]["version"], 3);
+}
+
+#[tokio::test]
+async fn a_slow_rotation_that_gitlab_refuses_fails_its_job_with_the_reason() {
+    let env = env_waiting(std::time::Duration::from_millis(100)).await;
+    let id = connect_alice(&env).await;
+    slow_rotation(&env, 600, 0);
+    env.sim().state().revoke_token(ALICE);
+    let accepted = env
+        .call("POST", &format!("{BASE}/{id}/rotate"), &env.admin_key, None)
+        .await;
+    let job = follow_accepted(&env, &accepted).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("GitLab refused the rotation"),
+        "{job}"
+    );
+    let after = env
+        .get(&format!("{BASE}/{id}"), Some(&env.admin_key))
+        .await
+        .json();
+    assert_eq!(after["appConnection"]["version"], 1, "nothing was rotated");
+}
+
+#[tokio::test]
+async fn a_check_that_rotates_slowly_answers_202_with_the_rotation_job() {
+    let env = env_waiting(std::time::Duration::from_millis(100)).await;
+    let sim = env.sim();
+    sim.state()
+        .set_token_expiry(ALICE, Some(sim.clock().today() + time::Duration::days(3)));
+    let mut request = body("p", sim.url(), ALICE, "personal");
+    request["autoRotate"] = json!(true);
+    let created = env.call("POST", BASE, &env.admin_key, Some(request)).await;
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    let id = created.json()["appConnection"]["id"].as_str().unwrap().to_owned();
+    slow_rotation(&env, 600, 0);
+    let accepted = env
+        .call("POST", &format!("{BASE}/{id}/check"), &env.admin_key, None)
+        .await;
+    let job = follow_accepted(&env, &accepted).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let after = env
+        .get(&format!("{BASE}/{id}"), Some(&env.admin_key))
+        .await
+        .json();
+    assert_eq!(after["appConnection"]["version"], 2);
+    assert_eq!(after["appConnection"]["status"], "active");
 }

@@ -1,6 +1,6 @@
 use labgate_store::{
-    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, OAuthStateRecord, RefreshHold,
-    SealedItem, StoreError, VaultItemKey,
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, NewJournalEntry,
+    OAuthStateRecord, RefreshHold, SealedItem, StoreError, VaultItemKey,
 };
 
 fn filter<'a>(tenant_id: &'a str, app: Option<&'a str>, project_id: Option<&'a str>) -> ConnectionFilter<'a> {
@@ -205,15 +205,28 @@ async fn journal_answers_apply_in_one_transaction() {
         .insert_connection(&record("c1", &acme, "main", 10))
         .await
         .unwrap();
-    store
-        .insert_journal("j1", &acme, "c1", "rotate", 11)
-        .await
-        .unwrap();
+    let entry = NewJournalEntry {
+        id: "j1",
+        tenant_id: &acme,
+        connection_id: "c1",
+        operation: "rotate",
+        job_id: Some("job-1"),
+        now: 11,
+    };
+    store.insert_journal(&entry).await.unwrap();
+    assert!(
+        matches!(
+            store.insert_journal(&NewJournalEntry { id: "j2", ..entry }).await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "one entry per connection"
+    );
     assert!(store.record_journal_answer("j1", b"sealed", 12).await.unwrap());
     assert!(!store.record_journal_answer("j1", b"again", 13).await.unwrap());
     let entries = store.connection_journal(&acme, "c1").await.unwrap();
     assert_eq!(entries[0].state, "answered");
     assert_eq!(entries[0].sealed_answer.as_deref(), Some(&b"sealed"[..]));
+    assert_eq!(entries[0].job_id.as_deref(), Some("job-1"));
 
     let mut next = store.connection(&acme, "c1").await.unwrap();
     next.token_id = Some(8);
@@ -399,7 +412,14 @@ async fn refresh_leases_exclude_other_holders_until_they_lapse() {
 
     // An apply under the lease checks its holder and the generation, and releases the lease.
     store
-        .insert_journal("j1", &acme, "c1", "refresh", 260)
+        .insert_journal(&NewJournalEntry {
+            id: "j1",
+            tenant_id: &acme,
+            connection_id: "c1",
+            operation: "refresh",
+            job_id: None,
+            now: 260,
+        })
         .await
         .unwrap();
     let mut next = store.connection(&acme, "c1").await.unwrap();

@@ -61,6 +61,35 @@ async fn expired_leases_are_retaken_and_the_old_owner_loses() {
 }
 
 #[tokio::test]
+async fn a_held_job_is_claimed_only_once_its_lease_lapses() {
+    let (store, _db) = crate::fresh_store().await;
+    store
+        .insert_held_job(&job("held", 10, None), "process-a", 110)
+        .await
+        .unwrap();
+    let held = store.job(None, "held").await.unwrap().unwrap();
+    assert_eq!(
+        (held.state.as_str(), held.attempts, held.lease_owner.as_deref()),
+        ("running", 1, Some("process-a"))
+    );
+    assert!(
+        store.claim_job("w1", 100, 100).await.unwrap().is_none(),
+        "a running job under a live lease is not due"
+    );
+    assert!(
+        store
+            .renew_job_lease("held", "process-a", 100, 100)
+            .await
+            .unwrap()
+    );
+    assert!(store.claim_job("w1", 150, 100).await.unwrap().is_none());
+    // Process A stops renewing: once the lease lapses a worker takes the job over.
+    let taken = store.claim_job("w1", 201, 100).await.unwrap().unwrap();
+    assert_eq!((taken.id.as_str(), taken.attempts), ("held", 2));
+    assert!(!store.complete_job("held", "process-a", 210).await.unwrap());
+}
+
+#[tokio::test]
 async fn failures_requeue_or_finish() {
     let (store, _db) = crate::fresh_store().await;
     store.enqueue_job(&job("j", 0, None)).await.unwrap();

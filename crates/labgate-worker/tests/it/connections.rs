@@ -2,7 +2,7 @@
 
 use gitlab_sim::{FaultRule, Seed, SimServer};
 use labgate_core::clock::Clock;
-use labgate_core::jobs::{Job, JobKind, JobSpec, JobState};
+use labgate_core::jobs::{Job, JobKind, JobSpec, JobState, Settled};
 use labgate_proto::connections::{AccessTokenCredentials, ConnectionStatus, CreateConnectionRequest};
 use labgate_testkit::TestEnv;
 use labgate_worker::RunOutcome;
@@ -17,17 +17,20 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let seed = Seed::builder()
+    Setup {
+        env: TestEnv::builder().sim(seed()).build().await,
+    }
+}
+
+fn seed() -> Seed {
+    Seed::builder()
         .user("alice")
         .group("acme", "Acme")
         .project("acme/api", "API")
         .member("acme", "alice", 50)
         .personal_token("alice", "ci", &["api"], ALICE)
         .project_token("acme/api", "deploy", &["api", "read_repository"], 40, DEPLOY)
-        .build();
-    Setup {
-        env: TestEnv::builder().sim(seed).build().await,
-    }
+        .build()
 }
 
 async fn queued_sweeps(env: &TestEnv) -> Vec<Job> {
@@ -295,4 +298,155 @@ async fn oauth_connections_refresh_ahead_of_expiry_at_about_three_quarters_of_th
     assert_eq!(after.status, ConnectionStatus::Active);
     assert!(after.version > connection.version);
     assert!(after.expires_at > connection.expires_at, "a new two-hour token");
+}
+
+const ROTATE_ROUTE: &str = "/api/v4/personal_access_tokens/self/rotate";
+
+/// How long the process that starts a token change holds its job without renewal (the test
+/// environment's default holder).
+const HOLDER_LEASE_MS: i64 = 60_000;
+
+async fn alice(env: &TestEnv) -> labgate_proto::connections::ConnectionView {
+    env.services
+        .connections
+        .create(&env.admin, create(env.sim().url(), "p", ALICE, "personal", false))
+        .await
+        .unwrap()
+}
+
+async fn job_state(env: &TestEnv, id: &str) -> JobState {
+    let id = labgate_core::ids::JobId::parse(id).unwrap();
+    env.services.jobs.find(&id).await.unwrap().unwrap().state
+}
+
+/// A rotate request whose client gives up while GitLab is slow to act: once the rotation has
+/// settled, the next one is not refused as "already in progress", and a later worker start
+/// finds nothing lost (the connection does not turn `needs_attention`).
+#[tokio::test]
+async fn a_rotate_request_abandoned_while_gitlab_is_slow_settles_without_alarm() {
+    // labgate waits for GitLab longer than GitLab's latency, as in production.
+    let env = TestEnv::builder()
+        .sim(seed())
+        .gitlab_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .await;
+    let conn = alice(&env).await;
+    env.sim().faults().add(FaultRule {
+        route: Some(ROTATE_ROUTE.to_owned()),
+        latency_ms: 3_000,
+        ..FaultRule::default()
+    });
+    let served = env.serve().await;
+    let url = served.url(&format!("/api/v1/app-connections/gitlab/{}/rotate", conn.id));
+    let abandoned = served
+        .client(std::time::Duration::from_secs(1))
+        .post(&url)
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await;
+    assert!(
+        abandoned.as_ref().is_err_and(|error| error.is_timeout()),
+        "the client gave up: {abandoned:?}"
+    );
+    let conns = &env.services.connections;
+    labgate_testkit::wait_until(
+        std::time::Duration::from_secs(20),
+        "the rotation lands",
+        || async { conns.get(&env.admin, &conn.id).await.unwrap().version == 2 },
+    )
+    .await;
+    let job = env
+        .services
+        .jobs
+        .of_kind(JobKind::ConnectionRotate, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    labgate_testkit::wait_until(std::time::Duration::from_secs(5), "its job ends", || async {
+        job_state(&env, &job.id).await.is_finished()
+    })
+    .await;
+    assert_eq!(job_state(&env, &job.id).await, JobState::Succeeded);
+    env.sim().faults().clear();
+
+    let again = served
+        .client(std::time::Duration::from_secs(10))
+        .post(&url)
+        .bearer_auth(&env.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200, "not refused as already in progress");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["appConnection"]["version"], 3);
+
+    // A worker starts later (recovering the journal) and its health sweep runs.
+    let w = worker(&env, "w2");
+    w.schedule_recurring().await.unwrap();
+    env.clock.advance_ms(10 * 60_000);
+    while let Some(outcome) = w.run_once().await.unwrap() {
+        assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
+    }
+    let after = conns.get(&env.admin, &conn.id).await.unwrap();
+    assert_eq!((after.status, after.version), (ConnectionStatus::Active, 3));
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+    assert_eq!(rotations(env.sim()), 2);
+}
+
+#[tokio::test]
+async fn a_worker_takes_over_a_rotation_whose_process_died_after_gitlab_answered() {
+    let s = setup().await;
+    let env = &s.env;
+    let conns = &env.services.connections;
+    let conn = alice(env).await;
+    // The process dies once GitLab's answer is journalled, before applying it or recording the
+    // job's outcome.
+    let crash = labgate_core::failpoints::fail("rotation.after-journal", &conn.id);
+    let dies = labgate_core::failpoints::fail("detached.before-outcome", &conn.id);
+    let Settled::Running(job) = conns.rotate_within(&env.admin, &conn.id, None).await.unwrap() else {
+        panic!("the rotation's process died: its job is left running");
+    };
+    drop((crash, dies));
+    assert_eq!(job_state(env, &job.id).await, JobState::Running);
+    assert_eq!(env.store.all_journal(10).await.unwrap()[0].state, "answered");
+    let w = worker(env, "w2");
+    assert_eq!(w.run_once().await.unwrap(), None, "held under a live lease");
+    env.clock.advance_ms(HOLDER_LEASE_MS + 1_000);
+    let outcome = w.run_once().await.unwrap().unwrap();
+    assert_eq!(outcome, RunOutcome::Succeeded { id: job.id.clone() });
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+    let after = conns.check(&env.admin, &conn.id).await.unwrap();
+    assert_eq!((after.status, after.version), (ConnectionStatus::Active, 2));
+    assert!(env.sim().state().token(ALICE).unwrap().revoked);
+    assert_eq!(rotations(env.sim()), 1, "GitLab was not called again");
+}
+
+#[tokio::test]
+async fn a_rotation_whose_process_died_before_sending_is_released_when_taken_over() {
+    let s = setup().await;
+    let env = &s.env;
+    let conns = &env.services.connections;
+    let conn = alice(env).await;
+    let crash = labgate_core::failpoints::fail("rotation.before-send", &conn.id);
+    let dies = labgate_core::failpoints::fail("detached.before-outcome", &conn.id);
+    let Settled::Running(job) = conns.rotate_within(&env.admin, &conn.id, None).await.unwrap() else {
+        panic!("the rotation's process died: its job is left running");
+    };
+    drop((crash, dies));
+    assert_eq!(env.store.all_journal(10).await.unwrap()[0].state, "pending");
+    env.clock.advance_ms(HOLDER_LEASE_MS + 1_000);
+    let outcome = worker(env, "w2").run_once().await.unwrap().unwrap();
+    match outcome {
+        RunOutcome::Failed { id, error } => {
+            assert_eq!(id, job.id);
+            assert!(error.contains("before GitLab changed anything"), "{error}");
+        }
+        other => panic!("expected the job to fail for good, got {other:?}"),
+    }
+    // Released at once, without alarm: nothing changed at GitLab.
+    assert!(env.store.all_journal(10).await.unwrap().is_empty());
+    let after = conns.get(&env.admin, &conn.id).await.unwrap();
+    assert_eq!((after.status, after.version), (ConnectionStatus::Active, 1));
+    assert_eq!(rotations(env.sim()), 0);
+    assert_eq!(conns.rotate(&env.admin, &conn.id).await.unwrap().version, 2);
 }

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use comfy_table::Table;
-use labgate_client::Client;
+use labgate_client::{Client, TokenChange};
 use labgate_proto::connections::{
     AccessTokenCredentials, AccessTokenType, ConnectionView, CreateConnectionRequest, UpdateConnectionRequest,
 };
+use labgate_proto::jobs::JobState;
 use labgate_proto::pagination::PageQuery;
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +150,21 @@ async fn resolve(client: &Client, connection: &str) -> anyhow::Result<String> {
         return Ok(connection.to_owned());
     }
     Ok(client.connection_by_name(connection).await?.id)
+}
+
+/// The connection once a token change has ended: at once, or after following the job of one
+/// that went on in the background (an error when that job failed).
+async fn settle(client: &Client, id: &str, change: TokenChange) -> anyhow::Result<ConnectionView> {
+    match change {
+        TokenChange::Done(connection) => Ok(*connection),
+        TokenChange::Running(job) => {
+            let job = crate::commands::remote::follow(client, *job).await?;
+            if job.state == JobState::Failed {
+                bail!("job {} failed: {}", job.id, job.last_error.unwrap_or_default());
+            }
+            Ok(client.connection(id).await?)
+        }
+    }
 }
 
 fn print_one(connection: &ConnectionView, json: bool) -> anyhow::Result<()> {
@@ -291,11 +307,13 @@ pub async fn connections(command: ConnectionsCommand) -> anyhow::Result<()> {
         }
         ConnectionsCommand::Check { connection, json } => {
             let id = resolve(&client, &connection).await?;
-            print_one(&client.check_connection(&id).await?, json)?;
+            let checked = client.check_connection(&id).await?;
+            print_one(&settle(&client, &id, checked).await?, json)?;
         }
         ConnectionsCommand::Rotate { connection, json } => {
             let id = resolve(&client, &connection).await?;
-            print_one(&client.rotate_connection(&id).await?, json)?;
+            let rotated = client.rotate_connection(&id).await?;
+            print_one(&settle(&client, &id, rotated).await?, json)?;
         }
         ConnectionsCommand::Update {
             connection,

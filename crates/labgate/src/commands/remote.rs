@@ -131,7 +131,8 @@ pub async fn jobs(command: JobsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn follow(client: &Client, mut job: JobView) -> anyhow::Result<JobView> {
+/// Follows a job until it finishes, with a progress bar on a terminal.
+pub(crate) async fn follow(client: &Client, mut job: JobView) -> anyhow::Result<JobView> {
     let bar = if interactive() {
         ProgressBar::new(0)
     } else {

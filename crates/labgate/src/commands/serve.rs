@@ -3,6 +3,7 @@
 use anyhow::Context;
 use labgate_core::Services;
 use labgate_core::auth::{Actor, KeyRequest};
+use labgate_core::jobs::Holder;
 use labgate_core::tenants::DEFAULT_TENANT;
 use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
@@ -12,13 +13,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+/// Names this process in job leases: the jobs its worker claims and those it starts itself.
+fn process_owner() -> String {
+    format!("{}-{}", hostname(), std::process::id())
+}
+
+/// How often a held job's lease is renewed.
+fn heartbeat(config: &Config) -> std::time::Duration {
+    (config.job_lease / 4).max(std::time::Duration::from_millis(500))
+}
+
 fn worker_settings(config: &Config) -> WorkerSettings {
     let defaults = WorkerSettings::default();
     WorkerSettings {
-        owner: format!("{}-{}", hostname(), std::process::id()),
+        owner: process_owner(),
         concurrency: config.worker_concurrency,
         lease: config.job_lease,
-        heartbeat: (config.job_lease / 4).max(std::time::Duration::from_millis(500)),
+        heartbeat: heartbeat(config),
         shutdown_timeout: config.shutdown_timeout,
         job_retention: config.job_retention,
         audit_retention: config.audit_retention,
@@ -109,8 +120,18 @@ async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The services with the jobs this process starts itself (token changes a request asked for)
+/// held under its name and the configured lease, so a worker takes them over if it dies.
+async fn open_services(config: &Config) -> anyhow::Result<Services> {
+    Ok(crate::runtime::open(config).await?.with_job_holder(Holder {
+        owner: process_owner(),
+        lease: config.job_lease,
+        heartbeat: heartbeat(config),
+    }))
+}
+
 pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
-    let services = crate::runtime::open(&config).await?;
+    let services = open_services(&config).await?;
     rewrap_if_needed(&services).await?;
     bootstrap(&services, &config).await?;
 
@@ -120,6 +141,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
         metrics_token: config.metrics_token.clone(),
         request_timeout: config.request_timeout,
+        token_change_wait: config.token_change_wait,
         shutdown_timeout: config.shutdown_timeout,
         auth_failures_per_minute: config.auth_failures_per_minute,
     };
@@ -167,7 +189,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
 }
 
 pub async fn worker(config: Config) -> anyhow::Result<()> {
-    let services = crate::runtime::open(&config).await?;
+    let services = open_services(&config).await?;
     rewrap_if_needed(&services).await?;
     let settings = worker_settings(&config);
     let worker = Worker::new(

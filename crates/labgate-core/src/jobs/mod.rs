@@ -1,9 +1,13 @@
 //! The job queue: enqueueing with dedupe keys, claiming with leases renewed by heartbeat,
 //! progress, retry timing, outcomes, retention, and the tenant-scoped views the API shows. The
-//! worker runs jobs through this queue only.
+//! worker runs jobs through this queue only; work this process starts in a task of its own is
+//! held as a job too (`detached`), so that a worker takes it over if the process dies.
+
+mod detached;
 
 use std::sync::Arc;
 
+pub use detached::{Holder, Settled};
 pub use labgate_proto::jobs::JobState;
 use labgate_proto::jobs::{JobList, JobListQuery, JobProgress, JobView};
 use labgate_store::{JobFilter, JobRecord, NewJob, Store};
@@ -33,6 +37,10 @@ labgate_proto::text_enum! {
         WebhooksDeliver = "webhooks.deliver",
         /// Proves that workers pick up and finish work.
         DiagnosticProbe = "diagnostic.probe",
+        /// Rotates one connection's token at GitLab. Started and held by the process that took
+        /// the request; a worker takes it over only when that process died, and then finishes it
+        /// from the token journal without calling GitLab again.
+        ConnectionRotate = "connection.rotate",
     }
 }
 
@@ -98,6 +106,13 @@ pub struct Job {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
+}
+
+impl Job {
+    /// Whether a worker or process holds the job at `now` under a lease that has not lapsed.
+    pub fn is_held_at(&self, now: OffsetDateTime) -> bool {
+        self.state == JobState::Running && self.lease_expires_at.is_some_and(|until| until > now)
+    }
 }
 
 impl TryFrom<JobRecord> for Job {
@@ -188,11 +203,29 @@ pub enum Failure {
 pub struct JobQueue {
     store: Store,
     clock: Arc<dyn Clock>,
+    /// Who holds the jobs this process runs in tasks of its own.
+    holder: Arc<Holder>,
 }
 
 impl JobQueue {
     pub(crate) fn new(store: Store, clock: Arc<dyn Clock>) -> JobQueue {
-        JobQueue { store, clock }
+        JobQueue {
+            store,
+            clock,
+            holder: Arc::new(Holder::default()),
+        }
+    }
+
+    /// The same queue, holding the jobs this process starts itself as `holder` says.
+    #[must_use]
+    pub fn with_holder(mut self, holder: Holder) -> JobQueue {
+        self.holder = Arc::new(holder);
+        self
+    }
+
+    /// Who holds the jobs this process starts itself.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
     }
 
     /// Queues a job; returns its id and whether it is new (false: a live job held the dedupe key).
