@@ -182,7 +182,7 @@ impl Services {
             vault.clone(),
             clock.clone(),
             audit.clone(),
-            gitlab_policy.clone(),
+            gitlab_policy,
         );
         Services {
             connections: Connections::new(
@@ -192,7 +192,6 @@ impl Services {
                 audit.clone(),
                 webhooks.clone(),
                 jobs.clone(),
-                gitlab_policy,
                 instances.clone(),
             ),
             instances,

@@ -2,12 +2,13 @@
 //! transition writing one event and one outgoing webhook.
 
 use futures_util::StreamExt;
-use labgate_gitlab::{Credential, Evidence, GitLabError, TokenInfo, UnauthorizedReason};
+use labgate_gitlab::{Credential, Evidence, GitLabClient, GitLabError, TokenInfo, UnauthorizedReason};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use super::model::{Connection, ConnectionEventKind, ConnectionStatus};
+use super::model::{Connection, ConnectionEventKind, ConnectionMethod, ConnectionStatus};
+use super::refresh::{RefreshReason, needs_refresh};
 use super::{Connections, apply_token_info, validate, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Actor, Principal};
@@ -76,6 +77,22 @@ pub fn status_for_token(info: &TokenInfo, now: OffsetDateTime) -> (ConnectionSta
     )
 }
 
+/// The status after a transient failure, `connection.consecutive_failures` counting it: the
+/// same as before until there were [`UNREACHABLE_AFTER`] in a row, then `unreachable`.
+fn transient_finding(connection: &Connection, error: &str) -> (ConnectionStatus, Option<String>) {
+    if connection.consecutive_failures >= UNREACHABLE_AFTER {
+        (
+            ConnectionStatus::Unreachable,
+            Some(format!(
+                "GitLab could not be reached in {UNREACHABLE_AFTER} consecutive checks"
+            )),
+        )
+    } else {
+        tracing::info!(connection_id = %connection.id, error = %error, "transient failure checking a connection");
+        (connection.status, connection.status_reason.clone())
+    }
+}
+
 /// The status a check finds, and why.
 type Finding = (ConnectionStatus, Option<String>);
 
@@ -113,6 +130,9 @@ impl Connections {
         next.last_checked_at = Some(now);
         if current.status.needs_person() {
             return self.save_health(&current, next).await;
+        }
+        if current.method == ConnectionMethod::OAuth {
+            return self.check_oauth(current).await;
         }
         (next.status, next.status_reason) = self.finding(&current, &mut next, now).await?;
         let saved = self.save_health(&current, next).await?;
@@ -211,6 +231,88 @@ impl Connections {
             }
         };
         Ok(finding)
+    }
+
+    /// Checks an OAuth connection. Its access token lives two hours and is refreshed, so that
+    /// life is no expiry to warn about: the check refreshes first when little is left (which
+    /// also finds a grant GitLab dropped), then asks GitLab who the token acts as, through the
+    /// OAuth application's instance settings (CA bundle, proxy).
+    async fn check_oauth(&self, connection: Connection) -> Result<Connection> {
+        let now = self.clock.now();
+        let current = if needs_refresh(&connection, now) {
+            match self
+                .refresh_oauth(connection.clone(), RefreshReason::OnDemand)
+                .await
+            {
+                Ok(refreshed) => refreshed,
+                Err(CoreError::Unavailable(message)) => {
+                    // The refresh counted the failure and planned the next attempt.
+                    let current = self.reload(&connection).await?;
+                    let mut next = current.clone();
+                    next.last_checked_at = Some(now);
+                    (next.status, next.status_reason) = transient_finding(&current, &message);
+                    return self.save_health(&current, next).await;
+                }
+                Err(other) => return Err(other),
+            }
+        } else {
+            connection
+        };
+        if current.status.needs_person() {
+            return Ok(current);
+        }
+        let mut next = current.clone();
+        next.last_checked_at = Some(now);
+        let token = self.token_of(&current).await?;
+        let target = self
+            .instances
+            .oauth_target_of(&current.tenant_id, current.instance_id.as_ref())
+            .await?;
+        let outcome = match GitLabClient::with_options(target.settings, &self.policy, self.options.clone()) {
+            Ok(client) => client.current_user(&Credential::OAuth(token)).await,
+            Err(error) => Err(GitLabError::Other {
+                status: 0,
+                message: error.to_string(),
+            }),
+        };
+        (next.status, next.status_reason) = match outcome {
+            Ok(user) => {
+                next.consecutive_failures = 0;
+                next.gitlab_user = super::oauth::identity_of(&user);
+                (ConnectionStatus::Active, None)
+            }
+            Err(GitLabError::Unauthorized {
+                reason: UnauthorizedReason::Expired,
+            }) => {
+                // GitLab's clock ran ahead of labgate's: the next read refreshes.
+                next.expires_at = Some(now);
+                next.next_refresh_at = Some(now);
+                (current.status, current.status_reason.clone())
+            }
+            Err(GitLabError::Unauthorized { .. }) => {
+                next.consecutive_failures = 0;
+                next.next_refresh_at = None;
+                (
+                    ConnectionStatus::NeedsReauth,
+                    Some(
+                        "GitLab refuses the connection's token: the authorization was revoked or the user lost \
+                         access; reconnect the connection through OAuth"
+                            .to_owned(),
+                    ),
+                )
+            }
+            Err(error) if error.is_transient() => {
+                next.consecutive_failures = current.consecutive_failures.saturating_add(1);
+                let mut counted = current.clone();
+                counted.consecutive_failures = next.consecutive_failures;
+                transient_finding(&counted, &error.to_string())
+            }
+            Err(error) => {
+                next.consecutive_failures = 0;
+                (ConnectionStatus::Error, Some(error.to_string()))
+            }
+        };
+        self.save_health(&current, next).await
     }
 
     /// Rotates a connection whose automatic rotation is due. A refusal by GitLab (nothing

@@ -13,7 +13,9 @@ use labgate_crypto::Aad;
 use labgate_gitlab::oauth::{OAuthApp, OAuthClient, OAuthTokens, PkceVerifier};
 use labgate_gitlab::{Credential, GitLabClient, GitLabError, User};
 use labgate_proto::audit::AuditAction;
-use labgate_proto::connections::{ConnectionView, CreateConnectionRequest, OAUTH_SCOPES, StartOAuthRequest};
+use labgate_proto::connections::{
+    ConnectionView, CreateConnectionRequest, OAUTH_SCOPES, StartOAuthRequest, UpdateConnectionRequest,
+};
 use labgate_store::{OAuthStateRecord, SealedItem, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -170,6 +172,31 @@ fn label(field: &'static str, text: &str) -> Result<String> {
         ));
     }
     Ok(text.to_owned())
+}
+
+/// What a `PATCH` may change on an OAuth connection: its name and description. New tokens come
+/// from a reconnect through OAuth, and its reach is its scopes, refreshed rather than rotated.
+pub fn check_update(request: &UpdateConnectionRequest) -> Result<()> {
+    if request.credentials.is_some() {
+        return Err(CoreError::validation(
+            "credentials",
+            "an OAuth connection gets new tokens by reconnecting: start an authorization with its name \
+             (POST /api/v1/app-connections/gitlab/oauth/start)",
+        ));
+    }
+    if request.auto_rotate == Some(true) || request.rotate_before_days.is_some() {
+        return Err(CoreError::validation(
+            "autoRotate",
+            "OAuth connections are refreshed, not rotated: leave autoRotate and rotateBeforeDays out",
+        ));
+    }
+    if request.usages.as_ref().is_some_and(|usages| !usages.is_empty()) {
+        return Err(CoreError::validation(
+            "usages",
+            "usages are checked against access tokens; an OAuth connection's reach is its scopes",
+        ));
+    }
+    Ok(())
 }
 
 /// The embedding application's tenant and user, both or neither.
@@ -704,7 +731,7 @@ impl Connections {
             instance_url: target.base_url().as_str().to_owned(),
             project_id: spec.project_id.clone(),
             credentials_hash: self
-                .credentials_hash(tenant_id, &tokens.access_token)
+                .oauth_identity_hash(tenant_id, target, user)
                 .await
                 .map_err(failed)?,
             status: ConnectionStatus::Active,
@@ -800,7 +827,7 @@ impl Connections {
             let mut next = current.clone();
             tokens.apply_to(&mut next);
             next.credentials_hash = self
-                .credentials_hash(tenant_id, &tokens.access_token)
+                .oauth_identity_hash(tenant_id, target, user)
                 .await
                 .map_err(failed)?;
             next.gitlab_user = identity_of(user);
@@ -856,6 +883,24 @@ impl Connections {
             }
         }
         Err(failed(super::changed_meanwhile()))
+    }
+
+    /// An OAuth connection's `credentialsHash`: of who it is at GitLab (the instance, the GitLab
+    /// user, the OAuth application), not of its tokens, so it stays the same across every
+    /// refresh and reconnect, and tells two connections of the same user apart from others.
+    async fn oauth_identity_hash(
+        &self,
+        tenant_id: &TenantId,
+        target: &OAuthTarget,
+        user: &User,
+    ) -> Result<String> {
+        let identity = format!(
+            "oauth\n{}\n{}\n{}",
+            target.base_url().as_str(),
+            user.id,
+            target.client_id
+        );
+        self.vault.hmac_hex(tenant_id.as_str(), identity.as_bytes()).await
     }
 
     /// Seals both tokens for the connection's vault slots.
@@ -994,7 +1039,7 @@ impl Connections {
     }
 }
 
-fn identity_of(user: &User) -> GitLabIdentity {
+pub(super) fn identity_of(user: &User) -> GitLabIdentity {
     GitLabIdentity {
         user_id: Some(user.id),
         username: Some(user.username.clone()),

@@ -348,16 +348,15 @@ impl Connections {
             .await?;
         self.store.mark_journal_sent(journal_id.as_str(), ms(now)).await?;
         let mut attempt = client.refresh(&refresh_token).await;
-        if let Err(error) = &attempt {
-            if !certainly_not_applied(error)
-                && !matches!(error, GitLabError::InvalidGrant | GitLabError::InvalidClient)
-            {
-                // GitLab may or may not have acted. Asking once more tells: the same refresh
-                // token works if it did not, and gets `invalid_grant` if it did.
-                tracing::warn!(connection_id = %current.id, error = %error, "a refresh's answer was lost; asking once more");
-                earlier_lost = true;
-                attempt = client.refresh(&refresh_token).await;
-            }
+        if let Err(error) = &attempt
+            && !certainly_not_applied(error)
+            && !matches!(error, GitLabError::InvalidGrant | GitLabError::InvalidClient)
+        {
+            // GitLab may or may not have acted. Asking once more tells: the same refresh token
+            // works if it did not, and gets `invalid_grant` if it did.
+            tracing::warn!(connection_id = %current.id, error = %error, "a refresh's answer was lost; asking once more");
+            earlier_lost = true;
+            attempt = client.refresh(&refresh_token).await;
         }
         let tokens = match attempt {
             Ok(tokens) => ReceivedTokens::new(tokens, self.clock.now())?,
@@ -563,10 +562,8 @@ impl Connections {
                 return Ok(current);
             }
             let mut next = current.clone();
+            // `credentialsHash` names the grant's identity, which a refresh keeps.
             tokens.apply_to(&mut next);
-            next.credentials_hash = self
-                .credentials_hash(&current.tenant_id, &tokens.access_token)
-                .await?;
             next.refresh_generation = current.refresh_generation.saturating_add(1);
             next.version = current.version.saturating_add(1);
             next.consecutive_failures = 0;

@@ -22,7 +22,8 @@ use time::{Date, Duration};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::model::{
-    Connection, ConnectionEventKind, ConnectionStatus, JournalEntry, JournalOperation, JournalState,
+    Connection, ConnectionEventKind, ConnectionMethod, ConnectionStatus, JournalEntry, JournalOperation,
+    JournalState,
 };
 use super::rows::{connection_row, event_row};
 use super::{Connections, OWNER_TABLE, TOKEN_FIELD, health::status_for_expiry, view};
@@ -92,6 +93,13 @@ impl Connections {
     pub async fn rotate(&self, principal: &Principal, id: &str) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
         let connection = self.load(principal, id).await?;
+        if connection.method == ConnectionMethod::OAuth {
+            // GitLab rotates personal, project and group tokens only; an OAuth grant's tokens
+            // are replaced by a refresh.
+            return Err(CoreError::Conflict(
+                "OAuth connections are refreshed, not rotated: POST …/refresh".to_owned(),
+            ));
+        }
         if connection.status == ConnectionStatus::NeedsAttention {
             return Err(CoreError::Conflict(
                 "the connection needs a new token (a previous rotation's answer was lost); PATCH new credentials"

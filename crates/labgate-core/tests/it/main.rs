@@ -6,6 +6,7 @@ mod audit;
 mod connections;
 mod model;
 mod network;
+mod oauth;
 mod older_gitlab;
 mod vault;
 
