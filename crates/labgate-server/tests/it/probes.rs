@@ -89,6 +89,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     use labgate_proto::connections::{
         AccessTokenType, App, ConnectionEventKind, ConnectionMethod, ConnectionStatus, ResourceKind, Usage,
     };
+    use labgate_proto::credentials::CredentialTokenType;
     use labgate_proto::instances::InstanceKind;
     use labgate_proto::jobs::JobState;
     use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
@@ -101,6 +102,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("ConnectionEventKind", wire(ConnectionEventKind::ALL)),
         ("ConnectionMethod", wire(ConnectionMethod::ALL)),
         ("ConnectionStatus", wire(ConnectionStatus::ALL)),
+        ("CredentialTokenType", wire(CredentialTokenType::ALL)),
         ("DeliveryState", wire(DeliveryState::ALL)),
         ("InstanceKind", wire(InstanceKind::ALL)),
         ("JobState", wire(&JobState::ALL)),
