@@ -589,8 +589,14 @@ fn default_instance(
     origins: &Origins,
 ) -> anyhow::Result<labgate_core::instances::DefaultInstance> {
     let url = labgate_core::instances::validate_url(url, policy).map_err(|error| {
+        // The check speaks of the API's `url` field; here the setting is named instead.
+        let message = error.to_string();
+        let reason = ["url refused: ", "url "]
+            .iter()
+            .find_map(|field| message.strip_prefix(field))
+            .unwrap_or(&message);
         anyhow::anyhow!(
-            "{} is not a usable GitLab URL such as https://gitlab.example.com: {error}",
+            "{} is not a usable GitLab URL: {reason}",
             origins.get("gitlab_url")
         )
     })?;
@@ -1101,12 +1107,16 @@ mod tests {
         let none = FlagOverrides::default();
         let error = error_of(None, &none, &[("LABGATE_GITLAB_URL", "http://gitlab.internal")]);
         assert!(
-            error.starts_with("LABGATE_GITLAB_URL is not a usable GitLab URL"),
+            error.starts_with(
+                "LABGATE_GITLAB_URL is not a usable GitLab URL: must use https://; plain http://"
+            ),
             "{error}"
         );
         let error = error_of(None, &none, &[("LABGATE_GITLAB_URL", "https://10.1.2.3")]);
         assert!(
-            error.contains("LABGATE_GITLAB_URL") && error.contains("LABGATE_ALLOW_INTERNAL_HOSTS"),
+            error
+                .starts_with("LABGATE_GITLAB_URL is not a usable GitLab URL: refused to connect to 10.1.2.3")
+                && error.contains("LABGATE_ALLOW_INTERNAL_HOSTS"),
             "{error}"
         );
         let config = load_from(
