@@ -29,8 +29,9 @@ use crate::{CoreError, Result};
 const OWNER_TABLE: &str = "gitlab_instances";
 const SECRET_FIELD: &str = "oauthClientSecret";
 const GITLAB_COM_HOST: &str = "gitlab.com";
+const GITLAB_COM_URL: &str = "https://gitlab.com";
 /// Where GitLab sends the browser back after an OAuth authorization, below the site URL.
-const CALLBACK_PATH: &str = "/organization/app-connections/gitlab/oauth/callback";
+pub const CALLBACK_PATH: &str = "/organization/app-connections/gitlab/oauth/callback";
 const MAX_URL_LEN: usize = 2_048;
 const MAX_OAUTH_FIELD_LEN: usize = 255;
 const MAX_CA_BUNDLE_LEN: usize = 65_536;
@@ -244,14 +245,14 @@ pub struct DefaultInstance {
     pub oauth_client_secret: Option<SecretString>,
 }
 
-impl Default for DefaultInstance {
-    #[allow(clippy::expect_used, reason = "a constant URL that parses")]
-    fn default() -> Self {
-        DefaultInstance {
-            url: GitLabBaseUrl::parse("https://gitlab.com").expect("a valid constant URL"),
+impl DefaultInstance {
+    /// gitlab.com without an OAuth application: the default instance when none is configured.
+    pub fn gitlab_com() -> Result<DefaultInstance> {
+        Ok(DefaultInstance {
+            url: GitLabBaseUrl::parse(GITLAB_COM_URL).map_err(CoreError::internal)?,
             oauth_client_id: None,
             oauth_client_secret: None,
-        }
+        })
     }
 }
 
@@ -291,7 +292,8 @@ pub struct GitLabInstances {
     policy: Arc<NetworkPolicy>,
     /// The OAuth redirect URI, known when the server knows its site URL.
     redirect_uri: Option<Arc<str>>,
-    default_instance: Arc<DefaultInstance>,
+    /// `None`: gitlab.com, without an OAuth application.
+    default_instance: Option<Arc<DefaultInstance>>,
 }
 
 impl GitLabInstances {
@@ -309,22 +311,33 @@ impl GitLabInstances {
             audit,
             policy,
             redirect_uri: None,
-            default_instance: Arc::new(DefaultInstance::default()),
+            default_instance: None,
         }
+    }
+
+    /// Where GitLab instances may be reached.
+    pub(crate) fn policy(&self) -> Arc<NetworkPolicy> {
+        self.policy.clone()
     }
 
     /// Connections name this instance (and its OAuth application) when they name none.
     pub fn with_default_instance(mut self, default_instance: DefaultInstance) -> GitLabInstances {
-        self.default_instance = Arc::new(default_instance);
+        self.default_instance = Some(Arc::new(default_instance));
         self
     }
 
-    pub fn default_instance(&self) -> &DefaultInstance {
-        &self.default_instance
+    /// The configured default instance; `None` when none was configured (gitlab.com, without
+    /// an OAuth application).
+    pub fn default_instance(&self) -> Option<&DefaultInstance> {
+        self.default_instance.as_deref()
     }
 
-    pub(crate) fn policy(&self) -> Arc<NetworkPolicy> {
-        self.policy.clone()
+    /// Where connections go when they name no instance.
+    pub fn default_url(&self) -> Result<GitLabBaseUrl> {
+        match &self.default_instance {
+            Some(default) => Ok(default.url.clone()),
+            None => GitLabBaseUrl::parse(GITLAB_COM_URL).map_err(CoreError::internal),
+        }
     }
 
     /// Where GitLab sends browsers back after an authorization; `None` without a site URL.
@@ -341,14 +354,14 @@ impl GitLabInstances {
     ) -> Result<OAuthTarget> {
         let url = match instance_url.map(str::trim).filter(|url| !url.is_empty()) {
             Some(text) => crate::connections::validate::gitlab_url("instanceUrl", text, &self.policy)?,
-            None => self.default_instance.url.clone(),
+            None => self.default_url()?,
         };
         match self.store.instance_by_url(tenant_id.as_str(), url.as_str()).await {
             Ok(row) => return self.target_of(GitLabInstance::try_from(row)?).await,
             Err(StoreError::NotFound) => {}
             Err(other) => return Err(other.into()),
         }
-        if url != self.default_instance.url {
+        if url != self.default_url()? {
             return Err(CoreError::validation(
                 "instanceUrl",
                 format!(
@@ -410,7 +423,10 @@ impl GitLabInstances {
     }
 
     fn default_target(&self) -> Result<OAuthTarget> {
-        let default = &self.default_instance;
+        let default = match &self.default_instance {
+            Some(default) => default.clone(),
+            None => Arc::new(DefaultInstance::gitlab_com()?),
+        };
         let Some(client_id) = default.oauth_client_id.clone() else {
             return Err(CoreError::validation(
                 "instanceUrl",

@@ -111,7 +111,8 @@ pub struct AccessTokenCredentials {
         pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
     )]
     pub access_token: String,
-    /// The GitLab instance (default `https://gitlab.com`); may carry a path prefix.
+    /// The GitLab instance (default: the configured default instance, `LABGATE_GITLAB_URL`, else
+    /// `https://gitlab.com`); may carry a path prefix.
     #[serde(default)]
     #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub instance_url: Option<String>,
@@ -133,8 +134,8 @@ pub struct CreateCredentials {
         pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
     )]
     pub access_token: Option<String>,
-    /// The GitLab instance (default `https://gitlab.com`, or the configured default instance);
-    /// may carry a path prefix.
+    /// The GitLab instance (default: the configured default instance, `LABGATE_GITLAB_URL`, else
+    /// `https://gitlab.com`); may carry a path prefix.
     #[serde(default)]
     #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub instance_url: Option<String>,
@@ -217,8 +218,9 @@ pub struct StartOAuthRequest {
     #[serde(default)]
     #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub instance_url: Option<String>,
-    /// GitLab scopes to ask for, at least one (e.g. `read_api`, `read_user`).
-    #[schema(min_items = 1)]
+    /// GitLab scopes to ask for, at least one (e.g. `read_api`, `read_user`): those GitLab
+    /// grants OAuth applications.
+    #[schema(schema_with = crate::openapi::oauth_scopes)]
     pub scopes: Vec<String>,
     /// The embedding application's project label, as on create.
     #[serde(default)]

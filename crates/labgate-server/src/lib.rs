@@ -35,6 +35,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(probes::router())
         .nest("/api/v1", api::router())
+        .merge(api::oauth::callback_router())
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(settings::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

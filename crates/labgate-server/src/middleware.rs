@@ -20,6 +20,11 @@ use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Marks a response whose body is meant for a person's browser (the OAuth callback's pages):
+/// its error statuses keep their body instead of the error contract's JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 /// Accepts a caller's request id only when it is short and plain, so logs cannot be forged.
 fn incoming_request_id(request: &Request) -> Option<String> {
     let value = request.headers().get(&REQUEST_ID)?.to_str().ok()?;
@@ -47,10 +52,12 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     request.extensions_mut().insert(RequestInfo { client_ip: client });
 
     let span = tracing::info_span!("request", req_id = %request_id, method = %method, route = %route);
-    let too_long = request
-        .uri()
-        .query()
-        .is_some_and(|query| query.len() > QUERY_LIMIT)
+    // The OAuth callback answers an overlong query with its own page.
+    let too_long = (route != labgate_core::instances::CALLBACK_PATH
+        && request
+            .uri()
+            .query()
+            .is_some_and(|query| query.len() > QUERY_LIMIT))
         || request.uri().path().len() > QUERY_LIMIT;
     let mut response = if too_long {
         ApiError::new(ErrorKind::UriTooLong, "the URI is longer than 4096 characters").into_response()
@@ -67,7 +74,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     };
 
     let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
+    if (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<OwnBody>().is_none()
+    {
         response = render_error(response, &request_id);
     }
     add_security_headers(&mut response, is_api, state.settings.tls.is_some());
@@ -134,10 +143,12 @@ fn add_security_headers(response: &mut Response, is_api: bool, tls: bool) {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // A page that needs more than nothing (its own inline style) sets its own, as strict.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     headers.insert(
         HeaderName::from_static("cross-origin-resource-policy"),
         HeaderValue::from_static("same-origin"),

@@ -17,6 +17,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_CONFIG_FILE: &str = "labgate.toml";
+/// Where connections go when they name no instance.
+pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
+/// Longest OAuth client id (and secret) accepted, as for registered instances.
+const MAX_OAUTH_FIELD_LEN: usize = 255;
 
 /// Every setting, as a file key and as `LABGATE_<KEY>`. Secret values are `SecretString`, so
 /// Debug never shows them; they have no defaults and are never serialised.
@@ -39,6 +43,13 @@ pub struct Settings {
     pub bootstrap_admin_key: Option<SecretString>,
     pub bootstrap_admin_key_file: Option<PathBuf>,
     pub site_url: Option<String>,
+    /// The GitLab instance connections go to when they name none; may carry a path prefix.
+    pub gitlab_url: String,
+    /// The OAuth application registered at that instance, for OAuth connections.
+    pub gitlab_oauth_client_id: Option<String>,
+    #[serde(skip_serializing)]
+    pub gitlab_oauth_client_secret: Option<SecretString>,
+    pub gitlab_oauth_client_secret_file: Option<PathBuf>,
     pub log_format: String,
     pub log_level: String,
     pub tls_cert_file: Option<PathBuf>,
@@ -87,6 +98,10 @@ impl Default for Settings {
             bootstrap_admin_key: None,
             bootstrap_admin_key_file: None,
             site_url: None,
+            gitlab_url: DEFAULT_GITLAB_URL.to_owned(),
+            gitlab_oauth_client_id: None,
+            gitlab_oauth_client_secret: None,
+            gitlab_oauth_client_secret_file: None,
             log_format: "text".to_owned(),
             log_level: "info".to_owned(),
             tls_cert_file: None,
@@ -188,6 +203,10 @@ const SETTING_KEYS: &[&str] = &[
     "bootstrap_admin_key",
     "bootstrap_admin_key_file",
     "site_url",
+    "gitlab_url",
+    "gitlab_oauth_client_id",
+    "gitlab_oauth_client_secret",
+    "gitlab_oauth_client_secret_file",
     "log_format",
     "log_level",
     "tls_cert_file",
@@ -242,6 +261,8 @@ pub struct Config {
     pub keys: KeySettings,
     pub bootstrap_admin_key: Option<SecretString>,
     pub site_url: Option<String>,
+    /// `LABGATE_GITLAB_URL` and the OAuth application registered there.
+    pub default_instance: labgate_core::instances::DefaultInstance,
     pub json_logs: bool,
     pub log_level: String,
     pub tls: Option<labgate_server::TlsFiles>,
@@ -432,6 +453,7 @@ const SECRET_KEYS: &[&str] = &[
     "bootstrap_admin_key",
     "metrics_token",
     "webhook_proxy",
+    "gitlab_oauth_client_secret",
 ];
 
 fn describe_figment_error(error: &figment::Error) -> String {
@@ -550,6 +572,9 @@ fn secret(
                     format!("{}: cannot read {}", origins.get(&file_key), path.display())
                 })?);
             let value = text.trim_end_matches(['\n', '\r']).to_owned();
+            if value.trim().is_empty() {
+                bail!("{}: {} is empty", origins.get(&file_key), path.display());
+            }
             Ok(Some(SettingValue {
                 value: SecretString::from(value),
                 setting: format!("LABGATE_{name}_FILE"),
@@ -557,6 +582,70 @@ fn secret(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// The default instance (`LABGATE_GITLAB_URL`, checked as an instance URL against the GitLab
+/// allow-list) and the OAuth application registered there. A client secret belongs to a client
+/// id; a client id alone is a public application (PKCE only).
+fn default_instance(
+    url: &str,
+    client_id: Option<&str>,
+    client_secret: Option<SettingValue>,
+    policy: &labgate_core::NetworkPolicy,
+    origins: &Origins,
+) -> anyhow::Result<labgate_core::instances::DefaultInstance> {
+    let url = labgate_core::instances::validate_url(url, policy).map_err(|error| {
+        // The check speaks of the API's `url` field; here the setting is named instead.
+        let message = error.to_string();
+        let reason = ["url refused: ", "url "]
+            .iter()
+            .find_map(|field| message.strip_prefix(field))
+            .unwrap_or(&message);
+        anyhow::anyhow!(
+            "{} is not a usable GitLab URL: {reason}",
+            origins.get("gitlab_url")
+        )
+    })?;
+    let oauth_field = |key: &str, text: &str| -> anyhow::Result<()> {
+        let text = text.trim();
+        if text.is_empty() {
+            bail!("{} is empty", origins.get(key));
+        }
+        if text.chars().count() > MAX_OAUTH_FIELD_LEN || text.chars().any(char::is_control) {
+            bail!(
+                "{} must be 1 to {MAX_OAUTH_FIELD_LEN} printable characters",
+                origins.get(key)
+            );
+        }
+        Ok(())
+    };
+    let client_id = client_id
+        .map(|id| oauth_field("gitlab_oauth_client_id", id).map(|()| id.trim().to_owned()))
+        .transpose()?;
+    let client_secret = match client_secret {
+        Some(secret) => {
+            let key = if secret.setting.ends_with("_FILE") {
+                "gitlab_oauth_client_secret_file"
+            } else {
+                "gitlab_oauth_client_secret"
+            };
+            if client_id.is_none() {
+                bail!(
+                    "{} is set but LABGATE_GITLAB_OAUTH_CLIENT_ID is not: the secret belongs to an OAuth \
+                     application, so set its client id too",
+                    origins.get(key)
+                );
+            }
+            oauth_field(key, secret.value.expose_secret())?;
+            Some(SecretString::from(secret.value.expose_secret().trim()))
+        }
+        None => None,
+    };
+    Ok(labgate_core::instances::DefaultInstance {
+        url,
+        oauth_client_id: client_id,
+        oauth_client_secret: client_secret,
+    })
 }
 
 fn resolve(
@@ -680,6 +769,18 @@ fn resolve(
     {
         bail!("{} must be an http:// or https:// URL", origins.get("site_url"));
     }
+    let default_instance = default_instance(
+        &settings.gitlab_url,
+        settings.gitlab_oauth_client_id.as_deref(),
+        secret(
+            settings.gitlab_oauth_client_secret,
+            settings.gitlab_oauth_client_secret_file,
+            "GITLAB_OAUTH_CLIENT_SECRET",
+            origins,
+        )?,
+        network.gitlab(),
+        origins,
+    )?;
     let bootstrap = secret(
         settings.bootstrap_admin_key,
         settings.bootstrap_admin_key_file,
@@ -732,6 +833,7 @@ fn resolve(
         keys,
         bootstrap_admin_key: bootstrap.map(|value| value.value),
         site_url: settings.site_url,
+        default_instance,
         json_logs,
         log_level: settings.log_level,
         tls,
@@ -979,6 +1081,218 @@ mod tests {
             .err()
             .unwrap()
             .to_string()
+    }
+
+    #[test]
+    fn the_default_instance_is_gitlab_com_without_an_oauth_application() {
+        let config = load_from(None, &FlagOverrides::default(), &[]).unwrap();
+        let instance = &config.default_instance;
+        assert_eq!(instance.url.as_str(), "https://gitlab.com");
+        assert!(instance.oauth_client_id.is_none() && instance.oauth_client_secret.is_none());
+    }
+
+    #[test]
+    fn the_default_instance_and_its_oauth_application_come_from_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("client-secret");
+        std::fs::write(&file, "  gloas-SECRETfromFILE \n").unwrap();
+        let path = file.display().to_string();
+        let config = load_from(
+            None,
+            &FlagOverrides::default(),
+            &env(&[
+                ("LABGATE_GITLAB_URL", "https://example.com/gitlab/"),
+                ("LABGATE_GITLAB_OAUTH_CLIENT_ID", " app-id "),
+                ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &path),
+            ]),
+        )
+        .unwrap();
+        let instance = &config.default_instance;
+        assert_eq!(instance.url.as_str(), "https://example.com/gitlab");
+        assert_eq!(instance.oauth_client_id.as_deref(), Some("app-id"));
+        assert_eq!(
+            instance.oauth_client_secret.as_ref().unwrap().expose_secret(),
+            "gloas-SECRETfromFILE"
+        );
+        assert!(!format!("{instance:?}").contains("SECRET"), "{instance:?}");
+
+        let config = load_from(
+            None,
+            &FlagOverrides::default(),
+            &env(&[
+                ("LABGATE_GITLAB_OAUTH_CLIENT_ID", "app-id"),
+                ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", "gloas-SECRETfromENV"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config
+                .default_instance
+                .oauth_client_secret
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            "gloas-SECRETfromENV"
+        );
+        // A client id alone is a public application (PKCE only).
+        let config = load_from(
+            None,
+            &FlagOverrides::default(),
+            &env(&[("LABGATE_GITLAB_OAUTH_CLIENT_ID", "app-id")]),
+        )
+        .unwrap();
+        assert!(config.default_instance.oauth_client_secret.is_none());
+    }
+
+    #[test]
+    fn an_internal_default_instance_needs_the_allow_list_like_any_instance() {
+        let none = FlagOverrides::default();
+        let error = error_of(None, &none, &[("LABGATE_GITLAB_URL", "http://gitlab.internal")]);
+        assert!(
+            error.starts_with(
+                "LABGATE_GITLAB_URL is not a usable GitLab URL: must use https://; plain http://"
+            ),
+            "{error}"
+        );
+        let error = error_of(None, &none, &[("LABGATE_GITLAB_URL", "https://10.1.2.3")]);
+        assert!(
+            error
+                .starts_with("LABGATE_GITLAB_URL is not a usable GitLab URL: refused to connect to 10.1.2.3")
+                && error.contains("LABGATE_ALLOW_INTERNAL_HOSTS"),
+            "{error}"
+        );
+        let config = load_from(
+            None,
+            &none,
+            &env(&[
+                ("LABGATE_GITLAB_URL", "http://gitlab.internal:8929/gitlab"),
+                ("LABGATE_ALLOW_INTERNAL_HOSTS", "gitlab.internal"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.default_instance.url.as_str(),
+            "http://gitlab.internal:8929/gitlab"
+        );
+    }
+
+    #[test]
+    fn default_instance_errors_name_their_setting_and_never_the_secret() {
+        const SECRET: &str = "gloas-SECRETsecretSECRET";
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, " \n\n").unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, SECRET).unwrap();
+        let missing = dir.path().join("missing");
+        let (empty, secret_file, missing, directory) = (
+            empty.display().to_string(),
+            secret_file.display().to_string(),
+            missing.display().to_string(),
+            dir.path().display().to_string(),
+        );
+        let none = FlagOverrides::default();
+        let id = ("LABGATE_GITLAB_OAUTH_CLIENT_ID", "app-id");
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (
+                vec![("LABGATE_GITLAB_URL", "ftp://gitlab.example.com")],
+                "LABGATE_GITLAB_URL is not a usable GitLab URL",
+            ),
+            (
+                vec![("LABGATE_GITLAB_URL", "gitlab.example.com")],
+                "LABGATE_GITLAB_URL is not a usable GitLab URL",
+            ),
+            (
+                vec![("LABGATE_GITLAB_URL", "https://gitlab.example.com/?x=1")],
+                "LABGATE_GITLAB_URL is not a usable GitLab URL",
+            ),
+            (
+                vec![("LABGATE_GITLAB_URL", "https://user:pw@gitlab.example.com")],
+                "LABGATE_GITLAB_URL is not a usable GitLab URL",
+            ),
+            (
+                vec![("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", SECRET)],
+                "LABGATE_GITLAB_OAUTH_CLIENT_SECRET is set but LABGATE_GITLAB_OAUTH_CLIENT_ID is not",
+            ),
+            (
+                vec![("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &secret_file)],
+                "LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE is set but LABGATE_GITLAB_OAUTH_CLIENT_ID is not",
+            ),
+            (
+                vec![
+                    id,
+                    ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", SECRET),
+                    ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &secret_file),
+                ],
+                "set either LABGATE_GITLAB_OAUTH_CLIENT_SECRET or LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE, not both",
+            ),
+            (
+                vec![id, ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &missing)],
+                "LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE: cannot read",
+            ),
+            (
+                vec![id, ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &directory)],
+                "LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE: cannot read",
+            ),
+            (
+                vec![id, ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &empty)],
+                "LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE: ",
+            ),
+            (
+                vec![id, ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", "  ")],
+                "LABGATE_GITLAB_OAUTH_CLIENT_SECRET is empty",
+            ),
+            (
+                vec![("LABGATE_GITLAB_OAUTH_CLIENT_ID", " ")],
+                "LABGATE_GITLAB_OAUTH_CLIENT_ID is empty",
+            ),
+            (
+                vec![("LABGATE_GITLAB_OAUTH_CLIENT_ID", "app\u{7}id")],
+                "LABGATE_GITLAB_OAUTH_CLIENT_ID must be 1 to 255 printable characters",
+            ),
+        ];
+        for (environment, want) in cases {
+            let error = load_from(None, &none, &env(&environment))
+                .err()
+                .map(|error| format!("{error:#}"))
+                .unwrap_or_else(|| panic!("{environment:?} is refused"));
+            assert!(error.starts_with(want), "{environment:?}: {error}");
+            assert!(!error.contains(SECRET) && !error.contains("pw@"), "{error}");
+        }
+        let error = format!(
+            "{:#}",
+            load_from(
+                None,
+                &none,
+                &env(&[id, ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &missing)])
+            )
+            .err()
+            .unwrap()
+        );
+        assert!(error.contains(&missing), "the file is named: {error}");
+        let error = error_of(
+            None,
+            &none,
+            &[id, ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &empty)],
+        );
+        assert!(error.ends_with("is empty") && error.contains(&empty), "{error}");
+
+        // Set in the file, the errors name the file's key.
+        let file = dir.path().join("labgate.toml");
+        std::fs::write(
+            &file,
+            format!("gitlab_oauth_client_secret_file = {missing:?}\ngitlab_oauth_client_id = \"app-id\"\n"),
+        )
+        .unwrap();
+        let error = error_of(Some(&file), &none, &[]);
+        assert!(
+            error.starts_with("gitlab_oauth_client_secret_file in ") && error.contains("labgate.toml"),
+            "{error}"
+        );
+        std::fs::write(&file, "gitlab_oauth_client_secret = 98765432101234\n").unwrap();
+        let error = error_of(Some(&file), &none, &[]);
+        assert!(error.contains("gitlab_oauth_client_secret in "), "{error}");
+        assert!(!error.contains("98765432101234"), "{error}");
     }
 
     #[test]

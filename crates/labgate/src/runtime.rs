@@ -49,7 +49,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         Arc::new(SystemClock),
         config.network.clone(),
     )
-    .with_site_url(config.site_url.as_deref()))
+    .with_site_url(config.site_url.as_deref())
+    .with_default_instance(config.default_instance.clone()))
 }
 
 /// Where `labgate migrate` left the schema.

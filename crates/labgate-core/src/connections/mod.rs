@@ -210,8 +210,6 @@ impl Connections {
         jobs: JobQueue,
         instances: GitLabInstances,
     ) -> Connections {
-        // Connections reach GitLab under the same policy as the instances they are registered at.
-        let policy = instances.policy();
         Connections {
             store,
             vault,
@@ -219,7 +217,8 @@ impl Connections {
             audit,
             webhooks,
             jobs,
-            policy,
+            // GitLab instances and connections reach GitLab under one policy.
+            policy: instances.policy(),
             options: ClientOptions::default(),
             instances,
             lease_owner: format!("refresh-{}", uuid::Uuid::new_v4()).into(),
@@ -381,8 +380,16 @@ impl Connections {
     ) -> Result<CheckedToken> {
         let token_type = validate::token_type(&credentials.access_token_type)?;
         validate::token(&credentials.access_token)?;
-        let instance = credentials.instance_url.as_deref().or(current_instance);
-        let base = validate::instance_url(instance, &self.policy)?;
+        let instance = credentials
+            .instance_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+            .or(current_instance);
+        // No instance named: the configured default (`LABGATE_GITLAB_URL`, else gitlab.com).
+        let base = match instance {
+            Some(url) => validate::instance_url(Some(url), &self.policy)?,
+            None => self.instances.default_url()?,
+        };
         let token = SecretString::from(credentials.access_token);
         let info = self
             .validate_token(tenant_id, &base, &token, token_type, usages)
@@ -738,7 +745,10 @@ impl Connections {
                 name: "GitLab".to_owned(),
                 app: App::GitLab,
                 methods: ConnectionMethod::ALL.to_vec(),
-                oauth_client_id: self.instances.default_instance().oauth_client_id.clone(),
+                oauth_client_id: self
+                    .instances
+                    .default_instance()
+                    .and_then(|default| default.oauth_client_id.clone()),
             }],
         })
     }
@@ -764,6 +774,9 @@ impl Connections {
             request.gateway_id.as_ref(),
         )?;
         let current = self.load(principal, id).await?;
+        if current.method == ConnectionMethod::OAuth {
+            oauth::check_update(&request)?;
+        }
         if let Some(version) = request.version
             && version != i64::from(current.version)
         {

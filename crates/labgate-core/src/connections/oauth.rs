@@ -13,7 +13,9 @@ use labgate_crypto::Aad;
 use labgate_gitlab::oauth::{OAuthApp, OAuthClient, OAuthTokens, PkceVerifier};
 use labgate_gitlab::{Credential, GitLabClient, GitLabError, User};
 use labgate_proto::audit::AuditAction;
-use labgate_proto::connections::{ConnectionView, CreateConnectionRequest, OAUTH_SCOPES, StartOAuthRequest};
+use labgate_proto::connections::{
+    ConnectionView, CreateConnectionRequest, OAUTH_SCOPES, StartOAuthRequest, UpdateConnectionRequest,
+};
 use labgate_store::{OAuthStateRecord, SealedItem, StoreError, VaultItemKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -170,6 +172,31 @@ fn label(field: &'static str, text: &str) -> Result<String> {
         ));
     }
     Ok(text.to_owned())
+}
+
+/// What a `PATCH` may change on an OAuth connection: its name and description. New tokens come
+/// from a reconnect through OAuth, and its reach is its scopes, refreshed rather than rotated.
+pub fn check_update(request: &UpdateConnectionRequest) -> Result<()> {
+    if request.credentials.is_some() {
+        return Err(CoreError::validation(
+            "credentials",
+            "an OAuth connection gets new tokens by reconnecting: start an authorization with its name \
+             (POST /api/v1/app-connections/gitlab/oauth/start)",
+        ));
+    }
+    if request.auto_rotate == Some(true) || request.rotate_before_days.is_some() {
+        return Err(CoreError::validation(
+            "autoRotate",
+            "OAuth connections are refreshed, not rotated: leave autoRotate and rotateBeforeDays out",
+        ));
+    }
+    if request.usages.as_ref().is_some_and(|usages| !usages.is_empty()) {
+        return Err(CoreError::validation(
+            "usages",
+            "usages are checked against access tokens; an OAuth connection's reach is its scopes",
+        ));
+    }
+    Ok(())
 }
 
 /// The embedding application's tenant and user, both or neither.
@@ -1057,7 +1084,7 @@ impl Connections {
     }
 }
 
-fn identity_of(user: &User) -> GitLabIdentity {
+pub(super) fn identity_of(user: &User) -> GitLabIdentity {
     GitLabIdentity {
         user_id: Some(user.id),
         username: Some(user.username.clone()),

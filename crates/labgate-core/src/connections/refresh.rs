@@ -610,6 +610,7 @@ impl Connections {
             }
             // The credentials hash stays: it names the grant's identity, not a token.
             let mut next = current.clone();
+            // `credentialsHash` names the grant's identity, which a refresh keeps.
             tokens.apply_to(&mut next);
             next.refresh_generation = current.refresh_generation.saturating_add(1);
             next.version = current.version.saturating_add(1);

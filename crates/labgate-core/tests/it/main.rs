@@ -7,6 +7,7 @@ mod connections;
 mod model;
 mod network;
 mod oauth;
+mod oauth_checks;
 mod older_gitlab;
 mod vault;
 

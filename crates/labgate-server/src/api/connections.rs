@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app-connections/gitlab/{id}/check", post(check))
         .route("/app-connections/gitlab/{id}/rotate", post(rotate))
+        .route("/app-connections/gitlab/{id}/refresh", post(refresh))
         .route("/app-connections/gitlab/{id}/events", get(events))
         .route("/app-connections/gitlab/{id}/projects", get(projects))
         .route("/app-connections/gitlab/{id}/groups", get(groups))
@@ -291,6 +292,24 @@ pub async fn rotate(
     Ok(settled(
         rotated.map(|view| ConnectionResponse { app_connection: view }),
     ))
+}
+
+/// Refresh an OAuth connection's token at GitLab now (journalled, like the proactive refresh).
+/// Access-token connections rotate instead, and a connection whose grant GitLab no longer
+/// honours must be reconnected: both are 409.
+#[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/refresh", operation_id = "refreshGitLabConnection",
+    tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
+    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The connection holds an access token (rotate it instead), or GitLab no longer honours its grant (`needs_reauth`: reconnect it through OAuth)."),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ConnectionId(id): ConnectionId,
+) -> Result<Json<ConnectionResponse>, ApiError> {
+    Ok(Json(ConnectionResponse {
+        app_connection: state.services.connections.refresh(&principal, &id).await?,
+    }))
 }
 
 /// The connection's timeline: creation, status transitions, recoveries, rotations.

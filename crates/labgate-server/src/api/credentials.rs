@@ -18,13 +18,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/credentials/gitlab", get(show))
 }
 
-/// A working GitLab token of a connection, with `useUntil`: cache it until then, and ask again
-/// after (or at once when GitLab refuses it). Admin and credential-reader keys only; every read is
-/// audited.
+/// A working GitLab token of a connection, named by `connectionId`, or by the `tenantId` and
+/// `userId` an embedding application labelled it with when it began the OAuth flow. Comes with
+/// `useUntil`: cache it until then, and ask again after (or at once when GitLab refuses it). An
+/// OAuth connection's token is refreshed first when little of it is left. Admin and
+/// credential-reader keys only; every read is audited.
 #[utoipa::path(get, path = "/api/v1/credentials/gitlab", operation_id = "getGitLabCredential", tag = "credentials",
     params(CredentialQuery), security(("bearer" = [])),
-    responses((status = 200, body = CredentialResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = CredentialResponse),
+        (status = 400, body = ErrorBody, description = "Neither `connectionId` nor both of `tenantId` and `userId`, or a malformed query (`details` says which)."),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The connection's token cannot be used: it expired, was revoked, or GitLab no longer honours the OAuth grant (reconnect it)."),
+        (status = 503, body = ErrorBody, description = "An OAuth connection needed a refresh and GitLab could not be reached; try again.")))]
 pub async fn show(
     State(state): State<AppState>,
     Auth(principal): Auth,

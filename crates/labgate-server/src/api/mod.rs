@@ -6,6 +6,7 @@ pub mod connections;
 pub mod credentials;
 pub mod instances;
 pub mod jobs;
+pub mod oauth;
 pub mod webhooks;
 
 use axum::Router;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(credentials::router())
         .merge(instances::router())
         .merge(jobs::router())
+        .merge(oauth::router())
         .merge(webhooks::router())
 }
 

@@ -9,6 +9,7 @@ mod connections;
 mod credentials;
 mod instances;
 mod jobs;
+mod oauth;
 mod probes;
 mod transport;
 mod webhooks;
@@ -25,6 +26,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/app-connections/options"),
     ("GET", "/api/v1/app-connections/gitlab"),
     ("POST", "/api/v1/app-connections/gitlab"),
+    ("POST", "/api/v1/app-connections/gitlab/oauth/start"),
     ("GET", "/api/v1/app-connections/gitlab/available"),
     ("GET", "/api/v1/app-connections/gitlab/connection-name/{id}"),
     ("GET", "/api/v1/app-connections/gitlab/{id}"),
@@ -32,6 +34,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/app-connections/gitlab/{id}"),
     ("POST", "/api/v1/app-connections/gitlab/{id}/check"),
     ("POST", "/api/v1/app-connections/gitlab/{id}/rotate"),
+    ("POST", "/api/v1/app-connections/gitlab/{id}/refresh"),
     ("GET", "/api/v1/app-connections/gitlab/{id}/events"),
     ("GET", "/api/v1/app-connections/gitlab/{id}/projects"),
     ("GET", "/api/v1/app-connections/gitlab/{id}/groups"),

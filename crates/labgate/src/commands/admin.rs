@@ -354,6 +354,16 @@ pub fn config(config: Config, command: ConfigCommand) -> anyhow::Result<()> {
                 set(config.bootstrap_admin_key.is_some()).to_owned(),
             ]);
             table.add_row(["site URL".to_owned(), config.site_url.clone().unwrap_or_default()]);
+            let gitlab = &config.default_instance;
+            table.add_row(["GitLab URL".to_owned(), gitlab.url.as_str().to_owned()]);
+            table.add_row([
+                "GitLab OAuth client id".to_owned(),
+                gitlab.oauth_client_id.clone().unwrap_or_default(),
+            ]);
+            table.add_row([
+                "GitLab OAuth client secret".to_owned(),
+                set(gitlab.oauth_client_secret.is_some()).to_owned(),
+            ]);
             println!("{table}");
             for name in &config.unknown_variables {
                 println!("warning: {name} is not a labgate setting");

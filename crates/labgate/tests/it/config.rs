@@ -129,3 +129,52 @@ async fn configuration_errors_name_the_setting_and_where_it_was_set() {
         assert!(!stderr(&output).contains(".rs:"), "{}", stderr(&output));
     }
 }
+
+#[tokio::test]
+async fn a_missing_oauth_client_secret_file_stops_the_start_naming_the_setting() {
+    let site = Site::new().await;
+    let missing = site.dir.path().join("no-such-secret");
+    let missing = missing.display().to_string();
+    let output = site.run_with(
+        &["serve"],
+        &[
+            ("LABGATE_GITLAB_OAUTH_CLIENT_ID", "app-id"),
+            ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE", &missing),
+        ],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.starts_with("error: LABGATE_GITLAB_OAUTH_CLIENT_SECRET_FILE: cannot read")
+            && message.contains(&missing),
+        "{message}"
+    );
+
+    let output = site.run_with(
+        &["config", "validate"],
+        &[("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", "gloas-NOTshownNOTshown")],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message
+            .contains("LABGATE_GITLAB_OAUTH_CLIENT_SECRET is set but LABGATE_GITLAB_OAUTH_CLIENT_ID is not"),
+        "{message}"
+    );
+    assert!(!message.contains("NOTshown"), "{message}");
+
+    let output = site.run_with(
+        &["config", "validate"],
+        &[
+            ("LABGATE_GITLAB_URL", "https://example.com/gitlab/"),
+            ("LABGATE_GITLAB_OAUTH_CLIENT_ID", "app-id"),
+            ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", "gloas-NOTshownNOTshown"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("https://example.com/gitlab") && text.contains("app-id") && !text.contains("NOTshown"),
+        "{text}"
+    );
+}

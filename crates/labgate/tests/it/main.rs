@@ -11,7 +11,7 @@ mod workers;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use labgate_testkit::{TestBackend, TestDatabase};
@@ -72,6 +72,17 @@ impl Site {
             .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
+        // Drained as it comes: a process logging more than a pipe holds would otherwise block.
+        let logs: Arc<Mutex<String>> = Arc::default();
+        let stderr = child.stderr.take().unwrap();
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
         let (lines, received) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -87,15 +98,20 @@ impl Site {
                     let address = line.strip_prefix("labgate listening on ").map(str::to_owned);
                     printed.push(line);
                     if let Some(url) = address {
-                        return Server { child, url, printed };
+                        return Server {
+                            child,
+                            url,
+                            printed,
+                            logs,
+                        };
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    let output = child.wait_with_output().unwrap();
+                    let _ = child.wait();
                     panic!(
                         "labgate serve did not start; stdout: {printed:?}\nstderr: {}",
-                        String::from_utf8_lossy(&output.stderr)
+                        logs.lock().unwrap()
                     );
                 }
             }
@@ -108,6 +124,8 @@ pub struct Server {
     pub url: String,
     /// Lines printed on stdout up to the address line.
     pub printed: Vec<String>,
+    /// What it logged on stderr so far.
+    pub logs: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -120,12 +138,13 @@ impl Server {
     /// Sends SIGTERM and returns the exit status and stderr.
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {
         terminate(&self.child);
-        let stderr = self.child.stderr.take();
         let status = wait_timeout(&mut self.child, Duration::from_secs(30));
-        let mut logs = String::new();
-        if let Some(mut stderr) = stderr {
-            std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+        // The drain thread ends with the pipe; give it the moment it needs to read the rest.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.logs) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
         }
+        let logs = self.logs.lock().unwrap().clone();
         (status, logs)
     }
 }

@@ -156,13 +156,19 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
                 let http = client();
                 while Instant::now() < deadline {
                     let server = &servers[reader % 2];
-                    let answer = http
+                    let answer = match http
                         .get(format!("{server}/api/v1/credentials/gitlab"))
                         .query(&[("tenantId", TENANT), ("userId", USER)])
                         .bearer_auth(&key)
                         .send()
                         .await
-                        .unwrap();
+                    {
+                        Ok(answer) => answer,
+                        Err(error) => {
+                            failures.lock().unwrap().push(format!("{server}: {error:?}"));
+                            continue;
+                        }
+                    };
                     let status = answer.status();
                     let body: Value = answer.json().await.unwrap_or_default();
                     if status != 200 {
@@ -197,13 +203,18 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
         reader.await.unwrap();
     }
 
-    let failures = failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failed reads, e.g. {:?}",
-        failures.len(),
-        failures.first()
-    );
+    let failures = failures.lock().unwrap().clone();
+    if !failures.is_empty() {
+        let (first_logs, second_logs) = (killed(first), killed(second));
+        panic!(
+            "{} failed reads, e.g. {:?} … {:?}\nfirst process:\n{}\nsecond process:\n{}",
+            failures.len(),
+            failures.first(),
+            failures.last(),
+            tail(&first_logs),
+            tail(&second_logs)
+        );
+    }
     assert_eq!(refreshes(&sim, 400), 0, "no refresh was refused (invalid_grant)");
     let refreshed = refreshes(&sim, 200) - exchanged;
     assert!(refreshed >= 10, "ten lifetimes passed: {refreshed} refreshes");
@@ -213,6 +224,19 @@ async fn two_processes_refresh_one_connection_once_per_lifetime_under_fifty_read
         "every refresh made exactly one new token, and readers saw each"
     );
     drop((first, second));
+}
+
+/// Kills a process and answers what it logged.
+fn killed(mut server: Server) -> String {
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    server.logs.lock().unwrap().clone()
+}
+
+/// The last lines a process logged, for a failure message.
+fn tail(logs: &str) -> String {
+    let lines: Vec<&str> = logs.lines().filter(|line| !line.contains("status=200")).collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 #[tokio::test]
