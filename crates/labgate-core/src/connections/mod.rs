@@ -785,21 +785,6 @@ impl Connections {
                 current.version
             )));
         }
-        if current.method == ConnectionMethod::OAuth {
-            if request.credentials.is_some() {
-                return Err(CoreError::validation(
-                    "credentials",
-                    "an OAuth connection gets new credentials by authorising again \
-                     (POST /api/v1/app-connections/gitlab/oauth/start with its name)",
-                ));
-            }
-            if request.auto_rotate == Some(true) || request.usages.as_ref().is_some_and(|u| !u.is_empty()) {
-                return Err(CoreError::validation(
-                    "autoRotate",
-                    "OAuth connections are refreshed, not rotated, and their reach is their scopes",
-                ));
-            }
-        }
         let credentials = request.credentials.clone();
         let mut next = Self::apply_settings(&current, request)?;
         let now = self.clock.now();

@@ -174,6 +174,28 @@ fn label(field: &'static str, text: &str) -> Result<String> {
     Ok(text.to_owned())
 }
 
+/// Refuses the settings that belong to access tokens: an OAuth connection is refreshed rather
+/// than rotated, and its reach is its scopes.
+fn access_token_settings(
+    auto_rotate: Option<bool>,
+    rotate_before_days: Option<u32>,
+    usages: Option<&[String]>,
+) -> Result<()> {
+    if auto_rotate == Some(true) || rotate_before_days.is_some() {
+        return Err(CoreError::validation(
+            "autoRotate",
+            "OAuth connections are refreshed, not rotated: leave autoRotate and rotateBeforeDays out",
+        ));
+    }
+    if usages.is_some_and(|usages| !usages.is_empty()) {
+        return Err(CoreError::validation(
+            "usages",
+            "usages are checked against access tokens; an OAuth connection's reach is its scopes",
+        ));
+    }
+    Ok(())
+}
+
 /// What a `PATCH` may change on an OAuth connection: its name and description. New tokens come
 /// from a reconnect through OAuth, and its reach is its scopes, refreshed rather than rotated.
 pub fn check_update(request: &UpdateConnectionRequest) -> Result<()> {
@@ -184,18 +206,11 @@ pub fn check_update(request: &UpdateConnectionRequest) -> Result<()> {
              (POST /api/v1/app-connections/gitlab/oauth/start)",
         ));
     }
-    if request.auto_rotate == Some(true) || request.rotate_before_days.is_some() {
-        return Err(CoreError::validation(
-            "autoRotate",
-            "OAuth connections are refreshed, not rotated: leave autoRotate and rotateBeforeDays out",
-        ));
-    }
-    if request.usages.as_ref().is_some_and(|usages| !usages.is_empty()) {
-        return Err(CoreError::validation(
-            "usages",
-            "usages are checked against access tokens; an OAuth connection's reach is its scopes",
-        ));
-    }
+    access_token_settings(
+        request.auto_rotate,
+        request.rotate_before_days,
+        request.usages.as_deref(),
+    )?;
     Ok(())
 }
 
@@ -669,12 +684,7 @@ impl Connections {
             .map_err(unavailable)?;
         let refresh_token = self
             .vault
-            .get_secret(&crate::vault::SecretSlot {
-                tenant_id: connection.tenant_id.as_str(),
-                owner_table: OWNER_TABLE,
-                owner_id: connection.id.as_str(),
-                field: REFRESH_FIELD,
-            })
+            .get_secret(&refresh_slot(connection))
             .await
             .map_err(unavailable)?;
         let Some(refresh_token) = refresh_token else {
@@ -972,18 +982,11 @@ impl Connections {
         validate::name(&request.name)?;
         validate::description(request.description.as_deref())?;
         validate::project_id(request.project_id.as_deref())?;
-        if request.auto_rotate == Some(true) || request.rotate_before_days.is_some() {
-            return Err(CoreError::validation(
-                "autoRotate",
-                "OAuth connections are refreshed, not rotated: leave autoRotate and rotateBeforeDays out",
-            ));
-        }
-        if request.usages.as_ref().is_some_and(|usages| !usages.is_empty()) {
-            return Err(CoreError::validation(
-                "usages",
-                "usages are checked against access tokens; an OAuth connection's reach is its scopes",
-            ));
-        }
+        access_token_settings(
+            request.auto_rotate,
+            request.rotate_before_days,
+            request.usages.as_deref(),
+        )?;
         let credentials = request.credentials.clone().unwrap_or_default();
         if credentials.access_token.is_some() || credentials.access_token_type.is_some() {
             return Err(CoreError::validation(
@@ -1081,6 +1084,16 @@ impl Connections {
             Err(StoreError::NotFound) => Err(not_found()),
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// Where a connection's refresh token is sealed.
+pub(super) fn refresh_slot(connection: &Connection) -> crate::vault::SecretSlot<'_> {
+    crate::vault::SecretSlot {
+        tenant_id: connection.tenant_id.as_str(),
+        owner_table: OWNER_TABLE,
+        owner_id: connection.id.as_str(),
+        field: REFRESH_FIELD,
     }
 }
 

@@ -32,9 +32,9 @@ use super::model::{
     Connection, ConnectionEventKind, ConnectionMethod, ConnectionStatus, JournalEntry, JournalOperation,
     JournalState,
 };
-use super::oauth::{REFRESH_FIELD, ReceivedTokens, SealedPair};
+use super::oauth::{ReceivedTokens, SealedPair};
 use super::rows::{connection_row, event_row};
-use super::{Connections, OWNER_TABLE, view};
+use super::{Connections, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
 use crate::ids::{ConnectionId, JournalId};
@@ -368,12 +368,7 @@ impl Connections {
         let client = self.oauth_client(&target)?;
         let refresh_token = self
             .vault
-            .get_secret(&crate::vault::SecretSlot {
-                tenant_id: current.tenant_id.as_str(),
-                owner_table: OWNER_TABLE,
-                owner_id: current.id.as_str(),
-                field: REFRESH_FIELD,
-            })
+            .get_secret(&super::oauth::refresh_slot(&current))
             .await?
             .ok_or_else(|| CoreError::internal(StoreError::NotFound))?;
         // The keys that seal GitLab's answer are fetched first: once GitLab has answered,
@@ -683,12 +678,7 @@ impl Connections {
             }
         }
         self.vault
-            .get_secret(&crate::vault::SecretSlot {
-                tenant_id: connection.tenant_id.as_str(),
-                owner_table: OWNER_TABLE,
-                owner_id: connection.id.as_str(),
-                field: REFRESH_FIELD,
-            })
+            .get_secret(&super::oauth::refresh_slot(connection))
             .await
     }
 
