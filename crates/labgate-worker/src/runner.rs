@@ -180,6 +180,9 @@ pub fn default_handlers(
         Arc::new(crate::connections::TokenChangeTakeover {
             kind: JobKind::ConnectionRotate,
         }),
+        Arc::new(crate::connections::TokenChangeTakeover {
+            kind: JobKind::ConnectionRefresh,
+        }),
         Arc::new(crate::handlers::DiagnosticProbe),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]

@@ -37,7 +37,8 @@ use super::rows::{connection_row, event_row};
 use super::{Connections, view};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
-use crate::ids::{ConnectionId, JournalId};
+use crate::ids::{ConnectionId, JobId, JournalId};
+use crate::jobs::{JobKind, Settled};
 use crate::rows::ms;
 use crate::{CoreError, Result};
 
@@ -176,13 +177,30 @@ enum Missed {
 }
 
 impl Connections {
-    /// `POST …/gitlab/{id}/refresh`: refreshes an OAuth connection now, through the same
-    /// single-flight path as every other refresh.
+    /// Refreshes an OAuth connection now and waits until the refresh has ended.
     pub async fn refresh(
         &self,
         principal: &Principal,
         id: &str,
     ) -> Result<labgate_proto::connections::ConnectionView> {
+        match self.refresh_within(principal, id, None).await? {
+            Settled::Done(view) => Ok(view),
+            Settled::Running(job) => Err(CoreError::Unavailable(format!(
+                "the refresh goes on in job {}",
+                job.id
+            ))),
+        }
+    }
+
+    /// `POST …/gitlab/{id}/refresh`: refreshes an OAuth connection now, through the same
+    /// single-flight path as every other refresh, as a job the request cannot cancel; waits up
+    /// to `wait` (`None`: until it ends) before answering with the job that follows it.
+    pub async fn refresh_within(
+        &self,
+        principal: &Principal,
+        id: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Settled<labgate_proto::connections::ConnectionView>> {
         principal.require(Access::Write)?;
         let connection = self.load(principal, id).await?;
         if connection.method != ConnectionMethod::OAuth {
@@ -196,7 +214,27 @@ impl Connections {
                 "GitLab no longer honours this connection's grant; reconnect it through OAuth".to_owned(),
             ));
         }
-        let refreshed = self.refresh_oauth(connection, RefreshReason::Forced).await?;
+        let this = self.clone();
+        let principal = principal.clone();
+        let planned = connection.clone();
+        self.run_token_change(
+            JobKind::ConnectionRefresh,
+            &connection,
+            wait,
+            move |job_id| async move { this.refresh_for(&principal, &job_id, planned).await },
+        )
+        .await
+    }
+
+    /// A refresh `principal` asked for, run as job `job_id`: refreshed and audited, and an
+    /// error when GitLab no longer honours the grant.
+    async fn refresh_for(
+        &self,
+        principal: &Principal,
+        job_id: &JobId,
+        planned: Connection,
+    ) -> Result<labgate_proto::connections::ConnectionView> {
+        let refreshed = self.refresh_oauth(planned, RefreshReason::Forced).await?;
         self.audit
             .record(
                 principal,
@@ -204,9 +242,11 @@ impl Connections {
                     action: AuditAction::ConnectionRefresh,
                     resource_kind: ResourceType::AppConnection,
                     resource_id: Some(refreshed.id.as_str()),
-                    details: Some(
-                        json!({"status": refreshed.status, "generation": refreshed.refresh_generation}),
-                    ),
+                    details: Some(json!({
+                        "status": refreshed.status,
+                        "generation": refreshed.refresh_generation,
+                        "jobId": job_id,
+                    })),
                 },
             )
             .await?;

@@ -746,7 +746,7 @@ impl Connections {
     /// GitLab is never called again. The job's own entry counts as abandoned (the worker calling
     /// this holds the job now); the outcome is read from the connection as recovery left it.
     pub async fn settle_token_change(&self, job: &Job) -> Result<TokenChangeOutcome> {
-        if job.kind != JobKind::ConnectionRotate {
+        if job.kind != JobKind::ConnectionRotate && job.kind != JobKind::ConnectionRefresh {
             return Err(CoreError::validation(
                 "kind",
                 format!("{} jobs are not token changes", job.kind),
@@ -783,9 +783,16 @@ impl Connections {
             Err(CoreError::NotFound(_)) => return Ok(TokenChangeOutcome::ConnectionGone),
             Err(other) => return Err(other),
         };
-        Ok(if after.last_rotated_at.is_some_and(|at| at >= job.created_at) {
+        let changed_at = match job.kind {
+            JobKind::ConnectionRefresh => after.token_issued_at,
+            _ => after.last_rotated_at,
+        };
+        Ok(if changed_at.is_some_and(|at| at >= job.created_at) {
             TokenChangeOutcome::Applied
-        } else if after.status == ConnectionStatus::NeedsAttention {
+        } else if matches!(
+            after.status,
+            ConnectionStatus::NeedsAttention | ConnectionStatus::NeedsReauth
+        ) {
             TokenChangeOutcome::NeedsAttention {
                 reason: after.status_reason.unwrap_or_default(),
             }

@@ -41,6 +41,9 @@ labgate_proto::text_enum! {
         /// the request; a worker takes it over only when that process died, and then finishes it
         /// from the token journal without calling GitLab again.
         ConnectionRotate = "connection.rotate",
+        /// An OAuth refresh asked for through the API, held by the process running it; taken
+        /// over from the journal if that process dies.
+        ConnectionRefresh = "connection.refresh",
     }
 }
 

@@ -297,19 +297,31 @@ pub async fn rotate(
 /// Refresh an OAuth connection's token at GitLab now (journalled, like the proactive refresh).
 /// Access-token connections rotate instead, and a connection whose grant GitLab no longer
 /// honours must be reconnected: both are 409.
+///
+/// The refresh runs as a job that the request cannot cancel: when it takes longer than the
+/// server's wait (`LABGATE_TOKEN_CHANGE_WAIT_SECS`), the answer is `202` with the job to follow.
 #[utoipa::path(post, path = "/api/v1/app-connections/gitlab/{id}/refresh", operation_id = "refreshGitLabConnection",
     tag = "app-connections", params(("id" = String, Path, format = "uuid", pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A connection id (a UUID; anything else is 422, as on Infisical)")), security(("bearer" = [])),
-    responses((status = 200, body = ConnectionResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ConnectionResponse),
+        (status = 202, body = AcceptedResponse, description = "The refresh goes on in the background; follow the job.",
+            headers(("Location" = String, description = "The job to follow: `/api/v1/jobs/{jobId}`"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The connection holds an access token (rotate it instead), or GitLab no longer honours its grant (`needs_reauth`: reconnect it through OAuth)."),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     Auth(principal): Auth,
     ConnectionId(id): ConnectionId,
-) -> Result<Json<ConnectionResponse>, ApiError> {
-    Ok(Json(ConnectionResponse {
-        app_connection: state.services.connections.refresh(&principal, &id).await?,
-    }))
+) -> Result<Response, ApiError> {
+    let wait = state.settings.token_change_wait();
+    let refreshed = state
+        .services
+        .connections
+        .refresh_within(&principal, &id, Some(wait))
+        .await?;
+    Ok(settled(
+        refreshed.map(|view| ConnectionResponse { app_connection: view }),
+    ))
 }
 
 /// The connection's timeline: creation, status transitions, recoveries, rotations.

@@ -949,3 +949,53 @@ fn random_callback_queries_get_a_page() {
         prop_assert_eq!(reply.headers["cache-control"].to_str().unwrap(), "no-store");
     });
 }
+
+#[tokio::test]
+async fn a_refresh_slower_than_the_wait_answers_202_with_its_job() {
+    let env = TestEnv::builder()
+        .sim(standard_seed().build())
+        .oauth()
+        .server_settings(labgate_server::ServerSettings {
+            token_change_wait: std::time::Duration::from_millis(100),
+            ..labgate_server::ServerSettings::default()
+        })
+        .build()
+        .await;
+    let connection = env.connect_oauth("gitlab", "alice", None).await;
+    let id = connection.id.clone();
+    let (old_access, _) = held_tokens(&env, &id).await;
+    env.sim().faults().add(gitlab_sim::FaultRule {
+        route: Some("/oauth/token".to_owned()),
+        latency_ms: 600,
+        ..gitlab_sim::FaultRule::default()
+    });
+    let accepted = env
+        .call("POST", &format!("{BASE}/{id}/refresh"), &env.admin_key, None)
+        .await;
+    assert_eq!(accepted.status, 202, "{}", text(&accepted));
+    let body = accepted.json();
+    assert_eq!(body["job"]["kind"], "connection.refresh");
+    let location = accepted.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/api/v1/jobs/{}", body["jobId"].as_str().unwrap())
+    );
+    labgate_testkit::wait_until(
+        std::time::Duration::from_secs(20),
+        "the refresh job ends",
+        || async {
+            let job = env.get(&location, Some(&env.admin_key)).await.json();
+            matches!(job["job"]["state"].as_str(), Some("succeeded" | "failed"))
+        },
+    )
+    .await;
+    let job = env.get(&location, Some(&env.admin_key)).await.json();
+    assert_eq!(job["job"]["state"], "succeeded", "{job}");
+    let (new_access, _) = held_tokens(&env, &id).await;
+    assert_ne!(new_access, old_access, "the refresh landed");
+    assert!(gitlab_user(&env, &new_access).await.is_ok());
+    assert!(
+        gitlab_user(&env, &old_access).await.is_err(),
+        "GitLab killed the old pair"
+    );
+}
