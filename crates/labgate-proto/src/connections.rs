@@ -269,6 +269,10 @@ pub struct ConnectionView {
     pub auto_rotate: bool,
     pub rotate_before_days: u32,
     pub last_rotated_at: Option<String>,
+    /// When the connection last handed out its credential through the broker, to the minute;
+    /// `null` if never. Recorded within a few seconds of the read.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -71,6 +71,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "gitlab_instances",
         include_str!("../migrations/sqlite/0005_gitlab_instances.sql"),
     ),
+    (
+        7,
+        "connection_usage",
+        include_str!("../migrations/sqlite/0007_connection_usage.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -93,6 +98,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "gitlab_instances",
         include_str!("../migrations/postgres/0005_gitlab_instances.sql"),
+    ),
+    (
+        7,
+        "connection_usage",
+        include_str!("../migrations/postgres/0007_connection_usage.sql"),
     ),
 ];
 
@@ -148,8 +158,8 @@ impl Store {
             .await?;
         Ok(Store {
             pool: Pool::Sqlite(pool),
-            description,
-            file: Some(file),
+            description: description.into(),
+            file: Some(file.into()),
         })
     }
 
@@ -172,7 +182,7 @@ impl Store {
             .await?;
         Ok(Store {
             pool: Pool::Postgres(pool),
-            description,
+            description: description.into(),
             file: None,
         })
     }
@@ -211,7 +221,7 @@ impl Store {
                 return;
             };
             for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut name = database.clone().into_os_string();
+                let mut name = database.as_os_str().to_owned();
                 name.push(suffix);
                 let path = std::path::PathBuf::from(name);
                 // A link is left alone: its target is not necessarily labgate's to change.

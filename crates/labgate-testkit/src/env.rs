@@ -21,6 +21,7 @@ use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
 use labgate_store::{Store, StoreOptions};
 use secrecy::ExposeSecret;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tower::ServiceExt;
 
 use crate::database::TestDatabase;
@@ -108,6 +109,10 @@ impl TestEnvBuilder {
             .connections
             .clone()
             .with_client_options(test_client_options());
+        // The credential cache hears of other processes' changes as a served process's does
+        // (PostgreSQL); usage is flushed by the tests themselves (`Services::flush_usage`).
+        let background = CancellationToken::new();
+        services.watch_connection_changes(background.clone());
         let app = AppState::new(services.clone(), self.server);
         let (tenant, admin, admin_key) = tenant_with_admin(&services, "acme").await;
         let (other_tenant, other_admin, other_admin_key) = tenant_with_admin(&services, "other").await;
@@ -125,6 +130,7 @@ impl TestEnvBuilder {
             other_admin,
             other_admin_key,
             _data_dir: data_dir,
+            _background: background.drop_guard(),
             database,
         }
     }
@@ -195,6 +201,8 @@ pub struct TestEnv {
     pub other_admin: Principal,
     pub other_admin_key: String,
     _data_dir: tempfile::TempDir,
+    /// Stops the change watcher when the environment goes, before its database is dropped.
+    _background: DropGuard,
     pub database: TestDatabase,
 }
 

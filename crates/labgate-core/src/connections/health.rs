@@ -135,7 +135,7 @@ impl Connections {
         next: &mut Connection,
         now: OffsetDateTime,
     ) -> Result<Finding> {
-        let token = self.token_of(current).await?;
+        let token = self.current_credential(current).await?;
         let outcome = match self.client_for(current) {
             Ok(client) => client.introspect(&Credential::PrivateToken(token)).await,
             Err(error) => Err(GitLabError::Other {

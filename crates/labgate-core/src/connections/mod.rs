@@ -4,11 +4,13 @@
 //!
 //! The shapes follow Infisical's `app-connections/gitlab` API; see `labgate_proto::connections`.
 
+mod cache;
 pub mod credentials;
 mod health;
 pub mod model;
 mod rotate;
 mod rows;
+mod usage;
 pub mod validate;
 
 use std::sync::Arc;
@@ -32,12 +34,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use cache::CredentialCache;
+pub use cache::{CHANGE_NOTICE_BOUND, CredentialCacheStats, MAX_ENTRY_AGE};
 pub use health::{CHECK_INTERVAL, UNREACHABLE_AFTER};
 use model::{
     AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,
     ConnectionStatus, GitLabIdentity, GitLabResource, Scopes, Usage,
 };
 use rows::{connection_row, event_row};
+pub use usage::LAST_USED_GRANULARITY;
+use usage::UsageLog;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
@@ -64,6 +70,10 @@ pub struct Connections {
     jobs: JobQueue,
     policy: Arc<NetworkPolicy>,
     options: ClientOptions,
+    /// Connections and their opened credentials recently handed out (see `cache.rs`).
+    cache: Arc<CredentialCache>,
+    /// When connections last handed out their credentials, not written yet.
+    usage: Arc<UsageLog>,
 }
 
 fn not_found() -> CoreError {
@@ -134,6 +144,7 @@ pub fn view(connection: &Connection) -> ConnectionView {
         auto_rotate: connection.auto_rotate,
         rotate_before_days: connection.rotate_before_days,
         last_rotated_at: format_opt(connection.last_rotated_at),
+        last_used_at: format_opt(connection.last_used_at),
     }
 }
 
@@ -187,6 +198,7 @@ impl Connections {
         jobs: JobQueue,
         policy: Arc<NetworkPolicy>,
     ) -> Connections {
+        let cache = Arc::new(CredentialCache::new(clock.clone(), store.backend()));
         Connections {
             store,
             vault,
@@ -196,6 +208,8 @@ impl Connections {
             jobs,
             policy,
             options: ClientOptions::default(),
+            cache,
+            usage: Arc::new(UsageLog::default()),
         }
     }
 
@@ -251,7 +265,15 @@ impl Connections {
         Ok((sealed, data_key_id))
     }
 
-    async fn token_of(&self, connection: &Connection) -> Result<SecretString> {
+    /// The credential that works for `connection` as read: the one place a connection is
+    /// resolved to its token, for the broker and for every call labgate makes to GitLab with it
+    /// (OAuth connections will refresh here). A token changes only together with the row's
+    /// version or refresh generation, so one the cache opened for the same version and
+    /// generation is reused; otherwise it is opened from the vault.
+    async fn current_credential(&self, connection: &Connection) -> Result<SecretString> {
+        if let Some(token) = self.cache.token_for(connection) {
+            return Ok(token);
+        }
         self.vault
             .get_secret(&Self::slot(connection))
             .await?
@@ -345,6 +367,7 @@ impl Connections {
     ) -> Result<Option<Connection>> {
         let row = connection_row(next);
         let expected = rows_version(expected_version);
+        let _forget = self.cache.forget_after(&next.id);
         let saved = match event {
             Some(event) => {
                 self.store
@@ -496,6 +519,7 @@ impl Connections {
             version: 1,
             last_checked_at: Some(now),
             last_rotated_at: None,
+            last_used_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -773,6 +797,7 @@ impl Connections {
         next: &Connection,
         new_token: Option<&SecretString>,
     ) -> Result<Connection> {
+        let _forget = self.cache.forget_after(&next.id);
         let result = match new_token {
             Some(token) => {
                 let (sealed, data_key_id) = self.seal_token(next, token).await?;
@@ -827,7 +852,7 @@ impl Connections {
         self.recover_connection_journal(&loaded).await?;
         let connection = self.reload(&loaded).await?;
         if revoke_at_gitlab {
-            let token = self.token_of(&connection).await?;
+            let token = self.current_credential(&connection).await?;
             let client = self.client_for(&connection)?;
             let cred = Credential::PrivateToken(token);
             // Personal, project and group tokens can all revoke themselves.
@@ -841,9 +866,11 @@ impl Connections {
                 }
             }
         }
+        let forget = self.cache.forget_after(&connection.id);
         self.store
             .delete_connection(connection.tenant_id.as_str(), connection.id.as_str())
             .await?;
+        drop(forget);
         self.vault
             .delete_secrets(connection.tenant_id.as_str(), OWNER_TABLE, connection.id.as_str())
             .await?;
@@ -913,7 +940,7 @@ impl Connections {
         principal.require(Access::Read)?;
         let connection = self.load(principal, id).await?;
         let client = self.client_for(&connection)?;
-        let cred = Credential::PrivateToken(self.token_of(&connection).await?);
+        let cred = Credential::PrivateToken(self.current_credential(&connection).await?);
         let filter = ProjectFilter {
             membership: true,
             archived: Some(false),
@@ -951,7 +978,7 @@ impl Connections {
             return Ok(Vec::new());
         }
         let client = self.client_for(&connection)?;
-        let cred = Credential::PrivateToken(self.token_of(&connection).await?);
+        let cred = Credential::PrivateToken(self.current_credential(&connection).await?);
         let filter = GroupFilter {
             min_access_level: Some(labgate_gitlab::AccessLevel::OWNER),
             search: search.map(str::to_owned),

@@ -91,6 +91,9 @@ pub struct Connection {
     pub version: u32,
     pub last_checked_at: Option<OffsetDateTime>,
     pub last_rotated_at: Option<OffsetDateTime>,
+    /// When the connection last handed out its credential, to the minute and recorded within a
+    /// few seconds (uses are counted in memory and written in batches); `None` if never.
+    pub last_used_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

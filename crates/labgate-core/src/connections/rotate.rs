@@ -191,7 +191,7 @@ impl Connections {
             .client_for(&connection)
             .map_err(|e| RotationStop::Released(Err(e)))?;
         let token = self
-            .token_of(&connection)
+            .current_credential(&connection)
             .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
         // The keys that will seal GitLab's answer are fetched first: once GitLab has answered,
@@ -277,7 +277,7 @@ impl Connections {
             Err(error) => return Err(RotationStop::Released(Err(error))),
         };
         let token = self
-            .token_of(&current)
+            .current_credential(&current)
             .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
         let held_hash = self
@@ -515,6 +515,7 @@ impl Connections {
             Some(current.status),
             Some(format!("new token id {token_id}")),
         );
+        let _forget = self.cache.forget_after(&next.id);
         Ok(self
             .store
             .apply_journal(&JournalApply {

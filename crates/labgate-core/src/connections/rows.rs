@@ -53,6 +53,7 @@ impl TryFrom<ConnectionRecord> for Connection {
             version: unsigned("app_connections.version", row.version)?,
             last_checked_at: opt_time("app_connections.last_checked_at", row.last_checked_at)?,
             last_rotated_at: opt_time("app_connections.last_rotated_at", row.last_rotated_at)?,
+            last_used_at: opt_time("app_connections.last_used_at", row.last_used_at)?,
             created_at: time("app_connections.created_at", row.created_at)?,
             updated_at: time("app_connections.updated_at", row.updated_at)?,
             name: row.name,
@@ -100,6 +101,7 @@ pub(crate) fn connection_row(connection: &Connection) -> ConnectionRecord {
         version: signed32(connection.version),
         last_checked_at: opt_ms(connection.last_checked_at),
         last_rotated_at: opt_ms(connection.last_rotated_at),
+        last_used_at: opt_ms(connection.last_used_at),
         created_at: ms(connection.created_at),
         updated_at: ms(connection.updated_at),
     }
@@ -190,6 +192,7 @@ mod tests {
             version: 3,
             last_checked_at: Some(1_799_000_000_000),
             last_rotated_at: None,
+            last_used_at: Some(1_799_500_000_000),
             created_at: 1_798_000_000_000,
             updated_at: 1_799_000_000_000,
         }
