@@ -52,12 +52,15 @@ pub mod vault;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::{CoreError, Result};
 pub use labgate_gitlab::NetworkPolicy;
 pub use labgate_gitlab::net::ProxyError;
 use labgate_store::Store;
 pub use rows::StoredValueError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::ApiKeys;
 use crate::clock::Clock;
@@ -232,8 +235,99 @@ impl Services {
         self
     }
 
-    /// Closes the database pool; in-flight queries finish first.
+    /// Writes what reads counted in memory: folded audit entries and connections' last uses.
+    ///
+    /// Credential reads are counted in memory so that a read costs no database write; this
+    /// flush writes the counts every [`USAGE_FLUSH_INTERVAL`] (see
+    /// [`Services::flush_usage_every`]), before the audit log is listed, and when the process
+    /// stops ([`Services::close`]), so a clean shutdown loses nothing.
+    ///
+    /// A crash (a kill, a power cut) loses what was counted since the last successful flush: at
+    /// most one interval of read counts and last-use times (more only while the database refuses
+    /// the writes, which are then retried). That is accepted: the counts record use, they decide
+    /// nothing — the reads were answered and no access depends on them; making every read
+    /// durable before answering it would put a database write back on each read, the cost this
+    /// removes; and a lost last-use time only makes a connection look unused for those seconds,
+    /// which at worst leaves its proactive OAuth refresh to happen on demand.
+    pub async fn flush_usage(&self) -> Result<()> {
+        let audit = self.audit.flush_folded().await;
+        let connections = self.connections.flush_usage().await;
+        audit?;
+        connections?;
+        Ok(())
+    }
+
+    /// Flushes usage every `interval` until `shutdown` (the final flush is [`Services::close`]'s,
+    /// after in-flight requests have finished). A failed flush keeps its counts for the next.
+    pub fn flush_usage_every(&self, interval: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate; nothing has been counted yet.
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(error) = services.flush_usage().await {
+                    tracing::warn!(error = %error, "cannot write credential usage; it is kept for the next flush");
+                }
+            }
+        })
+    }
+
+    /// Keeps the credential cache told of other processes' changes (PostgreSQL) until `shutdown`;
+    /// see [`Connections::watch_changes`].
+    pub fn watch_connection_changes(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        let connections = self.connections.clone();
+        tokio::spawn(async move { connections.watch_changes(shutdown).await })
+    }
+
+    /// Starts what a process serving the API runs beside its requests: the connection change
+    /// watcher and the periodic usage flush. They stop when `shutdown` fires.
+    pub fn start_background(&self, shutdown: &CancellationToken) -> BackgroundTasks {
+        BackgroundTasks {
+            tasks: vec![
+                (
+                    "connection-changes",
+                    self.watch_connection_changes(shutdown.clone()),
+                ),
+                (
+                    "usage-flush",
+                    self.flush_usage_every(USAGE_FLUSH_INTERVAL, shutdown.clone()),
+                ),
+            ],
+        }
+    }
+
+    /// Writes what is counted in memory, then closes the database pool; in-flight queries finish
+    /// first. Call it once requests and jobs have stopped, so the flush is the last.
     pub async fn close(&self) {
+        if let Err(error) = self.flush_usage().await {
+            tracing::error!(error = %error, "cannot write credential usage counted since the last flush; it is lost");
+        }
         self.readiness.close().await;
+    }
+}
+
+/// How often credential reads counted in memory are written.
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The tasks [`Services::start_background`] started, by name.
+#[derive(Debug)]
+pub struct BackgroundTasks {
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl BackgroundTasks {
+    /// Waits for every task to end (after the shutdown token fired).
+    pub async fn join(self) {
+        for (name, task) in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(task = name, error = %error, "background task failed");
+            }
+        }
     }
 }

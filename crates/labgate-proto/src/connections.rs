@@ -417,6 +417,10 @@ pub struct ConnectionView {
     /// OAuth: the embedding application's tenant and user this connection belongs to.
     pub tenant_id: Option<String>,
     pub user_id: Option<String>,
+    /// When the connection last handed out its credential through the broker, to the minute;
+    /// `null` if never. Recorded within a few seconds of the read.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

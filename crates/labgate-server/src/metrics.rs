@@ -25,6 +25,12 @@ struct JobStateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheReadLabels {
+    /// `hit` (answered from memory) or `miss` (read from the database).
+    result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.25 ms to about 8 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
@@ -35,6 +41,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     jobs: Family<JobStateLabels, Gauge>,
+    credential_cache_reads: Family<CacheReadLabels, Counter>,
+    credential_cache_entries: Gauge,
 }
 
 impl Metrics {
@@ -55,11 +63,25 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("jobs", "Jobs in the queue by state", jobs.clone());
+        let credential_cache_reads = Family::<CacheReadLabels, Counter>::default();
+        let credential_cache_entries = Gauge::default();
+        registry.register(
+            "credential_cache_reads",
+            "Credential broker reads answered from memory (hit) or from the database (miss)",
+            credential_cache_reads.clone(),
+        );
+        registry.register(
+            "credential_cache_entries",
+            "Connections whose credential the broker holds in memory",
+            credential_cache_entries.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             jobs,
+            credential_cache_reads,
+            credential_cache_entries,
         }
     }
 
@@ -92,6 +114,18 @@ impl Metrics {
                 })
                 .set(count);
         }
+    }
+
+    /// Mirrors the credential cache's own counts, which core keeps.
+    pub fn set_credential_cache(&self, stats: labgate_core::connections::CredentialCacheStats) {
+        for (result, total) in [("hit", stats.hits), ("miss", stats.misses)] {
+            let counter = self
+                .credential_cache_reads
+                .get_or_create(&CacheReadLabels { result });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        self.credential_cache_entries
+            .set(i64::try_from(stats.entries).unwrap_or(i64::MAX));
     }
 
     pub fn render(&self) -> Result<String, std::fmt::Error> {

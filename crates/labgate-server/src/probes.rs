@@ -77,6 +77,9 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
         Ok(counts) => state.metrics.set_jobs(&counts),
         Err(error) => tracing::warn!(error = %error, "could not count jobs for metrics"),
     }
+    state
+        .metrics
+        .set_credential_cache(state.services.connections.credential_cache_stats());
     let text = state
         .metrics
         .render()

@@ -6,10 +6,11 @@ use crate::client_ip::FailedAuthLimiter;
 use crate::metrics::Metrics;
 use crate::settings::ServerSettings;
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler; cheap to clone, which axum does for every request: the services
+/// (dozens of shared handles) sit behind one `Arc`.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    pub services: Arc<Services>,
     pub settings: Arc<ServerSettings>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) auth_limiter: Arc<FailedAuthLimiter>,
@@ -22,7 +23,7 @@ impl AppState {
             services.clock.clone(),
         ));
         AppState {
-            services,
+            services: Arc::new(services),
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
             auth_limiter,

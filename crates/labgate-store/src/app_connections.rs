@@ -2,7 +2,7 @@
 //! journal that keeps GitLab's answers to rotations until they are applied.
 
 use crate::page;
-use crate::{BeginWrite, Result, Store, StoreError, VaultItemKey, on_pool};
+use crate::{BeginWrite, Result, Store, StoreError, VaultItemKey, on_pool, row_placeholders};
 
 /// One connection row. The token itself is a vault item of the same id.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -48,6 +48,10 @@ pub struct ConnectionRecord {
     pub token_issued_at: Option<i64>,
     /// OAuth: when the proactive refresh is due.
     pub next_refresh_at: Option<i64>,
+    /// When the connection last handed out its credential, to the minute. Written only by
+    /// [`Store::record_connection_use`]: saving a row never moves it, so a save from an older
+    /// read cannot take a recorded use back.
+    pub last_used_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -142,6 +146,15 @@ pub struct OAuthStateRecord {
 }
 
 const OAUTH_STATE_COLUMNS: &str = "state_hash, tenant_id, instance_id, request, sealed_verifier, browser_binding, created_at, expires_at, used_at";
+/// The latest time a connection handed out its credential, for [`Store::record_connection_use`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionUse<'a> {
+    pub connection_id: &'a str,
+    pub used_at: i64,
+}
+
+/// Rows one statement of [`Store::record_connection_use`] updates at most (two parameters each).
+const USE_BATCH: usize = 500;
 
 /// A sealed value to write into `vault_items` together with a connection row.
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +186,8 @@ const CONNECTION_COLUMNS: &str = "id, tenant_id, name, description, app, method,
      project_id, credentials_hash, status, status_reason, scopes, expires_at, token_name, token_id, gitlab_user_id, \
      gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, access_level, usages, auto_rotate, \
      rotate_before_days, consecutive_failures, refresh_generation, version, last_checked_at, last_rotated_at, \
-     instance_id, external_tenant_id, external_user_id, token_issued_at, next_refresh_at, created_at, updated_at";
+     instance_id, external_tenant_id, external_user_id, token_issued_at, next_refresh_at, last_used_at, created_at, \
+     updated_at";
 const EVENT_COLUMNS: &str = "id, tenant_id, connection_id, kind, from_status, to_status, reason, created_at";
 const JOURNAL_COLUMNS: &str =
     "id, tenant_id, connection_id, operation, state, sealed_answer, job_id, created_at, updated_at";
@@ -183,10 +197,12 @@ const INSERT_CONNECTION: &str = "INSERT INTO app_connections (id, tenant_id, nam
      token_name, token_id, gitlab_user_id, gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, \
      access_level, usages, auto_rotate, rotate_before_days, consecutive_failures, refresh_generation, version, \
      last_checked_at, last_rotated_at, instance_id, external_tenant_id, external_user_id, token_issued_at, \
-     next_refresh_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-     $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, \
-     $37, $38)";
+     next_refresh_at, last_used_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
+     $36, $37, $38, $39)";
 
+/// Saves everything a person or a check changes; `last_used_at` is not among it (see
+/// [`Store::record_connection_use`]).
 const UPDATE_CONNECTION: &str = "UPDATE app_connections SET name = $1, description = $2, access_token_type = $3, \
      instance_url = $4, project_id = $5, credentials_hash = $6, status = $7, status_reason = $8, scopes = $9, \
      expires_at = $10, token_name = $11, token_id = $12, gitlab_user_id = $13, gitlab_username = $14, \
@@ -235,6 +251,7 @@ macro_rules! bind_connection_insert {
             .bind(&$r.external_user_id)
             .bind($r.token_issued_at)
             .bind($r.next_refresh_at)
+            .bind($r.last_used_at)
             .bind($r.created_at)
             .bind($r.updated_at)
     };
@@ -495,6 +512,31 @@ impl Store {
             tx.commit().await?;
         });
         Ok(Some(record.clone()))
+    }
+
+    /// Records when connections last handed out their credentials, a few hundred rows per
+    /// statement. A recorded time never moves back, since several processes record uses of the
+    /// same connection, each its own latest; connections deleted meanwhile are skipped.
+    pub async fn record_connection_use(&self, uses: &[ConnectionUse<'_>]) -> Result<()> {
+        for batch in uses.chunks(USE_BATCH) {
+            let values = (0..batch.len())
+                .map(|row| row_placeholders(self.backend(), 2 * row, 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "WITH used (id, at) AS (VALUES {values}) UPDATE app_connections SET last_used_at = used.at \
+                 FROM used WHERE app_connections.id = used.id \
+                 AND (app_connections.last_used_at IS NULL OR app_connections.last_used_at < used.at)"
+            );
+            on_pool!(self, pool => {
+                let mut query = sqlx::query(&sql);
+                for used in batch {
+                    query = query.bind(used.connection_id).bind(used.used_at);
+                }
+                query.execute(pool).await?;
+            });
+        }
+        Ok(())
     }
 
     /// Deletes a connection with its events and journal; false when it did not exist.

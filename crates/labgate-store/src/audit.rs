@@ -1,7 +1,7 @@
 //! The audit log: who did what to which resource, from where.
 
 use crate::page;
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, row_placeholders};
 
 #[derive(Debug, Clone)]
 pub struct NewAuditEntry<'a> {
@@ -18,6 +18,17 @@ pub struct NewAuditEntry<'a> {
     pub details: Option<&'a str>,
     pub now: i64,
 }
+
+/// Occurrences of a folded entry counted since it was last written.
+#[derive(Debug, Clone)]
+pub struct FoldedAuditEntry<'a> {
+    pub entry: NewAuditEntry<'a>,
+    pub occurrences: i32,
+}
+
+/// Entries one statement of [`Store::add_audit_occurrences`] writes at most (eleven parameters
+/// each, well below either backend's limit).
+pub const FOLDED_AUDIT_BATCH: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRecord {
@@ -54,27 +65,40 @@ const AUDIT_COLUMNS: &str = "id, tenant_id, actor_kind, actor_id, action, resour
      details, created_at, occurrences";
 
 impl Store {
-    /// Records one more occurrence of an entry whose id names its fold (actor, action, resource,
-    /// minute): the first occurrence inserts it, later ones count up.
-    pub async fn count_audit(&self, entry: &NewAuditEntry<'_>) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO audit_log (id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, \
-             source_ip, details, created_at, occurrences) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) \
-             ON CONFLICT (id) DO UPDATE SET occurrences = audit_log.occurrences + 1",
-        )
-        .bind(entry.id)
-        .bind(entry.tenant_id)
-        .bind(entry.actor_kind)
-        .bind(entry.actor_id)
-        .bind(entry.action)
-        .bind(entry.resource_kind)
-        .bind(entry.resource_id)
-        .bind(entry.source_ip)
-        .bind(entry.details)
-        .bind(entry.now)
-        .execute(pool)
-        .await
-        .map(|_| ())?);
+    /// Adds counted occurrences to entries whose ids name their folds (actor, action, resource,
+    /// minute): an entry not stored yet is inserted with its count, a stored one counts up. Each
+    /// statement carries a few hundred entries; an id must appear once among `entries`.
+    pub async fn add_audit_occurrences(&self, entries: &[FoldedAuditEntry<'_>]) -> Result<()> {
+        for batch in entries.chunks(FOLDED_AUDIT_BATCH) {
+            let values = (0..batch.len())
+                .map(|row| row_placeholders(self.backend(), row * 11, 11))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO audit_log (id, tenant_id, actor_kind, actor_id, action, resource_kind, resource_id, \
+                 source_ip, details, created_at, occurrences) VALUES {values} \
+                 ON CONFLICT (id) DO UPDATE SET occurrences = audit_log.occurrences + excluded.occurrences"
+            );
+            on_pool!(self, pool => {
+                let mut query = sqlx::query(&sql);
+                for folded in batch {
+                    let entry = &folded.entry;
+                    query = query
+                        .bind(entry.id)
+                        .bind(entry.tenant_id)
+                        .bind(entry.actor_kind)
+                        .bind(entry.actor_id)
+                        .bind(entry.action)
+                        .bind(entry.resource_kind)
+                        .bind(entry.resource_id)
+                        .bind(entry.source_ip)
+                        .bind(entry.details)
+                        .bind(entry.now)
+                        .bind(folded.occurrences);
+                }
+                query.execute(pool).await?;
+            });
+        }
         Ok(())
     }
 

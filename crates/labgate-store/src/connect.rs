@@ -81,6 +81,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "token_journal_jobs",
         include_str!("../migrations/sqlite/0007_token_journal_jobs.sql"),
     ),
+    (
+        8,
+        "connection_usage",
+        include_str!("../migrations/sqlite/0008_connection_usage.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -113,6 +118,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "token_journal_jobs",
         include_str!("../migrations/postgres/0007_token_journal_jobs.sql"),
+    ),
+    (
+        8,
+        "connection_usage",
+        include_str!("../migrations/postgres/0008_connection_usage.sql"),
     ),
 ];
 
@@ -168,8 +178,8 @@ impl Store {
             .await?;
         Ok(Store {
             pool: Pool::Sqlite(pool),
-            description,
-            file: Some(file),
+            description: description.into(),
+            file: Some(file.into()),
         })
     }
 
@@ -192,7 +202,7 @@ impl Store {
             .await?;
         Ok(Store {
             pool: Pool::Postgres(pool),
-            description,
+            description: description.into(),
             file: None,
         })
     }
@@ -231,7 +241,7 @@ impl Store {
                 return;
             };
             for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut name = database.clone().into_os_string();
+                let mut name = database.as_os_str().to_owned();
                 name.push(suffix);
                 let path = std::path::PathBuf::from(name);
                 // A link is left alone: its target is not necessarily labgate's to change.

@@ -16,6 +16,7 @@
 mod api_keys;
 mod app_connections;
 mod audit;
+mod changes;
 mod connect;
 mod error;
 mod gitlab_instances;
@@ -27,10 +28,11 @@ mod webhooks;
 
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
-    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, JournalRecord, NewJournalEntry,
-    OAuthStateRecord, RefreshHold, SealedItem,
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, JournalRecord,
+    NewJournalEntry, OAuthStateRecord, RefreshHold, SealedItem,
 };
-pub use audit::{AuditFilter, AuditRecord, NewAuditEntry};
+pub use audit::{AuditFilter, AuditRecord, FOLDED_AUDIT_BATCH, FoldedAuditEntry, NewAuditEntry};
+pub use changes::{ConnectionChanges, ConnectionNotice};
 pub use connect::{Backend, StoreOptions};
 pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
@@ -91,13 +93,14 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// A handle on the database. Cheap to clone; clones share the pool.
+/// A handle on the database. Cheap to clone (every service holds one, and the HTTP state is
+/// cloned per request): clones share the pool and the descriptions.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    description: String,
+    description: std::sync::Arc<str>,
     /// The database file of an embedded (SQLite) store.
-    file: Option<std::path::PathBuf>,
+    file: Option<std::sync::Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,6 +134,21 @@ impl BeginWrite for PgPool {
     ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.begin().await
     }
+}
+
+/// `(…)` with the placeholders of one row of a multi-row statement, the statement's parameters
+/// before it numbering `before`: `$n` on PostgreSQL, and on SQLite anonymous `?`s, bound in
+/// order. SQLite finds the index of a named `$n` by walking every name of the statement, which
+/// makes binding a statement of n parameters cost n² (a batch of a few thousand took
+/// milliseconds); anonymous parameters skip that.
+pub(crate) fn row_placeholders(backend: Backend, before: usize, count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count)
+        .map(|column| match backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${}", before + column),
+        })
+        .collect();
+    format!("({})", placeholders.join(", "))
 }
 
 /// Builds an `IN (...)`-free `LIMIT/OFFSET` pair that fits both backends' integer types.

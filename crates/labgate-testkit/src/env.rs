@@ -22,7 +22,7 @@ use labgate_proto::api_keys::Role;
 use labgate_server::{AppState, ServerSettings};
 use labgate_store::{Store, StoreOptions};
 use secrecy::ExposeSecret;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tower::ServiceExt;
 
 use crate::database::TestDatabase;
@@ -142,6 +142,10 @@ impl TestEnvBuilder {
             gitlab_timeout: self.gitlab_timeout,
         };
         let services = wiring.services(store.clone(), vault, clock.clone());
+        // The credential cache hears of other processes' changes as a served process's does
+        // (PostgreSQL); usage is flushed by the tests themselves (`Services::flush_usage`).
+        let background = CancellationToken::new();
+        services.watch_connection_changes(background.clone());
         let app = AppState::new(services.clone(), self.server);
         let (tenant, admin, admin_key) = tenant_with_admin(&services, "acme").await;
         let (other_tenant, other_admin, other_admin_key) = tenant_with_admin(&services, "other").await;
@@ -160,6 +164,7 @@ impl TestEnvBuilder {
             other_admin,
             other_admin_key,
             _data_dir: data_dir,
+            _background: background.drop_guard(),
             database,
         }
     }
@@ -258,6 +263,8 @@ pub struct TestEnv {
     pub other_admin: Principal,
     pub other_admin_key: String,
     _data_dir: tempfile::TempDir,
+    /// Stops the change watcher when the environment goes, before its database is dropped.
+    _background: DropGuard,
     pub database: TestDatabase,
 }
 

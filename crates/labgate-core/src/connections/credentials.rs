@@ -1,15 +1,26 @@
 //! The credential broker: a working token for other software, with how long it may be cached.
 //! Access-token connections hand out the held token; OAuth connections refresh on demand first.
+//!
+//! A read is answered from memory when it can (the credential cache, see `cache.rs`) and is
+//! recorded in memory (the folded audit entry and the connection's last use), so a read
+//! normally touches no database; the usage flush writes what was recorded every few seconds.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::credentials::{CredentialQuery, CredentialResponse, CredentialTokenType};
+use labgate_store::ConnectionNotice;
 use time::{Duration, OffsetDateTime};
+use tokio_util::sync::CancellationToken;
 
-use super::Connections;
-use super::model::{Connection, ConnectionMethod};
+use super::cache::{BEACON_INTERVAL, CredentialCacheStats, HeldCredential};
+use super::model::{App, Connection, ConnectionMethod};
 use super::refresh::{RefreshReason, read_refreshes};
+use super::{Connections, not_found};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
+use crate::ids::{ConnectionId, TenantId};
 use crate::timefmt::{format_opt, format_time};
 use crate::{CoreError, Result};
 
@@ -18,6 +29,8 @@ use crate::{CoreError, Result};
 pub const MAX_USE: Duration = Duration::minutes(15);
 /// Stop using a token this long before GitLab stops accepting it.
 const EXPIRY_MARGIN: Duration = Duration::minutes(5);
+/// How long the change listener waits before listening again after the database refused.
+const LISTEN_RETRY: StdDuration = StdDuration::from_secs(1);
 
 /// Until when a caller may use the token without asking again: never past the expiry (less a
 /// margin), never into the window where automatic rotation may replace it, and never more than
@@ -45,6 +58,44 @@ pub fn oauth_use_until(connection: &Connection, now: OffsetDateTime) -> OffsetDa
     until.max(now)
 }
 
+/// 409 unless the connection's status lets it hand out a token.
+fn usable_status(connection: &Connection) -> Result<()> {
+    if connection.status.is_usable() {
+        return Ok(());
+    }
+    Err(CoreError::Conflict(format!(
+        "the connection is {}, so it has no working credential{}",
+        connection.status,
+        connection
+            .status_reason
+            .as_deref()
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default()
+    )))
+}
+
+/// The kind of token a connection hands out, or 409 when it has no working one now.
+fn usable_token_type(connection: &Connection, now: OffsetDateTime) -> Result<CredentialTokenType> {
+    usable_status(connection)?;
+    if connection.expires_at.is_some_and(|at| at <= now) {
+        return Err(CoreError::Conflict(format!(
+            "the connection's token expired{}",
+            connection
+                .status_reason
+                .as_deref()
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default()
+        )));
+    }
+    match (connection.token_type, connection.method) {
+        (Some(kind), _) => Ok(kind.into()),
+        (None, ConnectionMethod::OAuth) => Ok(CredentialTokenType::OAuth),
+        (None, ConnectionMethod::AccessToken) => Err(CoreError::Conflict(
+            "the connection holds no access token to hand out".to_owned(),
+        )),
+    }
+}
+
 impl Connections {
     /// The connection's token (`GET /api/v1/credentials/gitlab?connectionId=`).
     pub async fn credential(&self, principal: &Principal, connection_id: &str) -> Result<CredentialResponse> {
@@ -58,9 +109,11 @@ impl Connections {
         .await
     }
 
-    /// A fresh token of the connection a query names, by id or by the embedding application's
-    /// tenant and user. Admin and credential-reader keys only; every read is audited, folded per
-    /// key, connection and minute. An OAuth token with too little left is refreshed first.
+    /// A working token of the connection a query names, by id or by the embedding application's
+    /// tenant and user (`GET /api/v1/credentials/gitlab`). Admin and credential-reader keys
+    /// only; every read is audited, folded per key, connection and minute, and sets the
+    /// connection's last use (both counted in memory and written by the usage flush). An OAuth
+    /// token with too little left is refreshed first.
     pub async fn credential_for(
         &self,
         principal: &Principal,
@@ -68,9 +121,9 @@ impl Connections {
     ) -> Result<CredentialResponse> {
         principal.require(Access::Credentials)?;
         let labels = super::oauth::external_labels(query.tenant_id.as_deref(), query.user_id.as_deref())?;
-        let connection = match (query.connection_id.as_deref(), labels) {
-            (Some(id), None) => self.load(principal, id).await?,
-            (None, Some(labels)) => self.by_external(principal, &labels).await?,
+        let id = match (query.connection_id.as_deref(), labels) {
+            (Some(id), None) => ConnectionId::parse(id).ok_or_else(not_found)?,
+            (None, Some(labels)) => self.by_external(principal, &labels).await?.id,
             (Some(_), Some(_)) => {
                 return Err(CoreError::validation(
                     "connectionId",
@@ -85,48 +138,34 @@ impl Connections {
             }
         };
         let now = self.clock.now();
-        let (connection, token_type) = match connection.token_type {
-            Some(kind) => (connection, CredentialTokenType::from(kind)),
-            None if connection.method == ConnectionMethod::OAuth => (
-                self.fresh_oauth(connection, now).await?,
-                CredentialTokenType::OAuth,
-            ),
-            None => {
-                return Err(CoreError::Conflict(
-                    "the connection holds no access token to hand out".to_owned(),
-                ));
+        let mut held = self.held_credential(&principal.tenant_id, &id, now).await?;
+        if held.connection.method == ConnectionMethod::OAuth && read_refreshes(&held.connection, now) {
+            let refreshed = self.fresh_oauth(held.connection.clone(), now).await?;
+            // A refresh that found the grant gone has left the connection unusable.
+            usable_status(&refreshed)?;
+            if refreshed.refresh_generation != held.connection.refresh_generation {
+                held = Box::pin(self.read_credential(&principal.tenant_id, &id, self.clock.now())).await?;
             }
-        };
-        let now = self.clock.now();
-        if !connection.status.is_usable() || connection.expires_at.is_some_and(|at| at <= now) {
-            return Err(CoreError::Conflict(format!(
-                "the connection is {}, so it has no working credential{}",
-                connection.status,
-                connection
-                    .status_reason
-                    .as_deref()
-                    .map(|reason| format!(": {reason}"))
-                    .unwrap_or_default()
-            )));
         }
-        let token = self.token_of(&connection).await?;
-        self.audit
-            .record_folded(
-                principal,
-                AuditEvent {
-                    action: AuditAction::ConnectionCredentialRead,
-                    resource_kind: ResourceType::AppConnection,
-                    resource_id: Some(connection.id.as_str()),
-                    details: None,
-                },
-            )
-            .await?;
+        let now = self.clock.now();
+        let connection = &held.connection;
+        let token_type = usable_token_type(connection, now)?;
+        self.audit.record_folded(
+            principal,
+            AuditEvent {
+                action: AuditAction::ConnectionCredentialRead,
+                resource_kind: ResourceType::AppConnection,
+                resource_id: Some(connection.id.as_str()),
+                details: None,
+            },
+        );
+        self.usage.record(&connection.id, now);
         let use_until = match token_type {
-            CredentialTokenType::OAuth => oauth_use_until(&connection, now),
-            _ => use_until(&connection, now),
+            CredentialTokenType::OAuth => oauth_use_until(connection, now),
+            _ => use_until(connection, now),
         };
         Ok(CredentialResponse {
-            credential: token,
+            credential: held.token.clone(),
             token_type,
             expires_at: format_opt(connection.expires_at),
             use_until: Some(format_time(use_until)),
@@ -161,6 +200,127 @@ impl Connections {
                 }
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// The tenant's GitLab connection with its current credential: from the cache while it is
+    /// known to be current, otherwise read (and then cached). A connection without a working
+    /// token is refused before its token is opened.
+    async fn held_credential(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConnectionId,
+        now: OffsetDateTime,
+    ) -> Result<Arc<HeldCredential>> {
+        if let Some(held) = self.cache.current(tenant_id, id, now) {
+            return Ok(held);
+        }
+        // Boxed: the database reads make a large future, which would otherwise be part of (and
+        // moved with) every read's future, hits included.
+        Box::pin(self.read_credential(tenant_id, id, now)).await
+    }
+
+    /// A cache miss: the connection and its credential read from the store, then kept.
+    async fn read_credential(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConnectionId,
+        now: OffsetDateTime,
+    ) -> Result<Arc<HeldCredential>> {
+        let ticket = self.cache.ticket();
+        let connection = self.fetch(tenant_id, id).await?;
+        if connection.app != App::GitLab {
+            return Err(not_found());
+        }
+        // An OAuth token past its expiry is refreshed by the read, not refused.
+        match connection.method {
+            ConnectionMethod::OAuth => usable_status(&connection)?,
+            ConnectionMethod::AccessToken => {
+                usable_token_type(&connection, now)?;
+            }
+        }
+        let token = self.current_credential(&connection).await?;
+        Ok(self.cache.keep(ticket, connection, token))
+    }
+
+    /// How the credential cache has fared since the start.
+    pub fn credential_cache_stats(&self) -> CredentialCacheStats {
+        self.cache.stats()
+    }
+
+    /// Writes the connections' last uses recorded in memory; returns how many were written.
+    pub async fn flush_usage(&self) -> Result<usize> {
+        self.usage.flush(&self.store, self.clock.now()).await
+    }
+
+    /// Keeps the credential cache told of changes other processes make to connections, until
+    /// `shutdown`. Until this runs on PostgreSQL the cache answers nothing (every read goes to
+    /// the database); on SQLite there is nothing to hear and it returns at once.
+    pub async fn watch_changes(&self, shutdown: CancellationToken) {
+        if !self.cache.listens() {
+            return;
+        }
+        let mut changes = loop {
+            match self.store.listen_connection_changes().await {
+                Ok(Some(changes)) => break changes,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot listen for connection changes; reads go to the database");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(LISTEN_RETRY) => {}
+                    }
+                }
+            }
+        };
+        let beacons = tokio::spawn(self.clone().send_beacons(shutdown.clone()));
+        loop {
+            let notice = tokio::select! {
+                () = shutdown.cancelled() => break,
+                notice = changes.next() => notice,
+            };
+            match notice {
+                Ok(ConnectionNotice::Changed(id)) => self.cache.heard_change(&id),
+                Ok(ConnectionNotice::Beacon(payload)) => self.cache.heard_beacon(&payload),
+                Ok(ConnectionNotice::Lost) => {
+                    tracing::warn!("lost the connection change listener; listening again");
+                    self.cache.lost_announcements();
+                }
+                Err(error) => {
+                    self.cache.lost_announcements();
+                    tracing::warn!(error = %error, "cannot listen for connection changes; reads go to the database");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(LISTEN_RETRY) => {}
+                    }
+                }
+            }
+        }
+        let _ = beacons.await;
+    }
+
+    /// Sends a beacon every [`BEACON_INTERVAL`]; see `cache.rs` for what hearing it back proves.
+    async fn send_beacons(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(BEACON_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(payload) = self.cache.beacon() else {
+                return;
+            };
+            match self.store.send_connection_beacon(&payload).await {
+                Ok(()) => failing = false,
+                // Unheard beacons make the cache stop answering by themselves; say so once.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %error, "cannot send connection change beacons; reads go to the database");
+                }
+                Err(_) => {}
+            }
         }
     }
 }
@@ -209,6 +369,7 @@ pub(crate) mod tests {
             external: None,
             token_issued_at: None,
             next_refresh_at: None,
+            last_used_at: None,
             created_at: now,
             updated_at: now,
         }

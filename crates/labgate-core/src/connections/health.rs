@@ -165,7 +165,7 @@ impl Connections {
         next: &mut Connection,
         now: OffsetDateTime,
     ) -> Result<Finding> {
-        let token = self.token_of(current).await?;
+        let token = self.current_credential(current).await?;
         let outcome = match self.client_for(current).await {
             Ok(client) => client.introspect(&Credential::PrivateToken(token)).await,
             Err(error) => Err(GitLabError::Other {
@@ -262,7 +262,7 @@ impl Connections {
                 return Ok(current);
             }
         }
-        let token = self.token_of(&current).await?;
+        let token = self.current_credential(&current).await?;
         let target = self
             .instances
             .oauth_target_of(&current.tenant_id, current.instance_id.as_ref())

@@ -4,6 +4,7 @@
 //!
 //! The shapes follow Infisical's `app-connections/gitlab` API; see `labgate_proto::connections`.
 
+mod cache;
 pub mod credentials;
 mod health;
 pub mod model;
@@ -11,6 +12,7 @@ pub mod oauth;
 pub mod refresh;
 mod rotate;
 mod rows;
+mod usage;
 pub mod validate;
 
 use std::sync::Arc;
@@ -34,6 +36,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use cache::CredentialCache;
+pub use cache::{CHANGE_NOTICE_BOUND, CredentialCacheStats, MAX_ENTRY_AGE};
 pub use health::{CHECK_INTERVAL, UNREACHABLE_AFTER};
 use model::{
     AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,
@@ -41,6 +45,8 @@ use model::{
 };
 pub use rotate::TokenChangeOutcome;
 use rows::{connection_row, event_row};
+pub use usage::LAST_USED_GRANULARITY;
+use usage::UsageLog;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
@@ -73,6 +79,10 @@ pub struct Connections {
     /// Who holds a refresh lease taken by this process.
     lease_owner: Arc<str>,
     refresh_gates: Arc<refresh::RefreshGates>,
+    /// Connections and their opened credentials recently handed out (see `cache.rs`).
+    cache: Arc<CredentialCache>,
+    /// When connections last handed out their credentials, not written yet.
+    usage: Arc<UsageLog>,
 }
 
 fn not_found() -> CoreError {
@@ -157,6 +167,7 @@ pub fn view(connection: &Connection) -> ConnectionView {
             .as_ref()
             .map(|labels| labels.tenant_id.clone()),
         user_id: connection.external.as_ref().map(|labels| labels.user_id.clone()),
+        last_used_at: format_opt(connection.last_used_at),
     }
 }
 
@@ -210,6 +221,7 @@ impl Connections {
         jobs: JobQueue,
         instances: GitLabInstances,
     ) -> Connections {
+        let cache = Arc::new(CredentialCache::new(clock.clone(), store.backend()));
         Connections {
             store,
             vault,
@@ -223,6 +235,8 @@ impl Connections {
             instances,
             lease_owner: format!("refresh-{}", uuid::Uuid::new_v4()).into(),
             refresh_gates: Arc::default(),
+            cache,
+            usage: Arc::new(UsageLog::default()),
         }
     }
 
@@ -283,7 +297,7 @@ impl Connections {
     /// The connection's token, refreshed first when it is an OAuth token with too little left.
     async fn working_credential(&self, connection: Connection) -> Result<(Connection, Credential)> {
         let connection = self.fresh_oauth(connection, self.clock.now()).await?;
-        let token = self.token_of(&connection).await?;
+        let token = self.current_credential(&connection).await?;
         let credential = Self::gitlab_credential(&connection, token);
         Ok((connection, credential))
     }
@@ -319,7 +333,15 @@ impl Connections {
         Ok((sealed, data_key_id))
     }
 
-    async fn token_of(&self, connection: &Connection) -> Result<SecretString> {
+    /// The credential that works for `connection` as read: the one place a connection is
+    /// resolved to its token, for the broker and for every call labgate makes to GitLab with it
+    /// (OAuth connections will refresh here). A token changes only together with the row's
+    /// version or refresh generation, so one the cache opened for the same version and
+    /// generation is reused; otherwise it is opened from the vault.
+    async fn current_credential(&self, connection: &Connection) -> Result<SecretString> {
+        if let Some(token) = self.cache.token_for(connection) {
+            return Ok(token);
+        }
         self.vault
             .get_secret(&Self::slot(connection))
             .await?
@@ -429,6 +451,7 @@ impl Connections {
     ) -> Result<Option<Connection>> {
         let row = connection_row(next);
         let expected = rows_version(expected_version);
+        let _forget = self.cache.forget_after(&next.id);
         let saved = match event {
             Some(event) => {
                 self.store
@@ -608,6 +631,7 @@ impl Connections {
             external: None,
             token_issued_at: None,
             next_refresh_at: None,
+            last_used_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -893,6 +917,7 @@ impl Connections {
         next: &Connection,
         new_token: Option<&SecretString>,
     ) -> Result<Connection> {
+        let _forget = self.cache.forget_after(&next.id);
         let result = match new_token {
             Some(token) => {
                 let (sealed, data_key_id) = self.seal_token(next, token).await?;
@@ -951,7 +976,7 @@ impl Connections {
                 // Revoking the refresh token ends the whole grant.
                 ConnectionMethod::OAuth => self.revoke_grant(&connection).await,
                 ConnectionMethod::AccessToken => {
-                    let token = self.token_of(&connection).await?;
+                    let token = self.current_credential(&connection).await?;
                     let client = self.client_for(&connection).await?;
                     // Personal, project and group tokens can all revoke themselves.
                     client.revoke_self(&Credential::PrivateToken(token)).await
@@ -966,9 +991,11 @@ impl Connections {
                 }
             }
         }
+        let forget = self.cache.forget_after(&connection.id);
         self.store
             .delete_connection(connection.tenant_id.as_str(), connection.id.as_str())
             .await?;
+        drop(forget);
         self.vault
             .delete_secrets(connection.tenant_id.as_str(), OWNER_TABLE, connection.id.as_str())
             .await?;

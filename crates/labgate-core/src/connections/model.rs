@@ -100,6 +100,9 @@ pub struct Connection {
     pub token_issued_at: Option<OffsetDateTime>,
     /// OAuth: when the proactive refresh is due.
     pub next_refresh_at: Option<OffsetDateTime>,
+    /// When the connection last handed out its credential, to the minute and recorded within a
+    /// few seconds (uses are counted in memory and written in batches); `None` if never.
+    pub last_used_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -798,6 +798,7 @@ impl Connections {
                 .map(|(tenant_id, user_id)| ExternalLabels { tenant_id, user_id }),
             token_issued_at: None,
             next_refresh_at: None,
+            last_used_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -894,6 +895,7 @@ impl Connections {
             let replaced = self.latest_refresh_token(&current).await.map_err(failed)?;
             let sealed = self.seal_pair(&next, tokens).await.map_err(failed)?;
             let items = sealed.items(&next);
+            let _forget = self.cache.forget_after(&next.id);
             let saved = self
                 .store
                 .save_connection_with_tokens(

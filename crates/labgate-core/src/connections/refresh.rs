@@ -667,6 +667,7 @@ impl Connections {
             let keys = self.vault.active_keys(current.tenant_id.as_str()).await?;
             let sealed = SealedPair::seal(&keys, &next, &tokens, ms(next.updated_at))?;
             let items = sealed.items(&next);
+            let _forget = self.cache.forget_after(&next.id);
             if self
                 .store
                 .apply_journal(&JournalApply {

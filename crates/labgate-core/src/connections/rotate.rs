@@ -293,7 +293,7 @@ impl Connections {
             .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
         let token = self
-            .token_of(&connection)
+            .current_credential(&connection)
             .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
         // The keys that will seal GitLab's answer are fetched first: once GitLab has answered,
@@ -379,7 +379,7 @@ impl Connections {
             Err(error) => return Err(RotationStop::Released(Err(error))),
         };
         let token = self
-            .token_of(&current)
+            .current_credential(&current)
             .await
             .map_err(|e| RotationStop::Released(Err(e)))?;
         let held_hash = self
@@ -631,6 +631,7 @@ impl Connections {
             data_key_id: &data_key_id,
             now: ms(next.updated_at),
         }];
+        let _forget = self.cache.forget_after(&next.id);
         Ok(self
             .store
             .apply_journal(&JournalApply {

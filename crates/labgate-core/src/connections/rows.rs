@@ -62,6 +62,7 @@ impl TryFrom<ConnectionRecord> for Connection {
             },
             token_issued_at: opt_time("app_connections.token_issued_at", row.token_issued_at)?,
             next_refresh_at: opt_time("app_connections.next_refresh_at", row.next_refresh_at)?,
+            last_used_at: opt_time("app_connections.last_used_at", row.last_used_at)?,
             created_at: time("app_connections.created_at", row.created_at)?,
             updated_at: time("app_connections.updated_at", row.updated_at)?,
             name: row.name,
@@ -117,6 +118,7 @@ pub(crate) fn connection_row(connection: &Connection) -> ConnectionRecord {
         external_user_id: connection.external.as_ref().map(|labels| labels.user_id.clone()),
         token_issued_at: opt_ms(connection.token_issued_at),
         next_refresh_at: opt_ms(connection.next_refresh_at),
+        last_used_at: opt_ms(connection.last_used_at),
         created_at: ms(connection.created_at),
         updated_at: ms(connection.updated_at),
     }
@@ -213,6 +215,7 @@ mod tests {
             external_user_id: None,
             token_issued_at: None,
             next_refresh_at: None,
+            last_used_at: Some(1_799_500_000_000),
             created_at: 1_798_000_000_000,
             updated_at: 1_799_000_000_000,
         }

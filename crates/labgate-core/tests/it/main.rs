@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit;
 mod connections;
+mod credentials;
 mod model;
 mod network;
 mod oauth;

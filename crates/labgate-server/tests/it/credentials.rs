@@ -1,11 +1,14 @@
 //! The credential broker over HTTP: who may read a token, what comes with it, what is audited.
 
+use std::time::Duration;
+
 use gitlab_sim::{Mode, Seed};
 use labgate_proto::api_keys::Role;
-use labgate_testkit::{TestEnv, captured_logs};
+use labgate_testkit::{TestEnv, captured_logs, wait_until};
 use serde_json::json;
 
 const ALICE: &str = "glpat-aliceALICEalice1234";
+const ALICE_NEW: &str = "glpat-aliceNEWTOKENalice12";
 const BASE: &str = "/api/v1/app-connections/gitlab";
 
 async fn env_with_connection() -> (TestEnv, String) {
@@ -13,6 +16,7 @@ async fn env_with_connection() -> (TestEnv, String) {
         .mode(Mode::SelfManaged)
         .user("alice")
         .personal_token("alice", "ci", &["api"], ALICE)
+        .personal_token("alice", "ci-2", &["api"], ALICE_NEW)
         .build();
     let env = TestEnv::builder().sim(seed).build().await;
     let created = env
@@ -124,4 +128,51 @@ async fn a_connection_without_a_working_token_hands_out_nothing() {
         "{refused}"
     );
     assert!(!String::from_utf8_lossy(&env.get(&path(&id), Some(&env.admin_key)).await.body).contains(ALICE));
+}
+
+#[tokio::test]
+async fn new_credentials_are_handed_out_from_the_next_read_on() {
+    let (env, id) = env_with_connection().await;
+    let reader = env.key("acme", Role::CredentialReader).await;
+    // Until a read is answered from memory (on PostgreSQL once the first beacon came back).
+    wait_until(Duration::from_secs(5), "the credential cache answers", || async {
+        let before = env.services.connections.credential_cache_stats().hits;
+        assert_eq!(
+            env.get(&path(&id), Some(&reader)).await.json()["credential"],
+            ALICE
+        );
+        env.services.connections.credential_cache_stats().hits > before
+    })
+    .await;
+    let updated = env
+        .call(
+            "PATCH",
+            &format!("{BASE}/{id}"),
+            &env.admin_key,
+            Some(json!({"credentials": {"accessToken": ALICE_NEW, "accessTokenType": "personal"}})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", String::from_utf8_lossy(&updated.body));
+    assert_eq!(
+        env.get(&path(&id), Some(&reader)).await.json()["credential"],
+        ALICE_NEW
+    );
+}
+
+#[tokio::test]
+async fn a_connection_shows_when_it_last_handed_out_its_credential() {
+    let (env, id) = env_with_connection().await;
+    let shown = |reply: labgate_testkit::Reply| reply.json()["appConnection"]["lastUsedAt"].clone();
+    let connection = format!("{BASE}/{id}");
+    assert_eq!(
+        shown(env.get(&connection, Some(&env.admin_key)).await),
+        json!(null)
+    );
+    env.get(&path(&id), Some(&env.admin_key)).await;
+    env.services.flush_usage().await.unwrap();
+    let now = labgate_core::clock::Clock::now(env.clock.as_ref());
+    assert_eq!(
+        shown(env.get(&connection, Some(&env.admin_key)).await),
+        json!(labgate_core::timefmt::format_time(now))
+    );
 }

@@ -1,5 +1,5 @@
 use labgate_store::{
-    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, JournalApply, NewJournalEntry,
+    ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, NewJournalEntry,
     OAuthStateRecord, RefreshHold, SealedItem, StoreError, VaultItemKey,
 };
 
@@ -49,6 +49,7 @@ pub fn record(id: &str, tenant_id: &str, name: &str, now: i64) -> ConnectionReco
         external_user_id: None,
         token_issued_at: None,
         next_refresh_at: None,
+        last_used_at: None,
         created_at: now,
         updated_at: now,
     }
@@ -479,4 +480,65 @@ async fn oauth_states_are_single_use() {
     );
     assert!(store.use_oauth_state("h2", 6).await.unwrap().is_none(), "unknown");
     assert_eq!(store.prune_oauth_states(600_002).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn last_uses_are_written_in_batches_and_never_move_back() {
+    let (store, _db) = crate::fresh_store().await;
+    let acme = crate::tenant(&store, "acme").await;
+    // More rows than one statement carries.
+    let records: Vec<ConnectionRecord> = (0..1_200)
+        .map(|i| record(&format!("c{i:04}"), &acme, &format!("n{i:04}"), 10))
+        .collect();
+    store.insert_connections(&records).await.unwrap();
+    let uses: Vec<ConnectionUse<'_>> = records
+        .iter()
+        .zip(5_000..)
+        .map(|(record, used_at)| ConnectionUse {
+            connection_id: &record.id,
+            used_at,
+        })
+        .collect();
+    store.record_connection_use(&uses).await.unwrap();
+    let last_used = |id: &'static str| {
+        let store = store.clone();
+        let acme = acme.clone();
+        async move { store.connection(&acme, id).await.unwrap().last_used_at }
+    };
+    for (id, expected) in [
+        ("c0000", 5_000),
+        ("c0499", 5_499),
+        ("c0500", 5_500),
+        ("c1199", 6_199),
+    ] {
+        assert_eq!(last_used(id).await, Some(expected), "{id}");
+    }
+
+    // An older use (another process's) does not take it back; a deleted connection is skipped.
+    store
+        .record_connection_use(&[
+            ConnectionUse {
+                connection_id: "c0000",
+                used_at: 1,
+            },
+            ConnectionUse {
+                connection_id: "c0001",
+                used_at: 9_999,
+            },
+            ConnectionUse {
+                connection_id: "gone",
+                used_at: 9_999,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(last_used("c0000").await, Some(5_000));
+    assert_eq!(last_used("c0001").await, Some(9_999));
+
+    // Saving the row from an older read keeps the recorded use.
+    let mut row = store.connection(&acme, "c0001").await.unwrap();
+    row.last_used_at = None;
+    row.version = 2;
+    assert!(store.save_connection(&row, 1).await.unwrap().is_some());
+    assert_eq!(last_used("c0001").await, Some(9_999));
 }

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod app_connections;
+mod audit;
 mod gitlab_instances;
 mod jobs;
 mod schema;

@@ -154,6 +154,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     tracing::info!(%address, database = %services.readiness.database(), "labgate started");
 
     let shutdown = CancellationToken::new();
+    let background = services.start_background(&shutdown);
     let worker_task = if with_worker {
         let settings = worker_settings(&config);
         let handlers = default_handlers(&settings, delivery_client(&services.network)?);
@@ -180,6 +181,8 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     if let Some(worker) = worker_task {
         let _ = worker.await;
     }
+    background.join().await;
+    // After the last request: writes the credential reads counted since the last flush.
     services.close().await;
     served
         .context("the server task failed")?
