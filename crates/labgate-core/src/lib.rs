@@ -227,6 +227,13 @@ impl Services {
         self
     }
 
+    /// Services that refresh OAuth connections ahead of expiry only when they were used within
+    /// `days` (`LABGATE_PROACTIVE_REFRESH_DAYS`); others refresh on their next read.
+    pub fn with_proactive_refresh_days(mut self, days: u32) -> Services {
+        self.connections = self.connections.with_proactive_refresh_days(days);
+        self
+    }
+
     /// Services whose connections go to `default_instance` when they name none, and authorise
     /// there through its OAuth application.
     pub fn with_default_instance(mut self, default_instance: instances::DefaultInstance) -> Services {

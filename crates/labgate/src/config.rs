@@ -81,6 +81,8 @@ pub struct Settings {
     pub connection_event_retention_days: u64,
     /// Minutes between connection health sweeps (jittered ±10%).
     pub connection_check_interval_mins: u64,
+    /// OAuth connections used within this many days are refreshed ahead of expiry.
+    pub proactive_refresh_days: u32,
 }
 
 impl Default for Settings {
@@ -124,6 +126,7 @@ impl Default for Settings {
             webhook_delivery_retention_days: 30,
             connection_event_retention_days: 365,
             connection_check_interval_mins: 360,
+            proactive_refresh_days: 7,
         }
     }
 }
@@ -229,6 +232,7 @@ const SETTING_KEYS: &[&str] = &[
     "webhook_delivery_retention_days",
     "connection_event_retention_days",
     "connection_check_interval_mins",
+    "proactive_refresh_days",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -271,6 +275,8 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub request_timeout: Duration,
     pub token_change_wait: Duration,
+    /// OAuth connections used within this many days are refreshed ahead of expiry.
+    pub proactive_refresh_days: u32,
     pub shutdown_timeout: Duration,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -438,6 +444,7 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
             | "webhook_delivery_retention_days"
             | "connection_event_retention_days"
             | "connection_check_interval_mins"
+            | "proactive_refresh_days"
     );
     if numeric && let Ok(number) = value.trim().parse::<u64>() {
         return Value::from(number);
@@ -812,6 +819,12 @@ fn resolve(
     if settings.worker_concurrency == 0 || settings.worker_concurrency > 256 {
         bail!("{} must be between 1 and 256", origins.get("worker_concurrency"));
     }
+    if settings.proactive_refresh_days == 0 || settings.proactive_refresh_days > 365 {
+        bail!(
+            "{} must be between 1 and 365",
+            origins.get("proactive_refresh_days")
+        );
+    }
     if settings.job_lease_secs < 2 {
         bail!("{} must be at least 2", origins.get("job_lease_secs"));
     }
@@ -842,6 +855,7 @@ fn resolve(
         metrics_token,
         request_timeout: Duration::from_secs(request_timeout_secs),
         token_change_wait: Duration::from_secs(settings.token_change_wait_secs),
+        proactive_refresh_days: settings.proactive_refresh_days,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         auth_failures_per_minute: settings.auth_failures_per_minute,
         worker_concurrency: settings.worker_concurrency,
@@ -1049,6 +1063,24 @@ mod tests {
         );
         assert!(error.contains("LABGATE_WEBHOOK_PROXY"), "{error}");
         assert!(!error.contains("proxy-password"), "{error}");
+    }
+
+    #[test]
+    fn the_proactive_refresh_window_is_one_to_365_days() {
+        let none = FlagOverrides::default();
+        assert_eq!(load_from(None, &none, &[]).unwrap().proactive_refresh_days, 7);
+        let set = load_from(None, &none, &env(&[("LABGATE_PROACTIVE_REFRESH_DAYS", "30")])).unwrap();
+        assert_eq!(set.proactive_refresh_days, 30);
+        for bad in ["0", "366"] {
+            let Err(error) = load_from(None, &none, &env(&[("LABGATE_PROACTIVE_REFRESH_DAYS", bad)])) else {
+                panic!("{bad} days is refused");
+            };
+            let error = error.to_string();
+            assert!(
+                error.contains("LABGATE_PROACTIVE_REFRESH_DAYS must be between 1 and 365"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

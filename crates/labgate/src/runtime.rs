@@ -50,7 +50,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         config.network.clone(),
     )
     .with_site_url(config.site_url.as_deref())
-    .with_default_instance(config.default_instance.clone()))
+    .with_default_instance(config.default_instance.clone())
+    .with_proactive_refresh_days(config.proactive_refresh_days))
 }
 
 /// Where `labgate migrate` left the schema.

@@ -79,6 +79,8 @@ pub struct Connections {
     /// Who holds a refresh lease taken by this process.
     lease_owner: Arc<str>,
     refresh_gates: Arc<refresh::RefreshGates>,
+    /// OAuth connections used within this long are refreshed ahead of expiry.
+    proactive_refresh_window: time::Duration,
     /// Connections and their opened credentials recently handed out (see `cache.rs`).
     cache: Arc<CredentialCache>,
     /// When connections last handed out their credentials, not written yet.
@@ -235,6 +237,7 @@ impl Connections {
             instances,
             lease_owner: format!("refresh-{}", uuid::Uuid::new_v4()).into(),
             refresh_gates: Arc::default(),
+            proactive_refresh_window: refresh::DEFAULT_PROACTIVE_WINDOW,
             cache,
             usage: Arc::new(UsageLog::default()),
         }
@@ -245,6 +248,13 @@ impl Connections {
     #[must_use]
     pub fn with_instances(mut self, instances: GitLabInstances) -> Connections {
         self.instances = instances;
+        self
+    }
+
+    /// The same service refreshing ahead of expiry only connections used within `days`.
+    #[must_use]
+    pub fn with_proactive_refresh_days(mut self, days: u32) -> Connections {
+        self.proactive_refresh_window = time::Duration::days(i64::from(days));
         self
     }
 

@@ -55,6 +55,9 @@ const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 const JOURNAL_WRITE_ATTEMPTS: u32 = 8;
 const JOURNAL_WRITE_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+/// OAuth connections used within this long are refreshed ahead of expiry unless configured
+/// otherwise (`LABGATE_PROACTIVE_REFRESH_DAYS`).
+pub const DEFAULT_PROACTIVE_WINDOW: Duration = Duration::days(7);
 /// Longest back-off between refresh attempts after transient failures.
 const MAX_BACKOFF: Duration = Duration::minutes(15);
 
@@ -767,6 +770,16 @@ impl Connections {
         for row in self.store.connections_due_for_refresh(ms(now), 500).await? {
             let connection = Connection::try_from(row)?;
             if connection.method != ConnectionMethod::OAuth || connection.status.needs_person() {
+                continue;
+            }
+            // A new connection counts as used when it was created.
+            let used_at = connection.last_used_at.unwrap_or(connection.created_at);
+            if now - used_at > self.proactive_refresh_window {
+                // Idle: its next read refreshes it. Off the schedule until then, so the sweep
+                // does not find it again every time.
+                let mut idle = connection.clone();
+                idle.next_refresh_at = None;
+                self.save(&idle, connection.version, None).await?;
                 continue;
             }
             let id = connection.id.clone();

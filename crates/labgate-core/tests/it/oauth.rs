@@ -1311,3 +1311,33 @@ async fn replicas_reading_at_once_refresh_once_per_lifetime() {
     let secrets: Vec<&str> = seen.iter().map(String::as_str).collect();
     assert_not_logged(&secrets);
 }
+
+#[tokio::test]
+async fn the_proactive_sweep_leaves_idle_connections_to_their_next_read() {
+    let env = oauth_env().await;
+    let conn = env.connect_oauth("c", "alice", None).await;
+    let exchanged = token_calls(&env, 200);
+    // Eight days without a read, past the default seven: the sweep sends nothing and takes the
+    // connection off the schedule.
+    advance(&env, 8 * 24 * 3_600);
+    assert_eq!(env.services.connections.refresh_due().await.unwrap(), 0);
+    assert_eq!(token_calls(&env, 200), exchanged);
+    assert_eq!(row(&env, &conn.id).await.next_refresh_at, None);
+    assert_eq!(env.services.connections.refresh_due().await.unwrap(), 0);
+    // The next read refreshes the long-expired token, which puts it back on the schedule.
+    let fresh = token(&env.services, &env.admin, &conn.id).await;
+    assert_eq!(token_calls(&env, 200), exchanged + 1);
+    assert!(whoami(&env, &fresh).await.is_ok());
+    env.services.flush_usage().await.unwrap();
+    let due = row(&env, &conn.id)
+        .await
+        .next_refresh_at
+        .expect("scheduled again");
+    // Used now, so when its refresh comes due the sweep makes it.
+    env.clock.advance_ms(due - env.clock.now_ms() + 1_000);
+    env.sim().clock().advance(Duration::from_millis(
+        u64::try_from(due - env.sim().clock().unix() * 1_000 + 1_000).unwrap_or(0),
+    ));
+    assert_eq!(env.services.connections.refresh_due().await.unwrap(), 1);
+    assert_eq!(token_calls(&env, 200), exchanged + 2);
+}
