@@ -53,8 +53,6 @@ const LEASE_MARGIN: Duration = Duration::seconds(60);
 /// How long a caller waits for another process's refresh before giving up on this attempt.
 const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
-const JOURNAL_WRITE_ATTEMPTS: u32 = 8;
-const JOURNAL_WRITE_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// OAuth connections used within this long are refreshed ahead of expiry unless configured
 /// otherwise (`LABGATE_PROACTIVE_REFRESH_DAYS`).
 pub const DEFAULT_PROACTIVE_WINDOW: Duration = Duration::days(7);
@@ -358,7 +356,8 @@ impl Connections {
     /// refresh token again, and strict rotation would end the grant.
     fn lease_length(&self) -> Duration {
         let requests = self.options.request_timeout.saturating_mul(2);
-        let journal = JOURNAL_WRITE_FIRST_DELAY.saturating_mul(2_u32.pow(JOURNAL_WRITE_ATTEMPTS));
+        let journal = super::rotate::JOURNAL_WRITE_FIRST_DELAY
+            .saturating_mul(2_u32.pow(super::rotate::JOURNAL_WRITE_ATTEMPTS));
         Duration::try_from(requests.saturating_add(journal)).unwrap_or(Duration::HOUR) + LEASE_MARGIN
     }
 
@@ -581,50 +580,41 @@ impl Connections {
             updated_at: now,
         };
         entry.sealed_answer = Some(keys.seal_str(&Self::journal_aad(&entry), &plaintext));
-        let mut delay = JOURNAL_WRITE_FIRST_DELAY;
-        let mut last_error = None;
-        for attempt in 1..=JOURNAL_WRITE_ATTEMPTS {
-            let written = if failpoint_fails!("refresh.journal-write", connection.id.as_str()) {
-                Err(CoreError::Unavailable(
+        let written = super::rotate::retry_journal_write(&connection.id, "refresh", || async {
+            if failpoint_fails!("refresh.journal-write", connection.id.as_str()) {
+                return Err(CoreError::Unavailable(
                     "journal write refused (failpoint)".to_owned(),
-                ))
-            } else {
-                self.store
-                    .record_journal_answer(
-                        entry.id.as_str(),
-                        entry.sealed_answer.as_deref().unwrap_or_default(),
-                        ms(entry.updated_at),
-                    )
-                    .await
-                    .map_err(CoreError::from)
-            };
-            match written {
-                Ok(true) => return Ok(entry),
-                Ok(false) => {
-                    // The entry went (its connection was deleted meanwhile): no one will hold
-                    // these tokens, so the grant is revoked.
-                    if let Ok(target) = self
-                        .instances
-                        .oauth_target_of(&connection.tenant_id, connection.instance_id.as_ref())
-                        .await
-                    {
-                        self.revoke_pair(&target, tokens).await;
-                    }
-                    return Err(super::not_found());
-                }
-                Err(error) => {
-                    tracing::warn!(connection_id = %connection.id, attempt, error = %error, "could not journal a refresh answer; retrying");
-                    last_error = Some(error);
-                }
+                ));
             }
-            if attempt < JOURNAL_WRITE_ATTEMPTS {
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2);
+            self.store
+                .record_journal_answer(
+                    entry.id.as_str(),
+                    entry.sealed_answer.as_deref().unwrap_or_default(),
+                    ms(entry.updated_at),
+                )
+                .await
+                .map_err(CoreError::from)
+        })
+        .await;
+        match written {
+            Ok(true) => Ok(entry),
+            Ok(false) => {
+                // The entry went (its connection was deleted meanwhile): no one will hold these
+                // tokens, so the grant is revoked.
+                if let Ok(target) = self
+                    .instances
+                    .oauth_target_of(&connection.tenant_id, connection.instance_id.as_ref())
+                    .await
+                {
+                    self.revoke_pair(&target, tokens).await;
+                }
+                Err(super::not_found())
+            }
+            Err(error) => {
+                tracing::error!(connection_id = %connection.id, "a refresh answer could not be journalled");
+                Err(error)
             }
         }
-        tracing::error!(connection_id = %connection.id, "a refresh answer could not be journalled");
-        Err(last_error
-            .unwrap_or_else(|| CoreError::Unavailable("the journal could not be written".to_owned())))
     }
 
     /// Step 4: applies an answered refresh to its connection, under this process's lease or,

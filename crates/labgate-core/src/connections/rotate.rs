@@ -69,8 +69,36 @@ struct Answer {
 
 /// How often, and how patiently, GitLab's answer is written to the journal: the new token
 /// exists nowhere else, and GitLab has already revoked the old one.
-const JOURNAL_WRITE_ATTEMPTS: u32 = 8;
-const JOURNAL_WRITE_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+pub(super) const JOURNAL_WRITE_ATTEMPTS: u32 = 8;
+pub(super) const JOURNAL_WRITE_FIRST_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Writes a journalled answer of `operation` with `write`, retried with doubling pauses (a locked
+/// SQLite file, a dropped PostgreSQL connection): `Ok(false)` when its entry is gone, the last
+/// error when every attempt failed.
+pub(super) async fn retry_journal_write<F, Fut>(
+    connection_id: &ConnectionId,
+    operation: &str,
+    mut write: F,
+) -> Result<bool>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let mut delay = JOURNAL_WRITE_FIRST_DELAY;
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Ok(written) => return Ok(written),
+            Err(error) if attempt >= JOURNAL_WRITE_ATTEMPTS => return Err(error),
+            Err(error) => {
+                tracing::warn!(connection_id = %connection_id, attempt, error = %error, "could not journal a {operation} answer; retrying");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = delay.saturating_mul(2);
+        attempt += 1;
+    }
+}
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
@@ -433,30 +461,20 @@ impl Connections {
         };
         let sealed = keys.seal_str(&Self::journal_aad(&entry), &plaintext);
         entry.sealed_answer = Some(sealed);
-        let mut delay = JOURNAL_WRITE_FIRST_DELAY;
-        let mut last_error = None;
-        for attempt in 1..=JOURNAL_WRITE_ATTEMPTS {
-            match self.write_answer(&entry).await {
-                Ok(true) => return Ok(entry),
-                Ok(false) => {
-                    // The connection was deleted while its token was being rotated: the new token
-                    // must not live on at GitLab with nobody holding it.
-                    self.revoke_orphan(&connection.instance_url, &created.token).await;
-                    return Err(super::not_found());
-                }
-                Err(error) => {
-                    tracing::warn!(connection_id = %connection.id, attempt, error = %error, "could not journal a rotation answer; retrying");
-                    last_error = Some(error);
-                }
+        let written = retry_journal_write(&connection.id, "rotation", || self.write_answer(&entry)).await;
+        match written {
+            Ok(true) => Ok(entry),
+            Ok(false) => {
+                // The connection was deleted while its token was being rotated: the new token
+                // must not live on at GitLab with nobody holding it.
+                self.revoke_orphan(&connection.instance_url, &created.token).await;
+                Err(super::not_found())
             }
-            if attempt < JOURNAL_WRITE_ATTEMPTS {
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2);
+            Err(error) => {
+                tracing::error!(connection_id = %connection.id, "a rotation answer could not be journalled; the connection needs a new token");
+                Err(error)
             }
         }
-        tracing::error!(connection_id = %connection.id, "a rotation answer could not be journalled; the connection needs a new token");
-        Err(last_error
-            .unwrap_or_else(|| CoreError::Unavailable("the journal could not be written".to_owned())))
     }
 
     /// Revokes a token that no connection holds any more, through the token itself.
