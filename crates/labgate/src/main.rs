@@ -19,6 +19,11 @@ use clap::{Parser, Subcommand};
 
 use crate::config::FlagOverrides;
 
+// A server answers many small requests, each allocating a little: glibc's allocator spent about
+// a sixth of the request path's CPU in the credential broker benchmark (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// labgate: a self-hosted GitLab connection hub. It holds GitLab credentials in an encrypted
 /// vault, keeps them fresh and healthy, and puts them to work.
 #[derive(Debug, Parser)]
