@@ -1,4 +1,4 @@
-//! The stylesheet and the script, compiled into the binary. Pages link them with a digest of
+//! The stylesheet, the script and the icon, compiled into the binary. Pages link them with a digest of
 //! their content in the query, so browsers may keep them for a year and still fetch a new
 //! release's at once; every answer carries an ETag for revalidation.
 
@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 const STYLESHEET: &str = include_str!("assets/app.css");
 const SCRIPT: &str = include_str!("assets/app.js");
+const ICON: &str = include_str!("assets/favicon.svg");
 
 struct Asset {
     name: &'static str,
@@ -21,8 +22,8 @@ struct Asset {
     digest: String,
 }
 
-fn assets() -> &'static [Asset; 2] {
-    static ASSETS: OnceLock<[Asset; 2]> = OnceLock::new();
+fn assets() -> &'static [Asset; 3] {
+    static ASSETS: OnceLock<[Asset; 3]> = OnceLock::new();
     ASSETS.get_or_init(|| {
         let digest = |body: &str| {
             let hex = hex_digest(body);
@@ -40,6 +41,12 @@ fn assets() -> &'static [Asset; 2] {
                 body: SCRIPT,
                 content_type: "text/javascript; charset=utf-8",
                 digest: digest(SCRIPT),
+            },
+            Asset {
+                name: "favicon.svg",
+                body: ICON,
+                content_type: "image/svg+xml",
+                digest: digest(ICON),
             },
         ]
     })
@@ -67,6 +74,10 @@ pub fn stylesheet_url() -> String {
 
 pub fn script_url() -> String {
     url_of("app.js")
+}
+
+pub fn icon_url() -> String {
+    url_of("favicon.svg")
 }
 
 #[derive(Deserialize)]

@@ -62,6 +62,7 @@ pub fn head(title: &str) -> Markup {
             meta name="color-scheme" content="light dark";
             title { (title) " · labgate" }
             link rel="stylesheet" href=(assets::stylesheet_url());
+            link rel="icon" type="image/svg+xml" href=(assets::icon_url());
             script src=(assets::script_url()) defer {}
         }
     }

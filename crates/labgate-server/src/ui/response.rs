@@ -9,7 +9,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use super::assets;
 use crate::middleware::OwnBody;
 
 /// Scripts and styles come from labgate itself, never inline; forms post only to labgate; no
@@ -54,12 +53,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · labgate" }
-                link rel="stylesheet" href=(assets::stylesheet_url());
-            }
+            (super::layout::head(title))
             body.centered {
                 main.card.narrow id="main" {
                     p.brand { span.brand-mark aria-hidden="true" { "lg" } " labgate" }
