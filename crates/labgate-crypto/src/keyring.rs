@@ -630,8 +630,15 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert_ne!(*keys[0], [1u8; KEY_LEN]);
         assert_ne!(*keys[0], *one.derived_keys("ui-flash")[0]);
-        assert_eq!(*keys[0], *Keyring::parse(&format!("a:{}", b64(1))).unwrap().derived_keys("ui-csrf")[0]);
-        let rotated = one.with_new_active(RootKey::from_base64("b", &b64(2)).unwrap()).unwrap();
+        assert_eq!(
+            *keys[0],
+            *Keyring::parse(&format!("a:{}", b64(1)))
+                .unwrap()
+                .derived_keys("ui-csrf")[0]
+        );
+        let rotated = one
+            .with_new_active(RootKey::from_base64("b", &b64(2)).unwrap())
+            .unwrap();
         let after = rotated.derived_keys("ui-csrf");
         assert_eq!(after.len(), 2);
         assert_ne!(*after[0], *keys[0]);

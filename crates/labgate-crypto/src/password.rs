@@ -73,7 +73,10 @@ mod tests {
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(!hash.contains("correct horse"));
         assert!(verify_password(&password, &hash));
-        assert!(!verify_password(&SecretString::from("correct horse battery stapler"), &hash));
+        assert!(!verify_password(
+            &SecretString::from("correct horse battery stapler"),
+            &hash
+        ));
         assert!(!verify_password(&password, "not a hash"));
         assert_ne!(hash, hash_password(&password).unwrap(), "salts differ");
         verify_password_against_nothing(&password);
@@ -85,6 +88,10 @@ mod tests {
         let two = generate_password(24);
         assert_eq!(one.expose_secret().len(), 24);
         assert_ne!(one.expose_secret(), two.expose_secret());
-        assert!(one.expose_secret().bytes().all(|b| GENERATED_ALPHABET.contains(&b)));
+        assert!(
+            one.expose_secret()
+                .bytes()
+                .all(|b| GENERATED_ALPHABET.contains(&b))
+        );
     }
 }

@@ -199,19 +199,23 @@ impl Store {
 
     /// Ends every session of a user; answers how many there were.
     pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
-        Ok(on_pool!(self, pool => sqlx::query("DELETE FROM ui_sessions WHERE user_id = $1")
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM ui_sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(pool)
             .await?
-            .rows_affected()))
+            .rows_affected()),
+        )
     }
 
     /// Forgets sessions that expired before `now`.
     pub async fn delete_expired_sessions(&self, now: i64) -> Result<u64> {
-        Ok(on_pool!(self, pool => sqlx::query("DELETE FROM ui_sessions WHERE expires_at < $1")
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM ui_sessions WHERE expires_at < $1")
             .bind(now)
             .execute(pool)
             .await?
-            .rows_affected()))
+            .rows_affected()),
+        )
     }
 }

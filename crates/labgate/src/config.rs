@@ -1105,7 +1105,10 @@ mod tests {
                 panic!("{bad} hours is refused");
             };
             let error = error.to_string();
-            assert!(error.contains("LABGATE_UI_SESSION_HOURS must be between 1 and 720"), "{error}");
+            assert!(
+                error.contains("LABGATE_UI_SESSION_HOURS must be between 1 and 720"),
+                "{error}"
+            );
         }
     }
 

@@ -116,8 +116,15 @@ mod tests {
         assert_eq!(limiter.retry_after(Some(ip), "ANN@example.com"), Some(890));
         // The address is blocked for every email, the email from every address.
         assert!(limiter.retry_after(Some(ip), "bob@example.com").is_some());
-        assert!(limiter.retry_after(Some("192.0.2.2".parse().unwrap()), "ann@example.com").is_some());
-        assert_eq!(limiter.retry_after(Some("192.0.2.2".parse().unwrap()), "bob@example.com"), None);
+        assert!(
+            limiter
+                .retry_after(Some("192.0.2.2".parse().unwrap()), "ann@example.com")
+                .is_some()
+        );
+        assert_eq!(
+            limiter.retry_after(Some("192.0.2.2".parse().unwrap()), "bob@example.com"),
+            None
+        );
         clock.advance(Duration::seconds(890));
         assert_eq!(limiter.retry_after(Some(ip), "ann@example.com"), None);
     }

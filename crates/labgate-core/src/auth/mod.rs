@@ -9,9 +9,7 @@ mod users;
 pub use api_keys::{ApiKey, ApiKeys, AuthFailure, AuthenticateError, CACHE_TTL, CreatedApiKey, KeyRequest};
 pub use login_limit::{LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW};
 pub use sessions::{DEFAULT_SESSION_LIFETIME, LoggedIn, LoginError, Session, UiSessions};
-pub use users::{
-    CreatedUser, Email, GENERATED_PASSWORD_LEN, MIN_PASSWORD_LEN, NewUserRequest, User, Users,
-};
+pub use users::{CreatedUser, Email, GENERATED_PASSWORD_LEN, MIN_PASSWORD_LEN, NewUserRequest, User, Users};
 
 use labgate_proto::api_keys::Role;
 use labgate_proto::audit::ActorKind;

@@ -135,7 +135,10 @@ impl UiSessions {
         self.limiter.record_success(email);
         let now = self.clock.now();
         // Logins are rare next to page views: a good moment to forget sessions nobody can use.
-        self.store.delete_expired_sessions(ms(now)).await.map_err(CoreError::from)?;
+        self.store
+            .delete_expired_sessions(ms(now))
+            .await
+            .map_err(CoreError::from)?;
         let token = labgate_crypto::random_token(TOKEN_BYTES);
         let hash = labgate_crypto::sha256(token.expose_secret().as_bytes());
         self.store
@@ -169,7 +172,9 @@ impl UiSessions {
         let session = self
             .session(token.expose_secret(), source_ip)
             .await?
-            .ok_or_else(|| CoreError::internal(std::io::Error::other("a new session could not be read back")))?;
+            .ok_or_else(|| {
+                CoreError::internal(std::io::Error::other("a new session could not be read back"))
+            })?;
         Ok(LoggedIn { token, session })
     }
 

@@ -299,7 +299,10 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_lowercased_and_plausible() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
         for bad in [
             "",
             "ann",
@@ -326,7 +329,9 @@ mod tests {
         assert!(validate_password(&SecretString::from("x".repeat(MAX_PASSWORD_LEN + 1))).is_err());
         let error = validate_password(&SecretString::from("hunter2hunter")).map(|()| "ok");
         assert!(error.is_ok());
-        let message = validate_password(&SecretString::from("hunter2")).unwrap_err().to_string();
+        let message = validate_password(&SecretString::from("hunter2"))
+            .unwrap_err()
+            .to_string();
         assert!(!message.contains("hunter2"), "{message}");
     }
 }

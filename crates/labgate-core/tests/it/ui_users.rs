@@ -2,9 +2,7 @@
 //! guessing, and the audit trail naming the user.
 
 use labgate_core::CoreError;
-use labgate_core::auth::{
-    Actor, DEFAULT_SESSION_LIFETIME, LOGIN_FAILURE_LIMIT, LoginError, NewUserRequest,
-};
+use labgate_core::auth::{Actor, DEFAULT_SESSION_LIFETIME, LOGIN_FAILURE_LIMIT, LoginError, NewUserRequest};
 use labgate_proto::api_keys::Role;
 use labgate_proto::audit::{ActorKind, AuditAction, AuditLogQuery};
 use secrecy::{ExposeSecret, SecretString};
@@ -32,19 +30,34 @@ async fn users_are_unique_by_email_across_tenants_and_passwords_are_checked() {
     let env = env().await;
     let users = &env.services.users;
     let created = users
-        .create(&env.tenant.id, &Actor::Cli, None, request(" Ann@Example.com ", Some(PASSWORD)))
+        .create(
+            &env.tenant.id,
+            &Actor::Cli,
+            None,
+            request(" Ann@Example.com ", Some(PASSWORD)),
+        )
         .await
         .unwrap();
     assert_eq!(created.user.email, "ann@example.com");
     assert!(created.generated_password.is_none());
 
     let duplicate = users
-        .create(&env.other_tenant.id, &Actor::Cli, None, request("ANN@example.COM", Some(PASSWORD)))
+        .create(
+            &env.other_tenant.id,
+            &Actor::Cli,
+            None,
+            request("ANN@example.COM", Some(PASSWORD)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(duplicate, CoreError::AlreadyExists(_)), "{duplicate:?}");
     let short = users
-        .create(&env.tenant.id, &Actor::Cli, None, request("bob@example.com", Some("too-short")))
+        .create(
+            &env.tenant.id,
+            &Actor::Cli,
+            None,
+            request("bob@example.com", Some("too-short")),
+        )
         .await
         .unwrap_err();
     assert!(short.to_string().contains("at least 12"), "{short}");
@@ -53,10 +66,21 @@ async fn users_are_unique_by_email_across_tenants_and_passwords_are_checked() {
         .create(&env.tenant.id, &Actor::Cli, None, request("bob", Some(PASSWORD)))
         .await
         .unwrap_err();
-    assert!(matches!(bad_email, CoreError::Validation { field: Some("email"), .. }));
+    assert!(matches!(
+        bad_email,
+        CoreError::Validation {
+            field: Some("email"),
+            ..
+        }
+    ));
 
     let generated = users
-        .create(&env.tenant.id, &Actor::Cli, None, request("carol@example.com", None))
+        .create(
+            &env.tenant.id,
+            &Actor::Cli,
+            None,
+            request("carol@example.com", None),
+        )
         .await
         .unwrap();
     let password = generated.generated_password.clone().unwrap();
@@ -79,17 +103,27 @@ async fn a_login_opens_a_session_until_it_expires_or_ends() {
     let env = env().await;
     env.services
         .users
-        .create(&env.tenant.id, &Actor::Cli, None, request("ann@example.com", Some(PASSWORD)))
+        .create(
+            &env.tenant.id,
+            &Actor::Cli,
+            None,
+            request("ann@example.com", Some(PASSWORD)),
+        )
         .await
         .unwrap();
     let sessions = &env.services.ui_sessions;
     let ip = Some("192.0.2.7".parse().unwrap());
-    let wrong = sessions.login("ann@example.com", secret("not the password"), ip).await;
+    let wrong = sessions
+        .login("ann@example.com", secret("not the password"), ip)
+        .await;
     assert!(matches!(wrong, Err(LoginError::InvalidCredentials)), "{wrong:?}");
     let unknown = sessions.login("nobody@example.com", secret(PASSWORD), ip).await;
     assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
 
-    let logged_in = sessions.login("ANN@example.com", secret(PASSWORD), ip).await.unwrap();
+    let logged_in = sessions
+        .login("ANN@example.com", secret(PASSWORD), ip)
+        .await
+        .unwrap();
     let token = logged_in.token.expose_secret().to_owned();
     assert!(token.len() >= 43);
     assert!(!format!("{logged_in:?}").contains(&token));
@@ -109,7 +143,13 @@ async fn a_login_opens_a_session_until_it_expires_or_ends() {
     let found = sessions.session(&token, None).await.unwrap().unwrap();
     assert_eq!(found.user_id, session.user_id);
     assert!(sessions.session("not-a-session", None).await.unwrap().is_none());
-    assert!(sessions.session(&"x".repeat(10_000), None).await.unwrap().is_none());
+    assert!(
+        sessions
+            .session(&"x".repeat(10_000), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The login is audited with the user as the actor.
     let entries = env
@@ -131,15 +171,22 @@ async fn a_login_opens_a_session_until_it_expires_or_ends() {
     assert_eq!(entry.actor.id.as_deref(), Some(session.user_id.as_str()));
     assert_eq!(entry.source_ip.as_deref(), Some("192.0.2.7"));
 
-    env.clock.advance(DEFAULT_SESSION_LIFETIME - time::Duration::SECOND);
+    env.clock
+        .advance(DEFAULT_SESSION_LIFETIME - time::Duration::SECOND);
     assert!(sessions.session(&token, None).await.unwrap().is_some());
     env.clock.advance(time::Duration::SECOND);
     assert!(sessions.session(&token, None).await.unwrap().is_none(), "expired");
 
-    let again = sessions.login("ann@example.com", secret(PASSWORD), None).await.unwrap();
+    let again = sessions
+        .login("ann@example.com", secret(PASSWORD), None)
+        .await
+        .unwrap();
     let token = again.token.expose_secret().to_owned();
     sessions.logout(&token).await.unwrap();
-    assert!(sessions.session(&token, None).await.unwrap().is_none(), "logged out");
+    assert!(
+        sessions.session(&token, None).await.unwrap().is_none(),
+        "logged out"
+    );
     sessions.logout(&token).await.unwrap();
 }
 
@@ -148,21 +195,56 @@ async fn deleting_a_user_ends_their_sessions() {
     let env = env().await;
     let users = &env.services.users;
     users
-        .create(&env.tenant.id, &Actor::Cli, None, request("ann@example.com", Some(PASSWORD)))
+        .create(
+            &env.tenant.id,
+            &Actor::Cli,
+            None,
+            request("ann@example.com", Some(PASSWORD)),
+        )
         .await
         .unwrap();
     let sessions = &env.services.ui_sessions;
-    let one = sessions.login("ann@example.com", secret(PASSWORD), None).await.unwrap();
-    let two = sessions.login("ann@example.com", secret(PASSWORD), None).await.unwrap();
+    let one = sessions
+        .login("ann@example.com", secret(PASSWORD), None)
+        .await
+        .unwrap();
+    let two = sessions
+        .login("ann@example.com", secret(PASSWORD), None)
+        .await
+        .unwrap();
     assert_eq!(sessions.end_all(&one.session.user_id).await.unwrap(), 2);
-    assert!(sessions.session(one.token.expose_secret(), None).await.unwrap().is_none());
+    assert!(
+        sessions
+            .session(one.token.expose_secret(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    let three = sessions.login("ann@example.com", secret(PASSWORD), None).await.unwrap();
+    let three = sessions
+        .login("ann@example.com", secret(PASSWORD), None)
+        .await
+        .unwrap();
     let deleted = users.delete("Ann@example.com", &Actor::Cli, None).await.unwrap();
     assert_eq!(deleted.email, "ann@example.com");
-    assert!(sessions.session(three.token.expose_secret(), None).await.unwrap().is_none());
-    assert!(sessions.session(two.token.expose_secret(), None).await.unwrap().is_none());
-    let again = users.delete("ann@example.com", &Actor::Cli, None).await.unwrap_err();
+    assert!(
+        sessions
+            .session(three.token.expose_secret(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sessions
+            .session(two.token.expose_secret(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = users
+        .delete("ann@example.com", &Actor::Cli, None)
+        .await
+        .unwrap_err();
     assert!(matches!(again, CoreError::NotFound("user")));
     let failed = sessions.login("ann@example.com", secret(PASSWORD), None).await;
     assert!(matches!(failed, Err(LoginError::InvalidCredentials)));
@@ -173,13 +255,20 @@ async fn repeated_failures_are_refused_before_the_password_is_checked() {
     let env = env().await;
     env.services
         .users
-        .create(&env.tenant.id, &Actor::Cli, None, request("ann@example.com", Some(PASSWORD)))
+        .create(
+            &env.tenant.id,
+            &Actor::Cli,
+            None,
+            request("ann@example.com", Some(PASSWORD)),
+        )
         .await
         .unwrap();
     let sessions = &env.services.ui_sessions;
     let guesser = Some("198.51.100.9".parse().unwrap());
     for _ in 0..LOGIN_FAILURE_LIMIT {
-        let result = sessions.login("ann@example.com", secret("a wrong guess!"), guesser).await;
+        let result = sessions
+            .login("ann@example.com", secret("a wrong guess!"), guesser)
+            .await;
         assert!(matches!(result, Err(LoginError::InvalidCredentials)));
     }
     // Even the right password waits now: the guesser must not learn it is right.
@@ -190,9 +279,21 @@ async fn repeated_failures_are_refused_before_the_password_is_checked() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     let elsewhere = sessions
-        .login("ann@example.com", secret(PASSWORD), Some("203.0.113.1".parse().unwrap()))
+        .login(
+            "ann@example.com",
+            secret(PASSWORD),
+            Some("203.0.113.1".parse().unwrap()),
+        )
         .await;
-    assert!(matches!(elsewhere, Err(LoginError::TooManyAttempts { .. })), "the email is braked too");
+    assert!(
+        matches!(elsewhere, Err(LoginError::TooManyAttempts { .. })),
+        "the email is braked too"
+    );
     env.clock.advance(time::Duration::minutes(15));
-    assert!(sessions.login("ann@example.com", secret(PASSWORD), guesser).await.is_ok());
+    assert!(
+        sessions
+            .login("ann@example.com", secret(PASSWORD), guesser)
+            .await
+            .is_ok()
+    );
 }

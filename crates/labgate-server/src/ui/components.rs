@@ -289,7 +289,10 @@ mod tests {
         email.value = Some("a\"b");
         let markup = field(&email).into_string();
         assert!(markup.contains(r#"<label for="field-email">"#), "{markup}");
-        assert!(markup.contains(r#"aria-describedby="field-email-error""#), "{markup}");
+        assert!(
+            markup.contains(r#"aria-describedby="field-email-error""#),
+            "{markup}"
+        );
         assert!(markup.contains(r#"aria-invalid="true""#));
         assert!(markup.contains("&lt;address&gt;"), "escaped: {markup}");
         assert!(markup.contains(r#"value="a&quot;b""#), "{markup}");

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::UiSession;
-use super::components::{ButtonKind, connection_status_badge, empty_state, link_button, page_header, relative_time_text, table};
+use super::components::{
+    ButtonKind, connection_status_badge, empty_state, link_button, page_header, relative_time_text, table,
+};
 use super::layout::{Nav, page, page_with_status};
 use crate::state::AppState;
 
@@ -109,7 +111,13 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
     let listed = state
         .services
         .connections
-        .list(session.principal(), Some(App::GitLab), None, offset, Some(PAGE_SIZE))
+        .list(
+            session.principal(),
+            Some(App::GitLab),
+            None,
+            offset,
+            Some(PAGE_SIZE),
+        )
         .await;
     let title = Nav::AppConnections.label();
     let add = link_button(ButtonKind::Primary, "Add connection", NEW_CONNECTION_PATH);
@@ -124,7 +132,13 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
                     html! {},
                 ))
             };
-            return page_with_status(StatusCode::FORBIDDEN, &session, Nav::AppConnections, title, content);
+            return page_with_status(
+                StatusCode::FORBIDDEN,
+                &session,
+                Nav::AppConnections,
+                title,
+                content,
+            );
         }
         Err(error) => {
             tracing::error!(error = %error, "cannot list connections for a page");
@@ -132,11 +146,18 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
                 (page_header(title, None, html! {}))
                 div.flash.error role="alert" { "The connections could not be loaded. Reload the page to try again." }
             };
-            return page_with_status(StatusCode::SERVICE_UNAVAILABLE, &session, Nav::AppConnections, title, content);
+            return page_with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &session,
+                Nav::AppConnections,
+                title,
+                content,
+            );
         }
     };
     let now = state.services.clock.now();
-    let description = "GitLab credentials labgate holds for your applications, kept fresh and checked for health.";
+    let description =
+        "GitLab credentials labgate holds for your applications, kept fresh and checked for health.";
     let content = if list.total_count == 0 {
         html! {
             (page_header(title, Some(description), html! {}))
@@ -170,7 +191,10 @@ mod tests {
     #[test]
     fn instances_are_named_by_host_and_prefix() {
         assert_eq!(instance_label("https://gitlab.com"), "gitlab.com");
-        assert_eq!(instance_label("https://git.example.org/gitlab/"), "git.example.org/gitlab");
+        assert_eq!(
+            instance_label("https://git.example.org/gitlab/"),
+            "git.example.org/gitlab"
+        );
         assert_eq!(instance_label("http://127.0.0.1:9000"), "127.0.0.1:9000");
     }
 }

@@ -41,11 +41,21 @@ pub fn secure_site(state: &AppState) -> bool {
 /// A `Set-Cookie` value: HttpOnly and SameSite=Lax always, Secure on https sites. Without
 /// `max_age` the cookie lasts as long as the browser session. The header is marked sensitive
 /// so it never reaches a log.
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: Option<i64>, secure: bool) -> Option<HeaderValue> {
-    let max_age = max_age.map(|seconds| format!("; Max-Age={}", seconds.max(0))).unwrap_or_default();
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) -> Option<HeaderValue> {
+    let max_age = max_age
+        .map(|seconds| format!("; Max-Age={}", seconds.max(0)))
+        .unwrap_or_default();
     let secure = if secure { "; Secure" } else { "" };
-    let mut header =
-        HeaderValue::from_str(&format!("{name}={value}; Path={path}{max_age}; HttpOnly; SameSite=Lax{secure}")).ok()?;
+    let mut header = HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}{max_age}; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .ok()?;
     header.set_sensitive(true);
     Some(header)
 }
@@ -86,7 +96,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut headers = HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_static("a=1; labgate_session_x=no; labgate_session=yes"));
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; labgate_session_x=no; labgate_session=yes"),
+        );
         headers.append(COOKIE, HeaderValue::from_static("labgate_flash="));
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("yes"));
         assert_eq!(cookie(&headers, FLASH_COOKIE), None);
@@ -102,7 +115,16 @@ mod tests {
         );
         assert!(header.is_sensitive());
         let plain = set_cookie(LOGIN_CSRF_COOKIE, "v", "/login", None, false).unwrap();
-        assert_eq!(plain.to_str().unwrap(), "labgate_login_csrf=v; Path=/login; HttpOnly; SameSite=Lax");
-        assert!(clear_cookie(FLASH_COOKIE, "/", false).unwrap().to_str().unwrap().contains("Max-Age=0"));
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "labgate_login_csrf=v; Path=/login; HttpOnly; SameSite=Lax"
+        );
+        assert!(
+            clear_cookie(FLASH_COOKIE, "/", false)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
     }
 }

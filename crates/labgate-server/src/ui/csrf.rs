@@ -81,7 +81,10 @@ pub(crate) fn is_form(request: &Request) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 pub(crate) async fn form_body(request: Request, state: &AppState) -> Result<Bytes, Response> {
@@ -136,7 +139,10 @@ mod tests {
     fn the_token_is_taken_out_of_the_fields_and_must_be_single() {
         let (token, fields) = split_token(b"name=a+b&csrf_token=t%2B1&x=");
         assert_eq!(token.as_deref(), Some("t+1"));
-        assert_eq!(fields, [("name".into(), "a b".into()), ("x".into(), String::new())]);
+        assert_eq!(
+            fields,
+            [("name".into(), "a b".into()), ("x".into(), String::new())]
+        );
         assert_eq!(split_token(b"csrf_token=a&csrf_token=a").0, None);
         assert_eq!(split_token(b"name=a").0, None);
     }

@@ -130,7 +130,13 @@ pub fn page(session: &UiSession, active: Nav, title: &str, content: Markup) -> R
 }
 
 /// A page with another status: 4xx for a form shown again with its errors.
-pub fn page_with_status(status: StatusCode, session: &UiSession, active: Nav, title: &str, content: Markup) -> Response {
+pub fn page_with_status(
+    status: StatusCode,
+    session: &UiSession,
+    active: Nav,
+    title: &str,
+    content: Markup,
+) -> Response {
     let mut response = html_response(status, layout(session, active, title, content));
     // Shown once: the flash is spent with this page.
     if session.flash.is_some()

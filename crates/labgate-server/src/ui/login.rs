@@ -11,7 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::components::{Field, field};
-use super::cookies::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, clear_cookie, cookie, secure_site, set_cookie, sign, verify};
+use super::cookies::{
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, clear_cookie, cookie, secure_site, set_cookie, sign, verify,
+};
 use super::csrf::{CSRF_FIELD, csrf_rejected, form_body, split_token};
 use super::flash::{Flash, FlashKind, read_flash, redirect_with_flash};
 use super::layout::{Nav, head};
@@ -157,7 +159,10 @@ struct LoginForm {
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers.clone();
-    let client_ip = parts.extensions.get::<RequestInfo>().and_then(|info| info.client_ip);
+    let client_ip = parts
+        .extensions
+        .get::<RequestInfo>()
+        .and_then(|info| info.client_ip);
     let bytes = match form_body(Request::from_parts(parts, body), &state).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
@@ -200,7 +205,12 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
             "Enter your email and your password.".to_owned(),
         );
     }
-    match state.services.ui_sessions.login(&form.email, password, client_ip).await {
+    match state
+        .services
+        .ui_sessions
+        .login(&form.email, password, client_ip)
+        .await
+    {
         Ok(logged_in) => {
             let now = state.services.clock.now();
             let max_age = (logged_in.session.expires_at - now).whole_seconds();
@@ -259,7 +269,8 @@ pub async fn logout(State(state): State<AppState>, request: Request) -> Response
                 Err(response) => return response,
             };
             let presented = split_token(&bytes).0;
-            if !presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), expected.as_bytes())) {
+            if !presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), expected.as_bytes()))
+            {
                 return csrf_rejected();
             }
             if let Err(error) = state.services.ui_sessions.logout(&token).await {

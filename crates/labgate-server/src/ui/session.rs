@@ -47,7 +47,9 @@ impl UiSession {
 /// Why a request has no session, as the browser is answered.
 pub enum NoSession {
     /// To the login page, and back to `next` afterwards.
-    Login { next: String },
+    Login {
+        next: String,
+    },
     /// A form sent without a live session: nothing was done.
     Expired,
     Unavailable,
@@ -95,7 +97,10 @@ pub fn local_path(next: &str) -> Option<&str> {
 }
 
 /// The session of the request, if it has a live one; `Err` only when the database is down.
-pub(crate) async fn current_session(parts: &Parts, state: &AppState) -> Result<Option<(Session, String)>, NoSession> {
+pub(crate) async fn current_session(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(Session, String)>, NoSession> {
     let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
@@ -142,7 +147,10 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed_after_login() {
-        assert_eq!(local_path("/organization/jobs?page=2"), Some("/organization/jobs?page=2"));
+        assert_eq!(
+            local_path("/organization/jobs?page=2"),
+            Some("/organization/jobs?page=2")
+        );
         for outside in [
             "https://evil.example",
             "//evil.example",

@@ -8,8 +8,8 @@ use labgate_core::auth::{Actor, LOGIN_FAILURE_LIMIT, NewUserRequest};
 use labgate_proto::api_keys::Role;
 use labgate_server::ui::{CsrfForm, csrf_field};
 use labgate_testkit::{Reply, TestEnv};
-use tower::ServiceExt;
 use secrecy::SecretString;
+use tower::ServiceExt;
 
 const EMAIL: &str = "ann@example.com";
 const PASSWORD: &str = "a long enough password";
@@ -46,17 +46,30 @@ fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
 }
 
 fn cookie_value(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
 }
 
 /// The value of the hidden `csrf_token` field of a page.
 fn form_token(page: &str) -> String {
-    let start = page.find(r#"name="csrf_token" value=""#).expect("the form carries a token") + 25;
+    let start = page
+        .find(r#"name="csrf_token" value=""#)
+        .expect("the form carries a token")
+        + 25;
     page[start..].split('"').next().unwrap().to_owned()
 }
 
 fn get(path: &str, cookies: &str) -> Request<Body> {
-    Request::get(path).header("cookie", cookies).body(Body::empty()).unwrap()
+    Request::get(path)
+        .header("cookie", cookies)
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn post(path: &str, cookies: &str, form: &str) -> Request<Body> {
@@ -73,7 +86,10 @@ async fn login_form(env: &TestEnv) -> (String, String) {
     assert_eq!(page.status, StatusCode::OK);
     let cookie = set_cookie(&page, "labgate_login_csrf").expect("a login token cookie");
     assert!(cookie.contains("Path=/login") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
-    (format!("labgate_login_csrf={}", cookie_value(cookie)), form_token(&text(&page)))
+    (
+        format!("labgate_login_csrf={}", cookie_value(cookie)),
+        form_token(&text(&page)),
+    )
 }
 
 fn encode(value: &str) -> String {
@@ -87,7 +103,12 @@ async fn log_in(env: &TestEnv) -> String {
         .send(post(
             "/login",
             &cookie,
-            &format!("csrf_token={}&email={}&password={}", encode(&token), encode(EMAIL), encode(PASSWORD)),
+            &format!(
+                "csrf_token={}&email={}&password={}",
+                encode(&token),
+                encode(EMAIL),
+                encode(PASSWORD)
+            ),
         ))
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", text(&reply));
@@ -121,19 +142,35 @@ async fn pages_need_a_session_and_come_back_after_the_login() {
             encode(next)
         )
     };
-    let back = env.send(post("/login", &cookie, &form("/organization/jobs?state=failed"))).await;
+    let back = env
+        .send(post("/login", &cookie, &form("/organization/jobs?state=failed")))
+        .await;
     assert_eq!(back.headers["location"], "/organization/jobs?state=failed");
     let session = set_cookie(&back, "labgate_session").unwrap();
-    assert!(session.contains("Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"), "{session}");
-    assert!(!session.contains("Secure"), "a plain-HTTP site cannot use Secure cookies");
+    assert!(
+        session.contains("Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "a plain-HTTP site cannot use Secure cookies"
+    );
     for elsewhere in ["https://evil.example/", "//evil.example", "/\\evil.example"] {
         let reply = env.send(post("/login", &cookie, &form(elsewhere))).await;
-        assert_eq!(reply.headers["location"], "/organization/app-connections", "{elsewhere}");
+        assert_eq!(
+            reply.headers["location"], "/organization/app-connections",
+            "{elsewhere}"
+        );
     }
     let session = format!("labgate_session={}", cookie_value(session));
-    assert_eq!(env.send(get("/", &session)).await.headers["location"], "/organization/app-connections");
     assert_eq!(
-        env.send(get("/login?next=/organization/api-keys", &session)).await.headers["location"],
+        env.send(get("/", &session)).await.headers["location"],
+        "/organization/app-connections"
+    );
+    assert_eq!(
+        env.send(get("/login?next=/organization/api-keys", &session))
+            .await
+            .headers["location"],
         "/organization/api-keys"
     );
 }
@@ -148,7 +185,10 @@ async fn pages_carry_their_protections_and_show_who_is_logged_in() {
     let headers = &page.headers;
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
     let policy = headers["content-security-policy"].to_str().unwrap();
-    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
     assert!(policy.contains("frame-ancestors 'none'"));
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["referrer-policy"], "same-origin");
@@ -157,7 +197,10 @@ async fn pages_carry_their_protections_and_show_who_is_logged_in() {
     let html = text(&page);
     assert!(html.contains(EMAIL) && html.contains(&env.tenant.name));
     assert!(html.contains(r##"<a class="skip-link" href="#main">"##));
-    assert!(html.contains(r#"href="/organization/app-connections" aria-current="page""#), "{html}");
+    assert!(
+        html.contains(r#"href="/organization/app-connections" aria-current="page""#),
+        "{html}"
+    );
     assert!(html.contains("No GitLab connections yet"));
     assert!(!html.contains("<script>"), "no inline script");
 }
@@ -170,7 +213,11 @@ async fn forms_without_their_token_change_nothing() {
     let page = text(&env.send(get("/organization/app-connections", &session)).await);
     let token = form_token(&page);
 
-    for form in [String::new(), "csrf_token=forged".to_owned(), format!("csrf_token={0}&csrf_token={0}", encode(&token))] {
+    for form in [
+        String::new(),
+        "csrf_token=forged".to_owned(),
+        format!("csrf_token={0}&csrf_token={0}", encode(&token)),
+    ] {
         let refused = env.send(post("/logout", &session, &form)).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form}");
         assert_eq!(refused.headers["content-type"], "text/html; charset=utf-8");
@@ -178,11 +225,24 @@ async fn forms_without_their_token_change_nothing() {
     }
     // Another session's token does not fit this one.
     let other = log_in(&env).await;
-    let other_token = form_token(&text(&env.send(get("/organization/app-connections", &other)).await));
+    let other_token = form_token(&text(
+        &env.send(get("/organization/app-connections", &other)).await,
+    ));
     assert_ne!(other_token, token);
-    let mixed = env.send(post("/logout", &session, &format!("csrf_token={}", encode(&other_token)))).await;
+    let mixed = env
+        .send(post(
+            "/logout",
+            &session,
+            &format!("csrf_token={}", encode(&other_token)),
+        ))
+        .await;
     assert_eq!(mixed.status, StatusCode::FORBIDDEN);
-    assert_eq!(env.send(get("/organization/app-connections", &session)).await.status, StatusCode::OK);
+    assert_eq!(
+        env.send(get("/organization/app-connections", &session))
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // The login form needs its cookie and the same token in the form.
     let (cookie, login_token) = login_form(&env).await;
@@ -190,25 +250,51 @@ async fn forms_without_their_token_change_nothing() {
     for (cookies, form) in [
         ("", format!("csrf_token={}&{credentials}", encode(&login_token))),
         (cookie.as_str(), credentials.clone()),
-        (cookie.as_str(), format!("csrf_token=x{}&{credentials}", encode(&login_token))),
-        ("labgate_login_csrf=abc.def", format!("csrf_token=abc.def&{credentials}")),
+        (
+            cookie.as_str(),
+            format!("csrf_token=x{}&{credentials}", encode(&login_token)),
+        ),
+        (
+            "labgate_login_csrf=abc.def",
+            format!("csrf_token=abc.def&{credentials}"),
+        ),
     ] {
         let reply = env.send(post("/login", cookies, &form)).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{cookies} {form}");
         assert!(set_cookie(&reply, "labgate_session").is_none());
     }
 
-    let out = env.send(post("/logout", &session, &format!("csrf_token={}", encode(&token)))).await;
+    let out = env
+        .send(post(
+            "/logout",
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
+        .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(out.headers["location"], "/login");
     assert!(set_cookie(&out, "labgate_session").unwrap().contains("Max-Age=0"));
     let flash = set_cookie(&out, "labgate_flash").unwrap();
-    let login = text(&env.send(get("/login", &format!("labgate_flash={}", cookie_value(flash)))).await);
+    let login = text(
+        &env.send(get("/login", &format!("labgate_flash={}", cookie_value(flash))))
+            .await,
+    );
     assert!(login.contains("You have logged out."));
-    let after = env.send(post("/logout", &session, &format!("csrf_token={}", encode(&token)))).await;
-    assert_eq!(after.headers["location"], "/login", "an ended session has nothing to log out");
+    let after = env
+        .send(post(
+            "/logout",
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
+        .await;
     assert_eq!(
-        env.send(get("/organization/app-connections", &session)).await.status,
+        after.headers["location"], "/login",
+        "an ended session has nothing to log out"
+    );
+    assert_eq!(
+        env.send(get("/organization/app-connections", &session))
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
 }
@@ -222,7 +308,12 @@ async fn wrong_passwords_are_said_on_the_form_and_braked() {
         post(
             "/login",
             &cookie,
-            &format!("csrf_token={}&email={}&password={}", encode(&token), encode(EMAIL), encode(password)),
+            &format!(
+                "csrf_token={}&email={}&password={}",
+                encode(&token),
+                encode(EMAIL),
+                encode(password)
+            ),
         )
     };
     let wrong = env.send(attempt("not the password")).await;
@@ -236,11 +327,21 @@ async fn wrong_passwords_are_said_on_the_form_and_braked() {
     assert!(text(&empty).contains("Enter your email and your password."));
 
     for _ in 1..LOGIN_FAILURE_LIMIT {
-        assert_eq!(env.send(attempt("still wrong!!")).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            env.send(attempt("still wrong!!")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let braked = env.send(attempt(PASSWORD)).await;
     assert_eq!(braked.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(braked.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert!(
+        braked.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
     assert!(text(&braked).contains("Too many failed logins. Try again in 15 minutes."));
     env.clock.advance(time::Duration::minutes(15));
     assert_eq!(env.send(attempt(PASSWORD)).await.status, StatusCode::SEE_OTHER);
@@ -248,10 +349,17 @@ async fn wrong_passwords_are_said_on_the_form_and_braked() {
 
 #[tokio::test]
 async fn https_sites_get_secure_cookies() {
-    let env = TestEnv::builder().site_url("https://labgate.example.com").build().await;
+    let env = TestEnv::builder()
+        .site_url("https://labgate.example.com")
+        .build()
+        .await;
     with_user(&env, Role::Member).await;
     let page = env.send(get("/login", "")).await;
-    assert!(set_cookie(&page, "labgate_login_csrf").unwrap().ends_with("; Secure"));
+    assert!(
+        set_cookie(&page, "labgate_login_csrf")
+            .unwrap()
+            .ends_with("; Secure")
+    );
     let session = log_in(&env).await;
     assert!(session.starts_with("labgate_session="));
 }
@@ -276,7 +384,10 @@ async fn assets_are_cached_by_content() {
     let css = env.send(get(&url, "")).await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
-    assert_eq!(css.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        css.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert!(text(&css).contains("prefers-color-scheme: dark"));
     let etag = css.headers["etag"].to_str().unwrap().to_owned();
     let again = env
@@ -288,10 +399,16 @@ async fn assets_are_cached_by_content() {
         )
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
-    assert_eq!(again.headers["cache-control"], "no-cache", "an unversioned URL is revalidated");
+    assert_eq!(
+        again.headers["cache-control"], "no-cache",
+        "an unversioned URL is revalidated"
+    );
     let js = env.send(get("/ui/assets/app.js", "")).await;
     assert_eq!(js.headers["content-type"], "text/javascript; charset=utf-8");
-    assert_eq!(env.send(get("/ui/assets/nope.js", "")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        env.send(get("/ui/assets/nope.js", "")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[derive(serde::Deserialize)]
@@ -301,7 +418,12 @@ struct Rename {
 
 /// A page author's form handler: it runs only for a live session with the right token.
 async fn rename(CsrfForm { session, form }: CsrfForm<Rename>) -> String {
-    format!("{} renamed to {} with {}", session.session.email, form.name, csrf_field(&session).into_string().len())
+    format!(
+        "{} renamed to {} with {}",
+        session.session.email,
+        form.name,
+        csrf_field(&session).into_string().len()
+    )
 }
 
 #[tokio::test]
@@ -309,7 +431,9 @@ async fn csrf_forms_run_their_handler_only_with_a_session_and_its_token() {
     let env = TestEnv::new().await;
     with_user(&env, Role::Member).await;
     let session = log_in(&env).await;
-    let token = form_token(&text(&env.send(get("/organization/app-connections", &session)).await));
+    let token = form_token(&text(
+        &env.send(get("/organization/app-connections", &session)).await,
+    ));
     let app = axum::Router::new()
         .route("/rename", axum::routing::post(rename))
         .with_state(env.app.clone());
@@ -319,7 +443,9 @@ async fn csrf_forms_run_their_handler_only_with_a_session_and_its_token() {
         async move {
             let response = app.oneshot(request).await.unwrap();
             let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
             (status, String::from_utf8_lossy(&body).into_owned())
         }
     };

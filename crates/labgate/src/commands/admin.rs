@@ -331,7 +331,9 @@ pub async fn api_keys(config: Config, command: ApiKeysCommand) -> anyhow::Result
 fn password_from_stdin() -> anyhow::Result<SecretString> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        bail!("--password-stdin reads the password from a pipe or file, not a terminal; leave it out to have a password generated");
+        bail!(
+            "--password-stdin reads the password from a pipe or file, not a terminal; leave it out to have a password generated"
+        );
     }
     let mut line = String::new();
     stdin
@@ -353,8 +355,7 @@ pub async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> 
     // Read before opening the database, so a missing password fails fast and changes nothing.
     let password = match &command {
         UsersCommand::Create {
-            password_stdin: true,
-            ..
+            password_stdin: true, ..
         } => Some(password_from_stdin()?),
         _ => None,
     };
@@ -405,7 +406,10 @@ async fn run_users(
                 }
                 print_json(&body)?;
             } else {
-                println!("created user {} ({}) in tenant {}", user.email, user.role, tenant.name);
+                println!(
+                    "created user {} ({}) in tenant {}",
+                    user.email, user.role, tenant.name
+                );
                 if let Some(password) = &created.generated_password {
                     println!("their password, shown once:");
                     println!("{}", password.expose_secret());
@@ -444,17 +448,27 @@ async fn run_users(
             }
         }
         UsersCommand::Delete { email } => {
-            let user = services.users.delete(&email, &Actor::Cli, None).await.map_err(|error| match error {
-                labgate_core::CoreError::NotFound(_) => anyhow::anyhow!("no user with the email {}", email.trim()),
-                other => other.into(),
-            })?;
+            let user =
+                services
+                    .users
+                    .delete(&email, &Actor::Cli, None)
+                    .await
+                    .map_err(|error| match error {
+                        labgate_core::CoreError::NotFound(_) => {
+                            anyhow::anyhow!("no user with the email {}", email.trim())
+                        }
+                        other => other.into(),
+                    })?;
             println!("deleted user {} and ended their sessions", user.email);
         }
     }
     Ok(())
 }
 
-async fn find_tenant(services: &labgate_core::Services, tenant: &str) -> anyhow::Result<labgate_core::tenants::Tenant> {
+async fn find_tenant(
+    services: &labgate_core::Services,
+    tenant: &str,
+) -> anyhow::Result<labgate_core::tenants::Tenant> {
     services.tenants.find(tenant).await.map_err(|error| match error {
         labgate_core::CoreError::NotFound(_) => {
             anyhow::anyhow!("no tenant {tenant:?}; `labgate tenants list` shows the tenants")

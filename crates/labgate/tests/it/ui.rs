@@ -47,7 +47,11 @@ fn json(output: &Output) -> serde_json::Value {
 
 fn fails_with(output: &Output, text: &str) {
     assert!(!output.status.success(), "expected a failure: {}", stdout(output));
-    assert!(stderr(output).contains(text), "expected {text:?} in: {}", stderr(output));
+    assert!(
+        stderr(output).contains(text),
+        "expected {text:?} in: {}",
+        stderr(output)
+    );
 }
 
 /// Why the browser tests cannot run here, if they cannot.
@@ -88,19 +92,40 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     let created = json(&run_with_stdin(
         &site,
         &[
-            "users", "create", "--tenant", "acme", "--email", email, "--role", "admin", "--password-stdin",
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            email,
+            "--role",
+            "admin",
+            "--password-stdin",
             "--json",
         ],
         &format!("{PASSWORD}\n"),
     ));
     assert_eq!(created["email"], "ann@example.com");
     assert_eq!(created["tenant"], "acme");
-    assert!(created.get("password").is_none(), "a supplied password is not printed");
+    assert!(
+        created.get("password").is_none(),
+        "a supplied password is not printed"
+    );
 
     fails_with(
         &run_with_stdin(
             &site,
-            &["users", "create", "--tenant", "default", "--email", "ANN@example.com", "--role", "member", "--password-stdin"],
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "default",
+                "--email",
+                "ANN@example.com",
+                "--role",
+                "member",
+                "--password-stdin",
+            ],
             &format!("{PASSWORD}\n"),
         ),
         "already exists",
@@ -108,7 +133,17 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     fails_with(
         &run_with_stdin(
             &site,
-            &["users", "create", "--tenant", "nope", "--email", "bob@example.com", "--role", "member", "--password-stdin"],
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "nope",
+                "--email",
+                "bob@example.com",
+                "--role",
+                "member",
+                "--password-stdin",
+            ],
             &format!("{PASSWORD}\n"),
         ),
         "no tenant \"nope\"",
@@ -116,14 +151,33 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     fails_with(
         &run_with_stdin(
             &site,
-            &["users", "create", "--tenant", "acme", "--email", "bob@example.com", "--role", "owner"],
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "acme",
+                "--email",
+                "bob@example.com",
+                "--role",
+                "owner",
+            ],
             "",
         ),
         "expected admin, member, reader or credential-reader",
     );
     let short = run_with_stdin(
         &site,
-        &["users", "create", "--tenant", "acme", "--email", "bob@example.com", "--role", "member", "--password-stdin"],
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bob@example.com",
+            "--role",
+            "member",
+            "--password-stdin",
+        ],
         "short\n",
     );
     fails_with(&short, "at least 12 characters");
@@ -131,7 +185,9 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     fails_with(
         &run_with_stdin(
             &site,
-            &["users", "create", "--tenant", "acme", "--email", "bob", "--role", "member"],
+            &[
+                "users", "create", "--tenant", "acme", "--email", "bob", "--role", "member",
+            ],
             "",
         ),
         "email address",
@@ -140,7 +196,17 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     // Without --password-stdin a password is generated and printed once.
     let generated = json(&run_with_stdin(
         &site,
-        &["users", "create", "--tenant", "acme", "--email", "carol@example.com", "--role", "reader", "--json"],
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "carol@example.com",
+            "--role",
+            "reader",
+            "--json",
+        ],
         "",
     ));
     let carol_password = generated["password"].as_str().unwrap().to_owned();
@@ -156,7 +222,10 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     assert!(!stdout(&site.run(&["users", "list", "--tenant", "acme"])).contains(&carol_password));
     let deleted = site.run(&["users", "delete", "--email", "CAROL@example.com"]);
     assert!(deleted.status.success(), "{}", stderr(&deleted));
-    fails_with(&site.run(&["users", "delete", "--email", "carol@example.com"]), "no user with the email");
+    fails_with(
+        &site.run(&["users", "delete", "--email", "carol@example.com"]),
+        "no user with the email",
+    );
 
     let root = workspace_root();
     if let Some(reason) = browser_missing(&root) {
@@ -183,8 +252,16 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         .unwrap();
     let report = format!("{}{}", stdout(&output), stderr(&output));
     assert!(output.status.success(), "the browser tests failed:\n{report}");
-    assert!(report.contains("fail 0") && !report.contains("pass 0"), "{report}");
-    for name in ["login", "login-wrong-password", "app-connections-empty", "app-connections-list-dark"] {
+    assert!(
+        report.contains("fail 0") && !report.contains("pass 0"),
+        "{report}"
+    );
+    for name in [
+        "login",
+        "login-wrong-password",
+        "app-connections-empty",
+        "app-connections-list-dark",
+    ] {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
 
