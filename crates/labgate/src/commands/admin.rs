@@ -401,8 +401,11 @@ async fn run_users(
                     "role": user.role,
                     "createdAt": format_time(user.created_at),
                 });
-                if let Some(password) = &created.generated_password {
-                    body["password"] = serde_json::Value::from(password.expose_secret());
+                if let (Some(password), Some(fields)) = (&created.generated_password, body.as_object_mut()) {
+                    fields.insert(
+                        "password".to_owned(),
+                        serde_json::Value::from(password.expose_secret()),
+                    );
                 }
                 print_json(&body)?;
             } else {
