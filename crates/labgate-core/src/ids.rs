@@ -110,6 +110,10 @@ define_id!(
     DeliveryId
 );
 define_id!(
+    /// A person who logs in to the web UI.
+    UserId
+);
+define_id!(
     /// An audit log entry.
     AuditEntryId
 );

@@ -62,7 +62,7 @@ pub use rows::StoredValueError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::ApiKeys;
+use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
 use crate::instances::GitLabInstances;
@@ -80,6 +80,10 @@ pub struct Services {
     pub vault: Arc<Vault>,
     pub tenants: Tenants,
     pub api_keys: ApiKeys,
+    /// People who log in to the web UI.
+    pub users: Users,
+    /// Their sessions.
+    pub ui_sessions: UiSessions,
     pub jobs: JobQueue,
     pub audit: audit::AuditLog,
     pub webhooks: Webhooks,
@@ -187,7 +191,10 @@ impl Services {
             audit.clone(),
             gitlab_policy,
         );
+        let users = Users::new(store.clone(), clock.clone(), audit.clone());
         Services {
+            ui_sessions: UiSessions::new(store.clone(), clock.clone(), audit.clone(), users.clone()),
+            users,
             connections: Connections::new(
                 store.clone(),
                 vault.clone(),
@@ -231,6 +238,13 @@ impl Services {
     /// `days` (`LABGATE_PROACTIVE_REFRESH_DAYS`); others refresh on their next read.
     pub fn with_proactive_refresh_days(mut self, days: u32) -> Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
+        self
+    }
+
+    /// Services whose UI sessions last `lifetime` from login (`LABGATE_UI_SESSION_HOURS`).
+    #[must_use]
+    pub fn with_ui_session_lifetime(mut self, lifetime: time::Duration) -> Services {
+        self.ui_sessions = self.ui_sessions.with_lifetime(lifetime);
         self
     }
 

@@ -18,4 +18,7 @@ pub enum CryptoError {
     /// The sealed bytes are not in a format this crate understands (truncated, bad version, ...).
     #[error("malformed sealed value: {0}")]
     Malformed(&'static str),
+    /// A password could not be hashed (argon2 refused its parameters or input length).
+    #[error("the password could not be hashed")]
+    Password,
 }

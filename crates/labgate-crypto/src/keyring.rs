@@ -17,6 +17,9 @@ const WRAP_TABLE: &str = "tenants";
 const WRAP_FIELD_DATA: &str = "data_key";
 const WRAP_FIELD_HASH: &str = "hash_key";
 
+/// Separates keys derived for a purpose from anything else computed under a root key.
+const DERIVE_LABEL: &[u8] = b"labgate derived key\0";
+
 /// Length of a 32-byte key in standard base64 (with padding).
 const KEY_B64_LEN: usize = 44;
 
@@ -193,6 +196,21 @@ impl Keyring {
     /// Whether the keyring holds a key with this id.
     pub fn contains(&self, id: &str) -> bool {
         self.get(id).is_some()
+    }
+
+    /// Keys for one `purpose` (signing cookies, say) derived from every root key, the active
+    /// key's first: sign with the first, accept any. Every process holding the keyring derives
+    /// the same keys, so replicas accept each other's signatures without sharing anything else,
+    /// and values signed before a root key rotation stay valid while the old key is kept.
+    pub fn derived_keys(&self, purpose: &str) -> Vec<Zeroizing<[u8; KEY_LEN]>> {
+        self.keys()
+            .map(|key| {
+                let mut label = Vec::with_capacity(DERIVE_LABEL.len() + purpose.len());
+                label.extend_from_slice(DERIVE_LABEL);
+                label.extend_from_slice(purpose.as_bytes());
+                Zeroizing::new(crate::hmac_sha256(key.bytes(), &label))
+            })
+            .collect()
     }
 
     /// A keyring with `key` as the new active key and all current keys after it, in order.
@@ -603,5 +621,27 @@ mod tests {
         let wrapped = ring.wrap_tenant_keys("t1", &TenantKeys::generate()).unwrap();
         let debug = format!("{wrapped:?}");
         assert_eq!(debug, "WrappedTenantKeys { data_key_len: 63, hash_key_len: 63 }");
+    }
+
+    #[test]
+    fn derived_keys_are_per_purpose_active_first_and_survive_rotation() {
+        let one = Keyring::parse(&format!("a:{}", b64(1))).unwrap();
+        let keys = one.derived_keys("ui-csrf");
+        assert_eq!(keys.len(), 1);
+        assert_ne!(*keys[0], [1u8; KEY_LEN]);
+        assert_ne!(*keys[0], *one.derived_keys("ui-flash")[0]);
+        assert_eq!(
+            *keys[0],
+            *Keyring::parse(&format!("a:{}", b64(1)))
+                .unwrap()
+                .derived_keys("ui-csrf")[0]
+        );
+        let rotated = one
+            .with_new_active(RootKey::from_base64("b", &b64(2)).unwrap())
+            .unwrap();
+        let after = rotated.derived_keys("ui-csrf");
+        assert_eq!(after.len(), 2);
+        assert_ne!(*after[0], *keys[0]);
+        assert_eq!(*after[1], *keys[0], "the old key's derivation is still accepted");
     }
 }

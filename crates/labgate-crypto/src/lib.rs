@@ -5,7 +5,7 @@
 //! - [`TenantKeys`]: a tenant's data encryption key (DEK, rotatable) and hashing key (kept across
 //!   DEK rotation). Every stored secret is sealed with the DEK under an [`Aad`] that binds it to
 //!   its tenant, table, row and field.
-//! - API keys, random tokens, constant-time comparison and the hashes the rest of labgate needs.
+//! - UI passwords (argon2id), API keys, random tokens, constant-time comparison and the hashes the rest of labgate needs.
 //! - [`tls::install_default_provider`]: the one rustls crypto provider set-up for every TLS
 //!   client and server in the workspace.
 //!
@@ -20,6 +20,7 @@
 mod aad;
 mod error;
 mod keyring;
+mod password;
 mod sealed;
 mod tenant;
 pub mod tls;
@@ -28,6 +29,7 @@ mod token;
 pub use aad::Aad;
 pub use error::{CryptoError, Result};
 pub use keyring::{Keyring, RootKey, WrappedTenantKeys};
+pub use password::{generate_password, hash_password, verify_password, verify_password_against_nothing};
 pub use sealed::{SEALED_VERSION, sealed_key_id};
 pub use tenant::TenantKeys;
 pub use token::{

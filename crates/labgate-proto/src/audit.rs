@@ -25,6 +25,8 @@ crate::text_enum! {
         Webhook = "webhook",
         GitLabInstance = "gitlab-instance",
         Tenant = "tenant",
+        /// A person who logs in to the web UI.
+        User = "user",
     }
 }
 
@@ -64,6 +66,10 @@ crate::text_enum! {
         GitLabInstanceUpdate = "gitlab-instance.update",
         GitLabInstanceDelete = "gitlab-instance.delete",
         TenantCreate = "tenant.create",
+        UserCreate = "user.create",
+        UserDelete = "user.delete",
+        /// A person logged in to the web UI.
+        UserLogin = "user.login",
     }
 }
 

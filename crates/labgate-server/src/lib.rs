@@ -1,6 +1,6 @@
 //! labgate's HTTP API. One router per resource under `api/`, merged in [`app`]; one error type
 //! rendered as the error contract; an auth extractor that turns a bearer key into a principal;
-//! public probes, metrics and the OpenAPI document.
+//! public probes, metrics and the OpenAPI document; and the web UI's pages (`ui`).
 
 #![deny(
     clippy::unwrap_used,
@@ -20,6 +20,7 @@ mod probes;
 mod serve;
 mod settings;
 mod state;
+pub mod ui;
 
 pub use error::ApiError;
 pub use openapi::openapi_json;
@@ -36,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .merge(probes::router())
         .nest("/api/v1", api::router())
         .merge(api::oauth::callback_router())
+        .merge(ui::router())
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(settings::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

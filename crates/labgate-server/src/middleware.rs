@@ -20,7 +20,8 @@ use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Marks a response whose body is meant for a person's browser (the OAuth callback's pages):
+/// Marks a response whose body is meant for a person's browser (the OAuth callback's and the web
+/// UI's pages):
 /// its error statuses keep their body instead of the error contract's JSON.
 #[derive(Debug, Clone, Copy)]
 pub struct OwnBody;
@@ -142,7 +143,10 @@ fn add_security_headers(response: &mut Response, is_api: bool, tls: bool) {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Pages name themselves in `Referer` to labgate's own links (`same-origin`); nothing else does.
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     // A page that needs more than nothing (its own inline style) sets its own, as strict.
     headers
         .entry(header::CONTENT_SECURITY_POLICY)

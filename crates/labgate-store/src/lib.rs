@@ -23,6 +23,7 @@ mod gitlab_instances;
 mod jobs;
 mod schema;
 mod tenants;
+mod users;
 mod vault_items;
 mod webhooks;
 
@@ -39,6 +40,7 @@ pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
+pub use users::{NewSession, NewUser, SessionRecord, UserLoginRecord, UserRecord};
 pub use vault_items::{VaultItemKey, VaultItemRecord};
 pub use webhooks::{DeliveryAttempt, DeliveryRecord, NewDelivery, NewWebhook, WebhookRecord};
 

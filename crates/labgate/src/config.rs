@@ -83,6 +83,8 @@ pub struct Settings {
     pub connection_check_interval_mins: u64,
     /// OAuth connections used within this many days are refreshed ahead of expiry.
     pub proactive_refresh_days: u32,
+    /// How long a web UI login lasts.
+    pub ui_session_hours: u32,
 }
 
 impl Default for Settings {
@@ -127,6 +129,7 @@ impl Default for Settings {
             connection_event_retention_days: 365,
             connection_check_interval_mins: 360,
             proactive_refresh_days: 7,
+            ui_session_hours: 12,
         }
     }
 }
@@ -233,6 +236,7 @@ const SETTING_KEYS: &[&str] = &[
     "connection_event_retention_days",
     "connection_check_interval_mins",
     "proactive_refresh_days",
+    "ui_session_hours",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -277,6 +281,8 @@ pub struct Config {
     pub token_change_wait: Duration,
     /// OAuth connections used within this many days are refreshed ahead of expiry.
     pub proactive_refresh_days: u32,
+    /// How long a web UI login lasts.
+    pub ui_session_hours: u32,
     pub shutdown_timeout: Duration,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -445,6 +451,7 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
             | "connection_event_retention_days"
             | "connection_check_interval_mins"
             | "proactive_refresh_days"
+            | "ui_session_hours"
     );
     if numeric && let Ok(number) = value.trim().parse::<u64>() {
         return Value::from(number);
@@ -825,6 +832,9 @@ fn resolve(
             origins.get("proactive_refresh_days")
         );
     }
+    if settings.ui_session_hours == 0 || settings.ui_session_hours > 720 {
+        bail!("{} must be between 1 and 720", origins.get("ui_session_hours"));
+    }
     if settings.job_lease_secs < 2 {
         bail!("{} must be at least 2", origins.get("job_lease_secs"));
     }
@@ -856,6 +866,7 @@ fn resolve(
         request_timeout: Duration::from_secs(request_timeout_secs),
         token_change_wait: Duration::from_secs(settings.token_change_wait_secs),
         proactive_refresh_days: settings.proactive_refresh_days,
+        ui_session_hours: settings.ui_session_hours,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         auth_failures_per_minute: settings.auth_failures_per_minute,
         worker_concurrency: settings.worker_concurrency,
@@ -1078,6 +1089,24 @@ mod tests {
             let error = error.to_string();
             assert!(
                 error.contains("LABGATE_PROACTIVE_REFRESH_DAYS must be between 1 and 365"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn ui_sessions_last_one_to_720_hours() {
+        let none = FlagOverrides::default();
+        assert_eq!(load_from(None, &none, &[]).unwrap().ui_session_hours, 12);
+        let set = load_from(None, &none, &env(&[("LABGATE_UI_SESSION_HOURS", "8")])).unwrap();
+        assert_eq!(set.ui_session_hours, 8);
+        for bad in ["0", "721"] {
+            let Err(error) = load_from(None, &none, &env(&[("LABGATE_UI_SESSION_HOURS", bad)])) else {
+                panic!("{bad} hours is refused");
+            };
+            let error = error.to_string();
+            assert!(
+                error.contains("LABGATE_UI_SESSION_HOURS must be between 1 and 720"),
                 "{error}"
             );
         }

@@ -66,6 +66,9 @@ enum Command {
     /// API keys (works on the database directly, so an operator can always get in).
     #[command(subcommand, name = "api-keys")]
     ApiKeys(commands::admin::ApiKeysCommand),
+    /// People who log in to the web UI (works on the database directly, like api-keys).
+    #[command(subcommand)]
+    Users(commands::admin::UsersCommand),
     /// Background jobs of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Jobs(commands::remote::JobsCommand),
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
             Command::Keys(command) => commands::admin::keys(config, command).await,
             Command::Tenants(command) => commands::admin::tenants(config, command).await,
             Command::ApiKeys(command) => commands::admin::api_keys(config, command).await,
+            Command::Users(command) => commands::admin::users(config, command).await,
             Command::Config(command) => commands::admin::config(config, command),
             Command::Jobs(command) => commands::remote::jobs(command).await,
             Command::Connections(command) => commands::connections::connections(command).await,

@@ -51,7 +51,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
     )
     .with_site_url(config.site_url.as_deref())
     .with_default_instance(config.default_instance.clone())
-    .with_proactive_refresh_days(config.proactive_refresh_days))
+    .with_proactive_refresh_days(config.proactive_refresh_days)
+    .with_ui_session_lifetime(time::Duration::hours(i64::from(config.ui_session_hours))))
 }
 
 /// Where `labgate migrate` left the schema.

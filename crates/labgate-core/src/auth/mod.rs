@@ -1,8 +1,15 @@
-//! Who is calling: principals, roles and API keys.
+//! Who is calling: principals, roles, API keys, and the people who log in to the web UI with
+//! their sessions.
 
 mod api_keys;
+mod login_limit;
+mod sessions;
+mod users;
 
 pub use api_keys::{ApiKey, ApiKeys, AuthFailure, AuthenticateError, CACHE_TTL, CreatedApiKey, KeyRequest};
+pub use login_limit::{LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW};
+pub use sessions::{DEFAULT_SESSION_LIFETIME, LoggedIn, LoginError, Session, UiSessions};
+pub use users::{CreatedUser, Email, GENERATED_PASSWORD_LEN, MIN_PASSWORD_LEN, NewUserRequest, User, Users};
 
 use labgate_proto::api_keys::Role;
 use labgate_proto::audit::ActorKind;
@@ -10,10 +17,12 @@ use labgate_proto::audit::ActorKind;
 use crate::ids::TenantId;
 use crate::{CoreError, Result};
 
-/// Who acts: an API key, an operator at the database through the CLI, or labgate itself.
+/// Who acts: an API key, a person logged in to the web UI, an operator at the database through
+/// the CLI, or labgate itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     ApiKey { id: String },
+    User { id: String },
     Cli,
     System,
 }
@@ -22,6 +31,7 @@ impl Actor {
     pub fn kind(&self) -> ActorKind {
         match self {
             Actor::ApiKey { .. } => ActorKind::ApiKey,
+            Actor::User { .. } => ActorKind::User,
             Actor::Cli => ActorKind::Cli,
             Actor::System => ActorKind::System,
         }
@@ -29,7 +39,7 @@ impl Actor {
 
     pub fn id(&self) -> Option<&str> {
         match self {
-            Actor::ApiKey { id } => Some(id),
+            Actor::ApiKey { id } | Actor::User { id } => Some(id),
             Actor::Cli | Actor::System => None,
         }
     }

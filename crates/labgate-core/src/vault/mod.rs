@@ -216,6 +216,13 @@ impl Vault {
             .collect()
     }
 
+    /// Keys for one purpose derived from the root keys, the active key's first (see
+    /// [`Keyring::derived_keys`]): every replica derives the same, so what one signs the others
+    /// accept.
+    pub fn derived_keys(&self, purpose: &str) -> Vec<zeroize::Zeroizing<[u8; 32]>> {
+        self.keyring.read().keyring.derived_keys(purpose)
+    }
+
     fn keyring(&self) -> Keyring {
         self.keyring.read().keyring.clone()
     }

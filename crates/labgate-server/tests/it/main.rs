@@ -12,6 +12,7 @@ mod jobs;
 mod oauth;
 mod probes;
 mod transport;
+mod ui;
 mod webhooks;
 
 /// Every route family with a method and a path that addresses one resource of it, for the

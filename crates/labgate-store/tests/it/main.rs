@@ -8,6 +8,7 @@ mod gitlab_instances;
 mod jobs;
 mod schema;
 mod tenants;
+mod users;
 mod vault_items;
 mod webhooks;
 

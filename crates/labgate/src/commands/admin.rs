@@ -1,13 +1,15 @@
 //! Operator commands that work on the database directly: migrations, keys, tenants, API keys,
-//! and configuration checks. They work while servers run.
+//! UI users, and configuration checks. They work while servers run.
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use comfy_table::Table;
-use labgate_core::auth::{Actor, KeyRequest};
+use std::io::{BufRead, IsTerminal};
+
+use labgate_core::auth::{Actor, KeyRequest, MIN_PASSWORD_LEN, NewUserRequest};
 use labgate_core::vault::RootRotation;
 use labgate_proto::api_keys::Role;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Config;
 
@@ -82,6 +84,41 @@ pub enum ApiKeysCommand {
         #[arg(long, default_value = "default")]
         tenant: String,
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a person who logs in to the web UI. Without --password-stdin a password is
+    /// generated and printed once.
+    Create {
+        /// Tenant id or name the user works in.
+        #[arg(long)]
+        tenant: String,
+        /// The login; unique across the installation, compared case-insensitively.
+        #[arg(long)]
+        email: String,
+        /// admin, member, reader or credential-reader.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password (at least 12 characters) from the first line of standard input,
+        /// e.g. `printf '%s\n' "$PASSWORD" | labgate users create … --password-stdin`.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's UI users.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a UI user and end their sessions.
+    Delete {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -289,6 +326,160 @@ pub async fn api_keys(config: Config, command: ApiKeysCommand) -> anyhow::Result
     Ok(())
 }
 
+/// The password on the first line of standard input, which must not be a terminal (the
+/// password would be echoed and end up in the scrollback).
+fn password_from_stdin() -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!(
+            "--password-stdin reads the password from a pipe or file, not a terminal; leave it out to have a password generated"
+        );
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = SecretString::from(line.trim_end_matches(['\n', '\r']).to_owned());
+    if password.expose_secret().is_empty() {
+        bail!("no password on standard input: send one line of at least {MIN_PASSWORD_LEN} characters");
+    }
+    Ok(password)
+}
+
+fn format_time(at: time::OffsetDateTime) -> String {
+    labgate_core::timefmt::format_time(at)
+}
+
+pub async fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
+    // Read before opening the database, so a missing password fails fast and changes nothing.
+    let password = match &command {
+        UsersCommand::Create {
+            password_stdin: true, ..
+        } => Some(password_from_stdin()?),
+        _ => None,
+    };
+    let services = crate::runtime::open(&config).await?;
+    let result = run_users(&services, command, password).await;
+    services.close().await;
+    result
+}
+
+async fn run_users(
+    services: &labgate_core::Services,
+    command: UsersCommand,
+    password: Option<SecretString>,
+) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create {
+            tenant,
+            email,
+            role,
+            json,
+            ..
+        } => {
+            let tenant = find_tenant(services, &tenant).await?;
+            let created = services
+                .users
+                .create(
+                    &tenant.id,
+                    &Actor::Cli,
+                    None,
+                    NewUserRequest {
+                        email: &email,
+                        role,
+                        password,
+                    },
+                )
+                .await?;
+            let user = &created.user;
+            if json {
+                let mut body = serde_json::json!({
+                    "id": user.id,
+                    "email": user.email,
+                    "tenant": tenant.name,
+                    "role": user.role,
+                    "createdAt": format_time(user.created_at),
+                });
+                if let (Some(password), Some(fields)) = (&created.generated_password, body.as_object_mut()) {
+                    fields.insert(
+                        "password".to_owned(),
+                        serde_json::Value::from(password.expose_secret()),
+                    );
+                }
+                print_json(&body)?;
+            } else {
+                println!(
+                    "created user {} ({}) in tenant {}",
+                    user.email, user.role, tenant.name
+                );
+                if let Some(password) = &created.generated_password {
+                    println!("their password, shown once:");
+                    println!("{}", password.expose_secret());
+                }
+            }
+        }
+        UsersCommand::List { tenant, json } => {
+            let tenant = find_tenant(services, &tenant).await?;
+            let users = services.users.list(&tenant.id).await?;
+            if json {
+                let list: Vec<serde_json::Value> = users
+                    .iter()
+                    .map(|user| {
+                        serde_json::json!({
+                            "id": user.id,
+                            "email": user.email,
+                            "role": user.role,
+                            "createdAt": format_time(user.created_at),
+                            "lastLoginAt": user.last_login_at.map(format_time),
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::json!({ "users": list }))?;
+            } else {
+                let mut table = Table::new();
+                table.set_header(["email", "role", "created", "last login"]);
+                for user in &users {
+                    table.add_row([
+                        user.email.clone(),
+                        user.role.to_string(),
+                        format_time(user.created_at),
+                        user.last_login_at.map(format_time).unwrap_or_default(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        UsersCommand::Delete { email } => {
+            let user =
+                services
+                    .users
+                    .delete(&email, &Actor::Cli, None)
+                    .await
+                    .map_err(|error| match error {
+                        labgate_core::CoreError::NotFound(_) => {
+                            anyhow::anyhow!("no user with the email {}", email.trim())
+                        }
+                        other => other.into(),
+                    })?;
+            println!("deleted user {} and ended their sessions", user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn find_tenant(
+    services: &labgate_core::Services,
+    tenant: &str,
+) -> anyhow::Result<labgate_core::tenants::Tenant> {
+    services.tenants.find(tenant).await.map_err(|error| match error {
+        labgate_core::CoreError::NotFound(_) => {
+            anyhow::anyhow!("no tenant {tenant:?}; `labgate tenants list` shows the tenants")
+        }
+        other => other.into(),
+    })
+}
+
 pub fn config(config: Config, command: ConfigCommand) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Validate => {
@@ -354,6 +545,7 @@ pub fn config(config: Config, command: ConfigCommand) -> anyhow::Result<()> {
                 set(config.bootstrap_admin_key.is_some()).to_owned(),
             ]);
             table.add_row(["site URL".to_owned(), config.site_url.clone().unwrap_or_default()]);
+            table.add_row(["UI session hours".to_owned(), config.ui_session_hours.to_string()]);
             let gitlab = &config.default_instance;
             table.add_row(["GitLab URL".to_owned(), gitlab.url.as_str().to_owned()]);
             table.add_row([

@@ -6,6 +6,7 @@ mod connections;
 mod keys;
 mod oauth;
 mod serve;
+mod ui;
 mod workers;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,101 @@
+// labgate's one script. Pages work without it; it adds niceties:
+// - <time data-relative datetime=…> keeps saying "3 minutes ago" as time passes;
+// - [data-open-dialog=ID] opens <dialog id=ID>, [data-close-dialog] closes its dialog;
+// - [data-confirm="…"] on a submit button (or form) asks before the form is sent;
+// - [data-copy="…"] copies its text to the clipboard and says so.
+"use strict";
+
+(function () {
+  // Keep in step with relative_words in ui/components.rs.
+  function relativeWords(now, at) {
+    var seconds = Math.round((at - now) / 1000);
+    var future = seconds > 0;
+    var d = Math.abs(seconds);
+    if (d < 45) return "just now";
+    var count, unit;
+    if (d < 90) { count = 1; unit = "minute"; }
+    else if (d < 45 * 60) { count = Math.min(44, Math.max(2, Math.floor((d + 30) / 60))); unit = "minute"; }
+    else if (d < 90 * 60) { count = 1; unit = "hour"; }
+    else if (d < 22 * 3600) { count = Math.floor((d + 1800) / 3600); unit = "hour"; }
+    else if (d < 36 * 3600) { count = 1; unit = "day"; }
+    else if (d < 26 * 86400) { count = Math.floor((d + 43200) / 86400); unit = "day"; }
+    else if (d < 45 * 86400) { count = 1; unit = "month"; }
+    else if (d < 320 * 86400) { count = Math.floor((d + 15 * 86400) / (30 * 86400)); unit = "month"; }
+    else if (d < 548 * 86400) { count = 1; unit = "year"; }
+    else { count = Math.floor((d + 182 * 86400) / (365 * 86400)); unit = "year"; }
+    var words = count + " " + unit + (count === 1 ? "" : "s");
+    return future ? "in " + words : words + " ago";
+  }
+
+  function refreshTimes() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach(function (element) {
+      var at = Date.parse(element.getAttribute("datetime"));
+      if (!isNaN(at)) element.textContent = relativeWords(now, at);
+    });
+  }
+
+  function openDialog(trigger) {
+    var dialog = document.getElementById(trigger.getAttribute("data-open-dialog"));
+    if (!dialog || typeof dialog.showModal !== "function") return;
+    dialog.returnFocusTo = trigger;
+    dialog.showModal();
+    var first = dialog.querySelector("input, select, textarea, button:not([data-close-dialog])");
+    if (first) first.focus();
+  }
+
+  function copy(button) {
+    var text = button.getAttribute("data-copy");
+    var label = button.textContent;
+    var done = function (message) {
+      button.textContent = message;
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(function () { done("Copied"); }, function () { done("Copy failed"); });
+    } else {
+      done("Copy failed");
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target : null;
+    if (!target) return;
+    var opener = target.closest("[data-open-dialog]");
+    if (opener) { event.preventDefault(); openDialog(opener); return; }
+    var closer = target.closest("[data-close-dialog]");
+    if (closer) {
+      var dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+      return;
+    }
+    var copier = target.closest("[data-copy]");
+    if (copier) { event.preventDefault(); copy(copier); return; }
+    var confirmer = target.closest("button[data-confirm], input[type=submit][data-confirm]");
+    if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm"))) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form instanceof HTMLFormElement && form.hasAttribute("data-confirm") &&
+        !window.confirm(form.getAttribute("data-confirm"))) {
+      event.preventDefault();
+    }
+  });
+
+  // A closed dialog gives focus back to what opened it.
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (dialog instanceof HTMLDialogElement && dialog.returnFocusTo) {
+      dialog.returnFocusTo.focus();
+      dialog.returnFocusTo = null;
+    }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes();
+    setInterval(refreshTimes, 30000);
+  });
+})();

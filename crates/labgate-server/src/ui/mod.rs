@@ -1,0 +1,37 @@
+//! The web UI: server-rendered pages (maud) for people, beside the API for programs.
+//!
+//! For page authors:
+//! - take [`UiSession`] to require a logged-in person (GETs without one go to the login page);
+//! - take [`CsrfForm<T>`](CsrfForm) for every form post, and put [`csrf_field`] in every form;
+//! - answer with [`layout::page`] (or [`layout::page_with_status`] for a form shown again with
+//!   its errors), and after a successful post with [`flash::redirect_with_flash`];
+//! - build pages from [`components`], which keep them consistent and accessible.
+
+pub mod assets;
+pub mod components;
+mod connections;
+pub mod cookies;
+pub mod csrf;
+pub mod flash;
+pub mod layout;
+mod login;
+pub mod response;
+pub mod session;
+
+pub use csrf::{CsrfForm, csrf_field, verify_csrf};
+pub use session::UiSession;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// Every page and the assets they use.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(login::root))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", axum::routing::post(login::logout))
+        .route("/ui/assets/{name}", get(assets::asset))
+        .route("/organization/app-connections", get(connections::list))
+}

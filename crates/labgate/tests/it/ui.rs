@@ -1,0 +1,272 @@
+//! The web UI in a real browser, and `labgate users` that gives people their logins.
+//!
+//! The browser tests live in `ui-tests/` (node's test runner driving Debian's Chromium through
+//! playwright-core); this test starts `labgate serve` with a tenant, an API key and a UI user
+//! made through the CLI, and runs them against it. Without Chromium or `ui-tests/node_modules`
+//! the browser part is skipped with a message, except in CI (`CI=true`), where it fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use gitlab_sim::{Seed, SimServer};
+
+use crate::{Site, stderr, stdout};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PASSWORD: &str = "a long enough password";
+const GITLAB_TOKEN: &str = "glpat-uiUIuiUIuiUIuiUI1234";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the workspace holds the crate")
+        .to_owned()
+}
+
+/// Runs `labgate` with `stdin` piped in (or an empty, closed stdin).
+fn run_with_stdin(site: &Site, args: &[&str], stdin: &str) -> Output {
+    let mut child = site
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}{}", stdout(output), stderr(output));
+    serde_json::from_str(&stdout(output)).unwrap()
+}
+
+fn fails_with(output: &Output, text: &str) {
+    assert!(!output.status.success(), "expected a failure: {}", stdout(output));
+    assert!(
+        stderr(output).contains(text),
+        "expected {text:?} in: {}",
+        stderr(output)
+    );
+}
+
+/// Why the browser tests cannot run here, if they cannot.
+fn browser_missing(root: &Path) -> Option<String> {
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!("{CHROMIUM} is missing (apt-get install chromium)"));
+    }
+    if !root.join("ui-tests/node_modules/playwright-core").exists() {
+        return Some("ui-tests/node_modules is missing (run npm ci in ui-tests/)".to_owned());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed".to_owned());
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
+    let sim = SimServer::start(
+        Seed::builder()
+            .user("alice")
+            .personal_token("alice", "ci", &["api"], GITLAB_TOKEN)
+            .build(),
+    )
+    .await
+    .unwrap();
+    let site = Site::new().await;
+    let server = site.serve(&[("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1")]);
+
+    // The CLI works on the database while the server runs.
+    let tenant = site.run(&["tenants", "create", "acme"]);
+    assert!(tenant.status.success(), "{}", stderr(&tenant));
+    let key = json(&site.run(&[
+        "api-keys", "create", "--tenant", "acme", "--name", "ui-test", "--role", "admin", "--json",
+    ]));
+    let api_key = key["token"].as_str().unwrap().to_owned();
+    let email = "Ann@Example.com";
+    let created = json(&run_with_stdin(
+        &site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            email,
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    assert_eq!(created["email"], "ann@example.com");
+    assert_eq!(created["tenant"], "acme");
+    assert!(
+        created.get("password").is_none(),
+        "a supplied password is not printed"
+    );
+
+    fails_with(
+        &run_with_stdin(
+            &site,
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "default",
+                "--email",
+                "ANN@example.com",
+                "--role",
+                "member",
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        ),
+        "already exists",
+    );
+    fails_with(
+        &run_with_stdin(
+            &site,
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "nope",
+                "--email",
+                "bob@example.com",
+                "--role",
+                "member",
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        ),
+        "no tenant \"nope\"",
+    );
+    fails_with(
+        &run_with_stdin(
+            &site,
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "acme",
+                "--email",
+                "bob@example.com",
+                "--role",
+                "owner",
+            ],
+            "",
+        ),
+        "expected admin, member, reader or credential-reader",
+    );
+    let short = run_with_stdin(
+        &site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bob@example.com",
+            "--role",
+            "member",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    fails_with(&short, "at least 12 characters");
+    assert!(!stderr(&short).contains("short\n"));
+    fails_with(
+        &run_with_stdin(
+            &site,
+            &[
+                "users", "create", "--tenant", "acme", "--email", "bob", "--role", "member",
+            ],
+            "",
+        ),
+        "email address",
+    );
+
+    // Without --password-stdin a password is generated and printed once.
+    let generated = json(&run_with_stdin(
+        &site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "carol@example.com",
+            "--role",
+            "reader",
+            "--json",
+        ],
+        "",
+    ));
+    let carol_password = generated["password"].as_str().unwrap().to_owned();
+    assert!(carol_password.len() >= 24, "{carol_password}");
+    let listed = json(&site.run(&["users", "list", "--tenant", "acme", "--json"]));
+    let emails: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["ann@example.com", "carol@example.com"]);
+    assert!(!stdout(&site.run(&["users", "list", "--tenant", "acme"])).contains(&carol_password));
+    let deleted = site.run(&["users", "delete", "--email", "CAROL@example.com"]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    fails_with(
+        &site.run(&["users", "delete", "--email", "carol@example.com"]),
+        "no user with the email",
+    );
+
+    let root = workspace_root();
+    if let Some(reason) = browser_missing(&root) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the browser tests must run in CI, but {reason}"
+        );
+        eprintln!("skipping the browser tests of the web UI: {reason}");
+        server.stop();
+        return;
+    }
+    let screenshots = root.join("target/ui-screenshots");
+    let output = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "ui-tests/"])
+        .current_dir(&root)
+        .env("LABGATE_UI_URL", &server.url)
+        .env("LABGATE_UI_EMAIL", "ann@example.com")
+        .env("LABGATE_UI_PASSWORD", PASSWORD)
+        .env("LABGATE_UI_API_KEY", &api_key)
+        .env("LABGATE_UI_GITLAB_URL", sim.url())
+        .env("LABGATE_UI_GITLAB_TOKEN", GITLAB_TOKEN)
+        .env("LABGATE_UI_SCREENSHOTS", &screenshots)
+        .output()
+        .unwrap();
+    let report = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(output.status.success(), "the browser tests failed:\n{report}");
+    assert!(
+        report.contains("fail 0") && !report.contains("pass 0"),
+        "{report}"
+    );
+    for name in [
+        "login",
+        "login-wrong-password",
+        "app-connections-empty",
+        "app-connections-list-dark",
+    ] {
+        assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
+
+    let (status, logs) = server.stop();
+    assert!(status.success(), "{logs}");
+    assert!(!logs.contains(PASSWORD), "passwords are never logged");
+    assert!(!logs.contains(&carol_password));
+}
