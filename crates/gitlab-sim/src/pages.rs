@@ -36,6 +36,8 @@ main{max-width:560px;margin:40px auto;padding:0 16px}
 .card>.body{padding:16px 20px}
 .card>.foot{padding:14px 20px;border-top:1px solid #dcdcde;background:#fbfafd;display:flex;justify-content:flex-end;gap:8px;border-radius:0 0 4px 4px}
 h1{font-size:19px;margin:0;font-weight:600}
+a{color:#1f75cb;text-decoration:none}
+a:hover{text-decoration:underline}
 h1 a{color:#1f75cb;text-decoration:none}
 p{margin:0 0 12px}
 .muted{color:#626168}
