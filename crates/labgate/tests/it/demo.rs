@@ -56,7 +56,13 @@ fn banner_value(lines: &[String], label: &str) -> Option<String> {
 }
 
 fn start(tmp: &Path) -> Demo {
-    let mut child = demo_command(tmp, &["--port", "0", "--gitlab-port", "0"])
+    start_with(tmp, &[])
+}
+
+fn start_with(tmp: &Path, extra: &[&str]) -> Demo {
+    let mut args = vec!["--port", "0", "--gitlab-port", "0"];
+    args.extend_from_slice(extra);
+    let mut child = demo_command(tmp, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -342,6 +348,27 @@ async fn the_demo_serves_labgate_on_a_simulated_gitlab_and_cleans_up_on_sigterm(
         !logs.contains(&demo.api_key),
         "the API key never reaches the logs"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_data_dir_the_demo_keeps_its_database_for_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("kept");
+    let kept_arg = kept.display().to_string();
+    for run in 0..2 {
+        let mut demo = start_with(tmp.path(), &["--data-dir", &kept_arg]);
+        assert_eq!(demo.data_dir, kept);
+        let mut names: Vec<String> = connections(&demo)
+            .await
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["amara-personal", "payments-api-deploy"], "run {run}");
+        terminate(&demo.child);
+        assert!(wait_timeout(&mut demo.child, Duration::from_secs(30)).success());
+        assert!(kept.join("labgate.db").exists(), "run {run}");
+    }
 }
 
 #[test]
