@@ -301,10 +301,10 @@ fn print_banner(config: &Config, data: &DataDir, sim: &SimServer, setup: &DemoSe
         out.push_str(&token_line(t, today));
         out.push('\n');
     }
-    out.push_str(&format!(
+    out.push_str(
         "\nOAuth: \"Connect with GitLab\" goes to the simulator's application \"labgate (demo)\"; sign in\n\
-         there by choosing one of these users (no passwords) and approve:\n"
-    ));
+         there by choosing one of these users (no passwords) and approve:\n",
+    );
     let users = sim.state().read(|db| {
         db.users
             .values()
