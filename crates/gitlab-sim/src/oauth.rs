@@ -2,9 +2,9 @@
 //! refresh-token rotation).
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::json;
@@ -13,12 +13,20 @@ use sha2::{Digest, Sha256};
 use crate::auth::presented_secret;
 use crate::db::{digest, random_hex};
 use crate::model::*;
+use crate::pages::{avatar, esc, page, rejected};
 use crate::params::Params;
+use crate::session::BrowserSession;
+use crate::sign_in::{redirect_with_session, sign_in_path, sign_out_form};
 use crate::state::SimState;
 
 pub fn router() -> Router<SimState> {
     Router::new()
-        .route("/oauth/authorize", get(authorize_page).post(authorize_decision))
+        .route(
+            "/oauth/authorize",
+            get(authorize_page)
+                .post(authorize_decision)
+                .delete(authorize_denial),
+        )
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/oauth/token/info", get(token_info))
@@ -77,12 +85,12 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 pub struct AuthorizeRequest {
     app_id: u64,
     app_name: String,
+    client_id: String,
     redirect_uri: String,
     state: String,
     scopes: Vec<String>,
     challenge: Option<String>,
     method: Option<String>,
-    auto_approve_as: Option<String>,
 }
 
 /// Why an authorization request cannot proceed: an error page (bad client or redirect URI), or
@@ -100,13 +108,20 @@ pub enum AuthorizeError {
 impl IntoResponse for AuthorizeError {
     fn into_response(self) -> Response {
         match self {
-            Self::Page { status, error, description } => (
+            Self::Page {
                 status,
-                Html(format!(
-                    "<!DOCTYPE html><html><head><title>An error has occurred</title></head><body><h1>An error has occurred</h1><p id=\"error\">{error}</p><p>{description}</p></body></html>"
-                )),
-            )
-                .into_response(),
+                error,
+                description,
+            } => page(
+                status,
+                "An error has occurred",
+                &format!(
+                    "<div class=\"card\"><div class=\"head\"><h1>An error has occurred</h1></div>\
+                     <div class=\"body\"><div class=\"error\" role=\"alert\"><code id=\"error\">{error}</code></div>\
+                     <p id=\"error-description\">{}</p></div></div>",
+                    esc(description)
+                ),
+            ),
             Self::Redirect(to) => redirect(&to),
         }
     }
@@ -176,12 +191,12 @@ fn validate_authorize(state: &SimState, p: &Params) -> Result<AuthorizeRequest, 
     Ok(AuthorizeRequest {
         app_id: app.id,
         app_name: app.name,
+        client_id,
         redirect_uri,
         state: st,
         scopes,
         challenge,
         method: method.or(Some("plain".into())),
-        auto_approve_as: app.auto_approve_as,
     })
 }
 
@@ -259,56 +274,238 @@ pub fn authorize(state: &SimState, query: &str, username: &str, approve: bool) -
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// GitLab's words for each OAuth scope on its consent page (`doorkeeper.scope_desc`).
+pub fn scope_description(scope: &str) -> Option<&'static str> {
+    Some(match scope {
+        "api" => {
+            "Grants complete read/write access to the API, including all groups and projects, the container registry, the dependency proxy, and the package registry."
+        }
+        "read_api" => {
+            "Grants read access to the API, including all groups and projects, the container registry, and the package registry."
+        }
+        "read_user" => {
+            "Grants read-only access to the authenticated user's profile through the /user API endpoint, which includes username, public email, and full name. Also grants access to read-only API endpoints under /users."
+        }
+        "read_repository" => {
+            "Grants read-only access to repositories on private projects using Git-over-HTTP or the Repository Files API."
+        }
+        "write_repository" => {
+            "Grants read-write access to repositories on private projects using Git-over-HTTP (not using the API)."
+        }
+        "read_registry" => "Grants read-only access to container registry images on private projects.",
+        "write_registry" => "Grants write access to container registry images on private projects.",
+        "read_virtual_registry" => {
+            "Grants read-only access to container images through the dependency proxy or virtual registries."
+        }
+        "write_virtual_registry" => {
+            "Grants read, write and delete access to container images through the dependency proxy or virtual registries."
+        }
+        "create_runner" => "Grants create access to the runners.",
+        "manage_runner" => "Grants access to manage the runners.",
+        "k8s_proxy" => "Grants permission to perform Kubernetes API calls using the agent for Kubernetes.",
+        "read_observability" => "Grants read-only access to GitLab Observability.",
+        "write_observability" => "Grants write access to GitLab Observability.",
+        "ai_features" => "Grants access to GitLab Duo related API endpoints.",
+        "sudo" => {
+            "Grants permission to perform API actions as any user in the system, when authenticated as an admin user."
+        }
+        "admin_mode" => {
+            "Grants permission to perform API actions as an administrator, when Admin Mode is enabled."
+        }
+        "read_service_ping" => {
+            "Grant access to download Service Ping payload through the API when authenticated as an admin user."
+        }
+        "openid" => {
+            "Grants permission to authenticate with GitLab using OpenID Connect. Also gives read-only access to the user's profile and group memberships."
+        }
+        "profile" => "Grants read-only access to the user's profile data using OpenID Connect.",
+        "email" => "Grants read-only access to the user's primary email address using OpenID Connect.",
+        _ => return None,
+    })
 }
 
-async fn authorize_page(State(state): State<SimState>, params: Params) -> Response {
-    let req = match validate_authorize(&state, &params) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    if let Some(user) = req.auto_approve_as.clone() {
+/// `host[:port]` of a redirect URI, shown so the person sees where the code goes.
+fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| uri.to_owned())
+}
+
+/// The fields GitLab's consent forms carry back (`hidden_field_tag`s of `@pre_auth`).
+fn hidden_fields(req: &AuthorizeRequest, p: &Params, csrf: &str) -> String {
+    let scope = req.scopes.join(" ");
+    let nonce = p.str("nonce").unwrap_or_default();
+    let challenge = req.challenge.clone().unwrap_or_default();
+    let method = p.str("code_challenge_method").unwrap_or_default();
+    [
+        ("authenticity_token", csrf),
+        ("client_id", req.client_id.as_str()),
+        ("redirect_uri", req.redirect_uri.as_str()),
+        ("state", req.state.as_str()),
+        ("response_type", "code"),
+        ("scope", scope.as_str()),
+        ("nonce", nonce.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", method.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+    .collect()
+}
+
+fn consent_page(
+    state: &SimState,
+    req: &AuthorizeRequest,
+    p: &Params,
+    user: &User,
+    session: &BrowserSession,
+    here: &str,
+) -> Response {
+    let name = esc(&req.app_name);
+    let link = format!(
+        "<a href=\"{}\" target=\"_blank\" rel=\"noopener noreferrer\">{name}</a>",
+        esc(&req.redirect_uri)
+    );
+    let mut body = format!(
+        "<div class=\"card\" id=\"consent\"><div class=\"head\"><h1>Authorize {link} to use your account?</h1></div>\
+         <div class=\"body\"><div class=\"who\">{avatar}<span>Signed in as <strong id=\"username\">@{username}</strong></span>\
+         <span class=\"muted\">Not you? {sign_out}</span></div>",
+        avatar = avatar(user),
+        username = esc(&user.username),
+        sign_out = sign_out_form(state, session, Some(here), "Sign out"),
+    );
+    if user.admin {
+        body.push_str(&format!(
+            "<p class=\"warn\">You are an admin, which means granting access to <strong>{name}</strong> will allow \
+             them to interact with GitLab as an admin as well. Proceed with caution.</p>"
+        ));
+    }
+    body.push_str(&format!(
+        "<p>An application called {link} is requesting access to your GitLab account. Please note that this \
+         application is not provided by GitLab and you should verify its authenticity before allowing access.</p>\
+         <p>This application will be able to:</p><ul class=\"scopes\" id=\"scopes\">"
+    ));
+    for scope in &req.scopes {
+        let desc = scope_description(scope).unwrap_or("");
+        body.push_str(&format!(
+            "<li data-scope=\"{s}\"><code>{s}</code><div class=\"desc\">{}</div></li>",
+            esc(desc),
+            s = esc(scope),
+        ));
+    }
+    body.push_str(&format!(
+        "</ul><p class=\"muted\" id=\"redirect-host\">Authorizing will redirect to <strong>{}</strong>.</p></div>",
+        esc(&redirect_host(&req.redirect_uri))
+    ));
+    let action = esc(&format!("{}/oauth/authorize", state.prefix()));
+    let fields = hidden_fields(req, p, session.csrf_token());
+    body.push_str(&format!(
+        "<div class=\"foot\">\
+         <form method=\"post\" action=\"{action}\" class=\"inline\"><input type=\"hidden\" name=\"_method\" value=\"delete\">{fields}\
+         <button type=\"submit\" id=\"deny\">Deny</button></form>\
+         <form method=\"post\" action=\"{action}\" class=\"inline\">{fields}\
+         <button type=\"submit\" class=\"danger\" id=\"authorize\">Authorize</button></form>\
+         </div></div>"
+    ));
+    page(StatusCode::OK, &format!("Authorize {}", req.app_name), &body)
+}
+
+/// `GET /oauth/authorize`. As in GitLab, the browser must be signed in first (Doorkeeper's
+/// `resource_owner_authenticator` runs before the request is validated): without a session
+/// it goes to the sign-in page and comes back here afterwards. An application with
+/// `auto_approve_as` stands for a trusted application and a browser already signed in as that
+/// user: the code comes back at once.
+async fn authorize_page(
+    State(state): State<SimState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    let auto = params
+        .str("client_id")
+        .and_then(|id| state.read(|db| db.app_by_uid(&id).and_then(|a| a.auto_approve_as.clone())));
+    if let Some(user) = auto {
+        let req = match validate_authorize(&state, &params) {
+            Ok(r) => r,
+            Err(e) => return e.into_response(),
+        };
         return match decide(&state, &req, Some(&user), true) {
             Ok(to) | Err(AuthorizeError::Redirect(to)) => redirect(&to),
             Err(e) => e.into_response(),
         };
     }
-    let hidden: String = params
-        .query
-        .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
-        .collect();
-    let action = format!("{}/oauth/authorize", state.prefix());
-    Html(format!(
-        "<!DOCTYPE html><html><head><title>Authorize {name}</title></head><body>\
-         <h1>Authorize {name} to use your account?</h1>\
-         <p>This application will be able to: {scopes}</p>\
-         <form method=\"post\" action=\"{action}\">{hidden}\
-         <label>Signed in as <input name=\"username\" id=\"username\" autocomplete=\"username\"></label>\
-         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"authorize\">Authorize</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\
-         </form></body></html>",
-        name = esc(&req.app_name),
-        scopes = esc(&req.scopes.join(", ")),
-    ))
-    .into_response()
-}
-
-async fn authorize_decision(State(state): State<SimState>, params: Params) -> Response {
+    let here = match raw.as_deref() {
+        Some(q) if !q.is_empty() => format!("{}/oauth/authorize?{q}", state.prefix()),
+        _ => format!("{}/oauth/authorize", state.prefix()),
+    };
+    let found = state.find_session(&headers);
+    let signed_in = found
+        .as_ref()
+        .and_then(|f| state.session_user(&f.session).map(|u| (f, u)));
+    let Some((found, user)) = signed_in else {
+        // Remember where to return (`session[:user_return_to] = request.fullpath`).
+        let (id, fresh) = match found {
+            Some(f) => {
+                let mut s = f.session.clone();
+                s.return_to = Some(here);
+                state.save_session(f.id(), s);
+                (f.id().to_owned(), false)
+            }
+            None => (state.begin_session(BrowserSession::new(None, Some(here))), true),
+        };
+        let to = state.absolute(&sign_in_path(&state));
+        return redirect_with_session(&state, &to, fresh.then_some(id.as_str()));
+    };
     let req = match validate_authorize(&state, &params) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let approve = params.str("decision").as_deref() != Some("deny");
-    let user = params.str("username");
-    match decide(&state, &req, user.as_deref(), approve) {
+    consent_page(&state, &req, &params, &user, &found.session, &here)
+}
+
+/// A consent form's answer: Rails checks the authenticity token first, then Doorkeeper wants a
+/// signed-in user, then validates the request again.
+fn answer_consent(state: &SimState, headers: &HeaderMap, params: &Params, approve: bool) -> Response {
+    let Some(found) = state.find_session(headers) else {
+        return rejected();
+    };
+    if !found
+        .session
+        .csrf_matches(params.str("authenticity_token").as_deref())
+    {
+        return rejected();
+    }
+    let Some(user) = state.session_user(&found.session) else {
+        return redirect(&state.absolute(&sign_in_path(state)));
+    };
+    let req = match validate_authorize(state, params) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match decide(state, &req, Some(user.username.as_str()), approve) {
         Ok(to) | Err(AuthorizeError::Redirect(to)) => redirect(&to),
         Err(e) => e.into_response(),
     }
+}
+
+/// `POST /oauth/authorize`: Authorize, or Deny sent as a form with Rails' `_method=delete`.
+async fn authorize_decision(State(state): State<SimState>, headers: HeaderMap, params: Params) -> Response {
+    let deny = params
+        .str("_method")
+        .is_some_and(|m| m.eq_ignore_ascii_case("delete"));
+    answer_consent(&state, &headers, &params, !deny)
+}
+
+/// `DELETE /oauth/authorize`: Deny.
+async fn authorize_denial(State(state): State<SimState>, headers: HeaderMap, params: Params) -> Response {
+    answer_consent(&state, &headers, &params, false)
 }
 
 /// Client credentials from the body or HTTP Basic.

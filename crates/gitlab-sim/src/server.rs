@@ -73,6 +73,7 @@ pub fn router(state: SimState) -> Router {
     let inner: Router<SimState> = Router::new()
         .nest("/api/v4", crate::api::router())
         .merge(crate::oauth::router())
+        .merge(crate::sign_in::router())
         .nest("/-/sim", crate::control::router())
         .fallback(fallback);
     let prefix = state.prefix().to_owned();

@@ -21,6 +21,7 @@ pub(crate) struct Inner {
     pub counters: RequestCounters,
     /// Fixed one-minute windows: (key, window start) → requests seen.
     pub windows: Mutex<HashMap<(String, i64), u64>>,
+    pub sessions: crate::session::Sessions,
     pub base_url: RwLock<String>,
     pub prefix: String,
     pub repos: crate::git::Repos,
@@ -52,6 +53,7 @@ impl SimState {
                 faults: Faults::default(),
                 counters: RequestCounters::default(),
                 windows: Mutex::new(HashMap::new()),
+                sessions: crate::session::Sessions::default(),
                 base_url: RwLock::new(String::new()),
                 prefix,
                 repos,
@@ -107,6 +109,8 @@ impl SimState {
         let db = seed.build_db(self.inner.clock.now(), &host)?;
         *self.inner.db.write() = db;
         self.inner.windows.lock().clear();
+        // Sessions name users of the old instance.
+        self.inner.sessions.clear();
         self.inner.repos.clear();
         Ok(())
     }

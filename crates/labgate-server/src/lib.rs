@@ -24,7 +24,7 @@ pub mod ui;
 
 pub use error::ApiError;
 pub use openapi::openapi_json;
-pub use serve::{BoundServer, bind, install_crypto_provider};
+pub use serve::{BoundServer, bind, bind_listener, install_crypto_provider};
 pub use settings::{ServerSettings, TlsFiles};
 pub use state::AppState;
 

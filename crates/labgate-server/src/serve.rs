@@ -57,32 +57,51 @@ impl BoundServer {
     }
 }
 
-/// Binds the configured address. TLS certificates are read here, so a bad certificate stops the
-/// start with a clear error instead of failing on the first connection.
-pub async fn bind(state: AppState) -> Result<BoundServer, String> {
-    let settings = state.settings.clone();
-    let tls = match &settings.tls {
-        Some(files) => {
-            install_crypto_provider();
-            let config = RustlsConfig::from_pem_file(&files.cert, &files.key).await.map_err(|error| {
-                format!(
-                    "LABGATE_TLS_CERT_FILE / LABGATE_TLS_KEY_FILE ({}, {}) are not a usable certificate and key: {error}",
-                    files.cert.display(),
-                    files.key.display()
-                )
-            })?;
-            Some(config)
-        }
-        None => None,
+/// The listener's TLS configuration, read at start so a bad certificate stops the start with a
+/// clear error instead of failing on the first connection.
+async fn load_tls(state: &AppState) -> Result<Option<RustlsConfig>, String> {
+    let Some(files) = &state.settings.tls else {
+        return Ok(None);
     };
-    let listener = std::net::TcpListener::bind(settings.listen)
-        .map_err(|error| format!("cannot listen on {} (LABGATE_LISTEN): {error}", settings.listen))?;
+    install_crypto_provider();
+    let config = RustlsConfig::from_pem_file(&files.cert, &files.key).await.map_err(|error| {
+        format!(
+            "LABGATE_TLS_CERT_FILE / LABGATE_TLS_KEY_FILE ({}, {}) are not a usable certificate and key: {error}",
+            files.cert.display(),
+            files.key.display()
+        )
+    })?;
+    Ok(Some(config))
+}
+
+/// Binds the configured address.
+pub async fn bind(state: AppState) -> Result<BoundServer, String> {
+    let tls = load_tls(&state).await?;
+    let listen = state.settings.listen;
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|error| format!("cannot listen on {listen} (LABGATE_LISTEN): {error}"))?;
+    with_listener(state, listener, tls)
+}
+
+/// Serves on a listener bound by the caller, who needed its address before the state existed
+/// (e.g. to give GitLab the site URL). TLS settings apply as in [`bind`].
+pub async fn bind_listener(state: AppState, listener: std::net::TcpListener) -> Result<BoundServer, String> {
+    let tls = load_tls(&state).await?;
+    with_listener(state, listener, tls)
+}
+
+fn with_listener(
+    state: AppState,
+    listener: std::net::TcpListener,
+    tls: Option<RustlsConfig>,
+) -> Result<BoundServer, String> {
     listener
         .set_nonblocking(true)
         .map_err(|error| error.to_string())?;
-    if tls.is_none() && !settings.listen.ip().is_loopback() {
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    if tls.is_none() && !address.ip().is_loopback() {
         tracing::warn!(
-            listen = %settings.listen,
+            listen = %address,
             "serving plain HTTP beyond loopback: API keys and credentials cross the network unencrypted; \
              set LABGATE_TLS_CERT_FILE and LABGATE_TLS_KEY_FILE or put a TLS proxy in front"
         );

@@ -319,6 +319,20 @@ pub fn load_from(
         }
         None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
     };
+    load_layers(file, flags, environment)
+}
+
+/// Settings from defaults and `environment` alone: no file, not even `./labgate.toml`. For a
+/// process whose settings are all chosen by labgate itself (`labgate demo`).
+pub fn load_without_file(environment: &[(String, String)]) -> anyhow::Result<Config> {
+    load_layers(None, &FlagOverrides::default(), environment)
+}
+
+fn load_layers(
+    file: Option<PathBuf>,
+    flags: &FlagOverrides,
+    environment: &[(String, String)],
+) -> anyhow::Result<Config> {
     let known = known_variables();
     let unknown_variables: Vec<String> = environment
         .iter()

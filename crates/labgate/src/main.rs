@@ -80,6 +80,9 @@ enum Command {
     /// Configuration checks.
     #[command(subcommand)]
     Config(commands::admin::ConfigCommand),
+    /// Try labgate without a GitLab: labgate and a simulated GitLab with demo data, on a
+    /// temporary database removed on exit (kept with --data-dir).
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +96,17 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    // The demo chooses every setting itself; a configuration meant for a real server must not
+    // leak into it (or the demo's data into that server's database).
+    if let Command::Demo(args) = cli.command {
+        if cli.config.is_some() || cli.database_url.is_some() {
+            eprintln!(
+                "error: labgate demo runs on its own settings and embedded database: --config and --database-url do not apply"
+            );
+            return ExitCode::from(2);
+        }
+        return run_async(commands::demo::demo(args, cli.data_dir));
     }
     let flags = FlagOverrides {
         listen: match &cli.command {
@@ -136,10 +150,28 @@ fn main() -> ExitCode {
             Command::Config(command) => commands::admin::config(config, command),
             Command::Jobs(command) => commands::remote::jobs(command).await,
             Command::Connections(command) => commands::connections::connections(command).await,
-            Command::Scan(_) => Ok(()),
+            Command::Scan(_) | Command::Demo(_) => Ok(()),
         }
     });
     match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command that sets up its own logging on a fresh runtime.
+fn run_async(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -33,9 +33,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// Opens the database and proves the keyring can unwrap every tenant key before anything else
 /// happens.
 pub async fn open(config: &Config) -> anyhow::Result<Services> {
+    open_with(config, true).await
+}
+
+/// [`open`], saying whether a root key generated now is announced with the backup warning.
+pub async fn open_with(config: &Config, announce_generated_key: bool) -> anyhow::Result<Services> {
     let store = open_store(config).await?;
     let vault = Vault::load(store.clone(), config.keys.clone()).await?;
-    if vault.generated_root_key() {
+    if announce_generated_key && vault.generated_root_key() {
         tracing::warn!(
             path = %config.keys.root_key_path().display(),
             "GENERATED A NEW ROOT KEY. Every credential labgate stores is encrypted under it: back this file up \

@@ -302,58 +302,97 @@ async fn custom_ttl_auto_approve_and_browser_redirect() {
 }
 
 #[tokio::test]
-async fn consent_page_and_denial() {
+async fn bad_client_and_redirect_are_error_pages_once_signed_in() {
     let sim = start(standard()).await;
-    let r = client()
-        .get(format!("{}/oauth/authorize?{}", sim.url(), authorize_query("st")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("Authorize labgate"));
-    let mut form: Vec<(String, String)> = url::form_urlencoded::parse(authorize_query("st").as_bytes())
-        .into_owned()
-        .collect();
-    form.push(("decision".into(), "deny".into()));
-    let r = client()
-        .post(format!("{}/oauth/authorize", sim.url()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let loc = r.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
-    assert_eq!(query_param(&loc, "state").as_deref(), Some("st"));
-    form.pop();
-    form.push(("decision".into(), "approve".into()));
-    form.push(("username".into(), "carol".into()));
-    let r = client()
-        .post(format!("{}/oauth/authorize", sim.url()))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert!(query_param(r.headers()["location"].to_str().unwrap(), "code").is_some());
-}
-
-#[tokio::test]
-async fn bad_client_and_redirect_are_error_pages() {
-    let sim = start(standard()).await;
+    // As GitLab, the browser signs in before the request is looked at: even a request for an
+    // unknown client goes to the sign-in page first.
     let q = authorize_query("s").replace(APP_UID, "nope");
     let r = client()
         .get(format!("{}/oauth/authorize?{q}", sim.url()))
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("/users/sign_in")
+    );
+
+    let session = signed_in_session(&sim, "alice").await;
+    let r = client()
+        .get(format!("{}/oauth/authorize?{q}", sim.url()))
+        .header("cookie", format!("_gitlab_session={session}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("invalid_client"));
     let q = authorize_query("s").replace("8080", "9999");
     let r = client()
         .get(format!("{}/oauth/authorize?{q}", sim.url()))
+        .header("cookie", format!("_gitlab_session={session}"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("invalid_redirect_uri"));
+    // A request error the client can be told about goes back to it.
+    let q = authorize_query("s").replace("response_type=code", "response_type=token");
+    let r = client()
+        .get(format!("{}/oauth/authorize?{q}", sim.url()))
+        .header("cookie", format!("_gitlab_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+}
+
+/// Signs a browser in as `user` through the sign-in page; answers its session cookie value.
+async fn signed_in_session(sim: &SimServer, user: &str) -> String {
+    let cookie_of = |r: &reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .strip_prefix("_gitlab_session=")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let page = client()
+        .get(format!("{}/users/sign_in", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookie_of(&page);
+    let html = page.text().await.unwrap();
+    let token = html
+        .split("name=\"authenticity_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = client()
+        .post(format!("{}/users/sign_in", sim.url()))
+        .header("cookie", format!("_gitlab_session={cookie}"))
+        .form(&[("authenticity_token", token.as_str()), ("user[login]", user)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    cookie_of(&r)
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
 pub mod admin;
 pub mod connections;
+pub mod demo;
 pub mod remote;
 pub mod serve;

@@ -6,7 +6,7 @@ use labgate_core::auth::{Actor, KeyRequest};
 use labgate_core::jobs::Holder;
 use labgate_core::tenants::DEFAULT_TENANT;
 use labgate_proto::api_keys::Role;
-use labgate_server::{AppState, ServerSettings};
+use labgate_server::{AppState, BoundServer, ServerSettings};
 use labgate_worker::{Worker, WorkerSettings, default_handlers, delivery_client};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -123,18 +123,30 @@ async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
 /// The services with the jobs this process starts itself (token changes a request asked for)
 /// held under its name and the configured lease, so a worker takes them over if it dies.
 async fn open_services(config: &Config) -> anyhow::Result<Services> {
-    Ok(crate::runtime::open(config).await?.with_job_holder(Holder {
+    with_job_holder(crate::runtime::open(config).await?, config)
+}
+
+fn with_job_holder(services: Services, config: &Config) -> anyhow::Result<Services> {
+    Ok(services.with_job_holder(Holder {
         owner: process_owner(),
         lease: config.job_lease,
         heartbeat: heartbeat(config),
     }))
 }
 
-pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
-    let services = open_services(&config).await?;
+/// Opens the services as `labgate serve` runs them: data keys rewrapped, jobs this process
+/// starts held under its name. `announce_generated_key` is false only where the data is
+/// thrown away on exit (the demo), so a generated root key needs no backup warning.
+pub(crate) async fn start(config: &Config, announce_generated_key: bool) -> anyhow::Result<Services> {
+    let services = with_job_holder(
+        crate::runtime::open_with(config, announce_generated_key).await?,
+        config,
+    )?;
     rewrap_if_needed(&services).await?;
-    bootstrap(&services, &config).await?;
+    Ok(services)
+}
 
+fn server_state(services: &Services, config: &Config) -> AppState {
     let settings = ServerSettings {
         listen: config.listen,
         tls: config.tls.clone(),
@@ -145,9 +157,37 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
         shutdown_timeout: config.shutdown_timeout,
         auth_failures_per_minute: config.auth_failures_per_minute,
     };
-    let server = labgate_server::bind(AppState::new(services.clone(), settings))
+    AppState::new(services.clone(), settings)
+}
+
+/// The server on an address already bound (its port known before the services were opened).
+pub(crate) async fn bind_listener(
+    services: &Services,
+    config: &Config,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<BoundServer> {
+    labgate_server::bind_listener(server_state(services, config), listener)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
+    let services = start(&config, true).await?;
+    bootstrap(&services, &config).await?;
+    let server = labgate_server::bind(server_state(&services, &config))
         .await
         .map_err(anyhow::Error::msg)?;
+    run(&config, services, server, with_worker).await
+}
+
+/// Serves the API (and, with `with_worker`, runs the background jobs) until SIGINT or SIGTERM,
+/// then finishes in-flight requests and jobs and closes the services.
+pub(crate) async fn run(
+    config: &Config,
+    services: Services,
+    server: BoundServer,
+    with_worker: bool,
+) -> anyhow::Result<()> {
     let address = server.local_addr()?;
     let scheme = if server.is_tls() { "https" } else { "http" };
     println!("labgate listening on {scheme}://{address}");
@@ -156,7 +196,7 @@ pub async fn serve(config: Config, with_worker: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let background = services.start_background(&shutdown);
     let worker_task = if with_worker {
-        let settings = worker_settings(&config);
+        let settings = worker_settings(config);
         let handlers = default_handlers(&settings, delivery_client(&services.network)?);
         let worker = Worker::new(services.clone(), settings, handlers);
         worker.schedule_recurring().await?;

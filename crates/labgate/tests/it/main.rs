@@ -3,6 +3,7 @@
 
 mod config;
 mod connections;
+mod demo;
 mod keys;
 mod oauth;
 mod serve;
