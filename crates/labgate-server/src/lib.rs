@@ -11,6 +11,7 @@
 
 mod api;
 mod client_ip;
+mod connect;
 mod error;
 mod extract;
 mod metrics;
@@ -36,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .merge(probes::router())
         .nest("/api/v1", api::router())
         .merge(api::oauth::callback_router())
+        .merge(connect::router())
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(settings::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

@@ -86,6 +86,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "connection_usage",
         include_str!("../migrations/sqlite/0008_connection_usage.sql"),
     ),
+    (
+        10,
+        "connect_sessions",
+        include_str!("../migrations/sqlite/0010_connect_sessions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -123,6 +128,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "connection_usage",
         include_str!("../migrations/postgres/0008_connection_usage.sql"),
+    ),
+    (
+        10,
+        "connect_sessions",
+        include_str!("../migrations/postgres/0010_connect_sessions.sql"),
     ),
 ];
 
