@@ -80,9 +80,19 @@ async function run(browser, approve) {
   const labgateOrigin = new URL(LABGATE_URL).origin;
   // labgate's /connect uses the session and sends the popup on to GitLab.
   await popup.waitForURL((url) => url.origin !== labgateOrigin && url.protocol !== "about:", { timeout: TIMEOUT });
+  // The popup may post and close as soon as the decision is made: listen before deciding.
+  const closed = popup.waitForEvent("close", { timeout: TIMEOUT });
   await decideAtGitLab(popup, approve, approve ? "connect-consent.png" : "connect-consent-deny.png");
   // labgate's result page posts the outcome to the opener and closes the popup.
-  await popup.waitForEvent("close", { timeout: TIMEOUT });
+  try {
+    await closed;
+  } catch (error) {
+    if (!popup.isClosed()) {
+      console.error(`the popup stayed open at ${popup.url()}`);
+      await popup.screenshot({ path: join(SHOTS, "connect-popup-stuck.png") });
+    }
+    throw error;
+  }
 
   if (approve) {
     const id = page.locator("#connection-id");
@@ -102,6 +112,31 @@ async function run(browser, approve) {
     timeout: TIMEOUT,
   });
   assert.deepEqual(problems, [], "no script errors on the page");
+  await context.close();
+}
+
+/** The user closes the popup at GitLab: the page hears popup_closed. */
+async function closedPopup(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const page = await context.newPage();
+  await page.goto(EXAMPLE_URL);
+  await page.waitForFunction(
+    () => {
+      const element = document.querySelector("labgate-connect-button");
+      return element && element.getAttribute("session-token") && !element.hasAttribute("disabled");
+    },
+    null,
+    { timeout: TIMEOUT },
+  );
+  const inner = page.locator("labgate-connect-button").locator("button");
+  const [popup] = await Promise.all([page.waitForEvent("popup", { timeout: TIMEOUT }), inner.click()]);
+  await popup.waitForLoadState("domcontentloaded");
+  await popup.close();
+  const code = page.locator("#error-code");
+  await code.waitFor({ timeout: TIMEOUT });
+  assert.equal(await code.innerText(), "popup_closed");
+  await page.screenshot({ path: join(SHOTS, "connect-popup-closed.png") });
+  console.log("closed: popup_closed");
   await context.close();
 }
 
@@ -133,6 +168,7 @@ const browser = await chromium.launch({
 try {
   await run(browser, true);
   await run(browser, false);
+  await closedPopup(browser);
   await usedLinkPage(browser);
   console.log("connect button: ok");
 } finally {

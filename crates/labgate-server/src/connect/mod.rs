@@ -84,7 +84,7 @@ async fn open(State(state): State<AppState>, info: Option<Extension<RequestInfo>
                 OpenRefused::Unknown.code(),
                 None,
                 StatusCode::BAD_REQUEST,
-                "the link carries no connect session; start again from the application",
+                "the link carries no connect session",
             );
             harden(&mut response);
             return response;
@@ -138,7 +138,7 @@ async fn open(State(state): State<AppState>, info: Option<Extension<RequestInfo>
             let (status, message) = match refused {
                 OpenRefused::Unknown => (
                     StatusCode::NOT_FOUND,
-                    "this connect link is unknown; start again from the application".to_owned(),
+                    "this connect link is unknown".to_owned(),
                 ),
                 OpenRefused::Unavailable => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -146,13 +146,11 @@ async fn open(State(state): State<AppState>, info: Option<Extension<RequestInfo>
                 ),
                 OpenRefused::Used { .. } => (
                     StatusCode::GONE,
-                    "this connect link was used already; each works once: start again from the application"
-                        .to_owned(),
+                    "this connect link was used already: each works once".to_owned(),
                 ),
                 OpenRefused::Expired { .. } => (
                     StatusCode::GONE,
-                    "this connect link has expired (each works for 30 minutes); start again from the application"
-                        .to_owned(),
+                    "this connect link has expired: each works for 30 minutes".to_owned(),
                 ),
                 OpenRefused::Failed { error, .. } => {
                     let error = ApiError::from(error);
