@@ -136,10 +136,7 @@ async fn open(State(state): State<AppState>, info: Option<Extension<RequestInfo>
             let code = refused.code();
             let origin = refused.allowed_origin().map(str::to_owned);
             let (status, message) = match refused {
-                OpenRefused::Unknown => (
-                    StatusCode::NOT_FOUND,
-                    "this connect link is unknown".to_owned(),
-                ),
+                OpenRefused::Unknown => (StatusCode::NOT_FOUND, "this connect link is unknown".to_owned()),
                 OpenRefused::Unavailable => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "labgate could not read the connect session; try again shortly".to_owned(),

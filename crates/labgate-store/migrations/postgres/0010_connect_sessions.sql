@@ -5,7 +5,7 @@
 -- page by postMessage, to allowed_origin only.
 CREATE TABLE connect_sessions (
     id                 TEXT PRIMARY KEY NOT NULL,
-    token_hash         TEXT NOT NULL UNIQUE,
+    token_hash         TEXT NOT NULL,
     tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     -- The API key that asked for the session; the flow starts under it.
     api_key_id         TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
@@ -24,4 +24,5 @@ CREATE TABLE connect_sessions (
     expires_at         BIGINT NOT NULL,
     used_at            BIGINT
 );
+CREATE UNIQUE INDEX connect_sessions_token_hash_unique ON connect_sessions (token_hash);
 CREATE INDEX connect_sessions_expires ON connect_sessions (expires_at);
