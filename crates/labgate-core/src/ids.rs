@@ -86,6 +86,10 @@ define_id!(
     ConnectionEventId
 );
 define_id!(
+    /// A connect session: one run of an embedding application's connect button.
+    ConnectSessionId
+);
+define_id!(
     /// A journalled token-changing GitLab call.
     JournalId
 );

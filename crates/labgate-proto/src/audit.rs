@@ -53,6 +53,8 @@ crate::text_enum! {
         ConnectionOAuthConnect = "app-connection.oauth-connect",
         /// An OAuth authorization ended without a connection (denied, bad state, failed exchange).
         ConnectionOAuthFailed = "app-connection.oauth-failed",
+        /// A connect session was created for an embedding application's connect button.
+        ConnectionConnectSession = "app-connection.connect-session",
         /// An OAuth connection's tokens were refreshed on request.
         ConnectionRefresh = "app-connection.refresh",
         /// GitLab no longer honours the connection's grant: a person must reconnect.

@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod connect_sessions;
 pub mod connections;
 pub mod credentials;
 pub mod error;

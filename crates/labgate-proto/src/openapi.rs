@@ -30,3 +30,11 @@ pub(crate) fn oauth_scopes() -> ArrayBuilder {
         )
         .min_items(Some(1))
 }
+
+/// [`oauth_scopes`] where the field may be left out.
+pub(crate) fn optional_oauth_scopes() -> ArrayBuilder {
+    oauth_scopes().description(Some(
+        "GitLab scopes to ask for (e.g. `read_api`, `read_user`): those GitLab grants OAuth applications. \
+         Default: `read_api`.",
+    ))
+}

@@ -11,6 +11,7 @@
 
 mod api;
 mod client_ip;
+mod connect;
 mod error;
 mod extract;
 mod metrics;
@@ -38,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(api::oauth::callback_router())
         .merge(ui::router())
+        .merge(connect::router())
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(settings::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::api_keys::show,
         crate::api::api_keys::revoke,
         crate::api::audit::list,
+        crate::api::connect_sessions::create,
         crate::api::connections::create,
         crate::api::connections::list,
         crate::api::connections::list_all,

@@ -91,6 +91,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "ui_users_sessions",
         include_str!("../migrations/sqlite/0009_ui_users_sessions.sql"),
     ),
+    (
+        10,
+        "connect_sessions",
+        include_str!("../migrations/sqlite/0010_connect_sessions.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -133,6 +138,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "ui_users_sessions",
         include_str!("../migrations/postgres/0009_ui_users_sessions.sql"),
+    ),
+    (
+        10,
+        "connect_sessions",
+        include_str!("../migrations/postgres/0010_connect_sessions.sql"),
     ),
 ];
 

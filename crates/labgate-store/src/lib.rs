@@ -18,6 +18,7 @@ mod app_connections;
 mod audit;
 mod changes;
 mod connect;
+mod connect_sessions;
 mod error;
 mod gitlab_instances;
 mod jobs;
@@ -35,6 +36,7 @@ pub use app_connections::{
 pub use audit::{AuditFilter, AuditRecord, FOLDED_AUDIT_BATCH, FoldedAuditEntry, NewAuditEntry};
 pub use changes::{ConnectionChanges, ConnectionNotice};
 pub use connect::{Backend, StoreOptions};
+pub use connect_sessions::{ConnectSessionClaim, ConnectSessionRecord};
 pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};

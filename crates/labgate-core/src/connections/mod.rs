@@ -5,6 +5,7 @@
 //! The shapes follow Infisical's `app-connections/gitlab` API; see `labgate_proto::connections`.
 
 mod cache;
+pub mod connect_sessions;
 pub mod credentials;
 mod health;
 pub mod model;

@@ -291,7 +291,7 @@ impl Connections {
         ))
     }
 
-    fn redirect_uri(&self) -> Result<url::Url> {
+    pub(super) fn redirect_uri(&self) -> Result<url::Url> {
         let Some(uri) = self.instances.redirect_uri() else {
             return Err(CoreError::Conflict(
                 "OAuth needs the address labgate is reached at: set LABGATE_SITE_URL".to_owned(),
@@ -306,8 +306,21 @@ impl Connections {
     pub async fn start_oauth(
         &self,
         principal: &Principal,
+        request: StartOAuthRequest,
+        bind_browser: bool,
+    ) -> Result<StartedFlow> {
+        self.begin_oauth(principal, request, bind_browser, None).await
+    }
+
+    /// [`Connections::start_oauth`], or with `own_return_to`, a flow that ends on one of
+    /// labgate's own pages (which need not be https: it is labgate's site URL) instead of the
+    /// request's `returnTo`.
+    pub(super) async fn begin_oauth(
+        &self,
+        principal: &Principal,
         mut request: StartOAuthRequest,
         bind_browser: bool,
+        own_return_to: Option<url::Url>,
     ) -> Result<StartedFlow> {
         principal.require(Access::Write)?;
         trim_in_place(&mut request.name);
@@ -319,7 +332,10 @@ impl Connections {
         validate::project_id(request.project_id.as_deref())?;
         let scopes = oauth_scopes(&request.scopes)?;
         let external = external_labels(request.tenant_id.as_deref(), request.user_id.as_deref())?;
-        let return_to = request.return_to.as_deref().map(return_to).transpose()?;
+        let return_to = match own_return_to {
+            Some(own) => Some(own),
+            None => request.return_to.as_deref().map(return_to).transpose()?,
+        };
         let target = self
             .instances
             .oauth_target(&principal.tenant_id, request.instance_url.as_deref())
@@ -397,7 +413,7 @@ impl Connections {
     /// The OAuth connection a flow of this name or these labels reconnects, if any. A name
     /// taken by an access-token connection, or a name and labels of two different connections,
     /// are refused before the user is sent anywhere.
-    async fn reconnect_target(
+    pub(super) async fn reconnect_target(
         &self,
         tenant_id: &TenantId,
         name: &str,

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod connect_sessions;
 pub mod connections;
 pub mod credentials;
 pub mod instances;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(api_keys::router())
         .merge(audit::router())
+        .merge(connect_sessions::router())
         .merge(connections::router())
         .merge(credentials::router())
         .merge(instances::router())

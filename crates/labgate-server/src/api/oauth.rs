@@ -63,14 +63,14 @@ fn from_own_page(headers: &HeaderMap) -> bool {
 }
 
 /// Whether labgate is reached over https, so its cookies may only travel that way.
-fn secure_site(state: &AppState) -> bool {
+pub(crate) fn secure_site(state: &AppState) -> bool {
     state.services.instances.redirect_uri().is_some_and(|uri| {
         uri.get(..8)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     })
 }
 
-fn binding_cookie(value: &str, max_age: i64, secure: bool) -> String {
+pub(crate) fn binding_cookie(value: &str, max_age: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{BINDING_COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
@@ -380,14 +380,14 @@ fn page(result: &Result<ConnectionView, FlowError>) -> Response {
     response
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,sans-serif;line-height:1.5;color:#1f2328;\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,-apple-system,sans-serif;line-height:1.5;color:#1f2328;\
 background:#f6f8fa;margin:0}main{max-width:34rem;margin:4rem auto;padding:2rem;background:#fff;\
 border:1px solid #d0d7de;border-radius:8px}h1{font-size:1.4rem;margin-top:0}.ok{color:#1a7f37}\
 .fail{color:#cf222e}.code{color:#59636e;font-size:.9rem}code{background:#f6f8fa;padding:.1rem .3rem;\
 border-radius:4px}";
 
 /// The message as a sentence: capitalised, with a full stop.
-fn sentence(message: &str) -> String {
+pub(crate) fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     let mut text: String = match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -425,7 +425,7 @@ fn what_to_do(code: FlowErrorCode) -> &'static str {
 }
 
 /// Text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

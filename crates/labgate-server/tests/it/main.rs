@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod connect;
 mod connections;
 mod credentials;
 mod instances;
@@ -23,6 +24,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/api-keys/{id}"),
     ("DELETE", "/api/v1/api-keys/{id}"),
     ("GET", "/api/v1/audit-logs"),
+    ("POST", "/api/v1/connect-sessions"),
     ("GET", "/api/v1/app-connections"),
     ("GET", "/api/v1/app-connections/options"),
     ("GET", "/api/v1/app-connections/gitlab"),

@@ -4,6 +4,7 @@
 mod api_keys;
 mod app_connections;
 mod audit;
+mod connect_sessions;
 mod gitlab_instances;
 mod jobs;
 mod schema;
