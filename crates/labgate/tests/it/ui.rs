@@ -17,7 +17,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const PASSWORD: &str = "a long enough password";
 const GITLAB_TOKEN: &str = "glpat-uiUIuiUIuiUIuiUI1234";
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
@@ -55,7 +55,7 @@ fn fails_with(output: &Output, text: &str) {
 }
 
 /// Why the browser tests cannot run here, if they cannot.
-fn browser_missing(root: &Path) -> Option<String> {
+pub(crate) fn browser_missing(root: &Path) -> Option<String> {
     if !Path::new(CHROMIUM).exists() {
         return Some(format!("{CHROMIUM} is missing (apt-get install chromium)"));
     }
