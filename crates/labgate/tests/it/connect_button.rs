@@ -118,7 +118,10 @@ async fn the_connect_button_connects_gitlab_from_another_site() {
     .await
     .unwrap();
     let report = format!("{}{}", stdout(&output), stderr(&output));
-    assert!(output.status.success(), "the connect button test failed:\n{report}");
+    assert!(
+        output.status.success(),
+        "the connect button test failed:\n{report}"
+    );
     assert!(report.contains("connect button: ok"), "{report}");
     drop(example);
 
@@ -135,7 +138,9 @@ async fn the_connect_button_connects_gitlab_from_another_site() {
         .await
         .unwrap();
     assert!(
-        found["credential"].as_str().is_some_and(|token| !token.is_empty()),
+        found["credential"]
+            .as_str()
+            .is_some_and(|token| !token.is_empty()),
         "{found}"
     );
     assert_eq!(found["tokenType"], "oauth", "{found}");
