@@ -114,7 +114,7 @@ fn filter_form(filters: &Filters) -> Markup {
     html! {
         form.filters method="get" action=(LIST_PATH) role="search" aria-label="Filter connections" {
             div.field.filter-search {
-                label for="filter-q" { "Name" }
+                label for="filter-q" { "Search" }
                 input id="filter-q" type="search" name="q" placeholder="Search by name"
                     value=[filters.search.name_contains.as_deref()] maxlength="255";
             }

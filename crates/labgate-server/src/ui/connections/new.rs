@@ -218,7 +218,7 @@ fn token_form(session: &UiSession, prefix: &str, values: &Values, errors: &Error
             (csrf_field(session))
             (form_error(errors))
             (input(prefix, "name", "Name", "text", &values.name,
-                Some("How your applications find this connection, e.g. ci-deploy."), errors.name.as_deref(), true))
+                Some("How your applications find it: lowercase letters, digits and dashes, e.g. ci-deploy."), errors.name.as_deref(), true))
             (input(prefix, "description", "Description", "text", &values.description, None, errors.description.as_deref(), false))
             fieldset.field.choice-group.has-error[errors.token_type.is_some()]
                 aria-describedby=[errors.token_type.as_ref().map(|_| type_error_id.as_str())] {
@@ -283,7 +283,7 @@ fn oauth_form_markup(session: &UiSession, prefix: &str, values: &Values, errors:
             (csrf_field(session))
             (form_error(errors))
             (input(prefix, "name", "Name", "text", &values.name,
-                Some("Connecting again under the same name renews that connection."), errors.name.as_deref(), true))
+                Some("Lowercase letters, digits and dashes. Connecting again under the same name renews that connection."), errors.name.as_deref(), true))
             (input(prefix, "description", "Description", "text", &values.description, None, errors.description.as_deref(), false))
             (input(prefix, "instance_url", "GitLab instance URL", "url", &values.instance_url,
                 Some("An instance with an OAuth application registered in labgate."), errors.instance_url.as_deref(), true))
