@@ -94,14 +94,15 @@ pub fn instance_label(url: &str) -> String {
 /// The GitLab mark, drawn inline so the page needs nothing from elsewhere.
 pub fn gitlab_logo() -> Markup {
     html! {
-        svg.app-logo viewBox="0 0 32 32" width="32" height="32" aria-hidden="true" focusable="false" {
-            path fill="#e24329" d="M16 29.3 21.2 13.4H10.8z";
-            path fill="#fc6d26" d="M16 29.3 10.8 13.4H3.5z";
-            path fill="#fca326" d="M3.5 13.4 1.9 18.3c-.1.4 0 .9.4 1.2L16 29.3z";
-            path fill="#e24329" d="M3.5 13.4h7.3L7.6 3.7c-.2-.5-.9-.5-1 0z";
-            path fill="#fc6d26" d="M16 29.3 21.2 13.4h7.3z";
-            path fill="#fca326" d="m28.5 13.4 1.6 4.9c.1.4 0 .9-.4 1.2L16 29.3z";
-            path fill="#e24329" d="M28.5 13.4h-7.3l3.2-9.7c.2-.5.9-.5 1 0z";
+        svg.app-logo viewBox="0 0 32 30" width="32" height="30" aria-hidden="true" focusable="false" {
+            // Each element closed explicitly: inside <svg>, HTML does not end an unclosed <path>.
+            path fill="#e24329" d="M16 29.5 21.9 11.3H10.1z" {}
+            path fill="#fc6d26" d="M16 29.5 10.1 11.3H1.8z" {}
+            path fill="#fca326" d="M1.8 11.3 0 16.9c-.2.5 0 1.1.5 1.4L16 29.5z" {}
+            path fill="#e24329" d="M1.8 11.3h8.3L6.5.4c-.2-.6-1-.6-1.2 0z" {}
+            path fill="#fc6d26" d="M16 29.5 21.9 11.3h8.3z" {}
+            path fill="#fca326" d="M30.2 11.3 32 16.9c.2.5 0 1.1-.5 1.4L16 29.5z" {}
+            path fill="#e24329" d="M30.2 11.3h-8.3L25.5.4c.2-.6 1-.6 1.2 0z" {}
         }
     }
 }
