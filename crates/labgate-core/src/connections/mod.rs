@@ -777,7 +777,11 @@ impl Connections {
         limit: u32,
     ) -> Result<ConnectionList> {
         principal.require(Access::Read)?;
-        let name = filter.name_contains.as_deref().map(str::trim).filter(|name| !name.is_empty());
+        let name = filter
+            .name_contains
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty());
         let (connections, total) = self
             .page_where(
                 &ConnectionFilter {

@@ -101,9 +101,17 @@ async fn connection_pages_answer_with_statuses_and_keep_to_the_tenant() {
     // Filters narrow the list; values that mean nothing are ignored.
     let none = text(&env.send(get(&format!("{LIST}?q=zzz"), &session)).await);
     assert!(none.contains("No connections match"));
-    let found = text(&env.send(get(&format!("{LIST}?q=C&status=active&method=access-token"), &session)).await);
+    let found = text(
+        &env.send(get(
+            &format!("{LIST}?q=C&status=active&method=access-token"),
+            &session,
+        ))
+        .await,
+    );
     assert!(found.contains(&format!("{LIST}/{id}")));
-    let ignored = env.send(get(&format!("{LIST}?status=bogus&page=x"), &session)).await;
+    let ignored = env
+        .send(get(&format!("{LIST}?status=bogus&page=x"), &session))
+        .await;
     assert_eq!(ignored.status, StatusCode::OK);
     let oauth_only = text(&env.send(get(&format!("{LIST}?method=oauth"), &session)).await);
     assert!(!oauth_only.contains(&format!("{LIST}/{id}")));
@@ -114,13 +122,21 @@ async fn connection_pages_answer_with_statuses_and_keep_to_the_tenant() {
         assert_eq!(reply.status, StatusCode::OK, "{suffix}");
     }
     let checked = env
-        .send(post(&format!("{LIST}/{id}/check"), &session, &format!("csrf_token={}", encode(&token))))
+        .send(post(
+            &format!("{LIST}/{id}/check"),
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
         .await;
     assert_eq!(checked.status, StatusCode::SEE_OTHER);
     assert_eq!(checked.headers["location"], format!("{LIST}/{id}").as_str());
     // An access token is rotated, not refreshed: said in a message, not an error page.
     let refresh = env
-        .send(post(&format!("{LIST}/{id}/refresh"), &session, &format!("csrf_token={}", encode(&token))))
+        .send(post(
+            &format!("{LIST}/{id}/refresh"),
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
         .await;
     assert_eq!(refresh.status, StatusCode::SEE_OTHER);
 
@@ -163,7 +179,11 @@ async fn connection_pages_answer_with_statuses_and_keep_to_the_tenant() {
 
     // Deleting ours: on to the list, and its page is gone.
     let deleted = env
-        .send(post(&format!("{LIST}/{id}/delete"), &session, &format!("csrf_token={}", encode(&token))))
+        .send(post(
+            &format!("{LIST}/{id}/delete"),
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
     assert_eq!(deleted.headers["location"], LIST);

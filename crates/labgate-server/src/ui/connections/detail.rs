@@ -209,7 +209,13 @@ fn cards(now: OffsetDateTime, connection: &ConnectionView) -> Markup {
     }
 }
 
-fn edit_fields(session: &UiSession, connection: &ConnectionView, values: &EditValues, errors: &EditErrors, prefix: &str) -> Markup {
+fn edit_fields(
+    session: &UiSession,
+    connection: &ConnectionView,
+    values: &EditValues,
+    errors: &EditErrors,
+    prefix: &str,
+) -> Markup {
     let name_id = format!("{prefix}-name");
     let description_id = format!("{prefix}-description");
     html! {
@@ -244,7 +250,11 @@ fn edit_fields(session: &UiSession, connection: &ConnectionView, values: &EditVa
 }
 
 fn delete_fields(session: &UiSession, connection: &ConnectionView, in_dialog: bool) -> Markup {
-    let revoke_id = if in_dialog { "dialog-delete-revoke" } else { "delete-revoke" };
+    let revoke_id = if in_dialog {
+        "dialog-delete-revoke"
+    } else {
+        "delete-revoke"
+    };
     html! {
         form.stack method="post" action={ (detail_path(&connection.id)) "/delete" } {
             (csrf_field(session))
@@ -271,7 +281,13 @@ fn delete_fields(session: &UiSession, connection: &ConnectionView, in_dialog: bo
     }
 }
 
-fn action_form(session: &UiSession, connection: &ConnectionView, action: &str, label: &str, kind: ButtonKind) -> Markup {
+fn action_form(
+    session: &UiSession,
+    connection: &ConnectionView,
+    action: &str,
+    label: &str,
+    kind: ButtonKind,
+) -> Markup {
     let class = match kind {
         ButtonKind::Primary => "button primary",
         ButtonKind::Secondary => "button secondary",
@@ -386,7 +402,11 @@ fn after_action(
 ) -> Response {
     match done {
         Ok(Settled::Done(connection)) => {
-            let kind = if connection.status.is_usable() { FlashKind::Success } else { FlashKind::Error };
+            let kind = if connection.status.is_usable() {
+                FlashKind::Success
+            } else {
+                FlashKind::Error
+            };
             redirect_with_flash(state, &detail_path(&connection.id), kind, &success(&connection))
         }
         Ok(Settled::Running(job)) => redirect_with_flash(
@@ -406,12 +426,21 @@ fn after_action(
             tracing::error!(error = %error, "a connection action failed");
             refused(session, &CoreError::Internal(error))
         }
-        Err(error) => redirect_with_flash(state, &detail_path(id), FlashKind::Error, &sentence(&error.to_string())),
+        Err(error) => redirect_with_flash(
+            state,
+            &detail_path(id),
+            FlashKind::Error,
+            &sentence(&error.to_string()),
+        ),
     }
 }
 
 fn status_words(connection: &ConnectionView) -> String {
-    match connection.status_reason.as_deref().filter(|_| !connection.status.is_usable()) {
+    match connection
+        .status_reason
+        .as_deref()
+        .filter(|_| !connection.status.is_usable())
+    {
         Some(reason) => format!("{}: {}", connection.status.as_str().replace('_', " "), reason),
         None => connection.status.as_str().replace('_', " "),
     }
@@ -530,7 +559,11 @@ fn edit_page(
 }
 
 /// `GET /organization/app-connections/{id}/edit`.
-pub async fn edit_form(State(state): State<AppState>, session: UiSession, Path(id): Path<String>) -> Response {
+pub async fn edit_form(
+    State(state): State<AppState>,
+    session: UiSession,
+    Path(id): Path<String>,
+) -> Response {
     let Some(id) = connection_id(&id) else {
         return not_found();
     };
@@ -579,7 +612,13 @@ pub async fn edit(
             name: Some("Enter a name for the connection.".into()),
             ..EditErrors::default()
         };
-        return edit_page(&session, StatusCode::UNPROCESSABLE_ENTITY, &connection, &values, &errors);
+        return edit_page(
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &connection,
+            &values,
+            &errors,
+        );
     }
     let description = form.description.trim();
     let request = UpdateConnectionRequest {
@@ -622,7 +661,10 @@ pub async fn edit(
             };
             // After a change meanwhile, the form carries the connection's new version.
             let shown = match &error {
-                CoreError::Conflict(_) => connections.get(session.principal(), id).await.unwrap_or(connection),
+                CoreError::Conflict(_) => connections
+                    .get(session.principal(), id)
+                    .await
+                    .unwrap_or(connection),
                 _ => connection,
             };
             edit_page(&session, status, &shown, &values, &errors)
@@ -632,7 +674,11 @@ pub async fn edit(
 
 /// `GET /organization/app-connections/{id}/delete`: the confirmation, for browsers without the
 /// script's dialog.
-pub async fn delete_form(State(state): State<AppState>, session: UiSession, Path(id): Path<String>) -> Response {
+pub async fn delete_form(
+    State(state): State<AppState>,
+    session: UiSession,
+    Path(id): Path<String>,
+) -> Response {
     let Some(id) = connection_id(&id) else {
         return not_found();
     };
@@ -665,19 +711,32 @@ pub async fn delete(
         return not_found();
     };
     let revoke = form.revoke_at_gitlab.as_deref() == Some("true");
-    match state.services.connections.delete(session.principal(), id, revoke).await {
+    match state
+        .services
+        .connections
+        .delete(session.principal(), id, revoke)
+        .await
+    {
         Ok(deleted) => redirect_with_flash(
             &state,
             LIST_PATH,
             FlashKind::Success,
             &if revoke {
-                format!("Connection “{}” deleted and its token revoked at GitLab.", deleted.name)
+                format!(
+                    "Connection “{}” deleted and its token revoked at GitLab.",
+                    deleted.name
+                )
             } else {
                 format!("Connection “{}” deleted.", deleted.name)
             },
         ),
         Err(CoreError::NotFound(_)) => not_found(),
         Err(CoreError::Internal(error)) => refused(&session, &CoreError::Internal(error)),
-        Err(error) => redirect_with_flash(&state, &detail_path(id), FlashKind::Error, &sentence(&error.to_string())),
+        Err(error) => redirect_with_flash(
+            &state,
+            &detail_path(id),
+            FlashKind::Error,
+            &sentence(&error.to_string()),
+        ),
     }
 }

@@ -46,7 +46,9 @@ struct Filters {
 
 impl Filters {
     fn from_uri(uri: &Uri) -> Filters {
-        let query = Query::<ListQuery>::try_from_uri(uri).map(|query| query.0).unwrap_or_default();
+        let query = Query::<ListQuery>::try_from_uri(uri)
+            .map(|query| query.0)
+            .unwrap_or_default();
         let name = query
             .q
             .map(|text| text.trim().chars().take(MAX_SEARCH_LEN).collect::<String>())

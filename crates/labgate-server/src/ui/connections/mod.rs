@@ -26,7 +26,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(LIST_PATH, get(list::list))
         .route("/organization/app-connections/new", get(new::choose_app))
-        .route("/organization/app-connections/new/gitlab", get(new::choose_method))
+        .route(
+            "/organization/app-connections/new/gitlab",
+            get(new::choose_method),
+        )
         .route(
             "/organization/app-connections/new/gitlab/access-token",
             get(new::token_form_page).post(new::create_with_token),
@@ -39,7 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/organization/app-connections/{id}", get(detail::show))
         .route("/organization/app-connections/{id}/check", post(detail::check))
         .route("/organization/app-connections/{id}/rotate", post(detail::rotate))
-        .route("/organization/app-connections/{id}/refresh", post(detail::refresh))
+        .route(
+            "/organization/app-connections/{id}/refresh",
+            post(detail::refresh),
+        )
         .route(
             "/organization/app-connections/{id}/edit",
             get(detail::edit_form).post(detail::edit),
@@ -172,7 +178,13 @@ mod tests {
     #[test]
     fn only_hyphenated_uuids_are_connection_ids() {
         assert!(connection_id("0190d9a4-4f3c-7c1a-9c55-2b1e7a9d0e11").is_some());
-        for bad in ["new", "", "0190d9a44f3c7c1a9c552b1e7a9d0e11", "../etc", "{0190d9a4-4f3c-7c1a-9c55-2b1e7a9d0e11}"] {
+        for bad in [
+            "new",
+            "",
+            "0190d9a44f3c7c1a9c552b1e7a9d0e11",
+            "../etc",
+            "{0190d9a4-4f3c-7c1a-9c55-2b1e7a9d0e11}",
+        ] {
             assert!(connection_id(bad).is_none(), "{bad}");
         }
     }

@@ -103,7 +103,8 @@ impl Errors {
                 StatusCode::CONFLICT
             }
             CoreError::Forbidden(_) => {
-                errors.form = Some("Your role cannot add connections; ask an administrator of this tenant.".into());
+                errors.form =
+                    Some("Your role cannot add connections; ask an administrator of this tenant.".into());
                 StatusCode::FORBIDDEN
             }
             CoreError::Unavailable(message) => {
@@ -203,7 +204,10 @@ fn form_error(errors: &Errors) -> Markup {
 
 fn usage_label(usage: Usage) -> (&'static str, &'static str) {
     match usage {
-        Usage::SecretSync => ("Secret sync", "Write CI/CD variables (needs the api scope and Maintainer)"),
+        Usage::SecretSync => (
+            "Secret sync",
+            "Write CI/CD variables (needs the api scope and Maintainer)",
+        ),
         Usage::SecretScanning => ("Secret scanning", "Read repositories (api and read_repository)"),
         Usage::AccessSync => ("Access sync", "Read members of projects and groups"),
     }
@@ -270,7 +274,13 @@ fn token_form(session: &UiSession, prefix: &str, values: &Values, errors: &Error
 }
 
 /// The OAuth form: what the connection is called, where, and which scopes to ask for.
-fn oauth_form_markup(session: &UiSession, prefix: &str, values: &Values, errors: &Errors, back: Markup) -> Markup {
+fn oauth_form_markup(
+    session: &UiSession,
+    prefix: &str,
+    values: &Values,
+    errors: &Errors,
+    back: Markup,
+) -> Markup {
     let scopes_error_id = format!("{prefix}-scope-error");
     let other_scopes: Vec<&str> = OAUTH_SCOPES
         .iter()
@@ -464,7 +474,13 @@ fn token_page(session: &UiSession, status: StatusCode, values: &Values, errors: 
         status,
         "Connect GitLab with an access token",
         2,
-        token_form(session, "token", values, errors, link_button(ButtonKind::Secondary, "Back", GITLAB_PATH)),
+        token_form(
+            session,
+            "token",
+            values,
+            errors,
+            link_button(ButtonKind::Secondary, "Back", GITLAB_PATH),
+        ),
     )
 }
 
@@ -474,18 +490,34 @@ fn oauth_page(session: &UiSession, status: StatusCode, values: &Values, errors: 
         status,
         "Connect GitLab through OAuth",
         2,
-        oauth_form_markup(session, "oauth", values, errors, link_button(ButtonKind::Secondary, "Back", GITLAB_PATH)),
+        oauth_form_markup(
+            session,
+            "oauth",
+            values,
+            errors,
+            link_button(ButtonKind::Secondary, "Back", GITLAB_PATH),
+        ),
     )
 }
 
 /// `GET /organization/app-connections/new/gitlab/access-token`.
 pub async fn token_form_page(State(state): State<AppState>, session: UiSession) -> Response {
-    token_page(&session, StatusCode::OK, &fresh_values(&state), &Errors::default())
+    token_page(
+        &session,
+        StatusCode::OK,
+        &fresh_values(&state),
+        &Errors::default(),
+    )
 }
 
 /// `GET /organization/app-connections/new/gitlab/oauth`.
 pub async fn oauth_form(State(state): State<AppState>, session: UiSession) -> Response {
-    oauth_page(&session, StatusCode::OK, &fresh_values(&state), &Errors::default())
+    oauth_page(
+        &session,
+        StatusCode::OK,
+        &fresh_values(&state),
+        &Errors::default(),
+    )
 }
 
 fn optional(text: &str) -> Option<String> {
@@ -523,7 +555,9 @@ pub async fn create_with_token(
     let request = CreateConnectionRequest {
         name: values.name.clone(),
         description: optional(&values.description),
-        method: labgate_proto::connections::ConnectionMethod::AccessToken.as_str().to_owned(),
+        method: labgate_proto::connections::ConnectionMethod::AccessToken
+            .as_str()
+            .to_owned(),
         credentials: Some(CreateCredentials {
             access_token: Some(token),
             instance_url: optional(&values.instance_url),
@@ -537,12 +571,20 @@ pub async fn create_with_token(
         auto_rotate: None,
         rotate_before_days: None,
     };
-    match state.services.connections.create(session.principal(), request).await {
+    match state
+        .services
+        .connections
+        .create(session.principal(), request)
+        .await
+    {
         Ok(connection) => redirect_with_flash(
             &state,
             &highlighted_list(&connection.id),
             FlashKind::Success,
-            &format!("Connection “{}” added. GitLab accepted the token.", connection.name),
+            &format!(
+                "Connection “{}” added. GitLab accepted the token.",
+                connection.name
+            ),
         ),
         Err(error) => {
             let (status, errors) = Errors::from_core(&error);
@@ -657,7 +699,9 @@ fn flow_error_message(code: Option<FlowErrorCode>) -> &'static str {
         Some(FlowErrorCode::ExpiredState) => {
             "GitLab was not connected: the authorization took longer than ten minutes. Connect again."
         }
-        Some(FlowErrorCode::BrowserMismatch | FlowErrorCode::InvalidState | FlowErrorCode::InvalidRequest) => {
+        Some(
+            FlowErrorCode::BrowserMismatch | FlowErrorCode::InvalidState | FlowErrorCode::InvalidRequest,
+        ) => {
             "GitLab was not connected: the authorization could not be matched to this browser. Connect again from this page."
         }
         Some(FlowErrorCode::IdentityMismatch) => {
@@ -674,11 +718,7 @@ fn flow_error_message(code: Option<FlowErrorCode>) -> &'static str {
 
 /// `GET /organization/app-connections/oauth-return`: where an OAuth flow begun on these pages
 /// ends. On to the list, with the new connection marked and a message either way.
-pub async fn oauth_return(
-    State(state): State<AppState>,
-    session: UiSession,
-    uri: Uri,
-) -> Response {
+pub async fn oauth_return(State(state): State<AppState>, session: UiSession, uri: Uri) -> Response {
     let query = Query::<ReturnQuery>::try_from_uri(&uri)
         .map(|query| query.0)
         .unwrap_or_default();
@@ -695,7 +735,10 @@ pub async fn oauth_return(
                     &state,
                     &highlighted_list(&connection.id),
                     FlashKind::Success,
-                    &format!("GitLab connected{who}: connection “{}” is ready.", connection.name),
+                    &format!(
+                        "GitLab connected{who}: connection “{}” is ready.",
+                        connection.name
+                    ),
                 )
             }
             Err(_) => redirect_with_flash(
