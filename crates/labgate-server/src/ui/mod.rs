@@ -33,5 +33,5 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::login_form).post(login::login))
         .route("/logout", axum::routing::post(login::logout))
         .route("/ui/assets/{name}", get(assets::asset))
-        .route("/organization/app-connections", get(connections::list))
+        .merge(connections::router())
 }

@@ -64,7 +64,7 @@ async fn the_connect_button_connects_gitlab_from_another_site() {
     .await
     .unwrap();
     let site = Site::new().await;
-    let server = site.serve_at(
+    let server = site.serve_on(
         site_url.trim_start_matches("http://"),
         &[
             ("LABGATE_SITE_URL", &site_url),

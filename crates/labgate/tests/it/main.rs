@@ -68,11 +68,11 @@ impl Site {
 
     /// Starts `labgate serve` on a free port and waits for its address line.
     pub fn serve(&self, env: &[(&str, &str)]) -> Server {
-        self.serve_at("127.0.0.1:0", env)
+        self.serve_on("127.0.0.1:0", env)
     }
 
-    /// Starts `labgate serve` on `listen`, for a test whose other parties need its address first.
-    pub fn serve_at(&self, listen: &str, env: &[(&str, &str)]) -> Server {
+    /// Starts `labgate serve` on `listen` and waits for its address line.
+    pub fn serve_on(&self, listen: &str, env: &[(&str, &str)]) -> Server {
         let mut command = self.command(&["serve", "--listen", listen]);
         command
             .envs(env.iter().copied())
