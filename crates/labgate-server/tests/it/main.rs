@@ -14,6 +14,7 @@ mod oauth;
 mod probes;
 mod transport;
 mod ui;
+mod ui_admin;
 mod webhooks;
 
 /// Every route family with a method and a path that addresses one resource of it, for the
