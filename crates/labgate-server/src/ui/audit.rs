@@ -249,7 +249,7 @@ fn short_id(id: &str) -> String {
 fn row(now: OffsetDateTime, names: &ActorNames, entry: &AuditLogView) -> Markup {
     html! {
         tr {
-            td { (relative_time_text(now, &entry.created_at)) }
+            td.nowrap { (relative_time_text(now, &entry.created_at)) }
             td { (names.actor(entry)) }
             td {
                 (badge(action_tone(entry.action), entry.action.as_str()))

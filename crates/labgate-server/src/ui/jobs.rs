@@ -90,11 +90,13 @@ fn progress_words(job: &JobView) -> String {
 
 fn progress_cell(job: &JobView) -> Markup {
     let words = progress_words(job);
+    // Coloured by state through its own class: the script changes it with the state.
+    let class = format!("bar-{}", job.state.as_str());
     html! {
         div.job-progress {
             @match bar(job) {
-                Some((value, max)) => progress value=(value) max=(max) aria-label=(words) data-job-bar {},
-                None => progress aria-label=(words) data-job-bar {},
+                Some((value, max)) => progress class=(class) value=(value) max=(max) aria-label=(words) data-job-bar {},
+                None => progress class=(class) aria-label=(words) data-job-bar {},
             }
             div.secondary-text data-job-phase { (words) }
         }

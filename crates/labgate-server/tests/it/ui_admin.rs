@@ -470,7 +470,7 @@ async fn jobs_show_their_progress_and_the_script_follows_them() {
     assert!(env.services.jobs.progress(&id, owner, &progress).await.unwrap());
 
     let list = text(&person.get(&env, "/organization/jobs").await);
-    assert!(list.contains(r#"<progress value="3" max="10""#), "{list}");
+    assert!(list.contains(r#"<progress class="bar-running" value="3" max="10""#), "{list}");
     assert!(list.contains("checking · 3 of 10"));
     assert!(list.contains(r#"data-live="running""#), "the script follows running jobs");
     let live = person.get(&env, "/organization/jobs.json").await;

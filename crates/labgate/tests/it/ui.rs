@@ -79,7 +79,11 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     .await
     .unwrap();
     let site = Site::new().await;
-    let server = site.serve(&[("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1")]);
+    let server = site.serve(&[
+        ("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1"),
+        // The GitLab instances page shows the OAuth redirect URI below it.
+        ("LABGATE_SITE_URL", ADMIN_PAGES_SITE_URL),
+    ]);
 
     // The CLI works on the database while the server runs.
     let tenant = site.run(&["tenants", "create", "acme"]);
@@ -238,6 +242,7 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         return;
     }
     let screenshots = root.join("target/ui-screenshots");
+    let admin_pages = admin_pages_tenant(&site);
     let output = Command::new("node")
         .args(["--test", "--test-reporter=spec", "ui-tests/"])
         .current_dir(&root)
@@ -248,6 +253,8 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         .env("LABGATE_UI_GITLAB_URL", sim.url())
         .env("LABGATE_UI_GITLAB_TOKEN", GITLAB_TOKEN)
         .env("LABGATE_UI_SCREENSHOTS", &screenshots)
+        .env("LABGATE_UI_ADMIN_EMAIL", admin_pages)
+        .env("LABGATE_UI_ADMIN_PASSWORD", PASSWORD)
         .output()
         .unwrap();
     let report = format!("{}{}", stdout(&output), stderr(&output));
@@ -264,9 +271,51 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     ] {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
+    for name in ADMIN_PAGES_SCREENSHOTS {
+        assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
 
     let (status, logs) = server.stop();
     assert!(status.success(), "{logs}");
     assert!(!logs.contains(PASSWORD), "passwords are never logged");
     assert!(!logs.contains(&carol_password));
+}
+
+// The tenant administration pages (ui-tests/admin.test.js) run in a tenant of their own, empty
+// at first, so their empty states show and other browser tests' data never mixes in.
+
+const ADMIN_PAGES_SITE_URL: &str = "http://labgate.ui-test.example";
+const ADMIN_PAGES_SCREENSHOTS: [&str; 8] = [
+    "gitlab-instances-empty",
+    "gitlab-instance-invalid-url",
+    "gitlab-instances-list",
+    "api-keys-empty",
+    "api-key-created",
+    "jobs-running-dark",
+    "audit-logs",
+    "audit-logs-dark",
+];
+
+/// Tenant `globex` with an admin who logs in to the web UI; answers the admin's email.
+fn admin_pages_tenant(site: &Site) -> &'static str {
+    let email = "root@globex.example";
+    let tenant = site.run(&["tenants", "create", "globex"]);
+    assert!(tenant.status.success(), "{}", stderr(&tenant));
+    json(&run_with_stdin(
+        site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "globex",
+            "--email",
+            email,
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    email
 }

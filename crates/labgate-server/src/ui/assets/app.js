@@ -109,12 +109,20 @@
     }
     var bar = holder.querySelector("progress[data-job-bar]");
     if (bar) {
-      if (job.max === null || job.max === undefined) {
-        bar.removeAttribute("value");
-      } else {
+      var measured = job.max !== null && job.max !== undefined;
+      if (measured !== bar.hasAttribute("value")) {
+        // A new element: Chromium keeps drawing a bar that was indeterminate as empty once it
+        // gets a value.
+        var fresh = document.createElement("progress");
+        fresh.setAttribute("data-job-bar", "");
+        bar.replaceWith(fresh);
+        bar = fresh;
+      }
+      if (measured) {
         bar.max = job.max;
         bar.value = job.value;
       }
+      bar.className = "bar-" + job.state;
       bar.setAttribute("aria-label", job.progress);
     }
     var phase = holder.querySelector("[data-job-phase]");
