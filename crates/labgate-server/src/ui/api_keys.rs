@@ -13,8 +13,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::components::{
-    ButtonKind, Field, Tone, badge, button, copy_button, empty_state, field, field_error, link_button,
-    modal, open_dialog_button, page_header, relative_time_text, table,
+    ButtonKind, Field, Tone, badge, button, copy_button, empty_state, field, field_error, link_button, modal,
+    open_dialog_button, page_header, relative_time_text, table,
 };
 use super::denied::{core_error, forbidden};
 use super::flash::{FlashKind, redirect_with_flash};
@@ -24,7 +24,8 @@ use crate::state::AppState;
 
 const LIST_PATH: &str = "/organization/api-keys";
 const LIST_LIMIT: u32 = 100;
-const ADMIN_ONLY: &str = "API keys can act for the whole tenant, so only its administrators see and manage them.";
+const ADMIN_ONLY: &str =
+    "API keys can act for the whole tenant, so only its administrators see and manage them.";
 const CREATE_DIALOG: &str = "create-api-key";
 
 /// How long a new key lasts, as the form offers it.
@@ -141,7 +142,9 @@ fn create_form(session: &UiSession, values: Option<&CreateForm>, errors: &Create
     name.autocomplete = Some("off");
     name.hint = Some("Who or what uses it, e.g. ci-deploy. Up to 64 characters.");
     name.error = errors.name.as_deref();
-    let chosen_role = values.and_then(|form| Role::parse(&form.role)).unwrap_or(Role::Member);
+    let chosen_role = values
+        .and_then(|form| Role::parse(&form.role))
+        .unwrap_or(Role::Member);
     let chosen_expiry = values.map_or("90", |form| form.expires_in.as_str());
     html! {
         form.stack method="post" action=(LIST_PATH) {
@@ -215,7 +218,12 @@ pub async fn list(State(state): State<AppState>, session: UiSession) -> Response
     if !role_allows(session.principal().role, Access::Admin) {
         return forbidden(&session, Nav::ApiKeys, title, ADMIN_ONLY);
     }
-    match state.services.api_keys.list(session.principal(), 0, LIST_LIMIT).await {
+    match state
+        .services
+        .api_keys
+        .list(session.principal(), 0, LIST_LIMIT)
+        .await
+    {
         Ok(listed) => {
             let content = list_content(&state, &session, &listed.api_keys, listed.total_count, None);
             page(&session, Nav::ApiKeys, title, content)
@@ -235,7 +243,10 @@ fn expiry_time(now: OffsetDateTime, choice: &str) -> Result<Option<String>, &'st
 }
 
 /// `POST /organization/api-keys`: the created key's token on a page of its own, once.
-pub async fn create(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<CreateForm>) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    CsrfForm { session, form }: CsrfForm<CreateForm>,
+) -> Response {
     let title = Nav::ApiKeys.label();
     if !role_allows(session.principal().role, Access::Admin) {
         return forbidden(&session, Nav::ApiKeys, title, ADMIN_ONLY);
@@ -297,11 +308,27 @@ pub async fn create(State(state): State<AppState>, CsrfForm { session, form }: C
     page(&session, Nav::ApiKeys, "API key created", content)
 }
 
-async fn show_again(state: &AppState, session: &UiSession, form: &CreateForm, errors: &CreateErrors) -> Response {
+async fn show_again(
+    state: &AppState,
+    session: &UiSession,
+    form: &CreateForm,
+    errors: &CreateErrors,
+) -> Response {
     let title = Nav::ApiKeys.label();
-    match state.services.api_keys.list(session.principal(), 0, LIST_LIMIT).await {
+    match state
+        .services
+        .api_keys
+        .list(session.principal(), 0, LIST_LIMIT)
+        .await
+    {
         Ok(listed) => {
-            let content = list_content(state, session, &listed.api_keys, listed.total_count, Some((form, errors)));
+            let content = list_content(
+                state,
+                session,
+                &listed.api_keys,
+                listed.total_count,
+                Some((form, errors)),
+            );
             page_with_status(StatusCode::BAD_REQUEST, session, Nav::ApiKeys, title, content)
         }
         Err(error) => core_error(session, Nav::ApiKeys, title, "API key", &error),
@@ -309,7 +336,9 @@ async fn show_again(state: &AppState, session: &UiSession, form: &CreateForm, er
 }
 
 fn sentence(message: &str) -> String {
-    let message = message.strip_prefix("name ").map_or_else(|| message.to_owned(), |rest| format!("The name {rest}"));
+    let message = message
+        .strip_prefix("name ")
+        .map_or_else(|| message.to_owned(), |rest| format!("The name {rest}"));
     let mut chars = message.chars();
     let mut text: String = match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -332,7 +361,10 @@ pub async fn revoke(
             &state,
             LIST_PATH,
             FlashKind::Success,
-            &format!("API key {} revoked. Programs using it can no longer call labgate.", key.name),
+            &format!(
+                "API key {} revoked. Programs using it can no longer call labgate.",
+                key.name
+            ),
         ),
         Err(error) => core_error(&session, Nav::ApiKeys, "Revoke an API key", "API key", &error),
     }

@@ -71,7 +71,11 @@ fn form_time(text: &str) -> Option<Result<String, ()>> {
     if labgate_core::timefmt::parse_time(text).is_some() {
         return Some(Ok(text.to_owned()));
     }
-    let with_seconds = if text.len() == 16 { format!("{text}:00Z") } else { format!("{text}Z") };
+    let with_seconds = if text.len() == 16 {
+        format!("{text}:00Z")
+    } else {
+        format!("{text}Z")
+    };
     Some(
         labgate_core::timefmt::parse_time(&with_seconds)
             .map(labgate_core::timefmt::format_time)
@@ -83,7 +87,10 @@ impl Filters {
     fn query(&self) -> (AuditLogQuery, FilterErrors) {
         let mut errors = FilterErrors::default();
         let (actor_kind, actor_id) = match self.actor.split_once(':') {
-            Some((kind, id)) => (ActorKind::parse(kind), Some(id.to_owned()).filter(|id| !id.is_empty())),
+            Some((kind, id)) => (
+                ActorKind::parse(kind),
+                Some(id.to_owned()).filter(|id| !id.is_empty()),
+            ),
             None => (ActorKind::parse(&self.actor), None),
         };
         let since = form_time(&self.since).and_then(|time| {
@@ -109,9 +116,16 @@ impl Filters {
     }
 
     fn is_filtered(&self) -> bool {
-        [&self.action, &self.actor, &self.resource, &self.resource_id, &self.since, &self.until]
-            .iter()
-            .any(|value| !value.trim().is_empty())
+        [
+            &self.action,
+            &self.actor,
+            &self.resource,
+            &self.resource_id,
+            &self.since,
+            &self.until,
+        ]
+        .iter()
+        .any(|value| !value.trim().is_empty())
     }
 
     /// This view's URL at another offset.
@@ -133,7 +147,11 @@ impl Filters {
             query.append_pair("offset", &offset.to_string());
         }
         let query = query.finish();
-        if query.is_empty() { LIST_PATH.to_owned() } else { format!("{LIST_PATH}?{query}") }
+        if query.is_empty() {
+            LIST_PATH.to_owned()
+        } else {
+            format!("{LIST_PATH}?{query}")
+        }
     }
 }
 
@@ -147,7 +165,10 @@ impl ActorNames {
     async fn load(state: &AppState, session: &UiSession, entries: &[AuditLogView]) -> ActorNames {
         let principal = session.principal();
         let users = match state.services.users.list(&principal.tenant_id).await {
-            Ok(users) => users.into_iter().map(|user| (user.id.to_string(), user.email)).collect(),
+            Ok(users) => users
+                .into_iter()
+                .map(|user| (user.id.to_string(), user.email))
+                .collect(),
             Err(error) => {
                 tracing::warn!(error = %error, "cannot name the users of the audit log");
                 HashMap::new()
@@ -191,7 +212,11 @@ impl ActorNames {
 
 fn action_tone(action: AuditAction) -> Tone {
     let name = action.as_str();
-    if name.ends_with(".delete") || name.ends_with(".revoke") || name.ends_with("failed") || name.ends_with("refused") {
+    if name.ends_with(".delete")
+        || name.ends_with(".revoke")
+        || name.ends_with("failed")
+        || name.ends_with("refused")
+    {
         Tone::Danger
     } else if name.ends_with(".create") || name.ends_with(".oauth-connect") || name.ends_with(".rotated") {
         Tone::Success
@@ -216,9 +241,12 @@ fn resource_label(kind: ResourceType) -> &'static str {
 /// A short, readable name for the resource from the entry's details, when they carry one.
 fn resource_name(entry: &AuditLogView) -> Option<String> {
     let details = entry.details.as_ref()?;
-    ["name", "url", "email"]
-        .iter()
-        .find_map(|key| details.get(key).and_then(|value| value.as_str()).map(str::to_owned))
+    ["name", "url", "email"].iter().find_map(|key| {
+        details
+            .get(key)
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    })
 }
 
 fn resource_cell(names: &ActorNames, entry: &AuditLogView) -> Markup {
@@ -344,19 +372,29 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
         return forbidden(&session, Nav::AuditLogs, title, ADMIN_ONLY);
     }
     // Parameters that are not ones show the whole log rather than an error.
-    let filters = Query::<Filters>::try_from_uri(&uri).map(|query| query.0).unwrap_or_default();
+    let filters = Query::<Filters>::try_from_uri(&uri)
+        .map(|query| query.0)
+        .unwrap_or_default();
     let (query, errors) = filters.query();
     let listed = if errors.any() {
         Ok(None)
     } else {
-        state.services.audit.list(session.principal(), &query, PAGE_SIZE).await.map(Some)
+        state
+            .services
+            .audit
+            .list(session.principal(), &query, PAGE_SIZE)
+            .await
+            .map(Some)
     };
     let listed = match listed {
         Ok(listed) => listed,
         Err(CoreError::Validation { .. }) => None,
         Err(error) => return core_error(&session, Nav::AuditLogs, title, "Audit log", &error),
     };
-    let entries = listed.as_ref().map(|list| list.audit_logs.as_slice()).unwrap_or_default();
+    let entries = listed
+        .as_ref()
+        .map(|list| list.audit_logs.as_slice())
+        .unwrap_or_default();
     let names = ActorNames::load(&state, &session, entries).await;
     let now = state.services.clock.now();
     let offset = filters.offset.unwrap_or(0);
@@ -392,7 +430,11 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
                     @if offset > 0 {
                         a.button.secondary.small href=(filters.at_offset(offset.saturating_sub(u64::from(PAGE_SIZE)))) rel="prev" { "Newer" }
                     }
-                    span.muted { (offset + 1) "–" (shown_to) " of " (list.total_count) }
+                    @if offset == 0 && shown_to >= list.total_count {
+                        span.muted { (list.total_count) " entr" @if list.total_count == 1 { "y" } @else { "ies" } }
+                    } @else {
+                        span.muted { "Entries " (offset + 1) "–" (shown_to) " of " (list.total_count) }
+                    }
                     @if shown_to < list.total_count {
                         a.button.secondary.small href=(filters.at_offset(shown_to)) rel="next" { "Older" }
                     }
@@ -400,7 +442,11 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
             }
         }
     };
-    let status = if listed.is_none() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if listed.is_none() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     if status == StatusCode::OK {
         page(&session, Nav::AuditLogs, title, content)
     } else {

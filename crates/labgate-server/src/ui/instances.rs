@@ -135,7 +135,10 @@ impl FormErrors {
             }
         };
         match error {
-            CoreError::Validation { message, field: Some(name) } if !field(name).is_empty() => Some(FormErrors {
+            CoreError::Validation {
+                message,
+                field: Some(name),
+            } if !field(name).is_empty() => Some(FormErrors {
                 field: Some((field(name), sentence(message))),
                 general: None,
             }),
@@ -331,7 +334,12 @@ pub async fn list(State(state): State<AppState>, session: UiSession) -> Response
     let mut counts = Vec::with_capacity(listed.gitlab_instances.len());
     for view in &listed.gitlab_instances {
         // A count that cannot be had leaves its cell blank rather than the page.
-        counts.push(instances.connection_count(session.principal(), &view.id).await.ok());
+        counts.push(
+            instances
+                .connection_count(session.principal(), &view.id)
+                .await
+                .ok(),
+        );
     }
     let now = state.services.clock.now();
     let admin = is_admin(&session);
@@ -396,17 +404,24 @@ fn form_page(
             format!("{LIST_PATH}/{}", view.id),
             "Save changes",
         ),
-        None => ("Add a GitLab instance".to_owned(), LIST_PATH.to_owned(), "Add instance"),
+        None => (
+            "Add a GitLab instance".to_owned(),
+            LIST_PATH.to_owned(),
+            "Add instance",
+        ),
     };
     let mut url = Field::new("Instance URL", "url", "url");
     url.value = Some(&values.url);
     url.required = true;
-    url.hint = Some("The address people open GitLab at, with its path prefix if it has one: https://git.example.com/gitlab");
+    url.hint = Some(
+        "The address people open GitLab at, with its path prefix if it has one: https://git.example.com/gitlab",
+    );
     url.error = errors.of("url");
     let mut client_id = Field::new("OAuth application ID", "oauth_client_id", "text");
     client_id.value = Some(&values.oauth_client_id);
     client_id.autocomplete = Some("off");
-    client_id.hint = Some("GitLab calls it Application ID. Leave blank if people connect with access tokens only.");
+    client_id.hint =
+        Some("GitLab calls it Application ID. Leave blank if people connect with access tokens only.");
     client_id.error = errors.of("oauth_client_id");
     let has_secret = editing.is_some_and(|view| view.has_oauth_client_secret);
     let mut secret = Field::new("OAuth client secret", "oauth_client_secret", "password");
@@ -464,7 +479,12 @@ fn form_page(
 /// `GET /organization/gitlab-instances/new`.
 pub async fn new_form(State(state): State<AppState>, session: UiSession) -> Response {
     if !is_admin(&session) {
-        return forbidden(&session, Nav::GitLabInstances, "Add a GitLab instance", ADMIN_ONLY);
+        return forbidden(
+            &session,
+            Nav::GitLabInstances,
+            "Add a GitLab instance",
+            ADMIN_ONLY,
+        );
     }
     form_page(
         &state,
@@ -502,9 +522,18 @@ pub async fn create(
 }
 
 /// `GET /organization/gitlab-instances/{id}/edit`.
-pub async fn edit_form(State(state): State<AppState>, session: UiSession, Path(id): Path<String>) -> Response {
+pub async fn edit_form(
+    State(state): State<AppState>,
+    session: UiSession,
+    Path(id): Path<String>,
+) -> Response {
     if !is_admin(&session) {
-        return forbidden(&session, Nav::GitLabInstances, "Edit a GitLab instance", ADMIN_ONLY);
+        return forbidden(
+            &session,
+            Nav::GitLabInstances,
+            "Edit a GitLab instance",
+            ADMIN_ONLY,
+        );
     }
     match state.services.instances.get(session.principal(), &id).await {
         Ok(view) => form_page(
@@ -515,7 +544,13 @@ pub async fn edit_form(State(state): State<AppState>, session: UiSession, Path(i
             &InstanceForm::from_view(&view),
             &FormErrors::default(),
         ),
-        Err(error) => core_error(&session, Nav::GitLabInstances, "Edit a GitLab instance", "GitLab instance", &error),
+        Err(error) => core_error(
+            &session,
+            Nav::GitLabInstances,
+            "Edit a GitLab instance",
+            "GitLab instance",
+            &error,
+        ),
     }
 }
 
@@ -527,7 +562,10 @@ pub async fn update(
 ) -> Response {
     let title = "Edit a GitLab instance";
     let instances = &state.services.instances;
-    match instances.update(session.principal(), &id, form.update_request()).await {
+    match instances
+        .update(session.principal(), &id, form.update_request())
+        .await
+    {
         Ok(view) => redirect_with_flash(
             &state,
             LIST_PATH,
@@ -536,7 +574,14 @@ pub async fn update(
         ),
         Err(error) => match FormErrors::from_core(&error) {
             Some(errors) => match instances.get(session.principal(), &id).await {
-                Ok(view) => form_page(&state, &session, StatusCode::BAD_REQUEST, Some(&view), &form, &errors),
+                Ok(view) => form_page(
+                    &state,
+                    &session,
+                    StatusCode::BAD_REQUEST,
+                    Some(&view),
+                    &form,
+                    &errors,
+                ),
                 Err(error) => core_error(&session, Nav::GitLabInstances, title, "GitLab instance", &error),
             },
             None => core_error(&session, Nav::GitLabInstances, title, "GitLab instance", &error),
@@ -565,7 +610,13 @@ pub async fn delete(
             &format!("The instance was not deleted: {message}."),
         ),
         Err(CoreError::NotFound(_)) => not_found(&session, Nav::GitLabInstances, "GitLab instance"),
-        Err(error) => core_error(&session, Nav::GitLabInstances, "Delete a GitLab instance", "GitLab instance", &error),
+        Err(error) => core_error(
+            &session,
+            Nav::GitLabInstances,
+            "Delete a GitLab instance",
+            "GitLab instance",
+            &error,
+        ),
     }
 }
 
@@ -586,21 +637,30 @@ mod tests {
         assert_eq!(update.oauth_client_secret, None);
         assert_eq!(
             update.ca_bundle,
-            Some(Some("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n".into()))
+            Some(Some(
+                "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n".into()
+            ))
         );
         assert_eq!(update.proxy_url, Some(None), "a blank proxy clears it");
         form.remove_secret = Some("1".into());
         assert_eq!(form.update_request().oauth_client_secret, Some(None));
         form.oauth_client_secret = "s3cret".into();
-        assert_eq!(form.update_request().oauth_client_secret, Some(Some("s3cret".into())));
+        assert_eq!(
+            form.update_request().oauth_client_secret,
+            Some(Some("s3cret".into()))
+        );
         assert!(!format!("{form:?}").contains("s3cret"));
     }
 
     #[test]
     fn core_messages_read_as_sentences_under_their_field() {
-        let errors = FormErrors::from_core(&CoreError::validation("proxyUrl", "proxyUrl must be http")).unwrap();
+        let errors =
+            FormErrors::from_core(&CoreError::validation("proxyUrl", "proxyUrl must be http")).unwrap();
         assert_eq!(errors.of("proxy_url"), Some("The proxy must be http."));
-        assert_eq!(sentence("url refused: it is internal"), "This URL cannot be used: it is internal.");
+        assert_eq!(
+            sentence("url refused: it is internal"),
+            "This URL cannot be used: it is internal."
+        );
         assert!(FormErrors::from_core(&CoreError::NotFound("GitLab instance")).is_none());
     }
 }

@@ -2,10 +2,10 @@
 //! the state when loaded; the script follows running jobs through `/organization/jobs.json`
 //! every two seconds and updates the rows in place.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use labgate_core::CoreError;
 use labgate_proto::jobs::{JobListQuery, JobState, JobView};
 use maud::{Markup, html};
@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::UiSession;
-use super::components::{Tone, badge, empty_state, exact_time, link_button, page_header, relative_time_text, table, ButtonKind};
+use super::components::{
+    ButtonKind, Tone, badge, empty_state, exact_time, link_button, page_header, relative_time_text, table,
+};
 use super::denied::core_error;
 use super::layout::{Nav, page};
 use crate::state::AppState;
@@ -75,7 +77,10 @@ fn progress_words(job: &JobView) -> String {
         None if job.progress.done > 0 => format!("{} done", job.progress.done),
         None => String::new(),
     };
-    match (job.progress.phase.as_deref().filter(|phase| !phase.is_empty()), counted.is_empty()) {
+    match (
+        job.progress.phase.as_deref().filter(|phase| !phase.is_empty()),
+        counted.is_empty(),
+    ) {
         (Some(phase), true) => phase.to_owned(),
         (Some(phase), false) => format!("{phase} · {counted}"),
         (None, false) => counted,
@@ -156,7 +161,9 @@ fn query_of(params: &ListParams) -> (JobListQuery, u32) {
 
 fn params_of(uri: &Uri) -> ListParams {
     // Parameters that are not ones show the first page of every job rather than an error.
-    Query::<ListParams>::try_from_uri(uri).map(|query| query.0).unwrap_or_default()
+    Query::<ListParams>::try_from_uri(uri)
+        .map(|query| query.0)
+        .unwrap_or_default()
 }
 
 fn filter_bar(selected: Option<JobState>) -> Markup {
@@ -181,7 +188,12 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
     let title = Nav::Jobs.label();
     let params = params_of(&uri);
     let (query, page_number) = query_of(&params);
-    let listed = match state.services.jobs.list(session.principal(), &query, PAGE_SIZE).await {
+    let listed = match state
+        .services
+        .jobs
+        .list(session.principal(), &query, PAGE_SIZE)
+        .await
+    {
         Ok(listed) => listed,
         Err(error) => return core_error(&session, Nav::Jobs, title, "Job", &error),
     };
@@ -189,7 +201,10 @@ pub async fn list(State(state): State<AppState>, session: UiSession, uri: Uri) -
     let description = "Work labgate does in the background for this tenant — token rotations and OAuth refreshes — \
                        with how far each has got.";
     let pages = listed.total_count.div_ceil(u64::from(PAGE_SIZE)).max(1);
-    let state_param = query.state.map(|state| format!("&state={}", state.as_str())).unwrap_or_default();
+    let state_param = query
+        .state
+        .map(|state| format!("&state={}", state.as_str()))
+        .unwrap_or_default();
     let content = html! {
         (page_header(title, Some(description), html! {}))
         (filter_bar(query.state))
@@ -322,9 +337,16 @@ pub struct LiveParams {
 /// `GET /organization/jobs.json`: the jobs of a list page (same parameters), or the one `id`,
 /// for the page's script. Same origin and session only; never cached.
 pub async fn live_json(State(state): State<AppState>, session: UiSession, uri: Uri) -> Response {
-    let params = Query::<LiveParams>::try_from_uri(&uri).map(|query| query.0).unwrap_or_default();
+    let params = Query::<LiveParams>::try_from_uri(&uri)
+        .map(|query| query.0)
+        .unwrap_or_default();
     let jobs = match params.id {
-        Some(id) => state.services.jobs.get(session.principal(), &id).await.map(|job| vec![job]),
+        Some(id) => state
+            .services
+            .jobs
+            .get(session.principal(), &id)
+            .await
+            .map(|job| vec![job]),
         None => {
             let (query, _) = query_of(&ListParams {
                 state: params.state,
@@ -353,7 +375,11 @@ pub async fn live_json(State(state): State<AppState>, session: UiSession, uri: U
             if !matches!(error, CoreError::Forbidden(_) | CoreError::NotFound(_)) {
                 tracing::error!(error = %error, "cannot list jobs for a page's updates");
             }
-            (status_of(&error), Json(serde_json::json!({ "error": error.to_string() }))).into_response()
+            (
+                status_of(&error),
+                Json(serde_json::json!({ "error": error.to_string() })),
+            )
+                .into_response()
         }
     };
     response

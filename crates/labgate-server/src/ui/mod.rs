@@ -39,12 +39,24 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::asset))
         .route("/organization/app-connections", get(connections::list))
-        .route("/organization/gitlab-instances", get(instances::list).post(instances::create))
+        .route(
+            "/organization/gitlab-instances",
+            get(instances::list).post(instances::create),
+        )
         .route("/organization/gitlab-instances/new", get(instances::new_form))
         .route("/organization/gitlab-instances/{id}", post(instances::update))
-        .route("/organization/gitlab-instances/{id}/edit", get(instances::edit_form))
-        .route("/organization/gitlab-instances/{id}/delete", post(instances::delete))
-        .route("/organization/api-keys", get(api_keys::list).post(api_keys::create))
+        .route(
+            "/organization/gitlab-instances/{id}/edit",
+            get(instances::edit_form),
+        )
+        .route(
+            "/organization/gitlab-instances/{id}/delete",
+            post(instances::delete),
+        )
+        .route(
+            "/organization/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
         .route("/organization/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/organization/jobs", get(jobs::list))
         .route("/organization/jobs.json", get(jobs::live_json))

@@ -206,7 +206,12 @@ async fn forms_need_a_session_and_their_token_and_change_nothing_otherwise() {
         assert!(text(&tokenless).contains("This form has expired"), "{path}");
     }
     assert_eq!(instance_count(&env, &env.admin).await, 1);
-    let kept = env.services.instances.get(&env.admin, &instance_id).await.unwrap();
+    let kept = env
+        .services
+        .instances
+        .get(&env.admin, &instance_id)
+        .await
+        .unwrap();
     assert_eq!(kept.url, "https://git.acme.example");
     assert!(!is_revoked(&env, &env.admin, &key).await);
     let keys = env.services.api_keys.list(&env.admin, 0, 100).await.unwrap();
@@ -253,7 +258,10 @@ async fn members_see_no_admin_actions_and_are_refused_them() {
         let reply = member.get(&env, &page).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{page}");
         assert!(text(&reply).contains("Your role cannot use this page"), "{page}");
-        assert!(!text(&reply).contains("kept"), "{page} shows nothing of the tenant's keys");
+        assert!(
+            !text(&reply).contains("kept"),
+            "{page} shows nothing of the tenant's keys"
+        );
     }
     for (path, form) in forms(&instance_id, &key) {
         let reply = member.post(&env, &path, form).await;
@@ -262,12 +270,20 @@ async fn members_see_no_admin_actions_and_are_refused_them() {
     assert_eq!(instance_count(&env, &env.admin).await, 1);
     assert!(!is_revoked(&env, &env.admin, &key).await);
     assert_eq!(
-        env.services.api_keys.list(&env.admin, 0, 100).await.unwrap().total_count,
+        env.services
+            .api_keys
+            .list(&env.admin, 0, 100)
+            .await
+            .unwrap()
+            .total_count,
         2,
         "the admin key of the test environment and the one made here"
     );
     // Jobs are for everyone who may read.
-    assert_eq!(member.get(&env, "/organization/jobs").await.status, StatusCode::OK);
+    assert_eq!(
+        member.get(&env, "/organization/jobs").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -280,9 +296,10 @@ async fn ids_of_another_tenant_are_not_found() {
     spec.tenant_id = Some(env.other_tenant.id.clone());
     let (their_job, _) = env.services.jobs.enqueue(&spec).await.unwrap();
 
-    for (path, form) in forms(&theirs, &their_key).into_iter().filter(|(path, _)| {
-        path.contains(&theirs) || path.contains(&their_key)
-    }) {
+    for (path, form) in forms(&theirs, &their_key)
+        .into_iter()
+        .filter(|(path, _)| path.contains(&theirs) || path.contains(&their_key))
+    {
         let reply = admin.post(&env, &path, form).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {}", text(&reply));
         assert!(!text(&reply).contains("git.other.example"));
@@ -297,7 +314,12 @@ async fn ids_of_another_tenant_are_not_found() {
         let reply = admin.get(&env, &page).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{page}");
     }
-    let kept = env.services.instances.get(&env.other_admin, &theirs).await.unwrap();
+    let kept = env
+        .services
+        .instances
+        .get(&env.other_admin, &theirs)
+        .await
+        .unwrap();
     assert_eq!(kept.url, "https://git.other.example");
     assert!(!is_revoked(&env, &env.other_admin, &their_key).await);
     let list = text(&admin.get(&env, "/organization/gitlab-instances").await);
@@ -318,7 +340,10 @@ async fn instances_are_added_with_inline_errors_changed_and_deleted_unless_conne
     let empty = text(&admin.get(&env, "/organization/gitlab-instances").await);
     assert!(empty.contains("No GitLab instances registered"));
     assert!(empty.contains(&format!(r#"data-copy="{redirect}""#)), "{empty}");
-    assert!(empty.contains(env.sim().url().trim_end_matches('/')), "the default instance is shown");
+    assert!(
+        empty.contains(env.sim().url().trim_end_matches('/')),
+        "the default instance is shown"
+    );
 
     let refused = admin
         .post(
@@ -330,8 +355,14 @@ async fn instances_are_added_with_inline_errors_changed_and_deleted_unless_conne
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     let page = text(&refused);
     assert!(page.contains(r#"id="field-url-error""#), "{page}");
-    assert!(page.contains(r#"value="ftp://git.acme.example""#), "what was typed is kept");
-    assert!(!page.contains("gloas-typed-secret"), "the secret is never sent back");
+    assert!(
+        page.contains(r#"value="ftp://git.acme.example""#),
+        "what was typed is kept"
+    );
+    assert!(
+        !page.contains("gloas-typed-secret"),
+        "the secret is never sent back"
+    );
     assert_eq!(instance_count(&env, &env.admin).await, 0);
 
     let added = admin
@@ -351,7 +382,10 @@ async fn instances_are_added_with_inline_errors_changed_and_deleted_unless_conne
         ))
         .await,
     );
-    assert!(list.contains("GitLab instance git.acme.example/gitlab added."), "{list}");
+    assert!(
+        list.contains("GitLab instance git.acme.example/gitlab added."),
+        "{list}"
+    );
     assert!(list.contains("Configured"));
     let listed = env.services.instances.list(&env.admin, 0, 10).await.unwrap();
     let view = &listed.gitlab_instances[0];
@@ -361,12 +395,20 @@ async fn instances_are_added_with_inline_errors_changed_and_deleted_unless_conne
     // A blank secret keeps the stored one; a bad proxy is said under its field.
     let path = format!("/organization/gitlab-instances/{}", view.id);
     let bad_proxy = admin
-        .post(&env, &path, "url=https%3A%2F%2Fgit.acme.example%2Fgitlab&oauth_client_id=app2&proxy_url=socks5%3A%2F%2Fp")
+        .post(
+            &env,
+            &path,
+            "url=https%3A%2F%2Fgit.acme.example%2Fgitlab&oauth_client_id=app2&proxy_url=socks5%3A%2F%2Fp",
+        )
         .await;
     assert_eq!(bad_proxy.status, StatusCode::BAD_REQUEST);
     assert!(text(&bad_proxy).contains(r#"id="field-proxy_url-error""#));
     let saved = admin
-        .post(&env, &path, "url=https%3A%2F%2Fgit.acme.example%2Fgitlab&oauth_client_id=app2&oauth_client_secret=")
+        .post(
+            &env,
+            &path,
+            "url=https%3A%2F%2Fgit.acme.example%2Fgitlab&oauth_client_id=app2&oauth_client_secret=",
+        )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", text(&saved));
     let changed = env.services.instances.get(&env.admin, &view.id).await.unwrap();
@@ -394,8 +436,10 @@ async fn instances_are_added_with_inline_errors_changed_and_deleted_unless_conne
     assert!(list.contains("The instance was not deleted"), "{list}");
     assert_eq!(instance_count(&env, &env.admin).await, 1);
 
-    env.execute_sql(&format!("UPDATE app_connections SET instance_id = NULL WHERE id = '{connection_id}'"))
-        .await;
+    env.execute_sql(&format!(
+        "UPDATE app_connections SET instance_id = NULL WHERE id = '{connection_id}'"
+    ))
+    .await;
     let deleted = admin.post(&env, &format!("{path}/delete"), "").await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
     assert_eq!(instance_count(&env, &env.admin).await, 0);
@@ -418,12 +462,19 @@ async fn api_keys_show_their_token_once_and_are_revoked() {
     assert!(text(&odd).contains("Choose a role."));
 
     let created = admin
-        .post(&env, "/organization/api-keys", "name=ci-deploy&role=member&expires_in=90")
+        .post(
+            &env,
+            "/organization/api-keys",
+            "name=ci-deploy&role=member&expires_in=90",
+        )
         .await;
     assert_eq!(created.status, StatusCode::OK, "{}", text(&created));
     assert_eq!(created.headers["cache-control"], "no-store");
     let page = text(&created);
-    let start = page.find("data-copy=\"lgk_").expect("the token with its copy button") + 11;
+    let start = page
+        .find("data-copy=\"lgk_")
+        .expect("the token with its copy button")
+        + 11;
     let token = page[start..].split('"').next().unwrap().to_owned();
     let principal = env.principal(&token).await;
     assert_eq!(principal.role, Role::Member);
@@ -470,9 +521,15 @@ async fn jobs_show_their_progress_and_the_script_follows_them() {
     assert!(env.services.jobs.progress(&id, owner, &progress).await.unwrap());
 
     let list = text(&person.get(&env, "/organization/jobs").await);
-    assert!(list.contains(r#"<progress class="bar-running" value="3" max="10""#), "{list}");
+    assert!(
+        list.contains(r#"<progress class="bar-running" value="3" max="10""#),
+        "{list}"
+    );
     assert!(list.contains("checking · 3 of 10"));
-    assert!(list.contains(r#"data-live="running""#), "the script follows running jobs");
+    assert!(
+        list.contains(r#"data-live="running""#),
+        "the script follows running jobs"
+    );
     let live = person.get(&env, "/organization/jobs.json").await;
     assert_eq!(live.status, StatusCode::OK);
     assert_eq!(live.headers["cache-control"], "no-store");
@@ -483,7 +540,10 @@ async fn jobs_show_their_progress_and_the_script_follows_them() {
     assert_eq!(live["jobs"][0]["stateLabel"], "Running");
 
     assert!(env.services.jobs.complete(&id, owner).await.unwrap());
-    let done = person.get(&env, &format!("/organization/jobs.json?id={id}")).await.json();
+    let done = person
+        .get(&env, &format!("/organization/jobs.json?id={id}"))
+        .await
+        .json();
     assert_eq!(done["running"], false);
     assert_eq!(done["jobs"][0]["state"], "succeeded");
     assert_eq!(done["jobs"][0]["value"], 10);
@@ -497,7 +557,9 @@ async fn jobs_show_their_progress_and_the_script_follows_them() {
 /// The table rows of a page (the filter form above them names every action too).
 fn rows(reply: &Reply) -> String {
     let page = text(reply);
-    page.split_once("<tbody>").map(|(_, rows)| rows.to_owned()).unwrap_or_default()
+    page.split_once("<tbody>")
+        .map(|(_, rows)| rows.to_owned())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -505,7 +567,11 @@ async fn the_audit_log_names_actors_and_filters() {
     let env = TestEnv::new().await;
     let admin = log_in(&env, &env.tenant, ADMIN, Role::Admin).await;
     let created = admin
-        .post(&env, "/organization/api-keys", "name=audited&role=reader&expires_in=never")
+        .post(
+            &env,
+            "/organization/api-keys",
+            "name=audited&role=reader&expires_in=never",
+        )
         .await;
     assert_eq!(created.status, StatusCode::OK);
     let key = key_id(&env, &env.admin, "revoked-one").await;
@@ -522,12 +588,19 @@ async fn the_audit_log_names_actors_and_filters() {
     let revoke_at = log.find(">api-key.revoke<").unwrap();
     assert!(revoke_at < create_at, "newest first");
 
-    let only = rows(&admin.get(&env, "/organization/audit-logs?action=api-key.revoke").await);
+    let only = rows(
+        &admin
+            .get(&env, "/organization/audit-logs?action=api-key.revoke")
+            .await,
+    );
     assert!(only.contains(">api-key.revoke<"));
     assert!(!only.contains(">api-key.create<") && !only.contains(">user.login<"));
     let none = text(
         &admin
-            .get(&env, "/organization/audit-logs?action=api-key.revoke&since=2999-01-01T00%3A00")
+            .get(
+                &env,
+                "/organization/audit-logs?action=api-key.revoke&since=2999-01-01T00%3A00",
+            )
             .await,
     );
     assert!(none.contains("No entries match these filters"));
