@@ -241,12 +241,15 @@ fn resource_label(kind: ResourceType) -> &'static str {
 /// A short, readable name for the resource from the entry's details, when they carry one.
 fn resource_name(entry: &AuditLogView) -> Option<String> {
     let details = entry.details.as_ref()?;
-    ["name", "url", "email"].iter().find_map(|key| {
-        details
-            .get(key)
-            .and_then(|value| value.as_str())
-            .map(str::to_owned)
-    })
+    let name = ["name", "url", "email"]
+        .iter()
+        .find_map(|key| details.get(key).and_then(|value| value.as_str()))?;
+    // Instances by host and path, as the instances page names them.
+    let name = name
+        .strip_prefix("https://")
+        .or_else(|| name.strip_prefix("http://"))
+        .unwrap_or(name);
+    Some(name.to_owned())
 }
 
 fn resource_cell(names: &ActorNames, entry: &AuditLogView) -> Markup {
@@ -285,17 +288,36 @@ fn row(now: OffsetDateTime, names: &ActorNames, entry: &AuditLogView) -> Markup 
                     div.secondary-text { "× " (entry.occurrences) " within a minute" }
                 }
             }
-            td { (resource_cell(names, entry)) }
+            td.resource-cell { (resource_cell(names, entry)) }
             td { @match &entry.source_ip { Some(ip) => span.mono { (ip) }, None => span.muted { "—" } } }
-            td {
+            td.details-cell {
                 @match &entry.details {
                     Some(details) if !details.is_null() => details.details {
                         summary { "Details" }
-                        pre.mono { (serde_json::to_string_pretty(details).unwrap_or_default()) }
+                        (details_list(details))
                     },
                     _ => span.muted { "—" },
                 }
             }
+        }
+    }
+}
+
+/// An entry's details as `field: value` lines (they are a flat object); anything else as JSON.
+fn details_list(details: &serde_json::Value) -> Markup {
+    let shown = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    html! {
+        @match details.as_object() {
+            Some(fields) => dl.kv {
+                @for (name, value) in fields {
+                    dt { (name) }
+                    dd { (shown(value)) }
+                }
+            },
+            None => pre.mono { (serde_json::to_string_pretty(details).unwrap_or_default()) },
         }
     }
 }
