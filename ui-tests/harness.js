@@ -35,6 +35,7 @@ const config = {
   apiKey: required("LABGATE_UI_API_KEY"),
   gitlabUrl: required("LABGATE_UI_GITLAB_URL"),
   gitlabToken: required("LABGATE_UI_GITLAB_TOKEN"),
+  gitlabFormToken: process.env.LABGATE_UI_GITLAB_FORM_TOKEN || "",
   screenshots: process.env.LABGATE_UI_SCREENSHOTS || path.join(__dirname, "..", "target", "ui-screenshots"),
 };
 

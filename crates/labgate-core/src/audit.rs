@@ -1,6 +1,8 @@
 //! The audit log: who did what to which resource, from where.
 
 use std::collections::HashMap;
+
+use crate::RandomKeys;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
@@ -33,7 +35,7 @@ struct Folds {
     /// Two SipHash keys random to this process make a 128-bit digest: two different folds share
     /// one only by a 2^-128 accident, and nobody outside can aim for it.
     digest: (RandomState, RandomState),
-    pending: Mutex<HashMap<u128, PendingFold>>,
+    pending: Mutex<HashMap<u128, PendingFold, RandomKeys>>,
 }
 
 /// What a fold is told apart by, borrowed from the event being counted.

@@ -59,6 +59,12 @@ pub use labgate_gitlab::NetworkPolicy;
 pub use labgate_gitlab::net::ProxyError;
 use labgate_store::Store;
 pub use rows::StoredValueError;
+
+/// The hasher of the in-memory maps every credential read probes. Entries are only made for keys
+/// labgate issued or stored (connection ids, fold digests, hashes of known API keys), so callers
+/// cannot fill a map with colliding keys, and the seed is random per process; SipHash, the
+/// default, cost more than the lookups themselves.
+pub(crate) type RandomKeys = foldhash::fast::RandomState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -76,6 +76,27 @@ pub struct ConnectionFilter<'a> {
     pub app: Option<&'a str>,
     /// One project's connections, or every connection.
     pub project_id: Option<&'a str>,
+    /// One status (`active`, `expired`, …), or every status.
+    pub status: Option<&'a str>,
+    /// One method (`access-token`, `oauth`), or both.
+    pub method: Option<&'a str>,
+    /// Connections whose name contains this text, in any case; `%`, `_` and `\` match
+    /// themselves.
+    pub name_contains: Option<&'a str>,
+}
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its wildcards escaped with `\`.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// A journalled GitLab call: `pending` while it holds the connection's lock before its request
@@ -452,14 +473,24 @@ impl Store {
         offset: u64,
         limit: Option<u32>,
     ) -> Result<(Vec<ConnectionRecord>, u64)> {
+        let name_pattern = filter.name_contains.map(contains_pattern);
         page!(
             self,
             ConnectionRecord,
             columns = CONNECTION_COLUMNS,
             from = "app_connections WHERE tenant_id = $1 AND ($2 IS NULL OR app = $2) \
-                    AND ($3 IS NULL OR project_id = $3)",
+                    AND ($3 IS NULL OR project_id = $3) AND ($4 IS NULL OR status = $4) \
+                    AND ($5 IS NULL OR method = $5) \
+                    AND ($6 IS NULL OR LOWER(name) LIKE $6 ESCAPE '\\')",
             order = "created_at, id",
-            binds = [filter.tenant_id, filter.app, filter.project_id],
+            binds = [
+                filter.tenant_id,
+                filter.app,
+                filter.project_id,
+                filter.status,
+                filter.method,
+                name_pattern.as_deref()
+            ],
             offset = offset,
             // Both backends need a number here; no tenant holds four billion connections.
             limit = limit.unwrap_or(u32::MAX)

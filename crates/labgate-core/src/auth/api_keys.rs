@@ -2,12 +2,14 @@
 //! expiry and a last-used time.
 
 use std::collections::HashMap;
+
+use crate::RandomKeys;
 use std::sync::Arc;
 
 use labgate_proto::api_keys::{ApiKeyList, ApiKeyView, Role};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_store::{ApiKeyRecord, AuthenticatedKey, NewApiKey, Store, StoreError};
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -140,7 +142,8 @@ pub struct KeyRequest<'a> {
 
 #[derive(Clone)]
 struct CachedKey {
-    key: KeyIdentity,
+    /// Shared: every request with the key reads it, and a copy would cost a few allocations.
+    key: Arc<KeyIdentity>,
     /// When it was read from the database, on the injected clock.
     fetched: OffsetDateTime,
 }
@@ -150,7 +153,7 @@ pub struct ApiKeys {
     store: Store,
     clock: Arc<dyn Clock>,
     audit: AuditLog,
-    cache: Arc<Mutex<HashMap<[u8; 32], CachedKey>>>,
+    cache: Arc<RwLock<HashMap<[u8; 32], CachedKey, RandomKeys>>>,
 }
 
 pub(crate) fn view(key: ApiKey) -> ApiKeyView {
@@ -186,7 +189,7 @@ impl ApiKeys {
             store,
             clock,
             audit,
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::new(RwLock::new(HashMap::default())),
         }
     }
 
@@ -364,7 +367,7 @@ impl ApiKeys {
                 StoreError::NotFound => CoreError::NotFound("API key"),
                 other => other.into(),
             })?;
-        self.cache.lock().retain(|_, cached| cached.key.id != id);
+        self.cache.write().retain(|_, cached| cached.key.id != id);
         self.audit
             .record_as(
                 Some(tenant_id),
@@ -403,8 +406,10 @@ impl ApiKeys {
                 let Some(row) = found else {
                     return Err(AuthenticateError::Denied(AuthFailure::Unknown));
                 };
-                let key = KeyIdentity::try_from(row)
-                    .map_err(|error| AuthenticateError::Unavailable(error.into()))?;
+                let key = Arc::new(
+                    KeyIdentity::try_from(row)
+                        .map_err(|error| AuthenticateError::Unavailable(error.into()))?,
+                );
                 self.remember(hash, key.clone(), now);
                 key
             }
@@ -419,23 +424,25 @@ impl ApiKeys {
             self.touch(&hash, &key.id, now);
         }
         Ok(Principal {
-            tenant_id: key.tenant_id,
+            tenant_id: key.tenant_id.clone(),
             role: key.role,
-            actor: Actor::ApiKey { id: key.id.into() },
+            actor: Actor::ApiKey {
+                id: key.id.to_string(),
+            },
             source_ip,
         })
     }
 
-    fn cached(&self, hash: &[u8; 32], now: OffsetDateTime) -> Option<KeyIdentity> {
+    fn cached(&self, hash: &[u8; 32], now: OffsetDateTime) -> Option<Arc<KeyIdentity>> {
         self.cache
-            .lock()
+            .read()
             .get(hash)
             .filter(|cached| now - cached.fetched < CACHE_TTL)
             .map(|cached| cached.key.clone())
     }
 
-    fn remember(&self, hash: [u8; 32], key: KeyIdentity, now: OffsetDateTime) {
-        let mut cache = self.cache.lock();
+    fn remember(&self, hash: [u8; 32], key: Arc<KeyIdentity>, now: OffsetDateTime) {
+        let mut cache = self.cache.write();
         if cache.len() >= CACHE_LIMIT {
             cache.retain(|_, cached| now - cached.fetched < CACHE_TTL);
         }
@@ -443,8 +450,8 @@ impl ApiKeys {
     }
 
     fn touch(&self, hash: &[u8; 32], id: &ApiKeyId, now: OffsetDateTime) {
-        if let Some(cached) = self.cache.lock().get_mut(hash) {
-            cached.key.last_used_at = Some(now);
+        if let Some(cached) = self.cache.write().get_mut(hash) {
+            Arc::make_mut(&mut cached.key).last_used_at = Some(now);
         }
         let store = self.store.clone();
         let id = id.clone();

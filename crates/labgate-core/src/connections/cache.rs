@@ -27,6 +27,8 @@
 //! Tokens stay in [`SecretString`]s, which are zeroed when dropped and never printed.
 
 use std::collections::HashMap;
+
+use crate::RandomKeys;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
@@ -109,7 +111,7 @@ pub struct CredentialCacheStats {
 pub(crate) struct CredentialCache {
     /// By connection key (`ConnectionId::key`): the map is probed on every read, and a key
     /// compared in place costs nothing where a text would be fetched from memory first.
-    entries: RwLock<HashMap<u128, Arc<HeldCredential>>>,
+    entries: RwLock<HashMap<u128, Arc<HeldCredential>, RandomKeys>>,
     /// Bumped, under the entries' write lock, by everything that forgets entries.
     forgets: AtomicU64,
     announcements: Announcements,
@@ -157,7 +159,7 @@ impl CredentialCache {
             },
         };
         CredentialCache {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::default()),
             forgets: AtomicU64::new(0),
             announcements,
             clock,

@@ -123,7 +123,8 @@ impl Connections {
         let labels = super::oauth::external_labels(query.tenant_id.as_deref(), query.user_id.as_deref())?;
         let id = match (query.connection_id.as_deref(), labels) {
             (Some(id), None) => ConnectionId::parse(id).ok_or_else(not_found)?,
-            (None, Some(labels)) => self.by_external(principal, &labels).await?.id,
+            // Boxed, as every path off the cache hit: what is inline is moved with every read.
+            (None, Some(labels)) => Box::pin(self.by_external(principal, &labels)).await?.id,
             (Some(_), Some(_)) => {
                 return Err(CoreError::validation(
                     "connectionId",
@@ -140,7 +141,7 @@ impl Connections {
         let now = self.clock.now();
         let mut held = self.held_credential(&principal.tenant_id, &id, now).await?;
         if held.connection.method == ConnectionMethod::OAuth && read_refreshes(&held.connection, now) {
-            let refreshed = self.fresh_oauth(held.connection.clone(), now).await?;
+            let refreshed = Box::pin(self.fresh_oauth(held.connection.clone(), now)).await?;
             // A refresh that found the grant gone has left the connection unusable.
             usable_status(&refreshed)?;
             if refreshed.refresh_generation != held.connection.refresh_generation {

@@ -88,6 +88,14 @@ pub struct Connections {
     usage: Arc<UsageLog>,
 }
 
+/// What a search of the connections narrows them to (see [`Connections::search`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionSearch {
+    pub status: Option<ConnectionStatus>,
+    pub method: Option<ConnectionMethod>,
+    pub name_contains: Option<String>,
+}
+
 fn not_found() -> CoreError {
     CoreError::NotFound("app connection")
 }
@@ -719,8 +727,20 @@ impl Connections {
             tenant_id: tenant_id.as_str(),
             app: app.map(App::as_str),
             project_id,
+            status: None,
+            method: None,
+            name_contains: None,
         };
-        let (rows, total) = self.store.list_connections(&filter, offset, limit).await?;
+        self.page_where(&filter, offset, limit).await
+    }
+
+    async fn page_where(
+        &self,
+        filter: &ConnectionFilter<'_>,
+        offset: u64,
+        limit: Option<u32>,
+    ) -> Result<(Vec<Connection>, u64)> {
+        let (rows, total) = self.store.list_connections(filter, offset, limit).await?;
         let connections = rows
             .into_iter()
             .map(Connection::try_from)
@@ -740,6 +760,41 @@ impl Connections {
         principal.require(Access::Read)?;
         let (connections, total) = self
             .page(&principal.tenant_id, app, project_id, offset, limit)
+            .await?;
+        Ok(ConnectionList {
+            app_connections: connections.iter().map(view).collect(),
+            total_count: total,
+        })
+    }
+
+    /// The tenant's GitLab connections narrowed to a status, a method and a part of the name
+    /// (each optional), oldest first, and how many match.
+    pub async fn search(
+        &self,
+        principal: &Principal,
+        filter: &ConnectionSearch,
+        offset: u64,
+        limit: u32,
+    ) -> Result<ConnectionList> {
+        principal.require(Access::Read)?;
+        let name = filter
+            .name_contains
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty());
+        let (connections, total) = self
+            .page_where(
+                &ConnectionFilter {
+                    tenant_id: principal.tenant_id.as_str(),
+                    app: Some(App::GitLab.as_str()),
+                    project_id: None,
+                    status: filter.status.map(ConnectionStatus::as_str),
+                    method: filter.method.map(ConnectionMethod::as_str),
+                    name_contains: name,
+                },
+                offset,
+                Some(limit),
+            )
             .await?;
         Ok(ConnectionList {
             app_connections: connections.iter().map(view).collect(),

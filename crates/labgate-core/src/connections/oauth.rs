@@ -312,6 +312,21 @@ impl Connections {
         self.begin_oauth(principal, request, bind_browser, None).await
     }
 
+    /// Begins an authorization from one of labgate's own pages, bound to the browser, that ends
+    /// back on labgate at `return_path` (a path below `LABGATE_SITE_URL`) with `connectionId`,
+    /// or `error` and `error_description`, added to its query.
+    pub async fn start_oauth_from_page(
+        &self,
+        principal: &Principal,
+        request: StartOAuthRequest,
+        return_path: &str,
+    ) -> Result<StartedFlow> {
+        let site = self.site_url()?;
+        let own = url::Url::parse(&format!("{site}{return_path}"))
+            .map_err(|error| CoreError::Conflict(format!("LABGATE_SITE_URL is not usable: {error}")))?;
+        self.begin_oauth(principal, request, true, Some(own)).await
+    }
+
     /// [`Connections::start_oauth`], or with `own_return_to`, a flow that ends on one of
     /// labgate's own pages (which need not be https: it is labgate's site URL) instead of the
     /// request's `returnTo`.

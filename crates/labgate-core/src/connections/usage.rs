@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::RandomKeys;
+
 use labgate_store::{ConnectionUse, Store};
 use parking_lot::Mutex;
 use time::{Duration, OffsetDateTime};
@@ -34,7 +36,7 @@ impl LastUse {
 #[derive(Debug, Default)]
 pub(crate) struct UsageLog {
     /// By connection key (`ConnectionId::key`), compared in place on every read.
-    uses: Mutex<HashMap<u128, LastUse>>,
+    uses: Mutex<HashMap<u128, LastUse, RandomKeys>>,
 }
 
 impl UsageLog {

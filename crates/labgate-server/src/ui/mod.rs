@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::login_form).post(login::login))
         .route("/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::asset))
-        .route("/organization/app-connections", get(connections::list))
+        .merge(connections::router())
         .route(
             "/organization/gitlab-instances",
             get(instances::list).post(instances::create),

@@ -15,6 +15,7 @@ mod probes;
 mod transport;
 mod ui;
 mod ui_admin;
+mod ui_connections;
 mod webhooks;
 
 /// Every route family with a method and a path that addresses one resource of it, for the

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 const EMAIL: &str = "ann@example.com";
 const PASSWORD: &str = "a long enough password";
 
-async fn with_user(env: &TestEnv, role: Role) {
+pub(crate) async fn with_user(env: &TestEnv, role: Role) {
     env.services
         .users
         .create(
@@ -31,7 +31,7 @@ async fn with_user(env: &TestEnv, role: Role) {
         .unwrap();
 }
 
-fn text(reply: &Reply) -> String {
+pub(crate) fn text(reply: &Reply) -> String {
     String::from_utf8_lossy(&reply.body).into_owned()
 }
 
@@ -57,7 +57,7 @@ fn cookie_value(set_cookie: &str) -> String {
 }
 
 /// The value of the hidden `csrf_token` field of a page.
-fn form_token(page: &str) -> String {
+pub(crate) fn form_token(page: &str) -> String {
     let start = page
         .find(r#"name="csrf_token" value=""#)
         .expect("the form carries a token")
@@ -65,14 +65,14 @@ fn form_token(page: &str) -> String {
     page[start..].split('"').next().unwrap().to_owned()
 }
 
-fn get(path: &str, cookies: &str) -> Request<Body> {
+pub(crate) fn get(path: &str, cookies: &str) -> Request<Body> {
     Request::get(path)
         .header("cookie", cookies)
         .body(Body::empty())
         .unwrap()
 }
 
-fn post(path: &str, cookies: &str, form: &str) -> Request<Body> {
+pub(crate) fn post(path: &str, cookies: &str, form: &str) -> Request<Body> {
     Request::post(path)
         .header("cookie", cookies)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -92,12 +92,12 @@ async fn login_form(env: &TestEnv) -> (String, String) {
     )
 }
 
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Logs in and answers the session cookie as a `Cookie` header.
-async fn log_in(env: &TestEnv) -> String {
+pub(crate) async fn log_in(env: &TestEnv) -> String {
     let (cookie, token) = login_form(env).await;
     let reply = env
         .send(post(

@@ -8,6 +8,9 @@ fn filter<'a>(tenant_id: &'a str, app: Option<&'a str>, project_id: Option<&'a s
         tenant_id,
         app,
         project_id,
+        status: None,
+        method: None,
+        name_contains: None,
     }
 }
 

@@ -10,7 +10,7 @@ use anyhow::Context;
 use gitlab_sim::demo::{DEMO_APP_SECRET, DEMO_APP_UID, DEMO_TOKENS, DemoToken, demo_seed};
 use gitlab_sim::{SimOptions, SimServer, UserState};
 use labgate_core::Services;
-use labgate_core::auth::{Actor, KeyRequest, Principal};
+use labgate_core::auth::{Actor, KeyRequest, NewUserRequest, Principal};
 use labgate_core::tenants::Tenant;
 use labgate_proto::api_keys::Role;
 use labgate_proto::connections::{CreateConnectionRequest, CreateCredentials};
@@ -20,6 +20,8 @@ use crate::config::Config;
 
 /// The tenant the demo's data lives in.
 pub const DEMO_TENANT: &str = "demo";
+/// The web UI login the demo makes; its password is generated on every start.
+const DEMO_UI_EMAIL: &str = "demo@example.com";
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -76,12 +78,35 @@ pub struct DemoLogin {
     pub password: SecretString,
 }
 
-/// The web UI's demo login. Web UI users are added in their own change (`labgate users
-/// create`); once they exist, this is where the demo creates user "demo" (admin of the demo
-/// tenant) and answers its login, which the banner then prints. Until then there is no UI
-/// user, and the banner says nothing about one.
-async fn create_demo_ui_user(_services: &Services, _tenant: &Tenant) -> anyhow::Result<Option<DemoLogin>> {
-    Ok(None)
+/// The web UI's demo login: user `demo@example.com`, admin of the demo tenant, with a password
+/// generated for this run. A kept `--data-dir` already holds the user from an earlier run, whose
+/// password was never stored anywhere readable; it is made afresh so the banner can print one.
+async fn create_demo_ui_user(services: &Services, tenant: &Tenant) -> anyhow::Result<Option<DemoLogin>> {
+    if services.users.by_email(DEMO_UI_EMAIL).await.is_ok() {
+        services
+            .users
+            .delete(DEMO_UI_EMAIL, &Actor::Cli, None)
+            .await
+            .context("cannot replace the demo's web UI user")?;
+    }
+    let created = services
+        .users
+        .create(
+            &tenant.id,
+            &Actor::Cli,
+            None,
+            NewUserRequest {
+                email: DEMO_UI_EMAIL,
+                role: Role::Admin,
+                password: None,
+            },
+        )
+        .await
+        .context("cannot create the demo's web UI user")?;
+    Ok(created.generated_password.map(|password| DemoLogin {
+        username: created.user.email.to_string(),
+        password,
+    }))
 }
 
 fn bind(port: u16, flag: &str) -> anyhow::Result<std::net::TcpListener> {
@@ -282,7 +307,7 @@ fn print_banner(config: &Config, data: &DataDir, sim: &SimServer, setup: &DemoSe
     ));
     if let Some(login) = &setup.ui_login {
         out.push_str(&format!(
-            "Web UI login: {site}  user {}  password {}\n\n",
+            "Web UI (a demo login, shown in full):\n  {site}/login\n  email:     {}\n  password:  {}\n\n",
             login.username,
             login.password.expose_secret()
         ));

@@ -2,6 +2,7 @@
 //! backend (`LABGATE_TEST_BACKEND`).
 
 mod config;
+mod connect_button;
 mod connections;
 mod demo;
 mod keys;
@@ -67,7 +68,12 @@ impl Site {
 
     /// Starts `labgate serve` on a free port and waits for its address line.
     pub fn serve(&self, env: &[(&str, &str)]) -> Server {
-        let mut command = self.command(&["serve", "--listen", "127.0.0.1:0"]);
+        self.serve_on("127.0.0.1:0", env)
+    }
+
+    /// Starts `labgate serve` on `listen` and waits for its address line.
+    pub fn serve_on(&self, listen: &str, env: &[(&str, &str)]) -> Server {
+        let mut command = self.command(&["serve", "--listen", listen]);
         command
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use gitlab_sim::seed::SeedOAuthApp;
 use gitlab_sim::{Seed, SimServer};
 
 use crate::{Site, stderr, stdout};
@@ -16,8 +17,13 @@ use crate::{Site, stderr, stdout};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const PASSWORD: &str = "a long enough password";
 const GITLAB_TOKEN: &str = "glpat-uiUIuiUIuiUIuiUI1234";
+/// A second token of alice's, for the connection the browser adds through the form.
+const FORM_TOKEN: &str = "glpat-formFORMformFORM5678";
+const OAUTH_APP_UID: &str = "labgate-ui-app";
+const OAUTH_APP_SECRET: &str = "gloas-labgate-ui-secret";
+const CALLBACK_PATH: &str = "/organization/app-connections/gitlab/oauth/callback";
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
@@ -55,7 +61,7 @@ fn fails_with(output: &Output, text: &str) {
 }
 
 /// Why the browser tests cannot run here, if they cannot.
-fn browser_missing(root: &Path) -> Option<String> {
+pub(crate) fn browser_missing(root: &Path) -> Option<String> {
     if !Path::new(CHROMIUM).exists() {
         return Some(format!("{CHROMIUM} is missing (apt-get install chromium)"));
     }
@@ -70,20 +76,43 @@ fn browser_missing(root: &Path) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
+    // GitLab sends the browser back to labgate's site URL, which the simulator's OAuth
+    // application must know before either starts: labgate gets a port chosen now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site_url = format!("http://127.0.0.1:{port}");
     let sim = SimServer::start(
         Seed::builder()
             .user("alice")
+            .user("bob")
             .personal_token("alice", "ci", &["api"], GITLAB_TOKEN)
+            .personal_token("alice", "deploy", &["api", "read_repository"], FORM_TOKEN)
+            .oauth_app(SeedOAuthApp {
+                name: "labgate".into(),
+                uid: Some(OAUTH_APP_UID.into()),
+                secret: Some(OAUTH_APP_SECRET.into()),
+                redirect_uri: format!("{site_url}{CALLBACK_PATH}"),
+                scopes: vec!["api".into(), "read_api".into(), "read_user".into()],
+                ..SeedOAuthApp::default()
+            })
             .build(),
     )
     .await
     .unwrap();
     let site = Site::new().await;
-    let server = site.serve(&[
-        ("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1"),
-        // The GitLab instances page shows the OAuth redirect URI below it.
-        ("LABGATE_SITE_URL", ADMIN_PAGES_SITE_URL),
-    ]);
+    let server = site.serve_on(
+        &format!("127.0.0.1:{port}"),
+        &[
+            ("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1"),
+            ("LABGATE_SITE_URL", &site_url),
+            ("LABGATE_GITLAB_URL", sim.url()),
+            ("LABGATE_GITLAB_OAUTH_CLIENT_ID", OAUTH_APP_UID),
+            ("LABGATE_GITLAB_OAUTH_CLIENT_SECRET", OAUTH_APP_SECRET),
+        ],
+    );
 
     // The CLI works on the database while the server runs.
     let tenant = site.run(&["tenants", "create", "acme"]);
@@ -243,31 +272,65 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     }
     let screenshots = root.join("target/ui-screenshots");
     let admin_pages = admin_pages_tenant(&site);
-    let output = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "ui-tests/"])
-        .current_dir(&root)
-        .env("LABGATE_UI_URL", &server.url)
-        .env("LABGATE_UI_EMAIL", "ann@example.com")
-        .env("LABGATE_UI_PASSWORD", PASSWORD)
-        .env("LABGATE_UI_API_KEY", &api_key)
-        .env("LABGATE_UI_GITLAB_URL", sim.url())
-        .env("LABGATE_UI_GITLAB_TOKEN", GITLAB_TOKEN)
-        .env("LABGATE_UI_SCREENSHOTS", &screenshots)
-        .env("LABGATE_UI_ADMIN_EMAIL", admin_pages)
-        .env("LABGATE_UI_ADMIN_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    let report = format!("{}{}", stdout(&output), stderr(&output));
-    assert!(output.status.success(), "the browser tests failed:\n{report}");
-    assert!(
-        report.contains("fail 0") && !report.contains("pass 0"),
-        "{report}"
-    );
+    // The `*.test.js` files run against this server, one after the other and `ui.test.js` (which
+    // starts from an empty tenant) first; other scripts there need setups of their own.
+    let mut tests: Vec<String> = std::fs::read_dir(root.join("ui-tests"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".test.js"))
+        .map(|name| format!("ui-tests/{name}"))
+        .collect();
+    tests.sort_by_key(|name| (!name.ends_with("/ui.test.js"), name.clone()));
+    assert!(tests.len() >= 2, "{tests:?}");
+    for test in &tests {
+        let output = Command::new("node")
+            .args(["--test", "--test-reporter=spec", test])
+            .current_dir(&root)
+            .env("LABGATE_UI_URL", &server.url)
+            .env("LABGATE_UI_EMAIL", "ann@example.com")
+            .env("LABGATE_UI_PASSWORD", PASSWORD)
+            .env("LABGATE_UI_API_KEY", &api_key)
+            .env("LABGATE_UI_GITLAB_URL", sim.url())
+            .env("LABGATE_UI_GITLAB_TOKEN", GITLAB_TOKEN)
+            .env("LABGATE_UI_GITLAB_FORM_TOKEN", FORM_TOKEN)
+            .env("LABGATE_UI_SCREENSHOTS", &screenshots)
+            .env("LABGATE_UI_ADMIN_EMAIL", admin_pages)
+            .env("LABGATE_UI_ADMIN_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        let printed = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(
+            output.status.success(),
+            "the browser tests in {test} failed:\n{printed}"
+        );
+        assert!(
+            printed.contains("fail 0") && !printed.contains("pass 0"),
+            "{printed}"
+        );
+    }
     for name in [
         "login",
         "login-wrong-password",
         "app-connections-empty",
         "app-connections-list-dark",
+        "add-connection-dialog",
+        "add-connection-token-missing-name",
+        "add-connection-token-refused",
+        "app-connections-highlighted",
+        "app-connections-highlighted-dark",
+        "app-connections-filtered-empty",
+        "oauth-gitlab-sign-in",
+        "oauth-gitlab-consent",
+        "app-connections-oauth-connected",
+        "app-connections-oauth-denied",
+        "connection-detail",
+        "connection-detail-dark",
+        "connection-checked",
+        "connection-edit-dialog",
+        "connection-edited",
+        "connection-delete-dialog",
+        "connection-delete-page",
+        "app-connections-after-delete",
     ] {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
@@ -279,12 +342,12 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     assert!(status.success(), "{logs}");
     assert!(!logs.contains(PASSWORD), "passwords are never logged");
     assert!(!logs.contains(&carol_password));
+    assert!(!logs.contains(FORM_TOKEN), "tokens are never logged");
 }
 
 // The tenant administration pages (ui-tests/admin.test.js) run in a tenant of their own, empty
 // at first, so their empty states show and other browser tests' data never mixes in.
 
-const ADMIN_PAGES_SITE_URL: &str = "http://labgate.ui-test.example";
 const ADMIN_PAGES_SCREENSHOTS: [&str; 8] = [
     "gitlab-instances-empty",
     "gitlab-instance-invalid-url",

@@ -3,6 +3,8 @@
 // - [data-open-dialog=ID] opens <dialog id=ID>, [data-close-dialog] closes its dialog;
 // - [data-confirm="…"] on a submit button (or form) asks before the form is sent;
 // - [data-copy="…"] copies its text to the clipboard and says so;
+// - inside [data-steps], [data-step-to=NAME] shows the [data-step=NAME] section and hides the others;
+// - Tab stays inside an open modal dialog.
 // - [data-live-jobs=URL][data-live] (a jobs page with a job still running) asks URL every 2 s
 //   and updates each [data-job-id] in place, until none runs.
 "use strict";
@@ -41,9 +43,37 @@
     var dialog = document.getElementById(trigger.getAttribute("data-open-dialog"));
     if (!dialog || typeof dialog.showModal !== "function") return;
     dialog.returnFocusTo = trigger;
+    var steps = dialog.querySelector("[data-steps]");
+    var firstStep = steps && steps.querySelector("[data-step]");
+    if (firstStep) showStep(steps, firstStep.getAttribute("data-step"), false);
     dialog.showModal();
-    var first = dialog.querySelector("input, select, textarea, button:not([data-close-dialog])");
-    if (first) first.focus();
+    focusFirst(dialog);
+  }
+
+  var FOCUSABLE = "a[href], input:not([type=hidden]):not([disabled]), select:not([disabled]), " +
+    "textarea:not([disabled]), button:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+
+  function visibleFocusable(root) {
+    return Array.prototype.filter.call(root.querySelectorAll(FOCUSABLE), function (element) {
+      return element.getClientRects().length > 0 && !element.closest("[hidden]");
+    });
+  }
+
+  function focusFirst(root) {
+    var candidates = visibleFocusable(root).filter(function (element) {
+      return !element.hasAttribute("data-close-dialog");
+    });
+    if (candidates.length) candidates[0].focus();
+  }
+
+  function showStep(steps, name, focus) {
+    var shown = null;
+    steps.querySelectorAll("[data-step]").forEach(function (section) {
+      var match = section.getAttribute("data-step") === name;
+      section.hidden = !match;
+      if (match) shown = section;
+    });
+    if (shown && focus) focusFirst(shown);
   }
 
   function copy(button) {
@@ -71,6 +101,12 @@
       if (dialog) dialog.close();
       return;
     }
+    var stepper = target.closest("[data-step-to]");
+    if (stepper && stepper.closest("[data-steps]")) {
+      event.preventDefault();
+      showStep(stepper.closest("[data-steps]"), stepper.getAttribute("data-step-to"), true);
+      return;
+    }
     var copier = target.closest("[data-copy]");
     if (copier) { event.preventDefault(); copy(copier); return; }
     var confirmer = target.closest("button[data-confirm], input[type=submit][data-confirm]");
@@ -84,6 +120,24 @@
     if (form instanceof HTMLFormElement && form.hasAttribute("data-confirm") &&
         !window.confirm(form.getAttribute("data-confirm"))) {
       event.preventDefault();
+    }
+  });
+
+  // Tab and Shift+Tab go round the open dialog instead of leaving it.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var dialog = document.querySelector("dialog[open]");
+    if (!dialog) return;
+    var focusable = visibleFocusable(dialog);
+    if (!focusable.length) return;
+    var first = focusable[0];
+    var last = focusable[focusable.length - 1];
+    if (event.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      event.preventDefault();
+      first.focus();
     }
   });
 

@@ -3,7 +3,7 @@
 // gitlab-sim, and the page shows the connection id (or access_denied).
 //
 //   LABGATE_URL=http://127.0.0.1:8080 LABGATE_API_KEY=lgk_… EXAMPLE_URL=http://localhost:3000 \
-//     node ui-tests/connect-button.test.mjs
+//     node ui-tests/connect-button.mjs
 //
 // Playwright starts Chromium with a fresh temporary profile each run.
 // Needs a running `labgate serve` whose default instance is gitlab-sim (with a user `alice`, or
@@ -33,22 +33,17 @@ function required(name) {
 }
 
 /**
- * The user at the simulated GitLab, in the popup. Today's simulator asks for a username and
- * offers Authorize and Deny on one page; a sign-in page that lists users, followed by the consent
- * page, is handled too: pick the user when asked, then decide.
+ * The user at the simulated GitLab, in the popup: GitLab first asks who is signing in (gitlab-sim
+ * lists its users), then shows the consent page with Authorize and Deny.
  */
 async function decideAtGitLab(popup, approve, shot) {
   await popup.waitForLoadState("domcontentloaded");
-  const username = popup.locator("#username");
-  const chooseUser = popup.getByRole("button", { name: GITLAB_USER }).or(popup.getByRole("link", { name: GITLAB_USER }));
-  if (await username.count()) {
-    await username.fill(GITLAB_USER);
-  } else if (await chooseUser.count()) {
-    await chooseUser.first().click();
-    await popup.waitForLoadState("domcontentloaded");
-  }
+  const chooseUser = popup.getByRole("button", { name: GITLAB_USER });
+  await chooseUser.first().click();
+  await popup.waitForLoadState("domcontentloaded");
+  await popup.getByRole("heading", { name: /to use your account/ }).waitFor({ timeout: TIMEOUT });
   await popup.screenshot({ path: join(SHOTS, shot) });
-  const decision = popup.getByRole("button", { name: approve ? /authori[sz]e/i : /deny|cancel/i });
+  const decision = popup.getByRole("button", { name: approve ? /authori[sz]e/i : /deny/i });
   await decision.first().click();
 }
 
