@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use crate::RandomKeys;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::quality::RandomState as FoldSeed;
 use std::sync::Arc;
 
 pub use labgate_proto::audit::{ActorKind, AuditAction, ResourceType};
@@ -32,9 +34,11 @@ pub struct AuditLog {
 /// memory first, and a fold already counted costs no allocation.
 #[derive(Default)]
 struct Folds {
-    /// Two SipHash keys random to this process make a 128-bit digest: two different folds share
-    /// one only by a 2^-128 accident, and nobody outside can aim for it.
-    digest: (RandomState, RandomState),
+    /// Two hash seeds random to this process make a 128-bit digest: two different folds share one
+    /// only by accident. The fields are ids labgate issued and enum values, so nobody outside
+    /// chooses them to aim for one; SipHash's guarantee against that cost twice this hash's time
+    /// on every credential read.
+    digest: (FoldSeed, FoldSeed),
     pending: Mutex<HashMap<u128, PendingFold, RandomKeys>>,
 }
 

@@ -11,11 +11,13 @@ use std::time::Duration as StdDuration;
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::credentials::{CredentialQuery, CredentialResponse, CredentialTokenType};
 use labgate_store::ConnectionNotice;
+use secrecy::ExposeSecret;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use time::{Duration, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{BEACON_INTERVAL, CredentialCacheStats, HeldCredential};
-use super::model::{App, Connection, ConnectionMethod};
+use super::model::{App, Connection, ConnectionMethod, Scopes};
 use super::refresh::{RefreshReason, read_refreshes};
 use super::{Connections, not_found};
 use crate::audit::AuditEvent;
@@ -96,6 +98,70 @@ fn usable_token_type(connection: &Connection, now: OffsetDateTime) -> Result<Cre
     }
 }
 
+/// A credential handed out by [`Connections::credential_for`]. It serialises as
+/// [`CredentialResponse`] straight from the held credential: the broker answers thousands of
+/// reads a second, and copying the token, scopes and URLs into a response first was a good part
+/// of each read's work.
+pub struct CredentialGrant {
+    held: Arc<HeldCredential>,
+    token_type: CredentialTokenType,
+    use_until: OffsetDateTime,
+}
+
+impl CredentialGrant {
+    pub fn connection_id(&self) -> &ConnectionId {
+        &self.held.connection.id
+    }
+
+    /// The same credential as an owned response.
+    pub fn into_response(self) -> CredentialResponse {
+        let connection = &self.held.connection;
+        CredentialResponse {
+            credential: self.held.token.clone(),
+            token_type: self.token_type,
+            expires_at: format_opt(connection.expires_at),
+            use_until: Some(format_time(self.use_until)),
+            connection_id: connection.id.to_string(),
+            scopes: connection.scopes.to_vec(),
+            instance_url: connection.instance_url.clone(),
+        }
+    }
+}
+
+/// Field for field what [`CredentialResponse`] serialises to.
+impl Serialize for CredentialGrant {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let connection = &self.held.connection;
+        let mut response = serializer.serialize_struct("CredentialResponse", 7)?;
+        response.serialize_field("credential", self.held.token.expose_secret())?;
+        response.serialize_field("tokenType", &self.token_type)?;
+        response.serialize_field("expiresAt", &format_opt(connection.expires_at))?;
+        response.serialize_field("useUntil", &Some(format_time(self.use_until)))?;
+        response.serialize_field("connectionId", connection.id.as_str())?;
+        response.serialize_field("scopes", &ScopeList(&connection.scopes))?;
+        response.serialize_field("instanceUrl", &connection.instance_url)?;
+        response.end()
+    }
+}
+
+struct ScopeList<'a>(&'a Scopes);
+
+impl Serialize for ScopeList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl std::fmt::Debug for CredentialGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialGrant")
+            .field("connection_id", &self.held.connection.id)
+            .field("token_type", &self.token_type)
+            .field("use_until", &self.use_until)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connections {
     /// The connection's token (`GET /api/v1/credentials/gitlab?connectionId=`).
     pub async fn credential(&self, principal: &Principal, connection_id: &str) -> Result<CredentialResponse> {
@@ -107,6 +173,7 @@ impl Connections {
             },
         )
         .await
+        .map(CredentialGrant::into_response)
     }
 
     /// A working token of the connection a query names, by id or by the embedding application's
@@ -118,7 +185,7 @@ impl Connections {
         &self,
         principal: &Principal,
         query: &CredentialQuery,
-    ) -> Result<CredentialResponse> {
+    ) -> Result<CredentialGrant> {
         principal.require(Access::Credentials)?;
         let labels = super::oauth::external_labels(query.tenant_id.as_deref(), query.user_id.as_deref())?;
         let id = match (query.connection_id.as_deref(), labels) {
@@ -165,14 +232,10 @@ impl Connections {
             CredentialTokenType::OAuth => oauth_use_until(connection, now),
             _ => use_until(connection, now),
         };
-        Ok(CredentialResponse {
-            credential: held.token.clone(),
+        Ok(CredentialGrant {
+            held,
             token_type,
-            expires_at: format_opt(connection.expires_at),
-            use_until: Some(format_time(use_until)),
-            connection_id: connection.id.to_string(),
-            scopes: connection.scopes.to_vec(),
-            instance_url: connection.instance_url.clone(),
+            use_until,
         })
     }
 

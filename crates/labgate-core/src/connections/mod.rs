@@ -39,6 +39,7 @@ use time::OffsetDateTime;
 
 use cache::CredentialCache;
 pub use cache::{CHANGE_NOTICE_BOUND, CredentialCacheStats, MAX_ENTRY_AGE};
+pub use credentials::CredentialGrant;
 pub use health::{CHECK_INTERVAL, UNREACHABLE_AFTER};
 use model::{
     AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,

@@ -340,7 +340,8 @@ async fn the_callback_creates_an_oauth_connection_with_the_gitlab_identity() {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .into_response();
     assert_eq!(by_labels.credential.expose_secret(), access);
     assert_eq!(by_labels.connection_id, view.id);
     // It belongs to tenant acme alone.
