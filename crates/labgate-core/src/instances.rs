@@ -616,6 +616,17 @@ impl GitLabInstances {
         Ok(self.view(&instance, has_secret))
     }
 
+    /// How many connections were authorised through the instance's OAuth application (and
+    /// refresh through it): while any do, the instance cannot be deleted.
+    pub async fn connection_count(&self, principal: &Principal, id: &str) -> Result<u64> {
+        principal.require(Access::Read)?;
+        let instance = self.find(principal, id).await?;
+        Ok(self
+            .store
+            .connections_of_instance(instance.tenant_id.as_str(), instance.id.as_str())
+            .await?)
+    }
+
     pub async fn update(
         &self,
         principal: &Principal,

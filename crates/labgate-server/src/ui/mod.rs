@@ -7,12 +7,17 @@
 //!   its errors), and after a successful post with [`flash::redirect_with_flash`];
 //! - build pages from [`components`], which keep them consistent and accessible.
 
+mod api_keys;
 pub mod assets;
+mod audit;
 pub mod components;
 mod connections;
 pub mod cookies;
 pub mod csrf;
+mod denied;
 pub mod flash;
+mod instances;
+mod jobs;
 pub mod layout;
 mod login;
 pub mod response;
@@ -22,7 +27,7 @@ pub use csrf::{CsrfForm, csrf_field, verify_csrf};
 pub use session::UiSession;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -31,7 +36,30 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(login::root))
         .route("/login", get(login::login_form).post(login::login))
-        .route("/logout", axum::routing::post(login::logout))
+        .route("/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::asset))
         .merge(connections::router())
+        .route(
+            "/organization/gitlab-instances",
+            get(instances::list).post(instances::create),
+        )
+        .route("/organization/gitlab-instances/new", get(instances::new_form))
+        .route("/organization/gitlab-instances/{id}", post(instances::update))
+        .route(
+            "/organization/gitlab-instances/{id}/edit",
+            get(instances::edit_form),
+        )
+        .route(
+            "/organization/gitlab-instances/{id}/delete",
+            post(instances::delete),
+        )
+        .route(
+            "/organization/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
+        .route("/organization/api-keys/{id}/revoke", post(api_keys::revoke))
+        .route("/organization/jobs", get(jobs::list))
+        .route("/organization/jobs.json", get(jobs::live_json))
+        .route("/organization/jobs/{id}", get(jobs::detail))
+        .route("/organization/audit-logs", get(audit::list))
 }

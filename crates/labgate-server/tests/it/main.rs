@@ -14,6 +14,7 @@ mod oauth;
 mod probes;
 mod transport;
 mod ui;
+mod ui_admin;
 mod ui_connections;
 mod webhooks;
 

@@ -271,6 +271,7 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         return;
     }
     let screenshots = root.join("target/ui-screenshots");
+    let admin_pages = admin_pages_tenant(&site);
     // The `*.test.js` files run against this server, one after the other and `ui.test.js` (which
     // starts from an empty tenant) first; other scripts there need setups of their own.
     let mut tests: Vec<String> = std::fs::read_dir(root.join("ui-tests"))
@@ -293,6 +294,8 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
             .env("LABGATE_UI_GITLAB_TOKEN", GITLAB_TOKEN)
             .env("LABGATE_UI_GITLAB_FORM_TOKEN", FORM_TOKEN)
             .env("LABGATE_UI_SCREENSHOTS", &screenshots)
+            .env("LABGATE_UI_ADMIN_EMAIL", admin_pages)
+            .env("LABGATE_UI_ADMIN_PASSWORD", PASSWORD)
             .output()
             .unwrap();
         let printed = format!("{}{}", stdout(&output), stderr(&output));
@@ -331,10 +334,51 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     ] {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
+    for name in ADMIN_PAGES_SCREENSHOTS {
+        assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
 
     let (status, logs) = server.stop();
     assert!(status.success(), "{logs}");
     assert!(!logs.contains(PASSWORD), "passwords are never logged");
     assert!(!logs.contains(&carol_password));
     assert!(!logs.contains(FORM_TOKEN), "tokens are never logged");
+}
+
+// The tenant administration pages (ui-tests/admin.test.js) run in a tenant of their own, empty
+// at first, so their empty states show and other browser tests' data never mixes in.
+
+const ADMIN_PAGES_SCREENSHOTS: [&str; 8] = [
+    "gitlab-instances-empty",
+    "gitlab-instance-invalid-url",
+    "gitlab-instances-list",
+    "api-keys-empty",
+    "api-key-created",
+    "jobs-running-dark",
+    "audit-logs",
+    "audit-logs-dark",
+];
+
+/// Tenant `globex` with an admin who logs in to the web UI; answers the admin's email.
+fn admin_pages_tenant(site: &Site) -> &'static str {
+    let email = "root@globex.example";
+    let tenant = site.run(&["tenants", "create", "globex"]);
+    assert!(tenant.status.success(), "{}", stderr(&tenant));
+    json(&run_with_stdin(
+        site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "globex",
+            "--email",
+            email,
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    email
 }

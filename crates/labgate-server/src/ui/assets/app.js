@@ -5,6 +5,8 @@
 // - [data-copy="…"] copies its text to the clipboard and says so;
 // - inside [data-steps], [data-step-to=NAME] shows the [data-step=NAME] section and hides the others;
 // - Tab stays inside an open modal dialog.
+// - [data-live-jobs=URL][data-live] (a jobs page with a job still running) asks URL every 2 s
+//   and updates each [data-job-id] in place, until none runs.
 "use strict";
 
 (function () {
@@ -148,7 +150,88 @@
     }
   }, true);
 
+  // Keep in step with the markup of ui/jobs.rs (state badge, progress bar, finished, error).
+  function updateJob(holder, job) {
+    var state = holder.querySelector("[data-job-state]");
+    if (state) {
+      state.setAttribute("data-job-state", job.state);
+      var badge = state.querySelector(".badge");
+      if (badge) {
+        badge.className = "badge " + job.tone;
+        badge.lastChild.textContent = job.stateLabel;
+      }
+    }
+    var bar = holder.querySelector("progress[data-job-bar]");
+    if (bar) {
+      var measured = job.max !== null && job.max !== undefined;
+      if (measured !== bar.hasAttribute("value")) {
+        // A new element: Chromium keeps drawing a bar that was indeterminate as empty once it
+        // gets a value.
+        var fresh = document.createElement("progress");
+        fresh.setAttribute("data-job-bar", "");
+        bar.replaceWith(fresh);
+        bar = fresh;
+      }
+      if (measured) {
+        bar.max = job.max;
+        bar.value = job.value;
+      }
+      bar.className = "bar-" + job.state;
+      bar.setAttribute("aria-label", job.progress);
+    }
+    var phase = holder.querySelector("[data-job-phase]");
+    if (phase) phase.textContent = job.progress;
+    var finished = holder.querySelector("[data-job-finished]");
+    if (finished && job.finishedAt && !finished.querySelector("time")) {
+      var time = document.createElement("time");
+      time.setAttribute("datetime", job.finishedAt);
+      time.setAttribute("data-relative", "");
+      if (job.finishedExact) time.title = job.finishedExact;
+      finished.textContent = "";
+      finished.appendChild(time);
+    }
+    var error = holder.querySelector("[data-job-error]");
+    if (error && job.lastError) {
+      var text = document.createElement("span");
+      text.className = "error-text";
+      text.textContent = job.lastError;
+      error.textContent = "";
+      error.appendChild(text);
+    }
+  }
+
+  function followJobs(container) {
+    var url = container.getAttribute("data-live-jobs");
+    var poll = function () {
+      fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("status " + response.status);
+          return response.json();
+        })
+        .then(function (answer) {
+          answer.jobs.forEach(function (job) {
+            container.querySelectorAll("[data-job-id]").forEach(function (holder) {
+              if (holder.getAttribute("data-job-id") === job.id) updateJob(holder, job);
+            });
+          });
+          refreshTimes();
+          if (answer.running) {
+            setTimeout(poll, 2000);
+          } else {
+            container.removeAttribute("data-live");
+            document.querySelectorAll("[data-live-note]").forEach(function (note) { note.textContent = "all finished"; });
+          }
+        })
+        .catch(function () {
+          // A hiccup (a restart, a lost connection) is retried more slowly; a reload shows the state.
+          setTimeout(poll, 10000);
+        });
+    };
+    setTimeout(poll, 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-live-jobs][data-live]").forEach(followJobs);
     refreshTimes();
     setInterval(refreshTimes, 30000);
   });
