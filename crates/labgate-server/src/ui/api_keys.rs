@@ -153,7 +153,7 @@ fn create_form(session: &UiSession, values: Option<&CreateForm>, errors: &Create
             fieldset.field.has-error[errors.role.is_some()] {
                 legend { "Role" }
                 @for role in Role::ALL {
-                    label.choice {
+                    label.inline-choice {
                         input type="radio" name="role" value=(role.as_str()) checked[role == chosen_role];
                         span { strong { (role_label(role)) } span.muted { " — " (role_hint(role)) } }
                     }
