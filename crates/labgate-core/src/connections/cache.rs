@@ -29,14 +29,15 @@
 use std::collections::HashMap;
 
 use crate::RandomKeys;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration as StdDuration, Instant};
 
 use labgate_store::Backend;
 use parking_lot::RwLock;
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
 
 use super::model::Connection;
 use crate::clock::Clock;
@@ -60,6 +61,10 @@ const CAPACITY: usize = 100_000;
 pub(crate) struct HeldCredential {
     pub connection: Connection,
     pub token: SecretString,
+    /// The broker's answer without its `useUntil`, written once on the entry's first read: the
+    /// rest of the answer is the same for every read of the entry. Holds the token, so it is
+    /// wiped when the entry goes.
+    pub answer_tail: OnceLock<Zeroizing<Vec<u8>>>,
     /// The tenant's key (see `TenantId::key`), compared on every read in place.
     tenant: u128,
     /// When it was read, on the services' clock.
@@ -243,6 +248,7 @@ impl CredentialCache {
         let held = Arc::new(HeldCredential {
             connection,
             token,
+            answer_tail: OnceLock::new(),
             tenant: keys.map_or(0, |(_, tenant)| tenant),
             read_at: now,
         });

@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use time::{Duration, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 use super::cache::{BEACON_INTERVAL, CredentialCacheStats, HeldCredential};
 use super::model::{App, Connection, ConnectionMethod, Scopes};
@@ -125,6 +126,56 @@ impl CredentialGrant {
             scopes: connection.scopes.to_vec(),
             instance_url: connection.instance_url.clone(),
         }
+    }
+}
+
+impl CredentialGrant {
+    /// Appends the answer as JSON: the same object [`Serialize`] writes, with `useUntil` first
+    /// and the rest from the held credential's answer, serialised on its first read.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let tail = self.held.answer_tail.get_or_init(|| {
+            let mut tail = Zeroizing::new(Vec::with_capacity(512));
+            // Writing to memory fails only for a value JSON cannot hold, and this one holds text
+            // and lists of text; an empty tail would be caught below rather than sent.
+            let _ = serde_json::to_writer(
+                &mut *tail,
+                &AnswerTail {
+                    grant: self,
+                    connection: &self.held.connection,
+                },
+            );
+            tail
+        });
+        let Some(fields) = tail.strip_prefix(b"{") else {
+            return serde_json::to_writer(out, self);
+        };
+        out.extend_from_slice(b"{\"useUntil\":");
+        serde_json::to_writer(&mut *out, &format_time(self.use_until))?;
+        if fields != b"}" {
+            out.push(b',');
+        }
+        out.extend_from_slice(fields);
+        Ok(())
+    }
+}
+
+/// The fields of the answer that stay the same for one held credential.
+struct AnswerTail<'a> {
+    grant: &'a CredentialGrant,
+    connection: &'a Connection,
+}
+
+impl Serialize for AnswerTail<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let connection = self.connection;
+        let mut tail = serializer.serialize_struct("CredentialResponse", 6)?;
+        tail.serialize_field("credential", self.grant.held.token.expose_secret())?;
+        tail.serialize_field("tokenType", &self.grant.token_type)?;
+        tail.serialize_field("expiresAt", &format_opt(connection.expires_at))?;
+        tail.serialize_field("connectionId", connection.id.as_str())?;
+        tail.serialize_field("scopes", &ScopeList(&connection.scopes))?;
+        tail.serialize_field("instanceUrl", &connection.instance_url)?;
+        tail.end()
     }
 }
 

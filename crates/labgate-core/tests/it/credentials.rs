@@ -11,6 +11,7 @@ use labgate_core::connections::CHANGE_NOTICE_BOUND;
 use labgate_core::vault::Vault;
 use labgate_core::{CoreError, Services};
 use labgate_proto::connections::{AccessTokenCredentials, UpdateConnectionRequest};
+use labgate_proto::credentials::CredentialQuery;
 use labgate_testkit::{TestBackend, TestEnv, wait_until};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -19,15 +20,27 @@ use crate::connections::{ALICE, ALICE_READ, request, with_alice};
 
 const CREDENTIAL_READ: &str = "app-connection.credential-read";
 
+/// The token the broker answers with, read as its HTTP answer is written (from the cache entry's
+/// stored answer once there is one), which must say what the serialised grant and the owned
+/// response say.
 async fn token(services: &Services, principal: &Principal, id: &str) -> String {
-    services
+    let query = CredentialQuery {
+        connection_id: Some(id.to_owned()),
+        ..CredentialQuery::default()
+    };
+    let grant = services
         .connections
-        .credential(principal, id)
+        .credential_for(principal, &query)
         .await
-        .unwrap()
-        .credential
-        .expose_secret()
-        .to_owned()
+        .unwrap();
+    let mut written = Vec::new();
+    grant.write_json(&mut written).unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(answer, serde_json::to_value(&grant).unwrap());
+    let owned = grant.into_response();
+    assert_eq!(answer, serde_json::to_value(&owned).unwrap());
+    assert_eq!(answer["credential"], owned.credential.expose_secret());
+    owned.credential.expose_secret().to_owned()
 }
 
 /// Reads the credential until a read is answered from the cache (on PostgreSQL the cache answers

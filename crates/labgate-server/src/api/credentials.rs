@@ -46,7 +46,7 @@ pub async fn show(
     // Serialised into a buffer that fits a credential at once: `Json` starts small and grows, and
     // its writer costs more per write than a `Vec` does, on the busiest route labgate has.
     let mut body = Vec::with_capacity(RESPONSE_CAPACITY);
-    serde_json::to_writer(&mut body, &credential).map_err(|_| {
+    credential.write_json(&mut body).map_err(|_| {
         ApiError::new(
             ErrorKind::InternalServerError,
             "the credential could not be encoded",
