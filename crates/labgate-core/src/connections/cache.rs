@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 
 use crate::RandomKeys;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -65,10 +65,29 @@ pub(crate) struct HeldCredential {
     /// rest of the answer is the same for every read of the entry. Holds the token, so it is
     /// wiped when the entry goes.
     pub answer_tail: OnceLock<Zeroizing<Vec<u8>>>,
+    /// When a read of this entry last went to the usage log (Unix ms, 0 for never).
+    use_noted_at: AtomicI64,
     /// The tenant's key (see `TenantId::key`), compared on every read in place.
     tenant: u128,
     /// When it was read, on the services' clock.
     read_at: OffsetDateTime,
+}
+
+/// Reads of one entry go to the usage log at most this often: the log then takes its lock and
+/// probes its map about once a second per busy connection instead of on every read, and a last
+/// use is still known to the second (it is written to the database by the minute).
+const USE_NOTE_INTERVAL_MS: i64 = 1_000;
+
+impl HeldCredential {
+    /// Whether a read at `now_ms` should go to the usage log; at most one read per interval does.
+    pub(crate) fn note_use(&self, now_ms: i64) -> bool {
+        let noted = self.use_noted_at.load(Ordering::Relaxed);
+        now_ms.saturating_sub(noted) >= USE_NOTE_INTERVAL_MS
+            && self
+                .use_noted_at
+                .compare_exchange(noted, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
 }
 
 impl std::fmt::Debug for HeldCredential {
@@ -249,6 +268,7 @@ impl CredentialCache {
             connection,
             token,
             answer_tail: OnceLock::new(),
+            use_noted_at: AtomicI64::new(0),
             tenant: keys.map_or(0, |(_, tenant)| tenant),
             read_at: now,
         });

@@ -24,6 +24,7 @@ use super::{Connections, not_found};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
 use crate::ids::{ConnectionId, TenantId};
+use crate::rows::ms;
 use crate::timefmt::{format_opt, format_time};
 use crate::{CoreError, Result};
 
@@ -278,7 +279,9 @@ impl Connections {
                 details: None,
             },
         );
-        self.usage.record(&connection.id, now);
+        if held.note_use(ms(now)) {
+            self.usage.record(&connection.id, now);
+        }
         let use_until = match token_type {
             CredentialTokenType::OAuth => oauth_use_until(connection, now),
             _ => use_until(connection, now),
