@@ -36,6 +36,7 @@ use axum::Router;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(probes::router())
+        .merge(api::credentials::router())
         .nest("/api/v1", api::router())
         .merge(api::oauth::callback_router())
         .merge(ui::router())
