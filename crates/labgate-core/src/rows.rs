@@ -36,6 +36,11 @@ pub(crate) fn text<T: FromStr>(column: &'static str, value: &str) -> Parsed<T> {
     value.parse().map_err(|_| invalid(column, value))
 }
 
+/// A stored role (of an API key or a UI user).
+pub(crate) fn role(column: &'static str, value: &str) -> Parsed<labgate_proto::api_keys::Role> {
+    labgate_proto::api_keys::Role::parse(value).ok_or_else(|| invalid(column, value))
+}
+
 pub(crate) fn opt_text<T: FromStr>(column: &'static str, value: Option<&str>) -> Parsed<Option<T>> {
     value.map(|value| text(column, value)).transpose()
 }

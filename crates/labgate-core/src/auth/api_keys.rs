@@ -18,7 +18,7 @@ use super::{Access, Actor, Principal};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
 use crate::ids::{ApiKeyId, TenantId};
-use crate::rows::{Parsed, StoredValueError, ms, opt_ms, opt_time, time};
+use crate::rows::{Parsed, StoredValueError, ms, opt_ms, opt_time, role, time};
 use crate::timefmt::{format_opt, format_time, parse_time};
 use crate::{CoreError, Result};
 
@@ -64,13 +64,6 @@ pub struct ApiKey {
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
-}
-
-fn role(column: &'static str, text: &str) -> Parsed<Role> {
-    Role::parse(text).ok_or_else(|| StoredValueError {
-        column,
-        value: text.to_owned(),
-    })
 }
 
 impl TryFrom<ApiKeyRecord> for ApiKey {

@@ -10,12 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime};
 
 use super::login_limit::LoginLimiter;
-use super::users::{Users, role};
+use super::users::Users;
 use super::{Actor, Principal};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
 use crate::ids::{TenantId, UserId};
-use crate::rows::{Parsed, ms, time};
+use crate::rows::{Parsed, ms, role, time};
 use crate::{CoreError, Result};
 
 /// How long a session lasts from its login, unless `LABGATE_UI_SESSION_HOURS` says otherwise.

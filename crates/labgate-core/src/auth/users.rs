@@ -14,7 +14,7 @@ use super::Actor;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
 use crate::ids::{TenantId, UserId};
-use crate::rows::{Parsed, StoredValueError, ms, opt_time, time};
+use crate::rows::{Parsed, StoredValueError, ms, opt_time, role, time};
 use crate::{CoreError, Result};
 
 /// Shortest password accepted.
@@ -77,13 +77,6 @@ pub struct User {
     pub role: Role,
     pub created_at: OffsetDateTime,
     pub last_login_at: Option<OffsetDateTime>,
-}
-
-pub(crate) fn role(column: &'static str, text: &str) -> Parsed<Role> {
-    Role::parse(text).ok_or_else(|| StoredValueError {
-        column,
-        value: text.to_owned(),
-    })
 }
 
 impl TryFrom<UserRecord> for User {
