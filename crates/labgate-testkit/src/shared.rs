@@ -30,7 +30,8 @@ fn present_or_skip(path: PathBuf, ci: bool) -> Option<PathBuf> {
     None
 }
 
-fn in_ci() -> bool {
+/// Whether this run is CI (`CI` set to anything), where nothing may be skipped.
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty())
 }
 

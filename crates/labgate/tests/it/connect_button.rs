@@ -4,7 +4,6 @@
 //! it. The browser side is `ui-tests/connect-button.mjs`; without Chromium it is skipped with a
 //! message, except in CI (`CI=true`), where it fails.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -13,18 +12,10 @@ use gitlab_sim::{Seed, SimServer};
 use labgate_testkit::sim::{APP_SECRET, APP_UID};
 use serde_json::Value;
 
-use crate::ui::{browser_missing, workspace_root};
+use crate::ui::{browser_unavailable, free_port, workspace_root};
 use crate::{Site, client, stderr, stdout};
 
 const ADMIN_KEY: &str = "lgk_connectbuttontestadminkey0123456789abcdef";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The example app's server, stopped when dropped.
 struct ExampleApp(Child);
@@ -39,12 +30,7 @@ impl Drop for ExampleApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connect_button_connects_gitlab_from_another_site() {
     let root = workspace_root();
-    if let Some(reason) = browser_missing(&root) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the browser tests must run in CI, but {reason}"
-        );
-        eprintln!("skipping the connect button in a browser: {reason}");
+    if browser_unavailable(&root, "the connect button in a browser") {
         return;
     }
     let site_url = format!("http://127.0.0.1:{}", free_port());

@@ -43,6 +43,8 @@ fn demo_command(tmp: &Path, args: &[&str]) -> Command {
             command.env_remove(name);
         }
     }
+    // Everything logged, so the checks that nothing secret is logged see all there is.
+    command.env("LABGATE_LOG_LEVEL", "debug");
     command
 }
 

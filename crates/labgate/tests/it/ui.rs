@@ -60,8 +60,31 @@ fn fails_with(output: &Output, text: &str) {
     );
 }
 
+/// A port free on loopback now, for a server whose address others must know before it starts.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether `what` cannot run here for want of a browser: then it is skipped with a message,
+/// except in CI, where this fails the test.
+pub(crate) fn browser_unavailable(root: &Path, what: &str) -> bool {
+    let Some(reason) = browser_missing(root) else {
+        return false;
+    };
+    assert!(
+        !labgate_testkit::shared::in_ci(),
+        "{what} must run in CI, but {reason}"
+    );
+    eprintln!("skipping {what}: {reason}");
+    true
+}
+
 /// Why the browser tests cannot run here, if they cannot.
-pub(crate) fn browser_missing(root: &Path) -> Option<String> {
+fn browser_missing(root: &Path) -> Option<String> {
     if !Path::new(CHROMIUM).exists() {
         return Some(format!("{CHROMIUM} is missing (apt-get install chromium)"));
     }
@@ -78,11 +101,7 @@ pub(crate) fn browser_missing(root: &Path) -> Option<String> {
 async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     // GitLab sends the browser back to labgate's site URL, which the simulator's OAuth
     // application must know before either starts: labgate gets a port chosen now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let site_url = format!("http://127.0.0.1:{port}");
     let sim = SimServer::start(
         Seed::builder()
@@ -261,16 +280,15 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     );
 
     let root = workspace_root();
-    if let Some(reason) = browser_missing(&root) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the browser tests must run in CI, but {reason}"
-        );
-        eprintln!("skipping the browser tests of the web UI: {reason}");
+    if browser_unavailable(&root, "the browser tests of the web UI") {
         server.stop();
         return;
     }
     let screenshots = root.join("target/ui-screenshots");
+    // Emptied first, so a screenshot the pages no longer take is missed, not found from before.
+    if let Err(error) = std::fs::remove_dir_all(&screenshots) {
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
+    }
     let admin_pages = admin_pages_tenant(&site);
     // The `*.test.js` files run against this server, one after the other and `ui.test.js` (which
     // starts from an empty tenant) first; other scripts there need setups of their own.
