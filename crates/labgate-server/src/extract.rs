@@ -196,22 +196,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parse_query(&parts.uri).map(AppQuery)
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| AppQuery(query.0))
+            .map_err(|rejection| {
+                let text = rejection.body_text();
+                let message =
+                    sanitize_parser_message(text.trim_start_matches("Failed to deserialize query string: "));
+                ApiError::bad_request(format!("invalid query string: {message}"))
+                    .with_details(serde_json::json!([{ "message": message }]))
+                    .invalid_input()
+            })
     }
-}
-
-/// The query string of `uri` as `T` (400 naming what does not fit), as [`AppQuery`] reads it.
-pub fn parse_query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(uri)
-        .map(|query| query.0)
-        .map_err(|rejection| {
-            let text = rejection.body_text();
-            let message =
-                sanitize_parser_message(text.trim_start_matches("Failed to deserialize query string: "));
-            ApiError::bad_request(format!("invalid query string: {message}"))
-                .with_details(serde_json::json!([{ "message": message }]))
-                .invalid_input()
-        })
 }
 
 /// A path parameter (400 when it cannot be parsed).

@@ -36,7 +36,6 @@ use axum::Router;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(probes::router())
-        .merge(api::credentials::router())
         .nest("/api/v1", api::router())
         .merge(api::oauth::callback_router())
         .merge(ui::router())

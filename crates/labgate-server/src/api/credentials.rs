@@ -3,37 +3,22 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use labgate_proto::credentials::{CredentialQuery, CredentialResponse};
 use labgate_proto::{ErrorBody, ErrorKind};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, parse_query};
+use crate::extract::{AppQuery, Auth};
 use crate::state::AppState;
-
-/// The query of nearly every read, `connectionId=<id>` and nothing else, read without the
-/// general query parser; an id of hex digits and dashes has nothing to decode, so the result is
-/// what the parser would give. Anything else goes to the parser.
-fn by_id_alone(uri: &Uri) -> Option<CredentialQuery> {
-    let id = uri.query()?.strip_prefix("connectionId=")?;
-    (id.len() == 36 && id.bytes().all(|byte| byte.is_ascii_hexdigit() || byte == b'-')).then(|| {
-        CredentialQuery {
-            connection_id: Some(id.to_owned()),
-            ..CredentialQuery::default()
-        }
-    })
-}
 
 /// Room for a credential answer: the token, a few scopes and URLs, two times.
 const RESPONSE_CAPACITY: usize = 768;
 
-/// Mounted at the top, not under `/api/v1` with the other routes: a nested router strips its
-/// prefix from every request it sees, which this route, the busiest, need not pay for.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/credentials/gitlab", get(show))
+    Router::new().route("/credentials/gitlab", get(show))
 }
 
 /// A working GitLab token of a connection, named by `connectionId`, or by the `tenantId` and
@@ -51,12 +36,8 @@ pub fn router() -> Router<AppState> {
 pub async fn show(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    uri: Uri,
+    AppQuery(query): AppQuery<CredentialQuery>,
 ) -> Result<Response, ApiError> {
-    let query = match by_id_alone(&uri) {
-        Some(query) => query,
-        None => parse_query::<CredentialQuery>(&uri)?,
-    };
     let credential = state
         .services
         .connections
@@ -80,39 +61,4 @@ pub async fn show(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ID: &str = "01a2334f-2310-762f-b9d0-1c89a6a33153";
-
-    fn read(query: &str) -> Option<CredentialQuery> {
-        by_id_alone(
-            &format!("/api/v1/credentials/gitlab?{query}")
-                .parse::<Uri>()
-                .unwrap(),
-        )
-    }
-
-    #[test]
-    fn only_a_plain_id_alone_skips_the_parser_and_reads_as_the_parser_would() {
-        let uri: Uri = format!("/api/v1/credentials/gitlab?connectionId={ID}")
-            .parse()
-            .unwrap();
-        assert_eq!(
-            by_id_alone(&uri),
-            Some(parse_query::<CredentialQuery>(&uri).unwrap())
-        );
-        for other in [
-            format!("connectionId={ID}&tenantId=t"),
-            format!("tenantId=t&connectionId={ID}"),
-            format!("connectionId={}", &ID[..35]),
-            format!("connectionId={}%41", &ID[..34]),
-            "connectionId=".to_owned(),
-        ] {
-            assert_eq!(read(&other), None, "{other}");
-        }
-    }
 }
