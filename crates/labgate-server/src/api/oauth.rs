@@ -27,6 +27,7 @@ use crate::error::{ApiError, infisical_dialect};
 use crate::extract::{AppJson, Auth};
 use crate::settings::QUERY_LIMIT;
 use crate::state::AppState;
+use crate::ui::cookies::secure_site;
 
 /// The cookie that binds a flow begun in a browser to that browser.
 const BINDING_COOKIE: &str = "labgate_oauth_binding";
@@ -60,14 +61,6 @@ fn from_own_page(headers: &HeaderMap) -> bool {
     headers
         .get("sec-fetch-site")
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"same-origin"))
-}
-
-/// Whether labgate is reached over https, so its cookies may only travel that way.
-pub(crate) fn secure_site(state: &AppState) -> bool {
-    state.services.instances.redirect_uri().is_some_and(|uri| {
-        uri.get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-    })
 }
 
 pub(crate) fn binding_cookie(value: &str, max_age: i64, secure: bool) -> String {

@@ -20,10 +20,12 @@ use labgate_core::connections::connect_sessions::{CONNECT_PATH, DONE_PATH, OpenR
 use labgate_core::connections::oauth::STATE_LIFETIME;
 use secrecy::ExposeSecret;
 
-use crate::api::oauth::{STYLE, binding_cookie, escape, secure_site, sentence};
+use crate::api::oauth::{STYLE, binding_cookie, escape, sentence};
 use crate::error::ApiError;
 use crate::extract::RequestInfo;
 use crate::state::AppState;
+use crate::ui::cookies::secure_site;
+use labgate_core::CoreError;
 
 const SDK_PATH: &str = "/sdk/connect.js";
 const POPUP_SCRIPT_PATH: &str = "/connect/popup.js";
@@ -149,6 +151,18 @@ async fn open(State(state): State<AppState>, info: Option<Extension<RequestInfo>
                     StatusCode::GONE,
                     "this connect link has expired: each works for 30 minutes".to_owned(),
                 ),
+                // The message goes to the embedding site too: what labgate could not reach
+                // (paths, addresses) stays in labgate's log.
+                OpenRefused::Failed {
+                    error: CoreError::Unavailable(cause),
+                    ..
+                } => {
+                    tracing::warn!(error = %cause, "a connect session could not start its OAuth flow");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "labgate could not start the connection just now; try again shortly".to_owned(),
+                    )
+                }
                 OpenRefused::Failed { error, .. } => {
                     let error = ApiError::from(error);
                     (error.status(), error.message)

@@ -17,9 +17,10 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{LIST_PATH, connection_id, gitlab_logo, highlighted_list, sentence};
-use crate::api::oauth::{binding_cookie, secure_site};
+use crate::api::oauth::binding_cookie;
 use crate::state::AppState;
 use crate::ui::components::{ButtonKind, link_button, modal, page_header};
+use crate::ui::cookies::secure_site;
 use crate::ui::csrf::csrf_field;
 use crate::ui::flash::{FlashKind, redirect_with_flash};
 use crate::ui::layout::{Nav, page_with_status};
