@@ -125,14 +125,20 @@ impl UiSessions {
         password: SecretString,
         client_ip: Option<IpAddr>,
     ) -> std::result::Result<LoggedIn, LoginError> {
-        if let Some(retry_after_secs) = self.limiter.retry_after(client_ip, email) {
-            return Err(LoginError::TooManyAttempts { retry_after_secs });
-        }
-        let Some(user) = self.users.verify(email, password).await? else {
-            self.limiter.record_failure(client_ip, email);
-            return Err(LoginError::InvalidCredentials);
+        let attempt = self
+            .limiter
+            .begin(client_ip, email)
+            .map_err(|retry_after_secs| LoginError::TooManyAttempts { retry_after_secs })?;
+        let user = match self.users.verify(email, password).await {
+            Ok(Some(user)) => user,
+            // Counted as a failure already, by `begin`.
+            Ok(None) => return Err(LoginError::InvalidCredentials),
+            Err(error) => {
+                self.limiter.abandoned(attempt);
+                return Err(error.into());
+            }
         };
-        self.limiter.record_success(email);
+        self.limiter.succeeded(attempt);
         let now = self.clock.now();
         // Logins are rare next to page views: a good moment to forget sessions nobody can use.
         self.store
