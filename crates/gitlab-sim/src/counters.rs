@@ -71,6 +71,29 @@ impl RequestCounters {
             .sum()
     }
 
+    /// Writes (POST, PUT, PATCH, DELETE) whose route template contains `route_part`, any status:
+    /// what a caller costs GitLab, e.g. `writes("/variables")` for CI/CD variable changes.
+    pub fn writes(&self, route_part: &str) -> u64 {
+        self.inner
+            .lock()
+            .iter()
+            .filter(|((m, r, _), _)| {
+                matches!(m.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && r.contains(route_part)
+            })
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// Requests of `method` whose route template contains `route_part`, any status.
+    pub fn matching(&self, method: &str, route_part: &str) -> u64 {
+        self.inner
+            .lock()
+            .iter()
+            .filter(|((m, r, _), _)| m == method && r.contains(route_part))
+            .map(|(_, c)| c)
+            .sum()
+    }
+
     pub fn reset(&self) {
         self.inner.lock().clear();
     }

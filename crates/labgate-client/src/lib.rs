@@ -26,6 +26,11 @@ use labgate_proto::connections::{
 };
 use labgate_proto::jobs::{AcceptedResponse, JobList, JobListQuery, JobResponse, JobView};
 use labgate_proto::pagination::PageQuery;
+use labgate_proto::secret_syncs::{
+    CreateSecretSyncRequest, DeleteSecretSyncQuery, ImportBehavior, ImportSecretsQuery, SecretSyncList,
+    SecretSyncListQuery, SecretSyncPlan, SecretSyncResponse, SecretSyncResults, SecretSyncView,
+    UpdateSecretSyncRequest,
+};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -285,6 +290,85 @@ impl Client {
         let path = format!("api/v1/app-connections/gitlab/{}/rotate", encode_segment(id));
         let answer: TokenChangeAnswer = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
         Ok(answer.into())
+    }
+
+    pub async fn create_secret_sync(&self, request: &CreateSecretSyncRequest) -> Result<SecretSyncView, ClientError> {
+        let response: SecretSyncResponse = self
+            .call(Method::POST, "api/v1/secret-syncs/gitlab", None::<&()>, Some(request))
+            .await?;
+        Ok(response.secret_sync)
+    }
+
+    /// The syncs of one secrets project.
+    pub async fn secret_syncs(&self, project_id: &str) -> Result<SecretSyncList, ClientError> {
+        let query = SecretSyncListQuery {
+            project_id: project_id.to_owned(),
+        };
+        self.call(Method::GET, "api/v1/secret-syncs/gitlab", Some(&query), None::<&()>)
+            .await
+    }
+
+    pub async fn secret_sync(&self, id: &str) -> Result<SecretSyncView, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}", encode_segment(id));
+        let response: SecretSyncResponse = self.call(Method::GET, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.secret_sync)
+    }
+
+    pub async fn update_secret_sync(
+        &self,
+        id: &str,
+        request: &UpdateSecretSyncRequest,
+    ) -> Result<SecretSyncView, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}", encode_segment(id));
+        let response: SecretSyncResponse = self.call(Method::PATCH, &path, None::<&()>, Some(request)).await?;
+        Ok(response.secret_sync)
+    }
+
+    /// Deletes a sync; with `remove_secrets`, first the variables it wrote at GitLab.
+    pub async fn delete_secret_sync(&self, id: &str, remove_secrets: bool) -> Result<SecretSyncView, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}", encode_segment(id));
+        let query = DeleteSecretSyncQuery {
+            remove_secrets: Some(remove_secrets),
+        };
+        let response: SecretSyncResponse = self.call(Method::DELETE, &path, Some(&query), None::<&()>).await?;
+        Ok(response.secret_sync)
+    }
+
+    /// Queues a sync; the answer names the job in `lastSyncJobId`.
+    pub async fn sync_secrets(&self, id: &str) -> Result<SecretSyncView, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}/sync-secrets", encode_segment(id));
+        let response: SecretSyncResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.secret_sync)
+    }
+
+    /// Queues an import; the answer names the job in `lastImportJobId`.
+    pub async fn import_secrets(&self, id: &str, behavior: ImportBehavior) -> Result<SecretSyncView, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}/import-secrets", encode_segment(id));
+        let query = ImportSecretsQuery {
+            import_behavior: behavior,
+        };
+        let response: SecretSyncResponse = self.call(Method::POST, &path, Some(&query), None::<&()>).await?;
+        Ok(response.secret_sync)
+    }
+
+    /// Queues the removal of the variables the sync wrote; the answer names the job in
+    /// `lastRemoveJobId`.
+    pub async fn remove_secrets(&self, id: &str) -> Result<SecretSyncView, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}/remove-secrets", encode_segment(id));
+        let response: SecretSyncResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
+        Ok(response.secret_sync)
+    }
+
+    /// What a sync would do now; nothing is written.
+    pub async fn secret_sync_plan(&self, id: &str) -> Result<SecretSyncPlan, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}/plan", encode_segment(id));
+        self.call(Method::GET, &path, None::<&()>, None::<&()>).await
+    }
+
+    /// How each key of the sync's last run ended.
+    pub async fn secret_sync_results(&self, id: &str) -> Result<SecretSyncResults, ClientError> {
+        let path = format!("api/v1/secret-syncs/gitlab/{}/results", encode_segment(id));
+        self.call(Method::GET, &path, None::<&()>, None::<&()>).await
     }
 
     pub async fn connection_events(

@@ -155,3 +155,7 @@ mod tests {
         }
     }
 }
+define_id!(
+    /// A secret sync: one folder of secrets pushed into GitLab CI/CD variables.
+    SecretSyncId
+);

@@ -25,6 +25,8 @@ crate::text_enum! {
         Webhook = "webhook",
         GitLabInstance = "gitlab-instance",
         Tenant = "tenant",
+        /// A secret sync to GitLab CI/CD variables.
+        SecretSync = "secret-sync",
         /// A person who logs in to the web UI.
         User = "user",
     }
@@ -72,6 +74,15 @@ crate::text_enum! {
         UserDelete = "user.delete",
         /// A person logged in to the web UI.
         UserLogin = "user.login",
+        SecretSyncCreate = "secret-sync.create",
+        SecretSyncUpdate = "secret-sync.update",
+        SecretSyncDelete = "secret-sync.delete",
+        /// A sync of the folder's secrets to GitLab was asked for.
+        SecretSyncRun = "secret-sync.run",
+        /// An import of GitLab's variables into the folder was asked for.
+        SecretSyncImport = "secret-sync.import",
+        /// A removal of the variables the sync wrote was asked for.
+        SecretSyncRemove = "secret-sync.remove",
     }
 }
 

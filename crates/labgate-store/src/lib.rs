@@ -23,6 +23,7 @@ mod error;
 mod gitlab_instances;
 mod jobs;
 mod schema;
+mod secret_syncs;
 mod tenants;
 mod users;
 mod vault_items;
@@ -41,6 +42,9 @@ pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
+pub use secret_syncs::{
+    SecretSyncRecord, SyncActivity, SyncResultRecord, SyncStatusUpdate, SyncedVariableRecord,
+};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 pub use users::{NewSession, NewUser, SessionRecord, UserLoginRecord, UserRecord};
 pub use vault_items::{VaultItemKey, VaultItemRecord};

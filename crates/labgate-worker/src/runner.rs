@@ -184,6 +184,15 @@ pub fn default_handlers(
             kind: JobKind::ConnectionRefresh,
         }),
         Arc::new(crate::handlers::DiagnosticProbe),
+        Arc::new(crate::secret_syncs::SecretSyncJob {
+            kind: JobKind::SecretSyncRun,
+        }),
+        Arc::new(crate::secret_syncs::SecretSyncJob {
+            kind: JobKind::SecretSyncImport,
+        }),
+        Arc::new(crate::secret_syncs::SecretSyncJob {
+            kind: JobKind::SecretSyncRemove,
+        }),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
 }

@@ -75,6 +75,9 @@ enum Command {
     /// GitLab connections of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Connections(commands::connections::ConnectionsCommand),
+    /// Secret syncs to GitLab CI/CD variables of a running server (LABGATE_URL, LABGATE_API_KEY).
+    #[command(subcommand)]
+    Syncs(commands::syncs::SyncsCommand),
     /// Scan a directory, a git repository's whole history, or a remote repository for secrets.
     Scan(labgate_scan::cli::ScanArgs),
     /// Configuration checks.
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
             Command::Config(command) => commands::admin::config(config, command),
             Command::Jobs(command) => commands::remote::jobs(command).await,
             Command::Connections(command) => commands::connections::connections(command).await,
+            Command::Syncs(command) => commands::syncs::syncs(command).await,
             Command::Scan(_) | Command::Demo(_) => Ok(()),
         }
     });

@@ -218,6 +218,8 @@ async fn update(
 ) -> ApiResult<Response> {
     let p = caller.require(API)?;
     let variable_type = variable_type(&params)?;
+    // `masked_and_hidden` is not a parameter of the update route: Grape drops it, so hiding an
+    // existing variable silently does nothing, as at GitLab.
     let (protected, masked, raw) = (
         params.bool("protected")?,
         params.bool("masked")?,
@@ -241,10 +243,11 @@ async fn update(
             v.protected = b;
         }
         if let Some(b) = masked {
-            if v.hidden && !b {
+            // `Ci::HidableVariable`: a hidden variable's masking is fixed at creation.
+            if v.hidden && b != v.masked {
                 return Err(ApiError::validation(
                     "base",
-                    "Only visible variables can be set to visible",
+                    "The visibility setting cannot be changed for masked and hidden variables.",
                 ));
             }
             v.masked = b;

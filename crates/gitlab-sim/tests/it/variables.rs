@@ -264,3 +264,110 @@ async fn group_variables_and_roles() {
     let r = get(&sim, "/api/v4/groups/acme/variables", Some(ALICE_TOKEN)).await;
     assert_eq!(r.header("x-total"), Some("1"));
 }
+
+#[tokio::test]
+async fn hidden_variables_keep_their_masking_and_cannot_be_hidden_later() {
+    let sim = start(standard()).await;
+    let r = post(
+        &sim,
+        VARS,
+        Some(ALICE_TOKEN),
+        json!({"key": "HID", "value": "hidden-value-1", "masked_and_hidden": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = put(
+        &sim,
+        &format!("{VARS}/HID?filter[environment_scope]=*"),
+        Some(ALICE_TOKEN),
+        json!({"masked": false}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"message": {"base": ["The visibility setting cannot be changed for masked and hidden variables."]}})
+        )
+    );
+    // A new value with the masking unchanged is accepted, and still answered as null.
+    let r = put(
+        &sim,
+        &format!("{VARS}/HID?filter[environment_scope]=*"),
+        Some(ALICE_TOKEN),
+        json!({"value": "hidden-value-2", "masked": true, "raw": true}),
+    )
+    .await;
+    assert_eq!((r.status, r.body["value"].clone()), (StatusCode::OK, json!(null)));
+    assert_eq!(
+        sim.state().variable("acme/platform/api", "HID", "*").unwrap().value,
+        "hidden-value-2"
+    );
+    // Hiding an existing visible variable is not an update GitLab knows: it is ignored.
+    post(
+        &sim,
+        VARS,
+        Some(ALICE_TOKEN),
+        json!({"key": "VIS", "value": "visible-value", "masked": true}),
+    )
+    .await;
+    let r = put(
+        &sim,
+        &format!("{VARS}/VIS"),
+        Some(ALICE_TOKEN),
+        json!({"value": "visible-value-2", "masked_and_hidden": true}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["hidden"].clone(), r.body["value"].clone()),
+        (StatusCode::OK, json!(false), json!("visible-value-2"))
+    );
+}
+
+#[tokio::test]
+async fn group_variables_take_scopes_and_filters() {
+    let sim = start(standard()).await;
+    const GROUP: &str = "/api/v4/groups/acme/variables";
+    for scope in ["production", "staging"] {
+        let r = post(
+            &sim,
+            GROUP,
+            Some(ALICE_TOKEN),
+            json!({"key": "G", "value": scope, "environment_scope": scope}),
+        )
+        .await;
+        assert_eq!((r.status, r.body["environment_scope"].clone()), (StatusCode::CREATED, json!(scope)));
+    }
+    let r = delete(&sim, &format!("{GROUP}/G"), Some(ALICE_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = put(
+        &sim,
+        &format!("{GROUP}/G?filter[environment_scope]=staging"),
+        Some(ALICE_TOKEN),
+        json!({"value": "s2"}),
+    )
+    .await;
+    assert_eq!(r.body["value"], "s2");
+    let r = delete(
+        &sim,
+        &format!("{GROUP}/G?filter[environment_scope]=production"),
+        Some(ALICE_TOKEN),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = get(&sim, GROUP, Some(ALICE_TOKEN)).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn counters_tell_variable_writes_from_reads() {
+    let sim = start(standard()).await;
+    post(&sim, VARS, Some(ALICE_TOKEN), json!({"key": "A", "value": "1"})).await;
+    put(&sim, &format!("{VARS}/A"), Some(ALICE_TOKEN), json!({"value": "2"})).await;
+    get(&sim, VARS, Some(ALICE_TOKEN)).await;
+    get(&sim, &format!("{VARS}/A"), Some(ALICE_TOKEN)).await;
+    delete(&sim, &format!("{VARS}/A"), Some(ALICE_TOKEN)).await;
+    let counters = sim.requests();
+    assert_eq!(counters.writes("/variables"), 3);
+    assert_eq!(counters.matching("GET", "/variables"), 2);
+}

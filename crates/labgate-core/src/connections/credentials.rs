@@ -78,6 +78,11 @@ fn usable_status(connection: &Connection) -> Result<()> {
     )))
 }
 
+/// 409 unless the connection has a working token at `now`.
+pub(crate) fn require_usable(connection: &Connection, now: OffsetDateTime) -> Result<()> {
+    usable_token_type(connection, now).map(|_| ())
+}
+
 /// The kind of token a connection hands out, or 409 when it has no working one now.
 fn usable_token_type(connection: &Connection, now: OffsetDateTime) -> Result<CredentialTokenType> {
     usable_status(connection)?;

@@ -66,6 +66,13 @@ pub const TOKEN_FIELD: &str = "accessToken";
 /// Most projects or groups one listing returns.
 const LIST_CAP: usize = 5_000;
 
+/// A connection ready to call GitLab: its client and current credential.
+pub(crate) struct GitLabSession {
+    pub connection: Connection,
+    pub client: GitLabClient,
+    pub credential: Credential,
+}
+
 #[derive(Clone)]
 pub struct Connections {
     store: Store,
@@ -1191,6 +1198,24 @@ impl Connections {
             }
         }
         Ok(out)
+    }
+
+    /// A client and a working credential for one of the tenant's connections, for other
+    /// capabilities that call GitLab on its behalf (secret syncs). 409 when the connection has no
+    /// working token.
+    pub(crate) async fn gitlab_session(&self, tenant_id: &TenantId, id: &ConnectionId) -> Result<GitLabSession> {
+        let connection = self.fetch(tenant_id, id).await?;
+        if connection.app != App::GitLab {
+            return Err(not_found());
+        }
+        credentials::require_usable(&connection, self.clock.now())?;
+        let (connection, credential) = self.working_credential(connection).await?;
+        let client = self.client_for(&connection).await?;
+        Ok(GitLabSession {
+            connection,
+            client,
+            credential,
+        })
     }
 
     /// Queues `connection.status_changed` for the tenant's subscribers.

@@ -44,6 +44,12 @@ labgate_proto::text_enum! {
         /// An OAuth refresh asked for through the API, held by the process running it; taken
         /// over from the journal if that process dies.
         ConnectionRefresh = "connection.refresh",
+        /// Writes one secret sync's folder to its GitLab destination. One per sync at a time.
+        SecretSyncRun = "secret-sync.run",
+        /// Imports one secret sync's GitLab variables into its folder.
+        SecretSyncImport = "secret-sync.import",
+        /// Deletes the variables one secret sync wrote at GitLab.
+        SecretSyncRemove = "secret-sync.remove",
     }
 }
 

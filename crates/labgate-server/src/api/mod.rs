@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod instances;
 pub mod jobs;
 pub mod oauth;
+pub mod secret_syncs;
 pub mod webhooks;
 
 use axum::Router;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(instances::router())
         .merge(jobs::router())
         .merge(oauth::router())
+        .merge(secret_syncs::router())
         .merge(webhooks::router())
 }
 

@@ -235,6 +235,7 @@ fn resource_label(kind: ResourceType) -> &'static str {
         ResourceType::GitLabInstance => "GitLab instance",
         ResourceType::Tenant => "Tenant",
         ResourceType::User => "User",
+        ResourceType::SecretSync => "Secret sync",
     }
 }
 

@@ -3,3 +3,4 @@ pub mod connections;
 pub mod demo;
 pub mod remote;
 pub mod serve;
+pub mod syncs;
