@@ -28,13 +28,13 @@ use time::OffsetDateTime;
 pub use model::{KeySchema, SecretSync};
 
 use crate::audit::{AuditEvent, AuditLog};
-use crate::auth::{Access, Actor, Principal};
+use crate::auth::{Access, Principal};
 use crate::clock::Clock;
 use crate::connections::{Connections, GitLabSession};
-use crate::ids::{ConnectionId, JobId, SecretSyncId, TenantId};
+use crate::ids::{ConnectionId, JobId, SecretProjectId, SecretSyncId, TenantId};
 use crate::jobs::{JobKind, JobQueue, JobSpec};
 use crate::rows::{ms, opt_ms, signed32};
-use crate::secrets::{EnvironmentSlug, FolderChange, SecretPath, SecretProject, SecretProjectId, Secrets};
+use crate::secrets::{EnvironmentSlug, FolderChange, SecretPath, SecretProject, Secrets};
 use crate::timefmt::{format_opt, format_time};
 use crate::vault::Vault;
 use crate::{CoreError, Result};
@@ -61,14 +61,9 @@ pub fn dedupe_key(kind: JobKind, id: &SecretSyncId) -> String {
     }
 }
 
-/// The system acting for a tenant in background work.
+/// labgate acting for a tenant in background work.
 fn system_principal(tenant_id: &TenantId) -> Principal {
-    Principal {
-        tenant_id: tenant_id.clone(),
-        role: labgate_proto::api_keys::Role::Admin,
-        actor: Actor::System,
-        source_ip: None,
-    }
+    Principal::system(tenant_id.clone())
 }
 
 #[derive(Clone)]

@@ -7,9 +7,9 @@ use labgate_store::SecretSyncRecord;
 use time::OffsetDateTime;
 
 use super::planner::{MAX_KEY_LENGTH, VariableFlags};
-use crate::ids::{ConnectionId, JobId, SecretSyncId, TenantId};
+use crate::ids::{ConnectionId, JobId, SecretProjectId, SecretSyncId, TenantId};
 use crate::rows::{Parsed, StoredValueError, flag, opt_text, opt_time, time, unsigned};
-use crate::secrets::{EnvironmentSlug, SecretPath, SecretProjectId};
+use crate::secrets::{EnvironmentSlug, SecretPath};
 use crate::{CoreError, Result};
 
 /// The placeholder a key schema must contain.
