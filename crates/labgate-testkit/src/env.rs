@@ -190,6 +190,10 @@ impl Wiring {
             .connections
             .clone()
             .with_client_options(test_client_options(self.gitlab_timeout));
+        services.secret_syncs = services
+            .secret_syncs
+            .clone()
+            .with_connections(services.connections.clone());
         services
     }
 }

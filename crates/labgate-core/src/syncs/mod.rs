@@ -105,7 +105,7 @@ impl SecretSyncs {
     }
 
     /// The same service calling GitLab through `connections`.
-    pub(crate) fn with_connections(mut self, connections: Connections) -> SecretSyncs {
+    pub fn with_connections(mut self, connections: Connections) -> SecretSyncs {
         self.connections = connections;
         self
     }
