@@ -272,6 +272,15 @@ impl SimState {
     }
 
     /// A CI/CD variable as stored (value included even when hidden).
+    /// Every CI/CD variable of a project or group (by path), in GitLab's order.
+    pub fn variables(&self, source: &str) -> Vec<Variable> {
+        self.read(|db| {
+            db.source_by_path(source)
+                .and_then(|s| db.variables.get(&s).cloned())
+                .unwrap_or_default()
+        })
+    }
+
     pub fn variable(&self, source: &str, key: &str, environment_scope: &str) -> Option<Variable> {
         self.read(|db| {
             let s = db.source_by_path(source)?;

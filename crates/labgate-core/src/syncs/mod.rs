@@ -26,6 +26,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 pub use model::{KeySchema, SecretSync};
+pub use run::JobEnd;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
@@ -476,11 +477,12 @@ impl SecretSyncs {
             dedupe_key: Some(dedupe_key(kind, &sync.id)),
         };
         let (job, created) = self.jobs.enqueue(&spec).await?;
-        if !created {
-            // A queued job holding the key (a debounced auto-sync) runs now if asked to.
+        let now = self.clock.now();
+        // A queued job holding the key (a debounced auto-sync) runs now when a person asks for
+        // a run now; further changes within the debounce leave it where it is.
+        if !created && spec.run_at.is_none_or(|at| at <= now) {
             self.jobs.wake(&spec).await?;
         }
-        let now = self.clock.now();
         self.store
             .set_secret_sync_status(
                 sync.tenant_id.as_str(),

@@ -15,6 +15,7 @@ async fn env() -> TestEnv {
 }
 
 mod connections;
+mod secret_syncs;
 mod webhooks;
 
 fn worker(env: &TestEnv, owner: &str) -> Worker {
