@@ -46,6 +46,7 @@ pub mod instances;
 pub mod jobs;
 pub mod readiness;
 mod rows;
+pub mod secrets;
 pub mod tenants;
 pub mod timefmt;
 pub mod vault;
@@ -74,6 +75,7 @@ use crate::connections::Connections;
 use crate::instances::GitLabInstances;
 use crate::jobs::JobQueue;
 use crate::readiness::Readiness;
+use crate::secrets::Secrets;
 use crate::tenants::Tenants;
 use crate::vault::Vault;
 use crate::webhooks::Webhooks;
@@ -95,6 +97,8 @@ pub struct Services {
     pub webhooks: Webhooks,
     pub connections: Connections,
     pub instances: GitLabInstances,
+    /// labgate's own secrets: projects, environments, folders and versions.
+    pub secrets: Secrets,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -211,6 +215,7 @@ impl Services {
                 instances.clone(),
             ),
             instances,
+            secrets: Secrets::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),

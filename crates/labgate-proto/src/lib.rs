@@ -13,6 +13,7 @@ pub mod instances;
 pub mod jobs;
 mod openapi;
 pub mod pagination;
+pub mod secrets;
 mod serde_util;
 pub mod tenants;
 pub mod vocab;

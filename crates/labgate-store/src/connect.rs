@@ -96,6 +96,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "connect_sessions",
         include_str!("../migrations/sqlite/0010_connect_sessions.sql"),
     ),
+    (
+        11,
+        "secrets",
+        include_str!("../migrations/sqlite/0011_secrets.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -143,6 +148,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "connect_sessions",
         include_str!("../migrations/postgres/0010_connect_sessions.sql"),
+    ),
+    (
+        11,
+        "secrets",
+        include_str!("../migrations/postgres/0011_secrets.sql"),
     ),
 ];
 

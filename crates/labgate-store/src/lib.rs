@@ -23,6 +23,7 @@ mod error;
 mod gitlab_instances;
 mod jobs;
 mod schema;
+mod secrets;
 mod tenants;
 mod users;
 mod vault_items;
@@ -41,6 +42,10 @@ pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
+pub use secrets::{
+    NewSecretVersion, SECRET_VALUE_FIELD, SECRET_VERSIONS_TABLE, SecretEnvironmentRecord, SecretProjectRecord,
+    SecretRecord, SecretValueRecord, SecretVersionRecord, SecretWrite,
+};
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 pub use users::{NewSession, NewUser, SessionRecord, UserLoginRecord, UserRecord};
 pub use vault_items::{VaultItemKey, VaultItemRecord};
