@@ -247,7 +247,11 @@ pub struct UpdateSecretRequest {
     #[serde(default)]
     #[schema(max_length = 512)]
     pub secret_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::serde_util::exposed_secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::serde_util::exposed_secret_opt"
+    )]
     #[schema(value_type = Option<String>)]
     pub secret_value: Option<SecretString>,
     #[serde(default)]
@@ -289,7 +293,11 @@ pub struct SecretLocation {
 pub struct BatchSecret {
     pub secret_key: String,
     /// Required to create; optional to update; ignored on delete.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::serde_util::exposed_secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::serde_util::exposed_secret_opt"
+    )]
     #[schema(value_type = Option<String>)]
     pub secret_value: Option<SecretString>,
     #[serde(default)]
@@ -394,7 +402,11 @@ pub struct SecretVersionView {
     pub actor: AuditActor,
     pub created_at: String,
     /// Only with `includeValues=true`.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::serde_util::exposed_secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::serde_util::exposed_secret_opt"
+    )]
     #[schema(value_type = Option<String>)]
     pub secret_value: Option<SecretString>,
 }

@@ -43,8 +43,8 @@ pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use secrets::{
-    NewSecretVersion, SECRET_VALUE_FIELD, SECRET_VERSIONS_TABLE, SecretEnvironmentRecord, SecretProjectRecord,
-    SecretRecord, SecretValueRecord, SecretVersionRecord, SecretWrite,
+    NewSecretVersion, SECRET_VALUE_FIELD, SECRET_VERSIONS_TABLE, SecretEnvironmentRecord,
+    SecretProjectRecord, SecretRecord, SecretValueRecord, SecretVersionRecord, SecretWrite,
 };
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 pub use users::{NewSession, NewUser, SessionRecord, UserLoginRecord, UserRecord};

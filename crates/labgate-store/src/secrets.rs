@@ -210,11 +210,13 @@ impl Store {
 
     pub async fn secret_project(&self, tenant_id: &str, id: &str) -> Result<Option<SecretProjectRecord>> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM secret_projects WHERE tenant_id = $1 AND id = $2");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SecretProjectRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SecretProjectRecord>(&sql)
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// A page of the tenant's projects by name, and how many there are.
@@ -267,10 +269,12 @@ impl Store {
         let sql = format!(
             "SELECT {ENVIRONMENT_COLUMNS} FROM secret_environments WHERE project_id = $1 ORDER BY position, slug"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SecretEnvironmentRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SecretEnvironmentRecord>(&sql)
             .bind(project_id)
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// Adds an environment; a slug the project has is [`crate::StoreError::Conflict`].
@@ -398,27 +402,35 @@ impl Store {
             "SELECT {SECRET_VALUE_COLUMNS} FROM {SECRET_VALUE_FROM} WHERE s.tenant_id = $1 AND s.environment_id = $2 \
              AND s.path = $3 AND s.secret_key = $4"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SecretValueRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SecretValueRecord>(&sql)
             .bind(tenant_id)
             .bind(environment_id)
             .bind(path)
             .bind(key)
             .fetch_optional(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// Every version of a secret, newest first, with their sealed values.
-    pub async fn secret_versions(&self, tenant_id: &str, secret_id: &str) -> Result<Vec<SecretVersionRecord>> {
+    pub async fn secret_versions(
+        &self,
+        tenant_id: &str,
+        secret_id: &str,
+    ) -> Result<Vec<SecretVersionRecord>> {
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM secret_versions v LEFT JOIN vault_items i ON i.tenant_id = v.tenant_id \
              AND i.owner_table = 'secret_versions' AND i.owner_id = v.id AND i.field = 'value' \
              WHERE v.tenant_id = $1 AND v.secret_id = $2 ORDER BY v.version DESC"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SecretVersionRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SecretVersionRecord>(&sql)
             .bind(tenant_id)
             .bind(secret_id)
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// Applies every write in one transaction. A taken key is [`crate::StoreError::Conflict`];

@@ -21,7 +21,10 @@ fn error(line: usize, message: &str) -> CoreError {
 
 /// Parses a whole file. A key given twice is refused: which of the two was meant is a guess.
 pub fn parse(content: &str) -> Result<Vec<DotenvEntry>, CoreError> {
-    let lines: Vec<&str> = content.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line)).collect();
+    let lines: Vec<&str> = content
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .collect();
     let mut entries: Vec<DotenvEntry> = Vec::new();
     let mut index = 0;
     while let Some(raw) = lines.get(index) {
@@ -53,7 +56,9 @@ pub fn parse(content: &str) -> Result<Vec<DotenvEntry>, CoreError> {
             // An unquoted value ends where a comment starts (a # after whitespace).
             let end = rest
                 .char_indices()
-                .find(|&(at, c)| c == '#' && rest.get(..at).is_some_and(|before| before.ends_with([' ', '\t'])))
+                .find(|&(at, c)| {
+                    c == '#' && rest.get(..at).is_some_and(|before| before.ends_with([' ', '\t']))
+                })
                 .map_or(rest.len(), |(at, _)| at);
             Zeroizing::new(rest.get(..end).unwrap_or(rest).trim_end().to_owned())
         };
@@ -80,7 +85,11 @@ fn trailing(number: usize, after: &str) -> Result<(), CoreError> {
 
 /// The value of a double-quoted string that starts with `first` and may continue on the
 /// following lines (advancing `next` past them), and the text after its closing quote.
-fn double_quoted<'a>(first: &'a str, lines: &[&'a str], next: &mut usize) -> Option<(Zeroizing<String>, &'a str)> {
+fn double_quoted<'a>(
+    first: &'a str,
+    lines: &[&'a str],
+    next: &mut usize,
+) -> Option<(Zeroizing<String>, &'a str)> {
     let mut value = Zeroizing::new(String::new());
     let mut current = first;
     loop {

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use labgate_crypto::Aad;
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_store::{
-    NewSecretVersion, SECRET_VALUE_FIELD, SECRET_VERSIONS_TABLE, SecretEnvironmentRecord, SecretProjectRecord,
-    SecretRecord, SecretValueRecord, SecretVersionRecord, SecretWrite, Store, StoreError,
+    NewSecretVersion, SECRET_VALUE_FIELD, SECRET_VERSIONS_TABLE, SecretEnvironmentRecord,
+    SecretProjectRecord, SecretRecord, SecretValueRecord, SecretVersionRecord, SecretWrite, Store,
+    StoreError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -40,8 +41,11 @@ use crate::vault::Vault;
 use crate::{CoreError, Result};
 
 /// The environments a project gets when it is created without any.
-pub const DEFAULT_ENVIRONMENTS: [(&str, &str); 3] =
-    [("Development", "dev"), ("Staging", "staging"), ("Production", "prod")];
+pub const DEFAULT_ENVIRONMENTS: [(&str, &str); 3] = [
+    ("Development", "dev"),
+    ("Staging", "staging"),
+    ("Production", "prod"),
+];
 /// Most secrets one batch request or import writes.
 pub const MAX_BATCH: usize = 1_000;
 
@@ -89,7 +93,10 @@ fn aad<'a>(tenant: &'a str, version_id: &'a str) -> Aad<'a> {
     Aad::new(tenant, SECRET_VERSIONS_TABLE, version_id, SECRET_VALUE_FIELD)
 }
 
-fn project_row(record: SecretProjectRecord, environments: Vec<SecretEnvironmentRecord>) -> Parsed<SecretProject> {
+fn project_row(
+    record: SecretProjectRecord,
+    environments: Vec<SecretEnvironmentRecord>,
+) -> Parsed<SecretProject> {
     Ok(SecretProject {
         id: SecretProjectId::from_stored(record.id),
         name: record.name,
@@ -343,7 +350,11 @@ impl Secrets {
     }
 
     /// The folders of an environment that hold secrets (the root at least).
-    async fn folders_of(&self, tenant: &TenantId, environment: &SecretEnvironment) -> Result<Vec<SecretPath>> {
+    async fn folders_of(
+        &self,
+        tenant: &TenantId,
+        environment: &SecretEnvironment,
+    ) -> Result<Vec<SecretPath>> {
         let records = self
             .store
             .secrets_with_values(tenant.as_str(), environment.id.as_str(), "/", true)
@@ -382,8 +393,13 @@ impl Secrets {
             Err(other) => return Err(other.into()),
         }
         let created = environment_row(record)?;
-        self.audit_environment(principal, AuditAction::SecretEnvironmentCreate, &project, &created)
-            .await?;
+        self.audit_environment(
+            principal,
+            AuditAction::SecretEnvironmentCreate,
+            &project,
+            &created,
+        )
+        .await?;
         Ok(created)
     }
 
@@ -429,8 +445,13 @@ impl Secrets {
             Err(other) => return Err(other.into()),
         }
         let updated = environment_row(record)?;
-        self.audit_environment(principal, AuditAction::SecretEnvironmentUpdate, &project, &updated)
-            .await?;
+        self.audit_environment(
+            principal,
+            AuditAction::SecretEnvironmentUpdate,
+            &project,
+            &updated,
+        )
+        .await?;
         Ok(updated)
     }
 
@@ -461,8 +482,13 @@ impl Secrets {
         {
             return Err(environment_not_found());
         }
-        self.audit_environment(principal, AuditAction::SecretEnvironmentDelete, &project, &environment)
-            .await?;
+        self.audit_environment(
+            principal,
+            AuditAction::SecretEnvironmentDelete,
+            &project,
+            &environment,
+        )
+        .await?;
         for path in folders {
             self.folder_changed(&principal.tenant_id, &project.id, &environment.slug, &path)
                 .await;
@@ -511,7 +537,12 @@ impl Secrets {
     }
 
     /// Opens a stored secret's value and audits the read (folded).
-    async fn open_secret(&self, principal: &Principal, place: &Place, stored: StoredSecret) -> Result<Secret> {
+    async fn open_secret(
+        &self,
+        principal: &Principal,
+        place: &Place,
+        stored: StoredSecret,
+    ) -> Result<Secret> {
         let record = stored.record;
         let value = self
             .vault
@@ -567,7 +598,9 @@ impl Secrets {
             .await?;
         let mut records = records;
         // Byte order, the same on both backends whatever PostgreSQL's collation says.
-        records.sort_by(|a, b| (&a.secret.path, &a.secret.secret_key).cmp(&(&b.secret.path, &b.secret.secret_key)));
+        records.sort_by(|a, b| {
+            (&a.secret.path, &a.secret.secret_key).cmp(&(&b.secret.path, &b.secret.secret_key))
+        });
         let mut secrets = Vec::with_capacity(records.len());
         for record in records {
             if !tags.is_empty() {
@@ -749,8 +782,13 @@ impl Secrets {
             }
             Err(other) => return Err(other.into()),
         }
-        self.folder_changed(&place.tenant, &place.project.id, &place.environment.slug, &place.path)
-            .await;
+        self.folder_changed(
+            &place.tenant,
+            &place.project.id,
+            &place.environment.slug,
+            &place.path,
+        )
+        .await;
         Ok(())
     }
 
@@ -917,15 +955,27 @@ impl Secrets {
         self.commit(&place, &writes).await?;
         let mut result = Vec::with_capacity(created.len());
         for (record, new) in created.into_iter().zip(secrets) {
-            self.audit_write(principal, AuditAction::SecretCreate, &place, &record.id, &new.key, 1)
-                .await?;
+            self.audit_write(
+                principal,
+                AuditAction::SecretCreate,
+                &place,
+                &record.id,
+                &new.key,
+                1,
+            )
+            .await?;
             result.push(self.written(&place, record, new.value)?);
         }
         Ok(result)
     }
 
     /// Changes one secret; a new version only when something differs.
-    pub async fn update(&self, principal: &Principal, folder: &Folder, change: SecretChange) -> Result<Secret> {
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        folder: &Folder,
+        change: SecretChange,
+    ) -> Result<Secret> {
         Ok(self
             .update_many(principal, folder, vec![change])
             .await?
@@ -948,9 +998,10 @@ impl Secrets {
         let mut results: Vec<(SecretRecord, SecretString, bool)> = Vec::with_capacity(changes.len());
         let mut renamed_to: BTreeSet<&SecretKey> = BTreeSet::new();
         for change in &changes {
-            let stored = self.stored(&place, &change.key).await?.ok_or_else(|| {
-                CoreError::NotFound("secret")
-            })?;
+            let stored = self
+                .stored(&place, &change.key)
+                .await?
+                .ok_or_else(|| CoreError::NotFound("secret"))?;
             if let Some(new_key) = change.new_key.as_ref().filter(|new_key| **new_key != change.key) {
                 // Renames onto a key the folder has are refused even when that key is renamed
                 // away in the same batch: the rows are written one after another.
@@ -981,8 +1032,15 @@ impl Secrets {
             if changed {
                 let key = SecretKey::from_stored(record.secret_key.clone());
                 let version = unsigned("secrets.version", record.version)?;
-                self.audit_write(principal, AuditAction::SecretUpdate, &place, &record.id, &key, version)
-                    .await?;
+                self.audit_write(
+                    principal,
+                    AuditAction::SecretUpdate,
+                    &place,
+                    &record.id,
+                    &key,
+                    version,
+                )
+                .await?;
             }
             secrets.push(self.written(&place, record, value)?);
         }
@@ -1026,8 +1084,15 @@ impl Secrets {
         for (record, value) in deleted {
             let key = SecretKey::from_stored(record.secret_key.clone());
             let version = unsigned("secrets.version", record.version)?;
-            self.audit_write(principal, AuditAction::SecretDelete, &place, &record.id, &key, version)
-                .await?;
+            self.audit_write(
+                principal,
+                AuditAction::SecretDelete,
+                &place,
+                &record.id,
+                &key,
+                version,
+            )
+            .await?;
             secrets.push(self.written(&place, record, value)?);
         }
         Ok(secrets)

@@ -46,7 +46,9 @@ impl SecretPath {
         let invalid = |why: &str| {
             CoreError::validation(
                 "secretPath",
-                format!("secretPath {why}: a path is / or /segment/… with segments of letters, digits, _, . and -"),
+                format!(
+                    "secretPath {why}: a path is / or /segment/… with segments of letters, digits, _, . and -"
+                ),
             )
         };
         if text.chars().count() > MAX_PATH_LEN {
@@ -244,7 +246,10 @@ impl std::fmt::Display for TagSlug {
 /// Tags from a caller: each parsed, duplicates dropped, order kept.
 pub fn parse_tags<S: AsRef<str>>(tags: &[S]) -> Result<Vec<TagSlug>, CoreError> {
     if tags.len() > MAX_TAGS {
-        return Err(CoreError::validation("tags", format!("a secret has at most {MAX_TAGS} tags")));
+        return Err(CoreError::validation(
+            "tags",
+            format!("a secret has at most {MAX_TAGS} tags"),
+        ));
     }
     let mut parsed: Vec<TagSlug> = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -288,7 +293,9 @@ pub struct SecretProject {
 
 impl SecretProject {
     pub fn environment(&self, slug: &EnvironmentSlug) -> Option<&SecretEnvironment> {
-        self.environments.iter().find(|environment| &environment.slug == slug)
+        self.environments
+            .iter()
+            .find(|environment| &environment.slug == slug)
     }
 }
 
@@ -392,7 +399,9 @@ mod tests {
         assert_eq!(SecretPath::parse("/").unwrap(), SecretPath::root());
         assert_eq!(SecretPath::parse("/a/b/").unwrap().as_str(), "/a/b");
         assert_eq!(SecretPath::parse("/a.b/c_d-e").unwrap().as_str(), "/a.b/c_d-e");
-        for bad in ["", "a", "//", "/a//b", "/a/../b", "/..", "/./a", "/a b", "/a\\b", "/ä"] {
+        for bad in [
+            "", "a", "//", "/a//b", "/a/../b", "/..", "/./a", "/a b", "/a\\b", "/ä",
+        ] {
             assert!(SecretPath::parse(bad).is_err(), "{bad:?}");
         }
         assert!(SecretPath::parse(&format!("/{}", "a".repeat(MAX_PATH_LEN))).is_err());

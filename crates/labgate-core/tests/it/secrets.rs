@@ -79,9 +79,15 @@ async fn a_project_gets_default_environments_and_secrets_round_trip_with_version
     assert_eq!(secrets.project(&env.admin, &created.id).await.unwrap(), created);
 
     let dev = folder(&created, "dev", "/");
-    let secret = secrets.create(&env.admin, &dev, new("DB_PASSWORD", "hunter2")).await.unwrap();
+    let secret = secrets
+        .create(&env.admin, &dev, new("DB_PASSWORD", "hunter2"))
+        .await
+        .unwrap();
     assert_eq!(secret.version, 1);
-    let got = secrets.get(&env.admin, &dev, &key("DB_PASSWORD"), None).await.unwrap();
+    let got = secrets
+        .get(&env.admin, &dev, &key("DB_PASSWORD"), None)
+        .await
+        .unwrap();
     assert_eq!(got.value.expose_secret(), "hunter2");
 
     // Same value and comment: no new version. A different value: version 2.
@@ -99,22 +105,37 @@ async fn a_project_gets_default_environments_and_secrets_round_trip_with_version
     assert_eq!(updated.version, 2);
     assert_eq!(updated.comment, "rotated");
 
-    let old = secrets.get(&env.admin, &dev, &key("DB_PASSWORD"), Some(1)).await.unwrap();
+    let old = secrets
+        .get(&env.admin, &dev, &key("DB_PASSWORD"), Some(1))
+        .await
+        .unwrap();
     assert_eq!(old.value.expose_secret(), "hunter2");
     assert_eq!(old.version, 1);
 
-    let history = secrets.history(&env.admin, &dev, &key("DB_PASSWORD"), true).await.unwrap();
+    let history = secrets
+        .history(&env.admin, &dev, &key("DB_PASSWORD"), true)
+        .await
+        .unwrap();
     let versions: Vec<u32> = history.iter().map(|v| v.version).collect();
     assert_eq!(versions, [2, 1]);
     assert_eq!(history[1].value.as_ref().unwrap().expose_secret(), "hunter2");
-    let without = secrets.history(&env.admin, &dev, &key("DB_PASSWORD"), false).await.unwrap();
+    let without = secrets
+        .history(&env.admin, &dev, &key("DB_PASSWORD"), false)
+        .await
+        .unwrap();
     assert!(without.iter().all(|v| v.value.is_none()));
 
-    let rolled = secrets.rollback(&env.admin, &dev, &key("DB_PASSWORD"), 1).await.unwrap();
+    let rolled = secrets
+        .rollback(&env.admin, &dev, &key("DB_PASSWORD"), 1)
+        .await
+        .unwrap();
     assert_eq!(rolled.version, 3);
     assert_eq!(rolled.value.expose_secret(), "hunter2");
     assert_eq!(rolled.comment, "");
-    let current = secrets.get(&env.admin, &dev, &key("DB_PASSWORD"), None).await.unwrap();
+    let current = secrets
+        .get(&env.admin, &dev, &key("DB_PASSWORD"), None)
+        .await
+        .unwrap();
     assert_eq!((current.version, current.value.expose_secret()), (3, "hunter2"));
     assert!(matches!(
         secrets.rollback(&env.admin, &dev, &key("DB_PASSWORD"), 9).await,
@@ -147,7 +168,10 @@ async fn folder_values_and_imports_follow_the_contract() {
         .await
         .unwrap();
     assert_eq!(summary.created, ["B", "A"]);
-    let values = secrets.folder_values(&system, &created.id, &prod, &path).await.unwrap();
+    let values = secrets
+        .folder_values(&system, &created.id, &prod, &path)
+        .await
+        .unwrap();
     let pairs: Vec<(&str, &str, u32)> = values
         .iter()
         .map(|s| (s.key.as_str(), s.value.expose_secret(), s.version))
@@ -156,22 +180,35 @@ async fn folder_values_and_imports_follow_the_contract() {
     assert_eq!(values[0].comment, "first");
 
     // Not overwriting leaves a differing value; overwriting makes one version per change only.
-    let again = vec![imported("A", "1", None), imported("B", "3", None), imported("C", "4", None)];
+    let again = vec![
+        imported("A", "1", None),
+        imported("B", "3", None),
+        imported("C", "4", None),
+    ];
     let kept = secrets
         .import_values(&system, &created.id, &prod, &path, again.clone(), false)
         .await
         .unwrap();
-    assert_eq!((kept.created, kept.updated, kept.unchanged), (vec!["C".to_owned()], vec![], vec!["A".to_owned(), "B".to_owned()]));
+    assert_eq!(
+        (kept.created, kept.updated, kept.unchanged),
+        (vec!["C".to_owned()], vec![], vec!["A".to_owned(), "B".to_owned()])
+    );
     let overwritten = secrets
         .import_values(&system, &created.id, &prod, &path, again, true)
         .await
         .unwrap();
     assert_eq!(overwritten.updated, ["B"]);
     assert_eq!(overwritten.unchanged, ["A", "C"]);
-    let values = secrets.folder_values(&system, &created.id, &prod, &path).await.unwrap();
+    let values = secrets
+        .folder_values(&system, &created.id, &prod, &path)
+        .await
+        .unwrap();
     let versions: Vec<(&str, u32)> = values.iter().map(|s| (s.key.as_str(), s.version)).collect();
     assert_eq!(versions, [("A", 1), ("B", 2), ("C", 1)]);
-    assert_eq!(values[0].comment, "first", "an import without a comment keeps the secret's");
+    assert_eq!(
+        values[0].comment, "first",
+        "an import without a comment keeps the secret's"
+    );
     // The root folder is another folder.
     let root = secrets
         .folder_values(&system, &created.id, &prod, &SecretPath::root())
@@ -186,12 +223,18 @@ async fn another_tenants_project_is_not_found_and_roles_are_enforced() {
     let secrets = &env.services.secrets;
     let created = project(&env, &env.admin).await;
     let dev = folder(&created, "dev", "/");
-    secrets.create(&env.admin, &dev, new("TOKEN", "t0k3n")).await.unwrap();
+    secrets
+        .create(&env.admin, &dev, new("TOKEN", "t0k3n"))
+        .await
+        .unwrap();
 
     for result in [
         secrets.project(&env.other_admin, &created.id).await.map(|_| ()),
         secrets.list(&env.other_admin, &dev, false, &[]).await.map(|_| ()),
-        secrets.delete_project(&env.other_admin, &created.id).await.map(|_| ()),
+        secrets
+            .delete_project(&env.other_admin, &created.id)
+            .await
+            .map(|_| ()),
         secrets
             .folder_values(
                 &Principal::system(env.other_tenant.id.clone()),
@@ -202,7 +245,10 @@ async fn another_tenants_project_is_not_found_and_roles_are_enforced() {
             .await
             .map(|_| ()),
     ] {
-        assert!(matches!(result, Err(CoreError::NotFound("project"))), "{result:?}");
+        assert!(
+            matches!(result, Err(CoreError::NotFound("project"))),
+            "{result:?}"
+        );
     }
     assert!(matches!(
         secrets.project(&env.admin, &SecretProjectId::generate()).await,
@@ -216,7 +262,9 @@ async fn another_tenants_project_is_not_found_and_roles_are_enforced() {
         secrets.create(&reader, &dev, new("OTHER", "x")).await,
         Err(CoreError::Forbidden(_))
     ));
-    let broker = env.principal(&env.key("acme", Role::CredentialReader).await).await;
+    let broker = env
+        .principal(&env.key("acme", Role::CredentialReader).await)
+        .await;
     assert!(matches!(
         secrets.list(&broker, &dev, false, &[]).await,
         Err(CoreError::Forbidden(_))
@@ -247,15 +295,25 @@ async fn bad_input_is_refused_with_what_was_wrong() {
         Err(CoreError::NotFound("secret"))
     ));
     assert!(matches!(
-        secrets.create_project(&env.admin, "Payments API", None, None).await,
+        secrets
+            .create_project(&env.admin, "Payments API", None, None)
+            .await,
         Err(CoreError::AlreadyExists(_))
     ));
     let bad_envs = vec![
-        NewEnvironment { name: "One".into(), slug: "one".into() },
-        NewEnvironment { name: "Two".into(), slug: "one".into() },
+        NewEnvironment {
+            name: "One".into(),
+            slug: "one".into(),
+        },
+        NewEnvironment {
+            name: "Two".into(),
+            slug: "one".into(),
+        },
     ];
     assert!(matches!(
-        secrets.create_project(&env.admin, "X", None, Some(bad_envs)).await,
+        secrets
+            .create_project(&env.admin, "X", None, Some(bad_envs))
+            .await,
         Err(CoreError::Validation { .. })
     ));
 
@@ -275,8 +333,14 @@ async fn bad_input_is_refused_with_what_was_wrong() {
     assert_eq!(keys, ["A"]);
     // An unknown key in an update batch writes nothing either.
     let changes = vec![
-        SecretChange { value: Some(value("9")), ..change("A") },
-        SecretChange { value: Some(value("9")), ..change("NOPE") },
+        SecretChange {
+            value: Some(value("9")),
+            ..change("A")
+        },
+        SecretChange {
+            value: Some(value("9")),
+            ..change("NOPE")
+        },
     ];
     assert!(secrets.update_many(&env.admin, &dev, changes).await.is_err());
     let a = secrets.get(&env.admin, &dev, &key("A"), None).await.unwrap();
@@ -295,7 +359,11 @@ async fn bad_input_is_refused_with_what_was_wrong() {
                 &created.id,
                 &dev.environment,
                 &dev.path,
-                vec![ImportedSecret { key: "BAD KEY".into(), value: value("x"), comment: None }],
+                vec![ImportedSecret {
+                    key: "BAD KEY".into(),
+                    value: value("x"),
+                    comment: None
+                }],
                 true,
             )
             .await,
@@ -317,21 +385,38 @@ async fn paths_nest_renames_keep_history_and_tags_filter() {
         ..new("DEEP", "d")
     };
     secrets.create(&env.admin, &deep, tagged).await.unwrap();
-    secrets.create(&env.admin, &sibling, new("SIBLING", "s")).await.unwrap();
+    secrets
+        .create(&env.admin, &sibling, new("SIBLING", "s"))
+        .await
+        .unwrap();
 
     let under = |path: &str| folder(&created, "dev", path);
     let keys = |list: Vec<labgate_core::secrets::Secret>| -> Vec<String> {
-        list.into_iter().map(|s| format!("{}:{}", s.path, s.key)).collect()
+        list.into_iter()
+            .map(|s| format!("{}:{}", s.path, s.key))
+            .collect()
     };
     assert_eq!(
         keys(secrets.list(&env.admin, &root, true, &[]).await.unwrap()),
         ["/:ROOT", "/aXb:SIBLING", "/a_b/c:DEEP"]
     );
     // `_` is no wildcard: /a_b does not take in /aXb.
-    assert_eq!(keys(secrets.list(&env.admin, &under("/a_b"), true, &[]).await.unwrap()), ["/a_b/c:DEEP"]);
-    assert!(secrets.list(&env.admin, &under("/a_b"), false, &[]).await.unwrap().is_empty());
+    assert_eq!(
+        keys(secrets.list(&env.admin, &under("/a_b"), true, &[]).await.unwrap()),
+        ["/a_b/c:DEEP"]
+    );
+    assert!(
+        secrets
+            .list(&env.admin, &under("/a_b"), false, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let db = parse_tags(&["db"]).unwrap();
-    assert_eq!(keys(secrets.list(&env.admin, &root, true, &db).await.unwrap()), ["/a_b/c:DEEP"]);
+    assert_eq!(
+        keys(secrets.list(&env.admin, &root, true, &db).await.unwrap()),
+        ["/a_b/c:DEEP"]
+    );
 
     let renamed = SecretChange {
         new_key: Some(key("DEEPER")),
@@ -340,7 +425,10 @@ async fn paths_nest_renames_keep_history_and_tags_filter() {
     let secret = secrets.update(&env.admin, &deep, renamed).await.unwrap();
     assert_eq!((secret.key.as_str(), secret.version), ("DEEPER", 2));
     assert_eq!(secret.tags, db, "tags stay unless given");
-    let history = secrets.history(&env.admin, &deep, &key("DEEPER"), false).await.unwrap();
+    let history = secrets
+        .history(&env.admin, &deep, &key("DEEPER"), false)
+        .await
+        .unwrap();
     let names: Vec<&str> = history.iter().map(|v| v.key.as_str()).collect();
     assert_eq!(names, ["DEEPER", "DEEP"]);
     let onto = SecretChange {
@@ -377,38 +465,69 @@ async fn every_committed_write_tells_the_hooks_once() {
 
     secrets.create(&env.admin, &dev, new("A", "1")).await.unwrap();
     assert_eq!(take(), [expected.clone()], "create");
-    let update = SecretChange { value: Some(value("2")), ..change("A") };
+    let update = SecretChange {
+        value: Some(value("2")),
+        ..change("A")
+    };
     secrets.update(&env.admin, &dev, update.clone()).await.unwrap();
     assert_eq!(take(), [expected.clone()], "update");
     secrets.update(&env.admin, &dev, update).await.unwrap();
     assert_eq!(take(), [], "an update that changes nothing commits nothing");
     secrets.rollback(&env.admin, &dev, &key("A"), 1).await.unwrap();
     assert_eq!(take(), [expected.clone()], "rollback");
-    secrets.create_many(&env.admin, &dev, vec![new("B", "1"), new("C", "1")]).await.unwrap();
+    secrets
+        .create_many(&env.admin, &dev, vec![new("B", "1"), new("C", "1")])
+        .await
+        .unwrap();
     assert_eq!(take(), [expected.clone()], "batch create");
-    assert!(secrets.create_many(&env.admin, &dev, vec![new("D", "1"), new("B", "1")]).await.is_err());
+    assert!(
+        secrets
+            .create_many(&env.admin, &dev, vec![new("D", "1"), new("B", "1")])
+            .await
+            .is_err()
+    );
     assert_eq!(take(), [], "a failed batch");
     let both = vec![
-        SecretChange { value: Some(value("x")), ..change("B") },
-        SecretChange { value: Some(value("x")), ..change("C") },
+        SecretChange {
+            value: Some(value("x")),
+            ..change("B")
+        },
+        SecretChange {
+            value: Some(value("x")),
+            ..change("C")
+        },
     ];
     secrets.update_many(&env.admin, &dev, both).await.unwrap();
     assert_eq!(take(), [expected.clone()], "batch update");
-    secrets.import_dotenv(&env.admin, &dev, "E=1\n", true).await.unwrap();
+    secrets
+        .import_dotenv(&env.admin, &dev, "E=1\n", true)
+        .await
+        .unwrap();
     assert_eq!(take(), [expected.clone()], "import");
-    secrets.import_dotenv(&env.admin, &dev, "E=1\n", true).await.unwrap();
+    secrets
+        .import_dotenv(&env.admin, &dev, "E=1\n", true)
+        .await
+        .unwrap();
     assert_eq!(take(), [], "an import that changes nothing");
     secrets.delete(&env.admin, &dev, &key("E")).await.unwrap();
     assert_eq!(take(), [expected.clone()], "delete");
-    secrets.delete_many(&env.admin, &dev, vec![key("B"), key("C")]).await.unwrap();
+    secrets
+        .delete_many(&env.admin, &dev, vec![key("B"), key("C")])
+        .await
+        .unwrap();
     assert_eq!(take(), [expected.clone()], "batch delete");
 
-    let staging = created.environment(&EnvironmentSlug::parse("staging").unwrap()).unwrap();
+    let staging = created
+        .environment(&EnvironmentSlug::parse("staging").unwrap())
+        .unwrap();
     secrets
         .update_environment(&env.admin, &created.id, &staging.id, EnvironmentChange::default())
         .await
         .unwrap();
-    secrets.delete_environment(&env.admin, &created.id, &staging.id).await.unwrap();
+    secrets
+        .delete_environment(&env.admin, &created.id, &staging.id)
+        .await
+        .unwrap();
     assert_eq!(
         take(),
         [FolderChange {
@@ -430,9 +549,15 @@ async fn reads_are_audited_folded_and_writes_without_values() {
     let secrets = &env.services.secrets;
     let created = project(&env, &env.admin).await;
     let dev = folder(&created, "dev", "/");
-    let secret = secrets.create(&env.admin, &dev, new("API_TOKEN", "s3cr3t-value")).await.unwrap();
+    let secret = secrets
+        .create(&env.admin, &dev, new("API_TOKEN", "s3cr3t-value"))
+        .await
+        .unwrap();
     for _ in 0..3 {
-        secrets.get(&env.admin, &dev, &key("API_TOKEN"), None).await.unwrap();
+        secrets
+            .get(&env.admin, &dev, &key("API_TOKEN"), None)
+            .await
+            .unwrap();
     }
     secrets.list(&env.admin, &dev, false, &[]).await.unwrap();
     let log = env
@@ -449,7 +574,11 @@ async fn reads_are_audited_folded_and_writes_without_values() {
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert_eq!(reads[0].occurrences, 4);
     assert_eq!(reads[0].resource_id.as_deref(), Some(secret.id.as_str()));
-    assert!(log.audit_logs.iter().any(|entry| entry.action.as_str() == "secret.create"));
+    assert!(
+        log.audit_logs
+            .iter()
+            .any(|entry| entry.action.as_str() == "secret.create")
+    );
     let text = serde_json::to_string(&log).unwrap();
     assert!(!text.contains("s3cr3t-value"));
     assert!(!format!("{secret:?}").contains("s3cr3t-value"));
