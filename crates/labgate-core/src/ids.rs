@@ -121,6 +121,22 @@ define_id!(
     /// An audit log entry.
     AuditEntryId
 );
+define_id!(
+    /// A project of secrets.
+    SecretProjectId
+);
+define_id!(
+    /// An environment of a secrets project.
+    SecretEnvironmentId
+);
+define_id!(
+    /// A secret (all its versions share the id).
+    SecretId
+);
+define_id!(
+    /// One version of a secret: the owner of its sealed value.
+    SecretVersionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,8 @@ pub mod instances;
 pub mod jobs;
 pub mod readiness;
 mod rows;
+pub mod secrets;
+pub mod syncs;
 pub mod tenants;
 pub mod timefmt;
 pub mod vault;
@@ -74,6 +76,8 @@ use crate::connections::Connections;
 use crate::instances::GitLabInstances;
 use crate::jobs::JobQueue;
 use crate::readiness::Readiness;
+use crate::secrets::Secrets;
+use crate::syncs::SecretSyncs;
 use crate::tenants::Tenants;
 use crate::vault::Vault;
 use crate::webhooks::Webhooks;
@@ -95,6 +99,10 @@ pub struct Services {
     pub webhooks: Webhooks,
     pub connections: Connections,
     pub instances: GitLabInstances,
+    /// labgate's own secrets: projects, environments, folders and versions.
+    pub secrets: Secrets,
+    /// Secret syncs to GitLab CI/CD variables.
+    pub secret_syncs: SecretSyncs,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -198,19 +206,42 @@ impl Services {
             gitlab_policy,
         );
         let users = Users::new(store.clone(), clock.clone(), audit.clone());
+        let connections = Connections::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            webhooks.clone(),
+            jobs.clone(),
+            instances.clone(),
+        );
+        let secrets = Secrets::new(store.clone(), vault.clone(), clock.clone(), audit.clone());
+        let secret_syncs = SecretSyncs::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            jobs.clone(),
+            connections.clone(),
+            secrets.clone(),
+        );
+        // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
+        let auto_sync = secret_syncs.clone();
+        secrets.on_change(move |change| {
+            let syncs = auto_sync.clone();
+            Box::pin(async move {
+                if let Err(error) = syncs.folder_changed(&change).await {
+                    tracing::error!(error = %error, project = %change.project, "could not queue the auto-sync of a changed folder");
+                }
+            })
+        });
         Services {
             ui_sessions: UiSessions::new(store.clone(), clock.clone(), audit.clone(), users.clone()),
             users,
-            connections: Connections::new(
-                store.clone(),
-                vault.clone(),
-                clock.clone(),
-                audit.clone(),
-                webhooks.clone(),
-                jobs.clone(),
-                instances.clone(),
-            ),
+            connections,
             instances,
+            secrets,
+            secret_syncs,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -229,6 +260,10 @@ impl Services {
     pub fn with_job_holder(mut self, holder: jobs::Holder) -> Services {
         self.jobs = self.jobs.clone().with_holder(holder);
         self.connections = self.connections.with_jobs(self.jobs.clone());
+        self.secret_syncs = self
+            .secret_syncs
+            .with_jobs(self.jobs.clone())
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -237,6 +272,7 @@ impl Services {
     pub fn with_site_url(mut self, site_url: Option<&str>) -> Services {
         self.instances = self.instances.with_site_url(site_url);
         self.connections = self.connections.with_instances(self.instances.clone());
+        self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self
     }
 
@@ -244,6 +280,7 @@ impl Services {
     /// `days` (`LABGATE_PROACTIVE_REFRESH_DAYS`); others refresh on their next read.
     pub fn with_proactive_refresh_days(mut self, days: u32) -> Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
+        self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self
     }
 
@@ -259,6 +296,7 @@ impl Services {
     pub fn with_default_instance(mut self, default_instance: instances::DefaultInstance) -> Services {
         self.instances = self.instances.with_default_instance(default_instance);
         self.connections = self.connections.with_instances(self.instances.clone());
+        self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self
     }
 

@@ -29,6 +29,10 @@ crate::text_enum! {
         SecretSync = "secret-sync",
         /// A person who logs in to the web UI.
         User = "user",
+        /// A project of secrets, with its environments.
+        SecretProject = "secret-project",
+        /// A secret of a project's folder.
+        Secret = "secret",
     }
 }
 
@@ -74,6 +78,21 @@ crate::text_enum! {
         UserDelete = "user.delete",
         /// A person logged in to the web UI.
         UserLogin = "user.login",
+        SecretProjectCreate = "secret-project.create",
+        SecretProjectDelete = "secret-project.delete",
+        SecretEnvironmentCreate = "secret-project.environment-create",
+        SecretEnvironmentUpdate = "secret-project.environment-update",
+        SecretEnvironmentDelete = "secret-project.environment-delete",
+        SecretCreate = "secret.create",
+        SecretUpdate = "secret.update",
+        SecretDelete = "secret.delete",
+        SecretRollback = "secret.rollback",
+        /// Values written from a `.env` file or another source, in one batch.
+        SecretImport = "secret.import",
+        /// A secret's value was read (folded per reader, secret and minute).
+        SecretRead = "secret.read",
+        /// Values of a secret's past versions were read (folded like reads).
+        SecretHistoryRead = "secret.history-read",
         SecretSyncCreate = "secret-sync.create",
         SecretSyncUpdate = "secret-sync.update",
         SecretSyncDelete = "secret-sync.delete",

@@ -14,6 +14,7 @@ pub mod jobs;
 mod openapi;
 pub mod pagination;
 pub mod secret_syncs;
+pub mod secrets;
 mod serde_util;
 pub mod tenants;
 pub mod vocab;

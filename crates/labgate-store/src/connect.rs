@@ -97,6 +97,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_connect_sessions.sql"),
     ),
     (
+        11,
+        "secrets",
+        include_str!("../migrations/sqlite/0011_secrets.sql"),
+    ),
+    (
         12,
         "secret_syncs",
         include_str!("../migrations/sqlite/0012_secret_syncs.sql"),
@@ -148,6 +153,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "connect_sessions",
         include_str!("../migrations/postgres/0010_connect_sessions.sql"),
+    ),
+    (
+        11,
+        "secrets",
+        include_str!("../migrations/postgres/0011_secrets.sql"),
     ),
     (
         12,

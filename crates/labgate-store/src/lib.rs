@@ -24,6 +24,7 @@ mod gitlab_instances;
 mod jobs;
 mod schema;
 mod secret_syncs;
+mod secrets;
 mod tenants;
 mod users;
 mod vault_items;
@@ -44,6 +45,10 @@ pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use secret_syncs::{
     SecretSyncRecord, SyncActivity, SyncResultRecord, SyncStatusUpdate, SyncedVariableRecord,
+};
+pub use secrets::{
+    NewSecretVersion, SECRET_VALUE_FIELD, SECRET_VERSIONS_TABLE, SecretEnvironmentRecord,
+    SecretProjectRecord, SecretRecord, SecretValueRecord, SecretVersionRecord, SecretWrite,
 };
 pub use tenants::{NewTenant, NewTenantKeys, TenantKeyRecord, TenantKeyRewrap, TenantRecord};
 pub use users::{NewSession, NewUser, SessionRecord, UserLoginRecord, UserRecord};

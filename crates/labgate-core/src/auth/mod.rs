@@ -79,6 +79,17 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// labgate itself acting in a tenant (a background job such as a secret sync run), with
+    /// every access an admin has.
+    pub fn system(tenant_id: TenantId) -> Principal {
+        Principal {
+            tenant_id,
+            role: Role::Admin,
+            actor: Actor::System,
+            source_ip: None,
+        }
+    }
+
     /// Refuses the operation unless the role allows it. Handlers call this first.
     pub fn require(&self, access: Access) -> Result<()> {
         if role_allows(self.role, access) {

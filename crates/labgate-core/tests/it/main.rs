@@ -10,6 +10,7 @@ mod network;
 mod oauth;
 mod oauth_checks;
 mod older_gitlab;
+mod secrets;
 mod ui_users;
 mod vault;
 

@@ -235,6 +235,8 @@ fn resource_label(kind: ResourceType) -> &'static str {
         ResourceType::GitLabInstance => "GitLab instance",
         ResourceType::Tenant => "Tenant",
         ResourceType::User => "User",
+        ResourceType::SecretProject => "Secrets project",
+        ResourceType::Secret => "Secret",
         ResourceType::SecretSync => "Secret sync",
     }
 }
@@ -242,7 +244,7 @@ fn resource_label(kind: ResourceType) -> &'static str {
 /// A short, readable name for the resource from the entry's details, when they carry one.
 fn resource_name(entry: &AuditLogView) -> Option<String> {
     let details = entry.details.as_ref()?;
-    let name = ["name", "url", "email"]
+    let name = ["name", "url", "email", "secretKey"]
         .iter()
         .find_map(|key| details.get(key).and_then(|value| value.as_str()))?;
     // Instances by host and path, as the instances page names them.
