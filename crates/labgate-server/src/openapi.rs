@@ -66,17 +66,17 @@ use utoipa::{Modify, OpenApi};
         crate::api::webhooks::deliveries,
         crate::api::webhooks::test,
     ),
-    components(schemas(labgate_proto::ErrorBody)),
+    components(schemas(labgate_proto::ErrorBody, labgate_proto::secret_syncs::ImportBehavior)),
     modifiers(&BearerAuth, &SharedResponses, &Links),
     tags(
         (name = "api-keys", description = "API keys and their roles"),
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
         (name = "audit", description = "Who did what, when and from where"),
-        (name = "secret-syncs", description = "Secret syncs to GitLab CI/CD variables (Infisical's secret-syncs API)"),
         (name = "credentials", description = "Fresh GitLab tokens for other software"),
         (name = "gitlab-instances", description = "GitLab instances and their OAuth applications"),
         (name = "jobs", description = "Background jobs and their progress"),
         (name = "probes", description = "Health, readiness and metrics"),
+        (name = "secret-syncs", description = "Secret syncs to GitLab CI/CD variables (Infisical's secret-syncs API)"),
         (name = "webhooks", description = "Signed event deliveries to subscribers"),
     )
 )]

@@ -12,6 +12,7 @@ mod instances;
 mod jobs;
 mod oauth;
 mod probes;
+mod secret_syncs;
 mod transport;
 mod ui;
 mod ui_admin;
@@ -58,6 +59,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/webhooks/{id}/deliveries"),
     ("POST", "/api/v1/webhooks/{id}/test"),
     ("GET", "/api/v1/credentials/gitlab?connectionId={id}"),
+    ("GET", "/api/v1/secret-syncs/gitlab?projectId={id}"),
+    ("POST", "/api/v1/secret-syncs/gitlab"),
+    ("GET", "/api/v1/secret-syncs/gitlab/sync-name/{id}?projectId={id}"),
+    ("GET", "/api/v1/secret-syncs/gitlab/{id}"),
+    ("PATCH", "/api/v1/secret-syncs/gitlab/{id}"),
+    ("DELETE", "/api/v1/secret-syncs/gitlab/{id}"),
+    ("POST", "/api/v1/secret-syncs/gitlab/{id}/sync-secrets"),
+    ("POST", "/api/v1/secret-syncs/gitlab/{id}/import-secrets?importBehavior=prioritize-source"),
+    ("POST", "/api/v1/secret-syncs/gitlab/{id}/remove-secrets"),
+    ("GET", "/api/v1/secret-syncs/gitlab/{id}/plan"),
+    ("GET", "/api/v1/secret-syncs/gitlab/{id}/results"),
 ];
 
 /// A route of [`ROUTES`] with `{id}` filled in.

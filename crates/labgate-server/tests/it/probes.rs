@@ -91,6 +91,9 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     };
     use labgate_proto::instances::InstanceKind;
     use labgate_proto::jobs::JobState;
+    use labgate_proto::secret_syncs::{
+        ImportBehavior, InitialSyncBehavior, PlanAction, ResultOutcome, SyncScope, SyncStatus, VariableType,
+    };
     use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 
     let expected = [
@@ -106,12 +109,19 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
             wire(labgate_proto::credentials::CredentialTokenType::ALL),
         ),
         ("DeliveryState", wire(DeliveryState::ALL)),
+        ("ImportBehavior", wire(ImportBehavior::ALL)),
+        ("InitialSyncBehavior", wire(InitialSyncBehavior::ALL)),
         ("InstanceKind", wire(InstanceKind::ALL)),
         ("JobState", wire(&JobState::ALL)),
+        ("PlanAction", wire(PlanAction::ALL)),
         ("ResourceKind", wire(ResourceKind::ALL)),
         ("ResourceType", wire(ResourceType::ALL)),
+        ("ResultOutcome", wire(ResultOutcome::ALL)),
         ("Role", wire(&Role::ALL)),
+        ("SyncScope", wire(SyncScope::ALL)),
+        ("SyncStatus", wire(SyncStatus::ALL)),
         ("Usage", wire(Usage::ALL)),
+        ("VariableType", wire(VariableType::ALL)),
         ("WebhookEventType", wire(WebhookEventType::ALL)),
     ];
     let document: serde_json::Value = serde_json::from_str(&labgate_server::openapi_json()).unwrap();

@@ -3,6 +3,7 @@
 //! imports, removal and auto-sync on change.
 
 use gitlab_sim::model::Variable;
+use gitlab_sim::seed::SeedVariable;
 use gitlab_sim::{FaultConfig, FaultRule, Seed, SimServer};
 use labgate_core::CoreError;
 use labgate_core::auth::Principal;
@@ -24,6 +25,20 @@ const DEPLOY: &str = "glpat-deployDEPLOYdeploy12";
 const API: &str = "acme/api";
 
 fn seed() -> Seed {
+    let mut seed = base_seed();
+    // Hidden at GitLab: its value can never be read back.
+    seed.variables.push(SeedVariable {
+        source: API.to_owned(),
+        key: "HIDDEN_AT_GITLAB".to_owned(),
+        value: "hidden-by-hand-1".to_owned(),
+        masked: true,
+        hidden: true,
+        ..SeedVariable::default()
+    });
+    seed
+}
+
+fn base_seed() -> Seed {
     Seed::builder()
         .user("alice")
         .user("bob")
@@ -455,7 +470,7 @@ async fn gitlab_failing_halfway_is_partial_and_the_next_run_completes_without_du
     w.run_once().await.unwrap();
     let view = s.env.services.secret_syncs.get(s.admin(), &sync.id).await.unwrap();
     assert_eq!(view.sync_status, Some(SyncStatus::Partial), "{:?}", view.last_sync_message);
-    let created_first = s.sim().state().variables(API).len() - 2;
+    let created_first = s.sim().state().variables(API).len() - 3;
     assert!((1..12).contains(&created_first), "{created_first}");
     // The job is queued again with backoff; GitLab recovers meanwhile.
     let job = s
@@ -473,7 +488,7 @@ async fn gitlab_failing_halfway_is_partial_and_the_next_run_completes_without_du
     let view = s.env.services.secret_syncs.get(s.admin(), &sync.id).await.unwrap();
     assert_eq!(view.sync_status, Some(SyncStatus::Succeeded), "{:?}", view.last_sync_message);
     let vars = s.sim().state().variables(API);
-    assert_eq!(vars.len(), 14, "every key once, plus the two hand-made variables");
+    assert_eq!(vars.len(), 15, "every key once, plus the three hand-made variables");
     let created: u64 = s
         .sim()
         .requests()
@@ -520,6 +535,11 @@ async fn imports_take_either_side_and_name_hidden_variables() {
     );
     let view = syncs.get(s.admin(), &sync.id).await.unwrap();
     assert_eq!(view.import_status, Some(SyncStatus::Succeeded));
+    let message = view.last_import_message.unwrap_or_default();
+    assert!(
+        message.contains("hidden") && message.contains("HIDDEN_AT_GITLAB"),
+        "{message}"
+    );
     syncs
         .trigger_import(s.admin(), &sync.id, ImportBehavior::PrioritizeDestination)
         .await
@@ -553,7 +573,7 @@ async fn removing_deletes_only_what_the_sync_wrote() {
     assert!(s.sim().state().variable(API, "MINE", "*").is_some());
     syncs.delete(s.admin(), &sync.id, true).await.unwrap();
     assert!(s.sim().state().variable(API, "MINE", "*").is_none());
-    assert_eq!(s.sim().state().variables(API).len(), 2);
+    assert_eq!(s.sim().state().variables(API).len(), 3);
     assert!(matches!(syncs.get(s.admin(), &sync.id).await, Err(CoreError::NotFound(_))));
 }
 
