@@ -1,7 +1,7 @@
 //! Secret syncs, the variables each one wrote at GitLab (ownership), and the per-key results of
 //! each sync's last run.
 
-use crate::{Result, Store, StoreError, on_pool};
+use crate::{Result, Store, StoreError, on_pool, row_placeholders};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecretSyncRecord {
@@ -96,6 +96,10 @@ const VARIABLE_COLUMNS: &str = "sync_id, destination_key, key, environment_scope
      masked, hidden, raw, variable_type, description, secret_version, written_at";
 
 const RESULT_COLUMNS: &str = "sync_id, key, action, outcome, reason, job_id, recorded_at";
+
+/// Results one statement of [`Store::record_sync_results`] writes at most (seven parameters each,
+/// well within both backends' limits).
+const RESULT_BATCH: usize = 500;
 
 impl Store {
     /// Inserts a sync; a name taken within its secrets project is [`StoreError::Conflict`].
@@ -383,6 +387,37 @@ impl Store {
             .bind(result.recorded_at)
             .execute(pool)
             .await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records (or replaces) how many keys of the current run ended, a few hundred per statement:
+    /// the keys a run did not need to write, which a no-op run has by the thousand.
+    pub async fn record_sync_results(&self, results: &[SyncResultRecord]) -> Result<()> {
+        for batch in results.chunks(RESULT_BATCH) {
+            let values = (0..batch.len())
+                .map(|row| row_placeholders(self.backend(), row * 7, 7))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO secret_sync_results ({RESULT_COLUMNS}) VALUES {values} \
+                 ON CONFLICT (sync_id, key) DO UPDATE SET action = excluded.action, outcome = excluded.outcome, \
+                 reason = excluded.reason, job_id = excluded.job_id, recorded_at = excluded.recorded_at"
+            );
+            on_pool!(self, pool => {
+                let mut query = sqlx::query(&sql);
+                for result in batch {
+                    query = query
+                        .bind(&result.sync_id)
+                        .bind(&result.key)
+                        .bind(&result.action)
+                        .bind(&result.outcome)
+                        .bind(&result.reason)
+                        .bind(&result.job_id)
+                        .bind(result.recorded_at);
+                }
+                query.execute(pool).await?;
+            });
+        }
         Ok(())
     }
 

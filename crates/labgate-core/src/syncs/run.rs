@@ -26,6 +26,9 @@ use crate::rows::{flag, ms};
 use crate::secrets::ImportedSecret;
 use crate::{CoreError, Result};
 
+/// Results of keys needing no call are written this many at a time.
+const QUIET_BATCH: usize = 500;
+
 /// Runs again at most this many times when the folder changed while a run was writing.
 const MAX_PASSES: usize = 3;
 
@@ -418,6 +421,7 @@ impl SecretSyncs {
         let flags = sync.flags();
         let total = u64::try_from(plan.len()).unwrap_or(u64::MAX);
         let mut tally = Tally::default();
+        let mut quiet = Vec::new();
         for (done, entry) in plan.iter().enumerate() {
             let secret = |index: usize| {
                 desired
@@ -534,22 +538,32 @@ impl SecretSyncs {
                     (ResultOutcome::Failed, Some(format!("GitLab refused the write: {error}")))
                 }
             };
-            self.store
-                .record_sync_result(&SyncResultRecord {
-                    sync_id: sync.id.to_string(),
-                    key: entry.key.clone(),
-                    action: entry.action.as_str().to_owned(),
-                    outcome: outcome.as_str().to_owned(),
-                    reason,
-                    job_id: job.map(|(id, _)| id.to_string()),
-                    recorded_at: ms(self.clock.now()),
-                })
-                .await?;
+            let result = SyncResultRecord {
+                sync_id: sync.id.to_string(),
+                key: entry.key.clone(),
+                action: entry.action.as_str().to_owned(),
+                outcome: outcome.as_str().to_owned(),
+                reason,
+                job_id: job.map(|(id, _)| id.to_string()),
+                recorded_at: ms(self.clock.now()),
+            };
+            // A write's result is recorded as soon as GitLab answered, with its ownership record,
+            // so a run that dies here resumes from both; keys needing no call are recorded together.
+            if entry.step.writes() {
+                self.store.record_sync_result(&result).await?;
+            } else {
+                quiet.push(result);
+                if quiet.len() >= QUIET_BATCH {
+                    self.store.record_sync_results(&quiet).await?;
+                    quiet.clear();
+                }
+            }
             let done = u64::try_from(done + 1).unwrap_or(u64::MAX);
             if entry.step.writes() || done == total || done % 100 == 0 {
                 self.progress(job, done, total, "writing variables").await;
             }
         }
+        self.store.record_sync_results(&quiet).await?;
         Ok(tally)
     }
 

@@ -631,3 +631,62 @@ async fn secret_values_never_reach_the_logs() {
         assert!(!logs.contains(value), "{value} leaked into the logs");
     }
 }
+
+#[tokio::test]
+async fn transient_gitlab_answers_fail_the_attempt_and_the_queue_finishes_the_work() {
+    let s = setup().await;
+    s.put("A", "one").await;
+    s.put("B", "two").await;
+    let sync = s.create(project_dest(), options()).await;
+    s.sync(&sync.id).await;
+    s.put("A", "one-changed").await;
+    s.remove("B").await;
+    s.sim().faults().set(FaultConfig {
+        seed: 1,
+        rules: vec![
+            FaultRule {
+                route: Some("/api/v4/projects/{id}/variables/{key}".to_owned()),
+                method: Some("PUT".to_owned()),
+                error_503: 1.0,
+                times: Some(1),
+                ..FaultRule::default()
+            },
+            FaultRule {
+                route: Some("/api/v4/projects/{id}/variables".to_owned()),
+                method: Some("GET".to_owned()),
+                storm_429: 1.0,
+                retry_after: Some(1),
+                times: Some(1),
+                ..FaultRule::default()
+            },
+        ],
+    });
+    s.sim().requests().reset();
+    // The 429's Retry-After is longer than the client waits: the attempt fails, and the queue
+    // tries again later (these tests' client makes one attempt per call).
+    let first = s.sync(&sync.id).await;
+    assert_eq!(first.sync_status, Some(SyncStatus::Failed));
+    assert!(first.last_sync_message.as_deref().unwrap_or_default().contains("rate limit"), "{first:?}");
+    s.env.clock.advance_ms(3_600_000);
+    s.drain().await;
+    // The 503 on the update leaves that key for the next attempt; the delete went through.
+    let second = s.env.services.secret_syncs.get(s.admin(), &sync.id).await.unwrap();
+    assert_eq!(second.sync_status, Some(SyncStatus::Partial), "{:?}", second.last_sync_message);
+    s.env.clock.advance_ms(3_600_000);
+    s.drain().await;
+    let done = s.env.services.secret_syncs.get(s.admin(), &sync.id).await.unwrap();
+    assert_eq!(done.sync_status, Some(SyncStatus::Succeeded), "{:?}", done.last_sync_message);
+    assert_eq!(s.variable("A").value, "one-changed");
+    assert!(s.sim().state().variable(API, "B", "*").is_none());
+    let counts = s.sim().requests().snapshot();
+    let of = |method: &str, status: u16| -> u64 {
+        counts
+            .iter()
+            .filter(|c| c.method == method && c.route.contains("/variables") && c.status == status)
+            .map(|c| c.count)
+            .sum()
+    };
+    assert_eq!((of("PUT", 503), of("PUT", 200)), (1, 1), "{counts:?}");
+    assert_eq!((of("GET", 429), of("GET", 200)), (1, 2), "{counts:?}");
+    assert_eq!(of("DELETE", 204), 1);
+}
