@@ -170,7 +170,11 @@ impl Store {
     }
 
     /// The syncs of one secrets project, oldest first.
-    pub async fn list_secret_syncs(&self, tenant_id: &str, project_id: &str) -> Result<Vec<SecretSyncRecord>> {
+    pub async fn list_secret_syncs(
+        &self,
+        tenant_id: &str,
+        project_id: &str,
+    ) -> Result<Vec<SecretSyncRecord>> {
         let sql = format!(
             "SELECT {SYNC_COLUMNS} FROM secret_syncs WHERE tenant_id = $1 AND project_id = $2 \
              ORDER BY created_at, id"
@@ -243,7 +247,12 @@ impl Store {
         update: &SyncStatusUpdate<'_>,
     ) -> Result<SecretSyncRecord> {
         let (status, job, message, at) = match update.activity {
-            SyncActivity::Sync => ("sync_status", "last_sync_job_id", "last_sync_message", "last_synced_at"),
+            SyncActivity::Sync => (
+                "sync_status",
+                "last_sync_job_id",
+                "last_sync_message",
+                "last_synced_at",
+            ),
             SyncActivity::Import => (
                 "import_status",
                 "last_import_job_id",
@@ -293,10 +302,12 @@ impl Store {
         let sql = format!(
             "SELECT {VARIABLE_COLUMNS} FROM synced_variables WHERE sync_id = $1 ORDER BY key, environment_scope"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SyncedVariableRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SyncedVariableRecord>(&sql)
             .bind(sync_id)
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// Keys other syncs wrote to the same destination and environment scope.
@@ -349,7 +360,12 @@ impl Store {
     }
 
     /// Forgets that a sync owns one variable (it was deleted at GitLab).
-    pub async fn forget_synced_variable(&self, sync_id: &str, key: &str, environment_scope: &str) -> Result<()> {
+    pub async fn forget_synced_variable(
+        &self,
+        sync_id: &str,
+        key: &str,
+        environment_scope: &str,
+    ) -> Result<()> {
         on_pool!(self, pool => sqlx::query(
             "DELETE FROM synced_variables WHERE sync_id = $1 AND key = $2 AND environment_scope = $3",
         )

@@ -66,7 +66,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/secret-syncs/gitlab/{id}"),
     ("DELETE", "/api/v1/secret-syncs/gitlab/{id}"),
     ("POST", "/api/v1/secret-syncs/gitlab/{id}/sync-secrets"),
-    ("POST", "/api/v1/secret-syncs/gitlab/{id}/import-secrets?importBehavior=prioritize-source"),
+    (
+        "POST",
+        "/api/v1/secret-syncs/gitlab/{id}/import-secrets?importBehavior=prioritize-source",
+    ),
     ("POST", "/api/v1/secret-syncs/gitlab/{id}/remove-secrets"),
     ("GET", "/api/v1/secret-syncs/gitlab/{id}/plan"),
     ("GET", "/api/v1/secret-syncs/gitlab/{id}/results"),
