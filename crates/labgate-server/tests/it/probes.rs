@@ -111,6 +111,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("ResourceKind", wire(ResourceKind::ALL)),
         ("ResourceType", wire(ResourceType::ALL)),
         ("Role", wire(&Role::ALL)),
+        ("SecretType", wire(labgate_proto::secrets::SecretType::ALL)),
         ("Usage", wire(Usage::ALL)),
         ("WebhookEventType", wire(WebhookEventType::ALL)),
     ];
@@ -159,7 +160,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 9, "every list operation pages");
+    assert_eq!(paged, 10, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error
