@@ -16,6 +16,7 @@
 )]
 
 mod credentials;
+mod secrets;
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use labgate_proto::connections::{
 };
 use labgate_proto::jobs::{AcceptedResponse, JobList, JobListQuery, JobResponse, JobView};
 use labgate_proto::pagination::PageQuery;
-use reqwest::Method;
+pub use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -2,4 +2,5 @@ pub mod admin;
 pub mod connections;
 pub mod demo;
 pub mod remote;
+pub mod secrets;
 pub mod serve;
