@@ -921,12 +921,11 @@ impl Secrets {
 
     /// Creates one secret; a key the folder has is refused (409).
     pub async fn create(&self, principal: &Principal, folder: &Folder, new: NewSecret) -> Result<Secret> {
-        Ok(self
-            .create_many(principal, folder, vec![new])
+        self.create_many(principal, folder, vec![new])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(secret_not_found)?)
+            .ok_or_else(secret_not_found)
     }
 
     /// Creates secrets, all or none; any key the folder has (or given twice) refuses the batch.
@@ -976,12 +975,11 @@ impl Secrets {
         folder: &Folder,
         change: SecretChange,
     ) -> Result<Secret> {
-        Ok(self
-            .update_many(principal, folder, vec![change])
+        self.update_many(principal, folder, vec![change])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(secret_not_found)?)
+            .ok_or_else(secret_not_found)
     }
 
     /// Changes secrets, all or none; an unknown key refuses the batch.
@@ -1049,12 +1047,11 @@ impl Secrets {
 
     /// Deletes one secret with its history.
     pub async fn delete(&self, principal: &Principal, folder: &Folder, key: &SecretKey) -> Result<Secret> {
-        Ok(self
-            .delete_many(principal, folder, vec![key.clone()])
+        self.delete_many(principal, folder, vec![key.clone()])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(secret_not_found)?)
+            .ok_or_else(secret_not_found)
     }
 
     /// Deletes secrets, all or none; an unknown key refuses the batch.

@@ -429,9 +429,11 @@ pub async fn secrets(command: SecretsCommand) -> anyhow::Result<()> {
             let list = client.secrets(&query).await?;
             if json {
                 let mut value = serde_json::to_value(&list)?;
-                if !show_values && let Some(secrets) = value["secrets"].as_array_mut() {
-                    for secret in secrets {
-                        secret["secretValue"] = serde_json::Value::Null;
+                if !show_values
+                    && let Some(secrets) = value.get_mut("secrets").and_then(serde_json::Value::as_array_mut)
+                {
+                    for secret in secrets.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                        secret.insert("secretValue".to_owned(), serde_json::Value::Null);
                     }
                 }
                 return print_json(&value);
