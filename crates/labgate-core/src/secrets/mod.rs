@@ -172,7 +172,9 @@ impl Secrets {
     }
 
     /// Registers a function told of every committed write, after its commit, with the folder it
-    /// changed. Registered at wiring time; every clone of the service shares the hooks.
+    /// changed. Registered at wiring time; every clone of the service shares the hooks. Hooks run
+    /// in the writer's task, one after another, before the write is answered: a hook should note
+    /// the change (enqueue a job), not do the work.
     pub fn on_change<F>(&self, hook: F)
     where
         F: Fn(FolderChange) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync + 'static,

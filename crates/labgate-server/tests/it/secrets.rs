@@ -219,6 +219,17 @@ async fn secrets_live_through_the_raw_api() {
     assert_eq!(listed["imports"], json!([]));
     let listed = env.get(&format!("{RAW}?{}", at("/")), Some(&key)).await.json();
     assert!(keys(&listed).is_empty(), "not recursive: only the root");
+    // What Infisical's CLI sends.
+    let infisical = env
+        .get(
+            &format!(
+                "{RAW}?workspaceId={id}&environment=dev&secretPath=/app&include_imports=true&expandSecretReferences=true"
+            ),
+            Some(&key),
+        )
+        .await
+        .json();
+    assert_eq!(keys(&infisical), ["DATABASE_PASSWORD"]);
     let tagged = env
         .get(
             &format!("{RAW}?{}&recursive=true&tagSlugs=db,other", at("/")),
