@@ -124,6 +124,7 @@ fn tags_row(column: &'static str, tags: &str) -> Parsed<Vec<TagSlug>> {
 }
 
 /// The secret a stored row describes, before its value is opened.
+#[derive(Clone)]
 struct StoredSecret {
     record: SecretRecord,
     version_id: String,
@@ -657,6 +658,22 @@ impl Secrets {
             .map(StoredSecret::from))
     }
 
+    /// The current secrets of the place's folder by key: one query for a whole batch.
+    async fn folder_secrets(&self, place: &Place) -> Result<HashMap<String, StoredSecret>> {
+        Ok(self
+            .store
+            .secrets_with_values(
+                place.tenant.as_str(),
+                place.environment.id.as_str(),
+                place.path.as_str(),
+                false,
+            )
+            .await?
+            .into_iter()
+            .map(|record| (record.secret.secret_key.clone(), StoredSecret::from(record)))
+            .collect())
+    }
+
     /// One secret; with `version`, as it was at that version.
     pub async fn get(
         &self,
@@ -940,10 +957,11 @@ impl Secrets {
         principal.require(Access::Write)?;
         check_batch(secrets.iter().map(|new| &new.key))?;
         let place = self.place(principal, folder).await?;
+        let existing = self.folder_secrets(&place).await?;
         let mut writes = Vec::with_capacity(secrets.len());
         let mut created = Vec::with_capacity(secrets.len());
         for new in &secrets {
-            if self.stored(&place, &new.key).await?.is_some() {
+            if existing.contains_key(new.key.as_str()) {
                 return Err(CoreError::AlreadyExists(format!(
                     "a secret named {} already exists in {} of {}",
                     new.key, place.path, place.environment.slug
@@ -997,15 +1015,16 @@ impl Secrets {
         let mut writes = Vec::new();
         let mut results: Vec<(SecretRecord, SecretString, bool)> = Vec::with_capacity(changes.len());
         let mut renamed_to: BTreeSet<&SecretKey> = BTreeSet::new();
+        let existing = self.folder_secrets(&place).await?;
         for change in &changes {
-            let stored = self
-                .stored(&place, &change.key)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("secret"))?;
+            let stored = existing
+                .get(change.key.as_str())
+                .cloned()
+                .ok_or_else(secret_not_found)?;
             if let Some(new_key) = change.new_key.as_ref().filter(|new_key| **new_key != change.key) {
                 // Renames onto a key the folder has are refused even when that key is renamed
                 // away in the same batch: the rows are written one after another.
-                let taken = self.stored(&place, new_key).await?.is_some();
+                let taken = existing.contains_key(new_key.as_str());
                 if taken || !renamed_to.insert(new_key) {
                     return Err(CoreError::AlreadyExists(format!(
                         "a secret named {new_key} already exists in {} of {}",
@@ -1066,10 +1085,11 @@ impl Secrets {
         principal.require(Access::Write)?;
         check_batch(keys.iter())?;
         let place = self.place(principal, folder).await?;
+        let mut existing = self.folder_secrets(&place).await?;
         let mut writes = Vec::with_capacity(keys.len());
         let mut deleted = Vec::with_capacity(keys.len());
         for key in &keys {
-            let stored = self.stored(&place, key).await?.ok_or_else(secret_not_found)?;
+            let stored = existing.remove(key.as_str()).ok_or_else(secret_not_found)?;
             let value = self.open_stored(&stored).await?;
             writes.push(SecretWrite::Delete {
                 tenant_id: stored.record.tenant_id.clone(),
@@ -1201,18 +1221,7 @@ impl Secrets {
             path: path.clone(),
         };
         let place = self.place(principal, &folder).await?;
-        let existing: HashMap<String, StoredSecret> = self
-            .store
-            .secrets_with_values(
-                principal.tenant_id.as_str(),
-                place.environment.id.as_str(),
-                place.path.as_str(),
-                false,
-            )
-            .await?
-            .into_iter()
-            .map(|record| (record.secret.secret_key.clone(), StoredSecret::from(record)))
-            .collect();
+        let existing = self.folder_secrets(&place).await?;
         let mut summary = ImportSummary::default();
         let mut writes = Vec::new();
         for (key, imported) in keys.into_iter().zip(values) {

@@ -331,6 +331,15 @@ async fn bad_input_is_refused_with_what_was_wrong() {
         .map(|s| s.key.to_string())
         .collect();
     assert_eq!(keys, ["A"]);
+    assert!(matches!(
+        secrets
+            .create_many(&env.admin, &dev, vec![new("E", "1"), new("E", "2")])
+            .await,
+        Err(CoreError::Validation {
+            field: Some("secrets"),
+            ..
+        })
+    ));
     // An unknown key in an update batch writes nothing either.
     let changes = vec![
         SecretChange {
