@@ -16,6 +16,7 @@
 )]
 
 mod credentials;
+mod secrets;
 
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use labgate_proto::secret_syncs::{
     SecretSyncListQuery, SecretSyncPlan, SecretSyncResponse, SecretSyncResults, SecretSyncView,
     UpdateSecretSyncRequest,
 };
-use reqwest::Method;
+pub use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,7 @@ mod connections;
 mod demo;
 mod keys;
 mod oauth;
+mod secrets;
 mod serve;
 mod ui;
 mod workers;
