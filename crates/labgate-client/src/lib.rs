@@ -364,7 +364,7 @@ impl Client {
     }
 
     /// Queues an import; the answer names the job in `lastImportJobId`.
-    pub async fn import_secrets(
+    pub async fn import_sync_secrets(
         &self,
         id: &str,
         behavior: ImportBehavior,
@@ -379,7 +379,7 @@ impl Client {
 
     /// Queues the removal of the variables the sync wrote; the answer names the job in
     /// `lastRemoveJobId`.
-    pub async fn remove_secrets(&self, id: &str) -> Result<SecretSyncView, ClientError> {
+    pub async fn remove_sync_secrets(&self, id: &str) -> Result<SecretSyncView, ClientError> {
         let path = format!("api/v1/secret-syncs/gitlab/{}/remove-secrets", encode_segment(id));
         let response: SecretSyncResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
         Ok(response.secret_sync)

@@ -281,7 +281,7 @@ pub async fn syncs(command: SyncsCommand) -> anyhow::Result<()> {
             report(&done, json, done.sync_status, done.last_sync_message.as_deref())?;
         }
         SyncsCommand::Import { sync, behavior, json } => {
-            let started = client.import_secrets(&sync, behavior).await?;
+            let started = client.import_sync_secrets(&sync, behavior).await?;
             let done = finish(&client, &started.id, started.last_import_job_id.as_deref(), |s| {
                 s.import_status
             })
@@ -294,7 +294,7 @@ pub async fn syncs(command: SyncsCommand) -> anyhow::Result<()> {
             )?;
         }
         SyncsCommand::Remove { sync, json } => {
-            let started = client.remove_secrets(&sync).await?;
+            let started = client.remove_sync_secrets(&sync).await?;
             let done = finish(&client, &started.id, started.last_remove_job_id.as_deref(), |s| {
                 s.remove_status
             })

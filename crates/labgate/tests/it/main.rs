@@ -9,6 +9,7 @@ mod keys;
 mod oauth;
 mod secrets;
 mod serve;
+mod syncs;
 mod ui;
 mod workers;
 
