@@ -900,3 +900,89 @@ async fn transient_gitlab_answers_fail_the_attempt_and_the_queue_finishes_the_wo
     assert_eq!((of("GET", 429), of("GET", 200)), (1, 2), "{counts:?}");
     assert_eq!(of("DELETE", 204), 1);
 }
+
+#[tokio::test]
+async fn a_group_sync_writes_scoped_group_variables_and_reports_progress_and_audit() {
+    let s = setup().await;
+    s.put("A", "one").await;
+    s.put("B", "two").await;
+    let mut dest = project_dest();
+    dest.scope = SyncScope::Group;
+    dest.project_id = None;
+    dest.group_id = Some("acme".to_owned());
+    dest.target_environment = Some("production".to_owned());
+    let sync = s.create(dest, options()).await;
+    let done = s.sync(&sync.id).await;
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
+    let a = s.sim().state().variable("acme", "A", "production").unwrap();
+    assert_eq!((a.value.as_str(), a.raw), ("one", true));
+
+    // The job's progress counts every key.
+    let job_id = labgate_core::ids::JobId::parse(done.last_sync_job_id.as_deref().unwrap()).unwrap();
+    let job = s.env.services.jobs.find(&job_id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.progress.done, job.progress.total),
+        (JobState::Succeeded, 2, Some(2))
+    );
+
+    // A variable of the same key in another scope is someone else's: updates and deletes name
+    // their scope.
+    s.sim().state().write(|db| {
+        let group = db.source_by_path("acme").unwrap();
+        db.variables.entry(group).or_default().push(Variable {
+            key: "A".to_owned(),
+            value: "staging-value".to_owned(),
+            variable_type: "env_var".to_owned(),
+            protected: false,
+            masked: false,
+            hidden: false,
+            raw: false,
+            environment_scope: "staging".to_owned(),
+            description: None,
+        });
+    });
+    s.put("A", "one-changed").await;
+    s.remove("B").await;
+    s.sim().requests().reset();
+    let done = s.sync(&sync.id).await;
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
+    assert_eq!(s.writes(), 2);
+    assert_eq!(
+        s.sim().state().variable("acme", "A", "production").unwrap().value,
+        "one-changed"
+    );
+    assert_eq!(
+        s.sim().state().variable("acme", "A", "staging").unwrap().value,
+        "staging-value"
+    );
+    assert!(s.sim().state().variable("acme", "B", "production").is_none());
+
+    let actions: Vec<String> = s
+        .env
+        .services
+        .audit
+        .list(s.admin(), &labgate_proto::audit::AuditLogQuery::default(), 50)
+        .await
+        .unwrap()
+        .audit_logs
+        .into_iter()
+        .filter(|e| e.resource_id.as_deref() == Some(sync.id.as_str()))
+        .map(|e| e.action.as_str().to_owned())
+        .collect();
+    assert!(actions.contains(&"secret-sync.create".to_owned()), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "secret-sync.run").count(),
+        2,
+        "{actions:?}"
+    );
+}
