@@ -48,6 +48,9 @@ impl From<StoreError> for CoreError {
         match error {
             StoreError::NotFound => CoreError::NotFound("resource"),
             StoreError::Conflict { what } => CoreError::Conflict(format!("{what} already exists")),
+            StoreError::ForeignKey { .. } => CoreError::Conflict(
+                "related records changed at the same time; read them again and retry".to_owned(),
+            ),
             other => CoreError::internal(other),
         }
     }

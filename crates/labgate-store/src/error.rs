@@ -7,6 +7,10 @@ pub enum StoreError {
     /// A unique constraint refused the write; `what` names the constraint or column.
     #[error("already exists: {what}")]
     Conflict { what: String },
+    /// A foreign key refused the write: the row refers to one that is gone, or a row being
+    /// deleted is still referred to.
+    #[error("refused by a reference: {what}")]
+    ForeignKey { what: String },
     /// The row does not exist (or belongs to another tenant).
     #[error("not found")]
     NotFound,
@@ -28,6 +32,14 @@ impl From<sqlx::Error> for StoreError {
                 .constraint()
                 .map_or_else(|| db.message().to_owned(), str::to_owned);
             return StoreError::Conflict { what };
+        }
+        if let sqlx::Error::Database(db) = &error
+            && db.is_foreign_key_violation()
+        {
+            let what = db
+                .constraint()
+                .map_or_else(|| db.message().to_owned(), str::to_owned);
+            return StoreError::ForeignKey { what };
         }
         if matches!(error, sqlx::Error::RowNotFound) {
             return StoreError::NotFound;

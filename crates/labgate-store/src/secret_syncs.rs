@@ -186,6 +186,22 @@ impl Store {
             .await?))
     }
 
+    /// The names of the syncs that write through one connection, so that a connection in use is
+    /// not deleted from under them.
+    pub async fn secret_sync_names_of_connection(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+    ) -> Result<Vec<String>> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(
+            "SELECT name FROM secret_syncs WHERE tenant_id = $1 AND connection_id = $2 ORDER BY name",
+        )
+        .bind(tenant_id)
+        .bind(connection_id)
+        .fetch_all(pool)
+        .await?))
+    }
+
     /// The auto-syncing syncs of one folder.
     pub async fn auto_secret_syncs_of_folder(
         &self,

@@ -1041,6 +1041,20 @@ impl Connections {
     ) -> Result<ConnectionView> {
         principal.require(Access::Write)?;
         let loaded = self.load(principal, id).await?;
+        // Syncs own variables at GitLab that only this connection can update or remove; deleting
+        // it would strand them (and the check comes before any revocation at GitLab).
+        let syncs = self
+            .store
+            .secret_sync_names_of_connection(loaded.tenant_id.as_str(), loaded.id.as_str())
+            .await?;
+        if !syncs.is_empty() {
+            return Err(CoreError::Conflict(format!(
+                "the connection is used by {} secret sync(s) ({}); delete them or move them to \
+                 another connection first",
+                syncs.len(),
+                syncs.join(", ")
+            )));
+        }
         // An answered rotation is applied first: its entry would go with the connection, and with
         // it the only copy of the token GitLab now holds (the one to revoke, if asked).
         self.recover_connection_journal(&loaded).await?;

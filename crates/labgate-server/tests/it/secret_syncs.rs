@@ -319,3 +319,32 @@ async fn the_plan_writes_nothing_and_an_action_answers_pending_with_its_job() {
         .await
         .error(404, "NotFound");
 }
+
+#[tokio::test]
+async fn a_connection_that_syncs_write_through_is_not_deleted_from_under_them() {
+    let s = setup().await;
+    let key = &s.env.admin_key;
+    let destination = json!({"scope": "project", "projectId": "acme/api"});
+    let created = s
+        .env
+        .call("POST", BASE, key, Some(body(&s, "to-api", destination)))
+        .await;
+    assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    let sync = created.json()["secretSync"]["id"].as_str().unwrap().to_owned();
+    let connection = format!("/api/v1/app-connections/gitlab/{}", s.connection);
+
+    let refused = s.env.call("DELETE", &connection, key, None).await;
+    let error = refused.error(409, "Conflict");
+    assert!(
+        error["message"].as_str().unwrap().contains("to-api"),
+        "the refusal names the sync: {error}"
+    );
+    assert_eq!(s.env.get(&connection, Some(key)).await.status, 200);
+
+    let deleted = s
+        .env
+        .call("DELETE", &format!("{BASE}/{sync}?removeSecrets=false"), key, None)
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(s.env.call("DELETE", &connection, key, None).await.status, 200);
+}

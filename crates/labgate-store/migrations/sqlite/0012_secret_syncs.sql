@@ -10,8 +10,9 @@ CREATE TABLE secret_syncs (
     project_id           TEXT NOT NULL REFERENCES secret_projects (id) ON DELETE CASCADE,
     name                 TEXT NOT NULL,
     description          TEXT,
-    -- A sync cannot outlive its connection: deleting the connection deletes its syncs.
-    connection_id        TEXT NOT NULL REFERENCES app_connections (id) ON DELETE CASCADE,
+    -- A connection that syncs write through cannot be deleted: the variables they own at GitLab
+    -- would be left with nobody able to update or remove them.
+    connection_id        TEXT NOT NULL REFERENCES app_connections (id),
     environment          TEXT NOT NULL,
     secret_path          TEXT NOT NULL,
     is_auto_sync_enabled INTEGER NOT NULL,
