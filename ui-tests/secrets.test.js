@@ -236,7 +236,7 @@ test("secrets and secret syncs", async (t) => {
     await page.getByLabel("Environment", { exact: true }).selectOption("prod");
     await page.getByLabel("Connection").selectOption(connectionId);
     await page.getByLabel("Project or group").fill("acme/nowhere");
-    await page.getByLabel("Auto-sync").uncheck();
+    await page.locator('input[name="auto_sync"]').uncheck();
     await page.getByLabel("Name", { exact: true }).fill("payments-prod");
     await shot(page, "secret-sync-new");
     const refused = await submit(page, page.getByRole("button", { name: "Create sync" }));
@@ -246,7 +246,7 @@ test("secrets and secret syncs", async (t) => {
     await shot(page, "secret-sync-unreachable");
 
     await page.getByLabel("Project or group").fill("acme/api");
-    await page.getByLabel("Mask", { exact: true }).check();
+    await page.locator('input[name="mask"]').check();
     await submit(page, page.getByRole("button", { name: "Create sync" }));
     syncUrl = new URL(page.url()).pathname;
     assert.match(syncUrl, /^\/secret-syncs\/[0-9a-f-]{36}$/);

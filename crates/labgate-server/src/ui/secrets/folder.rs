@@ -77,8 +77,7 @@ fn textarea(label: &str, name: &str, id_prefix: &str, value: &str, hint: Option<
 }
 
 /// The form that adds a secret to `folder`.
-fn add_fields(session: &UiSession, project: &SecretProject, folder: &Folder, form: &SecretForm, errors: &SecretErrors) -> Markup {
-    let id_prefix = "add";
+fn add_fields(session: &UiSession, project: &SecretProject, folder: &Folder, form: &SecretForm, errors: &SecretErrors, id_prefix: &str) -> Markup {
     let key_id = format!("{id_prefix}-key");
     let key_error = format!("{key_id}-error");
     html! {
@@ -288,7 +287,7 @@ fn project_page(
         @if let Some((form, errors)) = shown.add {
             section.card.form-card aria-labelledby="add-again" {
                 h2 id="add-again" { "Add secret" }
-                (add_fields(session, project, folder, form, errors))
+                (add_fields(session, project, folder, form, errors, "add"))
             }
         }
         @if listing.secrets.is_empty() && listing.folders.is_empty() {
@@ -315,7 +314,7 @@ fn project_page(
             }
         }
         @if writer {
-            (modal("add-secret", "Add secret", add_fields(session, project, folder, &SecretForm::default(), &SecretErrors::default())))
+            (modal("add-secret", "Add secret", add_fields(session, project, folder, &SecretForm::default(), &SecretErrors::default(), "dialog-add")))
             (modal("import-dotenv", "Import a .env file", import_fields(session, project, folder)))
         }
     };

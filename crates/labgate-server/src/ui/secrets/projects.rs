@@ -149,8 +149,10 @@ fn list_page(
 ) -> Response {
     let title = Nav::Secrets.label();
     let writer = can_write(session);
+    // A form shown again with its errors stands on the page, in place of the dialog.
+    let dialog = writer && failed.is_none();
     let add = html! {
-        @if writer { (open_dialog_button(ButtonKind::Primary, "Create project", "create-project")) }
+        @if dialog { (open_dialog_button(ButtonKind::Primary, "Create project", "create-project")) }
     };
     let blank = CreateForm::default();
     let no_errors = CreateErrors::default();
@@ -173,7 +175,7 @@ fn list_page(
                 @for project in projects { (row(state, session, project)) }
             }))
         }
-        @if writer {
+        @if dialog {
             (modal("create-project", "Create project", create_fields(session, &blank, &no_errors)))
         }
     };
