@@ -42,7 +42,7 @@ fn config_cards(sync: &SecretSyncView, project_name: &str) -> Markup {
     let config = &sync.destination_config;
     let options = &sync.sync_options;
     html! {
-        div.card-grid {
+        div.card-grid.sync-cards {
             section.card.info-card aria-labelledby="source-title" {
                 h2 id="source-title" { "Source" }
                 dl {

@@ -240,7 +240,7 @@ fn form_markup(session: &UiSession, project: &SecretProject, connections: &[Conn
             h2.section-title { "Source" }
             p.muted.small { "Project " strong { (project.name) } }
             div.form-row {
-                (select("Environment", "environment", &environment_options, &form.environment, None, errors.environment.as_deref()))
+                (select("Environment", "environment", &environment_options, &form.environment, Some("Whose secrets are synced."), errors.environment.as_deref()))
                 (field(&text_field("Secret path", "secret_path", &form.secret_path, Some("The folder whose secrets are synced, e.g. / or /app."), errors.secret_path.as_deref())))
             }
             h2.section-title { "Destination" }

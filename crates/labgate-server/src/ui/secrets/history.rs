@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::folder::{masked_value, value_url};
 use super::{Place, breadcrumbs, can_write, folder_url, load_project, project_path, refused, resolve};
 use crate::state::AppState;
-use crate::ui::components::{Tone, badge, exact_time, page_header, relative_time, table};
+use crate::ui::components::{Tone, badge, page_header, relative_time, table};
 use crate::ui::flash::{FlashKind, redirect_with_flash};
 use crate::ui::layout::{Nav, page};
 use crate::ui::{CsrfForm, UiSession, csrf_field};
@@ -76,7 +76,7 @@ fn version_row(
                 @if !version.comment.is_empty() { div.secondary-text.clamp { (version.comment) } }
             }
             td { (actor(names, &version.actor)) }
-            td { (relative_time(now, version.created_at)) div.secondary-text { (exact_time(version.created_at)) } }
+            td.nowrap { (relative_time(now, version.created_at)) }
             td.row-actions {
                 @if can_write(session) && version.version != current {
                     form method="post" action={ (project_path(project.id.as_str())) "/rollback" } {
@@ -85,9 +85,9 @@ fn version_row(
                         input type="hidden" name="path" value=(folder.path.as_str());
                         input type="hidden" name="key" value=(key.as_str());
                         input type="hidden" name="version" value=(version.version);
-                        button type="submit" class="button secondary small"
+                        button type="submit" class="button secondary small" aria-label="Roll back to this version"
                             data-confirm={ "Make version " (version.version) " of " (key) " current again? This adds a new version." } {
-                            "Roll back to this version"
+                            "Roll back"
                         }
                     }
                 }
