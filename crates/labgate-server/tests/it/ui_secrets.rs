@@ -104,11 +104,14 @@ async fn secrets_pages_keep_values_hidden_check_tokens_and_keep_to_the_tenant() 
     let listed = env
         .services
         .secrets
-        .browse(&env.admin, &Folder {
-            project: labgate_core::ids::SecretProjectId::parse(&project).unwrap(),
-            environment: EnvironmentSlug::parse("dev").unwrap(),
-            path: SecretPath::root(),
-        })
+        .browse(
+            &env.admin,
+            &Folder {
+                project: labgate_core::ids::SecretProjectId::parse(&project).unwrap(),
+                environment: EnvironmentSlug::parse("dev").unwrap(),
+                path: SecretPath::root(),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(listed.secrets.len(), 1, "nothing was deleted");
@@ -142,25 +145,53 @@ async fn secrets_pages_keep_values_hidden_check_tokens_and_keep_to_the_tenant() 
             encode(key)
         )
     };
-    let invalid = env.send(post(&format!("/secrets/{project}/add"), &session, &add("BAD KEY"))).await;
+    let invalid = env
+        .send(post(
+            &format!("/secrets/{project}/add"),
+            &session,
+            &add("BAD KEY"),
+        ))
+        .await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(text(&invalid).contains(r#"id="add-key-error""#), "{}", text(&invalid));
+    assert!(
+        text(&invalid).contains(r#"id="add-key-error""#),
+        "{}",
+        text(&invalid)
+    );
     let duplicate = env
-        .send(post(&format!("/secrets/{project}/add"), &session, &add("DATABASE_URL")))
+        .send(post(
+            &format!("/secrets/{project}/add"),
+            &session,
+            &add("DATABASE_URL"),
+        ))
         .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
     assert!(text(&duplicate).contains("already exists"));
     assert!(!text(&duplicate).contains(VALUE));
-    let added = env.send(post(&format!("/secrets/{project}/add"), &session, &add("API_TOKEN"))).await;
+    let added = env
+        .send(post(
+            &format!("/secrets/{project}/add"),
+            &session,
+            &add("API_TOKEN"),
+        ))
+        .await;
     assert_eq!(added.status, StatusCode::SEE_OTHER);
-    assert_eq!(added.headers["location"], format!("/secrets/{project}?env=dev&path=%2F"));
+    assert_eq!(
+        added.headers["location"],
+        format!("/secrets/{project}?env=dev&path=%2F")
+    );
 
     // A folder path that is not one, an unknown environment.
     let bad_path = env
-        .send(get(&format!("/secrets/{project}?env=dev&path=%2Fa%20b"), &session))
+        .send(get(
+            &format!("/secrets/{project}?env=dev&path=%2Fa%20b"),
+            &session,
+        ))
         .await;
     assert_eq!(bad_path.status, StatusCode::BAD_REQUEST);
-    let unknown_env = env.send(get(&format!("/secrets/{project}?env=qa"), &session)).await;
+    let unknown_env = env
+        .send(get(&format!("/secrets/{project}?env=qa"), &session))
+        .await;
     assert_eq!(unknown_env.status, StatusCode::NOT_FOUND);
 
     // An edit makes a new version; the history lists both, and rolls back.
@@ -189,13 +220,19 @@ async fn secrets_pages_keep_values_hidden_check_tokens_and_keep_to_the_tenant() 
         .send(post(
             &format!("/secrets/{project}/rollback"),
             &session,
-            &format!("csrf_token={}&env=dev&path=%2F&key=DATABASE_URL&version=1", encode(&token)),
+            &format!(
+                "csrf_token={}&env=dev&path=%2F&key=DATABASE_URL&version=1",
+                encode(&token)
+            ),
         ))
         .await;
     assert_eq!(rolled.status, StatusCode::SEE_OTHER);
     let read = env.send(get_value(&value_path, &session, Some(&token))).await;
     let answer: serde_json::Value = serde_json::from_slice(&read.body).unwrap();
-    assert_eq!((answer["value"].as_str(), answer["version"].as_u64()), (Some(VALUE), Some(3)));
+    assert_eq!(
+        (answer["value"].as_str(), answer["version"].as_u64()),
+        (Some(VALUE), Some(3))
+    );
 
     // Another tenant's project, and ids that are not ids, are missing on every page and form.
     let theirs = env
@@ -223,7 +260,10 @@ async fn secrets_pages_keep_values_hidden_check_tokens_and_keep_to_the_tenant() 
     assert!(
         env.services
             .secrets
-            .project(&env.other_admin, &labgate_core::ids::SecretProjectId::parse(&theirs).unwrap())
+            .project(
+                &env.other_admin,
+                &labgate_core::ids::SecretProjectId::parse(&theirs).unwrap()
+            )
             .await
             .is_ok(),
         "the other tenant's project is untouched"
@@ -248,7 +288,9 @@ async fn sync_form_says_why_gitlab_refuses_and_sync_pages_answer() {
     assert_eq!(reply.status, 200);
     let connection = reply.json()["appConnection"]["id"].as_str().unwrap().to_owned();
 
-    let new = env.send(get(&format!("/secret-syncs/new?project={project}"), &session)).await;
+    let new = env
+        .send(get(&format!("/secret-syncs/new?project={project}"), &session))
+        .await;
     assert_eq!(new.status, StatusCode::OK);
     let token = form_token(&text(&new));
     let form = |name: &str, destination: &str, scope: &str| {
@@ -261,52 +303,111 @@ async fn sync_form_says_why_gitlab_refuses_and_sync_pages_answer() {
         )
     };
     for (name, destination, scope, field, says) in [
-        ("Not A Name", "acme/api", "project", "field-name-error", "lowercase"),
-        ("payments", "acme/nowhere", "project", "field-destination_id-error", "cannot reach"),
-        ("payments", "", "group", "field-destination_id-error", "needs a groupId"),
+        (
+            "Not A Name",
+            "acme/api",
+            "project",
+            "field-name-error",
+            "lowercase",
+        ),
+        (
+            "payments",
+            "acme/nowhere",
+            "project",
+            "field-destination_id-error",
+            "cannot reach",
+        ),
+        (
+            "payments",
+            "",
+            "group",
+            "field-destination_id-error",
+            "needs a groupId",
+        ),
     ] {
-        let refused = env.send(post("/secret-syncs/new", &session, &form(name, destination, scope))).await;
+        let refused = env
+            .send(post(
+                "/secret-syncs/new",
+                &session,
+                &form(name, destination, scope),
+            ))
+            .await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{destination}");
         let page = text(&refused);
         assert!(page.contains(&format!(r#"id="{field}""#)), "{field}: {page}");
         assert!(page.contains(says), "{says}: {page}");
-        assert!(page.contains(&format!(r#"value="{}""#, destination)), "what was typed is kept");
+        assert!(
+            page.contains(&format!(r#"value="{}""#, destination)),
+            "what was typed is kept"
+        );
     }
-    let created = env.send(post("/secret-syncs/new", &session, &form("payments", "acme/api", "project"))).await;
+    let created = env
+        .send(post(
+            "/secret-syncs/new",
+            &session,
+            &form("payments", "acme/api", "project"),
+        ))
+        .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", text(&created));
     let location = created.headers["location"].to_str().unwrap().to_owned();
     let detail = text(&env.send(get(&location, &session)).await);
     assert!(detail.contains("Project acme/api"), "{detail}");
-    assert!(detail.contains(r#"data-action="create""#), "the plan lists the secret to create");
+    assert!(
+        detail.contains(r#"data-action="create""#),
+        "the plan lists the secret to create"
+    );
     assert!(detail.contains("Sync now") && detail.contains("Remove synced variables"));
     assert!(!detail.contains(VALUE), "the plan shows no value");
-    let duplicate = env.send(post("/secret-syncs/new", &session, &form("payments", "acme/api", "project"))).await;
+    let duplicate = env
+        .send(post(
+            "/secret-syncs/new",
+            &session,
+            &form("payments", "acme/api", "project"),
+        ))
+        .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
     assert!(text(&duplicate).contains(r#"id="field-name-error""#));
 
     let listed = text(&env.send(get("/secret-syncs", &session)).await);
     assert!(listed.contains(&location) && listed.contains("Never synced"));
-    let tab = text(&env.send(get(&format!("/secrets/{project}/syncs"), &session)).await);
+    let tab = text(
+        &env.send(get(&format!("/secrets/{project}/syncs"), &session))
+            .await,
+    );
     assert!(tab.contains(&location));
 
     let queued = env
-        .send(post(&format!("{location}/sync"), &session, &format!("csrf_token={}", encode(&token))))
+        .send(post(
+            &format!("{location}/sync"),
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
         .await;
     assert_eq!(queued.status, StatusCode::SEE_OTHER);
     assert_eq!(queued.headers["location"], location.as_str());
     let pending = text(&env.send(get(&location, &session)).await);
     assert!(pending.contains(r#"data-sync-status="pending""#), "{pending}");
-    assert!(pending.contains("data-live-jobs=\"/organization/jobs.json?id="), "the job is followed");
+    assert!(
+        pending.contains("data-live-jobs=\"/organization/jobs.json?id="),
+        "the job is followed"
+    );
 
     // Another tenant sees none of it.
     let missing = env.send(get("/secret-syncs/not-an-id", &session)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let deleted = env
-        .send(post(&format!("{location}/delete"), &session, &format!("csrf_token={}", encode(&token))))
+        .send(post(
+            &format!("{location}/delete"),
+            &session,
+            &format!("csrf_token={}", encode(&token)),
+        ))
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
     assert_eq!(deleted.headers["location"], "/secret-syncs");
-    assert_eq!(env.send(get(&location, &session)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        env.send(get(&location, &session)).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -316,11 +417,21 @@ async fn readers_see_no_write_actions_and_their_posts_are_refused() {
     let session = log_in(&env).await;
     let list = text(&env.send(get("/secrets", &session)).await);
     assert!(list.contains("Payments"));
-    assert!(!list.contains("Create project") && !list.contains("data-confirm"), "{list}");
+    assert!(
+        !list.contains("Create project") && !list.contains("data-confirm"),
+        "{list}"
+    );
     let page = env.send(get(&format!("/secrets/{project}"), &session)).await;
     assert_eq!(page.status, StatusCode::OK);
     let body = text(&page);
-    for write in ["Add secret", "Import .env", "Edit DATABASE_URL", "Delete DATABASE_URL", "/add\"", "/remove\""] {
+    for write in [
+        "Add secret",
+        "Import .env",
+        "Edit DATABASE_URL",
+        "Delete DATABASE_URL",
+        "/add\"",
+        "/remove\"",
+    ] {
         assert!(!body.contains(write), "{write}");
     }
     assert!(body.contains("Reveal DATABASE_URL"), "reading is allowed");
@@ -335,20 +446,41 @@ async fn readers_see_no_write_actions_and_their_posts_are_refused() {
     let token = form_token(&body);
     for (path, form) in [
         ("/secrets".to_owned(), "name=Mine"),
-        (format!("/secrets/{project}/add"), "env=dev&path=%2F&key=NEW&value=x"),
-        (format!("/secrets/{project}/edit"), "env=dev&path=%2F&key=DATABASE_URL&value=x"),
-        (format!("/secrets/{project}/remove"), "env=dev&path=%2F&key=DATABASE_URL"),
-        (format!("/secrets/{project}/import"), "env=dev&path=%2F&content=A%3D1"),
-        (format!("/secrets/{project}/rollback"), "env=dev&path=%2F&key=DATABASE_URL&version=1"),
+        (
+            format!("/secrets/{project}/add"),
+            "env=dev&path=%2F&key=NEW&value=x",
+        ),
+        (
+            format!("/secrets/{project}/edit"),
+            "env=dev&path=%2F&key=DATABASE_URL&value=x",
+        ),
+        (
+            format!("/secrets/{project}/remove"),
+            "env=dev&path=%2F&key=DATABASE_URL",
+        ),
+        (
+            format!("/secrets/{project}/import"),
+            "env=dev&path=%2F&content=A%3D1",
+        ),
+        (
+            format!("/secrets/{project}/rollback"),
+            "env=dev&path=%2F&key=DATABASE_URL&version=1",
+        ),
         (format!("/secrets/{project}/delete"), ""),
     ] {
         let reply = env
-            .send(post(&path, &session, &format!("csrf_token={}&{form}", encode(&token))))
+            .send(post(
+                &path,
+                &session,
+                &format!("csrf_token={}&{form}", encode(&token)),
+            ))
             .await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
         assert!(text(&reply).contains("Your role cannot do this"), "{path}");
     }
-    let new = env.send(get(&format!("/secret-syncs/new?project={project}"), &session)).await;
+    let new = env
+        .send(get(&format!("/secret-syncs/new?project={project}"), &session))
+        .await;
     assert_eq!(new.status, StatusCode::FORBIDDEN);
     let syncs = text(&env.send(get("/secret-syncs", &session)).await);
     assert!(!syncs.contains("Add sync"));

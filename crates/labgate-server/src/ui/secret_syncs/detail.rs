@@ -14,7 +14,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{LIST_PATH, action_badge, destination_words, detail_path, environment_scope, refused, status_badge};
+use super::{
+    LIST_PATH, action_badge, destination_words, detail_path, environment_scope, refused, status_badge,
+};
 use crate::state::AppState;
 use crate::ui::components::{
     ButtonKind, Tone, badge, button, modal, open_dialog_button, relative_time_text, table,
@@ -34,7 +36,11 @@ fn behaviour_words(behaviour: InitialSyncBehavior) -> &'static str {
 }
 
 fn yes_no(on: bool) -> Markup {
-    if on { badge(Tone::Success, "Yes") } else { badge(Tone::Neutral, "No") }
+    if on {
+        badge(Tone::Success, "Yes")
+    } else {
+        badge(Tone::Neutral, "No")
+    }
 }
 
 fn config_cards(sync: &SecretSyncView, project_name: &str) -> Markup {
@@ -129,7 +135,9 @@ fn plan_section(plan: &Result<SecretSyncPlan, CoreError>) -> Markup {
 
 fn plan_error(error: &CoreError) -> String {
     match error {
-        CoreError::Unavailable(message) | CoreError::Conflict(message) => crate::api::oauth::sentence(message),
+        CoreError::Unavailable(message) | CoreError::Conflict(message) => {
+            crate::api::oauth::sentence(message)
+        }
         CoreError::Validation { message, .. } => crate::api::oauth::sentence(message),
         other => {
             tracing::warn!(error = %other, "cannot plan a secret sync for its page");
@@ -146,7 +154,11 @@ fn outcome_badge(outcome: ResultOutcome) -> Markup {
     }
 }
 
-fn results_section(now: OffsetDateTime, sync: &SecretSyncView, results: &Option<SecretSyncResults>) -> Markup {
+fn results_section(
+    now: OffsetDateTime,
+    sync: &SecretSyncView,
+    results: &Option<SecretSyncResults>,
+) -> Markup {
     html! {
         section.results aria-labelledby="results-title" {
             h2.section-title id="results-title" { "Last run" }
@@ -190,34 +202,42 @@ fn actions(session: &UiSession, sync: &SecretSyncView) -> Markup {
 }
 
 fn import_dialog(session: &UiSession, sync: &SecretSyncView) -> Markup {
-    modal("import-sync", "Import from GitLab", html! {
-        form.stack method="post" action={ (detail_path(&sync.id)) "/import" } {
-            (csrf_field(session))
-            p.muted { "Reads the variables at GitLab into " span.mono { (sync.environment.slug) " " (sync.folder.path) } "." }
-            fieldset.choice-group {
-                legend { "Where both have a key" }
-                div.choices {
-                    label.choice { input type="radio" name="behavior" value="prioritize-source" checked; span { strong { "Keep labgate's value" } span.hint { "Only keys labgate does not have are imported." } } }
-                    label.choice { input type="radio" name="behavior" value="prioritize-destination"; span { strong { "Take GitLab's value" } span.hint { "labgate's secrets get GitLab's values as new versions." } } }
+    modal(
+        "import-sync",
+        "Import from GitLab",
+        html! {
+            form.stack method="post" action={ (detail_path(&sync.id)) "/import" } {
+                (csrf_field(session))
+                p.muted { "Reads the variables at GitLab into " span.mono { (sync.environment.slug) " " (sync.folder.path) } "." }
+                fieldset.choice-group {
+                    legend { "Where both have a key" }
+                    div.choices {
+                        label.choice { input type="radio" name="behavior" value="prioritize-source" checked; span { strong { "Keep labgate's value" } span.hint { "Only keys labgate does not have are imported." } } }
+                        label.choice { input type="radio" name="behavior" value="prioritize-destination"; span { strong { "Take GitLab's value" } span.hint { "labgate's secrets get GitLab's values as new versions." } } }
+                    }
                 }
+                div.form-actions { (button(ButtonKind::Primary, "Import", None)) }
             }
-            div.form-actions { (button(ButtonKind::Primary, "Import", None)) }
-        }
-    })
+        },
+    )
 }
 
 fn delete_dialog(session: &UiSession, sync: &SecretSyncView) -> Markup {
-    modal("delete-sync", "Delete secret sync?", html! {
-        form.stack method="post" action={ (detail_path(&sync.id)) "/delete" } {
-            (csrf_field(session))
-            p { "The sync " strong { (sync.name) } " stops copying secrets to GitLab." }
-            label.checkbox { input type="checkbox" name="remove_variables" value="true"; "Also delete the variables it wrote at GitLab" }
-            div.form-actions {
-                button type="button" class="button secondary" data-close-dialog { "Cancel" }
-                (button(ButtonKind::Danger, "Delete sync", None))
+    modal(
+        "delete-sync",
+        "Delete secret sync?",
+        html! {
+            form.stack method="post" action={ (detail_path(&sync.id)) "/delete" } {
+                (csrf_field(session))
+                p { "The sync " strong { (sync.name) } " stops copying secrets to GitLab." }
+                label.checkbox { input type="checkbox" name="remove_variables" value="true"; "Also delete the variables it wrote at GitLab" }
+                div.form-actions {
+                    button type="button" class="button secondary" data-close-dialog { "Cancel" }
+                    (button(ButtonKind::Danger, "Delete sync", None))
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// `GET /secret-syncs/{id}`.
@@ -249,7 +269,9 @@ pub async fn show(State(state): State<AppState>, session: UiSession, Path(id): P
     for (job_id, _) in last_job {
         if let Some(job_id) = job_id
             && let Ok(found) = state.services.jobs.get(principal, job_id).await
-            && job.as_ref().is_none_or(|shown: &JobView| shown.created_at < found.created_at)
+            && job
+                .as_ref()
+                .is_none_or(|shown: &JobView| shown.created_at < found.created_at)
         {
             job = Some(found);
         }
@@ -289,13 +311,24 @@ pub async fn show(State(state): State<AppState>, session: UiSession, Path(id): P
 }
 
 /// Back on the sync's page with what happened, or the page of what went wrong.
-fn after(state: &AppState, session: &UiSession, id: &str, done: Result<SecretSyncView, CoreError>, said: &str) -> Response {
+fn after(
+    state: &AppState,
+    session: &UiSession,
+    id: &str,
+    done: Result<SecretSyncView, CoreError>,
+    said: &str,
+) -> Response {
     match done {
         Ok(sync) => redirect_with_flash(state, &detail_path(&sync.id), FlashKind::Success, said),
         Err(CoreError::NotFound(what)) => refused(session, &CoreError::NotFound(what)),
         Err(CoreError::Forbidden(message)) => refused(session, &CoreError::Forbidden(message)),
         Err(CoreError::Internal(error)) => refused(session, &CoreError::Internal(error)),
-        Err(error) => redirect_with_flash(state, &detail_path(id), FlashKind::Error, &crate::api::oauth::sentence(&error.to_string())),
+        Err(error) => redirect_with_flash(
+            state,
+            &detail_path(id),
+            FlashKind::Error,
+            &crate::api::oauth::sentence(&error.to_string()),
+        ),
     }
 }
 
@@ -305,8 +338,18 @@ pub async fn sync_now(
     Path(id): Path<String>,
     CsrfForm { session, .. }: CsrfForm<Vec<(String, String)>>,
 ) -> Response {
-    let done = state.services.secret_syncs.trigger_sync(session.principal(), &id).await;
-    after(&state, &session, &id, done, "Sync queued: the bar below follows it.")
+    let done = state
+        .services
+        .secret_syncs
+        .trigger_sync(session.principal(), &id)
+        .await;
+    after(
+        &state,
+        &session,
+        &id,
+        done,
+        "Sync queued: the bar below follows it.",
+    )
 }
 
 #[derive(Deserialize)]
@@ -336,8 +379,18 @@ pub async fn remove(
     Path(id): Path<String>,
     CsrfForm { session, .. }: CsrfForm<Vec<(String, String)>>,
 ) -> Response {
-    let done = state.services.secret_syncs.trigger_remove(session.principal(), &id).await;
-    after(&state, &session, &id, done, "Removal of the synced variables queued.")
+    let done = state
+        .services
+        .secret_syncs
+        .trigger_remove(session.principal(), &id)
+        .await;
+    after(
+        &state,
+        &session,
+        &id,
+        done,
+        "Removal of the synced variables queued.",
+    )
 }
 
 #[derive(Deserialize)]
@@ -353,18 +406,36 @@ pub async fn delete(
     CsrfForm { session, form }: CsrfForm<DeleteForm>,
 ) -> Response {
     let remove = form.remove_variables.as_deref() == Some("true");
-    match state.services.secret_syncs.delete(session.principal(), &id, remove).await {
+    match state
+        .services
+        .secret_syncs
+        .delete(session.principal(), &id, remove)
+        .await
+    {
         Ok(deleted) => redirect_with_flash(
             &state,
             LIST_PATH,
             FlashKind::Success,
             &if remove {
-                format!("Secret sync {} deleted with the variables it wrote.", deleted.name)
+                format!(
+                    "Secret sync {} deleted with the variables it wrote.",
+                    deleted.name
+                )
             } else {
-                format!("Secret sync {} deleted; its variables stay at GitLab.", deleted.name)
+                format!(
+                    "Secret sync {} deleted; its variables stay at GitLab.",
+                    deleted.name
+                )
             },
         ),
-        Err(error @ (CoreError::NotFound(_) | CoreError::Forbidden(_) | CoreError::Internal(_))) => refused(&session, &error),
-        Err(error) => redirect_with_flash(&state, &detail_path(&id), FlashKind::Error, &crate::api::oauth::sentence(&error.to_string())),
+        Err(error @ (CoreError::NotFound(_) | CoreError::Forbidden(_) | CoreError::Internal(_))) => {
+            refused(&session, &error)
+        }
+        Err(error) => redirect_with_flash(
+            &state,
+            &detail_path(&id),
+            FlashKind::Error,
+            &crate::api::oauth::sentence(&error.to_string()),
+        ),
     }
 }

@@ -17,7 +17,9 @@ use serde::Deserialize;
 
 use super::{LIST_PATH, detail_path, refused};
 use crate::state::AppState;
-use crate::ui::components::{ButtonKind, Field, button, empty_state, field, field_error, link_button, page_header};
+use crate::ui::components::{
+    ButtonKind, Field, button, empty_state, field, field_error, link_button, page_header,
+};
 use crate::ui::flash::{FlashKind, redirect_with_flash};
 use crate::ui::layout::{Nav, page_with_status};
 use crate::ui::secrets::can_write;
@@ -101,7 +103,9 @@ impl SyncForm {
             is_auto_sync_enabled: Some(checked(&self.auto_sync)),
             destination_config: GitLabDestinationConfig {
                 scope,
-                project_id: (scope == SyncScope::Project).then(|| destination.clone()).flatten(),
+                project_id: (scope == SyncScope::Project)
+                    .then(|| destination.clone())
+                    .flatten(),
                 project_name: None,
                 group_id: (scope == SyncScope::Group).then_some(destination).flatten(),
                 group_name: None,
@@ -150,7 +154,9 @@ impl SyncErrors {
                     "connectionId" => errors.connection_id = message,
                     "environment" => errors.environment = message,
                     "secretPath" => errors.secret_path = message,
-                    "destinationConfig.projectId" | "destinationConfig.groupId" | "destinationConfig.scope" => {
+                    "destinationConfig.projectId"
+                    | "destinationConfig.groupId"
+                    | "destinationConfig.scope" => {
                         errors.destination_id = message;
                     }
                     "destinationConfig.targetEnvironment" => errors.target_environment = message,
@@ -174,14 +180,24 @@ impl SyncErrors {
 }
 
 fn described<'a>(id: &'a str, hint: bool, error: bool) -> Option<String> {
-    let ids: Vec<String> = [hint.then(|| format!("{id}-hint")), error.then(|| format!("{id}-error"))]
-        .into_iter()
-        .flatten()
-        .collect();
+    let ids: Vec<String> = [
+        hint.then(|| format!("{id}-hint")),
+        error.then(|| format!("{id}-error")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     (!ids.is_empty()).then(|| ids.join(" "))
 }
 
-fn select(label: &str, name: &str, options: &[(String, String)], selected: &str, hint: Option<&str>, error: Option<&str>) -> Markup {
+fn select(
+    label: &str,
+    name: &str,
+    options: &[(String, String)],
+    selected: &str,
+    hint: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
     let id = format!("field-{name}");
     html! {
         div.field.has-error[error.is_some()] {
@@ -206,7 +222,13 @@ fn checkbox(name: &str, label: &str, hint: &str, checked: bool) -> Markup {
     }
 }
 
-fn text_field<'a>(label: &'a str, name: &'a str, value: &'a str, hint: Option<&'a str>, error: Option<&'a str>) -> Field<'a> {
+fn text_field<'a>(
+    label: &'a str,
+    name: &'a str,
+    value: &'a str,
+    hint: Option<&'a str>,
+    error: Option<&'a str>,
+) -> Field<'a> {
     let mut field = Field::new(label, name, "text");
     field.value = Some(value);
     field.hint = hint;
@@ -214,20 +236,49 @@ fn text_field<'a>(label: &'a str, name: &'a str, value: &'a str, hint: Option<&'
     field
 }
 
-fn form_markup(session: &UiSession, project: &SecretProject, connections: &[ConnectionView], form: &SyncForm, errors: &SyncErrors) -> Markup {
+fn form_markup(
+    session: &UiSession,
+    project: &SecretProject,
+    connections: &[ConnectionView],
+    form: &SyncForm,
+    errors: &SyncErrors,
+) -> Markup {
     let connection_options: Vec<(String, String)> = connections
         .iter()
-        .map(|connection| (connection.id.clone(), format!("{} · {}", connection.name, super::super::connections::instance_label(&connection.credentials.instance_url))))
+        .map(|connection| {
+            (
+                connection.id.clone(),
+                format!(
+                    "{} · {}",
+                    connection.name,
+                    super::super::connections::instance_label(&connection.credentials.instance_url)
+                ),
+            )
+        })
         .collect();
     let environment_options: Vec<(String, String)> = project
         .environments
         .iter()
-        .map(|environment| (environment.slug.to_string(), format!("{} ({})", environment.name, environment.slug)))
+        .map(|environment| {
+            (
+                environment.slug.to_string(),
+                format!("{} ({})", environment.name, environment.slug),
+            )
+        })
         .collect();
     let behaviours = [
-        (InitialSyncBehavior::OverwriteDestination, "Overwrite GitLab's variables with labgate's values"),
-        (InitialSyncBehavior::ImportPrioritizeSource, "Import GitLab's variables first; labgate's values win"),
-        (InitialSyncBehavior::ImportPrioritizeDestination, "Import GitLab's variables first; GitLab's values win"),
+        (
+            InitialSyncBehavior::OverwriteDestination,
+            "Overwrite GitLab's variables with labgate's values",
+        ),
+        (
+            InitialSyncBehavior::ImportPrioritizeSource,
+            "Import GitLab's variables first; labgate's values win",
+        ),
+        (
+            InitialSyncBehavior::ImportPrioritizeDestination,
+            "Import GitLab's variables first; GitLab's values win",
+        ),
     ]
     .map(|(behaviour, text)| (behaviour.as_str().to_owned(), text.to_owned()));
     let checked = |value: &Option<String>| value.as_deref() == Some("true");
@@ -333,7 +384,11 @@ fn choose_project(session: &UiSession, projects: &[SecretProject]) -> Response {
 }
 
 /// `GET /secret-syncs/new[?project=]`.
-pub async fn new_form(State(state): State<AppState>, session: UiSession, Query(query): Query<NewQuery>) -> Response {
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: UiSession,
+    Query(query): Query<NewQuery>,
+) -> Response {
     if !can_write(&session) {
         return refused(&session, &CoreError::Forbidden("write".into()));
     }
@@ -358,12 +413,25 @@ pub async fn new_form(State(state): State<AppState>, session: UiSession, Query(q
         Err(error) => return refused(&session, &error),
     };
     let mut form = SyncForm::initial(&project);
-    form.connection_id = connections.first().map(|connection| connection.id.clone()).unwrap_or_default();
-    form_page(&session, StatusCode::OK, &project, &connections, &form, &SyncErrors::default())
+    form.connection_id = connections
+        .first()
+        .map(|connection| connection.id.clone())
+        .unwrap_or_default();
+    form_page(
+        &session,
+        StatusCode::OK,
+        &project,
+        &connections,
+        &form,
+        &SyncErrors::default(),
+    )
 }
 
 /// `POST /secret-syncs/new`.
-pub async fn create(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<SyncForm>) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    CsrfForm { session, form }: CsrfForm<SyncForm>,
+) -> Response {
     let principal = session.principal();
     let project = match SecretProjectId::parse(&form.project) {
         Some(id) => state.services.secrets.project(principal, &id).await,
@@ -373,7 +441,12 @@ pub async fn create(State(state): State<AppState>, CsrfForm { session, form }: C
         Ok(project) => project,
         Err(error) => return refused(&session, &error),
     };
-    let error = match state.services.secret_syncs.create(principal, form.request()).await {
+    let error = match state
+        .services
+        .secret_syncs
+        .create(principal, form.request())
+        .await
+    {
         Ok(sync) => {
             return redirect_with_flash(
                 &state,

@@ -17,7 +17,9 @@ use maud::{Markup, html};
 use time::OffsetDateTime;
 
 use super::UiSession;
-use super::components::{ButtonKind, Tone, badge, empty_state, link_button, page_header, relative_time_text, table};
+use super::components::{
+    ButtonKind, Tone, badge, empty_state, link_button, page_header, relative_time_text, table,
+};
 use super::layout::{Nav, page, page_with_status};
 use super::secrets::{breadcrumbs, can_write, project_tabs};
 use crate::state::AppState;
@@ -174,13 +176,23 @@ fn refused(session: &UiSession, error: &CoreError) -> Response {
 /// `GET /secret-syncs`: every project's syncs.
 async fn list(State(state): State<AppState>, session: UiSession) -> Response {
     let principal = session.principal();
-    let projects = match state.services.secrets.projects(principal, 0, PROJECTS_LISTED).await {
+    let projects = match state
+        .services
+        .secrets
+        .projects(principal, 0, PROJECTS_LISTED)
+        .await
+    {
         Ok((projects, _)) => projects,
         Err(error) => return refused(&session, &error),
     };
     let mut syncs = Vec::new();
     for project in &projects {
-        match state.services.secret_syncs.list(principal, project.id.as_str()).await {
+        match state
+            .services
+            .secret_syncs
+            .list(principal, project.id.as_str())
+            .await
+        {
             Ok(listed) => syncs.extend(listed.secret_syncs.into_iter().map(|sync| (sync, Some(project)))),
             Err(error) => return refused(&session, &error),
         }
@@ -216,7 +228,12 @@ async fn project_tab(State(state): State<AppState>, session: UiSession, Path(id)
         Ok(project) => project,
         Err(error) => return refused(&session, &error),
     };
-    let syncs = match state.services.secret_syncs.list(session.principal(), project.id.as_str()).await {
+    let syncs = match state
+        .services
+        .secret_syncs
+        .list(session.principal(), project.id.as_str())
+        .await
+    {
         Ok(listed) => listed.secret_syncs,
         Err(error) => return refused(&session, &error),
     };
@@ -224,7 +241,8 @@ async fn project_tab(State(state): State<AppState>, session: UiSession, Path(id)
     let add = html! {
         @if can_write(&session) { (link_button(ButtonKind::Primary, "Add sync", &new_path(Some(project.id.as_str())))) }
     };
-    let rows: Vec<(SecretSyncView, Option<&SecretProject>)> = syncs.into_iter().map(|sync| (sync, None)).collect();
+    let rows: Vec<(SecretSyncView, Option<&SecretProject>)> =
+        syncs.into_iter().map(|sync| (sync, None)).collect();
     let content = html! {
         (breadcrumbs(&project, Some("Secret syncs")))
         (page_header(&project.name, Some("Where this project's secrets are copied to at GitLab."), add.clone()))

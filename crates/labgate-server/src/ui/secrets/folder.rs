@@ -13,11 +13,14 @@ use maud::{Markup, html};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{Place, breadcrumbs, can_write, folder_url, load_project, project_path, project_tabs, refused, resolve, sentence};
+use super::{
+    Place, breadcrumbs, can_write, folder_url, load_project, project_path, project_tabs, refused, resolve,
+    sentence,
+};
 use crate::state::AppState;
 use crate::ui::components::{
-    ButtonKind, button, empty_state, field_error, modal, open_dialog_button, page_header,
-    relative_time, table,
+    ButtonKind, button, empty_state, field_error, modal, open_dialog_button, page_header, relative_time,
+    table,
 };
 use crate::ui::flash::{FlashKind, redirect_with_flash};
 use crate::ui::layout::{Nav, page, page_with_status};
@@ -60,7 +63,14 @@ fn place_fields(folder: &Folder) -> Markup {
     }
 }
 
-fn textarea(label: &str, name: &str, id_prefix: &str, value: &str, hint: Option<&str>, error: Option<&str>) -> Markup {
+fn textarea(
+    label: &str,
+    name: &str,
+    id_prefix: &str,
+    value: &str,
+    hint: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
     let id = format!("{id_prefix}-{name}");
     let error_id = format!("{id}-error");
     let hint_id = format!("{id}-hint");
@@ -77,7 +87,14 @@ fn textarea(label: &str, name: &str, id_prefix: &str, value: &str, hint: Option<
 }
 
 /// The form that adds a secret to `folder`.
-fn add_fields(session: &UiSession, project: &SecretProject, folder: &Folder, form: &SecretForm, errors: &SecretErrors, id_prefix: &str) -> Markup {
+fn add_fields(
+    session: &UiSession,
+    project: &SecretProject,
+    folder: &Folder,
+    form: &SecretForm,
+    errors: &SecretErrors,
+    id_prefix: &str,
+) -> Markup {
     let key_id = format!("{id_prefix}-key");
     let key_error = format!("{key_id}-error");
     html! {
@@ -101,7 +118,15 @@ fn add_fields(session: &UiSession, project: &SecretProject, folder: &Folder, for
 }
 
 /// The form that changes one secret; a blank value keeps the current one.
-fn edit_fields(session: &UiSession, project: &SecretProject, folder: &Folder, key: &str, form: &SecretForm, errors: &SecretErrors, id_prefix: &str) -> Markup {
+fn edit_fields(
+    session: &UiSession,
+    project: &SecretProject,
+    folder: &Folder,
+    key: &str,
+    form: &SecretForm,
+    errors: &SecretErrors,
+    id_prefix: &str,
+) -> Markup {
     let key_id = format!("{id_prefix}-new_key");
     let key_error = format!("{key_id}-error");
     let new_key = form.new_key.as_deref().unwrap_or(key);
@@ -180,7 +205,14 @@ pub fn history_url(project: &SecretProject, folder: &Folder, key: &str) -> Strin
     format!("{}/history?{query}", project_path(project.id.as_str()))
 }
 
-fn secret_row(state: &AppState, session: &UiSession, project: &SecretProject, folder: &Folder, secret: &SecretEntry, index: usize) -> Markup {
+fn secret_row(
+    state: &AppState,
+    session: &UiSession,
+    project: &SecretProject,
+    folder: &Folder,
+    secret: &SecretEntry,
+    index: usize,
+) -> Markup {
     let now = state.services.clock.now();
     let key = secret.key.as_str();
     let edit_id = format!("edit-secret-{index}");
@@ -235,7 +267,12 @@ fn environment_tabs(project: &SecretProject, folder: &Folder) -> Markup {
 fn folder_trail(project: &SecretProject, folder: &Folder) -> Markup {
     let id = project.id.as_str();
     let env = folder.environment.as_str();
-    let segments: Vec<&str> = folder.path.as_str().split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = folder
+        .path
+        .as_str()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     html! {
         div.folder-bar {
             nav.folder-trail aria-label="Folder" {
@@ -337,7 +374,15 @@ pub async fn show(
         Err(error) => return refused(&session, &error),
     };
     match state.services.secrets.browse(session.principal(), &folder).await {
-        Ok(listing) => project_page(&state, &session, StatusCode::OK, &project, &folder, &listing, &Shown { add: None }),
+        Ok(listing) => project_page(
+            &state,
+            &session,
+            StatusCode::OK,
+            &project,
+            &folder,
+            &listing,
+            &Shown { add: None },
+        ),
         Err(error) => refused(&session, &error),
     }
 }
@@ -416,7 +461,11 @@ pub async fn add(
         Ok(secret) => {
             return redirect_with_flash(
                 &state,
-                &folder_url(project.id.as_str(), folder.environment.as_str(), folder.path.as_str()),
+                &folder_url(
+                    project.id.as_str(),
+                    folder.environment.as_str(),
+                    folder.path.as_str(),
+                ),
                 FlashKind::Success,
                 &format!("Secret {} added.", secret.key),
             );
@@ -428,7 +477,17 @@ pub async fn add(
         Err(error) => return refused(&session, &error),
     };
     match secrets.browse(session.principal(), &folder).await {
-        Ok(listing) => project_page(&state, &session, status, &project, &folder, &listing, &Shown { add: Some((&form, &errors)) }),
+        Ok(listing) => project_page(
+            &state,
+            &session,
+            status,
+            &project,
+            &folder,
+            &listing,
+            &Shown {
+                add: Some((&form, &errors)),
+            },
+        ),
         Err(error) => refused(&session, &error),
     }
 }
@@ -450,7 +509,11 @@ pub async fn edit(
     let Ok(key) = SecretKey::parse(&form.key) else {
         return refused(&session, &CoreError::NotFound("secret"));
     };
-    let new_key = form.new_key.as_deref().map(str::trim).filter(|new| !new.is_empty() && *new != key.as_str());
+    let new_key = form
+        .new_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|new| !new.is_empty() && *new != key.as_str());
     let change = new_key
         .map(SecretKey::parse)
         .transpose()
@@ -462,14 +525,24 @@ pub async fn edit(
             tags: None,
         });
     let updated = match change {
-        Ok(change) => state.services.secrets.update(session.principal(), &folder, change).await,
+        Ok(change) => {
+            state
+                .services
+                .secrets
+                .update(session.principal(), &folder, change)
+                .await
+        }
         Err(error) => Err(error),
     };
     let error = match updated {
         Ok(secret) => {
             return redirect_with_flash(
                 &state,
-                &folder_url(project.id.as_str(), folder.environment.as_str(), folder.path.as_str()),
+                &folder_url(
+                    project.id.as_str(),
+                    folder.environment.as_str(),
+                    folder.path.as_str(),
+                ),
                 FlashKind::Success,
                 &format!("Secret {} saved (version {}).", secret.key, secret.version),
             );
@@ -505,10 +578,19 @@ pub async fn remove(
     let Ok(key) = SecretKey::parse(&form.key) else {
         return refused(&session, &CoreError::NotFound("secret"));
     };
-    match state.services.secrets.delete(session.principal(), &folder, &key).await {
+    match state
+        .services
+        .secrets
+        .delete(session.principal(), &folder, &key)
+        .await
+    {
         Ok(deleted) => redirect_with_flash(
             &state,
-            &folder_url(project.id.as_str(), folder.environment.as_str(), folder.path.as_str()),
+            &folder_url(
+                project.id.as_str(),
+                folder.environment.as_str(),
+                folder.path.as_str(),
+            ),
             FlashKind::Success,
             &format!("Secret {} deleted.", deleted.key),
         ),
@@ -556,7 +638,11 @@ pub async fn import(
         Ok(folder) => folder,
         Err(error) => return refused(&session, &error),
     };
-    let back = folder_url(project.id.as_str(), folder.environment.as_str(), folder.path.as_str());
+    let back = folder_url(
+        project.id.as_str(),
+        folder.environment.as_str(),
+        folder.path.as_str(),
+    );
     let overwrite = form.overwrite.as_deref() == Some("true");
     let summary = match state
         .services
@@ -566,7 +652,12 @@ pub async fn import(
     {
         Ok(summary) => summary,
         Err(CoreError::Validation { message, .. }) => {
-            return redirect_with_flash(&state, &back, FlashKind::Error, &format!("Nothing was imported: {}", sentence(&message)));
+            return redirect_with_flash(
+                &state,
+                &back,
+                FlashKind::Error,
+                &format!("Nothing was imported: {}", sentence(&message)),
+            );
         }
         Err(error) => return refused(&session, &error),
     };

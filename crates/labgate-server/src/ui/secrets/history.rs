@@ -37,7 +37,12 @@ async fn actor_names(state: &AppState, session: &UiSession) -> HashMap<String, S
         names.extend(users.into_iter().map(|user| (user.id.to_string(), user.email)));
     }
     if let Ok(listed) = state.services.api_keys.list(principal, 0, 100).await {
-        names.extend(listed.api_keys.into_iter().map(|key| (key.id, format!("API key {}", key.name))));
+        names.extend(
+            listed
+                .api_keys
+                .into_iter()
+                .map(|key| (key.id, format!("API key {}", key.name))),
+        );
     }
     names
 }
@@ -129,7 +134,11 @@ pub async fn show(
     };
     let current = versions.iter().map(|version| version.version).max().unwrap_or(0);
     let names = actor_names(&state, &session).await;
-    let back = folder_url(project.id.as_str(), folder.environment.as_str(), folder.path.as_str());
+    let back = folder_url(
+        project.id.as_str(),
+        folder.environment.as_str(),
+        folder.path.as_str(),
+    );
     let title = format!("History of {key}");
     let content = html! {
         (breadcrumbs(&project, Some(key.as_str())))
@@ -190,9 +199,12 @@ pub async fn rollback(
                 secret.key, form.version, secret.version
             ),
         ),
-        Err(CoreError::NotFound("secret version")) => {
-            redirect_with_flash(&state, &history, FlashKind::Error, "There is no such version of this secret.")
-        }
+        Err(CoreError::NotFound("secret version")) => redirect_with_flash(
+            &state,
+            &history,
+            FlashKind::Error,
+            "There is no such version of this secret.",
+        ),
         Err(error) => refused(&session, &error),
     }
 }

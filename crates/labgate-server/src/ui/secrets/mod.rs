@@ -84,7 +84,12 @@ fn resolve(project: &SecretProject, place: &Place) -> Result<Folder, CoreError> 
             .slug
             .clone(),
     };
-    let path = match place.path.as_deref().map(str::trim).filter(|path| !path.is_empty()) {
+    let path = match place
+        .path
+        .as_deref()
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+    {
         Some(path) => SecretPath::parse(path)?,
         None => SecretPath::root(),
     };

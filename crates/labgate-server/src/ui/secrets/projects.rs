@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::{LIST_PATH, can_write, load_project, project_path, refused, sentence};
 use crate::state::AppState;
 use crate::ui::components::{
-    ButtonKind, Field, button, empty_state, field, modal, open_dialog_button, page_header,
-    relative_time, table,
+    ButtonKind, Field, button, empty_state, field, modal, open_dialog_button, page_header, relative_time,
+    table,
 };
 use crate::ui::flash::{FlashKind, redirect_with_flash};
 use crate::ui::layout::{Nav, page_with_status};
@@ -196,7 +196,10 @@ pub async fn list(State(state): State<AppState>, session: UiSession) -> Response
 }
 
 /// `POST /secrets`: creates a project and opens it.
-pub async fn create(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<CreateForm>) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    CsrfForm { session, form }: CsrfForm<CreateForm>,
+) -> Response {
     let slug = form.slug.trim();
     let created = state
         .services
