@@ -179,7 +179,7 @@ impl SyncErrors {
     }
 }
 
-fn described<'a>(id: &'a str, hint: bool, error: bool) -> Option<String> {
+fn described(id: &str, hint: bool, error: bool) -> Option<String> {
     let ids: Vec<String> = [
         hint.then(|| format!("{id}-hint")),
         error.then(|| format!("{id}-error")),
@@ -399,7 +399,9 @@ pub async fn new_form(
             None => Err(CoreError::NotFound("project")),
         },
         None => match state.services.secrets.projects(principal, 0, 200).await {
-            Ok((projects, _)) if projects.len() == 1 => Ok(projects.into_iter().next().expect("one project")),
+            Ok((mut projects, _)) if projects.len() == 1 => {
+                projects.pop().ok_or(CoreError::NotFound("project"))
+            }
             Ok((projects, _)) => return choose_project(&session, &projects),
             Err(error) => Err(error),
         },

@@ -267,20 +267,20 @@ fn environment_tabs(project: &SecretProject, folder: &Folder) -> Markup {
 fn folder_trail(project: &SecretProject, folder: &Folder) -> Markup {
     let id = project.id.as_str();
     let env = folder.environment.as_str();
-    let segments: Vec<&str> = folder
-        .path
-        .as_str()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    // Each segment with the path of its folder: `app` → `/app`, `db` → `/app/db`.
+    let mut trail: Vec<(&str, String)> = Vec::new();
+    for segment in folder.path.as_str().split('/').filter(|s| !s.is_empty()) {
+        let parent = trail.last().map_or("", |(_, path)| path.as_str());
+        let path = format!("{parent}/{segment}");
+        trail.push((segment, path));
+    }
     html! {
         div.folder-bar {
             nav.folder-trail aria-label="Folder" {
                 a.mono href=(folder_url(id, env, "/")) aria-current=[folder.path.is_root().then_some("page")] { "/" }
-                @for (index, segment) in segments.iter().enumerate() {
-                    @let path = format!("/{}", segments[..=index].join("/"));
+                @for (index, (segment, path)) in trail.iter().enumerate() {
                     @if index > 0 { span.muted aria-hidden="true" { " / " } }
-                    a.mono href=(folder_url(id, env, &path)) aria-current=[(index + 1 == segments.len()).then_some("page")] { (segment) }
+                    a.mono href=(folder_url(id, env, path)) aria-current=[(index + 1 == trail.len()).then_some("page")] { (segment) }
                 }
             }
             form.go-folder method="get" action=(project_path(id)) {

@@ -57,17 +57,28 @@ fn actor(names: &HashMap<String, String>, actor: &Actor) -> Markup {
     html! { (name) }
 }
 
-fn version_row(
-    state: &AppState,
-    session: &UiSession,
-    project: &SecretProject,
-    folder: &Folder,
-    key: &SecretKey,
-    version: &SecretVersion,
+/// What every row of one secret's history shares.
+struct History<'a> {
+    session: &'a UiSession,
+    project: &'a SecretProject,
+    folder: &'a Folder,
+    key: &'a SecretKey,
     current: u32,
-    names: &HashMap<String, String>,
-) -> Markup {
-    let now = state.services.clock.now();
+    names: HashMap<String, String>,
+    now: time::OffsetDateTime,
+}
+
+fn version_row(history: &History<'_>, version: &SecretVersion) -> Markup {
+    let History {
+        session,
+        project,
+        folder,
+        key,
+        current,
+        names,
+        now,
+    } = history;
+    let (current, now) = (*current, *now);
     let label = format!("{key} version {}", version.version);
     html! {
         tr data-version=(version.version) {
@@ -133,7 +144,15 @@ pub async fn show(
         Err(error) => return refused(&session, &error),
     };
     let current = versions.iter().map(|version| version.version).max().unwrap_or(0);
-    let names = actor_names(&state, &session).await;
+    let rows = History {
+        session: &session,
+        project: &project,
+        folder: &folder,
+        key: &key,
+        current,
+        names: actor_names(&state, &session).await,
+        now: state.services.clock.now(),
+    };
     let back = folder_url(
         project.id.as_str(),
         folder.environment.as_str(),
@@ -145,7 +164,7 @@ pub async fn show(
         (page_header(&title, Some(&format!("{} · {} — newest first. Rolling back makes an old version current again as a new version.", folder.environment, folder.path)),
             html! { a.button.secondary href=(back) { "Back to the folder" } }))
         (table("Versions", &["Version", "Value", "Key and comment", "Changed by", "When", ""], html! {
-            @for version in &versions { (version_row(&state, &session, &project, &folder, &key, version, current, &names)) }
+            @for version in &versions { (version_row(&rows, version)) }
         }))
     };
     page(&session, Nav::Secrets, &title, content)
