@@ -16,6 +16,7 @@
 )]
 
 mod credentials;
+mod secrets;
 
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use labgate_proto::secret_syncs::{
     SecretSyncListQuery, SecretSyncPlan, SecretSyncResponse, SecretSyncResults, SecretSyncView,
     UpdateSecretSyncRequest,
 };
-use reqwest::Method;
+pub use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -292,9 +293,17 @@ impl Client {
         Ok(answer.into())
     }
 
-    pub async fn create_secret_sync(&self, request: &CreateSecretSyncRequest) -> Result<SecretSyncView, ClientError> {
+    pub async fn create_secret_sync(
+        &self,
+        request: &CreateSecretSyncRequest,
+    ) -> Result<SecretSyncView, ClientError> {
         let response: SecretSyncResponse = self
-            .call(Method::POST, "api/v1/secret-syncs/gitlab", None::<&()>, Some(request))
+            .call(
+                Method::POST,
+                "api/v1/secret-syncs/gitlab",
+                None::<&()>,
+                Some(request),
+            )
             .await?;
         Ok(response.secret_sync)
     }
@@ -304,8 +313,13 @@ impl Client {
         let query = SecretSyncListQuery {
             project_id: project_id.to_owned(),
         };
-        self.call(Method::GET, "api/v1/secret-syncs/gitlab", Some(&query), None::<&()>)
-            .await
+        self.call(
+            Method::GET,
+            "api/v1/secret-syncs/gitlab",
+            Some(&query),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn secret_sync(&self, id: &str) -> Result<SecretSyncView, ClientError> {
@@ -320,17 +334,25 @@ impl Client {
         request: &UpdateSecretSyncRequest,
     ) -> Result<SecretSyncView, ClientError> {
         let path = format!("api/v1/secret-syncs/gitlab/{}", encode_segment(id));
-        let response: SecretSyncResponse = self.call(Method::PATCH, &path, None::<&()>, Some(request)).await?;
+        let response: SecretSyncResponse = self
+            .call(Method::PATCH, &path, None::<&()>, Some(request))
+            .await?;
         Ok(response.secret_sync)
     }
 
     /// Deletes a sync; with `remove_secrets`, first the variables it wrote at GitLab.
-    pub async fn delete_secret_sync(&self, id: &str, remove_secrets: bool) -> Result<SecretSyncView, ClientError> {
+    pub async fn delete_secret_sync(
+        &self,
+        id: &str,
+        remove_secrets: bool,
+    ) -> Result<SecretSyncView, ClientError> {
         let path = format!("api/v1/secret-syncs/gitlab/{}", encode_segment(id));
         let query = DeleteSecretSyncQuery {
             remove_secrets: Some(remove_secrets),
         };
-        let response: SecretSyncResponse = self.call(Method::DELETE, &path, Some(&query), None::<&()>).await?;
+        let response: SecretSyncResponse = self
+            .call(Method::DELETE, &path, Some(&query), None::<&()>)
+            .await?;
         Ok(response.secret_sync)
     }
 
@@ -342,7 +364,11 @@ impl Client {
     }
 
     /// Queues an import; the answer names the job in `lastImportJobId`.
-    pub async fn import_secrets(&self, id: &str, behavior: ImportBehavior) -> Result<SecretSyncView, ClientError> {
+    pub async fn import_sync_secrets(
+        &self,
+        id: &str,
+        behavior: ImportBehavior,
+    ) -> Result<SecretSyncView, ClientError> {
         let path = format!("api/v1/secret-syncs/gitlab/{}/import-secrets", encode_segment(id));
         let query = ImportSecretsQuery {
             import_behavior: behavior,
@@ -353,7 +379,7 @@ impl Client {
 
     /// Queues the removal of the variables the sync wrote; the answer names the job in
     /// `lastRemoveJobId`.
-    pub async fn remove_secrets(&self, id: &str) -> Result<SecretSyncView, ClientError> {
+    pub async fn remove_sync_secrets(&self, id: &str) -> Result<SecretSyncView, ClientError> {
         let path = format!("api/v1/secret-syncs/gitlab/{}/remove-secrets", encode_segment(id));
         let response: SecretSyncResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
         Ok(response.secret_sync)

@@ -172,8 +172,8 @@ pub struct SecretListQuery {
     /// Comma-separated tag slugs; only secrets carrying all of them.
     #[serde(default)]
     pub tag_slugs: Option<String>,
-    /// Accepted for Infisical's clients; labgate has no imports.
-    #[serde(default)]
+    /// Accepted for Infisical's clients (also as `include_imports`); labgate has no imports.
+    #[serde(default, alias = "include_imports")]
     pub include_imports: Option<bool>,
     /// Accepted for Infisical's clients; labgate does not expand references.
     #[serde(default)]
@@ -200,7 +200,8 @@ pub struct SecretQuery {
     pub version: Option<u32>,
     #[serde(default, rename = "type")]
     pub secret_type: Option<SecretType>,
-    #[serde(default)]
+    /// Accepted for Infisical's clients (also as `include_imports`).
+    #[serde(default, alias = "include_imports")]
     pub include_imports: Option<bool>,
     #[serde(default)]
     pub expand_secret_references: Option<bool>,

@@ -1,7 +1,7 @@
 //! Secret syncs, the variables each one wrote at GitLab (ownership), and the per-key results of
 //! each sync's last run.
 
-use crate::{Result, Store, StoreError, on_pool};
+use crate::{Result, Store, StoreError, on_pool, row_placeholders};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecretSyncRecord {
@@ -97,6 +97,10 @@ const VARIABLE_COLUMNS: &str = "sync_id, destination_key, key, environment_scope
 
 const RESULT_COLUMNS: &str = "sync_id, key, action, outcome, reason, job_id, recorded_at";
 
+/// Results one statement of [`Store::record_sync_results`] writes at most (seven parameters each,
+/// well within both backends' limits).
+const RESULT_BATCH: usize = 500;
+
 impl Store {
     /// Inserts a sync; a name taken within its secrets project is [`StoreError::Conflict`].
     pub async fn insert_secret_sync(&self, sync: &SecretSyncRecord) -> Result<SecretSyncRecord> {
@@ -166,7 +170,11 @@ impl Store {
     }
 
     /// The syncs of one secrets project, oldest first.
-    pub async fn list_secret_syncs(&self, tenant_id: &str, project_id: &str) -> Result<Vec<SecretSyncRecord>> {
+    pub async fn list_secret_syncs(
+        &self,
+        tenant_id: &str,
+        project_id: &str,
+    ) -> Result<Vec<SecretSyncRecord>> {
         let sql = format!(
             "SELECT {SYNC_COLUMNS} FROM secret_syncs WHERE tenant_id = $1 AND project_id = $2 \
              ORDER BY created_at, id"
@@ -239,7 +247,12 @@ impl Store {
         update: &SyncStatusUpdate<'_>,
     ) -> Result<SecretSyncRecord> {
         let (status, job, message, at) = match update.activity {
-            SyncActivity::Sync => ("sync_status", "last_sync_job_id", "last_sync_message", "last_synced_at"),
+            SyncActivity::Sync => (
+                "sync_status",
+                "last_sync_job_id",
+                "last_sync_message",
+                "last_synced_at",
+            ),
             SyncActivity::Import => (
                 "import_status",
                 "last_import_job_id",
@@ -289,10 +302,12 @@ impl Store {
         let sql = format!(
             "SELECT {VARIABLE_COLUMNS} FROM synced_variables WHERE sync_id = $1 ORDER BY key, environment_scope"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SyncedVariableRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SyncedVariableRecord>(&sql)
             .bind(sync_id)
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// Keys other syncs wrote to the same destination and environment scope.
@@ -345,7 +360,12 @@ impl Store {
     }
 
     /// Forgets that a sync owns one variable (it was deleted at GitLab).
-    pub async fn forget_synced_variable(&self, sync_id: &str, key: &str, environment_scope: &str) -> Result<()> {
+    pub async fn forget_synced_variable(
+        &self,
+        sync_id: &str,
+        key: &str,
+        environment_scope: &str,
+    ) -> Result<()> {
         on_pool!(self, pool => sqlx::query(
             "DELETE FROM synced_variables WHERE sync_id = $1 AND key = $2 AND environment_scope = $3",
         )
@@ -383,6 +403,37 @@ impl Store {
             .bind(result.recorded_at)
             .execute(pool)
             .await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records (or replaces) how many keys of the current run ended, a few hundred per statement:
+    /// the keys a run did not need to write, which a no-op run has by the thousand.
+    pub async fn record_sync_results(&self, results: &[SyncResultRecord]) -> Result<()> {
+        for batch in results.chunks(RESULT_BATCH) {
+            let values = (0..batch.len())
+                .map(|row| row_placeholders(self.backend(), row * 7, 7))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO secret_sync_results ({RESULT_COLUMNS}) VALUES {values} \
+                 ON CONFLICT (sync_id, key) DO UPDATE SET action = excluded.action, outcome = excluded.outcome, \
+                 reason = excluded.reason, job_id = excluded.job_id, recorded_at = excluded.recorded_at"
+            );
+            on_pool!(self, pool => {
+                let mut query = sqlx::query(&sql);
+                for result in batch {
+                    query = query
+                        .bind(&result.sync_id)
+                        .bind(&result.key)
+                        .bind(&result.action)
+                        .bind(&result.outcome)
+                        .bind(&result.reason)
+                        .bind(&result.job_id)
+                        .bind(result.recorded_at);
+                }
+                query.execute(pool).await?;
+            });
+        }
         Ok(())
     }
 

@@ -115,7 +115,9 @@ async fn main() {
         environment: EnvironmentSlug::parse("prod").expect("a slug"),
         path: SecretPath::root(),
     };
-    let mut secrets: Vec<(String, String)> = (0..count).map(|n| (format!("SECRET_{n:05}"), value(n, 0))).collect();
+    let mut secrets: Vec<(String, String)> = (0..count)
+        .map(|n| (format!("SECRET_{n:05}"), value(n, 0)))
+        .collect();
     for chunk in secrets.chunks(labgate_core::secrets::MAX_BATCH) {
         let batch = chunk
             .iter()
@@ -194,7 +196,12 @@ async fn main() {
                 .expect("the sync is queued");
             drain(worker).await;
             let elapsed = started.elapsed();
-            let view = env.services.secret_syncs.get(&admin, &id).await.expect("the sync");
+            let view = env
+                .services
+                .secret_syncs
+                .get(&admin, &id)
+                .await
+                .expect("the sync");
             assert_eq!(
                 view.sync_status,
                 Some(SyncStatus::Succeeded),
@@ -278,7 +285,10 @@ async fn main() {
         ratio(&naive_noop, &noop),
         ratio(&naive_one, &one)
     );
-    assert_eq!(first.writes, count as u64, "the first sync writes every secret once");
+    assert_eq!(
+        first.writes, count as u64,
+        "the first sync writes every secret once"
+    );
     assert_eq!(noop.writes, 0, "a no-op sync writes nothing");
     assert_eq!(one.writes, 1, "one changed secret is one write");
 }
@@ -298,7 +308,11 @@ async fn naive_run(client: &GitLabClient, cred: &Credential, secrets: &[(String,
         new.masked_and_hidden = true;
         new.raw = true;
         match listed.get(key) {
-            Some(existing) if existing.value.as_ref().is_some_and(|v| v.expose_secret() == value) => {}
+            Some(existing)
+                if existing
+                    .value
+                    .as_ref()
+                    .is_some_and(|v| v.expose_secret() == value) => {}
             Some(_) => {
                 client
                     .update_variable(cred, &source, "*", &new)

@@ -75,6 +75,12 @@ enum Command {
     /// GitLab connections of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Connections(commands::connections::ConnectionsCommand),
+    /// Projects of secrets of a running server (LABGATE_URL, LABGATE_API_KEY).
+    #[command(subcommand)]
+    Projects(commands::secrets::ProjectsCommand),
+    /// Secrets of a running server: set, get, list, import, history, rollback, delete.
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCommand),
     /// Secret syncs to GitLab CI/CD variables of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Syncs(commands::syncs::SyncsCommand),
@@ -153,6 +159,8 @@ fn main() -> ExitCode {
             Command::Config(command) => commands::admin::config(config, command),
             Command::Jobs(command) => commands::remote::jobs(command).await,
             Command::Connections(command) => commands::connections::connections(command).await,
+            Command::Projects(command) => commands::secrets::projects(command).await,
+            Command::Secrets(command) => commands::secrets::secrets(command).await,
             Command::Syncs(command) => commands::syncs::syncs(command).await,
             Command::Scan(_) | Command::Demo(_) => Ok(()),
         }

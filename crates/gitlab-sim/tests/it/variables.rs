@@ -300,7 +300,10 @@ async fn hidden_variables_keep_their_masking_and_cannot_be_hidden_later() {
     .await;
     assert_eq!((r.status, r.body["value"].clone()), (StatusCode::OK, json!(null)));
     assert_eq!(
-        sim.state().variable("acme/platform/api", "HID", "*").unwrap().value,
+        sim.state()
+            .variable("acme/platform/api", "HID", "*")
+            .unwrap()
+            .value,
         "hidden-value-2"
     );
     // Hiding an existing visible variable is not an update GitLab knows: it is ignored.
@@ -336,7 +339,10 @@ async fn group_variables_take_scopes_and_filters() {
             json!({"key": "G", "value": scope, "environment_scope": scope}),
         )
         .await;
-        assert_eq!((r.status, r.body["environment_scope"].clone()), (StatusCode::CREATED, json!(scope)));
+        assert_eq!(
+            (r.status, r.body["environment_scope"].clone()),
+            (StatusCode::CREATED, json!(scope))
+        );
     }
     let r = delete(&sim, &format!("{GROUP}/G"), Some(ALICE_TOKEN)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -363,7 +369,13 @@ async fn group_variables_take_scopes_and_filters() {
 async fn counters_tell_variable_writes_from_reads() {
     let sim = start(standard()).await;
     post(&sim, VARS, Some(ALICE_TOKEN), json!({"key": "A", "value": "1"})).await;
-    put(&sim, &format!("{VARS}/A"), Some(ALICE_TOKEN), json!({"value": "2"})).await;
+    put(
+        &sim,
+        &format!("{VARS}/A"),
+        Some(ALICE_TOKEN),
+        json!({"value": "2"}),
+    )
+    .await;
     get(&sim, VARS, Some(ALICE_TOKEN)).await;
     get(&sim, &format!("{VARS}/A"), Some(ALICE_TOKEN)).await;
     delete(&sim, &format!("{VARS}/A"), Some(ALICE_TOKEN)).await;

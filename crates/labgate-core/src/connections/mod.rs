@@ -1203,7 +1203,11 @@ impl Connections {
     /// A client and a working credential for one of the tenant's connections, for other
     /// capabilities that call GitLab on its behalf (secret syncs). 409 when the connection has no
     /// working token.
-    pub(crate) async fn gitlab_session(&self, tenant_id: &TenantId, id: &ConnectionId) -> Result<GitLabSession> {
+    pub(crate) async fn gitlab_session(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<GitLabSession> {
         let connection = self.fetch(tenant_id, id).await?;
         if connection.app != App::GitLab {
             return Err(not_found());

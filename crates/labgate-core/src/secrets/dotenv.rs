@@ -38,7 +38,7 @@ pub fn parse(content: &str) -> Result<Vec<DotenvEntry>, CoreError> {
         let Some((key, rest)) = line.split_once('=') else {
             return Err(error(number, "expected KEY=value"));
         };
-        let key = SecretKey::parse_field("content", key.trim_end())
+        let key = SecretKey::parse_as("content", key.trim_end())
             .map_err(|_| error(number, "the key must be ASCII letters, digits, _, - and ."))?;
         let rest = rest.trim_start();
         let value = if let Some(quoted) = rest.strip_prefix('"') {

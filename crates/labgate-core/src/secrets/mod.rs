@@ -126,6 +126,7 @@ fn tags_row(column: &'static str, tags: &str) -> Parsed<Vec<TagSlug>> {
 }
 
 /// The secret a stored row describes, before its value is opened.
+#[derive(Clone)]
 struct StoredSecret {
     record: SecretRecord,
     version_id: String,
@@ -174,7 +175,9 @@ impl Secrets {
     }
 
     /// Registers a function told of every committed write, after its commit, with the folder it
-    /// changed. Registered at wiring time; every clone of the service shares the hooks.
+    /// changed. Registered at wiring time; every clone of the service shares the hooks. Hooks run
+    /// in the writer's task, one after another, before the write is answered: a hook should note
+    /// the change (enqueue a job), not do the work.
     pub fn on_change<F>(&self, hook: F)
     where
         F: Fn(FolderChange) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync + 'static,
@@ -657,6 +660,22 @@ impl Secrets {
             .map(StoredSecret::from))
     }
 
+    /// The current secrets of the place's folder by key: one query for a whole batch.
+    async fn folder_secrets(&self, place: &Place) -> Result<HashMap<String, StoredSecret>> {
+        Ok(self
+            .store
+            .secrets_with_values(
+                place.tenant.as_str(),
+                place.environment.id.as_str(),
+                place.path.as_str(),
+                false,
+            )
+            .await?
+            .into_iter()
+            .map(|record| (record.secret.secret_key.clone(), StoredSecret::from(record)))
+            .collect())
+    }
+
     /// One secret; with `version`, as it was at that version.
     pub async fn get(
         &self,
@@ -923,12 +942,11 @@ impl Secrets {
 
     /// Creates one secret; a key the folder has is refused (409).
     pub async fn create(&self, principal: &Principal, folder: &Folder, new: NewSecret) -> Result<Secret> {
-        Ok(self
-            .create_many(principal, folder, vec![new])
+        self.create_many(principal, folder, vec![new])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(secret_not_found)?)
+            .ok_or_else(secret_not_found)
     }
 
     /// Creates secrets, all or none; any key the folder has (or given twice) refuses the batch.
@@ -941,10 +959,11 @@ impl Secrets {
         principal.require(Access::Write)?;
         check_batch(secrets.iter().map(|new| &new.key))?;
         let place = self.place(principal, folder).await?;
+        let existing = self.folder_secrets(&place).await?;
         let mut writes = Vec::with_capacity(secrets.len());
         let mut created = Vec::with_capacity(secrets.len());
         for new in &secrets {
-            if self.stored(&place, &new.key).await?.is_some() {
+            if existing.contains_key(new.key.as_str()) {
                 return Err(CoreError::AlreadyExists(format!(
                     "a secret named {} already exists in {} of {}",
                     new.key, place.path, place.environment.slug
@@ -978,12 +997,11 @@ impl Secrets {
         folder: &Folder,
         change: SecretChange,
     ) -> Result<Secret> {
-        Ok(self
-            .update_many(principal, folder, vec![change])
+        self.update_many(principal, folder, vec![change])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(secret_not_found)?)
+            .ok_or_else(secret_not_found)
     }
 
     /// Changes secrets, all or none; an unknown key refuses the batch.
@@ -999,15 +1017,16 @@ impl Secrets {
         let mut writes = Vec::new();
         let mut results: Vec<(SecretRecord, SecretString, bool)> = Vec::with_capacity(changes.len());
         let mut renamed_to: BTreeSet<&SecretKey> = BTreeSet::new();
+        let existing = self.folder_secrets(&place).await?;
         for change in &changes {
-            let stored = self
-                .stored(&place, &change.key)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("secret"))?;
+            let stored = existing
+                .get(change.key.as_str())
+                .cloned()
+                .ok_or_else(secret_not_found)?;
             if let Some(new_key) = change.new_key.as_ref().filter(|new_key| **new_key != change.key) {
                 // Renames onto a key the folder has are refused even when that key is renamed
                 // away in the same batch: the rows are written one after another.
-                let taken = self.stored(&place, new_key).await?.is_some();
+                let taken = existing.contains_key(new_key.as_str());
                 if taken || !renamed_to.insert(new_key) {
                     return Err(CoreError::AlreadyExists(format!(
                         "a secret named {new_key} already exists in {} of {}",
@@ -1051,12 +1070,11 @@ impl Secrets {
 
     /// Deletes one secret with its history.
     pub async fn delete(&self, principal: &Principal, folder: &Folder, key: &SecretKey) -> Result<Secret> {
-        Ok(self
-            .delete_many(principal, folder, vec![key.clone()])
+        self.delete_many(principal, folder, vec![key.clone()])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(secret_not_found)?)
+            .ok_or_else(secret_not_found)
     }
 
     /// Deletes secrets, all or none; an unknown key refuses the batch.
@@ -1069,10 +1087,11 @@ impl Secrets {
         principal.require(Access::Write)?;
         check_batch(keys.iter())?;
         let place = self.place(principal, folder).await?;
+        let mut existing = self.folder_secrets(&place).await?;
         let mut writes = Vec::with_capacity(keys.len());
         let mut deleted = Vec::with_capacity(keys.len());
         for key in &keys {
-            let stored = self.stored(&place, key).await?.ok_or_else(secret_not_found)?;
+            let stored = existing.remove(key.as_str()).ok_or_else(secret_not_found)?;
             let value = self.open_stored(&stored).await?;
             writes.push(SecretWrite::Delete {
                 tenant_id: stored.record.tenant_id.clone(),
@@ -1204,18 +1223,7 @@ impl Secrets {
             path: path.clone(),
         };
         let place = self.place(principal, &folder).await?;
-        let existing: HashMap<String, StoredSecret> = self
-            .store
-            .secrets_with_values(
-                principal.tenant_id.as_str(),
-                place.environment.id.as_str(),
-                place.path.as_str(),
-                false,
-            )
-            .await?
-            .into_iter()
-            .map(|record| (record.secret.secret_key.clone(), StoredSecret::from(record)))
-            .collect();
+        let existing = self.folder_secrets(&place).await?;
         let mut summary = ImportSummary::default();
         let mut writes = Vec::new();
         for (key, imported) in keys.into_iter().zip(values) {

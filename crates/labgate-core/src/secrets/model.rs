@@ -186,10 +186,11 @@ pub struct SecretKey(String);
 
 impl SecretKey {
     pub fn parse(text: &str) -> Result<SecretKey, CoreError> {
-        Self::parse_field("secretKey", text)
+        Self::parse_as("secretKey", text)
     }
 
-    pub(crate) fn parse_field(field: &'static str, text: &str) -> Result<SecretKey, CoreError> {
+    /// Like [`SecretKey::parse`], naming `field` in the error.
+    pub fn parse_as(field: &'static str, text: &str) -> Result<SecretKey, CoreError> {
         if text.is_empty() || text.len() > MAX_KEY_LEN || !text.chars().all(is_path_char) {
             return Err(CoreError::validation(
                 field,

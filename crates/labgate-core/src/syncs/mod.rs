@@ -50,7 +50,9 @@ fn not_found() -> CoreError {
 }
 
 fn duplicate_name(name: &str) -> CoreError {
-    CoreError::AlreadyExists(format!("a secret sync named {name:?} already exists in this project"))
+    CoreError::AlreadyExists(format!(
+        "a secret sync named {name:?} already exists in this project"
+    ))
 }
 
 /// The dedupe key of a sync's job of `kind`: one of each per sync at a time.
@@ -141,7 +143,11 @@ impl SecretSyncs {
 
     // --- create, read, update, delete -------------------------------------------------------
 
-    pub async fn create(&self, principal: &Principal, request: CreateSecretSyncRequest) -> Result<SecretSyncView> {
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        request: CreateSecretSyncRequest,
+    ) -> Result<SecretSyncView> {
         principal.require(Access::Write)?;
         let name = valid_name(&request.name)?;
         let description = valid_description(request.description)?;
@@ -215,7 +221,11 @@ impl SecretSyncs {
             self.queue_run(&sync, None).await?;
         }
         let sync = self.fetch(&sync.tenant_id, &sync.id).await?;
-        Ok(view(&sync, &project, self.connection_name(principal, &sync).await))
+        Ok(view(
+            &sync,
+            &project,
+            self.connection_name(principal, &sync).await,
+        ))
     }
 
     async fn connection_name(&self, principal: &Principal, sync: &SecretSync) -> String {
@@ -232,7 +242,12 @@ impl SecretSyncs {
         self.view(principal, &sync).await
     }
 
-    pub async fn by_name(&self, principal: &Principal, project_id: &str, name: &str) -> Result<SecretSyncView> {
+    pub async fn by_name(
+        &self,
+        principal: &Principal,
+        project_id: &str,
+        name: &str,
+    ) -> Result<SecretSyncView> {
         principal.require(Access::Read)?;
         let project_id = Self::parse_project(project_id)?;
         let row = match self
@@ -316,7 +331,11 @@ impl SecretSyncs {
         }
         record.version = signed32(sync.version + 1);
         record.updated_at = ms(self.clock.now());
-        let saved = match self.store.update_secret_sync(&record, signed32(sync.version)).await {
+        let saved = match self
+            .store
+            .update_secret_sync(&record, signed32(sync.version))
+            .await
+        {
             Ok(Some(row)) => SecretSync::try_from(row)?,
             Ok(None) => {
                 return Err(CoreError::Conflict(
@@ -341,12 +360,21 @@ impl SecretSyncs {
             self.queue_run(&saved, None).await?;
         }
         let saved = self.fetch(&saved.tenant_id, &saved.id).await?;
-        Ok(view(&saved, &project, self.connection_name(principal, &saved).await))
+        Ok(view(
+            &saved,
+            &project,
+            self.connection_name(principal, &saved).await,
+        ))
     }
 
     /// Deletes the sync; with `remove_secrets`, first deletes at GitLab every variable it wrote
     /// (the sync stays when that fails, so nothing it wrote is forgotten).
-    pub async fn delete(&self, principal: &Principal, id: &str, remove_secrets: bool) -> Result<SecretSyncView> {
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        id: &str,
+        remove_secrets: bool,
+    ) -> Result<SecretSyncView> {
         principal.require(Access::Write)?;
         let sync = self.load(principal, id).await?;
         let shown = self.view(principal, &sync).await?;
@@ -387,7 +415,8 @@ impl SecretSyncs {
         principal.require(Access::Write)?;
         let sync = self.load(principal, id).await?;
         let job = self.queue_run(&sync, Some(self.clock.now())).await?;
-        self.audit_action(principal, &sync, AuditAction::SecretSyncRun, &job).await?;
+        self.audit_action(principal, &sync, AuditAction::SecretSyncRun, &job)
+            .await?;
         let sync = self.fetch(&sync.tenant_id, &sync.id).await?;
         self.view(principal, &sync).await
     }
@@ -410,7 +439,8 @@ impl SecretSyncs {
                 None,
             )
             .await?;
-        self.audit_action(principal, &sync, AuditAction::SecretSyncImport, &job).await?;
+        self.audit_action(principal, &sync, AuditAction::SecretSyncImport, &job)
+            .await?;
         let sync = self.fetch(&sync.tenant_id, &sync.id).await?;
         self.view(principal, &sync).await
     }
@@ -428,12 +458,19 @@ impl SecretSyncs {
                 None,
             )
             .await?;
-        self.audit_action(principal, &sync, AuditAction::SecretSyncRemove, &job).await?;
+        self.audit_action(principal, &sync, AuditAction::SecretSyncRemove, &job)
+            .await?;
         let sync = self.fetch(&sync.tenant_id, &sync.id).await?;
         self.view(principal, &sync).await
     }
 
-    async fn audit_action(&self, principal: &Principal, sync: &SecretSync, action: AuditAction, job: &JobId) -> Result<()> {
+    async fn audit_action(
+        &self,
+        principal: &Principal,
+        sync: &SecretSync,
+        action: AuditAction,
+        job: &JobId,
+    ) -> Result<()> {
         self.audit
             .record(
                 principal,
@@ -553,7 +590,10 @@ impl SecretSyncs {
                 action: crate::rows::text("secret_sync_results.action", &row.action)?,
                 outcome: crate::rows::text("secret_sync_results.outcome", &row.outcome)?,
                 reason: row.reason,
-                recorded_at: format_time(crate::rows::time("secret_sync_results.recorded_at", row.recorded_at)?),
+                recorded_at: format_time(crate::rows::time(
+                    "secret_sync_results.recorded_at",
+                    row.recorded_at,
+                )?),
             });
         }
         Ok(SecretSyncResults {
@@ -597,7 +637,9 @@ impl SecretSyncs {
                 let project = client
                     .project(credential, &resource_id(&given))
                     .await
-                    .map_err(|error| unreachable_destination("destinationConfig.projectId", "project", &given, &error))?;
+                    .map_err(|error| {
+                        unreachable_destination("destinationConfig.projectId", "project", &given, &error)
+                    })?;
                 config.project_id = Some(project.id.to_string());
                 if config.project_name.as_deref().is_none_or(str::is_empty) {
                     config.project_name = Some(project.path_with_namespace.clone());
@@ -627,12 +669,18 @@ impl SecretSyncs {
                 let group = client
                     .group(credential, &resource_id(&given))
                     .await
-                    .map_err(|error| unreachable_destination("destinationConfig.groupId", "group", &given, &error))?;
+                    .map_err(|error| {
+                        unreachable_destination("destinationConfig.groupId", "group", &given, &error)
+                    })?;
                 config.group_id = Some(group.id.to_string());
                 if config.group_name.as_deref().is_none_or(str::is_empty) {
                     config.group_name = Some(group.full_path.clone());
                 }
-                (Source::Group(ResourceId::Id(group.id)), group.id, (group.full_path, None))
+                (
+                    Source::Group(ResourceId::Id(group.id)),
+                    group.id,
+                    (group.full_path, None),
+                )
             }
         };
         let (path, fallback) = label;
@@ -641,7 +689,9 @@ impl SecretSyncs {
                 Ok(member) => Some(member.access_level),
                 Err(GitLabError::NotFound { .. }) => fallback,
                 Err(error) if error.is_transient() => {
-                    return Err(CoreError::Unavailable(format!("GitLab could not be asked for the connection's role: {error}")));
+                    return Err(CoreError::Unavailable(format!(
+                        "GitLab could not be asked for the connection's role: {error}"
+                    )));
                 }
                 Err(_) => fallback,
             },
@@ -692,12 +742,19 @@ fn unknown_connection() -> CoreError {
 
 fn unreachable_destination(field: &'static str, what: &str, given: &str, error: &GitLabError) -> CoreError {
     match error {
-        error if error.is_transient() => CoreError::Unavailable(format!("GitLab could not be reached: {error}")),
+        error if error.is_transient() => {
+            CoreError::Unavailable(format!("GitLab could not be reached: {error}"))
+        }
         GitLabError::NotFound { .. } | GitLabError::Forbidden { .. } => CoreError::validation(
             field,
-            format!("the connection cannot reach the GitLab {what} {given:?}: it does not exist or its user cannot see it"),
+            format!(
+                "the connection cannot reach the GitLab {what} {given:?}: it does not exist or its user cannot see it"
+            ),
         ),
-        other => CoreError::validation(field, format!("the GitLab {what} {given:?} cannot be checked: {other}")),
+        other => CoreError::validation(
+            field,
+            format!("the GitLab {what} {given:?} cannot be checked: {other}"),
+        ),
     }
 }
 
@@ -721,7 +778,11 @@ fn validate_config(config: &GitLabDestinationConfig) -> Result<()> {
             "an environment scope is at most 255 characters, without control characters",
         ));
     }
-    if config.description.as_ref().is_some_and(|d| d.chars().count() > 255) {
+    if config
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 255)
+    {
         return Err(CoreError::validation(
             "destinationConfig.description",
             "GitLab keeps variable descriptions of at most 255 characters",
@@ -775,10 +836,7 @@ fn environment_of(project: &SecretProject, slug: &str) -> Result<EnvironmentSlug
         .find(|e| e.slug.as_str() == slug)
         .map(|e| e.slug.clone())
         .ok_or_else(|| {
-            CoreError::validation(
-                "environment",
-                format!("the project has no environment {slug:?}"),
-            )
+            CoreError::validation("environment", format!("the project has no environment {slug:?}"))
         })
 }
 
@@ -830,10 +888,7 @@ fn record_of(sync: &SecretSync) -> Result<SecretSyncRecord> {
 }
 
 pub fn view(sync: &SecretSync, project: &SecretProject, connection_name: String) -> SecretSyncView {
-    let environment = project
-        .environments
-        .iter()
-        .find(|e| e.slug == sync.environment);
+    let environment = project.environments.iter().find(|e| e.slug == sync.environment);
     SecretSyncView {
         id: sync.id.to_string(),
         name: sync.name.clone(),

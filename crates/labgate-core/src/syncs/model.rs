@@ -33,7 +33,9 @@ impl KeySchema {
         }
         let literal = format!("{prefix}{suffix}");
         if literal.contains("{{") || literal.contains("}}") {
-            return Err(invalid("the key schema knows no placeholder other than {{secretKey}}"));
+            return Err(invalid(
+                "the key schema knows no placeholder other than {{secretKey}}",
+            ));
         }
         if !literal.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(invalid(
@@ -41,7 +43,9 @@ impl KeySchema {
             ));
         }
         if literal.len() >= MAX_KEY_LENGTH {
-            return Err(invalid("the key schema leaves no room for the key within GitLab's 255 characters"));
+            return Err(invalid(
+                "the key schema leaves no room for the key within GitLab's 255 characters",
+            ));
         }
         Ok(KeySchema {
             prefix: prefix.to_owned(),
@@ -253,7 +257,12 @@ mod tests {
         assert_eq!(schema.extract("APP_DB_V1"), Some("DB"));
         assert_eq!(schema.extract("APP__V1"), None);
         assert_eq!(schema.extract("OTHER"), None);
-        for bad in ["APP_", "{{secretKey}}{{secretKey}}", "A-{{secretKey}}", "{{env}}{{secretKey}}"] {
+        for bad in [
+            "APP_",
+            "{{secretKey}}{{secretKey}}",
+            "A-{{secretKey}}",
+            "{{env}}{{secretKey}}",
+        ] {
             assert!(KeySchema::parse(bad).is_err(), "{bad}");
         }
     }

@@ -171,10 +171,9 @@ pub fn unmaskable_reason(value: &str, raw: bool) -> Option<&'static str> {
         if value.chars().any(char::is_whitespace) {
             return Some("GitLab cannot mask a value containing whitespace");
         }
-    } else if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | '/' | '@' | ':' | '.' | '~' | '-'))
-    {
+    } else if !value.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | '/' | '@' | ':' | '.' | '~' | '-')
+    }) {
         return Some(
             "GitLab can mask an expanded value only if it uses letters, digits and _+=/@:.~- \
              (values are raw unless expandVariables is set)",
@@ -198,10 +197,10 @@ pub fn plan(
     // Keys at GitLab, after the schema; a key several secrets map to is written by none.
     let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, secret) in desired.iter().enumerate() {
-        let key = settings
-            .key_schema
-            .as_ref()
-            .map_or_else(|| secret.secret_key.clone(), |schema| schema.apply(&secret.secret_key));
+        let key = settings.key_schema.as_ref().map_or_else(
+            || secret.secret_key.clone(),
+            |schema| schema.apply(&secret.secret_key),
+        );
         by_key.entry(key).or_default().push(index);
     }
     let listed_here: BTreeMap<&str, &ListedVariable> = listed
@@ -344,7 +343,10 @@ fn plan_key(
     if wanted.masked
         && let Some(reason) = unmaskable_reason(secret.value.expose_secret(), wanted.raw)
     {
-        return PlanEntry::problem(key, format!("{reason}; turn masking off for this sync or change the value"));
+        return PlanEntry::problem(
+            key,
+            format!("{reason}; turn masking off for this sync or change the value"),
+        );
     }
     let Some(listed) = listed else {
         let reason = if owned.is_some() {
@@ -502,10 +504,17 @@ mod tests {
             actions(&first),
             [("A".into(), PlanAction::Create), ("B".into(), PlanAction::Create)]
         );
-        let listed = [listed("A", Some("one"), flags()), listed("B", Some("two"), flags())];
+        let listed = [
+            listed("A", Some("one"), flags()),
+            listed("B", Some("two"), flags()),
+        ];
         let owned = [owned("A", "one", flags()), owned("B", "two", flags())];
         let again = plan(&desired, &owned, &listed, &BTreeSet::new(), &settings());
-        assert!(again.iter().all(|e| e.action == PlanAction::Unchanged && !e.step.writes()));
+        assert!(
+            again
+                .iter()
+                .all(|e| e.action == PlanAction::Unchanged && !e.step.writes())
+        );
     }
 
     #[test]
@@ -520,7 +529,10 @@ mod tests {
         assert_eq!(same[0].action, PlanAction::Unchanged, "{:?}", same[0]);
         let changed = [secret("H", "hidden-value-2")];
         let update = plan(&changed, &record, &at_gitlab, &BTreeSet::new(), &s);
-        assert_eq!((update[0].action, &update[0].step), (PlanAction::Update, &Step::Update(0)));
+        assert_eq!(
+            (update[0].action, &update[0].step),
+            (PlanAction::Update, &Step::Update(0))
+        );
         assert!(update[0].reason.contains("value"));
     }
 
@@ -552,7 +564,10 @@ mod tests {
         let entries = plan(&desired, &owned, &listed, &BTreeSet::new(), &settings());
         assert_eq!(
             actions(&entries),
-            [("KEEP".into(), PlanAction::Unchanged), ("GONE".into(), PlanAction::Delete)]
+            [
+                ("KEEP".into(), PlanAction::Unchanged),
+                ("GONE".into(), PlanAction::Delete)
+            ]
         );
         let mut keep_all = settings();
         keep_all.disable_deletion = true;
@@ -573,7 +588,13 @@ mod tests {
             listed("APP_THEIRS", Some("z"), flags()),
         ];
         let elsewhere = BTreeSet::from(["APP_THEIRS".to_owned()]);
-        let entries = plan(&desired, &[owned("APP_DB", "v", flags())], &listed, &elsewhere, &s);
+        let entries = plan(
+            &desired,
+            &[owned("APP_DB", "v", flags())],
+            &listed,
+            &elsewhere,
+            &s,
+        );
         let deletes: Vec<&str> = entries
             .iter()
             .filter(|e| e.action == PlanAction::Delete)
@@ -606,7 +627,11 @@ mod tests {
         let entries = plan(&desired, &[], &[], &BTreeSet::new(), &settings());
         let skipped = entries.iter().filter(|e| e.key == "A" && e.problem).count();
         assert_eq!(skipped, 2);
-        assert!(entries.iter().any(|e| e.key == "B" && e.action == PlanAction::Create));
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.key == "B" && e.action == PlanAction::Create)
+        );
     }
 
     #[test]
@@ -615,13 +640,19 @@ mod tests {
         let listed = [listed("SHARED", Some("theirs"), flags())];
         let elsewhere = BTreeSet::from(["SHARED".to_owned()]);
         let entries = plan(&desired, &[], &listed, &elsewhere, &settings());
-        assert_eq!((entries[0].action, entries[0].step.writes()), (PlanAction::Skipped, false));
+        assert_eq!(
+            (entries[0].action, entries[0].step.writes()),
+            (PlanAction::Skipped, false)
+        );
     }
 
     #[test]
     fn unowned_matching_variables_are_adopted_or_overwritten() {
         let desired = [secret("SAME", "v"), secret("DIFF", "new")];
-        let listed = [listed("SAME", Some("v"), flags()), listed("DIFF", Some("old"), flags())];
+        let listed = [
+            listed("SAME", Some("v"), flags()),
+            listed("DIFF", Some("old"), flags()),
+        ];
         let entries = plan(&desired, &[], &listed, &BTreeSet::new(), &settings());
         assert_eq!(entries[1].step, Step::Adopt(0));
         assert_eq!(entries[0].step, Step::Update(1));
@@ -633,7 +664,13 @@ mod tests {
         s.environment_scope = "production".into();
         let desired = [secret("A", "v")];
         let listed = [listed("A", Some("v"), flags())];
-        let entries = plan(&desired, &[owned("A", "v", flags())], &listed, &BTreeSet::new(), &s);
+        let entries = plan(
+            &desired,
+            &[owned("A", "v", flags())],
+            &listed,
+            &BTreeSet::new(),
+            &s,
+        );
         assert_eq!(
             entries.iter().map(|e| &e.step).collect::<Vec<_>>(),
             [

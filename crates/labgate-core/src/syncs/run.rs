@@ -26,17 +26,26 @@ use crate::rows::{flag, ms};
 use crate::secrets::ImportedSecret;
 use crate::{CoreError, Result};
 
+/// Results of keys needing no call are written this many at a time.
+const QUIET_BATCH: usize = 500;
+
 /// Runs again at most this many times when the folder changed while a run was writing.
 const MAX_PASSES: usize = 3;
 
 /// How a job of a sync ended, for the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEnd {
-    Done { message: String },
+    Done {
+        message: String,
+    },
     /// A transient failure: the queue should try again later.
-    Retry { message: String },
+    Retry {
+        message: String,
+    },
     /// Trying again cannot help (the sync is gone, the connection unusable).
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// What a sync would do now, and what it needs to do it.
@@ -181,7 +190,11 @@ impl SecretSyncs {
             .await
     }
 
-    async fn list_destination(&self, session: &GitLabSession, source: &Source) -> Result<Vec<ListedVariable>> {
+    async fn list_destination(
+        &self,
+        session: &GitLabSession,
+        source: &Source,
+    ) -> Result<Vec<ListedVariable>> {
         let mut stream = session.client.variables(&session.credential, source);
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
@@ -319,7 +332,14 @@ impl SecretSyncs {
         };
         let held = Some((&job.id, owner));
         if let Err(error) = self
-            .set_status(&sync, SyncActivity::Sync, SyncStatus::Running, Some(&job.id), None, false)
+            .set_status(
+                &sync,
+                SyncActivity::Sync,
+                SyncStatus::Running,
+                Some(&job.id),
+                None,
+                false,
+            )
             .await
         {
             return JobEnd::Retry {
@@ -357,7 +377,14 @@ impl SecretSyncs {
         };
         let finished = status != SyncStatus::Failed;
         if let Err(error) = self
-            .set_status(&sync, SyncActivity::Sync, status, Some(&job.id), Some(&message), finished)
+            .set_status(
+                &sync,
+                SyncActivity::Sync,
+                status,
+                Some(&job.id),
+                Some(&message),
+                finished,
+            )
             .await
         {
             tracing::warn!(sync_id = %sync.id, error = %error, "could not record the end of a secret sync");
@@ -407,7 +434,12 @@ impl SecretSyncs {
     }
 
     /// Applies a plan, write by write; after each, records ownership and the key's result.
-    async fn apply(&self, sync: &SecretSync, prepared: &Prepared, job: Option<(&JobId, &str)>) -> Result<Tally> {
+    async fn apply(
+        &self,
+        sync: &SecretSync,
+        prepared: &Prepared,
+        job: Option<(&JobId, &str)>,
+    ) -> Result<Tally> {
         let Prepared {
             session,
             source,
@@ -418,6 +450,7 @@ impl SecretSyncs {
         let flags = sync.flags();
         let total = u64::try_from(plan.len()).unwrap_or(u64::MAX);
         let mut tally = Tally::default();
+        let mut quiet = Vec::new();
         for (done, entry) in plan.iter().enumerate() {
             let secret = |index: usize| {
                 desired
@@ -486,7 +519,8 @@ impl SecretSyncs {
                     }
                 }
                 Step::Adopt(index) => {
-                    self.own(sync, &entry.key, &scope, secret(*index)?, &flags).await?;
+                    self.own(sync, &entry.key, &scope, secret(*index)?, &flags)
+                        .await?;
                     Ok(())
                 }
                 Step::Delete { environment_scope } => {
@@ -531,25 +565,38 @@ impl SecretSyncs {
                     tally.failed += 1;
                     tally.transient |= error.is_transient() || error.may_have_been_applied();
                     tracing::warn!(sync_id = %sync.id, key = %entry.key, error = %error, "GitLab refused a variable write");
-                    (ResultOutcome::Failed, Some(format!("GitLab refused the write: {error}")))
+                    (
+                        ResultOutcome::Failed,
+                        Some(format!("GitLab refused the write: {error}")),
+                    )
                 }
             };
-            self.store
-                .record_sync_result(&SyncResultRecord {
-                    sync_id: sync.id.to_string(),
-                    key: entry.key.clone(),
-                    action: entry.action.as_str().to_owned(),
-                    outcome: outcome.as_str().to_owned(),
-                    reason,
-                    job_id: job.map(|(id, _)| id.to_string()),
-                    recorded_at: ms(self.clock.now()),
-                })
-                .await?;
+            let result = SyncResultRecord {
+                sync_id: sync.id.to_string(),
+                key: entry.key.clone(),
+                action: entry.action.as_str().to_owned(),
+                outcome: outcome.as_str().to_owned(),
+                reason,
+                job_id: job.map(|(id, _)| id.to_string()),
+                recorded_at: ms(self.clock.now()),
+            };
+            // A write's result is recorded as soon as GitLab answered, with its ownership record,
+            // so a run that dies here resumes from both; keys needing no call are recorded together.
+            if entry.step.writes() {
+                self.store.record_sync_result(&result).await?;
+            } else {
+                quiet.push(result);
+                if quiet.len() >= QUIET_BATCH {
+                    self.store.record_sync_results(&quiet).await?;
+                    quiet.clear();
+                }
+            }
             let done = u64::try_from(done + 1).unwrap_or(u64::MAX);
             if entry.step.writes() || done == total || done % 100 == 0 {
                 self.progress(job, done, total, "writing variables").await;
             }
         }
+        self.store.record_sync_results(&quiet).await?;
         Ok(tally)
     }
 
@@ -597,9 +644,17 @@ impl SecretSyncs {
             .and_then(ImportBehavior::parse)
             .unwrap_or(ImportBehavior::PrioritizeSource);
         let _ = self
-            .set_status(&sync, SyncActivity::Import, SyncStatus::Running, Some(&job.id), None, false)
+            .set_status(
+                &sync,
+                SyncActivity::Import,
+                SyncStatus::Running,
+                Some(&job.id),
+                None,
+                false,
+            )
             .await;
-        self.progress(Some((&job.id, owner)), 0, 1, "importing from GitLab").await;
+        self.progress(Some((&job.id, owner)), 0, 1, "importing from GitLab")
+            .await;
         let result = self.import_now(&sync, behavior).await;
         self.progress(Some((&job.id, owner)), 1, 1, "imported").await;
         let (status, message, end) = match result {
@@ -698,7 +753,14 @@ impl SecretSyncs {
             Err(end) => return end,
         };
         let _ = self
-            .set_status(&sync, SyncActivity::Remove, SyncStatus::Running, Some(&job.id), None, false)
+            .set_status(
+                &sync,
+                SyncActivity::Remove,
+                SyncStatus::Running,
+                Some(&job.id),
+                None,
+                false,
+            )
             .await;
         let (status, message, end) = match self.remove_owned(&sync, Some((&job.id, owner))).await {
             Ok(report) if report.failed == 0 => (
@@ -747,7 +809,11 @@ impl SecretSyncs {
     }
 
     /// Deletes at GitLab every variable this sync wrote to its destination, and forgets each.
-    pub(super) async fn remove_owned(&self, sync: &SecretSync, job: Option<(&JobId, &str)>) -> Result<RemoveReport> {
+    pub(super) async fn remove_owned(
+        &self,
+        sync: &SecretSync,
+        job: Option<(&JobId, &str)>,
+    ) -> Result<RemoveReport> {
         let session = self.session(sync).await?;
         let source = source_of(sync);
         let records: Vec<SyncedVariableRecord> = self
@@ -764,7 +830,12 @@ impl SecretSyncs {
             let result = deleted(
                 session
                     .client
-                    .delete_variable(&session.credential, &source, &record.key, &record.environment_scope)
+                    .delete_variable(
+                        &session.credential,
+                        &source,
+                        &record.key,
+                        &record.environment_scope,
+                    )
                     .await,
             );
             match result {
@@ -781,8 +852,13 @@ impl SecretSyncs {
                     failed_keys.push(record.key.clone());
                 }
             }
-            self.progress(job, u64::try_from(done + 1).unwrap_or(u64::MAX), total, "removing variables")
-                .await;
+            self.progress(
+                job,
+                u64::try_from(done + 1).unwrap_or(u64::MAX),
+                total,
+                "removing variables",
+            )
+            .await;
         }
         report.message = if failed_keys.is_empty() {
             format!("{} variables removed", report.removed)

@@ -331,6 +331,15 @@ async fn bad_input_is_refused_with_what_was_wrong() {
         .map(|s| s.key.to_string())
         .collect();
     assert_eq!(keys, ["A"]);
+    assert!(matches!(
+        secrets
+            .create_many(&env.admin, &dev, vec![new("E", "1"), new("E", "2")])
+            .await,
+        Err(CoreError::Validation {
+            field: Some("secrets"),
+            ..
+        })
+    ));
     // An unknown key in an update batch writes nothing either.
     let changes = vec![
         SecretChange {
@@ -462,24 +471,25 @@ async fn every_committed_write_tells_the_hooks_once() {
         path: dev.path.clone(),
     };
     let take = || std::mem::take(&mut *seen.lock());
+    let once = vec![expected.clone()];
 
     secrets.create(&env.admin, &dev, new("A", "1")).await.unwrap();
-    assert_eq!(take(), [expected.clone()], "create");
+    assert_eq!(take(), once, "create");
     let update = SecretChange {
         value: Some(value("2")),
         ..change("A")
     };
     secrets.update(&env.admin, &dev, update.clone()).await.unwrap();
-    assert_eq!(take(), [expected.clone()], "update");
+    assert_eq!(take(), once, "update");
     secrets.update(&env.admin, &dev, update).await.unwrap();
     assert_eq!(take(), [], "an update that changes nothing commits nothing");
     secrets.rollback(&env.admin, &dev, &key("A"), 1).await.unwrap();
-    assert_eq!(take(), [expected.clone()], "rollback");
+    assert_eq!(take(), once, "rollback");
     secrets
         .create_many(&env.admin, &dev, vec![new("B", "1"), new("C", "1")])
         .await
         .unwrap();
-    assert_eq!(take(), [expected.clone()], "batch create");
+    assert_eq!(take(), once, "batch create");
     assert!(
         secrets
             .create_many(&env.admin, &dev, vec![new("D", "1"), new("B", "1")])
@@ -498,24 +508,24 @@ async fn every_committed_write_tells_the_hooks_once() {
         },
     ];
     secrets.update_many(&env.admin, &dev, both).await.unwrap();
-    assert_eq!(take(), [expected.clone()], "batch update");
+    assert_eq!(take(), once, "batch update");
     secrets
         .import_dotenv(&env.admin, &dev, "E=1\n", true)
         .await
         .unwrap();
-    assert_eq!(take(), [expected.clone()], "import");
+    assert_eq!(take(), once, "import");
     secrets
         .import_dotenv(&env.admin, &dev, "E=1\n", true)
         .await
         .unwrap();
     assert_eq!(take(), [], "an import that changes nothing");
     secrets.delete(&env.admin, &dev, &key("E")).await.unwrap();
-    assert_eq!(take(), [expected.clone()], "delete");
+    assert_eq!(take(), once, "delete");
     secrets
         .delete_many(&env.admin, &dev, vec![key("B"), key("C")])
         .await
         .unwrap();
-    assert_eq!(take(), [expected.clone()], "batch delete");
+    assert_eq!(take(), once, "batch delete");
 
     let staging = created
         .environment(&EnvironmentSlug::parse("staging").unwrap())
@@ -582,4 +592,48 @@ async fn reads_are_audited_folded_and_writes_without_values() {
     let text = serde_json::to_string(&log).unwrap();
     assert!(!text.contains("s3cr3t-value"));
     assert!(!format!("{secret:?}").contains("s3cr3t-value"));
+}
+
+#[tokio::test]
+async fn a_data_key_rotation_reencrypts_every_version_and_deletes_leave_no_sealed_value() {
+    let env = env().await;
+    let secrets = &env.services.secrets;
+    let created = project(&env, &env.admin).await;
+    let dev = folder(&created, "dev", "/");
+    secrets.create(&env.admin, &dev, new("A", "first")).await.unwrap();
+    let second = SecretChange {
+        value: Some(value("second")),
+        ..change("A")
+    };
+    secrets.update(&env.admin, &dev, second).await.unwrap();
+
+    let rotation = env
+        .services
+        .vault
+        .rotate_tenant_data_key(&env.tenant.id, env.clock.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(rotation.reencrypted, 2, "both versions' values");
+    let history = secrets.history(&env.admin, &dev, &key("A"), true).await.unwrap();
+    let values: Vec<&str> = history
+        .iter()
+        .map(|v| v.value.as_ref().unwrap().expose_secret())
+        .collect();
+    assert_eq!(values, ["second", "first"]);
+
+    let sealed = || async {
+        env.store
+            .vault_items_not_under(env.tenant.id.as_str(), "none", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|item| item.owner_table == "secret_versions")
+            .count()
+    };
+    assert_eq!(sealed().await, 2);
+    secrets.delete(&env.admin, &dev, &key("A")).await.unwrap();
+    assert_eq!(sealed().await, 0, "a deleted secret's values go with it");
+    secrets.create(&env.admin, &dev, new("B", "b")).await.unwrap();
+    secrets.delete_project(&env.admin, &created.id).await.unwrap();
+    assert_eq!(sealed().await, 0, "a deleted project's values go with it");
 }

@@ -8,7 +8,9 @@ pub mod credentials;
 pub mod instances;
 pub mod jobs;
 pub mod oauth;
+pub mod projects;
 pub mod secret_syncs;
+pub mod secrets;
 pub mod webhooks;
 
 use axum::Router;
@@ -27,7 +29,13 @@ pub fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(oauth::router())
         .merge(secret_syncs::router())
+        .merge(projects::router())
         .merge(webhooks::router())
+}
+
+/// The `/api/v3` routers: secrets, at Infisical's version of their paths.
+pub fn v3_router() -> Router<AppState> {
+    Router::new().merge(secrets::router())
 }
 
 /// Checks `limit` (1-100, default 50) so every list endpoint pages the same way.

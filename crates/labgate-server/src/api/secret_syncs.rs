@@ -44,8 +44,14 @@ pub fn router() -> Router<AppState> {
             get(show).patch(update).delete(remove),
         )
         .route("/secret-syncs/gitlab/{syncId}/sync-secrets", post(sync_secrets))
-        .route("/secret-syncs/gitlab/{syncId}/import-secrets", post(import_secrets))
-        .route("/secret-syncs/gitlab/{syncId}/remove-secrets", post(remove_secrets))
+        .route(
+            "/secret-syncs/gitlab/{syncId}/import-secrets",
+            post(import_secrets),
+        )
+        .route(
+            "/secret-syncs/gitlab/{syncId}/remove-secrets",
+            post(remove_secrets),
+        )
         .route("/secret-syncs/gitlab/{syncId}/plan", get(plan))
         .route("/secret-syncs/gitlab/{syncId}/results", get(results))
         .layer(axum::middleware::map_response(infisical_dialect))
@@ -215,7 +221,11 @@ pub async fn remove_secrets(
     SyncId(id): SyncId,
 ) -> Result<Json<SecretSyncResponse>, ApiError> {
     Ok(Json(SecretSyncResponse {
-        secret_sync: state.services.secret_syncs.trigger_remove(&principal, &id).await?,
+        secret_sync: state
+            .services
+            .secret_syncs
+            .trigger_remove(&principal, &id)
+            .await?,
     }))
 }
 

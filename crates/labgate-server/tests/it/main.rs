@@ -13,6 +13,7 @@ mod jobs;
 mod oauth;
 mod probes;
 mod secret_syncs;
+mod secrets;
 mod transport;
 mod ui;
 mod ui_admin;
@@ -67,10 +68,37 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/secret-syncs/gitlab/{id}"),
     ("DELETE", "/api/v1/secret-syncs/gitlab/{id}"),
     ("POST", "/api/v1/secret-syncs/gitlab/{id}/sync-secrets"),
-    ("POST", "/api/v1/secret-syncs/gitlab/{id}/import-secrets?importBehavior=prioritize-source"),
+    (
+        "POST",
+        "/api/v1/secret-syncs/gitlab/{id}/import-secrets?importBehavior=prioritize-source",
+    ),
     ("POST", "/api/v1/secret-syncs/gitlab/{id}/remove-secrets"),
     ("GET", "/api/v1/secret-syncs/gitlab/{id}/plan"),
     ("GET", "/api/v1/secret-syncs/gitlab/{id}/results"),
+    ("GET", "/api/v1/projects"),
+    ("POST", "/api/v1/projects"),
+    ("GET", "/api/v1/projects/{id}"),
+    ("DELETE", "/api/v1/projects/{id}"),
+    ("POST", "/api/v1/projects/{id}/environments"),
+    ("PATCH", "/api/v1/projects/{id}/environments/{id}"),
+    ("DELETE", "/api/v1/projects/{id}/environments/{id}"),
+    ("GET", "/api/v3/secrets/raw?projectId={id}&environment=dev"),
+    ("GET", "/api/v3/secrets/raw/{id}?projectId={id}&environment=dev"),
+    ("POST", "/api/v3/secrets/raw/{id}"),
+    ("PATCH", "/api/v3/secrets/raw/{id}"),
+    (
+        "DELETE",
+        "/api/v3/secrets/raw/{id}?projectId={id}&environment=dev",
+    ),
+    (
+        "GET",
+        "/api/v3/secrets/raw/{id}/history?projectId={id}&environment=dev",
+    ),
+    ("POST", "/api/v3/secrets/raw/{id}/rollback"),
+    ("POST", "/api/v3/secrets/batch/raw"),
+    ("PATCH", "/api/v3/secrets/batch/raw"),
+    ("DELETE", "/api/v3/secrets/batch/raw"),
+    ("POST", "/api/v3/secrets/import"),
 ];
 
 /// A route of [`ROUTES`] with `{id}` filled in.

@@ -118,6 +118,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("ResourceType", wire(ResourceType::ALL)),
         ("ResultOutcome", wire(ResultOutcome::ALL)),
         ("Role", wire(&Role::ALL)),
+        ("SecretType", wire(labgate_proto::secrets::SecretType::ALL)),
         ("SyncScope", wire(SyncScope::ALL)),
         ("SyncStatus", wire(SyncStatus::ALL)),
         ("Usage", wire(Usage::ALL)),
@@ -169,7 +170,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 9, "every list operation pages");
+    assert_eq!(paged, 10, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error

@@ -88,21 +88,54 @@ async fn a_sync_is_created_shown_listed_and_found_by_name_in_infisicals_shape() 
     let key = &s.env.admin_key;
     let reply = s
         .env
-        .call("POST", BASE, key, Some(body(&s, "to-api", json!({"scope": "project", "projectId": "acme/api"}))))
+        .call(
+            "POST",
+            BASE,
+            key,
+            Some(body(
+                &s,
+                "to-api",
+                json!({"scope": "project", "projectId": "acme/api"}),
+            )),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
     let sync = reply.json()["secretSync"].clone();
     for field in [
-        "id", "name", "description", "connectionId", "connection", "projectId", "environment", "folder",
-        "isAutoSyncEnabled", "destination", "destinationConfig", "syncOptions", "syncStatus", "lastSyncJobId",
-        "lastSyncMessage", "lastSyncedAt", "importStatus", "lastImportJobId", "lastImportMessage",
-        "lastImportedAt", "removeStatus", "lastRemoveJobId", "lastRemoveMessage", "lastRemovedAt",
-        "createdAt", "updatedAt",
+        "id",
+        "name",
+        "description",
+        "connectionId",
+        "connection",
+        "projectId",
+        "environment",
+        "folder",
+        "isAutoSyncEnabled",
+        "destination",
+        "destinationConfig",
+        "syncOptions",
+        "syncStatus",
+        "lastSyncJobId",
+        "lastSyncMessage",
+        "lastSyncedAt",
+        "importStatus",
+        "lastImportJobId",
+        "lastImportMessage",
+        "lastImportedAt",
+        "removeStatus",
+        "lastRemoveJobId",
+        "lastRemoveMessage",
+        "lastRemovedAt",
+        "createdAt",
+        "updatedAt",
     ] {
         assert!(sync.get(field).is_some(), "{field} missing from {sync}");
     }
     assert_eq!(sync["destination"], "gitlab");
-    assert_eq!(sync["connection"], json!({"app": "gitlab", "name": "alice", "id": s.connection}));
+    assert_eq!(
+        sync["connection"],
+        json!({"app": "gitlab", "name": "alice", "id": s.connection})
+    );
     assert_eq!(sync["environment"]["slug"], "prod");
     assert_eq!(sync["folder"], json!({"path": "/"}));
     assert_eq!(sync["destinationConfig"]["projectName"], "acme/api");
@@ -110,19 +143,32 @@ async fn a_sync_is_created_shown_listed_and_found_by_name_in_infisicals_shape() 
 
     let shown = s.env.get(&format!("{BASE}/{id}"), Some(key)).await.json();
     assert_eq!(shown["secretSync"]["id"], id);
-    let list = s.env.get(&format!("{BASE}?projectId={}", s.project), Some(key)).await.json();
+    let list = s
+        .env
+        .get(&format!("{BASE}?projectId={}", s.project), Some(key))
+        .await
+        .json();
     assert_eq!(list["secretSyncs"].as_array().map(Vec::len), Some(1));
     let by_name = s
         .env
-        .get(&format!("{BASE}/sync-name/to-api?projectId={}", s.project), Some(key))
+        .get(
+            &format!("{BASE}/sync-name/to-api?projectId={}", s.project),
+            Some(key),
+        )
         .await
         .json();
     assert_eq!(by_name["secretSync"]["id"], id);
     s.env
-        .get(&format!("{BASE}/sync-name/nothing?projectId={}", s.project), Some(key))
+        .get(
+            &format!("{BASE}/sync-name/nothing?projectId={}", s.project),
+            Some(key),
+        )
         .await
         .error(404, "NotFound");
-    s.env.get(&format!("{BASE}/not-a-uuid"), Some(key)).await.error(422, "ValidationFailure");
+    s.env
+        .get(&format!("{BASE}/not-a-uuid"), Some(key))
+        .await
+        .error(422, "ValidationFailure");
     s.env
         .get(&format!("{BASE}/{id}"), Some(&s.env.other_admin_key))
         .await
@@ -135,27 +181,62 @@ async fn bad_input_gets_a_clear_4xx() {
     let key = &s.env.admin_key;
     let reply = s
         .env
-        .call("POST", BASE, key, Some(body(&s, "x", json!({"scope": "project", "projectId": "acme/none"}))))
+        .call(
+            "POST",
+            BASE,
+            key,
+            Some(body(
+                &s,
+                "x",
+                json!({"scope": "project", "projectId": "acme/none"}),
+            )),
+        )
         .await;
     let error = reply.error(422, "ValidationFailure");
-    assert!(error["message"].as_str().unwrap().contains("acme/none"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("acme/none"),
+        "{error}"
+    );
     assert_eq!(error["details"][0]["field"], "destinationConfig.projectId");
     let reply = s
         .env
-        .call("POST", BASE, key, Some(body(&s, "x", json!({"scope": "project"}))))
+        .call(
+            "POST",
+            BASE,
+            key,
+            Some(body(&s, "x", json!({"scope": "project"}))),
+        )
         .await;
     reply.error(422, "ValidationFailure");
     let reply = s
         .env
-        .call("POST", BASE, key, Some(body(&s, "x", json!({"scope": "galaxy", "projectId": "1"}))))
+        .call(
+            "POST",
+            BASE,
+            key,
+            Some(body(&s, "x", json!({"scope": "galaxy", "projectId": "1"}))),
+        )
         .await;
-    assert_eq!(reply.status.as_u16(), 422, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status.as_u16(),
+        422,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let mut bad_env = body(&s, "x", json!({"scope": "project", "projectId": "acme/api"}));
     bad_env["environment"] = json!("nowhere");
-    s.env.call("POST", BASE, key, Some(bad_env)).await.error(422, "ValidationFailure");
+    s.env
+        .call("POST", BASE, key, Some(bad_env))
+        .await
+        .error(422, "ValidationFailure");
     let id = uuid::Uuid::now_v7();
     s.env
-        .call("POST", &format!("{BASE}/{id}/import-secrets?importBehavior=sideways"), key, None)
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/import-secrets?importBehavior=sideways"),
+            key,
+            None,
+        )
         .await
         .error(422, "ValidationFailure");
     s.env
@@ -174,7 +255,11 @@ async fn the_plan_writes_nothing_and_an_action_answers_pending_with_its_job() {
             "POST",
             BASE,
             key,
-            Some(body(&s, "to-api", json!({"scope": "project", "projectId": "acme/api", "shouldMaskSecrets": true}))),
+            Some(body(
+                &s,
+                "to-api",
+                json!({"scope": "project", "projectId": "acme/api", "shouldMaskSecrets": true}),
+            )),
         )
         .await;
     let id = reply.json()["secretSync"]["id"].as_str().unwrap().to_owned();
@@ -187,7 +272,11 @@ async fn the_plan_writes_nothing_and_an_action_answers_pending_with_its_job() {
             {"key": "TOKEN", "action": "create", "reason": "not at GitLab yet"},
         ])
     );
-    assert_eq!(s.env.sim().requests().writes("/variables"), 0, "a plan is a dry run");
+    assert_eq!(
+        s.env.sim().requests().writes("/variables"),
+        0,
+        "a plan is a dry run"
+    );
 
     let started = s
         .env
@@ -195,14 +284,22 @@ async fn the_plan_writes_nothing_and_an_action_answers_pending_with_its_job() {
         .await
         .json();
     assert_eq!(started["secretSync"]["syncStatus"], "pending");
-    let job = started["secretSync"]["lastSyncJobId"].as_str().unwrap().to_owned();
+    let job = started["secretSync"]["lastSyncJobId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let shown = s.env.get(&format!("/api/v1/jobs/{job}"), Some(key)).await.json();
     assert_eq!(shown["job"]["kind"], "secret-sync.run");
     let results = s.env.get(&format!("{BASE}/{id}/results"), Some(key)).await.json();
     assert_eq!(results["results"], json!([]));
     let imported = s
         .env
-        .call("POST", &format!("{BASE}/{id}/import-secrets?importBehavior=prioritize-source"), key, None)
+        .call(
+            "POST",
+            &format!("{BASE}/{id}/import-secrets?importBehavior=prioritize-source"),
+            key,
+            None,
+        )
         .await
         .json();
     assert_eq!(imported["secretSync"]["importStatus"], "pending");
@@ -217,5 +314,8 @@ async fn the_plan_writes_nothing_and_an_action_answers_pending_with_its_job() {
         .call("DELETE", &format!("{BASE}/{id}?removeSecrets=false"), key, None)
         .await;
     assert_eq!(deleted.status, 200);
-    s.env.get(&format!("{BASE}/{id}"), Some(key)).await.error(404, "NotFound");
+    s.env
+        .get(&format!("{BASE}/{id}"), Some(key))
+        .await
+        .error(404, "NotFound");
 }

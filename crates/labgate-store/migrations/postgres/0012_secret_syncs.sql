@@ -35,9 +35,9 @@ CREATE TABLE secret_syncs (
     last_removed_at      BIGINT,
     version              INTEGER NOT NULL,
     created_at           BIGINT NOT NULL,
-    updated_at           BIGINT NOT NULL,
-    CONSTRAINT secret_syncs_name UNIQUE (tenant_id, project_id, name)
+    updated_at           BIGINT NOT NULL
 );
+CREATE UNIQUE INDEX secret_syncs_name ON secret_syncs (tenant_id, project_id, name);
 CREATE INDEX secret_syncs_folder ON secret_syncs (tenant_id, project_id, environment, secret_path);
 CREATE INDEX secret_syncs_connection ON secret_syncs (connection_id);
 

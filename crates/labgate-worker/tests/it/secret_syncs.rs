@@ -8,7 +8,9 @@ use gitlab_sim::{FaultConfig, FaultRule, Seed, SimServer};
 use labgate_core::CoreError;
 use labgate_core::auth::Principal;
 use labgate_core::jobs::{JobKind, JobState};
-use labgate_core::secrets::{EnvironmentSlug, Folder, NewSecret, SecretChange, SecretKey, SecretPath, SecretProject};
+use labgate_core::secrets::{
+    EnvironmentSlug, Folder, NewSecret, SecretChange, SecretKey, SecretPath, SecretProject,
+};
 use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest};
 use labgate_proto::secret_syncs::{
     CreateSecretSyncRequest, GitLabDestinationConfig, ImportBehavior, InitialSyncBehavior, PlanAction,
@@ -130,7 +132,12 @@ impl Setup {
             .unwrap();
     }
 
-    fn request(&self, name: &str, config: GitLabDestinationConfig, options: SyncOptions) -> CreateSecretSyncRequest {
+    fn request(
+        &self,
+        name: &str,
+        config: GitLabDestinationConfig,
+        options: SyncOptions,
+    ) -> CreateSecretSyncRequest {
         CreateSecretSyncRequest {
             name: name.to_owned(),
             description: None,
@@ -155,9 +162,19 @@ impl Setup {
 
     /// Asks for a sync and lets the worker run every due job.
     async fn sync(&self, id: &str) -> SecretSyncView {
-        self.env.services.secret_syncs.trigger_sync(self.admin(), id).await.unwrap();
+        self.env
+            .services
+            .secret_syncs
+            .trigger_sync(self.admin(), id)
+            .await
+            .unwrap();
         self.drain().await;
-        self.env.services.secret_syncs.get(self.admin(), id).await.unwrap()
+        self.env
+            .services
+            .secret_syncs
+            .get(self.admin(), id)
+            .await
+            .unwrap()
     }
 
     async fn drain(&self) {
@@ -170,7 +187,10 @@ impl Setup {
     }
 
     fn variable(&self, key: &str) -> Variable {
-        self.sim().state().variable(API, key, "*").unwrap_or_else(|| panic!("{key} is at GitLab"))
+        self.sim()
+            .state()
+            .variable(API, key, "*")
+            .unwrap_or_else(|| panic!("{key} is at GitLab"))
     }
 }
 
@@ -256,20 +276,32 @@ async fn creating_a_sync_checks_the_destination_and_the_options() {
     let s = setup().await;
     let url = s.sim().url().to_owned();
     let conns = &s.env.services.connections;
-    let bob = conns.create(s.admin(), connection(&url, "bob", BOB, "personal")).await.unwrap();
-    let deploy = conns.create(s.admin(), connection(&url, "deploy", DEPLOY, "project")).await.unwrap();
+    let bob = conns
+        .create(s.admin(), connection(&url, "bob", BOB, "personal"))
+        .await
+        .unwrap();
+    let deploy = conns
+        .create(s.admin(), connection(&url, "deploy", DEPLOY, "project"))
+        .await
+        .unwrap();
     let syncs = &s.env.services.secret_syncs;
 
     let mut missing = project_dest();
     missing.project_id = Some("acme/nowhere".to_owned());
-    let error = syncs.create(s.admin(), s.request("a", missing, options())).await.unwrap_err();
+    let error = syncs
+        .create(s.admin(), s.request("a", missing, options()))
+        .await
+        .unwrap_err();
     assert_eq!(field_of(&error), Some("destinationConfig.projectId"), "{error}");
     assert!(error.to_string().contains("cannot reach"), "{error}");
 
     let mut as_bob = s.request("b", project_dest(), options());
     as_bob.connection_id = bob.id.clone();
     let error = syncs.create(s.admin(), as_bob).await.unwrap_err();
-    assert!(error.to_string().contains("Developer") && error.to_string().contains("Maintainer"), "{error}");
+    assert!(
+        error.to_string().contains("Developer") && error.to_string().contains("Maintainer"),
+        "{error}"
+    );
 
     let mut group = project_dest();
     group.scope = SyncScope::Group;
@@ -281,12 +313,18 @@ async fn creating_a_sync_checks_the_destination_and_the_options() {
 
     let mut bad_schema = options();
     bad_schema.key_schema = Some("APP_KEY".to_owned());
-    let error = syncs.create(s.admin(), s.request("d", project_dest(), bad_schema)).await.unwrap_err();
+    let error = syncs
+        .create(s.admin(), s.request("d", project_dest(), bad_schema))
+        .await
+        .unwrap_err();
     assert_eq!(field_of(&error), Some("syncOptions.keySchema"), "{error}");
 
     let mut unscoped_delete = options();
     unscoped_delete.delete_unowned_matching_keys = true;
-    let error = syncs.create(s.admin(), s.request("e", project_dest(), unscoped_delete)).await.unwrap_err();
+    let error = syncs
+        .create(s.admin(), s.request("e", project_dest(), unscoped_delete))
+        .await
+        .unwrap_err();
     assert_eq!(field_of(&error), Some("syncOptions.deleteUnownedMatchingKeys"));
 
     // The project token may write its own project, and alice the group.
@@ -294,8 +332,14 @@ async fn creating_a_sync_checks_the_destination_and_the_options() {
     own.connection_id = deploy.id;
     let created = syncs.create(s.admin(), own).await.unwrap();
     assert_eq!(created.destination_config.project_name.as_deref(), Some(API));
-    syncs.create(s.admin(), s.request("g", group, options())).await.unwrap();
-    let error = syncs.create(s.admin(), s.request("g", project_dest(), options())).await.unwrap_err();
+    syncs
+        .create(s.admin(), s.request("g", group, options()))
+        .await
+        .unwrap();
+    let error = syncs
+        .create(s.admin(), s.request("g", project_dest(), options()))
+        .await
+        .unwrap_err();
     assert!(matches!(error, CoreError::AlreadyExists(_)), "{error}");
     assert_eq!(s.writes(), 0, "creating syncs writes nothing at GitLab");
 }
@@ -303,14 +347,23 @@ async fn creating_a_sync_checks_the_destination_and_the_options() {
 #[tokio::test]
 async fn a_first_sync_writes_raw_flagged_variables_and_a_second_writes_nothing() {
     let s = setup().await;
-    for (key, value) in [("DB_PASSWORD", "s3cret-$HOME-value"), ("API_TOKEN", "tok-1234567890"), ("PLAIN", "x")] {
+    for (key, value) in [
+        ("DB_PASSWORD", "s3cret-$HOME-value"),
+        ("API_TOKEN", "tok-1234567890"),
+        ("PLAIN", "x"),
+    ] {
         s.put(key, value).await;
     }
     let mut dest = project_dest();
     dest.should_protect_secrets = true;
     let sync = s.create(dest, options()).await;
     let done = s.sync(&sync.id).await;
-    assert_eq!(done.sync_status, Some(SyncStatus::Succeeded), "{:?}", done.last_sync_message);
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
     assert!(done.last_synced_at.is_some() && done.last_sync_job_id.is_some());
     assert_eq!(s.writes(), 3);
     let db = s.variable("DB_PASSWORD");
@@ -325,9 +378,24 @@ async fn a_first_sync_writes_raw_flagged_variables_and_a_second_writes_nothing()
     let again = s.sync(&sync.id).await;
     assert_eq!(again.sync_status, Some(SyncStatus::Succeeded));
     assert_eq!(s.writes(), 0, "a no-op sync makes zero writes");
-    assert_eq!(s.sim().requests().matching("GET", "/variables"), 1, "one listing page");
-    let results = s.env.services.secret_syncs.results(s.admin(), &sync.id).await.unwrap();
-    assert!(results.results.iter().all(|r| r.action == PlanAction::Unchanged && r.outcome == ResultOutcome::Ok));
+    assert_eq!(
+        s.sim().requests().matching("GET", "/variables"),
+        1,
+        "one listing page"
+    );
+    let results = s
+        .env
+        .services
+        .secret_syncs
+        .results(s.admin(), &sync.id)
+        .await
+        .unwrap();
+    assert!(
+        results
+            .results
+            .iter()
+            .all(|r| r.action == PlanAction::Unchanged && r.outcome == ResultOutcome::Ok)
+    );
 }
 
 #[tokio::test]
@@ -349,9 +417,16 @@ async fn one_change_is_one_put_one_deletion_one_delete_and_foreign_variables_sta
     s.remove("C").await;
     let done = s.sync(&sync.id).await;
     assert_eq!(done.sync_status, Some(SyncStatus::Succeeded));
-    assert_eq!((s.sim().requests().matching("DELETE", "/variables"), s.writes()), (1, 1));
+    assert_eq!(
+        (s.sim().requests().matching("DELETE", "/variables"), s.writes()),
+        (1, 1)
+    );
     assert!(s.sim().state().variable(API, "C", "*").is_none());
-    assert_eq!(s.variable("HAND_MADE").value, "kept-by-hand", "never written by labgate, never deleted");
+    assert_eq!(
+        s.variable("HAND_MADE").value,
+        "kept-by-hand",
+        "never written by labgate, never deleted"
+    );
 }
 
 #[tokio::test]
@@ -392,7 +467,12 @@ async fn hidden_variables_are_compared_by_the_recorded_hmac() {
         .unwrap();
     s.sim().requests().reset();
     let done = s.sync(&sync.id).await;
-    assert_eq!(done.sync_status, Some(SyncStatus::Succeeded), "{:?}", done.last_sync_message);
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
     assert_eq!(s.writes(), 4, "a delete and a create for each of the two");
     let one = s.variable("HIDDEN_ONE");
     assert!(!one.hidden && one.masked);
@@ -408,17 +488,42 @@ async fn an_unmaskable_value_fails_only_its_key() {
     dest.should_mask_secrets = true;
     let sync = s.create(dest, options()).await;
     let done = s.sync(&sync.id).await;
-    assert_eq!(done.sync_status, Some(SyncStatus::Partial), "{:?}", done.last_sync_message);
-    assert_eq!(s.writes(), 1, "GitLab is never asked to mask what it would refuse");
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Partial),
+        "{:?}",
+        done.last_sync_message
+    );
+    assert_eq!(
+        s.writes(),
+        1,
+        "GitLab is never asked to mask what it would refuse"
+    );
     assert!(s.variable("GOOD").masked);
-    let results = s.env.services.secret_syncs.results(s.admin(), &sync.id).await.unwrap();
+    let results = s
+        .env
+        .services
+        .secret_syncs
+        .results(s.admin(), &sync.id)
+        .await
+        .unwrap();
     let short = results.results.iter().find(|r| r.key == "SHORT").unwrap();
     assert_eq!(short.outcome, ResultOutcome::Skipped);
     assert!(short.reason.as_deref().unwrap().contains("8 characters"));
     let bad = results.results.iter().find(|r| r.key == "bad-key").unwrap();
     assert!(bad.reason.as_deref().unwrap().contains("letters, digits"));
-    let plan = s.env.services.secret_syncs.plan(s.admin(), &sync.id).await.unwrap();
-    assert!(plan.plan.iter().any(|e| e.key == "SHORT" && e.action == PlanAction::Skipped));
+    let plan = s
+        .env
+        .services
+        .secret_syncs
+        .plan(s.admin(), &sync.id)
+        .await
+        .unwrap();
+    assert!(
+        plan.plan
+            .iter()
+            .any(|e| e.key == "SHORT" && e.action == PlanAction::Skipped)
+    );
 }
 
 #[tokio::test]
@@ -429,24 +534,52 @@ async fn a_key_schema_maps_keys_and_unowned_matching_keys_are_deleted_only_when_
     opts.key_schema = Some("APP_{{secretKey}}".to_owned());
     opts.delete_unowned_matching_keys = true;
     let sync = s.create(project_dest(), opts).await;
-    let plan = s.env.services.secret_syncs.plan(s.admin(), &sync.id).await.unwrap();
+    let plan = s
+        .env
+        .services
+        .secret_syncs
+        .plan(s.admin(), &sync.id)
+        .await
+        .unwrap();
     assert_eq!(
-        plan.plan.iter().map(|e| (e.key.as_str(), e.action)).collect::<Vec<_>>(),
+        plan.plan
+            .iter()
+            .map(|e| (e.key.as_str(), e.action))
+            .collect::<Vec<_>>(),
         [("APP_DB", PlanAction::Create), ("APP_OLD", PlanAction::Delete)]
     );
     assert_eq!(s.writes(), 0, "a plan writes nothing");
     s.sync(&sync.id).await;
     assert_eq!(s.variable("APP_DB").value, "db-value");
     assert!(s.sim().state().variable(API, "APP_OLD", "*").is_none());
-    assert_eq!(s.variable("HAND_MADE").value, "kept-by-hand", "does not match the schema");
+    assert_eq!(
+        s.variable("HAND_MADE").value,
+        "kept-by-hand",
+        "does not match the schema"
+    );
 
     // Without the option, unowned matching keys stay.
     let mut keep = options();
     keep.key_schema = Some("APP_{{secretKey}}".to_owned());
     let plan_of = |opts: SyncOptions| s.request("keep", project_dest(), opts);
-    let kept = s.env.services.secret_syncs.create(s.admin(), plan_of(keep)).await.unwrap();
-    let plan = s.env.services.secret_syncs.plan(s.admin(), &kept.id).await.unwrap();
-    assert!(plan.plan.iter().all(|e| e.action != PlanAction::Delete), "{plan:?}");
+    let kept = s
+        .env
+        .services
+        .secret_syncs
+        .create(s.admin(), plan_of(keep))
+        .await
+        .unwrap();
+    let plan = s
+        .env
+        .services
+        .secret_syncs
+        .plan(s.admin(), &kept.id)
+        .await
+        .unwrap();
+    assert!(
+        plan.plan.iter().all(|e| e.action != PlanAction::Delete),
+        "{plan:?}"
+    );
 }
 
 #[tokio::test]
@@ -465,11 +598,27 @@ async fn gitlab_failing_halfway_is_partial_and_the_next_run_completes_without_du
             ..FaultRule::default()
         }],
     });
-    s.env.services.secret_syncs.trigger_sync(s.admin(), &sync.id).await.unwrap();
+    s.env
+        .services
+        .secret_syncs
+        .trigger_sync(s.admin(), &sync.id)
+        .await
+        .unwrap();
     let w = worker(&s.env, "w");
     w.run_once().await.unwrap();
-    let view = s.env.services.secret_syncs.get(s.admin(), &sync.id).await.unwrap();
-    assert_eq!(view.sync_status, Some(SyncStatus::Partial), "{:?}", view.last_sync_message);
+    let view = s
+        .env
+        .services
+        .secret_syncs
+        .get(s.admin(), &sync.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.sync_status,
+        Some(SyncStatus::Partial),
+        "{:?}",
+        view.last_sync_message
+    );
     let created_first = s.sim().state().variables(API).len() - 3;
     assert!((1..12).contains(&created_first), "{created_first}");
     // The job is queued again with backoff; GitLab recovers meanwhile.
@@ -485,10 +634,25 @@ async fn gitlab_failing_halfway_is_partial_and_the_next_run_completes_without_du
     s.sim().faults().clear();
     s.env.clock.advance_ms(3_600_000);
     s.drain().await;
-    let view = s.env.services.secret_syncs.get(s.admin(), &sync.id).await.unwrap();
-    assert_eq!(view.sync_status, Some(SyncStatus::Succeeded), "{:?}", view.last_sync_message);
+    let view = s
+        .env
+        .services
+        .secret_syncs
+        .get(s.admin(), &sync.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        view.last_sync_message
+    );
     let vars = s.sim().state().variables(API);
-    assert_eq!(vars.len(), 15, "every key once, plus the three hand-made variables");
+    assert_eq!(
+        vars.len(),
+        15,
+        "every key once, plus the three hand-made variables"
+    );
     let created: u64 = s
         .sim()
         .requests()
@@ -565,7 +729,12 @@ async fn removing_deletes_only_what_the_sync_wrote() {
     syncs.trigger_remove(s.admin(), &sync.id).await.unwrap();
     s.drain().await;
     let view = syncs.get(s.admin(), &sync.id).await.unwrap();
-    assert_eq!(view.remove_status, Some(SyncStatus::Succeeded), "{:?}", view.last_remove_message);
+    assert_eq!(
+        view.remove_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        view.last_remove_message
+    );
     assert!(s.sim().state().variable(API, "MINE", "*").is_none());
     assert_eq!(s.variable("HAND_MADE").value, "kept-by-hand");
 
@@ -574,7 +743,10 @@ async fn removing_deletes_only_what_the_sync_wrote() {
     syncs.delete(s.admin(), &sync.id, true).await.unwrap();
     assert!(s.sim().state().variable(API, "MINE", "*").is_none());
     assert_eq!(s.sim().state().variables(API).len(), 3);
-    assert!(matches!(syncs.get(s.admin(), &sync.id).await, Err(CoreError::NotFound(_))));
+    assert!(matches!(
+        syncs.get(s.admin(), &sync.id).await,
+        Err(CoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -583,7 +755,13 @@ async fn a_secret_change_queues_one_debounced_auto_sync() {
     s.put("A", "one").await;
     let mut request = s.request("auto", project_dest(), options());
     request.is_auto_sync_enabled = Some(true);
-    let sync = s.env.services.secret_syncs.create(s.admin(), request).await.unwrap();
+    let sync = s
+        .env
+        .services
+        .secret_syncs
+        .create(s.admin(), request)
+        .await
+        .unwrap();
     // The first sync waits out the debounce, like every auto-sync.
     s.drain().await;
     assert_eq!(s.writes(), 0);
@@ -604,7 +782,10 @@ async fn a_secret_change_queues_one_debounced_auto_sync() {
         .filter(|j| j.state == JobState::Queued)
         .collect();
     assert_eq!(queued.len(), 1, "two changes, one queued run");
-    assert_eq!(queued[0].dedupe_key.as_deref(), Some(format!("secret-sync:{}", sync.id).as_str()));
+    assert_eq!(
+        queued[0].dedupe_key.as_deref(),
+        Some(format!("secret-sync:{}", sync.id).as_str())
+    );
     s.drain().await;
     assert_eq!(s.writes(), 1, "nothing before the debounce");
     s.env.clock.advance_ms(3_000);
@@ -630,4 +811,178 @@ async fn secret_values_never_reach_the_logs() {
     for value in ["never-in-logs-7c1e", "never-in-logs-8e3a", "nl-9d2f"] {
         assert!(!logs.contains(value), "{value} leaked into the logs");
     }
+}
+
+#[tokio::test]
+async fn transient_gitlab_answers_fail_the_attempt_and_the_queue_finishes_the_work() {
+    let s = setup().await;
+    s.put("A", "one").await;
+    s.put("B", "two").await;
+    let sync = s.create(project_dest(), options()).await;
+    s.sync(&sync.id).await;
+    s.put("A", "one-changed").await;
+    s.remove("B").await;
+    s.sim().faults().set(FaultConfig {
+        seed: 1,
+        rules: vec![
+            FaultRule {
+                route: Some("/api/v4/projects/{id}/variables/{key}".to_owned()),
+                method: Some("PUT".to_owned()),
+                error_503: 1.0,
+                times: Some(1),
+                ..FaultRule::default()
+            },
+            FaultRule {
+                route: Some("/api/v4/projects/{id}/variables".to_owned()),
+                method: Some("GET".to_owned()),
+                storm_429: 1.0,
+                retry_after: Some(1),
+                times: Some(1),
+                ..FaultRule::default()
+            },
+        ],
+    });
+    s.sim().requests().reset();
+    // The 429's Retry-After is longer than the client waits: the attempt fails, and the queue
+    // tries again later (these tests' client makes one attempt per call).
+    let first = s.sync(&sync.id).await;
+    assert_eq!(first.sync_status, Some(SyncStatus::Failed));
+    assert!(
+        first
+            .last_sync_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("rate limit"),
+        "{first:?}"
+    );
+    s.env.clock.advance_ms(3_600_000);
+    s.drain().await;
+    // The 503 on the update leaves that key for the next attempt; the delete went through.
+    let second = s
+        .env
+        .services
+        .secret_syncs
+        .get(s.admin(), &sync.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.sync_status,
+        Some(SyncStatus::Partial),
+        "{:?}",
+        second.last_sync_message
+    );
+    s.env.clock.advance_ms(3_600_000);
+    s.drain().await;
+    let done = s
+        .env
+        .services
+        .secret_syncs
+        .get(s.admin(), &sync.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
+    assert_eq!(s.variable("A").value, "one-changed");
+    assert!(s.sim().state().variable(API, "B", "*").is_none());
+    let counts = s.sim().requests().snapshot();
+    let of = |method: &str, status: u16| -> u64 {
+        counts
+            .iter()
+            .filter(|c| c.method == method && c.route.contains("/variables") && c.status == status)
+            .map(|c| c.count)
+            .sum()
+    };
+    assert_eq!((of("PUT", 503), of("PUT", 200)), (1, 1), "{counts:?}");
+    assert_eq!((of("GET", 429), of("GET", 200)), (1, 2), "{counts:?}");
+    assert_eq!(of("DELETE", 204), 1);
+}
+
+#[tokio::test]
+async fn a_group_sync_writes_scoped_group_variables_and_reports_progress_and_audit() {
+    let s = setup().await;
+    s.put("A", "one").await;
+    s.put("B", "two").await;
+    let mut dest = project_dest();
+    dest.scope = SyncScope::Group;
+    dest.project_id = None;
+    dest.group_id = Some("acme".to_owned());
+    dest.target_environment = Some("production".to_owned());
+    let sync = s.create(dest, options()).await;
+    let done = s.sync(&sync.id).await;
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
+    let a = s.sim().state().variable("acme", "A", "production").unwrap();
+    assert_eq!((a.value.as_str(), a.raw), ("one", true));
+
+    // The job's progress counts every key.
+    let job_id = labgate_core::ids::JobId::parse(done.last_sync_job_id.as_deref().unwrap()).unwrap();
+    let job = s.env.services.jobs.find(&job_id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.progress.done, job.progress.total),
+        (JobState::Succeeded, 2, Some(2))
+    );
+
+    // A variable of the same key in another scope is someone else's: updates and deletes name
+    // their scope.
+    s.sim().state().write(|db| {
+        let group = db.source_by_path("acme").unwrap();
+        db.variables.entry(group).or_default().push(Variable {
+            key: "A".to_owned(),
+            value: "staging-value".to_owned(),
+            variable_type: "env_var".to_owned(),
+            protected: false,
+            masked: false,
+            hidden: false,
+            raw: false,
+            environment_scope: "staging".to_owned(),
+            description: None,
+        });
+    });
+    s.put("A", "one-changed").await;
+    s.remove("B").await;
+    s.sim().requests().reset();
+    let done = s.sync(&sync.id).await;
+    assert_eq!(
+        done.sync_status,
+        Some(SyncStatus::Succeeded),
+        "{:?}",
+        done.last_sync_message
+    );
+    assert_eq!(s.writes(), 2);
+    assert_eq!(
+        s.sim().state().variable("acme", "A", "production").unwrap().value,
+        "one-changed"
+    );
+    assert_eq!(
+        s.sim().state().variable("acme", "A", "staging").unwrap().value,
+        "staging-value"
+    );
+    assert!(s.sim().state().variable("acme", "B", "production").is_none());
+
+    let actions: Vec<String> = s
+        .env
+        .services
+        .audit
+        .list(s.admin(), &labgate_proto::audit::AuditLogQuery::default(), 50)
+        .await
+        .unwrap()
+        .audit_logs
+        .into_iter()
+        .filter(|e| e.resource_id.as_deref() == Some(sync.id.as_str()))
+        .map(|e| e.action.as_str().to_owned())
+        .collect();
+    assert!(actions.contains(&"secret-sync.create".to_owned()), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| *a == "secret-sync.run").count(),
+        2,
+        "{actions:?}"
+    );
 }

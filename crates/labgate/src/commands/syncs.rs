@@ -3,7 +3,7 @@
 //! exit non-zero unless the sync's last action succeeded.
 
 use anyhow::bail;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use comfy_table::Table;
 use labgate_client::Client;
 use labgate_proto::secret_syncs::{
@@ -16,62 +16,7 @@ use super::remote::follow;
 #[derive(Debug, Subcommand)]
 pub enum SyncsCommand {
     /// Sync a folder of secrets to a GitLab project's (or --group's) CI/CD variables.
-    Create {
-        /// A slug: lowercase letters, digits and dashes.
-        #[arg(long)]
-        name: String,
-        /// The connection (its id) that writes the variables; needs Maintainer at the destination.
-        #[arg(long)]
-        connection: String,
-        /// The secrets project's id.
-        #[arg(long)]
-        project: String,
-        /// The environment's slug.
-        #[arg(long)]
-        environment: String,
-        /// The folder (default `/`).
-        #[arg(long, default_value = "/")]
-        path: String,
-        /// The GitLab project (id or full path).
-        #[arg(long, conflicts_with = "gitlab_group", required_unless_present = "gitlab_group")]
-        gitlab_project: Option<String>,
-        /// The GitLab group (id or full path), instead of a project.
-        #[arg(long)]
-        gitlab_group: Option<String>,
-        /// The variables' environment scope (default `*`).
-        #[arg(long)]
-        target_environment: Option<String>,
-        #[arg(long)]
-        protect: bool,
-        #[arg(long)]
-        mask: bool,
-        /// Masked and hidden: GitLab never shows the values again.
-        #[arg(long)]
-        hide: bool,
-        /// Write `file` variables instead of `env_var`.
-        #[arg(long)]
-        file: bool,
-        /// Let GitLab expand `$NAME` in values (default: values are raw).
-        #[arg(long)]
-        expand: bool,
-        /// e.g. `APP_{{secretKey}}`.
-        #[arg(long)]
-        key_schema: Option<String>,
-        /// overwrite-destination (default), import-prioritize-source or
-        /// import-prioritize-destination.
-        #[arg(long, default_value = "overwrite-destination", value_parser = parse_initial)]
-        initial: InitialSyncBehavior,
-        /// Never delete variables at GitLab.
-        #[arg(long)]
-        no_delete: bool,
-        /// Do not sync on every change of the folder.
-        #[arg(long)]
-        no_auto_sync: bool,
-        #[arg(long)]
-        description: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Create(Box<CreateArgs>),
     /// List the syncs of a secrets project.
     List {
         #[arg(long)]
@@ -108,8 +53,71 @@ pub enum SyncsCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A slug: lowercase letters, digits and dashes.
+    #[arg(long)]
+    name: String,
+    /// The connection (its id) that writes the variables; needs Maintainer at the destination.
+    #[arg(long)]
+    connection: String,
+    /// The secrets project's id.
+    #[arg(long)]
+    project: String,
+    /// The environment's slug.
+    #[arg(long)]
+    environment: String,
+    /// The folder (default `/`).
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// The GitLab project (id or full path).
+    #[arg(
+        long,
+        conflicts_with = "gitlab_group",
+        required_unless_present = "gitlab_group"
+    )]
+    gitlab_project: Option<String>,
+    /// The GitLab group (id or full path), instead of a project.
+    #[arg(long)]
+    gitlab_group: Option<String>,
+    /// The variables' environment scope (default `*`).
+    #[arg(long)]
+    target_environment: Option<String>,
+    #[arg(long)]
+    protect: bool,
+    #[arg(long)]
+    mask: bool,
+    /// Masked and hidden: GitLab never shows the values again.
+    #[arg(long)]
+    hide: bool,
+    /// Write `file` variables instead of `env_var`.
+    #[arg(long)]
+    file: bool,
+    /// Let GitLab expand `$NAME` in values (default: values are raw).
+    #[arg(long)]
+    expand: bool,
+    /// e.g. `APP_{{secretKey}}`.
+    #[arg(long)]
+    key_schema: Option<String>,
+    /// overwrite-destination (default), import-prioritize-source or
+    /// import-prioritize-destination.
+    #[arg(long, default_value = "overwrite-destination", value_parser = parse_initial)]
+    initial: InitialSyncBehavior,
+    /// Never delete variables at GitLab.
+    #[arg(long)]
+    no_delete: bool,
+    /// Do not sync on every change of the folder.
+    #[arg(long)]
+    no_auto_sync: bool,
+    #[arg(long)]
+    description: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
 fn parse_initial(value: &str) -> Result<InitialSyncBehavior, String> {
-    InitialSyncBehavior::parse(value).ok_or_else(|| format!("expected one of {}", InitialSyncBehavior::names()))
+    InitialSyncBehavior::parse(value)
+        .ok_or_else(|| format!("expected one of {}", InitialSyncBehavior::names()))
 }
 
 fn parse_import(value: &str) -> Result<ImportBehavior, String> {
@@ -146,27 +154,28 @@ fn print_sync(sync: &SecretSyncView) {
 pub async fn syncs(command: SyncsCommand) -> anyhow::Result<()> {
     let client = Client::from_env()?;
     match command {
-        SyncsCommand::Create {
-            name,
-            connection,
-            project,
-            environment,
-            path,
-            gitlab_project,
-            gitlab_group,
-            target_environment,
-            protect,
-            mask,
-            hide,
-            file,
-            expand,
-            key_schema,
-            initial,
-            no_delete,
-            no_auto_sync,
-            description,
-            json,
-        } => {
+        SyncsCommand::Create(args) => {
+            let CreateArgs {
+                name,
+                connection,
+                project,
+                environment,
+                path,
+                gitlab_project,
+                gitlab_group,
+                target_environment,
+                protect,
+                mask,
+                hide,
+                file,
+                expand,
+                key_schema,
+                initial,
+                no_delete,
+                no_auto_sync,
+                description,
+                json,
+            } = *args;
             let scope = if gitlab_group.is_some() {
                 SyncScope::Group
             } else {
@@ -215,7 +224,15 @@ pub async fn syncs(command: SyncsCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let mut table = Table::new();
-            table.set_header(["id", "name", "folder", "destination", "auto", "sync", "last synced"]);
+            table.set_header([
+                "id",
+                "name",
+                "folder",
+                "destination",
+                "auto",
+                "sync",
+                "last synced",
+            ]);
             for sync in &list.secret_syncs {
                 let config = &sync.destination_config;
                 table.add_row([
@@ -247,24 +264,47 @@ pub async fn syncs(command: SyncsCommand) -> anyhow::Result<()> {
             let mut table = Table::new();
             table.set_header(["key", "action", "reason"]);
             for entry in &plan.plan {
-                table.add_row([entry.key.clone(), entry.action.as_str().to_owned(), entry.reason.clone()]);
+                table.add_row([
+                    entry.key.clone(),
+                    entry.action.as_str().to_owned(),
+                    entry.reason.clone(),
+                ]);
             }
             println!("{table}");
         }
         SyncsCommand::Run { sync, json } => {
             let started = client.sync_secrets(&sync).await?;
-            let done = finish(&client, &started.id, started.last_sync_job_id.as_deref(), |s| s.sync_status).await?;
+            let done = finish(&client, &started.id, started.last_sync_job_id.as_deref(), |s| {
+                s.sync_status
+            })
+            .await?;
             report(&done, json, done.sync_status, done.last_sync_message.as_deref())?;
         }
         SyncsCommand::Import { sync, behavior, json } => {
-            let started = client.import_secrets(&sync, behavior).await?;
-            let done = finish(&client, &started.id, started.last_import_job_id.as_deref(), |s| s.import_status).await?;
-            report(&done, json, done.import_status, done.last_import_message.as_deref())?;
+            let started = client.import_sync_secrets(&sync, behavior).await?;
+            let done = finish(&client, &started.id, started.last_import_job_id.as_deref(), |s| {
+                s.import_status
+            })
+            .await?;
+            report(
+                &done,
+                json,
+                done.import_status,
+                done.last_import_message.as_deref(),
+            )?;
         }
         SyncsCommand::Remove { sync, json } => {
-            let started = client.remove_secrets(&sync).await?;
-            let done = finish(&client, &started.id, started.last_remove_job_id.as_deref(), |s| s.remove_status).await?;
-            report(&done, json, done.remove_status, done.last_remove_message.as_deref())?;
+            let started = client.remove_sync_secrets(&sync).await?;
+            let done = finish(&client, &started.id, started.last_remove_job_id.as_deref(), |s| {
+                s.remove_status
+            })
+            .await?;
+            report(
+                &done,
+                json,
+                done.remove_status,
+                done.last_remove_message.as_deref(),
+            )?;
         }
     }
     Ok(())
@@ -284,12 +324,21 @@ async fn finish(
     let job = follow(client, job).await?;
     let view = client.secret_sync(sync).await?;
     if status(&view).is_none() {
-        bail!("job {} ended ({}) without a status on the sync", job.id, job.state.as_str());
+        bail!(
+            "job {} ended ({}) without a status on the sync",
+            job.id,
+            job.state.as_str()
+        );
     }
     Ok(view)
 }
 
-fn report(sync: &SecretSyncView, json: bool, status: Option<SyncStatus>, message: Option<&str>) -> anyhow::Result<()> {
+fn report(
+    sync: &SecretSyncView,
+    json: bool,
+    status: Option<SyncStatus>,
+    message: Option<&str>,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(sync)?);
     } else {

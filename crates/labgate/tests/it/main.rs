@@ -7,7 +7,9 @@ mod connections;
 mod demo;
 mod keys;
 mod oauth;
+mod secrets;
 mod serve;
+mod syncs;
 mod ui;
 mod workers;
 
