@@ -7,6 +7,7 @@
 //! without its value. Each committed write tells the registered [`ChangeHooks`] which folder
 //! changed.
 
+mod browse;
 mod dotenv;
 mod hooks;
 pub mod model;
@@ -25,6 +26,7 @@ use labgate_store::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+pub use browse::{FolderListing, SecretEntry};
 pub use hooks::{ChangeHook, ChangeHooks, FolderChange};
 pub use model::{
     EnvironmentSlug, Folder, FolderSecret, ImportSummary, ImportedSecret, NewSecret, Secret, SecretChange,

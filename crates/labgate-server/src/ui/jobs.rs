@@ -24,7 +24,7 @@ const LIST_PATH: &str = "/organization/jobs";
 const PAGE_SIZE: u32 = 50;
 
 /// What each kind of job does, in words.
-fn kind_label(kind: &str) -> &str {
+pub(crate) fn kind_label(kind: &str) -> &str {
     match kind {
         "connection.rotate" => "Token rotation",
         "connection.refresh" => "OAuth token refresh",
@@ -33,6 +33,9 @@ fn kind_label(kind: &str) -> &str {
         "maintenance.prune" => "Retention clean-up",
         "webhooks.deliver" => "Webhook deliveries",
         "diagnostic.probe" => "Worker probe",
+        "secret-sync.run" => "Secret sync",
+        "secret-sync.import" => "Secret sync import",
+        "secret-sync.remove" => "Secret sync removal",
         other => other,
     }
 }
@@ -93,7 +96,7 @@ fn progress_words(job: &JobView) -> String {
     }
 }
 
-fn progress_cell(job: &JobView) -> Markup {
+pub(crate) fn progress_cell(job: &JobView) -> Markup {
     let words = progress_words(job);
     // Coloured by state through its own class: the script changes it with the state.
     let class = format!("bar-{}", job.state.as_str());
@@ -108,7 +111,7 @@ fn progress_cell(job: &JobView) -> Markup {
     }
 }
 
-fn state_badge(state: JobState) -> Markup {
+pub(crate) fn state_badge(state: JobState) -> Markup {
     let (tone, label) = state_tone(state);
     html! { span data-job-state=(state.as_str()) { (badge(tone, label)) } }
 }

@@ -16,6 +16,8 @@ use super::response::html_response;
 /// The sections of the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Secrets,
+    SecretSyncs,
     AppConnections,
     GitLabInstances,
     ApiKeys,
@@ -24,7 +26,9 @@ pub enum Nav {
 }
 
 impl Nav {
-    pub const ALL: [Nav; 5] = [
+    pub const ALL: [Nav; 7] = [
+        Nav::Secrets,
+        Nav::SecretSyncs,
         Nav::AppConnections,
         Nav::GitLabInstances,
         Nav::ApiKeys,
@@ -34,6 +38,8 @@ impl Nav {
 
     pub const fn label(self) -> &'static str {
         match self {
+            Nav::Secrets => "Secrets",
+            Nav::SecretSyncs => "Secret syncs",
             Nav::AppConnections => "App Connections",
             Nav::GitLabInstances => "GitLab instances",
             Nav::ApiKeys => "API keys",
@@ -44,6 +50,8 @@ impl Nav {
 
     pub const fn path(self) -> &'static str {
         match self {
+            Nav::Secrets => "/secrets",
+            Nav::SecretSyncs => "/secret-syncs",
             Nav::AppConnections => "/organization/app-connections",
             Nav::GitLabInstances => "/organization/gitlab-instances",
             Nav::ApiKeys => "/organization/api-keys",

@@ -21,6 +21,8 @@ mod jobs;
 pub mod layout;
 mod login;
 pub mod response;
+mod secret_syncs;
+mod secrets;
 pub mod session;
 
 pub use csrf::{CsrfForm, csrf_field, verify_csrf};
@@ -39,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/ui/assets/{name}", get(assets::asset))
         .merge(connections::router())
+        .merge(secrets::router())
+        .merge(secret_syncs::router())
         .route(
             "/organization/gitlab-instances",
             get(instances::list).post(instances::create),

@@ -18,6 +18,7 @@ mod transport;
 mod ui;
 mod ui_admin;
 mod ui_connections;
+mod ui_secrets;
 mod webhooks;
 
 /// Every route family with a method and a path that addresses one resource of it, for the

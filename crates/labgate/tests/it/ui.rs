@@ -109,6 +109,10 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
             .user("bob")
             .personal_token("alice", "ci", &["api"], GITLAB_TOKEN)
             .personal_token("alice", "deploy", &["api", "read_repository"], FORM_TOKEN)
+            // A project alice keeps as a Maintainer (through its group), for secret syncs.
+            .group("acme", "Acme")
+            .project("acme/api", "API")
+            .member("acme", "alice", 40)
             .oauth_app(SeedOAuthApp {
                 name: "labgate".into(),
                 uid: Some(OAUTH_APP_UID.into()),
@@ -290,6 +294,23 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
     }
     let admin_pages = admin_pages_tenant(&site);
+    let reader_email = "rita@example.com";
+    json(&run_with_stdin(
+        &site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            reader_email,
+            "--role",
+            "reader",
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
     // The `*.test.js` files run against this server, one after the other and `ui.test.js` (which
     // starts from an empty tenant) first; other scripts there need setups of their own.
     let mut tests: Vec<String> = std::fs::read_dir(root.join("ui-tests"))
@@ -314,6 +335,8 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
             .env("LABGATE_UI_SCREENSHOTS", &screenshots)
             .env("LABGATE_UI_ADMIN_EMAIL", admin_pages)
             .env("LABGATE_UI_ADMIN_PASSWORD", PASSWORD)
+            .env("LABGATE_UI_READER_EMAIL", reader_email)
+            .env("LABGATE_UI_READER_PASSWORD", PASSWORD)
             .output()
             .unwrap();
         let printed = format!("{}{}", stdout(&output), stderr(&output));
@@ -352,6 +375,9 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     ] {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
+    for name in SECRETS_SCREENSHOTS {
+        assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
     for name in ADMIN_PAGES_SCREENSHOTS {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
@@ -365,6 +391,22 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
 
 // The tenant administration pages (ui-tests/admin.test.js) run in a tenant of their own, empty
 // at first, so their empty states show and other browser tests' data never mixes in.
+
+// ui-tests/secrets.test.js: the secrets store and secret syncs.
+const SECRETS_SCREENSHOTS: [&str; 12] = [
+    "secrets-empty",
+    "secrets-project-empty",
+    "secret-invalid-key",
+    "secrets-folder",
+    "secrets-folder-dark",
+    "secret-history",
+    "secrets-import-result",
+    "secret-sync-unreachable",
+    "secret-sync-plan",
+    "secret-sync-succeeded",
+    "secret-syncs-list-dark",
+    "secrets-reader",
+];
 
 const ADMIN_PAGES_SCREENSHOTS: [&str; 8] = [
     "gitlab-instances-empty",

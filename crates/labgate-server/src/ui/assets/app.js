@@ -6,7 +6,11 @@
 // - inside [data-steps], [data-step-to=NAME] shows the [data-step=NAME] section and hides the others;
 // - Tab stays inside an open modal dialog.
 // - [data-live-jobs=URL][data-live] (a jobs page with a job still running) asks URL every 2 s
-//   and updates each [data-job-id] in place, until none runs.
+//   and updates each [data-job-id] in place, until none runs; with [data-reload-when-done], the
+//   page is loaded again then, to show what the job did.
+// - [data-reveal=URL] shows a secret's value (fetched from URL, the form token in a header) in
+//   the [data-secret-value] beside it, and hides it again; [data-copy-secret=URL] copies it.
+// - <input type=file data-read-into=ID> puts the chosen file's text into the textarea ID.
 "use strict";
 
 (function () {
@@ -107,12 +111,69 @@
       showStep(stepper.closest("[data-steps]"), stepper.getAttribute("data-step-to"), true);
       return;
     }
+    var revealer = target.closest("[data-reveal]");
+    if (revealer) { event.preventDefault(); reveal(revealer); return; }
+    var secretCopier = target.closest("[data-copy-secret]");
+    if (secretCopier) { event.preventDefault(); copySecret(secretCopier); return; }
     var copier = target.closest("[data-copy]");
     if (copier) { event.preventDefault(); copy(copier); return; }
     var confirmer = target.closest("button[data-confirm], input[type=submit][data-confirm]");
     if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm"))) {
       event.preventDefault();
     }
+  });
+
+  // Secret values: fetched only when asked for (each fetch is an audited read), never kept.
+  function fetchSecret(url) {
+    var token = document.querySelector("input[name=csrf_token]");
+    return fetch(url, {
+      credentials: "same-origin",
+      headers: { accept: "application/json", "x-csrf-token": token ? token.value : "" },
+    }).then(function (response) {
+      if (!response.ok) throw new Error("status " + response.status);
+      return response.json();
+    });
+  }
+
+  function reveal(button) {
+    var holder = button.closest(".secret-value");
+    var shown = holder && holder.querySelector("[data-secret-value]");
+    if (!shown) return;
+    if (shown.classList.contains("revealed")) {
+      shown.textContent = "••••••••";
+      shown.classList.remove("revealed");
+      button.textContent = "Reveal";
+      return;
+    }
+    fetchSecret(button.getAttribute("data-reveal")).then(function (answer) {
+      shown.textContent = answer.value;
+      if (answer.value === "") shown.textContent = "(empty)";
+      shown.classList.add("revealed");
+      button.textContent = "Hide";
+    }, function () {
+      shown.textContent = "Could not be read";
+    });
+  }
+
+  function copySecret(button) {
+    var label = button.textContent;
+    var done = function (message) {
+      button.textContent = message;
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    fetchSecret(button.getAttribute("data-copy-secret")).then(function (answer) {
+      if (!navigator.clipboard || !navigator.clipboard.writeText) throw new Error("no clipboard");
+      return navigator.clipboard.writeText(answer.value);
+    }).then(function () { done("Copied"); }, function () { done("Copy failed"); });
+  }
+
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.hasAttribute("data-read-into")) return;
+    var target = document.getElementById(input.getAttribute("data-read-into"));
+    var file = input.files && input.files[0];
+    if (!target || !file) return;
+    file.text().then(function (text) { target.value = text; });
   });
 
   document.addEventListener("submit", function (event) {
@@ -217,6 +278,8 @@
           refreshTimes();
           if (answer.running) {
             setTimeout(poll, 2000);
+          } else if (container.hasAttribute("data-reload-when-done")) {
+            window.location.reload();
           } else {
             container.removeAttribute("data-live");
             document.querySelectorAll("[data-live-note]").forEach(function (note) { note.textContent = "all finished"; });
