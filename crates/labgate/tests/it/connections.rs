@@ -1,37 +1,13 @@
 //! `labgate connections` against a running server and gitlab-sim: create (token on stdin or from
 //! a file), list, show, check, rotate, events and delete, for tables and `--json`.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use gitlab_sim::{Mode, Seed, SimServer};
 
-use crate::{Site, stderr, stdout};
+use crate::{Site, cli, json, stderr, stdout};
 
 const ALICE: &str = "glpat-aliceALICEalice1234";
 const DEPLOY: &str = "glpat-deployDEPLOYdeploy12";
 const GROUP: &str = "glpat-groupGROUPgroup12345";
-
-fn cli(site: &Site, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = site.command(args);
-    command
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "{}{}", stdout(output), stderr(output));
-    serde_json::from_str(&stdout(output)).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_through_the_cli_for_each_token_kind_and_instance_kind() {

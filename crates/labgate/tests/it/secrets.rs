@@ -1,38 +1,10 @@
 //! `labgate projects` and `labgate secrets` against a running server: values go in on stdin or
 //! from a file, never on the command line, and come back out with `get`.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
-use crate::{Site, stderr, stdout};
+use crate::{Site, cli, json, ok, stderr};
 
 const VALUE: &str = "pa55-word with spaces";
 const FILE_VALUE: &str = "line one\nline two";
-
-fn cli(site: &Site, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = site.command(args);
-    command
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(output.status.success(), "{}{}", stdout(output), stderr(output));
-    stdout(output)
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_through_the_cli() {

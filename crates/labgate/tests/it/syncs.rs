@@ -1,39 +1,11 @@
 //! `labgate syncs` against a running server (with its worker) and gitlab-sim: create, list, plan,
 //! run (following the job), import and remove; `run` exits non-zero when the sync ends partial.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use gitlab_sim::{Seed, SimServer};
 
-use crate::{Site, stderr, stdout};
+use crate::{Site, cli, json, ok, stderr, stdout};
 
 const ALICE: &str = "glpat-aliceALICEalice1234";
-
-fn cli(site: &Site, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = site.command(args);
-    command
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(output.status.success(), "{}{}", stdout(output), stderr(output));
-    stdout(output)
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syncs_through_the_cli() {
