@@ -396,6 +396,27 @@ pub fn is_db_password(password: &[u8]) -> bool {
         && !decoded.iter().any(u8::is_ascii_whitespace)
 }
 
+/// A format-string field standing where a value will be substituted: `{}`, `{0}`,
+/// `{auth_token}`, `{self.password}` (Python `str.format` and f-strings, Rust `format!`), or a
+/// printf conversion such as `%s`. Code that writes credential files is full of them.
+#[must_use]
+pub fn is_format_field(value: &[u8]) -> bool {
+    let brace_field = value.iter().enumerate().any(|(i, &b)| {
+        b == b'{'
+            && value[i + 1..].iter().position(|&c| c == b'}').is_some_and(|end| {
+                value[i + 1..i + 1 + end].iter().all(|&c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'[' | b']' | b':' | b'!')
+                })
+            })
+    });
+    let printf = value.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'%'
+            && matches!(w[1], b's' | b'd' | b'r' | b'x')
+            && value.get(i + 2).is_none_or(|c| !c.is_ascii_alphanumeric())
+    });
+    brace_field || printf
+}
+
 fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
@@ -452,6 +473,24 @@ mod tests {
     fn public_fake_example_fails_checksum() {
         let token = "glpat-3fZ1p5y4XWcCvMGVlfakeW86MQp1Oml3Ymg0Cw.01.1203afake";
         assert_eq!(validate_routable(token, "glpat-"), Err(RoutableError::Checksum));
+    }
+
+    #[test]
+    fn format_fields() {
+        for v in [
+            "{}",
+            "{0}",
+            "{auth_token}'",
+            "{self.password}\")",
+            "%s",
+            "%s\"",
+            "pre{tok}post",
+        ] {
+            assert!(is_format_field(v.as_bytes()), "{v}");
+        }
+        for v in ["q7{Lm2%Vz9!T", "zvzxfgU0Gsn1duyPRUPO", "a%sb", "x{y z}"] {
+            assert!(!is_format_field(v.as_bytes()), "{v}");
+        }
     }
 
     #[test]
