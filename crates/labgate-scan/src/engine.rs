@@ -289,13 +289,33 @@ impl Scanner {
         memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF_LEN)]).is_some()
     }
 
-    /// Scans one whole blob.
+    /// Scans one whole blob. UTF-16 text (Windows editors and PowerShell write it) has NUL
+    /// bytes everywhere, so it is recognised before the binary test and scanned transcoded.
     #[must_use]
     pub fn scan_blob(&self, data: &[u8]) -> BlobScan {
         if Self::is_binary(data) {
-            return BlobScan::Binary;
+            return match crate::utf16::detect(data) {
+                Some(encoding) => BlobScan::Scanned(self.scan_utf16(data, encoding)),
+                None => BlobScan::Binary,
+            };
         }
         BlobScan::Scanned(self.scan_text(data))
+    }
+
+    /// Scans UTF-16 text as UTF-8. Lines and columns carry over unchanged (line breaks map one
+    /// to one and columns count characters); secret spans are mapped back to byte offsets in
+    /// the UTF-16 original.
+    fn scan_utf16(&self, data: &[u8], encoding: crate::utf16::Utf16) -> Vec<BlobMatch> {
+        let text = crate::utf16::transcode(data, encoding);
+        let mut found = self.scan_text(text.as_bytes());
+        for m in &mut found {
+            let start = crate::utf16::original_offset(&text, m.secret_span.start, encoding);
+            let end = crate::utf16::original_offset(&text, m.secret_span.end, encoding);
+            m.secret_span = start..end;
+            m.metadata
+                .insert("text_encoding".to_owned(), encoding.name().to_owned());
+        }
+        found
     }
 
     /// Scans one blob and returns findings with fingerprints; `path` is where the blob lives

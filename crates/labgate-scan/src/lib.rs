@@ -19,6 +19,7 @@ pub mod finding;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod utf16;
 pub mod validate;
 pub mod verify;
 
