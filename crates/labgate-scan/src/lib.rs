@@ -14,6 +14,7 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod encoded;
 pub mod engine;
 pub mod finding;
 pub mod report;
