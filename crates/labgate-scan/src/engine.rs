@@ -582,9 +582,7 @@ fn accept(rule: &Rule, secret: &[u8]) -> Option<(f64, BTreeMap<String, String>)>
         Some(Validator::DockerAuth) if !validate::is_docker_auth(secret) => return None,
         Some(Validator::PemBody) if !validate::is_pem_body(secret) => return None,
         Some(Validator::DbPassword) if !validate::is_db_password(secret) => return None,
-        Some(Validator::NetrcPassword)
-            if !validate::is_db_password(secret) || validate::is_format_field(secret) =>
-        {
+        Some(Validator::NetrcPassword) if !validate::is_netrc_password(secret) => {
             return None;
         }
         None

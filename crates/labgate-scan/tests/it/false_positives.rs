@@ -100,6 +100,10 @@ fn netrc_templates_in_code_are_not_passwords_but_real_netrc_entries_are() {
         "line = \"machine gitlab.internal login ci password %s\" % token\n",
         "echo \"machine gitlab.internal login ci password ${CI_JOB_TOKEN}\" > ~/.netrc\n",
         "machine <host> login <user> password <token>\n",
+        // CPython's netrc parser tests: an unterminated quote, escaped bytes, a comment sign.
+        "        machine host.domain.com login log password \"pas\n",
+        "        machine host.domain.com login log password \\xa1\\xa2\n",
+        "        machine host.domain.com login log password pa#ss\n",
     ] {
         assert_eq!(rule_ids(&scanner, text), Vec::<String>::new(), "{text}");
     }
@@ -114,5 +118,13 @@ fn netrc_templates_in_code_are_not_passwords_but_real_netrc_entries_are() {
             "machine git.corp.test login ci password zvzxfgU0Gsn1duyPRUPO"
         ),
         ["netrc-password"]
+    );
+    // Quoted, as .netrc allows; the finding is the value with its quotes.
+    assert_eq!(
+        crate::common::secrets(
+            &scanner,
+            "machine git.corp.test login ci password \"h7#Gq2mZx9Lr\""
+        ),
+        [("netrc-password".to_owned(), "\"h7#Gq2mZx9Lr\"".to_owned())]
     );
 }
