@@ -3,8 +3,11 @@
 
 One commit per vendored crate (sorted by name, fixed author and dates), plus planted secrets
 in the places history scanners miss most often: deleted again in the next commit, only in a
-merge resolution, only on a merge-request ref, and in notes. Decoys that must not be reported
-are planted the same way. Writes planted.json next to the repository.
+merge resolution, only on a merge-request ref, in a commit message, in an annotated tag's
+message, base64-encoded where the format says so (Kubernetes Secret data, Docker config.json
+auth, .dockerconfigjson inside a Secret), and in UTF-16 files with and without a byte-order
+mark. Decoys that must not be reported are planted the same way. Writes planted.json next to
+the repository.
 
 usage: make_history.py VENDOR_DIR REPO_DIR PLANTED_JSON
 """
@@ -18,6 +21,8 @@ import sys
 import zlib
 
 RNG = random.Random(20261122)
+# The plants added later draw from their own generator, so the earlier plants keep their values.
+RNG2 = random.Random(20261202)
 AN = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TOK = AN + "_-"
 HEX = "0123456789abcdef"
@@ -25,8 +30,24 @@ B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 BASE_TIME = 1_700_000_000
 
 
-def rs(n, alpha=AN):
-    return "".join(RNG.choice(alpha) for _ in range(n))
+def rs(n, alpha=AN, rng=None):
+    return "".join((rng or RNG).choice(alpha) for _ in range(n))
+
+
+def pat2():
+    return "glpat-" + rs(20, TOK, RNG2)
+
+
+def docker_config(user, password):
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return '{\n  "auths": {\n    "registry.gitlab.internal": {\n      "auth": "' + auth + '"\n    }\n  }\n}\n'
+
+
+def write(repo, rel, data):
+    path = os.path.join(repo, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
 
 
 def b36(v, w):
@@ -184,6 +205,49 @@ def main():
     git(repo, "branch", "-q", "-D", "mr")
     git(repo, "update-ref", "refs/merge-requests/1/head", mr_head)
     special["merge-request-ref"] = mr_tok
+    # A token pasted into a commit message: no blob holds it.
+    msg_tok = pat2()
+    write(repo, "ci/notes.txt", "pipeline notes\n")
+    git(repo, "add", "ci/notes.txt")
+    git(repo, "commit", "-q", "-m", f"ci: fix trigger\n\nTested with {msg_tok} before rotating it.",
+        env_extra=clock.env())
+    special["commit-message"] = msg_tok
+    # A token in an annotated tag's message.
+    tag_tok = pat2()
+    git(repo, "tag", "-a", "v0.1.0", "-m", f"Release 0.1.0\n\nDeploy token: {tag_tok}\n", env_extra=clock.env())
+    special["tag-message"] = tag_tok
+    # Base64 where the format declares it: Kubernetes Secret data, Docker auth, and a
+    # .dockerconfigjson (base64 of a Docker config) inside a Secret.
+    k8s_tok, docker_tok, nested_tok = pat2(), pat2(), pat2()
+    b64 = lambda v: base64.b64encode(v.encode()).decode()
+    write(repo, "k8s/gitlab-secret.yaml",
+          "apiVersion: v1\nkind: Secret\nmetadata:\n  name: gitlab\ntype: Opaque\ndata:\n"
+          f"  username: {b64('deploy-bot')}\n  token: {b64(k8s_tok)}\n")
+    write(repo, "docker/config.json", docker_config("gitlab-ci-token", docker_tok))
+    write(repo, "k8s/registry-secret.yaml",
+          "apiVersion: v1\nkind: Secret\nmetadata:\n  name: registry\ntype: kubernetes.io/dockerconfigjson\n"
+          f"data:\n  .dockerconfigjson: {b64(docker_config('deployer', nested_tok))}\n")
+    commit(repo, clock, "deploy: cluster secrets", ["k8s", "docker"])
+    special["k8s-secret-base64"] = k8s_tok
+    special["docker-config-auth-base64"] = docker_tok
+    special["dockerconfigjson-in-k8s-secret"] = nested_tok
+    # UTF-16 files, as Windows tools write them: little-endian with a byte-order mark, and
+    # big-endian without one.
+    le_tok, be_tok = pat2(), pat2()
+    write(repo, "scripts/setup.ps1", b"\xff\xfe" + f'$env:GITLAB_TOKEN = "{le_tok}"\r\n'.encode("utf-16-le"))
+    write(repo, "scripts/legacy.reg", f"[HKEY_CURRENT_USER\\Software\\CI]\r\n\"Token\"=\"{be_tok}\"\r\n".encode("utf-16-be"))
+    commit(repo, clock, "scripts: windows setup", ["scripts"])
+    special["utf-16le-bom"] = le_tok
+    special["utf-16be-no-bom"] = be_tok
+    # Decoys in the same new places: a placeholder in Secret data, and a .netrc template in code.
+    write(repo, "k8s/example-secret.yaml",
+          f"apiVersion: v1\nkind: Secret\ndata:\n  token: {b64('glpat-xxxxxxxxxxxxxxxxxxxx')}\n")
+    write(repo, "tools/netrc.py",
+          "def netrc_line(hostname, auth_token):\n"
+          "    return f'machine {hostname} login token password {auth_token}'\n")
+    commit(repo, clock, "examples", ["k8s/example-secret.yaml", "tools/netrc.py"])
+    fakes.append(("k8s-secret-placeholder", "glpat-xxxxxxxxxxxxxxxxxxxx", ""))
+    fakes.append(("netrc-template", "{auth_token}", ""))
     git(repo, "branch", "-q", "-D", "side")
     git(repo, "repack", "-adq")
     git(repo, "prune")

@@ -91,6 +91,35 @@ fn decode_text(run: &[u8]) -> Option<Vec<u8>> {
     (decoded.len() >= 16 && printable * 100 >= decoded.len() * 95).then_some(decoded)
 }
 
+/// Declared-base64 values nest once in practice (`.dockerconfigjson` in a Kubernetes secret
+/// holds Docker `auth` values); one level more is allowed, never unbounded recursion.
+const MAX_DECLARED_DEPTH: usize = 3;
+
+/// Decodes a value its format declares to be base64 (standard alphabet, padding optional) when
+/// the result is text. Short values are allowed: the format, not the length, says it is base64.
+fn decode_declared(value: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    let body = value
+        .strip_suffix(b"==")
+        .or_else(|| value.strip_suffix(b"="))
+        .unwrap_or(value);
+    let decoded = STANDARD_NO_PAD.decode(body).ok()?;
+    let printable = decoded
+        .iter()
+        .filter(|&&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    (decoded.len() >= 8 && printable * 100 >= decoded.len() * 95).then_some(decoded)
+}
+
+/// Moves a match found in decoded text onto the encoded `span` of `data` it came from.
+fn relocate(m: &mut BlobMatch, data: &[u8], lines: &LineIndex, span: &Range<usize>) {
+    (m.start_line, m.start_column) = lines.position(data, span.start);
+    (m.end_line, m.end_column) = lines.position(data, span.end.saturating_sub(1));
+    m.secret_span = span.clone();
+    m.metadata.insert("encoding".to_owned(), "base64".to_owned());
+}
+
 /// A secret found in one blob, before it is tied to paths and commits.
 #[derive(Clone)]
 pub struct BlobMatch {
@@ -289,13 +318,33 @@ impl Scanner {
         memchr::memchr(0, &data[..data.len().min(BINARY_SNIFF_LEN)]).is_some()
     }
 
-    /// Scans one whole blob.
+    /// Scans one whole blob. UTF-16 text (Windows editors and PowerShell write it) has NUL
+    /// bytes everywhere, so it is recognised before the binary test and scanned transcoded.
     #[must_use]
     pub fn scan_blob(&self, data: &[u8]) -> BlobScan {
         if Self::is_binary(data) {
-            return BlobScan::Binary;
+            return match crate::utf16::detect(data) {
+                Some(encoding) => BlobScan::Scanned(self.scan_utf16(data, encoding)),
+                None => BlobScan::Binary,
+            };
         }
         BlobScan::Scanned(self.scan_text(data))
+    }
+
+    /// Scans UTF-16 text as UTF-8. Lines and columns carry over unchanged (line breaks map one
+    /// to one and columns count characters); secret spans are mapped back to byte offsets in
+    /// the UTF-16 original.
+    fn scan_utf16(&self, data: &[u8], encoding: crate::utf16::Utf16) -> Vec<BlobMatch> {
+        let text = crate::utf16::transcode(data, encoding);
+        let mut found = self.scan_text(text.as_bytes());
+        for m in &mut found {
+            let start = crate::utf16::original_offset(&text, m.secret_span.start, encoding);
+            let end = crate::utf16::original_offset(&text, m.secret_span.end, encoding);
+            m.secret_span = start..end;
+            m.metadata
+                .insert("text_encoding".to_owned(), encoding.name().to_owned());
+        }
+        found
     }
 
     /// Scans one blob and returns findings with fingerprints; `path` is where the blob lives
@@ -321,24 +370,62 @@ impl Scanner {
             .collect()
     }
 
-    /// Scans `data` as text, without binary sniffing. With base64 decoding on, secrets found
-    /// in decoded runs are added with `encoding = base64` in their metadata; their
-    /// `secret_span` and position are those of the encoded run in `data`.
+    /// Scans `data` as text, without binary sniffing. Values that their format declares to be
+    /// base64 (Kubernetes `Secret` data, Docker `auth`) are decoded and scanned too; with
+    /// general base64 decoding on, so is every other base64 run. Secrets found in decoded text
+    /// carry `encoding = base64` in their metadata, and their `secret_span` and position are
+    /// those of the encoded value in `data`.
     #[must_use]
     pub fn scan_text(&self, data: &[u8]) -> Vec<BlobMatch> {
+        self.scan_text_nested(data, 0)
+    }
+
+    fn scan_text_nested(&self, data: &[u8], depth: usize) -> Vec<BlobMatch> {
         let mut found = self.scan_plain(data);
+        let mut lines: Option<LineIndex> = None;
+        let mut decoded_spans: Vec<Range<usize>> = Vec::new();
+        if depth < MAX_DECLARED_DEPTH {
+            for value in crate::encoded::find(data) {
+                let Some(decoded) = decode_declared(&data[value.span.clone()]) else {
+                    continue;
+                };
+                let inner = self.scan_text_nested(&decoded, depth + 1);
+                if inner.is_empty() {
+                    continue;
+                }
+                // What the decoded text holds is more specific than a match on the encoded
+                // value itself (the Docker `auth` rule reports the whole base64 string).
+                found.retain(|m| {
+                    m.secret_span.end <= value.span.start || m.secret_span.start >= value.span.end
+                });
+                let lines = lines.get_or_insert_with(|| LineIndex::new(data));
+                for mut m in inner {
+                    relocate(&mut m, data, lines, &value.span);
+                    // Nested values read outside in: `kubernetes-secret-data/docker-config-auth`.
+                    let from = match m.metadata.get("decoded_from") {
+                        Some(inner) => format!("{}/{inner}", value.kind.name()),
+                        None => value.kind.name().to_owned(),
+                    };
+                    m.metadata.insert("decoded_from".to_owned(), from);
+                    found.push(m);
+                }
+                decoded_spans.push(value.span);
+            }
+        }
         if self.options.decode_base64 {
-            let mut lines: Option<LineIndex> = None;
             for run in base64_runs(data) {
+                if decoded_spans
+                    .iter()
+                    .any(|d| d.start < run.end && run.start < d.end)
+                {
+                    continue;
+                }
                 let Some(decoded) = decode_text(&data[run.clone()]) else {
                     continue;
                 };
                 for mut m in self.scan_plain(&decoded) {
                     let lines = lines.get_or_insert_with(|| LineIndex::new(data));
-                    (m.start_line, m.start_column) = lines.position(data, run.start);
-                    (m.end_line, m.end_column) = lines.position(data, run.end.saturating_sub(1));
-                    m.secret_span = run.clone();
-                    m.metadata.insert("encoding".to_owned(), "base64".to_owned());
+                    relocate(&mut m, data, lines, &run);
                     found.push(m);
                 }
             }
@@ -495,7 +582,17 @@ fn accept(rule: &Rule, secret: &[u8]) -> Option<(f64, BTreeMap<String, String>)>
         Some(Validator::DockerAuth) if !validate::is_docker_auth(secret) => return None,
         Some(Validator::PemBody) if !validate::is_pem_body(secret) => return None,
         Some(Validator::DbPassword) if !validate::is_db_password(secret) => return None,
-        None | Some(Validator::Jwt | Validator::DockerAuth | Validator::PemBody | Validator::DbPassword) => {}
+        Some(Validator::NetrcPassword) if !validate::is_netrc_password(secret) => {
+            return None;
+        }
+        None
+        | Some(
+            Validator::Jwt
+            | Validator::DockerAuth
+            | Validator::PemBody
+            | Validator::DbPassword
+            | Validator::NetrcPassword,
+        ) => {}
     }
     Some((entropy, metadata))
 }

@@ -20,9 +20,35 @@ pub struct CommitInfo {
     pub summary: String,
 }
 
+/// The annotated tag whose message holds a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagInfo {
+    /// Tag name as recorded in the tag object (e.g. `v1.2.0`).
+    pub name: String,
+    /// Id of the tag object.
+    pub id: String,
+    pub tagger: String,
+    pub email: String,
+    /// RFC 3339; empty when the tag has no tagger.
+    pub date: String,
+}
+
+/// What kind of place a finding is in: a file (or blob), or a message stored in git history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocationKind {
+    #[default]
+    File,
+    /// The message of `location.commit`; lines count from its first line.
+    CommitMessage,
+    /// The message of the annotated tag `location.tag`; lines count from its first line.
+    TagMessage,
+}
+
 /// Where a finding is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
+    pub kind: LocationKind,
     /// Path relative to the scan root or repository; `None` for unreachable blobs.
     pub path: Option<String>,
     /// Git blob id, for repository scans.
@@ -32,6 +58,25 @@ pub struct Location {
     pub end_line: usize,
     pub end_column: usize,
     pub commit: Option<CommitInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<TagInfo>,
+}
+
+impl Location {
+    /// A short name for the place, for text reports and as the file of formats that need one:
+    /// the path, or what holds the finding when there is no path.
+    #[must_use]
+    pub fn place(&self) -> String {
+        match (self.kind, &self.path, &self.commit, &self.tag) {
+            (LocationKind::CommitMessage, _, Some(c), _) => format!("commit-message:{}", c.id),
+            (LocationKind::TagMessage, _, _, Some(t)) => format!("tag-message:{}:{}", t.name, t.id),
+            (_, Some(p), _, _) => p.clone(),
+            _ => self
+                .blob
+                .as_ref()
+                .map_or_else(String::new, |b| format!("blob:{b}")),
+        }
+    }
 }
 
 /// Outcome of a live check.
@@ -141,6 +186,7 @@ impl Finding {
             secret_sha256,
             entropy: m.entropy,
             location: Location {
+                kind: LocationKind::File,
                 path,
                 blob,
                 start_line: m.start_line,
@@ -148,6 +194,7 @@ impl Finding {
                 end_line: m.end_line,
                 end_column: m.end_column,
                 commit,
+                tag: None,
             },
             other_commits: Vec::new(),
             occurrences: 1,
@@ -155,6 +202,24 @@ impl Finding {
             verification: None,
             verification_detail: None,
         }
+    }
+}
+
+impl Finding {
+    /// A match in a commit or tag message. The fingerprint names the commit or the tag, so the
+    /// same token pasted into two messages is two findings.
+    #[must_use]
+    pub fn in_message(rule: &Rule, m: &BlobMatch, commit: Option<CommitInfo>, tag: Option<TagInfo>) -> Self {
+        let mut f = Self::from_match(rule, m, None, None, None);
+        f.location.kind = if tag.is_some() {
+            LocationKind::TagMessage
+        } else {
+            LocationKind::CommitMessage
+        };
+        f.location.commit = commit;
+        f.location.tag = tag;
+        f.fingerprint = fingerprint(&rule.spec.id, &f.secret_sha256, &f.location.place());
+        f
     }
 }
 

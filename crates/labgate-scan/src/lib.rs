@@ -14,16 +14,18 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod encoded;
 pub mod engine;
 pub mod finding;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod utf16;
 pub mod validate;
 pub mod verify;
 
 pub use engine::{BlobMatch, BlobScan, NoProgress, Progress, ScanError, ScanOptions, ScanStats, Scanner};
-pub use finding::{CommitInfo, Finding, Location, ScanOutput, Verification};
+pub use finding::{CommitInfo, Finding, Location, LocationKind, ScanOutput, TagInfo, Verification};
 pub use rules::{Confidence, Rule, RuleSet, Severity};
 pub use source::dir::DirOptions;
 pub use source::git::GitOptions;

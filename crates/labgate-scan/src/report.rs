@@ -82,13 +82,18 @@ pub fn render(format: Format, out: &ScanOutput, ctx: &ReportContext) -> String {
 }
 
 fn place(f: &Finding) -> String {
-    let path = f.location.path.clone().unwrap_or_else(|| {
-        f.location
-            .blob
-            .as_ref()
-            .map_or_else(|| "<unknown>".to_owned(), |b| format!("<unreachable blob {b}>"))
-    });
-    format!("{path}:{}:{}", f.location.start_line, f.location.start_column)
+    use crate::finding::LocationKind;
+    let loc = &f.location;
+    let path = match (loc.kind, &loc.commit, &loc.tag) {
+        (LocationKind::CommitMessage, Some(c), _) => format!("<message of commit {}>", c.id),
+        (LocationKind::TagMessage, _, Some(t)) => format!("<message of tag {} ({})>", t.name, t.id),
+        _ => loc.path.clone().unwrap_or_else(|| {
+            loc.blob
+                .as_ref()
+                .map_or_else(|| "<unknown>".to_owned(), |b| format!("<unreachable blob {b}>"))
+        }),
+    };
+    format!("{path}:{}:{}", loc.start_line, loc.start_column)
 }
 
 fn text(out: &ScanOutput, ctx: &ReportContext) -> String {
@@ -288,11 +293,7 @@ fn sarif(out: &ScanOutput, ctx: &ReportContext) -> Value {
             if f.metadata.get("checksum").is_some_and(|c| c == "valid") {
                 message.push_str(" (checksum valid)");
             }
-            let uri = f
-                .location
-                .path
-                .clone()
-                .unwrap_or_else(|| format!("blob:{}", f.location.blob.as_deref().unwrap_or("")));
+            let uri = f.location.place();
             let mut partial = serde_json::Map::new();
             partial.insert("secretHash".into(), json!(format!("sha256:{}", f.secret_sha256)));
             partial.insert("labgateFingerprint/v1".into(), json!(f.fingerprint));
@@ -383,7 +384,7 @@ fn gitlab(out: &ScanOutput, ctx: &ReportContext) -> Value {
         .map(|f| {
             let rule_value = f.gitlab_id.clone().unwrap_or_else(|| f.rule_id.clone());
             let mut location = json!({
-                "file": f.location.path.clone().unwrap_or_else(|| format!("blob:{}", f.location.blob.as_deref().unwrap_or(""))),
+                "file": f.location.place(),
                 "start_line": f.location.start_line,
                 "end_line": f.location.end_line,
             });
@@ -406,7 +407,8 @@ fn gitlab(out: &ScanOutput, ctx: &ReportContext) -> Value {
                 "raw_source_code_extract": shown_match(f, ctx),
             });
             if let Some(status) = f.verification {
-                v["details"] = json!({"validity": {"type": "text", "name": "Validity", "value": status.as_str()}});
+                v["details"] =
+                    json!({"validity": {"type": "text", "name": "Validity", "value": status.as_str()}});
             }
             v
         })

@@ -68,6 +68,8 @@ pub enum Validator {
     PemBody,
     /// Password part of a URL is not a stock placeholder.
     DbPassword,
+    /// A `.netrc` password that is neither a stock placeholder nor a format-string field.
+    NetrcPassword,
 }
 
 /// How a live check may confirm the secret.

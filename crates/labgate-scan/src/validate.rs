@@ -356,27 +356,6 @@ pub fn is_pem_body(block: &[u8]) -> bool {
 /// (`user:password@`, `p%40ss%3Aword`, a passphrase with spaces from the docs).
 #[must_use]
 pub fn is_db_password(password: &[u8]) -> bool {
-    const WEAK: &[&[u8]] = &[
-        b"password",
-        b"pass",
-        b"passwd",
-        b"secret",
-        b"pwd",
-        b"root",
-        b"admin",
-        b"test",
-        b"postgres",
-        b"mysql",
-        b"guest",
-        b"user",
-        b"username",
-        b"default",
-        b"pass123",
-        b"123456",
-        b"qwerty",
-        b"letmein",
-        b"toor",
-    ];
     const WEAK_PARTS: &[&[u8]] = &[
         b"pass",
         b"p@ss",
@@ -389,11 +368,92 @@ pub fn is_db_password(password: &[u8]) -> bool {
     let decoded = percent_decode(password);
     let lower = decoded.to_ascii_lowercase();
     decoded.len() >= 4
-        && !WEAK.contains(&lower.as_slice())
+        && !WEAK_PASSWORDS.contains(&lower.as_slice())
         && !WEAK_PARTS
             .iter()
             .any(|w| memchr::memmem::find(&lower, w).is_some())
         && !decoded.iter().any(u8::is_ascii_whitespace)
+}
+
+/// A `.netrc` password: as [`is_db_password`] once the optional double quotes are removed, and
+/// neither a format-string field, nor a string literal of code (`\xa1\xa2`), nor a stock word
+/// with punctuation thrown in (`pa#ss`), which is what parser tests and templates contain.
+#[must_use]
+pub fn is_netrc_password(value: &[u8]) -> bool {
+    let v = value.strip_prefix(b"\"").unwrap_or(value);
+    let v = v.strip_suffix(b"\"").unwrap_or(v);
+    let letters: Vec<u8> = v
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    is_db_password(v)
+        && !is_format_field(v)
+        && !is_escaped_literal(v)
+        && !WEAK_PASSWORDS.contains(&letters.as_slice())
+}
+
+/// Text made only of backslash escapes (`\xa1\xa2`, `\u00e9`): source code spelling bytes.
+fn is_escaped_literal(v: &[u8]) -> bool {
+    let mut i = 0;
+    while i < v.len() {
+        let width = match (v[i], v.get(i + 1)) {
+            (b'\\', Some(b'x')) => 4,
+            (b'\\', Some(b'u')) => 6,
+            _ => return false,
+        };
+        if v.get(i + 2..i + width)
+            .is_none_or(|h| !h.iter().all(u8::is_ascii_hexdigit))
+        {
+            return false;
+        }
+        i += width;
+    }
+    !v.is_empty()
+}
+
+/// Passwords that only documentation and tests use.
+const WEAK_PASSWORDS: &[&[u8]] = &[
+    b"password",
+    b"pass",
+    b"passwd",
+    b"secret",
+    b"pwd",
+    b"root",
+    b"admin",
+    b"test",
+    b"postgres",
+    b"mysql",
+    b"guest",
+    b"user",
+    b"username",
+    b"default",
+    b"pass123",
+    b"123456",
+    b"qwerty",
+    b"letmein",
+    b"toor",
+];
+
+/// A format-string field standing where a value will be substituted: `{}`, `{0}`,
+/// `{auth_token}`, `{self.password}` (Python `str.format` and f-strings, Rust `format!`), or a
+/// printf conversion such as `%s`. Code that writes credential files is full of them.
+#[must_use]
+pub fn is_format_field(value: &[u8]) -> bool {
+    let brace_field = value.iter().enumerate().any(|(i, &b)| {
+        b == b'{'
+            && value[i + 1..].iter().position(|&c| c == b'}').is_some_and(|end| {
+                value[i + 1..i + 1 + end].iter().all(|&c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'[' | b']' | b':' | b'!')
+                })
+            })
+    });
+    let printf = value.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'%'
+            && matches!(w[1], b's' | b'd' | b'r' | b'x')
+            && value.get(i + 2).is_none_or(|c| !c.is_ascii_alphanumeric())
+    });
+    brace_field || printf
 }
 
 fn percent_decode(s: &[u8]) -> Vec<u8> {
@@ -452,6 +512,24 @@ mod tests {
     fn public_fake_example_fails_checksum() {
         let token = "glpat-3fZ1p5y4XWcCvMGVlfakeW86MQp1Oml3Ymg0Cw.01.1203afake";
         assert_eq!(validate_routable(token, "glpat-"), Err(RoutableError::Checksum));
+    }
+
+    #[test]
+    fn format_fields() {
+        for v in [
+            "{}",
+            "{0}",
+            "{auth_token}'",
+            "{self.password}\")",
+            "%s",
+            "%s\"",
+            "pre{tok}post",
+        ] {
+            assert!(is_format_field(v.as_bytes()), "{v}");
+        }
+        for v in ["q7{Lm2%Vz9!T", "zvzxfgU0Gsn1duyPRUPO", "a%sb", "x{y z}"] {
+            assert!(!is_format_field(v.as_bytes()), "{v}");
+        }
     }
 
     #[test]

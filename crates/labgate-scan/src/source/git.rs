@@ -4,6 +4,9 @@
 //! 1. enumerate blobs reachable from every ref (or every object with `all_objects`), each id once;
 //! 2. scan the blobs in parallel, each thread with its own repository handle and pack caches;
 //! 3. only for blobs with findings, walk commits oldest first to find where each was introduced.
+//!
+//! Commit and annotated-tag messages are scanned during the first pass, where each commit and
+//! tag is parsed anyway: people paste tokens into messages, and those never reach a blob.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,7 +18,7 @@ use gix::objs::{Find as _, FindHeader as _};
 use rayon::prelude::*;
 
 use crate::engine::{BlobMatch, BlobScan, Counters, Progress, ScanError, Scanner};
-use crate::finding::{CommitInfo, Finding, ScanOutput};
+use crate::finding::{CommitInfo, Finding, ScanOutput, TagInfo};
 
 /// History-scan settings.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +50,8 @@ struct Enumerated {
     /// Every reachable commit with its committer time and parents.
     commits: Vec<CommitNode>,
     refs: u64,
+    /// Findings in commit and tag messages.
+    messages: Vec<Finding>,
 }
 
 impl Scanner {
@@ -72,7 +77,7 @@ impl Scanner {
             )));
         }
         let mut notes = Vec::new();
-        let enumerated = enumerate_reachable(&repo)?;
+        let enumerated = enumerate_reachable(self, &repo)?;
         let mut blobs = enumerated.blobs;
         if opts.all_objects {
             let before = blobs.len();
@@ -142,6 +147,9 @@ impl Scanner {
                 ),
             }
         }
+        let in_messages = message_secrets(&enumerated.messages);
+        findings.extend(enumerated.messages);
+        scrub_summaries(&in_messages, &mut findings);
         let mut stats = counters.snapshot();
         stats.commits = enumerated.commits.len() as u64;
         stats.refs = enumerated.refs;
@@ -277,7 +285,51 @@ fn find<'a>(
         .ok_or_else(|| ScanError::Git(format!("corrupt repository: {what} {id} is missing")))
 }
 
-fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> {
+/// Secrets found in each commit's message, by commit id.
+fn message_secrets(messages: &[Finding]) -> HashMap<String, Vec<String>> {
+    let mut by_commit: HashMap<String, Vec<String>> = HashMap::new();
+    for m in messages {
+        if let Some(c) = &m.location.commit
+            && !m.secret.is_empty()
+        {
+            by_commit.entry(c.id.clone()).or_default().push(m.secret.clone());
+        }
+    }
+    by_commit
+}
+
+/// A token in a commit subject would otherwise be printed, unredacted, as the summary of every
+/// finding in that commit, the message finding itself included.
+fn scrub_summaries(by_commit: &HashMap<String, Vec<String>>, findings: &mut [Finding]) {
+    if by_commit.is_empty() {
+        return;
+    }
+    for c in findings.iter_mut().filter_map(|f| f.location.commit.as_mut()) {
+        for secret in by_commit.get(&c.id).into_iter().flatten() {
+            c.summary = c.summary.replace(secret.as_str(), "[redacted]");
+        }
+    }
+}
+
+impl Scanner {
+    /// Findings in a commit or tag message. Binary sniffing is skipped: a message is text by
+    /// definition, whatever bytes it holds.
+    fn scan_message(
+        &self,
+        message: &[u8],
+        commit: Option<&CommitInfo>,
+        tag: Option<&TagInfo>,
+    ) -> Vec<Finding> {
+        let matches = self.scan_text(message);
+        let rules = self.rules().rules();
+        matches
+            .iter()
+            .map(|m| Finding::in_message(&rules[m.rule], m, commit.cloned(), tag.cloned()))
+            .collect()
+    }
+}
+
+fn enumerate_reachable(scanner: &Scanner, repo: &gix::Repository) -> Result<Enumerated, ScanError> {
     let hash = repo.object_hash();
     let mut buf = Vec::new();
     let mut tips: Vec<ObjectId> = Vec::new();
@@ -299,15 +351,19 @@ fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> 
     let mut trees_todo = Vec::new();
     let mut blobs = HashSet::new();
     let mut seen_tags = HashSet::new();
+    let mut messages = Vec::new();
     while let Some(id) = tips.pop() {
         let data = find(repo, &id, &mut buf, "object")?;
         match data.kind {
             gix::object::Kind::Tag => {
                 if seen_tags.insert(id) {
-                    let target = gix::objs::TagRefIter::from_bytes(data.data, hash)
-                        .target_id()
+                    let tag = gix::objs::TagRef::from_bytes(data.data, hash)
                         .map_err(|e| git_err(&format!("corrupt repository: tag {id}"), e))?;
-                    tips.push(target);
+                    tips.push(tag.target());
+                    if !tag.message.is_empty() {
+                        let info = tag_info(id, &tag);
+                        messages.extend(scanner.scan_message(tag.message, None, Some(&info)));
+                    }
                 }
             }
             gix::object::Kind::Commit => commits_todo.push(id),
@@ -331,6 +387,16 @@ fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> 
         let parents: Vec<ObjectId> = commit.parents().collect();
         commits_todo.extend(parents.iter().filter(|p| !seen_commits.contains(*p)).copied());
         let time = commit.time().map(|t| t.seconds).unwrap_or(0);
+        let found = scanner.scan_text(commit.message);
+        if !found.is_empty() {
+            let info = commit_info(id, &commit);
+            let rules = scanner.rules().rules();
+            messages.extend(
+                found
+                    .iter()
+                    .map(|m| Finding::in_message(&rules[m.rule], m, Some(info.clone()), None)),
+            );
+        }
         commits.push(CommitNode { id, time, parents });
     }
 
@@ -353,7 +419,12 @@ fn enumerate_reachable(repo: &gix::Repository) -> Result<Enumerated, ScanError> 
     }
     let mut blobs: Vec<ObjectId> = blobs.into_iter().collect();
     blobs.sort_unstable();
-    Ok(Enumerated { blobs, commits, refs })
+    Ok(Enumerated {
+        blobs,
+        commits,
+        refs,
+        messages,
+    })
 }
 
 /// Finds, for each target blob, the first commit (by commit time) and path where it appears.
@@ -433,15 +504,33 @@ fn parents_first(commits: &[CommitNode]) -> Vec<ObjectId> {
     order
 }
 
+fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn tag_info(id: ObjectId, tag: &gix::objs::TagRef<'_>) -> TagInfo {
+    let (tagger, email, date) = match tag.tagger() {
+        Ok(Some(t)) => (t.name.to_string(), t.email.to_string(), rfc3339(t.seconds())),
+        _ => (String::new(), String::new(), String::new()),
+    };
+    TagInfo {
+        name: tag.name.to_string(),
+        id: id.to_string(),
+        tagger,
+        email,
+        date,
+    }
+}
+
 fn commit_info(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> CommitInfo {
     let (author, email, seconds) = commit.author().map_or_else(
         |_| (String::new(), String::new(), 0),
         |a| (a.name.to_string(), a.email.to_string(), a.seconds()),
     );
-    let date = time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default();
+    let date = rfc3339(seconds);
     let summary = String::from_utf8_lossy(commit.message().summary().as_ref()).into_owned();
     CommitInfo {
         id: id.to_string(),

@@ -256,7 +256,8 @@ fn base64_encoded_secrets_are_found_only_with_decoding() {
     use base64::Engine as _;
     let token = "glpat-Qm3k9ZxT2bLw8RfN5yHc";
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("GITLAB_TOKEN={token}\n"));
-    let yaml = format!("apiVersion: v1\nkind: Secret\ndata:\n  env: {encoded}\n");
+    // A ConfigMap does not declare its values base64, so only the general search decodes them.
+    let yaml = format!("apiVersion: v1\nkind: ConfigMap\ndata:\n  env: {encoded}\n");
     let mut rules = RuleSet::builtin().unwrap();
     rules.retain_confidence(Confidence::Medium);
     let decoding = Scanner::with_options(

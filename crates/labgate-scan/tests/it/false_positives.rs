@@ -87,3 +87,44 @@ fn real_looking_values_next_to_the_filters_are_still_found() {
         ["generic-secret-assignment"]
     );
 }
+
+#[test]
+fn netrc_templates_in_code_are_not_passwords_but_real_netrc_entries_are() {
+    // Shapes found in Python's standard library and site-packages: code that writes a .netrc.
+    let scanner = crate::common::scanner_default();
+    for text in [
+        "    netrc_content = f'machine {hostname} login token password {auth_token}'\n",
+        "        f.write(f'machine {hostname}{path} login {self.username} password {self.token}')\n",
+        "line = 'machine gitlab.internal login ci password {0}'.format(token)\n",
+        "line = \"machine %s login %s password %s\" % (host, user, token)\n",
+        "line = \"machine gitlab.internal login ci password %s\" % token\n",
+        "echo \"machine gitlab.internal login ci password ${CI_JOB_TOKEN}\" > ~/.netrc\n",
+        "machine <host> login <user> password <token>\n",
+        // CPython's netrc parser tests: an unterminated quote, escaped bytes, a comment sign.
+        "        machine host.domain.com login log password \"pas\n",
+        "        machine host.domain.com login log password \\xa1\\xa2\n",
+        "        machine host.domain.com login log password pa#ss\n",
+    ] {
+        assert_eq!(rule_ids(&scanner, text), Vec::<String>::new(), "{text}");
+    }
+    let real = "machine gitlab.corp.test\n  login deploy\n  password q7{Lm2%Vz9!Tk\n";
+    assert_eq!(
+        crate::common::secrets(&scanner, real),
+        [("netrc-password".to_owned(), "q7{Lm2%Vz9!Tk".to_owned())]
+    );
+    assert_eq!(
+        rule_ids(
+            &scanner,
+            "machine git.corp.test login ci password zvzxfgU0Gsn1duyPRUPO"
+        ),
+        ["netrc-password"]
+    );
+    // Quoted, as .netrc allows; the finding is the value with its quotes.
+    assert_eq!(
+        crate::common::secrets(
+            &scanner,
+            "machine git.corp.test login ci password \"h7#Gq2mZx9Lr\""
+        ),
+        [("netrc-password".to_owned(), "\"h7#Gq2mZx9Lr\"".to_owned())]
+    );
+}

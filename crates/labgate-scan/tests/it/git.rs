@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use labgate_scan::{GitOptions, NoProgress, ScanError};
+use labgate_scan::{GitOptions, LocationKind, NoProgress, ScanError};
 
 use crate::common::{ids, scanner_default};
 use crate::routable::generate;
@@ -358,4 +358,95 @@ fn not_a_repository_is_an_error() {
         .scan_repository(tmp.path(), &GitOptions::default(), &NoProgress)
         .unwrap_err();
     assert!(err.to_string().contains("not a readable git repository"), "{err}");
+}
+
+#[test]
+fn tokens_in_commit_messages_are_findings_of_the_commit_not_of_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    init(dir);
+    commit_file(dir, "README.md", "hello\n", "init", "2024-01-01T00:00:00Z");
+    let leaky = commit_file(
+        dir,
+        "app.py",
+        "print('hi')\n",
+        &format!("fix CI\n\nUsed {PAT1} to test the pipeline trigger."),
+        "2024-01-02T00:00:00Z",
+    );
+    let out = scanner_default()
+        .scan_repository(dir, &GitOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(ids(&out.findings), ["gitlab-pat"]);
+    let f = &out.findings[0];
+    assert_eq!(f.secret, PAT1);
+    assert_eq!(f.location.kind, LocationKind::CommitMessage);
+    assert_eq!(f.location.path, None);
+    assert_eq!(f.location.blob, None);
+    assert_eq!(f.location.commit.as_ref().unwrap().id, leaky);
+    assert_eq!(f.location.commit.as_ref().unwrap().summary, "fix CI");
+    assert_eq!((f.location.start_line, f.location.start_column), (3, 6));
+
+    // The report says where it is, and a token in the subject line is not printed by the
+    // summary of the commit.
+    commit_file(
+        dir,
+        "c.env",
+        &format!("T={PAT2}\n"),
+        &format!("rotate {PAT2}"),
+        "2024-01-03T00:00:00Z",
+    );
+    let out = scanner_default()
+        .scan_repository(dir, &GitOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(out.findings.len(), 3);
+    let ctx = labgate_scan::report::ReportContext {
+        target: dir.display().to_string(),
+        started: time::OffsetDateTime::UNIX_EPOCH,
+        finished: time::OffsetDateTime::UNIX_EPOCH,
+        show_secrets: false,
+        suppressed: 0,
+    };
+    let text = labgate_scan::report::render(labgate_scan::report::Format::Text, &out, &ctx);
+    assert!(
+        text.contains(&format!("<message of commit {leaky}>:3:6")),
+        "{text}"
+    );
+    assert!(!text.contains(PAT2), "{text}");
+    let json = labgate_scan::report::render(labgate_scan::report::Format::Json, &out, &ctx);
+    assert!(json.contains("\"kind\": \"commit-message\""), "{json}");
+    assert!(!json.contains(PAT2), "{json}");
+}
+
+#[test]
+fn tokens_in_annotated_tag_messages_are_findings_of_the_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    init(dir);
+    commit_file(dir, "README.md", "hello\n", "init", "2024-01-01T00:00:00Z");
+    git(
+        dir,
+        &[
+            "tag",
+            "-a",
+            "v1.0.0",
+            "-m",
+            &format!("Release 1.0\n\ndeploy token: {PAT1}\n"),
+        ],
+    );
+    // A lightweight tag has no message and must not be mistaken for one.
+    git(dir, &["tag", "light"]);
+    let tag_id = git(dir, &["rev-parse", "v1.0.0"]);
+    let out = scanner_default()
+        .scan_repository(dir, &GitOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(ids(&out.findings), ["gitlab-pat"]);
+    let f = &out.findings[0];
+    assert_eq!(f.location.kind, LocationKind::TagMessage);
+    assert_eq!(f.location.path, None);
+    assert_eq!(f.location.commit, None);
+    let tag = f.location.tag.as_ref().unwrap();
+    assert_eq!(tag.name, "v1.0.0");
+    assert_eq!(tag.id, tag_id);
+    assert_eq!(tag.tagger, "Dev One");
+    assert_eq!((f.location.start_line, f.location.start_column), (3, 15));
 }

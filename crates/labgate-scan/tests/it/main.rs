@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod dir;
+mod encodings;
 mod engine;
 mod false_positives;
 mod git;
