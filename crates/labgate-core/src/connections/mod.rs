@@ -1055,6 +1055,19 @@ impl Connections {
                 syncs.join(", ")
             )));
         }
+        // Data sources scan through the connection; deleting it would silently stop their scans.
+        let sources = self
+            .store
+            .scan_data_source_names_of_connection(loaded.tenant_id.as_str(), loaded.id.as_str())
+            .await?;
+        if !sources.is_empty() {
+            return Err(CoreError::Conflict(format!(
+                "the connection is used by {} secret scanning data source(s) ({}); delete them or \
+                 move them to another connection first",
+                sources.len(),
+                sources.join(", ")
+            )));
+        }
         // An answered rotation is applied first: its entry would go with the connection, and with
         // it the only copy of the token GitLab now holds (the one to revoke, if asked).
         self.recover_connection_journal(&loaded).await?;
