@@ -90,9 +90,8 @@ impl RepoCache {
     /// The directory of one repository's mirror: a hash of the instance and project id, so that
     /// paths (which change on rename) and hosts never name a directory.
     fn dir_of(&self, instance_url: &str, project_id: u64) -> (String, PathBuf) {
-        let key = hex::encode(
-            &Sha256::digest(format!("{}|{project_id}", instance_url.trim_end_matches('/')))[..16],
-        );
+        let digest = Sha256::digest(format!("{}|{project_id}", instance_url.trim_end_matches('/')));
+        let key: String = hex::encode(digest).chars().take(32).collect();
         let dir = self.root.join(format!("{key}.git"));
         (key, dir)
     }

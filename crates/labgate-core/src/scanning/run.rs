@@ -59,9 +59,8 @@ fn scanner() -> std::result::Result<Arc<Scanner>, String> {
 /// What a person may see of a secret: its first characters (which name its kind, e.g.
 /// `glpat-`) and nothing that helps guess the rest.
 pub(crate) fn preview(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    let shown = (chars.len() / 4).min(6);
-    let head: String = chars[..shown].iter().collect();
+    let shown = (secret.chars().count() / 4).min(6);
+    let head: String = secret.chars().take(shown).collect();
     format!("{head}{}", "*".repeat(8))
 }
 
