@@ -513,6 +513,18 @@ impl Store {
         Ok(all)
     }
 
+    /// Records what a live check of a finding's token said.
+    pub async fn set_finding_verification(&self, id: &str, verification: &str, at: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE findings SET verification = $1, verified_at = $2 WHERE id = $3")
+            .bind(verification)
+            .bind(at)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
     /// Sets a finding's triage status and remarks.
     pub async fn update_finding_status(
         &self,

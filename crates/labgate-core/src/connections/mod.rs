@@ -1227,6 +1227,41 @@ impl Connections {
         Ok(out)
     }
 
+    /// Marks `compromised` every connection of the tenant whose token has `credentials_hash`
+    /// (a scan found it leaked), with the event and the webhook of any status change. Answers
+    /// the connections that changed.
+    pub(crate) async fn mark_leaked(
+        &self,
+        tenant_id: &TenantId,
+        credentials_hash: &str,
+        reason: &str,
+    ) -> Result<Vec<ConnectionId>> {
+        let ids = self
+            .store
+            .connection_ids_by_credentials_hash(tenant_id.as_str(), credentials_hash)
+            .await?;
+        let mut marked = Vec::new();
+        for id in ids {
+            let current = match self.fetch(tenant_id, &ConnectionId::from_stored(id)).await {
+                Ok(current) => current,
+                Err(CoreError::NotFound(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            if current.status == ConnectionStatus::Compromised {
+                continue;
+            }
+            let mut next = current.clone();
+            next.status = ConnectionStatus::Compromised;
+            next.status_reason = Some(reason.to_owned());
+            let saved = self.save_health(&current, next).await?;
+            if saved.status == ConnectionStatus::Compromised {
+                tracing::warn!(connection_id = %saved.id, "a scan found this connection's token leaked");
+                marked.push(saved.id);
+            }
+        }
+        Ok(marked)
+    }
+
     /// A client and a working credential for one of the tenant's connections, for other
     /// capabilities that call GitLab on its behalf (secret syncs). 409 when the connection has no
     /// working token.

@@ -82,6 +82,22 @@ fn blob_link(instance_url: &str, project_path: &str, commit: &str, file: &str, l
     )
 }
 
+/// Personal, project and group access tokens: the ones `personal_access_tokens/self` answers for.
+fn is_gitlab_token(rule_id: &str, secret: &SecretString) -> bool {
+    rule_id.contains("gitlab") && secret.expose_secret().starts_with("glpat-")
+}
+
+/// Asks the connection's own instance, and only it, whether a found token works. A read-only
+/// call: `personal_access_tokens/self` changes nothing.
+async fn verify(session: &GitLabSession, secret: &SecretString) -> FindingVerification {
+    let found = Credential::PrivateToken(secret.clone());
+    match session.client.personal_access_token_self(&found).await {
+        Ok(token) if token.active && !token.revoked => FindingVerification::Active,
+        Ok(_) | Err(labgate_gitlab::GitLabError::Unauthorized { .. }) => FindingVerification::Inactive,
+        Err(_) => FindingVerification::Unknown,
+    }
+}
+
 impl SecretScanning {
     /// Runs a `secret-scanning.scan` job held by `owner`.
     pub async fn run_job(&self, job: &Job, owner: &str) -> JobEnd {
@@ -378,6 +394,30 @@ impl SecretScanning {
             let (stored, created) = self.store.upsert_finding(&record).await?;
             if created {
                 outcome.new += 1;
+                // A token labgate itself holds: its connection is compromised.
+                let reason = format!(
+                    "its token was found in {} ({}, commit {})",
+                    resource.path,
+                    found.location.path.as_deref().unwrap_or("an unreachable object"),
+                    found
+                        .location
+                        .commit
+                        .as_ref()
+                        .map_or("unknown", |c| c.id.as_str())
+                );
+                self.connections
+                    .mark_leaked(&source.tenant_id, &stored.value_hmac, &reason)
+                    .await?;
+            }
+            if stored.verification == FindingVerification::Unknown.as_str()
+                && is_gitlab_token(&found.rule_id, &secret)
+            {
+                let verdict = verify(session, &secret).await;
+                if verdict != FindingVerification::Unknown {
+                    self.store
+                        .set_finding_verification(&stored.id, verdict.as_str(), ms(self.clock.now()))
+                        .await?;
+                }
             }
             if seen.insert(stored.id.clone()) {
                 outcome.seen += 1;

@@ -12,8 +12,8 @@ use labgate_core::scanning::ScanSettings;
 use labgate_core::scanning::findings::FindingQuery;
 use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest};
 use labgate_proto::secret_scanning::{
-    CreateDataSourceRequest, ExportFormat, FindingStatus, GitLabDataSourceConfig, ScanScope, ScanStatus,
-    UpdateFindingRequest,
+    CreateDataSourceRequest, ExportFormat, FindingStatus, FindingVerification, GitLabDataSourceConfig,
+    ScanScope, ScanStatus, UpdateFindingRequest,
 };
 use labgate_testkit::{TestEnv, captured_logs, install_log_capture};
 
@@ -204,6 +204,11 @@ async fn a_group_scan_finds_a_token_in_a_subgroup_projects_history_and_never_log
     assert_eq!(finding.line, 1);
     assert_eq!(finding.author.as_deref(), Some("Administrator"));
     assert_eq!(finding.status, FindingStatus::Unresolved);
+    assert_eq!(
+        finding.verification,
+        FindingVerification::Inactive,
+        "GitLab does not know the leaked token"
+    );
     assert!(finding.preview.starts_with("glpat-") && !finding.preview.contains("Zq3v"));
     assert!(
         finding.link.starts_with(&format!(
@@ -427,4 +432,85 @@ async fn data_sources_need_a_connection_that_can_read_every_repository() {
     );
     let listed = scanning.list(&env.admin).await.unwrap().data_sources;
     assert_eq!(listed.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_token_that_works_is_verified_and_its_connection_marked_compromised() {
+    const BOB: &str = "glpat-Bq7vK2xPm9Lt4Rw8Yz3C";
+    let seed = Seed::builder()
+        .user("alice")
+        .user("bob")
+        .group("acme", "Acme")
+        .project("acme/tools", "Tools")
+        .file(
+            "acme/tools",
+            "ci/settings.sh",
+            &format!("export GITLAB_TOKEN={BOB}\n"),
+        )
+        .member("acme", "alice", 40)
+        .member("acme", "bob", 30)
+        .personal_token("alice", "ci", &["api"], ALICE)
+        .personal_token("bob", "bob", &["api"], BOB)
+        .build();
+    let env = TestEnv::builder().sim(seed).build().await;
+    let alice = connection(&env, "alice", ALICE).await;
+    let bob = connection(&env, "bob", BOB).await;
+    let services = scanning_env_services(&env);
+    let scanning = &services.secret_scanning;
+    let source = scanning
+        .create(&env.admin, group_source("acme", &alice, None))
+        .await
+        .unwrap();
+    scanning.trigger_full_scan(&env.admin, &source.id).await.unwrap();
+    let outcome = worker_with(&services, "w1").run_once().await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, labgate_worker::RunOutcome::Succeeded { .. }),
+        "{outcome:?}"
+    );
+
+    let findings = scanning
+        .findings(&env.admin, &FindingQuery::default())
+        .await
+        .unwrap()
+        .findings;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].verification, FindingVerification::Active);
+
+    let leaked = env.services.connections.get(&env.admin, &bob).await.unwrap();
+    assert_eq!(
+        leaked.status,
+        labgate_proto::connections::ConnectionStatus::Compromised
+    );
+    assert!(
+        leaked.status_reason.as_deref().unwrap().contains("acme/tools"),
+        "{:?}",
+        leaked.status_reason
+    );
+    let events = env
+        .services
+        .connections
+        .events(&env.admin, &bob, 0, 50)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .events
+            .iter()
+            .any(|e| e.to_status == Some(labgate_proto::connections::ConnectionStatus::Compromised)),
+        "{events:?}"
+    );
+    // The connection the scan ran through is untouched.
+    let scanner = env.services.connections.get(&env.admin, &alice).await.unwrap();
+    assert_ne!(
+        scanner.status,
+        labgate_proto::connections::ConnectionStatus::Compromised
+    );
+    // Checked against the connection's instance, never another host.
+    assert!(
+        env.sim()
+            .state()
+            .requests()
+            .matching("GET", "personal_access_tokens/self")
+            >= 1
+    );
 }
