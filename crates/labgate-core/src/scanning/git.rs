@@ -307,3 +307,47 @@ async fn run_git(
     let message: String = message.chars().take(1_000).collect();
     Err(FetchError::Git { action, message })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mirror(root: &Path, name: &str, bytes: usize, used: u64) -> PathBuf {
+        let dir = root.join(format!("{name}.git"));
+        std::fs::create_dir_all(dir.join("objects")).unwrap();
+        std::fs::write(dir.join("objects").join("pack"), vec![0u8; bytes]).unwrap();
+        let marker = dir.join(LAST_USE);
+        std::fs::write(&marker, b"").unwrap();
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(used);
+        std::fs::File::options()
+            .write(true)
+            .open(&marker)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_least_recently_used_mirrors_go_first_until_the_cache_fits() {
+        let root = tempfile::tempdir().unwrap();
+        let oldest = mirror(root.path(), "a", 4_000, 100);
+        let busy = mirror(root.path(), "b", 4_000, 200);
+        let newer = mirror(root.path(), "c", 4_000, 300);
+        let current = mirror(root.path(), "d", 4_000, 50);
+        // 16 kB held, 9 kB allowed: the oldest goes, the busy one is skipped, then the next.
+        let removed = evict_blocking(root.path(), &current, std::slice::from_ref(&busy), 9_000).unwrap();
+        assert_eq!(removed, 2);
+        assert!(!oldest.exists() && !newer.exists());
+        assert!(busy.exists() && current.exists());
+        assert_eq!(evict_blocking(root.path(), &current, &[], 1_000_000).unwrap(), 0);
+    }
+
+    #[test]
+    fn clone_urls_keep_the_instance_path_prefix_and_carry_no_credentials() {
+        assert_eq!(
+            clone_url("https://git.example.com/gitlab/", "/acme/sub/api/"),
+            "https://git.example.com/gitlab/acme/sub/api.git"
+        );
+    }
+}
