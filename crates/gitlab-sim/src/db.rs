@@ -639,7 +639,7 @@ impl Db {
                 }
             }
             self.variables.remove(&Source::Project(pid));
-            self.hooks.retain(|_, h| h.project_id != pid);
+            self.hooks.retain(|_, h| h.owner != Source::Project(pid));
         }
     }
 

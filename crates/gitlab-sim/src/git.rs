@@ -526,10 +526,20 @@ async fn fire_push_hooks(
     let Some((project, user, hooks)) = state.read(|db| {
         let p = db.projects.get(&pid)?.clone();
         let u = db.user(user_id)?.clone();
+        // Hooks of the project, and of its group and every ancestor group.
+        let mut owners = vec![Source::Project(pid)];
+        let mut group = match p.namespace {
+            Namespace::Group(g) => Some(g),
+            Namespace::User(_) => None,
+        };
+        while let Some(g) = group {
+            owners.push(Source::Group(g));
+            group = db.groups.get(&g).and_then(|g| g.parent_id);
+        }
         let hooks: Vec<Hook> = db
             .hooks
             .values()
-            .filter(|h| h.project_id == pid)
+            .filter(|h| owners.contains(&h.owner))
             .cloned()
             .collect();
         Some((p, u, hooks))

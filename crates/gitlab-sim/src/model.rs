@@ -321,7 +321,8 @@ pub struct Variable {
 #[derive(Debug, Clone)]
 pub struct Hook {
     pub id: u64,
-    pub project_id: ProjectId,
+    /// The project, or the group (whose hooks fire for every project of it and its subgroups).
+    pub owner: Source,
     pub url: String,
     pub name: Option<String>,
     pub description: Option<String>,

@@ -494,7 +494,7 @@ impl Seed {
                 id,
                 Hook {
                     id,
-                    project_id: pid,
+                    owner: Source::Project(pid),
                     url: h.url.clone(),
                     name: None,
                     description: None,

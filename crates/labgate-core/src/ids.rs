@@ -175,3 +175,19 @@ define_id!(
     /// A secret sync: one folder of secrets pushed into GitLab CI/CD variables.
     SecretSyncId
 );
+define_id!(
+    /// A secret scanning data source: GitLab repositories scanned through one connection.
+    ScanDataSourceId
+);
+define_id!(
+    /// A repository a data source found.
+    ScanResourceId
+);
+define_id!(
+    /// One scan of a data source (all of its repositories, or one).
+    ScanRunId
+);
+define_id!(
+    /// A secret value found by scanning, wherever it was seen.
+    FindingId
+);

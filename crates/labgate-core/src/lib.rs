@@ -46,6 +46,7 @@ pub mod instances;
 pub mod jobs;
 pub mod readiness;
 mod rows;
+pub mod scanning;
 pub mod secrets;
 pub mod syncs;
 pub mod tenants;
@@ -76,6 +77,7 @@ use crate::connections::Connections;
 use crate::instances::GitLabInstances;
 use crate::jobs::JobQueue;
 use crate::readiness::Readiness;
+use crate::scanning::SecretScanning;
 use crate::secrets::Secrets;
 use crate::syncs::SecretSyncs;
 use crate::tenants::Tenants;
@@ -103,6 +105,8 @@ pub struct Services {
     pub secrets: Secrets,
     /// Secret syncs to GitLab CI/CD variables.
     pub secret_syncs: SecretSyncs,
+    /// Secret scanning of GitLab repositories: data sources, scans and findings.
+    pub secret_scanning: SecretScanning,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -225,6 +229,14 @@ impl Services {
             connections.clone(),
             secrets.clone(),
         );
+        let secret_scanning = SecretScanning::new(
+            store.clone(),
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            jobs.clone(),
+            connections.clone(),
+        );
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {
@@ -242,6 +254,7 @@ impl Services {
             instances,
             secrets,
             secret_syncs,
+            secret_scanning,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -264,6 +277,10 @@ impl Services {
             .secret_syncs
             .with_jobs(self.jobs.clone())
             .with_connections(self.connections.clone());
+        self.secret_scanning = self
+            .secret_scanning
+            .with_jobs(self.jobs.clone())
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -273,6 +290,7 @@ impl Services {
         self.instances = self.instances.with_site_url(site_url);
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
+        self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
         self
     }
 
@@ -281,6 +299,15 @@ impl Services {
     pub fn with_proactive_refresh_days(mut self, days: u32) -> Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
+        self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self
+    }
+
+    /// Services that mirror repositories for secret scanning as `settings` say
+    /// (`LABGATE_SCAN_CACHE_DIR`, `LABGATE_SCAN_CACHE_MAX_MB`, `LABGATE_SCAN_PARALLELISM`).
+    #[must_use]
+    pub fn with_scan_settings(mut self, settings: scanning::ScanSettings) -> Services {
+        self.secret_scanning = self.secret_scanning.with_settings(settings);
         self
     }
 
@@ -297,6 +324,7 @@ impl Services {
         self.instances = self.instances.with_default_instance(default_instance);
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
+        self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
         self
     }
 

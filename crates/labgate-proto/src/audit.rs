@@ -27,6 +27,10 @@ crate::text_enum! {
         Tenant = "tenant",
         /// A secret sync to GitLab CI/CD variables.
         SecretSync = "secret-sync",
+        /// A secret scanning data source (GitLab repositories).
+        ScanDataSource = "secret-scanning-data-source",
+        /// A finding of secret scanning.
+        Finding = "secret-scanning-finding",
         /// A person who logs in to the web UI.
         User = "user",
         /// A project of secrets, with its environments.
@@ -102,6 +106,13 @@ crate::text_enum! {
         SecretSyncImport = "secret-sync.import",
         /// A removal of the variables the sync wrote was asked for.
         SecretSyncRemove = "secret-sync.remove",
+        ScanDataSourceCreate = "secret-scanning-data-source.create",
+        ScanDataSourceUpdate = "secret-scanning-data-source.update",
+        ScanDataSourceDelete = "secret-scanning-data-source.delete",
+        /// A scan of a data source's repositories (all, or one) was asked for.
+        ScanDataSourceScan = "secret-scanning-data-source.scan",
+        /// A finding's status or remarks changed.
+        FindingUpdate = "secret-scanning-finding.update",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod instances;
 pub mod jobs;
 mod openapi;
 pub mod pagination;
+pub mod secret_scanning;
 pub mod secret_syncs;
 pub mod secrets;
 mod serde_util;

@@ -37,6 +37,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(probes::router())
         .nest("/api/v1", api::router())
+        .nest("/api/v2", api::v2_router())
         .nest("/api/v3", api::v3_router())
         .merge(api::oauth::callback_router())
         .merge(ui::router())

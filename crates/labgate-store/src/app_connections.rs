@@ -497,6 +497,22 @@ impl Store {
         )
     }
 
+    /// The ids of a tenant's connections whose credentials hash is `hash`: the connections
+    /// whose token a scan found leaked.
+    pub async fn connection_ids_by_credentials_hash(
+        &self,
+        tenant_id: &str,
+        hash: &str,
+    ) -> Result<Vec<String>> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(
+            "SELECT id FROM app_connections WHERE tenant_id = $1 AND credentials_hash = $2 ORDER BY id",
+        )
+        .bind(tenant_id)
+        .bind(hash)
+        .fetch_all(pool)
+        .await?))
+    }
+
     /// Every tenant's connections after `after_id` in id order, for background sweeps.
     pub async fn connections_after(&self, after_id: &str, limit: u32) -> Result<Vec<ConnectionRecord>> {
         let sql =

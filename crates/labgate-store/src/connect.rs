@@ -106,6 +106,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "secret_syncs",
         include_str!("../migrations/sqlite/0012_secret_syncs.sql"),
     ),
+    (
+        13,
+        "secret_scanning",
+        include_str!("../migrations/sqlite/0013_secret_scanning.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -163,6 +168,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "secret_syncs",
         include_str!("../migrations/postgres/0012_secret_syncs.sql"),
+    ),
+    (
+        13,
+        "secret_scanning",
+        include_str!("../migrations/postgres/0013_secret_scanning.sql"),
     ),
 ];
 

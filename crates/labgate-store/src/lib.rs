@@ -23,6 +23,7 @@ mod error;
 mod gitlab_instances;
 mod jobs;
 mod schema;
+mod secret_scanning;
 mod secret_syncs;
 mod secrets;
 mod tenants;
@@ -43,6 +44,10 @@ pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
+pub use secret_scanning::{
+    FindingFilter, FindingLocationRecord, FindingRecord, ScanDataSourceRecord, ScanResourceRecord,
+    ScanRunRecord, ScanRunUpdate,
+};
 pub use secret_syncs::{
     SecretSyncRecord, SyncActivity, SyncResultRecord, SyncStatusUpdate, SyncedVariableRecord,
 };

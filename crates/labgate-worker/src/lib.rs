@@ -13,6 +13,7 @@
 mod connections;
 mod handlers;
 mod runner;
+mod secret_scanning;
 mod secret_syncs;
 mod webhooks;
 
@@ -21,5 +22,6 @@ pub use handlers::{DiagnosticProbe, MaintenancePrune};
 pub use runner::{
     JobContext, JobFailure, JobHandler, JobOutcome, RunOutcome, Worker, WorkerSettings, default_handlers,
 };
+pub use secret_scanning::SecretScanJob;
 pub use secret_syncs::SecretSyncJob;
 pub use webhooks::{WebhookDelivery, delivery_client};

@@ -193,6 +193,7 @@ pub fn default_handlers(
         Arc::new(crate::secret_syncs::SecretSyncJob {
             kind: JobKind::SecretSyncRemove,
         }),
+        Arc::new(crate::secret_scanning::SecretScanJob),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
 }

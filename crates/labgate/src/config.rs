@@ -85,6 +85,12 @@ pub struct Settings {
     pub proactive_refresh_days: u32,
     /// How long a web UI login lasts.
     pub ui_session_hours: u32,
+    /// Where secret scanning keeps repository mirrors (default: `scan-cache` in the data dir).
+    pub scan_cache_dir: Option<PathBuf>,
+    /// Size cap of the mirrors; the least recently used go first.
+    pub scan_cache_max_mb: u64,
+    /// Repositories of one full scan fetched and scanned at the same time.
+    pub scan_parallelism: u32,
 }
 
 impl Default for Settings {
@@ -130,6 +136,9 @@ impl Default for Settings {
             connection_check_interval_mins: 360,
             proactive_refresh_days: 7,
             ui_session_hours: 12,
+            scan_cache_dir: None,
+            scan_cache_max_mb: 10_240,
+            scan_parallelism: 2,
         }
     }
 }
@@ -237,6 +246,9 @@ const SETTING_KEYS: &[&str] = &[
     "connection_check_interval_mins",
     "proactive_refresh_days",
     "ui_session_hours",
+    "scan_cache_dir",
+    "scan_cache_max_mb",
+    "scan_parallelism",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -283,6 +295,10 @@ pub struct Config {
     pub proactive_refresh_days: u32,
     /// How long a web UI login lasts.
     pub ui_session_hours: u32,
+    /// Where and how secret scanning mirrors repositories.
+    pub scan_cache_dir: PathBuf,
+    pub scan_cache_max_bytes: u64,
+    pub scan_parallelism: usize,
     pub shutdown_timeout: Duration,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -466,6 +482,8 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
             | "connection_check_interval_mins"
             | "proactive_refresh_days"
             | "ui_session_hours"
+            | "scan_cache_max_mb"
+            | "scan_parallelism"
     );
     if numeric && let Ok(number) = value.trim().parse::<u64>() {
         return Value::from(number);
@@ -846,6 +864,12 @@ fn resolve(
             origins.get("proactive_refresh_days")
         );
     }
+    if settings.scan_cache_max_mb == 0 {
+        bail!("{} must be at least 1", origins.get("scan_cache_max_mb"));
+    }
+    if settings.scan_parallelism == 0 || settings.scan_parallelism > 64 {
+        bail!("{} must be between 1 and 64", origins.get("scan_parallelism"));
+    }
     if settings.ui_session_hours == 0 || settings.ui_session_hours > 720 {
         bail!("{} must be between 1 and 720", origins.get("ui_session_hours"));
     }
@@ -862,6 +886,10 @@ fn resolve(
             origins.get("request_timeout_secs"),
         );
     }
+    let scan_cache_dir = settings
+        .scan_cache_dir
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("scan-cache"));
     Ok(Config {
         listen,
         data_dir: settings.data_dir,
@@ -881,6 +909,9 @@ fn resolve(
         token_change_wait: Duration::from_secs(settings.token_change_wait_secs),
         proactive_refresh_days: settings.proactive_refresh_days,
         ui_session_hours: settings.ui_session_hours,
+        scan_cache_dir,
+        scan_cache_max_bytes: settings.scan_cache_max_mb.saturating_mul(1024 * 1024),
+        scan_parallelism: settings.scan_parallelism as usize,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         auth_failures_per_minute: settings.auth_failures_per_minute,
         worker_concurrency: settings.worker_concurrency,

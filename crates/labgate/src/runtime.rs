@@ -57,6 +57,11 @@ pub async fn open_with(config: &Config, announce_generated_key: bool) -> anyhow:
     .with_site_url(config.site_url.as_deref())
     .with_default_instance(config.default_instance.clone())
     .with_proactive_refresh_days(config.proactive_refresh_days)
+    .with_scan_settings(labgate_core::scanning::ScanSettings::new(
+        config.scan_cache_dir.clone(),
+        config.scan_cache_max_bytes,
+        config.scan_parallelism,
+    ))
     .with_ui_session_lifetime(time::Duration::hours(i64::from(config.ui_session_hours))))
 }
 

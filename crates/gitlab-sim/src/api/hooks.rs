@@ -1,4 +1,5 @@
-//! Project webhooks and the repository compare API.
+//! Project and group webhooks, and the repository compare API. A group's hooks fire for the
+//! projects of the group and of every subgroup.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -21,6 +22,11 @@ pub fn router() -> Router<SimState> {
             "/projects/{id}/hooks/{hook_id}",
             get(show).put(update).delete(remove),
         )
+        .route("/groups/{id}/hooks", get(list_group).post(create_group))
+        .route(
+            "/groups/{id}/hooks/{hook_id}",
+            get(show_group).put(update_group).delete(remove_group),
+        )
         .route("/projects/{id}/repository/compare", get(compare))
 }
 
@@ -29,6 +35,18 @@ fn project_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> 
     let pid = find_project(state, Some(p), id)?;
     require_level(state, p, Source::Project(pid), 40)?;
     Ok(pid)
+}
+
+/// Group hooks need the Owner role.
+fn group_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<Source> {
+    let p = caller.require(scopes)?;
+    let gid = super::find_group(state, Some(p), id)?;
+    require_level(state, p, Source::Group(gid), 50)?;
+    Ok(Source::Group(gid))
+}
+
+fn project_owner(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<Source> {
+    project_for(state, caller, id, scopes).map(Source::Project)
 }
 
 fn valid_url(u: &str) -> ApiResult<()> {
@@ -91,13 +109,28 @@ async fn list(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let pid = project_for(&state, &caller, &id, READ_API)?;
-    let pp = PageParams::from_params(&params)?;
+    let owner = project_owner(&state, &caller, &id, READ_API)?;
+    list_of(&state, owner, &info, &params)
+}
+
+async fn list_group(
+    State(state): State<SimState>,
+    caller: Caller,
+    info: ReqInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let owner = group_for(&state, &caller, &id, READ_API)?;
+    list_of(&state, owner, &info, &params)
+}
+
+fn list_of(state: &SimState, owner: Source, info: &ReqInfo, params: &Params) -> ApiResult<Response> {
+    let pp = PageParams::from_params(params)?;
     pp.reject_keyset()?;
     state.read(|db| {
-        let rows: Vec<&Hook> = db.hooks.values().filter(|h| h.project_id == pid).collect();
+        let rows: Vec<&Hook> = db.hooks.values().filter(|h| h.owner == owner).collect();
         let total = rows.len();
-        let (rows, h) = offset_page(&info, &params, &pp, rows.into_iter(), Some(total));
+        let (rows, h) = offset_page(info, params, &pp, rows.into_iter(), Some(total));
         Ok(paged(rows.into_iter().map(render::hook).collect(), h))
     })
 }
@@ -108,12 +141,26 @@ async fn create(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let pid = project_for(&state, &caller, &id, API)?;
+    let owner = project_owner(&state, &caller, &id, API)?;
+    create_for(&state, owner, &params)
+}
+
+async fn create_group(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    let owner = group_for(&state, &caller, &id, API)?;
+    create_for(&state, owner, &params)
+}
+
+fn create_for(state: &SimState, owner: Source, params: &Params) -> ApiResult<Response> {
     params.require(&["url"])?;
     let now = state.clock().now();
     let mut hook = Hook {
         id: 0,
-        project_id: pid,
+        owner,
         url: String::new(),
         name: None,
         description: None,
@@ -127,7 +174,7 @@ async fn create(
         created_at: now,
         uuid: uuid::Uuid::new_v4().to_string(),
     };
-    apply(&mut hook, &params)?;
+    apply(&mut hook, params)?;
     state.write(|db| {
         hook.id = db.next_hook_id();
         let body = render::hook(&hook);
@@ -145,10 +192,23 @@ async fn show(
     caller: Caller,
     Path((id, hid)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let pid = project_for(&state, &caller, &id, READ_API)?;
-    let hid = hook_id(&hid)?;
+    let owner = project_owner(&state, &caller, &id, READ_API)?;
+    show_of(&state, owner, &hid)
+}
+
+async fn show_group(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path((id, hid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let owner = group_for(&state, &caller, &id, READ_API)?;
+    show_of(&state, owner, &hid)
+}
+
+fn show_of(state: &SimState, owner: Source, hid: &str) -> ApiResult<Response> {
+    let hid = hook_id(hid)?;
     state.read(|db| match db.hooks.get(&hid) {
-        Some(h) if h.project_id == pid => Ok(json(StatusCode::OK, render::hook(h))),
+        Some(h) if h.owner == owner => Ok(json(StatusCode::OK, render::hook(h))),
         _ => Err(ApiError::not_found("Hook")),
     })
 }
@@ -159,11 +219,25 @@ async fn update(
     Path((id, hid)): Path<(String, String)>,
     params: Params,
 ) -> ApiResult<Response> {
-    let pid = project_for(&state, &caller, &id, API)?;
-    let hid = hook_id(&hid)?;
+    let owner = project_owner(&state, &caller, &id, API)?;
+    update_of(&state, owner, &hid, &params)
+}
+
+async fn update_group(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path((id, hid)): Path<(String, String)>,
+    params: Params,
+) -> ApiResult<Response> {
+    let owner = group_for(&state, &caller, &id, API)?;
+    update_of(&state, owner, &hid, &params)
+}
+
+fn update_of(state: &SimState, owner: Source, hid: &str, params: &Params) -> ApiResult<Response> {
+    let hid = hook_id(hid)?;
     state.write(|db| match db.hooks.get_mut(&hid) {
-        Some(h) if h.project_id == pid => {
-            apply(h, &params)?;
+        Some(h) if h.owner == owner => {
+            apply(h, params)?;
             Ok(json(StatusCode::OK, render::hook(h)))
         }
         _ => Err(ApiError::not_found("Hook")),
@@ -175,10 +249,23 @@ async fn remove(
     caller: Caller,
     Path((id, hid)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let pid = project_for(&state, &caller, &id, API)?;
-    let hid = hook_id(&hid)?;
+    let owner = project_owner(&state, &caller, &id, API)?;
+    remove_of(&state, owner, &hid)
+}
+
+async fn remove_group(
+    State(state): State<SimState>,
+    caller: Caller,
+    Path((id, hid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let owner = group_for(&state, &caller, &id, API)?;
+    remove_of(&state, owner, &hid)
+}
+
+fn remove_of(state: &SimState, owner: Source, hid: &str) -> ApiResult<Response> {
+    let hid = hook_id(hid)?;
     state.write(|db| match db.hooks.get(&hid) {
-        Some(h) if h.project_id == pid => {
+        Some(h) if h.owner == owner => {
             db.hooks.remove(&hid);
             Ok(no_content())
         }

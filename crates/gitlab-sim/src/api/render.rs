@@ -385,12 +385,11 @@ pub fn variable(v: &Variable) -> Value {
 }
 
 pub fn hook(h: &Hook) -> Value {
-    json!({
+    let mut v = json!({
         "id": h.id,
         "url": h.url,
         "name": h.name,
         "description": h.description,
-        "project_id": h.project_id,
         "push_events": h.push_events,
         "push_events_branch_filter": h.push_events_branch_filter,
         "tag_push_events": h.tag_push_events,
@@ -412,7 +411,18 @@ pub fn hook(h: &Hook) -> Value {
         "url_variables": [],
         "custom_headers": h.custom_headers.iter().map(|(k, _)| json!({ "key": k })).collect::<Vec<_>>(),
         "custom_webhook_template": Value::Null,
-    })
+    });
+    // Group hooks (GitLab Premium) name their group and carry the group-only event flags.
+    match h.owner {
+        Source::Project(pid) => v["project_id"] = json!(pid),
+        Source::Group(gid) => {
+            v["group_id"] = json!(gid);
+            v["subgroup_events"] = json!(false);
+            v["member_events"] = json!(false);
+            v["project_events"] = json!(false);
+        }
+    }
+    v
 }
 
 pub fn invitation(db: &Db, i: &Invitation) -> Value {

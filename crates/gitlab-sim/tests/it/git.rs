@@ -351,3 +351,101 @@ async fn oauth_tokens_need_the_oauth2_username() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_hooks_need_an_owner_and_fire_for_subgroup_projects() {
+    let (hook_url, got) = receiver().await;
+    let sim = start(standard()).await;
+    // Maintainer of the group is not enough.
+    let refused = post(
+        &sim,
+        "/api/v4/groups/acme/hooks",
+        Some(ALICE_TOKEN),
+        serde_json::json!({"url": hook_url}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let created = post(
+        &sim,
+        "/api/v4/groups/acme/hooks",
+        Some(ROOT_TOKEN),
+        serde_json::json!({"url": hook_url, "token": "group-secret", "push_events": true,
+            "custom_headers": [{"key": "x-data-source-id", "value": "ds-1"}]}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let hook = created.body.clone();
+    assert!(hook["group_id"].is_u64(), "{hook}");
+    assert!(hook.get("project_id").is_none(), "{hook}");
+    assert_eq!(hook["token_present"], true);
+    assert_eq!(hook["custom_headers"][0]["key"], "x-data-source-id");
+    let id = hook["id"].as_u64().unwrap();
+    let listed = get(&sim, "/api/v4/groups/acme/hooks", Some(ROOT_TOKEN)).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    // A group hook is not one of a project's hooks.
+    let project_hooks = get(
+        &sim,
+        "/api/v4/projects/acme%2Fplatform%2Fapi/hooks",
+        Some(ROOT_TOKEN),
+    )
+    .await;
+    assert_eq!(project_hooks.body, serde_json::json!([]));
+    let missing = get(
+        &sim,
+        &format!("/api/v4/projects/acme%2Fplatform%2Fapi/hooks/{id}"),
+        Some(ROOT_TOKEN),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // A push to a project of a subgroup fires the group's hook.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/acme/platform/api.git", sim.url());
+    let (ok, out) = git(
+        dir.path(),
+        &[
+            "-c",
+            &auth_header("root", ROOT_TOKEN),
+            "clone",
+            "-q",
+            &url,
+            "work",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let work = dir.path().join("work");
+    std::fs::write(work.join("b.txt"), "b").unwrap();
+    git(&work, &["add", "b.txt"]).await;
+    git(&work, &["commit", "-q", "-m", "add b"]).await;
+    let (ok, out) = git(
+        &work,
+        &[
+            "-c",
+            &auth_header("root", ROOT_TOKEN),
+            "push",
+            "-q",
+            "origin",
+            "main",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    wait_for(&got, 1).await;
+    let (headers, body) = got.lock()[0].clone();
+    assert_eq!(headers["x-gitlab-token"], "group-secret");
+    assert_eq!(headers["x-data-source-id"], "ds-1");
+    assert_eq!(body["project"]["path_with_namespace"], "acme/platform/api");
+
+    let updated = put(
+        &sim,
+        &format!("/api/v4/groups/acme/hooks/{id}"),
+        Some(ROOT_TOKEN),
+        serde_json::json!({"push_events": false}),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    assert_eq!(updated.body["push_events"], false);
+    let removed = delete(&sim, &format!("/api/v4/groups/acme/hooks/{id}"), Some(ROOT_TOKEN)).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+}

@@ -1055,6 +1055,19 @@ impl Connections {
                 syncs.join(", ")
             )));
         }
+        // Data sources scan through the connection; deleting it would silently stop their scans.
+        let sources = self
+            .store
+            .scan_data_source_names_of_connection(loaded.tenant_id.as_str(), loaded.id.as_str())
+            .await?;
+        if !sources.is_empty() {
+            return Err(CoreError::Conflict(format!(
+                "the connection is used by {} secret scanning data source(s) ({}); delete them or \
+                 move them to another connection first",
+                sources.len(),
+                sources.join(", ")
+            )));
+        }
         // An answered rotation is applied first: its entry would go with the connection, and with
         // it the only copy of the token GitLab now holds (the one to revoke, if asked).
         self.recover_connection_journal(&loaded).await?;
@@ -1212,6 +1225,41 @@ impl Connections {
             }
         }
         Ok(out)
+    }
+
+    /// Marks `compromised` every connection of the tenant whose token has `credentials_hash`
+    /// (a scan found it leaked), with the event and the webhook of any status change. Answers
+    /// the connections that changed.
+    pub(crate) async fn mark_leaked(
+        &self,
+        tenant_id: &TenantId,
+        credentials_hash: &str,
+        reason: &str,
+    ) -> Result<Vec<ConnectionId>> {
+        let ids = self
+            .store
+            .connection_ids_by_credentials_hash(tenant_id.as_str(), credentials_hash)
+            .await?;
+        let mut marked = Vec::new();
+        for id in ids {
+            let current = match self.fetch(tenant_id, &ConnectionId::from_stored(id)).await {
+                Ok(current) => current,
+                Err(CoreError::NotFound(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            if current.status == ConnectionStatus::Compromised {
+                continue;
+            }
+            let mut next = current.clone();
+            next.status = ConnectionStatus::Compromised;
+            next.status_reason = Some(reason.to_owned());
+            let saved = self.save_health(&current, next).await?;
+            if saved.status == ConnectionStatus::Compromised {
+                tracing::warn!(connection_id = %saved.id, "a scan found this connection's token leaked");
+                marked.push(saved.id);
+            }
+        }
+        Ok(marked)
     }
 
     /// A client and a working credential for one of the tenant's connections, for other

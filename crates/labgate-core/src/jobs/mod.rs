@@ -50,6 +50,8 @@ labgate_proto::text_enum! {
         SecretSyncImport = "secret-sync.import",
         /// Deletes the variables one secret sync wrote at GitLab.
         SecretSyncRemove = "secret-sync.remove",
+        /// Fetches and scans the repositories of one scan run of a secret scanning data source.
+        SecretScan = "secret-scanning.scan",
     }
 }
 

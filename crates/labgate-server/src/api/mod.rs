@@ -9,6 +9,7 @@ pub mod instances;
 pub mod jobs;
 pub mod oauth;
 pub mod projects;
+pub mod secret_scanning;
 pub mod secret_syncs;
 pub mod secrets;
 pub mod webhooks;
@@ -31,6 +32,11 @@ pub fn router() -> Router<AppState> {
         .merge(secret_syncs::router())
         .merge(projects::router())
         .merge(webhooks::router())
+}
+
+/// The `/api/v2` routers: secret scanning, at Infisical's version of its paths.
+pub fn v2_router() -> Router<AppState> {
+    Router::new().merge(secret_scanning::router())
 }
 
 /// The `/api/v3` routers: secrets, at Infisical's version of their paths.

@@ -238,6 +238,8 @@ fn resource_label(kind: ResourceType) -> &'static str {
         ResourceType::SecretProject => "Secrets project",
         ResourceType::Secret => "Secret",
         ResourceType::SecretSync => "Secret sync",
+        ResourceType::ScanDataSource => "Scanning data source",
+        ResourceType::Finding => "Finding",
     }
 }
 

@@ -12,6 +12,7 @@ mod instances;
 mod jobs;
 mod oauth;
 mod probes;
+mod secret_scanning;
 mod secret_syncs;
 mod secrets;
 mod transport;
@@ -75,6 +76,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/secret-syncs/gitlab/{id}/remove-secrets"),
     ("GET", "/api/v1/secret-syncs/gitlab/{id}/plan"),
     ("GET", "/api/v1/secret-syncs/gitlab/{id}/results"),
+    ("GET", "/api/v2/secret-scanning/data-sources/gitlab"),
+    ("POST", "/api/v2/secret-scanning/data-sources/gitlab"),
+    ("GET", "/api/v2/secret-scanning/data-sources/gitlab/{id}"),
+    ("PATCH", "/api/v2/secret-scanning/data-sources/gitlab/{id}"),
+    ("DELETE", "/api/v2/secret-scanning/data-sources/gitlab/{id}"),
+    (
+        "GET",
+        "/api/v2/secret-scanning/data-sources/gitlab/{id}/resources",
+    ),
+    ("GET", "/api/v2/secret-scanning/data-sources/gitlab/{id}/scans"),
+    ("POST", "/api/v2/secret-scanning/data-sources/gitlab/{id}/scan"),
+    (
+        "POST",
+        "/api/v2/secret-scanning/data-sources/gitlab/{id}/resources/{id}/scan",
+    ),
+    ("GET", "/api/v2/secret-scanning/findings"),
+    ("GET", "/api/v2/secret-scanning/findings/export?format=csv"),
+    ("PATCH", "/api/v2/secret-scanning/findings/{id}"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
     ("GET", "/api/v1/projects/{id}"),

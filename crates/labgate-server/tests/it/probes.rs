@@ -91,6 +91,9 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     };
     use labgate_proto::instances::InstanceKind;
     use labgate_proto::jobs::JobState;
+    use labgate_proto::secret_scanning::{
+        ExportFormat, FindingStatus, FindingVerification, ScanKind, ScanScope, ScanStatus,
+    };
     use labgate_proto::secret_syncs::{
         ImportBehavior, InitialSyncBehavior, PlanAction, ResultOutcome, SyncScope, SyncStatus, VariableType,
     };
@@ -109,6 +112,9 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
             wire(labgate_proto::credentials::CredentialTokenType::ALL),
         ),
         ("DeliveryState", wire(DeliveryState::ALL)),
+        ("ExportFormat", wire(ExportFormat::ALL)),
+        ("FindingStatus", wire(FindingStatus::ALL)),
+        ("FindingVerification", wire(FindingVerification::ALL)),
         ("ImportBehavior", wire(ImportBehavior::ALL)),
         ("InitialSyncBehavior", wire(InitialSyncBehavior::ALL)),
         ("InstanceKind", wire(InstanceKind::ALL)),
@@ -118,6 +124,9 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("ResourceType", wire(ResourceType::ALL)),
         ("ResultOutcome", wire(ResultOutcome::ALL)),
         ("Role", wire(&Role::ALL)),
+        ("ScanKind", wire(ScanKind::ALL)),
+        ("ScanScope", wire(ScanScope::ALL)),
+        ("ScanStatus", wire(ScanStatus::ALL)),
         ("SecretType", wire(labgate_proto::secrets::SecretType::ALL)),
         ("SyncScope", wire(SyncScope::ALL)),
         ("SyncStatus", wire(SyncStatus::ALL)),

@@ -8,6 +8,7 @@ mod connect_sessions;
 mod gitlab_instances;
 mod jobs;
 mod schema;
+mod secret_scanning;
 mod tenants;
 mod users;
 mod vault_items;
