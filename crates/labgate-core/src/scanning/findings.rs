@@ -53,8 +53,9 @@ impl SecretScanning {
         let source = match query.data_source_id.as_deref() {
             Some(text) => match ScanDataSourceId::parse(text) {
                 Some(id) => Some(id),
-                // An id that cannot exist matches nothing.
-                None => return Ok(Vec::new()),
+                // Answered like an unknown data source: a filter on something that cannot exist
+                // is a mistake worth telling, not an empty list.
+                None => return Err(CoreError::NotFound("scan data source")),
             },
             None => None,
         };

@@ -220,6 +220,19 @@ async fn findings_list_filters_and_exports_in_three_formats() {
         .call("GET", "/api/v2/secret-scanning/findings?projectId=abc", key, None)
         .await;
     assert_eq!(bad.status, 422);
+    for route in ["findings", "findings/export"] {
+        let not_an_id = env
+            .call(
+                "GET",
+                &format!(
+                    "/api/v2/secret-scanning/{route}?dataSourceId=0000000000000000000000000000000000000"
+                ),
+                key,
+                None,
+            )
+            .await;
+        assert_eq!(not_an_id.status, 404, "{route}");
+    }
     for (format, kind) in [
         ("json", "application/json"),
         ("csv", "text/csv"),
