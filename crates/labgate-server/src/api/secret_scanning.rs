@@ -238,7 +238,9 @@ pub async fn scan_resource(
 #[utoipa::path(get, path = "/api/v2/secret-scanning/findings", operation_id = "listSecretScanningFindings",
     tag = "secret-scanning", params(FindingListQuery), security(("bearer" = [])),
     responses((status = 200, body = FindingList), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "`dataSourceId` names no data source", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn findings(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -285,7 +287,9 @@ pub async fn update_finding(
     tag = "secret-scanning", params(FindingExportQuery), security(("bearer" = [])),
     responses((status = 200, description = "The findings in the asked format",
             content((FindingList = "application/json"), (String = "text/csv"), (serde_json::Value = "application/sarif+json"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "`dataSourceId` names no data source", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     Auth(principal): Auth,
