@@ -10,6 +10,7 @@ pub mod credentials;
 mod health;
 pub mod model;
 pub mod oauth;
+pub(crate) mod reach;
 pub mod refresh;
 mod rotate;
 mod rows;

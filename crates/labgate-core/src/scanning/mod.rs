@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use labgate_gitlab::{AccessLevel, GitLabError, MemberScope, ResourceId, Source};
+use labgate_gitlab::{AccessLevel, GitLabError, ResourceId, Source};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::AccessTokenType;
 use labgate_proto::secret_scanning::{
@@ -35,6 +35,9 @@ pub use run::JobEnd;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
+use crate::connections::reach::{
+    RoleNeed, require_role, resource_id, role_in_project, unknown_connection, unreachable,
+};
 use crate::connections::{Connections, GitLabSession};
 use crate::ids::{ConnectionId, JobId, ScanDataSourceId, ScanResourceId, ScanRunId, TenantId};
 use crate::jobs::{JobKind, JobQueue, JobSpec};
@@ -534,18 +537,6 @@ impl SecretScanning {
         Ok(kept)
     }
 
-    async fn session(&self, tenant_id: &TenantId, connection_id: &ConnectionId) -> Result<GitLabSession> {
-        match self.connections.gitlab_session(tenant_id, connection_id).await {
-            Ok(session) => Ok(session),
-            Err(CoreError::NotFound(_)) => Err(unknown_connection()),
-            Err(CoreError::Conflict(message)) => Err(CoreError::validation(
-                "connectionId",
-                format!("the connection cannot be used: {message}"),
-            )),
-            Err(other) => Err(other),
-        }
-    }
-
     /// Checks that the connection can read the repositories the configuration names (Developer
     /// or higher, a token scope that allows git reads), fills in canonical numeric ids, and
     /// answers the projects covered: for a group, every project of every subgroup.
@@ -556,7 +547,7 @@ impl SecretScanning {
         config: &mut GitLabDataSourceConfig,
     ) -> Result<Vec<Discovered>> {
         validate_config(config)?;
-        let session = self.session(tenant_id, connection_id).await?;
+        let session = self.connections.named_session(tenant_id, connection_id).await?;
         if !session
             .connection
             .scopes
@@ -572,7 +563,10 @@ impl SecretScanning {
 
     /// The projects a data source covers now, as GitLab lists them.
     async fn discover_now(&self, source: &DataSource) -> Result<(GitLabSession, Vec<Discovered>)> {
-        let session = self.session(&source.tenant_id, &source.connection_id).await?;
+        let session = self
+            .connections
+            .named_session(&source.tenant_id, &source.connection_id)
+            .await?;
         let mut config = source.config.clone();
         let projects = discover(&session, &mut config).await?;
         Ok((session, projects))
@@ -604,21 +598,14 @@ async fn discover(session: &GitLabSession, config: &mut GitLabDataSourceConfig) 
                 .project(credential, &resource_id(&given))
                 .await
                 .map_err(|error| unreachable("config.projectId", "project", &given, &error))?;
-            let fallback = project.permissions.as_ref().map(|p| {
-                [p.project_access.as_ref(), p.group_access.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .map(|a| a.access_level)
-                    .max()
-                    .unwrap_or(AccessLevel::NO_ACCESS)
-            });
             let source = Source::Project(ResourceId::Id(project.id));
-            require_developer(
+            let need = read_repositories("config.projectId");
+            require_role(
                 session,
                 &source,
-                fallback,
-                "config.projectId",
                 &project.path_with_namespace,
+                role_in_project(&project),
+                &need,
             )
             .await?;
             config.project_id = Some(project.id.to_string());
@@ -642,7 +629,14 @@ async fn discover(session: &GitLabSession, config: &mut GitLabDataSourceConfig) 
                 .await
                 .map_err(|error| unreachable("config.groupId", "group", &given, &error))?;
             let source = Source::Group(ResourceId::Id(group.id));
-            require_developer(session, &source, None, "config.groupId", &group.full_path).await?;
+            require_role(
+                session,
+                &source,
+                &group.full_path,
+                None,
+                &read_repositories("config.groupId"),
+            )
+            .await?;
             config.group_id = Some(group.id.to_string());
             // Every subgroup's projects too: group hooks fire for them, so they are scanned.
             let projects: Vec<labgate_gitlab::Project> = client
@@ -693,73 +687,12 @@ async fn discover(session: &GitLabSession, config: &mut GitLabDataSourceConfig) 
     }
 }
 
-async fn require_developer(
-    session: &GitLabSession,
-    source: &Source,
-    fallback: Option<AccessLevel>,
-    field: &'static str,
-    path: &str,
-) -> Result<()> {
-    let level = match session.connection.gitlab_user.user_id {
-        Some(user) => match session
-            .client
-            .member(&session.credential, source, user, MemberScope::All)
-            .await
-        {
-            Ok(member) => Some(member.access_level),
-            Err(error) if error.is_transient() => {
-                return Err(CoreError::Unavailable(format!(
-                    "GitLab could not be asked for the connection's role: {error}"
-                )));
-            }
-            Err(_) => fallback,
-        },
-        None => fallback,
-    };
-    match level {
-        Some(level) if level >= AccessLevel::DEVELOPER => Ok(()),
-        Some(level) => Err(CoreError::validation(
-            field,
-            format!(
-                "the connection's GitLab user has the {} role in {path}; scanning repositories needs Developer or higher",
-                level.name()
-            ),
-        )),
-        None => Err(CoreError::validation(
-            field,
-            format!(
-                "the connection's GitLab user is not a member of {path}; scanning repositories needs Developer or higher"
-            ),
-        )),
-    }
-}
-
-fn resource_id(given: &str) -> ResourceId {
-    match given.parse::<u64>() {
-        Ok(id) => ResourceId::Id(id),
-        Err(_) => ResourceId::Path(given.trim_matches('/').to_owned()),
-    }
-}
-
-fn unknown_connection() -> CoreError {
-    CoreError::validation("connectionId", "no GitLab connection with this id in this tenant")
-}
-
-fn unreachable(field: &'static str, what: &str, given: &str, error: &GitLabError) -> CoreError {
-    match error {
-        error if error.is_transient() => {
-            CoreError::Unavailable(format!("GitLab could not be reached: {error}"))
-        }
-        GitLabError::NotFound { .. } | GitLabError::Forbidden { .. } => CoreError::validation(
-            field,
-            format!(
-                "the connection cannot reach the GitLab {what} {given:?}: it does not exist or its user cannot see it"
-            ),
-        ),
-        other => CoreError::validation(
-            field,
-            format!("the GitLab {what} {given:?} cannot be checked: {other}"),
-        ),
+/// The role a data source asks of the connection's user in what it scans.
+fn read_repositories(field: &'static str) -> RoleNeed {
+    RoleNeed {
+        level: AccessLevel::DEVELOPER,
+        purpose: "scanning repositories",
+        field,
     }
 }
 

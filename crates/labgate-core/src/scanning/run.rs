@@ -242,7 +242,10 @@ impl SecretScanning {
         // A full scan lists the repositories again: projects come and go between scans.
         let (session, resources) = match (&run.kind, &run.resource_id) {
             (ScanKind::Resource | ScanKind::Push, Some(resource_id)) => {
-                let session = self.session(&source.tenant_id, &source.connection_id).await?;
+                let session = self
+                    .connections
+                    .named_session(&source.tenant_id, &source.connection_id)
+                    .await?;
                 let row = match self
                     .store
                     .scan_resource(source.id.as_str(), resource_id.as_str())

@@ -13,7 +13,7 @@ mod run;
 
 use std::sync::Arc;
 
-use labgate_gitlab::{AccessLevel, GitLabError, MemberScope, ResourceId, Source};
+use labgate_gitlab::{AccessLevel, ResourceId, Source};
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connections::AccessTokenType;
 use labgate_proto::secret_syncs::{
@@ -31,6 +31,9 @@ pub use run::JobEnd;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
+use crate::connections::reach::{
+    RoleNeed, require_role, resource_id, role_in_project, unknown_connection, unreachable,
+};
 use crate::connections::{Connections, GitLabSession};
 use crate::ids::{ConnectionId, JobId, SecretProjectId, SecretSyncId, TenantId};
 use crate::jobs::{JobKind, JobQueue, JobSpec};
@@ -615,47 +618,33 @@ impl SecretSyncs {
         config: &mut GitLabDestinationConfig,
     ) -> Result<String> {
         validate_config(config)?;
-        let session = match self.connections.gitlab_session(tenant_id, connection_id).await {
-            Ok(session) => session,
-            Err(CoreError::NotFound(_)) => return Err(unknown_connection()),
-            Err(CoreError::Conflict(message)) => {
-                return Err(CoreError::validation(
-                    "connectionId",
-                    format!("the connection cannot be used: {message}"),
-                ));
-            }
-            Err(other) => return Err(other),
-        };
+        let session = self.connections.named_session(tenant_id, connection_id).await?;
         let GitLabSession {
             connection,
             client,
             credential,
         } = &session;
-        let (source, id, label) = match config.scope {
+        let field = match config.scope {
+            SyncScope::Project => "destinationConfig.projectId",
+            SyncScope::Group => "destinationConfig.groupId",
+        };
+        let (source, id, path, fallback) = match config.scope {
             SyncScope::Project => {
                 let given = config.project_id.clone().unwrap_or_default();
                 let project = client
                     .project(credential, &resource_id(&given))
                     .await
-                    .map_err(|error| {
-                        unreachable_destination("destinationConfig.projectId", "project", &given, &error)
-                    })?;
+                    .map_err(|error| unreachable(field, "project", &given, &error))?;
                 config.project_id = Some(project.id.to_string());
                 if config.project_name.as_deref().is_none_or(str::is_empty) {
                     config.project_name = Some(project.path_with_namespace.clone());
                 }
-                let fallback = project.permissions.as_ref().map(|p| {
-                    [p.project_access.as_ref(), p.group_access.as_ref()]
-                        .into_iter()
-                        .flatten()
-                        .map(|a| a.access_level)
-                        .max()
-                        .unwrap_or(AccessLevel::NO_ACCESS)
-                });
+                let fallback = role_in_project(&project);
                 (
                     Source::Project(ResourceId::Id(project.id)),
                     project.id,
-                    (project.path_with_namespace, fallback),
+                    project.path_with_namespace,
+                    fallback,
                 )
             }
             SyncScope::Group => {
@@ -669,9 +658,7 @@ impl SecretSyncs {
                 let group = client
                     .group(credential, &resource_id(&given))
                     .await
-                    .map_err(|error| {
-                        unreachable_destination("destinationConfig.groupId", "group", &given, &error)
-                    })?;
+                    .map_err(|error| unreachable(field, "group", &given, &error))?;
                 config.group_id = Some(group.id.to_string());
                 if config.group_name.as_deref().is_none_or(str::is_empty) {
                     config.group_name = Some(group.full_path.clone());
@@ -679,82 +666,22 @@ impl SecretSyncs {
                 (
                     Source::Group(ResourceId::Id(group.id)),
                     group.id,
-                    (group.full_path, None),
+                    group.full_path,
+                    None,
                 )
             }
         };
-        let (path, fallback) = label;
-        let level = match connection.gitlab_user.user_id {
-            Some(user) => match client.member(credential, &source, user, MemberScope::All).await {
-                Ok(member) => Some(member.access_level),
-                Err(GitLabError::NotFound { .. }) => fallback,
-                Err(error) if error.is_transient() => {
-                    return Err(CoreError::Unavailable(format!(
-                        "GitLab could not be asked for the connection's role: {error}"
-                    )));
-                }
-                Err(_) => fallback,
-            },
-            None => fallback,
+        let need = RoleNeed {
+            level: AccessLevel::MAINTAINER,
+            purpose: "writing CI/CD variables",
+            field,
         };
-        let field = match config.scope {
-            SyncScope::Project => "destinationConfig.projectId",
-            SyncScope::Group => "destinationConfig.groupId",
-        };
-        match level {
-            Some(level) if level >= AccessLevel::MAINTAINER => {}
-            Some(level) => {
-                return Err(CoreError::validation(
-                    field,
-                    format!(
-                        "the connection's GitLab user has the {} role in {path}; writing CI/CD variables needs Maintainer or higher",
-                        level.name()
-                    ),
-                ));
-            }
-            None => {
-                return Err(CoreError::validation(
-                    field,
-                    format!(
-                        "the connection's GitLab user is not a member of {path}; writing CI/CD variables needs Maintainer or higher"
-                    ),
-                ));
-            }
-        }
+        require_role(&session, &source, &path, fallback, &need).await?;
         Ok(format!(
             "{}|{}|{id}",
             connection.instance_url.trim_end_matches('/'),
             config.scope
         ))
-    }
-}
-
-fn resource_id(given: &str) -> ResourceId {
-    match given.parse::<u64>() {
-        Ok(id) => ResourceId::Id(id),
-        Err(_) => ResourceId::Path(given.trim_matches('/').to_owned()),
-    }
-}
-
-fn unknown_connection() -> CoreError {
-    CoreError::validation("connectionId", "no GitLab connection with this id in this tenant")
-}
-
-fn unreachable_destination(field: &'static str, what: &str, given: &str, error: &GitLabError) -> CoreError {
-    match error {
-        error if error.is_transient() => {
-            CoreError::Unavailable(format!("GitLab could not be reached: {error}"))
-        }
-        GitLabError::NotFound { .. } | GitLabError::Forbidden { .. } => CoreError::validation(
-            field,
-            format!(
-                "the connection cannot reach the GitLab {what} {given:?}: it does not exist or its user cannot see it"
-            ),
-        ),
-        other => CoreError::validation(
-            field,
-            format!("the GitLab {what} {given:?} cannot be checked: {other}"),
-        ),
     }
 }
 
