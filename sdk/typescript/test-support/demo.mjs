@@ -83,3 +83,13 @@ export async function demoConnectionId(demo, name = "amara-personal") {
   const answer = await api(demo, "GET", `/api/v1/app-connections/gitlab/connection-name/${name}`);
   return answer.appConnection.id;
 }
+
+/** How many credential reads labgate audited, for connection `connectionId` or all. */
+export async function credentialReads(demo, connectionId) {
+  const query = new URLSearchParams({ action: "app-connection.credential-read", limit: "100" });
+  if (connectionId) {
+    query.set("resourceId", connectionId);
+  }
+  const answer = await api(demo, "GET", `/api/v1/audit-logs?${query}`);
+  return answer.auditLogs.reduce((sum, entry) => sum + entry.occurrences, 0);
+}

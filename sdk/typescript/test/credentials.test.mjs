@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { inspect } from "node:util";
 import { Labgate } from "@labgate/sdk";
 import { countingFetch, movableClock } from "../test-support/counting-fetch.mjs";
-import { demoConnectionId, startDemo } from "../test-support/demo.mjs";
+import { credentialReads, demoConnectionId, startDemo } from "../test-support/demo.mjs";
 import { connectUser } from "../test-support/oauth.mjs";
 
 describe("getCredential", () => {
@@ -87,8 +87,10 @@ describe("getCredential", () => {
     );
     assert.equal(counter.requests, 1);
     assert.ok(answers.every((answer) => answer === answers[0]));
+    const readsBefore = await credentialReads(demo, tokenConnectionId);
     const byId = await Promise.all(Array.from({ length: 100 }, () => labgate.getCredentialById(tokenConnectionId)));
     assert.equal(counter.requests, 2);
+    assert.equal(await credentialReads(demo, tokenConnectionId), readsBefore + 1, "labgate audited one read");
     assert.ok(byId.every((answer) => answer === byId[0]));
   });
 
