@@ -53,6 +53,7 @@ function App() {
       <p>Connect your GitLab account so Acme Deploys can open merge requests for you.</p>
       <ConnectButton
         provider="gitlab"
+        className="connect"
         labgateUrl={LABGATE_URL}
         sessionToken={session?.token}
         onSuccess={onSuccess}

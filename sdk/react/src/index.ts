@@ -122,6 +122,19 @@ export function ConnectButton(props: ConnectButtonProps) {
     };
   }, []);
 
+  // Set on the element directly: React 18 wants `class` on custom elements, React 19 `className`.
+  useEffect(() => {
+    const node = element.current;
+    if (!node) {
+      return;
+    }
+    if (className) {
+      node.setAttribute("class", className);
+    } else {
+      node.removeAttribute("class");
+    }
+  }, [className]);
+
   return createElement(
     ELEMENT,
     {
@@ -130,7 +143,6 @@ export function ConnectButton(props: ConnectButtonProps) {
       "session-token": sessionToken || undefined,
       "labgate-url": labgateUrl.replace(/\/+$/, ""),
       disabled: disabled || !sessionToken || !ready ? "" : undefined,
-      class: className,
       style,
     },
     children,

@@ -79,6 +79,7 @@ async function connectThroughPopup(page, inner, approve) {
 test("approving at GitLab calls onSuccess with the connection, whose token the backend gets", async () => {
   const { page, inner, problems } = await openApp();
   assert.match(await inner.innerText(), /Connect GitLab/);
+  assert.equal(await page.locator("labgate-connect-button.connect").count(), 1, "className reaches the element");
   await page.screenshot({ path: join(SHOTS, "react-connect-button.png") });
   await connectThroughPopup(page, inner, true);
   const id = await page.locator("#connection-id").innerText({ timeout: TIMEOUT });
