@@ -252,11 +252,12 @@ const SETTING_KEYS: &[&str] = &[
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
-/// scanner's clone token, the test suite's backend choice.
+/// scanner's clone token, the demo's database, the test suite's backend choice.
 const CLIENT_VARIABLES: &[&str] = &[
     "LABGATE_URL",
     "LABGATE_API_KEY",
     "LABGATE_SCAN_TOKEN",
+    crate::commands::demo::DEMO_DATABASE_URL_VARIABLE,
     "LABGATE_TEST_BACKEND",
     "LABGATE_TEST_POSTGRES_URL",
 ];

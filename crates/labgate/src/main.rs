@@ -90,7 +90,8 @@ enum Command {
     #[command(subcommand)]
     Config(commands::admin::ConfigCommand),
     /// Try labgate without a GitLab: labgate and a simulated GitLab with demo data, on a
-    /// temporary database removed on exit (kept with --data-dir).
+    /// temporary database removed on exit (kept with --data-dir), or on the database named by
+    /// --database-url [env: LABGATE_DEMO_DATABASE_URL].
     Demo(commands::demo::DemoArgs),
 }
 
@@ -108,14 +109,19 @@ fn main() -> ExitCode {
     }
     // The demo chooses every setting itself; a configuration meant for a real server must not
     // leak into it (or the demo's data into that server's database).
+    // Only a database named for the demo itself (the flag, or LABGATE_DEMO_DATABASE_URL) is
+    // used: a server's LABGATE_DATABASE_URL in the environment never is.
     if let Command::Demo(args) = cli.command {
-        if cli.config.is_some() || cli.database_url.is_some() {
-            eprintln!(
-                "error: labgate demo runs on its own settings and embedded database: --config and --database-url do not apply"
-            );
+        if cli.config.is_some() {
+            eprintln!("error: labgate demo runs on its own settings: --config does not apply");
             return ExitCode::from(2);
         }
-        return run_async(commands::demo::demo(args, cli.data_dir));
+        let database_url = cli
+            .database_url
+            .or_else(|| std::env::var(commands::demo::DEMO_DATABASE_URL_VARIABLE).ok())
+            .filter(|url| !url.trim().is_empty())
+            .map(secrecy::SecretString::from);
+        return run_async(commands::demo::demo(args, cli.data_dir, database_url));
     }
     let flags = FlagOverrides {
         listen: match &cli.command {

@@ -1,7 +1,8 @@
 //! `labgate demo`: labgate and a simulated GitLab in one process, so a newcomer can click
 //! through labgate without owning a GitLab. The simulator (gitlab-sim) carries a small
 //! company's instance; labgate runs exactly as `labgate serve` does, on an embedded database in
-//! a temporary directory, pointed at the simulator as its default GitLab and OAuth provider.
+//! a temporary directory (or a database named for the demo, such as a PostgreSQL one), pointed
+//! at the simulator as its default GitLab and OAuth provider.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ use crate::config::Config;
 
 /// The tenant the demo's data lives in.
 pub const DEMO_TENANT: &str = "demo";
+/// Names the database the demo runs on, like `--database-url`. A name of its own: a server's
+/// `LABGATE_DATABASE_URL` left in the environment must not put demo data into its database.
+pub const DEMO_DATABASE_URL_VARIABLE: &str = "LABGATE_DEMO_DATABASE_URL";
 /// The web UI login the demo makes; its password is generated on every start.
 const DEMO_UI_EMAIL: &str = "demo@example.com";
 
@@ -116,8 +120,14 @@ fn bind(port: u16, flag: &str) -> anyhow::Result<std::net::TcpListener> {
 }
 
 /// The demo's settings, as environment values for the normal configuration loader: nothing of
-/// the caller's environment or `labgate.toml` applies except how logs look.
-fn demo_environment(data_dir: &Path, listen: SocketAddr, sim_url: &str) -> Vec<(String, String)> {
+/// the caller's environment or `labgate.toml` applies except how logs look. Without a database
+/// URL the database is the embedded one in `data_dir`, which otherwise holds only the root key.
+fn demo_environment(
+    data_dir: &Path,
+    database_url: Option<&SecretString>,
+    listen: SocketAddr,
+    sim_url: &str,
+) -> Vec<(String, String)> {
     let mut environment: Vec<(String, String)> = [
         ("LABGATE_LISTEN", listen.to_string()),
         ("LABGATE_DATA_DIR", data_dir.display().to_string()),
@@ -133,6 +143,9 @@ fn demo_environment(data_dir: &Path, listen: SocketAddr, sim_url: &str) -> Vec<(
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))
     .collect();
+    if let Some(url) = database_url {
+        environment.push(("LABGATE_DATABASE_URL".to_owned(), url.expose_secret().to_owned()));
+    }
     for name in ["LABGATE_LOG_LEVEL", "LABGATE_LOG_FORMAT"] {
         if let Ok(value) = std::env::var(name) {
             environment.retain(|(n, _)| n != name);
@@ -142,7 +155,30 @@ fn demo_environment(data_dir: &Path, listen: SocketAddr, sim_url: &str) -> Vec<(
     environment
 }
 
-pub async fn demo(args: DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+/// Refuses a database URL the configuration loader would refuse, naming the demo's flag and
+/// variable rather than the server's setting, and never quoting the URL (it may hold a password).
+fn check_database_url(url: &SecretString) -> anyhow::Result<()> {
+    let url = url.expose_secret().to_ascii_lowercase();
+    if ["sqlite:", "postgres:", "postgresql:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "--database-url (or {DEMO_DATABASE_URL_VARIABLE}) must start with sqlite:// or postgres://"
+        )
+    }
+}
+
+pub async fn demo(
+    args: DemoArgs,
+    data_dir: Option<PathBuf>,
+    database_url: Option<SecretString>,
+) -> anyhow::Result<()> {
+    if let Some(url) = &database_url {
+        check_database_url(url)?;
+    }
     let data = match data_dir {
         Some(path) => DataDir::Kept(path),
         None => DataDir::Temporary(
@@ -173,35 +209,70 @@ pub async fn demo(args: DemoArgs, data_dir: Option<PathBuf>) -> anyhow::Result<(
         other => anyhow::Error::new(other).context("cannot start the simulated GitLab"),
     })?;
 
-    let result = serve_demo(&data, listener, &sim, today).await;
+    let result = serve_demo(&data, database_url.as_ref(), listener, &sim, today).await;
     sim.shutdown().await;
     let shown = data.path().display().to_string();
+    let database_note = if database_url.is_some() {
+        "; the database named by --database-url stays"
+    } else {
+        ""
+    };
     match data {
         DataDir::Temporary(dir) => {
             dir.close()
                 .with_context(|| format!("cannot remove the demo's directory {shown}"))?;
-            println!("labgate demo stopped; removed {shown}");
+            println!("labgate demo stopped; removed {shown}{database_note}");
         }
-        DataDir::Kept(_) => println!("labgate demo stopped; its data stays in {shown}"),
+        DataDir::Kept(_) => println!("labgate demo stopped; its data stays in {shown}{database_note}"),
     }
     result
 }
 
 async fn serve_demo(
     data: &DataDir,
+    database_url: Option<&SecretString>,
     listener: std::net::TcpListener,
     sim: &SimServer,
     today: time::Date,
 ) -> anyhow::Result<()> {
     let listen = listener.local_addr()?;
-    let config = crate::config::load_without_file(&demo_environment(data.path(), listen, sim.url()))?;
+    let config =
+        crate::config::load_without_file(&demo_environment(data.path(), database_url, listen, sim.url()))?;
     crate::logging::init(config.json_logs, &config.log_level);
     let kept = matches!(data, DataDir::Kept(_));
-    let services = crate::commands::serve::start(&config, kept).await?;
+    let services = match crate::commands::serve::start(&config, kept).await {
+        Ok(services) => services,
+        Err(error) if database_url.is_some() => {
+            return Err(error.context(
+                "cannot start labgate on the database named by --database-url (what an earlier demo left \
+                 there is readable only with that demo's --data-dir, which holds its root key)",
+            ));
+        }
+        Err(error) => return Err(error),
+    };
+    // Only the store's description is shown: the URL itself may carry a password.
+    let given_database = database_url.map(|_| services.readiness.database());
+    if given_database.is_some() {
+        refuse_foreign_data(&services).await?;
+    }
     let setup = DemoSetup::create(&services).await?;
     let server = crate::commands::serve::bind_listener(&services, &config, listener).await?;
-    print_banner(&config, data, sim, &setup, today);
+    print_banner(&config, data, given_database.as_deref(), sim, &setup, today);
     crate::commands::serve::run(&config, services, server, true).await
+}
+
+/// A database named on the command line may be a real server's: the demo adds its tenant,
+/// key, user and connections only to an empty database or one an earlier demo made.
+async fn refuse_foreign_data(services: &Services) -> anyhow::Result<()> {
+    let tenants = services.tenants.list().await?;
+    if let Some(other) = tenants.iter().find(|tenant| tenant.name != DEMO_TENANT) {
+        anyhow::bail!(
+            "the database named by --database-url holds tenant {:?}, so it is not a demo's: labgate demo \
+             runs only on an empty database or one an earlier demo made",
+            other.name
+        );
+    }
+    Ok(())
 }
 
 /// What the demo made in labgate.
@@ -289,7 +360,14 @@ fn token_line(t: &DemoToken, today: time::Date) -> String {
     )
 }
 
-fn print_banner(config: &Config, data: &DataDir, sim: &SimServer, setup: &DemoSetup, today: time::Date) {
+fn print_banner(
+    config: &Config,
+    data: &DataDir,
+    given_database: Option<&str>,
+    sim: &SimServer,
+    setup: &DemoSetup,
+    today: time::Date,
+) {
     let site = config.site_url.clone().unwrap_or_default();
     let gitlab = sim.url();
     let key = setup.api_key.expose_secret();
@@ -298,13 +376,22 @@ fn print_banner(config: &Config, data: &DataDir, sim: &SimServer, setup: &DemoSe
     out.push_str(&format!("  labgate:           {site}\n"));
     out.push_str(&format!("  simulated GitLab:  {gitlab}\n"));
     out.push_str(&format!(
-        "  data:              {} ({})\n\n",
+        "  data:              {} ({}{})\n",
         data.path().display(),
+        if given_database.is_some() {
+            "root key; "
+        } else {
+            ""
+        },
         match data {
             DataDir::Temporary(_) => "removed when the demo stops",
             DataDir::Kept(_) => "kept",
         }
     ));
+    if let Some(database) = given_database {
+        out.push_str(&format!("  database:          {database} (kept)\n"));
+    }
+    out.push('\n');
     if let Some(login) = &setup.ui_login {
         out.push_str(&format!(
             "Web UI (a demo login, shown in full):\n  {site}/login\n  email:     {}\n  password:  {}\n\n",
@@ -370,7 +457,7 @@ mod tests {
     fn the_demo_takes_nothing_from_the_callers_settings_but_log_format() {
         let dir = tempfile::tempdir().unwrap();
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 18080));
-        let environment = demo_environment(dir.path(), listen, "http://127.0.0.1:18081");
+        let environment = demo_environment(dir.path(), None, listen, "http://127.0.0.1:18081");
         let config = crate::config::load_without_file(&environment).unwrap();
         assert_eq!(config.listen, listen);
         assert_eq!(config.site_url.as_deref(), Some("http://127.0.0.1:18080"));
@@ -385,6 +472,35 @@ mod tests {
             config.default_instance.oauth_client_id.as_deref(),
             Some(DEMO_APP_UID)
         );
+    }
+
+    #[test]
+    fn a_database_url_named_for_the_demo_replaces_the_embedded_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 18080));
+        let url = SecretString::from("postgres://demo:pw@127.0.0.1:5432/demo");
+        let environment = demo_environment(dir.path(), Some(&url), listen, "http://127.0.0.1:18081");
+        let config = crate::config::load_without_file(&environment).unwrap();
+        assert_eq!(config.database_url.expose_secret(), url.expose_secret());
+        assert_eq!(config.data_dir, dir.path());
+    }
+
+    #[test]
+    fn a_database_url_of_another_kind_is_refused_without_quoting_it() {
+        for url in ["mysql://demo:hunter2@db/demo", "hunter2"] {
+            let error = check_database_url(&SecretString::from(url))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("--database-url"), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        for url in [
+            "sqlite:///tmp/demo.db",
+            "postgres://postgres@127.0.0.1/demo",
+            "postgresql://h/d",
+        ] {
+            check_database_url(&SecretString::from(url)).unwrap();
+        }
     }
 
     #[test]

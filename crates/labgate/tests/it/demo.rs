@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use labgate_testkit::{TestBackend, TestDatabase};
 use serde_json::{Value, json};
 
 use crate::{client, terminate, wait_timeout};
@@ -62,9 +63,14 @@ fn start(tmp: &Path) -> Demo {
 }
 
 fn start_with(tmp: &Path, extra: &[&str]) -> Demo {
+    start_with_env(tmp, extra, &[])
+}
+
+fn start_with_env(tmp: &Path, extra: &[&str], env: &[(&str, &str)]) -> Demo {
     let mut args = vec!["--port", "0", "--gitlab-port", "0"];
     args.extend_from_slice(extra);
     let mut child = demo_command(tmp, &args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -414,11 +420,153 @@ async fn with_a_data_dir_the_demo_keeps_its_database_for_the_next_run() {
 #[test]
 fn the_demo_refuses_settings_meant_for_a_real_server() {
     let tmp = tempfile::tempdir().unwrap();
-    let output = demo_command(tmp.path(), &["--database-url", "postgres://db.internal/labgate"])
+    std::fs::write(tmp.path().join("server.toml"), "listen = \"127.0.0.1:9\"\n").unwrap();
+    let output = demo_command(tmp.path(), &["--config", "server.toml"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--database-url do not apply"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--config does not apply"));
+}
+
+/// `url` with `password` added to its user, unless it has one: PostgreSQL in the test setup
+/// trusts local connections and never asks for it, but the demo must not show it anywhere.
+fn with_password(url: &str, password: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if !user.contains(':') => format!("{scheme}://{user}:{password}@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+async fn connection_names(demo: &Demo) -> Vec<String> {
+    let mut names: Vec<String> = connections(demo)
+        .await
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+fn stop(demo: &mut Demo) -> String {
+    terminate(&demo.child);
+    let status = wait_timeout(&mut demo.child, Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "{status}; stderr: {}",
+        demo.logs.lock().unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let stopped = |demo: &Demo| {
+        demo.printed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.starts_with("labgate demo stopped"))
+    };
+    while std::time::Instant::now() < deadline && !stopped(demo) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    format!(
+        "{}\n{}",
+        demo.printed.lock().unwrap().join("\n"),
+        demo.logs.lock().unwrap()
+    )
+}
+
+/// The demo on the run's backend through `LABGATE_DEMO_DATABASE_URL`: on PostgreSQL in the
+/// PostgreSQL run, so the SDK packages' tests can run there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_database_named_for_it_the_demo_seeds_its_tenant_there_and_keeps_it() {
+    const PASSWORD: &str = "demoDatabasePassw0rd";
+    let tmp = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new().await;
+    let url = match database.backend() {
+        TestBackend::Postgres => with_password(database.url(), PASSWORD),
+        TestBackend::Sqlite => database.url().to_owned(),
+    };
+    let kept = tmp.path().join("kept");
+    let kept_arg = kept.display().to_string();
+    let env = [("LABGATE_DEMO_DATABASE_URL", url.as_str())];
+    for run in 0..2 {
+        let mut demo = start_with_env(tmp.path(), &["--data-dir", &kept_arg], &env);
+        let printed = demo.printed.lock().unwrap().clone();
+        let shown = banner_value(&printed, "database:").expect("the database is printed");
+        let expected_scheme = match database.backend() {
+            TestBackend::Postgres => "postgres://",
+            TestBackend::Sqlite => "sqlite:",
+        };
+        assert!(shown.starts_with(expected_scheme), "{shown}");
+        assert!(
+            !kept.join("labgate.db").exists(),
+            "no embedded database beside the named one"
+        );
+        assert_eq!(
+            connection_names(&demo).await,
+            ["amara-personal", "payments-api-deploy"],
+            "run {run}"
+        );
+        let ready = client().get(format!("{}/readyz", demo.url)).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let everything = stop(&mut demo);
+        assert!(
+            everything.contains("the database named by --database-url stays"),
+            "{everything}"
+        );
+        assert!(
+            !everything.contains(PASSWORD),
+            "the password never shows: {everything}"
+        );
+    }
+
+    // Any tenant but the demo's means the database belongs to a server: the demo stays out.
+    let mut create = Command::new(env!("CARGO_BIN_EXE_labgate"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LABGATE_") {
+            create.env_remove(name);
+        }
+    }
+    let created = create
+        .args(["--data-dir", &kept_arg, "tenants", "create", "acme"])
+        .current_dir(tmp.path())
+        .env("LABGATE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let refused = demo_command(
+        tmp.path(),
+        &["--port", "0", "--gitlab-port", "0", "--data-dir", &kept_arg],
+    )
+    .env("LABGATE_DEMO_DATABASE_URL", &url)
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("holds tenant \"acme\""), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+}
+
+#[test]
+fn a_database_url_the_demo_cannot_use_is_refused_without_quoting_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = demo_command(tmp.path(), &[])
+        .env(
+            "LABGATE_DEMO_DATABASE_URL",
+            "mysql://demo:hunter2hunter2@db.internal/demo",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("LABGATE_DEMO_DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
 #[test]
