@@ -890,6 +890,9 @@ fn resolve(
         .scan_cache_dir
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("scan-cache"));
+    // git runs inside each mirror, so a path relative to labgate's directory (the askpass script
+    // in the cache) would name nothing there.
+    let scan_cache_dir = std::path::absolute(&scan_cache_dir).unwrap_or(scan_cache_dir);
     Ok(Config {
         listen,
         data_dir: settings.data_dir,
