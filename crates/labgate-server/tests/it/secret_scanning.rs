@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 const BASE: &str = "/api/v2/secret-scanning/data-sources/gitlab";
 const ALICE: &str = "glpat-aliceALICEalice1234";
 
-async fn setup() -> (TestEnv, String) {
+pub(crate) async fn setup() -> (TestEnv, String) {
     let seed = Seed::builder()
         .user("alice")
         .group("acme", "Acme")
@@ -265,7 +265,7 @@ async fn findings_list_filters_and_exports_in_three_formats() {
 
 /// Seven findings in one repository, seen one after the other: odd ones by the GitLab token rule,
 /// even ones by the AWS key rule; the first is a live token. Each was seen in two files.
-async fn seed_findings(env: &TestEnv, connection: &str) -> String {
+pub(crate) async fn seed_findings(env: &TestEnv, connection: &str) -> String {
     let tenant = env.principal(&env.admin_key).await.tenant_id.to_string();
     let source = uuid::Uuid::now_v7().to_string();
     let resource = uuid::Uuid::now_v7().to_string();
