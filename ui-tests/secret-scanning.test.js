@@ -116,6 +116,10 @@ test("secret scanning", async (t) => {
   });
 
   await t.test("a full scan is followed live until it completes", async () => {
+    // GitLab answers the clone slowly, so the page shows the scan running and follows it.
+    const sim = config.gitlabUrl.replace(/\/$/, "");
+    const slow = await context.request.post(`${sim}/-/sim/faults`, { data: { route: "/leaks/service.git", latency_ms: 2500 } });
+    assert.ok(slow.ok(), await slow.text());
     const polled = [];
     page.on("response", (response) => {
       if (response.url().endsWith("/scans.json")) polled.push(response.status());
@@ -123,13 +127,21 @@ test("secret scanning", async (t) => {
     await submit(page, page.getByRole("button", { name: "Scan now" }));
     assert.equal(await page.locator(".flash.success").textContent(), "Scan queued: its progress shows below.");
     const scan = page.locator("tr[data-job-id]").first();
-    const initially = await scan.getAttribute("data-scan-status");
-    assert.ok(["queued", "scanning", "completed"].includes(initially), initially);
-    if (initially !== "completed") {
-      assert.equal(await page.locator("section.scans[data-live]").count(), 1, "a running scan is followed");
-    }
+    assert.ok(["queued", "scanning"].includes(await scan.getAttribute("data-scan-status")));
+    assert.equal(await page.locator("[data-live-jobs][data-live]").count(), 1, "a running scan is followed");
+    assert.equal(await page.locator("[data-live-note]").textContent(), "updating live");
+    // The row is updated in place while the scan runs: the page is not loaded again meanwhile.
+    await page.evaluate(() => { window.labgateSamePage = true; });
+    await page.waitForResponse((response) => response.url().endsWith("/scans.json"));
+    await scan.locator('[data-job-state="scanning"]').waitFor({ timeout: 20000 });
+    assert.equal(await page.evaluate(() => window.labgateSamePage), true, "updated in place");
+    assert.equal(await page.locator('.header-badges [data-job-state="scanning"]').count(), 1, "the header follows too");
+    assert.match(await scan.locator("[data-job-phase]").innerText(), /\S/);
+    await shot(page, "scanning-live");
     await finished(page);
-    if (initially !== "completed") assert.ok(polled.length > 0 && polled.every((status) => status === 200), `${polled}`);
+    assert.ok(polled.length > 0 && polled.every((status) => status === 200), `${polled}`);
+    const cleared = await context.request.delete(`${sim}/-/sim/faults`);
+    assert.ok(cleared.ok());
     const done = page.locator("tr[data-job-id]").first();
     assert.match(await done.innerText(), /Full scan/);
     assert.match(await done.locator("[data-job-counts]").innerText(), /1 finding · 1 new/);

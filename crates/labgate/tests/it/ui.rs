@@ -425,9 +425,10 @@ const SECRETS_SCREENSHOTS: [&str; 12] = [
 ];
 
 // ui-tests/secret-scanning.test.js: data sources, scans followed live, findings and triage.
-const SCANNING_SCREENSHOTS: [&str; 9] = [
+const SCANNING_SCREENSHOTS: [&str; 10] = [
     "scanning-empty",
     "scanning-source-invalid",
+    "scanning-live",
     "scanning-source-scanned",
     "scanning-source-scanned-dark",
     "scanning-findings",

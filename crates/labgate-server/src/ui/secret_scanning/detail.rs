@@ -140,16 +140,10 @@ fn scan_row(now: OffsetDateTime, scan: &ScanView, resources: &[ScanResourceView]
     }
 }
 
-fn scans_section(
-    now: OffsetDateTime,
-    source: &DataSourceView,
-    scans: &[ScanView],
-    resources: &[ScanResourceView],
-) -> Markup {
+fn scans_section(now: OffsetDateTime, scans: &[ScanView], resources: &[ScanResourceView]) -> Markup {
     let live = scans.iter().any(|scan| is_live(scan.status));
     html! {
-        section.scans aria-labelledby="scans-title"
-            data-live-jobs={ (detail_path(&source.id)) "/scans.json" } data-live=[live.then_some("running")] data-reload-when-done {
+        section.scans aria-labelledby="scans-title" {
             div.card-title-row {
                 h2.section-title id="scans-title" { "Scans" }
                 @if live { span.muted.small data-live-note { "updating live" } }
@@ -295,15 +289,18 @@ pub async fn show(State(state): State<AppState>, session: UiSession, Path(id): P
     };
     scans.truncate(SCANS_SHOWN);
     let now = state.services.clock.now();
+    let live = scans.iter().any(|scan| is_live(scan.status));
+    // The script follows every [data-job-id] inside: the newest scan's badge in the header too.
     let content = html! {
         nav.breadcrumbs aria-label="Breadcrumb" {
             a href=(LIST_PATH) { "Secret scanning" } span aria-hidden="true" { " / " } span.wrap aria-current="page" { (source.name) }
         }
+        div data-live-jobs={ (detail_path(&source.id)) "/scans.json" } data-live=[live.then_some("running")] data-reload-when-done {
         header.page-header.detail-header {
             div {
                 h1.wrap { (source.name) }
                 div.header-badges {
-                    (scan_badge(scans.first().map(|scan| scan.status)))
+                    span data-job-id=[scans.first().map(|scan| scan.id.as_str())] { (scan_badge(scans.first().map(|scan| scan.status))) }
                     span.muted.small { (scope_words(&source, project_path(&source, &resources))) " · via " (source.connection.name) }
                 }
                 @if let Some(description) = source.description.as_deref().filter(|text| !text.is_empty()) { p.muted.wrap { (description) } }
@@ -311,7 +308,8 @@ pub async fn show(State(state): State<AppState>, session: UiSession, Path(id): P
             div.actions { (actions(&session, &source)) }
         }
         (config_card(&source, &resources))
-        (scans_section(now, &source, &scans, &resources))
+        (scans_section(now, &scans, &resources))
+        }
         (resources_section(&session, now, &source, &resources))
         @if can_write(&session) { (delete_dialog(&session, &source)) }
     };
