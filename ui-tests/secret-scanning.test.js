@@ -154,6 +154,13 @@ test("secret scanning", async (t) => {
     assert.equal(await page.locator("tr[data-job-id]").count(), 2);
     assert.match(await page.locator("tr[data-job-id]").first().innerText(), /Repository leaks\/service/);
     assert.match(await page.locator("tr[data-job-id]").first().locator("[data-job-counts]").innerText(), /1 finding · 0 new/);
+
+    await page.goto(`${config.url}${SOURCES}`);
+    const listed = page.locator("tr[data-source-id]");
+    assert.equal(await listed.count(), 1);
+    assert.match(await listed.innerText(), /leaks-service[\s\S]*Project leaks\/service \(#\d+\)[\s\S]*leaks-scanner[\s\S]*1[\s\S]*Completed[\s\S]*Off/);
+    await shot(page, "scanning-sources");
+    await page.goto(`${config.url}${sourceUrl}`);
   });
 
   let findingRow;

@@ -425,8 +425,9 @@ const SECRETS_SCREENSHOTS: [&str; 12] = [
 ];
 
 // ui-tests/secret-scanning.test.js: data sources, scans followed live, findings and triage.
-const SCANNING_SCREENSHOTS: [&str; 10] = [
+const SCANNING_SCREENSHOTS: [&str; 11] = [
     "scanning-empty",
+    "scanning-sources",
     "scanning-source-invalid",
     "scanning-live",
     "scanning-source-scanned",

@@ -177,7 +177,7 @@ fn row(now: OffsetDateTime, listed: &Listed) -> Markup {
                 }
             }
             td { (scope_words(source, project_path.as_deref())) }
-            td { a href={ "/organization/app-connections/" (source.connection_id) } { (source.connection.name) } }
+            td.connection-cell { a href={ "/organization/app-connections/" (source.connection_id) } { (source.connection.name) } }
             td { (source.resource_count) }
             td {
                 (scan_badge(last.as_ref().map(|scan| scan.status)))
