@@ -972,6 +972,17 @@ mod tests {
     }
 
     #[test]
+    fn the_scan_cache_is_an_absolute_path_under_a_relative_data_dir() {
+        let config = load_from(None, &FlagOverrides::default(), &[]).unwrap();
+        assert!(
+            config.scan_cache_dir.is_absolute(),
+            "{}",
+            config.scan_cache_dir.display()
+        );
+        assert!(config.scan_cache_dir.ends_with("labgate-data/scan-cache"));
+    }
+
+    #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("labgate.toml");
