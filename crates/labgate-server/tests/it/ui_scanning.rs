@@ -230,6 +230,45 @@ async fn scanning_pages_filter_page_and_triage_findings_behind_their_tokens() {
     assert!(page.contains("Auto-scan"), "{page}");
     assert!(page.contains("Off"), "auto-scan stays off when unchecked");
 
+    // A group with the projects to scan, one a line; one it does not hold is said beside them.
+    let group = |name: &str, include: &str| {
+        format!(
+            "csrf_token={}&name={name}&description=&connection_id={connection}&scope=group&target=acme&include_projects={}",
+            encode(&token),
+            encode(include)
+        )
+    };
+    let missing_project = env
+        .send(post(
+            &format!("{SOURCES}/new"),
+            &session,
+            &group("platform", "acme/api\nacme/none"),
+        ))
+        .await;
+    assert_eq!(missing_project.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = text(&missing_project);
+    assert!(
+        body.contains(r#"id="field-include_projects-error""#) && body.contains("acme/none"),
+        "{body}"
+    );
+    let grouped = env
+        .send(post(
+            &format!("{SOURCES}/new"),
+            &session,
+            &group("platform", "acme/api\n"),
+        ))
+        .await;
+    assert_eq!(grouped.status, StatusCode::SEE_OTHER, "{}", text(&grouped));
+    let grouped_page = text(
+        &env.send(get(grouped.headers["location"].to_str().unwrap(), &session))
+            .await,
+    );
+    assert!(
+        grouped_page.contains("(1 project)")
+            && grouped_page.contains(r#"<li class="chip mono">acme/api</li>"#),
+        "{grouped_page}"
+    );
+
     let deleted = env
         .send(post(
             &format!("{added_path}/delete"),
