@@ -255,6 +255,8 @@ pub struct FindingView {
 #[serde(rename_all = "camelCase")]
 pub struct FindingList {
     pub findings: Vec<FindingView>,
+    /// Findings matching the filters in all, beyond this page too.
+    pub total_count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -273,6 +275,19 @@ pub struct FindingListQuery {
     #[param(max_length = 36)]
     pub data_source_id: Option<String>,
     pub status: Option<FindingStatus>,
+    /// The detection rule's id, e.g. `gitlab-pat`.
+    #[param(max_length = 128)]
+    pub rule: Option<String>,
+    pub verification: Option<FindingVerification>,
+    /// Part of the file path of a place the finding was seen, in any letter case.
+    #[param(max_length = 1024)]
+    pub path: Option<String>,
+    /// Records to skip (default 0).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
+    pub offset: Option<u64>,
+    /// Records to return, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -304,4 +319,11 @@ pub struct FindingExportQuery {
     #[param(max_length = 36)]
     pub data_source_id: Option<String>,
     pub status: Option<FindingStatus>,
+    /// The detection rule's id, e.g. `gitlab-pat`.
+    #[param(max_length = 128)]
+    pub rule: Option<String>,
+    pub verification: Option<FindingVerification>,
+    /// Part of the file path of a place the finding was seen, in any letter case.
+    #[param(max_length = 1024)]
+    pub path: Option<String>,
 }

@@ -45,8 +45,8 @@ pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use secret_scanning::{
-    FindingFilter, FindingLocationRecord, FindingRecord, ScanDataSourceRecord, ScanResourceRecord,
-    ScanRunRecord, ScanRunUpdate,
+    FindingFilter, FindingLocationRecord, FindingRecord, PlacedFindingLocationRecord, ScanDataSourceRecord,
+    ScanResourceRecord, ScanRunRecord, ScanRunUpdate,
 };
 pub use secret_syncs::{
     SecretSyncRecord, SyncActivity, SyncResultRecord, SyncStatusUpdate, SyncedVariableRecord,

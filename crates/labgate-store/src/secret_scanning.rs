@@ -1,7 +1,7 @@
 //! Secret scanning: data sources, the repositories they found, scan runs, findings and where
 //! each finding was seen.
 
-use crate::{Result, Store, StoreError, on_pool};
+use crate::{Result, Store, StoreError, on_pool, page};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ScanDataSourceRecord {
@@ -90,6 +90,38 @@ pub struct FindingFilter<'a> {
     pub data_source_id: Option<&'a str>,
     pub gitlab_project_id: Option<i64>,
     pub status: Option<&'a str>,
+    pub rule_id: Option<&'a str>,
+    pub verification: Option<&'a str>,
+    /// Part of a location's file path, matched without regard to ASCII case.
+    pub path_contains: Option<&'a str>,
+}
+
+impl FindingFilter<'_> {
+    /// `path_contains` as a LIKE pattern (escaped with `\`), lowercased like the column.
+    fn path_pattern(&self) -> Option<String> {
+        self.path_contains.map(|part| {
+            let mut pattern = String::with_capacity(part.len() + 2);
+            pattern.push('%');
+            for c in part.to_ascii_lowercase().chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
+        })
+    }
+}
+
+/// Where a finding was seen, with the repository (and so the data source) it was seen in.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PlacedFindingLocationRecord {
+    #[sqlx(flatten)]
+    pub location: FindingLocationRecord,
+    pub resource_path: String,
+    pub data_source_id: String,
+    pub gitlab_project_id: i64,
 }
 
 /// A scan run's progress and outcome; `None` fields keep their stored value.
@@ -116,6 +148,25 @@ const FINDING_COLUMNS: &str = "id, tenant_id, rule_id, rule_name, severity, valu
      fingerprint, status, remarks, verification, verified_at, first_seen_at, last_seen_at, updated_at";
 const LOCATION_COLUMNS: &str = "finding_id, resource_id, file_path, commit_sha, line, author_name, \
      author_email, committed_at, link, scan_run_id, first_seen_at";
+/// Findings asked for locations in one query: well under both backends' limits on parameters.
+const LOCATION_BATCH: usize = 500;
+/// The findings a [`FindingFilter`] selects; `$1` the tenant, then status, data source, GitLab
+/// project, rule, verification and path pattern.
+const FINDINGS_MATCHING: &str = "findings f WHERE f.tenant_id = $1 AND ($2 IS NULL OR f.status = $2) \
+     AND ($5 IS NULL OR f.rule_id = $5) AND ($6 IS NULL OR f.verification = $6) \
+     AND (($3 IS NULL AND $4 IS NULL AND $7 IS NULL) OR EXISTS (SELECT 1 FROM finding_locations l \
+     JOIN scan_resources r ON r.id = l.resource_id WHERE l.finding_id = f.id \
+     AND ($3 IS NULL OR r.data_source_id = $3) AND ($4 IS NULL OR r.gitlab_project_id = $4) \
+     AND ($7 IS NULL OR LOWER(l.file_path) LIKE $7 ESCAPE '\\')))";
+const FINDINGS_ORDER: &str = "f.first_seen_at DESC, f.id";
+
+fn finding_columns() -> String {
+    FINDING_COLUMNS
+        .split(", ")
+        .map(|c| format!("f.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Store {
     // --- data sources -------------------------------------------------------------------------
@@ -468,46 +519,90 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    /// The tenant's findings that match `filter`, newest first. A data source or project filter
-    /// keeps the findings with at least one location there.
+    /// The tenant's findings that match `filter`, newest first. A data source, project or path
+    /// filter keeps the findings with at least one location that matches them all.
     pub async fn list_findings(
         &self,
         tenant_id: &str,
         filter: &FindingFilter<'_>,
     ) -> Result<Vec<FindingRecord>> {
-        let columns = FINDING_COLUMNS
-            .split(", ")
-            .map(|c| format!("f.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
-            "SELECT {columns} FROM findings f WHERE f.tenant_id = $1 AND ($2 IS NULL OR f.status = $2) \
-             AND (($3 IS NULL AND $4 IS NULL) OR EXISTS (SELECT 1 FROM finding_locations l \
-             JOIN scan_resources r ON r.id = l.resource_id WHERE l.finding_id = f.id \
-             AND ($3 IS NULL OR r.data_source_id = $3) AND ($4 IS NULL OR r.gitlab_project_id = $4))) \
-             ORDER BY f.first_seen_at DESC, f.id"
+            "SELECT {} FROM {FINDINGS_MATCHING} ORDER BY {FINDINGS_ORDER}",
+            finding_columns()
         );
+        let pattern = filter.path_pattern();
         Ok(on_pool!(self, pool => sqlx::query_as::<_, FindingRecord>(&sql)
             .bind(tenant_id)
             .bind(filter.status)
             .bind(filter.data_source_id)
             .bind(filter.gitlab_project_id)
+            .bind(filter.rule_id)
+            .bind(filter.verification)
+            .bind(pattern.as_deref())
             .fetch_all(pool)
             .await?))
     }
 
-    /// Every location of the given findings, oldest commit first.
-    pub async fn finding_locations(&self, finding_ids: &[String]) -> Result<Vec<FindingLocationRecord>> {
+    /// One page of [`Store::list_findings`], and how many findings match in all.
+    pub async fn list_findings_page(
+        &self,
+        tenant_id: &str,
+        filter: &FindingFilter<'_>,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<FindingRecord>, u64)> {
+        let pattern = filter.path_pattern();
+        let pattern = pattern.as_deref();
+        page!(
+            self,
+            FindingRecord,
+            columns = finding_columns(),
+            from = FINDINGS_MATCHING,
+            order = FINDINGS_ORDER,
+            binds = [
+                tenant_id,
+                filter.status,
+                filter.data_source_id,
+                filter.gitlab_project_id,
+                filter.rule_id,
+                filter.verification,
+                pattern,
+            ],
+            offset = offset,
+            limit = limit
+        )
+    }
+
+    /// Every location of the given findings with its repository, oldest commit first (those
+    /// without a commit time last). One query per [`LOCATION_BATCH`] findings.
+    pub async fn finding_locations(
+        &self,
+        finding_ids: &[String],
+    ) -> Result<Vec<PlacedFindingLocationRecord>> {
         let mut all = Vec::new();
-        let sql = format!(
-            "SELECT {LOCATION_COLUMNS} FROM finding_locations WHERE finding_id = $1 \
-             ORDER BY committed_at, file_path, line"
-        );
-        for id in finding_ids {
-            let rows = on_pool!(self, pool => sqlx::query_as::<_, FindingLocationRecord>(&sql)
-                .bind(id)
-                .fetch_all(pool)
-                .await?);
+        for batch in finding_ids.chunks(LOCATION_BATCH) {
+            let placeholders = (1..=batch.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let columns = LOCATION_COLUMNS
+                .split(", ")
+                .map(|c| format!("l.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {columns}, r.path AS resource_path, r.data_source_id, r.gitlab_project_id \
+                 FROM finding_locations l JOIN scan_resources r ON r.id = l.resource_id \
+                 WHERE l.finding_id IN ({placeholders}) \
+                 ORDER BY l.committed_at IS NULL, l.committed_at, l.file_path, l.line, l.commit_sha"
+            );
+            let rows = on_pool!(self, pool => {
+                let mut query = sqlx::query_as::<_, PlacedFindingLocationRecord>(&sql);
+                for id in batch {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?
+            });
             all.extend(rows);
         }
         Ok(all)

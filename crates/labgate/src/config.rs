@@ -891,6 +891,9 @@ fn resolve(
         .scan_cache_dir
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("scan-cache"));
+    // git runs inside each mirror, so a path relative to labgate's directory (the askpass script
+    // in the cache) would name nothing there.
+    let scan_cache_dir = std::path::absolute(&scan_cache_dir).unwrap_or(scan_cache_dir);
     Ok(Config {
         listen,
         data_dir: settings.data_dir,
@@ -967,6 +970,17 @@ mod tests {
             "sqlite://labgate-data/labgate.db"
         );
         assert!(config.keys.root_keys.is_none() && config.tls.is_none());
+    }
+
+    #[test]
+    fn the_scan_cache_is_an_absolute_path_under_a_relative_data_dir() {
+        let config = load_from(None, &FlagOverrides::default(), &[]).unwrap();
+        assert!(
+            config.scan_cache_dir.is_absolute(),
+            "{}",
+            config.scan_cache_dir.display()
+        );
+        assert!(config.scan_cache_dir.ends_with("labgate-data/scan-cache"));
     }
 
     #[test]

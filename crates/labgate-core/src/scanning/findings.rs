@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 
 use labgate_proto::audit::{AuditAction, ResourceType};
+use labgate_proto::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 use labgate_proto::secret_scanning::{
-    ExportFormat, FindingList, FindingLocationView, FindingStatus, FindingView, UpdateFindingRequest,
+    ExportFormat, FindingList, FindingLocationView, FindingStatus, FindingVerification, FindingView,
+    UpdateFindingRequest,
 };
 use labgate_store::{FindingFilter, StoreError};
 use serde_json::json;
 
 use super::SecretScanning;
-use super::model::{Finding, FindingLocation, Resource};
+use super::model::{Finding, PlacedLocation};
 use crate::audit::AuditEvent;
 use crate::auth::{Access, Principal};
 use crate::ids::{FindingId, ScanDataSourceId};
@@ -19,14 +21,48 @@ use crate::rows::ms;
 use crate::timefmt::{format_opt, format_time};
 use crate::{CoreError, Result};
 
-/// Which findings a listing or export wants.
+/// Which findings a listing or export wants. An export takes every match and ignores the page.
 #[derive(Debug, Clone, Default)]
 pub struct FindingQuery {
     /// The GitLab project's numeric id.
     pub project_id: Option<String>,
     pub data_source_id: Option<String>,
     pub status: Option<FindingStatus>,
+    /// The detection rule's id, e.g. `gitlab-pat`.
+    pub rule: Option<String>,
+    pub verification: Option<FindingVerification>,
+    /// Part of a location's file path.
+    pub path: Option<String>,
+    pub offset: u64,
+    /// Findings on the page; `None` is [`DEFAULT_LIMIT`].
+    pub limit: Option<u32>,
 }
+
+/// A filter's parameters checked and typed; borrowed by the store's filter.
+struct CheckedQuery {
+    source: Option<ScanDataSourceId>,
+    project: Option<i64>,
+    rule: Option<String>,
+    path: Option<String>,
+}
+
+impl CheckedQuery {
+    fn filter<'a>(&'a self, query: &'a FindingQuery) -> FindingFilter<'a> {
+        FindingFilter {
+            data_source_id: self.source.as_ref().map(ScanDataSourceId::as_str),
+            gitlab_project_id: self.project,
+            status: query.status.map(FindingStatus::as_str),
+            rule_id: self.rule.as_deref(),
+            verification: query.verification.map(FindingVerification::as_str),
+            path_contains: self.path.as_deref(),
+        }
+    }
+}
+
+/// The longest path fragment a filter takes.
+const MAX_PATH_FILTER: usize = 1024;
+/// The longest rule id a filter takes.
+const MAX_RULE_FILTER: usize = 128;
 
 /// An export: its media type and body.
 #[derive(Debug, Clone)]
@@ -36,85 +72,58 @@ pub struct Export {
 }
 
 impl SecretScanning {
+    /// One page of the findings `query` selects, with how many match in all.
     pub async fn findings(&self, principal: &Principal, query: &FindingQuery) -> Result<FindingList> {
         principal.require(Access::Read)?;
-        Ok(FindingList {
-            findings: self.finding_views(principal, query).await?,
-        })
-    }
-
-    async fn finding_views(&self, principal: &Principal, query: &FindingQuery) -> Result<Vec<FindingView>> {
-        let project = match query.project_id.as_deref() {
-            Some(text) => Some(text.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-                CoreError::validation("projectId", "a GitLab project id is a positive number")
-            })?),
-            None => None,
-        };
-        let source = match query.data_source_id.as_deref() {
-            Some(text) => match ScanDataSourceId::parse(text) {
-                Some(id) => Some(id),
-                // Answered like an unknown data source: a filter on something that cannot exist
-                // is a mistake worth telling, not an empty list.
-                None => return Err(CoreError::NotFound("scan data source")),
-            },
-            None => None,
-        };
-        let rows = self
+        let checked = check(query)?;
+        let (rows, total_count) = self
             .store
-            .list_findings(
+            .list_findings_page(
                 principal.tenant_id.as_str(),
-                &FindingFilter {
-                    data_source_id: source.as_ref().map(ScanDataSourceId::as_str),
-                    gitlab_project_id: project,
-                    status: query.status.map(FindingStatus::as_str),
-                },
+                &checked.filter(query),
+                query.offset,
+                query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
             )
             .await?;
         let findings: Vec<Finding> = rows
             .into_iter()
             .map(Finding::try_from)
             .collect::<std::result::Result<_, _>>()?;
-        self.with_locations(principal, findings).await
+        Ok(FindingList {
+            findings: self.with_locations(findings).await?,
+            total_count,
+        })
     }
 
-    async fn with_locations(
-        &self,
-        principal: &Principal,
-        findings: Vec<Finding>,
-    ) -> Result<Vec<FindingView>> {
-        let ids: Vec<String> = findings.iter().map(|f| f.id.to_string()).collect();
-        let locations: Vec<FindingLocation> = self
+    /// Every finding `query` selects, for an export.
+    async fn finding_views(&self, principal: &Principal, query: &FindingQuery) -> Result<Vec<FindingView>> {
+        let checked = check(query)?;
+        let rows = self
             .store
-            .finding_locations(&ids)
-            .await?
+            .list_findings(principal.tenant_id.as_str(), &checked.filter(query))
+            .await?;
+        let findings: Vec<Finding> = rows
             .into_iter()
-            .map(FindingLocation::try_from)
+            .map(Finding::try_from)
             .collect::<std::result::Result<_, _>>()?;
-        // Resources of the tenant's data sources, to name each location's repository.
-        let mut resources: HashMap<String, Resource> = HashMap::new();
-        for row in self
-            .store
-            .list_scan_data_sources(principal.tenant_id.as_str())
-            .await?
-        {
-            for resource in self.store.list_scan_resources(&row.id).await? {
-                let resource = Resource::try_from(resource)?;
-                resources.insert(resource.id.to_string(), resource);
-            }
-        }
+        self.with_locations(findings).await
+    }
+
+    /// The findings with their locations, read in one query per batch of findings.
+    async fn with_locations(&self, findings: Vec<Finding>) -> Result<Vec<FindingView>> {
+        let ids: Vec<String> = findings.iter().map(|f| f.id.to_string()).collect();
         let mut by_finding: HashMap<String, Vec<FindingLocationView>> = HashMap::new();
-        for location in &locations {
-            let Some(resource) = resources.get(location.resource_id.as_str()) else {
-                continue;
-            };
+        for row in self.store.finding_locations(&ids).await? {
+            let placed = PlacedLocation::try_from(row)?;
+            let location = &placed.location;
             by_finding
                 .entry(location.finding_id.to_string())
                 .or_default()
                 .push(FindingLocationView {
-                    resource_id: resource.id.to_string(),
-                    resource_name: resource.path.clone(),
-                    data_source_id: resource.data_source_id.to_string(),
-                    project_id: resource.gitlab_project_id.to_string(),
+                    resource_id: location.resource_id.to_string(),
+                    resource_name: placed.resource_path.clone(),
+                    data_source_id: placed.data_source_id.to_string(),
+                    project_id: placed.gitlab_project_id.to_string(),
                     file: location.file_path.clone(),
                     line: location.line,
                     commit: location.commit.clone(),
@@ -181,7 +190,7 @@ impl SecretScanning {
             )
             .await?;
         let finding = Finding::try_from(row)?;
-        let mut views = self.with_locations(principal, vec![finding]).await?;
+        let mut views = self.with_locations(vec![finding]).await?;
         views.pop().ok_or(CoreError::NotFound("finding"))
     }
 
@@ -197,8 +206,10 @@ impl SecretScanning {
         Ok(match format {
             ExportFormat::Json => Export {
                 content_type: "application/json",
-                body: serde_json::to_string_pretty(&json!({"findings": findings}))
-                    .map_err(CoreError::internal)?,
+                body: serde_json::to_string_pretty(
+                    &json!({"totalCount": findings.len(), "findings": findings}),
+                )
+                .map_err(CoreError::internal)?,
             },
             ExportFormat::Csv => Export {
                 content_type: "text/csv; charset=utf-8",
@@ -210,6 +221,50 @@ impl SecretScanning {
             },
         })
     }
+}
+
+/// The filter's parameters checked: a malformed one is refused rather than matching nothing.
+fn check(query: &FindingQuery) -> Result<CheckedQuery> {
+    let project =
+        match query.project_id.as_deref() {
+            Some(text) => Some(text.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                CoreError::validation("projectId", "a GitLab project id is a positive number")
+            })?),
+            None => None,
+        };
+    let source = match query.data_source_id.as_deref() {
+        Some(text) => match ScanDataSourceId::parse(text) {
+            Some(id) => Some(id),
+            // Answered like an unknown data source: a filter on something that cannot exist
+            // is a mistake worth telling, not an empty list.
+            None => return Err(CoreError::NotFound("scan data source")),
+        },
+        None => None,
+    };
+    let rule = match query.rule.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(rule) if rule.len() > MAX_RULE_FILTER || rule.chars().any(char::is_control) => {
+            return Err(CoreError::validation(
+                "rule",
+                "a rule id is at most 128 characters without control characters",
+            ));
+        }
+        other => other.map(str::to_owned),
+    };
+    let path = match query.path.as_deref().filter(|p| !p.is_empty()) {
+        Some(path) if path.len() > MAX_PATH_FILTER || path.chars().any(char::is_control) => {
+            return Err(CoreError::validation(
+                "path",
+                "a path filter is at most 1024 characters without control characters",
+            ));
+        }
+        other => other.map(str::to_owned),
+    };
+    Ok(CheckedQuery {
+        source,
+        project,
+        rule,
+        path,
+    })
 }
 
 fn finding_view(finding: &Finding, locations: Vec<FindingLocationView>) -> FindingView {

@@ -4,7 +4,8 @@ use labgate_proto::secret_scanning::{
     FindingStatus, FindingVerification, GitLabDataSourceConfig, ScanKind, ScanStatus,
 };
 use labgate_store::{
-    FindingLocationRecord, FindingRecord, ScanDataSourceRecord, ScanResourceRecord, ScanRunRecord,
+    FindingLocationRecord, FindingRecord, PlacedFindingLocationRecord, ScanDataSourceRecord,
+    ScanResourceRecord, ScanRunRecord,
 };
 use time::OffsetDateTime;
 
@@ -196,6 +197,28 @@ impl TryFrom<FindingLocationRecord> for FindingLocation {
             committed_at: opt_time("finding_locations.committed_at", row.committed_at)?,
             link: row.link,
             first_seen_at: time("finding_locations.first_seen_at", row.first_seen_at)?,
+        })
+    }
+}
+
+/// A location with the repository it was seen in.
+#[derive(Debug, Clone)]
+pub struct PlacedLocation {
+    pub location: FindingLocation,
+    pub resource_path: String,
+    pub data_source_id: ScanDataSourceId,
+    pub gitlab_project_id: u64,
+}
+
+impl TryFrom<PlacedFindingLocationRecord> for PlacedLocation {
+    type Error = StoredValueError;
+
+    fn try_from(row: PlacedFindingLocationRecord) -> Parsed<PlacedLocation> {
+        Ok(PlacedLocation {
+            location: FindingLocation::try_from(row.location)?,
+            resource_path: row.resource_path,
+            data_source_id: ScanDataSourceId::from_stored(row.data_source_id),
+            gitlab_project_id: unsigned("scan_resources.gitlab_project_id", row.gitlab_project_id)?,
         })
     }
 }

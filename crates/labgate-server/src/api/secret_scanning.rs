@@ -14,6 +14,7 @@ use labgate_proto::secret_scanning::{
 };
 use labgate_proto::{ErrorBody, ErrorKind};
 
+use crate::api::{page_limit, page_offset};
 use crate::error::{ApiError, infisical_dialect};
 use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::state::AppState;
@@ -233,8 +234,9 @@ pub async fn scan_resource(
     }))
 }
 
-/// The tenant's findings, newest first, each with every place it was seen. The secret itself is
-/// never returned: `preview` shows its first characters only.
+/// The tenant's findings, newest first, a page at a time (`offset`, `limit`) with `totalCount`,
+/// each with every place it was seen. The secret itself is never returned: `preview` shows its
+/// first characters only.
 #[utoipa::path(get, path = "/api/v2/secret-scanning/findings", operation_id = "listSecretScanningFindings",
     tag = "secret-scanning", params(FindingListQuery), security(("bearer" = [])),
     responses((status = 200, body = FindingList), (status = 400, body = ErrorBody),
@@ -246,10 +248,17 @@ pub async fn findings(
     Auth(principal): Auth,
     AppQuery(query): AppQuery<FindingListQuery>,
 ) -> Result<Json<FindingList>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let offset = page_offset(query.offset)?;
     let query = FindingQuery {
         project_id: query.project_id,
         data_source_id: query.data_source_id,
         status: query.status,
+        rule: query.rule,
+        verification: query.verification,
+        path: query.path,
+        offset,
+        limit: Some(limit),
     };
     Ok(Json(
         state
@@ -300,6 +309,10 @@ pub async fn export(
         project_id: query.project_id,
         data_source_id: query.data_source_id,
         status: query.status,
+        rule: query.rule,
+        verification: query.verification,
+        path: query.path,
+        ..FindingQuery::default()
     };
     let export = state
         .services

@@ -18,6 +18,7 @@ use super::response::html_response;
 pub enum Nav {
     Secrets,
     SecretSyncs,
+    SecretScanning,
     AppConnections,
     GitLabInstances,
     ApiKeys,
@@ -26,9 +27,10 @@ pub enum Nav {
 }
 
 impl Nav {
-    pub const ALL: [Nav; 7] = [
+    pub const ALL: [Nav; 8] = [
         Nav::Secrets,
         Nav::SecretSyncs,
+        Nav::SecretScanning,
         Nav::AppConnections,
         Nav::GitLabInstances,
         Nav::ApiKeys,
@@ -40,6 +42,7 @@ impl Nav {
         match self {
             Nav::Secrets => "Secrets",
             Nav::SecretSyncs => "Secret syncs",
+            Nav::SecretScanning => "Secret scanning",
             Nav::AppConnections => "App Connections",
             Nav::GitLabInstances => "GitLab instances",
             Nav::ApiKeys => "API keys",
@@ -52,6 +55,7 @@ impl Nav {
         match self {
             Nav::Secrets => "/secrets",
             Nav::SecretSyncs => "/secret-syncs",
+            Nav::SecretScanning => "/secret-scanning/data-sources",
             Nav::AppConnections => "/organization/app-connections",
             Nav::GitLabInstances => "/organization/gitlab-instances",
             Nav::ApiKeys => "/organization/api-keys",

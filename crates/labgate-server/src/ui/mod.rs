@@ -21,6 +21,7 @@ mod jobs;
 pub mod layout;
 mod login;
 pub mod response;
+mod secret_scanning;
 mod secret_syncs;
 mod secrets;
 pub mod session;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .merge(connections::router())
         .merge(secrets::router())
         .merge(secret_syncs::router())
+        .merge(secret_scanning::router())
         .route(
             "/organization/gitlab-instances",
             get(instances::list).post(instances::create),

@@ -143,6 +143,7 @@ async fn pages_out_of_bounds_are_refused_with_details() {
         "/api/v1/jobs".to_owned(),
         "/api/v1/webhooks".to_owned(),
         format!("/api/v1/webhooks/{id}/deliveries"),
+        "/api/v2/secret-scanning/findings".to_owned(),
     ];
     let beyond_u64 = format!("{}0", u64::MAX);
     let refused = [
@@ -156,11 +157,12 @@ async fn pages_out_of_bounds_are_refused_with_details() {
     ];
     for list in &lists {
         // Infisical's routes answer invalid input with 422, as Infisical does.
-        let (status, error) = if list.starts_with("/api/v1/app-connections") {
-            (422, "ValidationFailure")
-        } else {
-            (400, "BadRequest")
-        };
+        let (status, error) =
+            if list.starts_with("/api/v1/app-connections") || list.starts_with("/api/v2/secret-scanning") {
+                (422, "ValidationFailure")
+            } else {
+                (400, "BadRequest")
+            };
         for (query, field) in &refused {
             let body = env
                 .get(&format!("{list}?{query}"), key)
@@ -175,7 +177,7 @@ async fn pages_out_of_bounds_are_refused_with_details() {
             }
         }
     }
-    for list in &lists[..4] {
+    for list in lists[..4].iter().chain(lists.last()) {
         let reply = env
             .get(&format!("{list}?offset={MAX_OFFSET}&limit={MAX_LIMIT}"), key)
             .await;

@@ -19,6 +19,7 @@ mod transport;
 mod ui;
 mod ui_admin;
 mod ui_connections;
+mod ui_scanning;
 mod ui_secrets;
 mod webhooks;
 

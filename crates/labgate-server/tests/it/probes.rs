@@ -179,7 +179,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 10, "every list operation pages");
+    assert_eq!(paged, 11, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 const BASE: &str = "/api/v2/secret-scanning/data-sources/gitlab";
 const ALICE: &str = "glpat-aliceALICEalice1234";
 
-async fn setup() -> (TestEnv, String) {
+pub(crate) async fn setup() -> (TestEnv, String) {
     let seed = Seed::builder()
         .user("alice")
         .group("acme", "Acme")
@@ -261,4 +261,217 @@ async fn findings_list_filters_and_exports_in_three_formats() {
         )
         .await;
     assert_eq!(missing.status, 404);
+}
+
+/// Seven findings in one repository, seen one after the other: odd ones by the GitLab token rule,
+/// even ones by the AWS key rule; the first is a live token. Each was seen in two files.
+pub(crate) async fn seed_findings(env: &TestEnv, connection: &str) -> String {
+    let tenant = env.principal(&env.admin_key).await.tenant_id.to_string();
+    let source = uuid::Uuid::now_v7().to_string();
+    let resource = uuid::Uuid::now_v7().to_string();
+    env.execute_sql(&format!(
+        "INSERT INTO scan_data_sources (id, tenant_id, name, description, connection_id, config, \
+         is_auto_scan_enabled, version, created_at, updated_at) VALUES ('{source}', '{tenant}', \
+         'paged', NULL, '{connection}', '{{\"scope\":\"project\",\"projectId\":\"101\"}}', 0, 1, 1, 1)"
+    ))
+    .await;
+    env.execute_sql(&format!(
+        "INSERT INTO scan_resources (id, data_source_id, gitlab_project_id, path, web_url, \
+         default_branch, last_scanned_at, created_at, updated_at) VALUES ('{resource}', '{source}', \
+         101, 'acme/api', 'https://gitlab.example.com/acme/api', 'main', NULL, 1, 1)"
+    ))
+    .await;
+    let mut findings = Vec::new();
+    let mut locations = Vec::new();
+    for n in 1..=7 {
+        let id = format!("0190a0a0-0000-7000-8000-00000000000{n}");
+        let (rule, name) = if n % 2 == 1 {
+            ("gitlab-pat", "GitLab personal access token")
+        } else {
+            ("aws-access-key", "AWS access key")
+        };
+        let verification = if n == 1 { "active" } else { "unknown" };
+        findings.push(format!(
+            "('{id}', '{tenant}', '{rule}', '{name}', 'critical', 'hmac-{n}', 'preview{n}', 'fp-{n}', \
+             'unresolved', NULL, '{verification}', NULL, {at}, {at}, {at})",
+            at = 1000 + n
+        ));
+        for (file, line) in [(format!("config/App{n}.env"), 3), ("README.md".to_owned(), n)] {
+            locations.push(format!(
+                "('{id}', '{resource}', '{file}', 'c0ffee{n}', {line}, 'Dev', 'dev@example.com', {at}, \
+                 'https://gitlab.example.com/acme/api/-/blob/c0ffee{n}/{file}#L{line}', NULL, {at})",
+                at = 2000 + n
+            ));
+        }
+    }
+    env.execute_sql(&format!(
+        "INSERT INTO findings (id, tenant_id, rule_id, rule_name, severity, value_hmac, preview, \
+         fingerprint, status, remarks, verification, verified_at, first_seen_at, last_seen_at, \
+         updated_at) VALUES {}",
+        findings.join(", ")
+    ))
+    .await;
+    env.execute_sql(&format!(
+        "INSERT INTO finding_locations (finding_id, resource_id, file_path, commit_sha, line, \
+         author_name, author_email, committed_at, link, scan_run_id, first_seen_at) VALUES {}",
+        locations.join(", ")
+    ))
+    .await;
+    source
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().chars().last().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn findings_are_paged_with_their_total_and_filtered_by_rule_verification_and_path() {
+    let (env, connection) = setup().await;
+    let source = seed_findings(&env, &connection).await;
+    let key = &env.admin_key;
+    let get = |query: String| {
+        let env = &env;
+        async move {
+            let reply = env
+                .call(
+                    "GET",
+                    &format!("/api/v2/secret-scanning/findings?{query}"),
+                    key,
+                    None,
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{query}: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            reply.json()
+        }
+    };
+
+    let first = get("limit=3".to_owned()).await;
+    assert_eq!(first["totalCount"], 7);
+    assert_eq!(ids(&first), ["7", "6", "5"], "newest first");
+    for finding in first["findings"].as_array().unwrap() {
+        let locations = finding["locations"].as_array().unwrap();
+        assert_eq!(locations.len(), 2, "{finding}");
+        assert_eq!(locations[0]["resourceName"], "acme/api");
+        assert_eq!(locations[0]["dataSourceId"], source.as_str());
+        assert_eq!(locations[0]["projectId"], "101");
+        assert_eq!(
+            finding["file"], locations[0]["file"],
+            "the earliest location leads"
+        );
+    }
+    assert_eq!(ids(&get("offset=3&limit=3".to_owned()).await), ["4", "3", "2"]);
+    let last = get("offset=6&limit=3".to_owned()).await;
+    assert_eq!(
+        (ids(&last), last["totalCount"].clone()),
+        (vec!["1".to_owned()], json!(7))
+    );
+    for beyond in ["offset=7", "offset=1000"] {
+        let empty = get(beyond.to_owned()).await;
+        assert_eq!(empty["findings"], json!([]), "{beyond}");
+        assert_eq!(empty["totalCount"], 7, "{beyond}");
+    }
+    let all = get(String::new()).await;
+    assert_eq!(
+        (
+            all["findings"].as_array().unwrap().len(),
+            all["totalCount"].clone()
+        ),
+        (7, json!(7))
+    );
+    assert_eq!(
+        get("limit=100".to_owned()).await["findings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+
+    let aws = get("rule=aws-access-key&limit=2".to_owned()).await;
+    assert_eq!(
+        (ids(&aws), aws["totalCount"].clone()),
+        (vec!["6".to_owned(), "4".to_owned()], json!(3))
+    );
+    let active = get("verification=active".to_owned()).await;
+    assert_eq!(
+        (ids(&active), active["totalCount"].clone()),
+        (vec!["1".to_owned()], json!(1))
+    );
+    let by_path = get("path=APP3.ENV".to_owned()).await;
+    assert_eq!(ids(&by_path), ["3"], "a path matches in any letter case");
+    assert_eq!(get("path=readme".to_owned()).await["totalCount"], 7);
+    assert_eq!(
+        get("path=%25".to_owned()).await["totalCount"],
+        0,
+        "a % is a character, not a wildcard"
+    );
+    assert_eq!(get("path=App_".to_owned()).await["totalCount"], 0, "so is a _");
+    let combined = get(format!(
+        "dataSourceId={source}&rule=gitlab-pat&path=config/&status=unresolved"
+    ))
+    .await;
+    assert_eq!(ids(&combined), ["7", "5", "3", "1"]);
+    assert_eq!(get("rule=nothing-like-it".to_owned()).await["totalCount"], 0);
+
+    for bad in ["verification=maybe", "limit=0", "limit=101", "offset=-1"] {
+        let reply = env
+            .call(
+                "GET",
+                &format!("/api/v2/secret-scanning/findings?{bad}"),
+                key,
+                None,
+            )
+            .await;
+        let body = reply.error(422, "ValidationFailure");
+        assert!(
+            body["details"].as_array().is_some_and(|d| !d.is_empty()),
+            "{bad}: {body}"
+        );
+    }
+    let long = env
+        .call(
+            "GET",
+            &format!("/api/v2/secret-scanning/findings?rule={}", "r".repeat(200)),
+            key,
+            None,
+        )
+        .await;
+    long.error(422, "ValidationFailure");
+
+    // The export takes the same filters and every match, with no page.
+    let export = env
+        .call(
+            "GET",
+            "/api/v2/secret-scanning/findings/export?format=json&rule=gitlab-pat",
+            key,
+            None,
+        )
+        .await;
+    assert_eq!(export.status, 200);
+    let exported = export.json();
+    assert_eq!(exported["totalCount"], 4);
+    assert_eq!(exported["findings"].as_array().unwrap().len(), 4);
+    let csv = env
+        .call(
+            "GET",
+            "/api/v2/secret-scanning/findings/export?format=csv&path=app7",
+            key,
+            None,
+        )
+        .await;
+    let csv = String::from_utf8_lossy(&csv.body).into_owned();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2,
+        "a header and the finding's two locations: {csv}"
+    );
 }

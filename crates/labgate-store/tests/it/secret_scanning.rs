@@ -374,3 +374,88 @@ async fn one_value_is_one_finding_with_many_locations() {
         .unwrap();
     assert_eq!(left.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), vec!["f1"]);
 }
+
+#[tokio::test]
+async fn findings_page_with_their_total_and_locations_come_in_batches() {
+    let (store, _db, acme) = setup().await;
+    store
+        .insert_scan_data_source(&source("s1", &acme, "repos", "c1"))
+        .await
+        .unwrap();
+    store
+        .upsert_scan_resource(&resource("r1", "s1", 41, "acme/api"))
+        .await
+        .unwrap();
+    // More findings than one batch of the locations' query takes.
+    let count = 501;
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let id = format!("f{n:04}");
+        store
+            .upsert_finding(&finding(&id, &acme, &format!("h{n}"), 100 + n))
+            .await
+            .unwrap();
+        let file = if n == 7 {
+            "src/100%_Done.env".to_owned()
+        } else {
+            format!("src/app{n}.env")
+        };
+        store
+            .insert_finding_location(&location(&id, "r1", &file, "c0ffee"))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let located = store.finding_locations(&ids).await.unwrap();
+    assert_eq!(located.len(), 501, "every location, across batches");
+    assert!(
+        located
+            .iter()
+            .all(|l| l.resource_path == "acme/api" && l.data_source_id == "s1" && l.gitlab_project_id == 41)
+    );
+
+    let everything = FindingFilter::default();
+    let (first, total) = store.list_findings_page(&acme, &everything, 0, 3).await.unwrap();
+    assert_eq!(total, 501);
+    assert_eq!(
+        first.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["f0500", "f0499", "f0498"],
+        "newest first"
+    );
+    let (last, total) = store
+        .list_findings_page(&acme, &everything, 500, 3)
+        .await
+        .unwrap();
+    assert_eq!((last.len(), total), (1, 501));
+    assert_eq!(last[0].id, "f0000");
+    let (beyond, total) = store
+        .list_findings_page(&acme, &everything, i64::MAX as u64, 100)
+        .await
+        .unwrap();
+    assert_eq!((beyond.len(), total), (0, 501));
+
+    let by_path = |path: &'static str| FindingFilter {
+        path_contains: Some(path),
+        ..FindingFilter::default()
+    };
+    for (part, expected) in [
+        ("100%_d", 1),
+        ("%", 1),
+        ("_", 1),
+        ("APP12.", 1),
+        ("app1", 111),
+        ("nothing", 0),
+    ] {
+        let (_, total) = store
+            .list_findings_page(&acme, &by_path(part), 0, 1)
+            .await
+            .unwrap();
+        assert_eq!(total, expected, "{part}");
+    }
+    let other = tenant(&store, "other").await;
+    let (theirs, total) = store
+        .list_findings_page(&other, &everything, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((theirs.len(), total), (0, 0));
+}

@@ -21,6 +21,8 @@ const GITLAB_TOKEN: &str = "glpat-uiUIuiUIuiUIuiUI1234";
 const FORM_TOKEN: &str = "glpat-formFORMformFORM5678";
 const OAUTH_APP_UID: &str = "labgate-ui-app";
 const OAUTH_APP_SECRET: &str = "gloas-labgate-ui-secret";
+/// Committed to `leaks/service`: never shown by labgate (the browser test checks every page).
+const PLANTED_TOKEN: &str = "glpat-Hx7bQ2nV9cLm4Tp8Rw3K";
 const CALLBACK_PATH: &str = "/organization/app-connections/gitlab/oauth/callback";
 
 pub(crate) fn workspace_root() -> PathBuf {
@@ -113,6 +115,15 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
             .group("acme", "Acme")
             .project("acme/api", "API")
             .member("acme", "alice", 40)
+            // A repository with a token committed to it, for secret scanning.
+            .group("leaks", "Leaks")
+            .project("leaks/service", "Service")
+            .file(
+                "leaks/service",
+                "config/deploy.env",
+                &format!("GITLAB_TOKEN={PLANTED_TOKEN}\n"),
+            )
+            .member("leaks", "alice", 30)
             .oauth_app(SeedOAuthApp {
                 name: "labgate".into(),
                 uid: Some(OAUTH_APP_UID.into()),
@@ -337,6 +348,7 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
             .env("LABGATE_UI_ADMIN_PASSWORD", PASSWORD)
             .env("LABGATE_UI_READER_EMAIL", reader_email)
             .env("LABGATE_UI_READER_PASSWORD", PASSWORD)
+            .env("LABGATE_UI_PLANTED_TOKEN", PLANTED_TOKEN)
             .output()
             .unwrap();
         let printed = format!("{}{}", stdout(&output), stderr(&output));
@@ -381,12 +393,16 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
     for name in ADMIN_PAGES_SCREENSHOTS {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
+    for name in SCANNING_SCREENSHOTS {
+        assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
 
     let (status, logs) = server.stop();
     assert!(status.success(), "{logs}");
     assert!(!logs.contains(PASSWORD), "passwords are never logged");
     assert!(!logs.contains(&carol_password));
     assert!(!logs.contains(FORM_TOKEN), "tokens are never logged");
+    assert!(!logs.contains(PLANTED_TOKEN), "found secrets are never logged");
 }
 
 // The tenant administration pages (ui-tests/admin.test.js) run in a tenant of their own, empty
@@ -406,6 +422,21 @@ const SECRETS_SCREENSHOTS: [&str; 12] = [
     "secret-sync-succeeded",
     "secret-syncs-list-dark",
     "secrets-reader",
+];
+
+// ui-tests/secret-scanning.test.js: data sources, scans followed live, findings and triage.
+const SCANNING_SCREENSHOTS: [&str; 11] = [
+    "scanning-empty",
+    "scanning-sources",
+    "scanning-source-invalid",
+    "scanning-live",
+    "scanning-source-scanned",
+    "scanning-source-scanned-dark",
+    "scanning-findings",
+    "scanning-findings-dark",
+    "scanning-finding-triage",
+    "scanning-findings-filtered",
+    "scanning-findings-reader",
 ];
 
 const ADMIN_PAGES_SCREENSHOTS: [&str; 8] = [

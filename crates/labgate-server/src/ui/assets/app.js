@@ -237,11 +237,13 @@
         bar.max = job.max;
         bar.value = job.value;
       }
-      bar.className = "bar-" + job.state;
+      bar.className = job.barClass || "bar-" + job.state;
       bar.setAttribute("aria-label", job.progress);
     }
     var phase = holder.querySelector("[data-job-phase]");
     if (phase) phase.textContent = job.progress;
+    var counts = holder.querySelector("[data-job-counts]");
+    if (counts && job.counts !== undefined) counts.textContent = job.counts;
     var finished = holder.querySelector("[data-job-finished]");
     if (finished && job.finishedAt && !finished.querySelector("time")) {
       var time = document.createElement("time");
