@@ -1254,6 +1254,23 @@ impl Connections {
         })
     }
 
+    /// How the connection's instance is reached (its CA bundle and proxy) and the SSRF policy
+    /// that applies, for transports other than the HTTP client (git).
+    pub(crate) async fn reach_settings(
+        &self,
+        connection: &Connection,
+    ) -> Result<(InstanceSettings, Arc<NetworkPolicy>)> {
+        let settings = self
+            .instances
+            .settings_for(
+                &connection.tenant_id,
+                connection.instance_id.as_ref(),
+                &connection.instance_url,
+            )
+            .await?;
+        Ok((settings, self.policy.clone()))
+    }
+
     /// Queues `connection.status_changed` for the tenant's subscribers.
     async fn emit_status(&self, connection: &Connection, from: ConnectionStatus, reason: &str) -> Result<()> {
         self.webhooks

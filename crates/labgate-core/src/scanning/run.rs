@@ -12,7 +12,7 @@ use labgate_store::{FindingLocationRecord, FindingRecord, ScanRunUpdate, StoreEr
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use super::git::{Remote, clone_url};
+use super::git::{FetchError, GitTransport, Remote, clone_url};
 use super::{DataSource, Resource, ScanRun, SecretScanning};
 use crate::connections::GitLabSession;
 use crate::connections::LeakRotation;
@@ -436,11 +436,19 @@ impl SecretScanning {
                 .clone()
                 .unwrap_or_else(|| "labgate".to_owned()),
         };
+        let url = clone_url(&connection.instance_url, &resource.path);
+        let (instance, policy) = self.connections.reach_settings(connection).await?;
+        let transport = GitTransport::prepare(&url, &instance, &policy, self.settings.cache.root())
+            .await
+            .map_err(|error| match error {
+                FetchError::Refused(_) | FetchError::Url(_) => CoreError::Conflict(error.to_string()),
+                other => CoreError::Unavailable(other.to_string()),
+            })?;
         let remote = Remote {
-            url: clone_url(&connection.instance_url, &resource.path),
+            url,
             username: &username,
             token: session.credential.secret(),
-            ca_file: None,
+            transport: &transport,
         };
         let dir = self
             .settings

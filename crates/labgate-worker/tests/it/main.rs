@@ -16,6 +16,7 @@ async fn env() -> TestEnv {
 
 mod connections;
 mod leaks;
+mod scan_transport;
 mod secret_scanning;
 mod secret_syncs;
 mod webhooks;
