@@ -297,6 +297,9 @@ impl SecretScanning {
         let mut outcome = RepoOutcome::default();
         let mut done = 0;
         let mut failures = Vec::new();
+        // Whether trying again may help: not when every failure was a refusal (an address the
+        // SSRF guard refuses stays refused until an operator allows it).
+        let mut retryable = false;
         self.progress(
             job,
             owner,
@@ -329,6 +332,7 @@ impl SecretScanning {
                 }
                 Err(error) => {
                     tracing::warn!(resource = %resource.path, error = %error, "a repository could not be scanned");
+                    retryable |= !matches!(error, CoreError::Conflict(_));
                     failures.push(format!("{}: {error}", resource.path));
                 }
             }
@@ -347,14 +351,18 @@ impl SecretScanning {
         drop(scans);
         self.rotate_leaked(&source.tenant_id, leaked.take()).await;
         if failures.is_empty() {
-            Ok(outcome)
+            return Ok(outcome);
+        }
+        let message = format!(
+            "{} of {total} repositories could not be scanned ({}); {} finding(s) stored from the others",
+            failures.len(),
+            failures.join("; "),
+            outcome.seen
+        );
+        if retryable {
+            Err(CoreError::Unavailable(message))
         } else {
-            Err(CoreError::Unavailable(format!(
-                "{} of {total} repositories could not be scanned ({}); {} finding(s) stored from the others",
-                failures.len(),
-                failures.join("; "),
-                outcome.seen
-            )))
+            Err(CoreError::Conflict(message))
         }
     }
 

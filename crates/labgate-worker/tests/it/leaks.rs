@@ -491,4 +491,10 @@ async fn a_leaked_oauth_access_token_compromises_its_connection_and_a_refresh_re
             .iter()
             .any(|data| data["fromStatus"] == "compromised" && data["toStatus"] == "active")
     );
+
+    // The leaked token is no longer the connection's: scanning it again leaves the connection be.
+    scan_acme(&env, &services, &alice).await;
+    let after = connections.get(&env.admin, &oauth.id).await.unwrap();
+    assert_eq!(after.status, ConnectionStatus::Active);
+    assert_eq!(after.version, rotated.version);
 }

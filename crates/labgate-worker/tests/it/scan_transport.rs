@@ -190,6 +190,7 @@ async fn a_fetch_from_an_instance_name_that_resolves_to_an_internal_address_is_r
         .unwrap()
         .scans;
     let refused = scans.iter().find(|s| s.id == scan.id).unwrap();
+    assert_eq!(refused.status, ScanStatus::Failed, "a refusal is not retried");
     let message = refused.status_message.clone().unwrap_or_default();
     assert!(
         message.contains("refused to connect to gitlab.internal: the name resolves to an internal address")
