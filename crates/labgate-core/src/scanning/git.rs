@@ -176,9 +176,22 @@ fn write_ca_file(scratch: &Path, pem: &str) -> Result<tempfile::NamedTempFile, F
         .tempfile_in(scratch)
         .map_err(failed)?;
     file.write_all(pem.as_bytes()).map_err(failed)?;
+    // git's `http.sslCAInfo` replaces its trusted roots, while the instance's bundle is trusted
+    // on top of the public ones (as by labgate's HTTP client): the system's roots go in too.
+    if let Some(system) = SYSTEM_CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok()) {
+        file.write_all(b"\n").map_err(failed)?;
+        file.write_all(&system).map_err(failed)?;
+    }
     file.flush().map_err(failed)?;
     Ok(file)
 }
+
+/// Where systems keep their public CA roots (Debian and Alpine, Red Hat, macOS and the BSDs).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
 
 /// The clone URL of a project from the instance URL as configured (path prefix and host kept).
 pub fn clone_url(instance_url: &str, project_path: &str) -> String {

@@ -11,7 +11,7 @@ use labgate_proto::secret_scanning::{
     CreateDataSourceRequest, GitLabDataSourceConfig, ScanScope, ScanStatus,
 };
 use labgate_testkit::sim::{ALICE_TOKEN, standard_seed};
-use labgate_testkit::{HostTable, TestEnv};
+use labgate_testkit::{HostTable, RecordingProxy, TestEnv};
 
 const LEAKED: &str = "glpat-Zq3vN8xPm2Lk7Rt4Wy9B";
 
@@ -199,5 +199,53 @@ async fn a_fetch_from_an_instance_name_that_resolves_to_an_internal_address_is_r
     );
     assert!(!message.contains("10.44.0.9"), "{message}");
     assert_eq!(mirrors(&env), 0, "git never ran");
+    assert_eq!(env.sim().requests().matching("GET", "info/refs"), git_requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_goes_through_the_proxy_registered_for_the_instance() {
+    let env = TestEnv::builder().sim(seed()).build().await;
+    let connection = alice(&env, env.sim().url()).await;
+    let services = scanning_services(&env);
+    let source = acme_source(&services, &env, &connection).await;
+    let resource = services
+        .secret_scanning
+        .resources(&env.admin, &source)
+        .await
+        .unwrap()
+        .resources
+        .into_iter()
+        .find(|r| r.name == "acme/website")
+        .unwrap();
+    let proxy = RecordingProxy::start().await;
+    env.services
+        .instances
+        .create(
+            &env.admin,
+            labgate_proto::instances::CreateGitLabInstanceRequest {
+                url: env.sim().url().to_owned(),
+                kind: None,
+                oauth_client_id: None,
+                oauth_client_secret: None,
+                ca_bundle: None,
+                proxy_url: Some(proxy.url()),
+            },
+        )
+        .await
+        .unwrap();
+    let git_requests = env.sim().requests().matching("GET", "info/refs");
+    services
+        .secret_scanning
+        .trigger_resource_scan(&env.admin, &source, &resource.id)
+        .await
+        .unwrap();
+    worker(&services).run_once().await.unwrap().unwrap();
+    // The recording proxy reaches nothing: git asked it, and never the instance directly.
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .any(|line| line.starts_with("GET ") && line.contains("/acme/website.git/info/refs")),
+        "{seen:?}"
+    );
     assert_eq!(env.sim().requests().matching("GET", "info/refs"), git_requests);
 }
