@@ -498,3 +498,74 @@ async fn a_leaked_oauth_access_token_compromises_its_connection_and_a_refresh_re
     assert_eq!(after.status, ConnectionStatus::Active);
     assert_eq!(after.version, rotated.version);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_oauth_refresh_token_is_recognised_and_replaced_at_once_with_auto_rotate() {
+    let env = TestEnv::builder()
+        .sim(standard_seed().build())
+        .oauth()
+        .build()
+        .await;
+    let alice = token_connection(&env, "alice", ALICE_TOKEN, false).await;
+    let oauth = env.connect_oauth("alice-oauth", "alice", None).await;
+    let connections = &env.services.connections;
+    connections
+        .update(
+            &env.admin,
+            &oauth.id,
+            UpdateConnectionRequest {
+                auto_rotate: Some(true),
+                ..UpdateConnectionRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let access = handed_out(&env, &oauth.id).await;
+    let refresh = env
+        .services
+        .vault
+        .get_secret(&labgate_core::vault::SecretSlot {
+            tenant_id: env.admin.tenant_id.as_str(),
+            owner_table: "app_connections",
+            owner_id: &oauth.id,
+            field: "refreshToken",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    commit(
+        &env,
+        "acme/website",
+        "ci.env",
+        &format!("GITLAB_REFRESH_TOKEN = \"{}\"\n", refresh.expose_secret()),
+    );
+    let services = scanning_services(&env);
+    scan_acme(&env, &services, &alice).await;
+
+    let rotated = connections.get(&env.admin, &oauth.id).await.unwrap();
+    assert_eq!(
+        rotated.status,
+        ConnectionStatus::Active,
+        "{:?}",
+        rotated.status_reason
+    );
+    let events = connections
+        .events(&env.admin, &oauth.id, 0, 50)
+        .await
+        .unwrap()
+        .events;
+    let kinds: Vec<_> = events.iter().rev().map(|e| (e.kind, e.to_status)).collect();
+    assert!(
+        kinds.ends_with(&[
+            (
+                ConnectionEventKind::StatusChanged,
+                Some(ConnectionStatus::Compromised)
+            ),
+            (ConnectionEventKind::Rotated, Some(ConnectionStatus::Active)),
+        ]),
+        "{kinds:?}"
+    );
+    // GitLab revoked the pair the leaked refresh token belonged to.
+    assert!(!works(&env, Credential::OAuth(access)).await);
+    assert!(works(&env, Credential::OAuth(handed_out(&env, &oauth.id).await)).await);
+}
