@@ -23,6 +23,9 @@ pub enum LeakRotation {
     NotAutomatic,
     /// The leaked token was replaced meanwhile (another rotation, new credentials).
     AlreadyReplaced,
+    /// Another token change holds the connection (a rotation under way, new credentials given
+    /// meanwhile): it settles the leak, or the next scan tries again.
+    Deferred,
     /// The rotation did not happen; the connection stays as the reason says.
     Failed { reason: String },
 }
@@ -108,6 +111,10 @@ impl Connections {
         };
         let after = match outcome {
             Ok(after) => after,
+            Err(CoreError::Conflict(reason)) => {
+                tracing::info!(connection_id = %connection.id, reason = %reason, "the rotation of a leaked token waits for another token change");
+                return Ok(LeakRotation::Deferred);
+            }
             Err(error) => {
                 tracing::warn!(connection_id = %connection.id, error = %error, "a leaked token could not be rotated");
                 let reason = error.to_string();

@@ -388,7 +388,7 @@ impl SecretScanning {
                 Ok(LeakRotation::Failed { reason }) => format!(
                     "connection {connection_id} holds this token and is compromised; its automatic rotation failed: {reason}"
                 ),
-                Ok(LeakRotation::AlreadyReplaced) => continue,
+                Ok(LeakRotation::AlreadyReplaced | LeakRotation::Deferred) => continue,
                 Err(error) => {
                     tracing::warn!(connection_id = %connection_id, error = %error, "a leaked connection could not be rotated");
                     continue;

@@ -569,3 +569,49 @@ async fn a_leaked_oauth_refresh_token_is_recognised_and_replaced_at_once_with_au
     assert!(!works(&env, Credential::OAuth(access)).await);
     assert!(works(&env, Credential::OAuth(handed_out(&env, &oauth.id).await)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leak_found_while_another_rotation_holds_the_connection_waits_for_it_then_rotates() {
+    let env = TestEnv::builder().sim(seed().build()).build().await;
+    let alice = token_connection(&env, "alice", ALICE_TOKEN, false).await;
+    let bob = token_connection(&env, "bob", BOB_LEAKED, true).await;
+    // A rotation that a process started moments ago holds the connection's journal lock.
+    env.store
+        .insert_journal(&labgate_store::NewJournalEntry {
+            id: labgate_core::ids::JournalId::generate().as_str(),
+            tenant_id: env.admin.tenant_id.as_str(),
+            connection_id: &bob,
+            operation: "rotate",
+            job_id: None,
+            now: labgate_core::clock::Clock::now(env.clock.as_ref()).unix_timestamp() * 1_000,
+        })
+        .await
+        .unwrap();
+    let services = scanning_services(&env);
+    scan_acme(&env, &services, &alice).await;
+    let connections = &env.services.connections;
+    let waiting = connections.get(&env.admin, &bob).await.unwrap();
+    assert_eq!(waiting.status, ConnectionStatus::Compromised);
+    assert!(
+        !waiting
+            .status_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failed"),
+        "{:?}",
+        waiting.status_reason
+    );
+
+    // That rotation never sent its request and its process is gone: the next scan rotates.
+    env.clock.advance_ms(10 * 60_000);
+    scan_acme(&env, &services, &alice).await;
+    let rotated = connections.get(&env.admin, &bob).await.unwrap();
+    assert_eq!(
+        rotated.status,
+        ConnectionStatus::Active,
+        "{:?}",
+        rotated.status_reason
+    );
+    assert!(!works(&env, Credential::PrivateToken(BOB_LEAKED.into())).await);
+    assert!(works(&env, Credential::PrivateToken(handed_out(&env, &bob).await)).await);
+}
