@@ -314,7 +314,7 @@ pub struct CreateConnectionRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<Usage>>)]
     pub usages: Option<Vec<String>>,
-    /// Rotate the token at GitLab before it expires.
+    /// Rotate the token at GitLab before it expires, and at once when a scan finds it leaked.
     #[serde(default)]
     pub auto_rotate: Option<bool>,
     /// How many days before expiry to rotate (1–365, default 7).
@@ -346,6 +346,9 @@ pub struct UpdateConnectionRequest {
     pub gateway_id: Option<serde_json::Value>,
     #[schema(value_type = Option<Vec<Usage>>)]
     pub usages: Option<Vec<String>>,
+    /// Rotate the token at GitLab before it expires, and at once when a scan finds it leaked. An
+    /// OAuth connection refreshes on its own; with this set, a leak of its access or refresh
+    /// token makes it refresh at once, and GitLab revokes the leaked pair.
     pub auto_rotate: Option<bool>,
     /// How many days before expiry to rotate (1–365).
     #[schema(minimum = 1, maximum = 365)]

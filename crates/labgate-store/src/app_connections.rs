@@ -54,6 +54,10 @@ pub struct ConnectionRecord {
     pub last_used_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// OAuth: HMACs of the current access and refresh tokens (`credentials_hash` names the
+    /// grant's identity), for a scan to recognise either token when it leaks.
+    pub access_token_hash: Option<String>,
+    pub refresh_token_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -208,7 +212,7 @@ const CONNECTION_COLUMNS: &str = "id, tenant_id, name, description, app, method,
      gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, access_level, usages, auto_rotate, \
      rotate_before_days, consecutive_failures, refresh_generation, version, last_checked_at, last_rotated_at, \
      instance_id, external_tenant_id, external_user_id, token_issued_at, next_refresh_at, last_used_at, created_at, \
-     updated_at";
+     updated_at, access_token_hash, refresh_token_hash";
 const EVENT_COLUMNS: &str = "id, tenant_id, connection_id, kind, from_status, to_status, reason, created_at";
 const JOURNAL_COLUMNS: &str =
     "id, tenant_id, connection_id, operation, state, sealed_answer, job_id, created_at, updated_at";
@@ -218,9 +222,9 @@ const INSERT_CONNECTION: &str = "INSERT INTO app_connections (id, tenant_id, nam
      token_name, token_id, gitlab_user_id, gitlab_username, gitlab_bot, resource_kind, resource_id, resource_path, \
      access_level, usages, auto_rotate, rotate_before_days, consecutive_failures, refresh_generation, version, \
      last_checked_at, last_rotated_at, instance_id, external_tenant_id, external_user_id, token_issued_at, \
-     next_refresh_at, last_used_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, \
-     $36, $37, $38, $39)";
+     next_refresh_at, last_used_at, created_at, updated_at, access_token_hash, refresh_token_hash) VALUES ($1, $2, $3, \
+     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
+     $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41)";
 
 /// Saves everything a person or a check changes; `last_used_at` is not among it (see
 /// [`Store::record_connection_use`]).
@@ -231,7 +235,8 @@ const UPDATE_CONNECTION: &str = "UPDATE app_connections SET name = $1, descripti
      usages = $20, auto_rotate = $21, rotate_before_days = $22, consecutive_failures = $23, \
      refresh_generation = $24, version = $25, last_checked_at = $26, last_rotated_at = $27, instance_id = $28, \
      external_tenant_id = $29, external_user_id = $30, token_issued_at = $31, next_refresh_at = $32, \
-     updated_at = $33 WHERE tenant_id = $34 AND id = $35 AND version = $36";
+     updated_at = $33, access_token_hash = $34, refresh_token_hash = $35 WHERE tenant_id = $36 AND id = $37 \
+     AND version = $38";
 
 macro_rules! bind_connection_insert {
     ($query:expr, $r:expr) => {
@@ -275,6 +280,8 @@ macro_rules! bind_connection_insert {
             .bind($r.last_used_at)
             .bind($r.created_at)
             .bind($r.updated_at)
+            .bind(&$r.access_token_hash)
+            .bind(&$r.refresh_token_hash)
     };
 }
 
@@ -314,6 +321,8 @@ macro_rules! bind_connection_update {
             .bind($r.token_issued_at)
             .bind($r.next_refresh_at)
             .bind($r.updated_at)
+            .bind(&$r.access_token_hash)
+            .bind(&$r.refresh_token_hash)
             .bind(&$r.tenant_id)
             .bind(&$r.id)
             .bind($expected)
@@ -497,15 +506,17 @@ impl Store {
         )
     }
 
-    /// The ids of a tenant's connections whose credentials hash is `hash`: the connections
-    /// whose token a scan found leaked.
+    /// The ids of a tenant's connections holding a token whose HMAC is `hash` (an access
+    /// token's credentials hash, an OAuth connection's current access or refresh token): the
+    /// connections whose token a scan found leaked.
     pub async fn connection_ids_by_credentials_hash(
         &self,
         tenant_id: &str,
         hash: &str,
     ) -> Result<Vec<String>> {
         Ok(on_pool!(self, pool => sqlx::query_scalar::<_, String>(
-            "SELECT id FROM app_connections WHERE tenant_id = $1 AND credentials_hash = $2 ORDER BY id",
+            "SELECT id FROM app_connections WHERE tenant_id = $1 AND (credentials_hash = $2 \
+             OR access_token_hash = $2 OR refresh_token_hash = $2) ORDER BY id",
         )
         .bind(tenant_id)
         .bind(hash)

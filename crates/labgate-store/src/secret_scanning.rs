@@ -18,6 +18,13 @@ pub struct ScanDataSourceRecord {
     pub updated_at: i64,
 }
 
+#[derive(sqlx::FromRow)]
+struct DueSourceRow {
+    #[sqlx(flatten)]
+    source: ScanDataSourceRecord,
+    last_full_scan_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ScanResourceRecord {
     pub id: String,
@@ -618,6 +625,44 @@ impl Store {
             .await
             .map(|_| ())?);
         Ok(())
+    }
+
+    /// Every tenant's data sources with automatic scans whose latest full scan (else their
+    /// creation) is at or before `before` and that have no scan queued or running, after
+    /// `after_id` in id order: the ones a periodic full scan may be due for. Answers each source
+    /// with the time of that latest full scan or creation.
+    pub async fn auto_scan_sources_due(
+        &self,
+        before: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(ScanDataSourceRecord, i64)>> {
+        let columns = SOURCE_COLUMNS
+            .split(',')
+            .map(|column| format!("d.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, COALESCE((SELECT MAX(r.created_at) FROM scan_runs r \
+               WHERE r.data_source_id = d.id AND r.kind = 'full'), d.created_at) AS last_full_scan_at \
+             FROM scan_data_sources d \
+             WHERE d.is_auto_scan_enabled = 1 AND d.id > $1 \
+               AND NOT EXISTS (SELECT 1 FROM scan_runs q WHERE q.data_source_id = d.id \
+                 AND q.status IN ('queued', 'scanning')) \
+               AND COALESCE((SELECT MAX(r.created_at) FROM scan_runs r \
+                 WHERE r.data_source_id = d.id AND r.kind = 'full'), d.created_at) <= $2 \
+             ORDER BY d.id LIMIT $3"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, DueSourceRow>(&sql)
+            .bind(after_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.source, row.last_full_scan_at))
+            .collect())
     }
 
     /// Sets a finding's triage status and remarks.

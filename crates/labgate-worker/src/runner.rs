@@ -41,6 +41,9 @@ pub struct WorkerSettings {
     pub health_interval: Duration,
     /// Time between looks for OAuth connections whose proactive refresh is due (jittered ±10%).
     pub refresh_interval: Duration,
+    /// Time between full scans of a data source with automatic scans on
+    /// (`LABGATE_SCAN_INTERVAL`).
+    pub scan_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -61,6 +64,7 @@ impl Default for WorkerSettings {
             event_retention: Duration::from_secs(365 * 24 * 3_600),
             health_interval: Duration::from_secs(6 * 3_600),
             refresh_interval: Duration::from_secs(60),
+            scan_interval: Duration::from_secs(24 * 3_600),
         }
     }
 }
@@ -194,6 +198,9 @@ pub fn default_handlers(
             kind: JobKind::SecretSyncRemove,
         }),
         Arc::new(crate::secret_scanning::SecretScanJob),
+        Arc::new(crate::secret_scanning::ScanSchedule {
+            interval: settings.scan_interval,
+        }),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
 }
@@ -236,6 +243,8 @@ impl Worker {
         jobs.enqueue(&JobSpec::recurring(JobKind::WebhooksDeliver))
             .await?;
         jobs.enqueue(&JobSpec::recurring(JobKind::ConnectionsRefresh))
+            .await?;
+        jobs.enqueue(&JobSpec::recurring(JobKind::SecretScanSchedule))
             .await?;
         // Finishes rotations a crash interrupted, then schedules the health sweep a few minutes
         // out (jittered) so replicas starting together do not all hit GitLab at once.

@@ -1,11 +1,14 @@
 //! Secret scanning jobs: one scan run of a data source (all of its repositories, or one), through
-//! core's service.
+//! core's service; and the recurring sweep that queues the periodic full scans of data sources
+//! with automatic scans on.
+
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use labgate_core::jobs::JobKind;
 use labgate_core::scanning::JobEnd;
 
-use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome};
+use crate::runner::{JobContext, JobFailure, JobHandler, JobOutcome, span};
 
 /// Runs `secret-scanning.scan` jobs.
 pub struct SecretScanJob;
@@ -23,6 +26,46 @@ impl JobHandler for SecretScanJob {
                 JobEnd::Retry { message } => Err(JobFailure::retry(message)),
                 JobEnd::Failed { message } => Err(JobFailure::permanent(message)),
             }
+        })
+    }
+}
+
+/// Queues a full scan of each data source with automatic scans on whose latest full scan is
+/// older than `interval` (and none queued or running), then runs again a twenty-fourth of the
+/// interval later (between a minute and an hour, jittered ±10%), so a source waits little past
+/// its interval.
+pub struct ScanSchedule {
+    pub interval: Duration,
+}
+
+impl ScanSchedule {
+    fn next_sweep(&self) -> Duration {
+        let period = (self.interval / 24).clamp(Duration::from_secs(60), Duration::from_secs(3_600));
+        labgate_gitlab::jittered(period, 0.1)
+    }
+}
+
+impl JobHandler for ScanSchedule {
+    fn kind(&self) -> JobKind {
+        JobKind::SecretScanSchedule
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let queued = context
+                .services()
+                .secret_scanning
+                .queue_due_scans(span(self.interval))
+                .await
+                .map_err(|error| {
+                    JobFailure::retry(format!("the scheduled scans could not be queued: {error}"))
+                })?;
+            if queued > 0 {
+                tracing::info!(queued, "queued scheduled full scans");
+            }
+            Ok(JobOutcome {
+                run_again_after: Some(self.next_sweep()),
+            })
         })
     }
 }

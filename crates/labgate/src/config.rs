@@ -91,6 +91,9 @@ pub struct Settings {
     pub scan_cache_max_mb: u64,
     /// Repositories of one full scan fetched and scanned at the same time.
     pub scan_parallelism: u32,
+    /// Time between full scans of data sources with automatic scans on: a number with a unit
+    /// (`90m`, `24h`, `7d`).
+    pub scan_interval: String,
 }
 
 impl Default for Settings {
@@ -139,6 +142,7 @@ impl Default for Settings {
             scan_cache_dir: None,
             scan_cache_max_mb: 10_240,
             scan_parallelism: 2,
+            scan_interval: "24h".to_owned(),
         }
     }
 }
@@ -249,6 +253,7 @@ const SETTING_KEYS: &[&str] = &[
     "scan_cache_dir",
     "scan_cache_max_mb",
     "scan_parallelism",
+    "scan_interval",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -300,6 +305,7 @@ pub struct Config {
     pub scan_cache_dir: PathBuf,
     pub scan_cache_max_bytes: u64,
     pub scan_parallelism: usize,
+    pub scan_interval: Duration,
     pub shutdown_timeout: Duration,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -871,6 +877,12 @@ fn resolve(
     if settings.scan_parallelism == 0 || settings.scan_parallelism > 64 {
         bail!("{} must be between 1 and 64", origins.get("scan_parallelism"));
     }
+    let Some(scan_interval) = parse_interval(&settings.scan_interval) else {
+        bail!(
+            "{} must be a whole number with a unit, at least a minute (e.g. 90m, 24h, 7d)",
+            origins.get("scan_interval")
+        );
+    };
     if settings.ui_session_hours == 0 || settings.ui_session_hours > 720 {
         bail!("{} must be between 1 and 720", origins.get("ui_session_hours"));
     }
@@ -916,6 +928,7 @@ fn resolve(
         scan_cache_dir,
         scan_cache_max_bytes: settings.scan_cache_max_mb.saturating_mul(1024 * 1024),
         scan_parallelism: settings.scan_parallelism as usize,
+        scan_interval,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         auth_failures_per_minute: settings.auth_failures_per_minute,
         worker_concurrency: settings.worker_concurrency,
@@ -934,9 +947,36 @@ fn resolve(
     })
 }
 
+/// `90m`, `24h`, `7d` (also `s`): at least a minute.
+fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => number,
+        "m" => number.checked_mul(60)?,
+        "h" => number.checked_mul(3_600)?,
+        "d" => number.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (seconds >= 60).then(|| Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scan_intervals_take_a_unit_and_at_least_a_minute() {
+        assert_eq!(parse_interval("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse_interval("90m"), Some(Duration::from_secs(5_400)));
+        assert_eq!(parse_interval(" 7d "), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_interval("120s"), Some(Duration::from_secs(120)));
+        for refused in ["24", "30s", "h", "-1h", "1w", "", "99999999999999999999d"] {
+            assert_eq!(parse_interval(refused), None, "{refused}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -426,6 +426,7 @@ mod tests {
             next_refresh_at: None,
             created_at: now,
             updated_at: now,
+            token_hashes: None,
         }
     }
 

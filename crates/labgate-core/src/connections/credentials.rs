@@ -495,6 +495,7 @@ pub(crate) mod tests {
             last_used_at: None,
             created_at: now,
             updated_at: now,
+            token_hashes: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod cache;
 pub mod connect_sessions;
 pub mod credentials;
 mod health;
+mod leaks;
 pub mod model;
 pub mod oauth;
 pub(crate) mod reach;
@@ -42,6 +43,7 @@ use cache::CredentialCache;
 pub use cache::{CHANGE_NOTICE_BOUND, CredentialCacheStats, MAX_ENTRY_AGE};
 pub use credentials::CredentialGrant;
 pub use health::{CHECK_INTERVAL, UNREACHABLE_AFTER};
+pub use leaks::LeakRotation;
 use model::{
     AccessTokenType, App, Connection, ConnectionEvent, ConnectionEventKind, ConnectionMethod,
     ConnectionStatus, GitLabIdentity, GitLabResource, Scopes, Usage,
@@ -662,6 +664,7 @@ impl Connections {
             last_used_at: None,
             created_at: now,
             updated_at: now,
+            token_hashes: None,
         };
         apply_token_info(&mut connection, &checked.info);
         (connection.status, connection.status_reason) = health::status_for_token(&checked.info, now);
@@ -979,7 +982,8 @@ impl Connections {
                 ));
             }
         }
-        if next.auto_rotate && !current.auto_rotate {
+        // An OAuth grant is refreshed with its refresh token, whatever its scopes.
+        if next.auto_rotate && !current.auto_rotate && next.method == ConnectionMethod::AccessToken {
             validate::can_self_rotate(&next.scopes)?;
         }
         Ok(())
@@ -1228,41 +1232,6 @@ impl Connections {
         Ok(out)
     }
 
-    /// Marks `compromised` every connection of the tenant whose token has `credentials_hash`
-    /// (a scan found it leaked), with the event and the webhook of any status change. Answers
-    /// the connections that changed.
-    pub(crate) async fn mark_leaked(
-        &self,
-        tenant_id: &TenantId,
-        credentials_hash: &str,
-        reason: &str,
-    ) -> Result<Vec<ConnectionId>> {
-        let ids = self
-            .store
-            .connection_ids_by_credentials_hash(tenant_id.as_str(), credentials_hash)
-            .await?;
-        let mut marked = Vec::new();
-        for id in ids {
-            let current = match self.fetch(tenant_id, &ConnectionId::from_stored(id)).await {
-                Ok(current) => current,
-                Err(CoreError::NotFound(_)) => continue,
-                Err(other) => return Err(other),
-            };
-            if current.status == ConnectionStatus::Compromised {
-                continue;
-            }
-            let mut next = current.clone();
-            next.status = ConnectionStatus::Compromised;
-            next.status_reason = Some(reason.to_owned());
-            let saved = self.save_health(&current, next).await?;
-            if saved.status == ConnectionStatus::Compromised {
-                tracing::warn!(connection_id = %saved.id, "a scan found this connection's token leaked");
-                marked.push(saved.id);
-            }
-        }
-        Ok(marked)
-    }
-
     /// A client and a working credential for one of the tenant's connections, for other
     /// capabilities that call GitLab on its behalf (secret syncs). 409 when the connection has no
     /// working token.
@@ -1283,6 +1252,23 @@ impl Connections {
             client,
             credential,
         })
+    }
+
+    /// How the connection's instance is reached (its CA bundle and proxy) and the SSRF policy
+    /// that applies, for transports other than the HTTP client (git).
+    pub(crate) async fn reach_settings(
+        &self,
+        connection: &Connection,
+    ) -> Result<(InstanceSettings, Arc<NetworkPolicy>)> {
+        let settings = self
+            .instances
+            .settings_for(
+                &connection.tenant_id,
+                connection.instance_id.as_ref(),
+                &connection.instance_url,
+            )
+            .await?;
+        Ok((settings, self.policy.clone()))
     }
 
     /// Queues `connection.status_changed` for the tenant's subscribers.

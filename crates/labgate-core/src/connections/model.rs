@@ -105,6 +105,16 @@ pub struct Connection {
     pub last_used_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// OAuth: HMACs (as `credentials_hash`) of the current access and refresh tokens, so that a
+    /// scan recognises either token; `credentials_hash` names the grant, which outlives them.
+    pub token_hashes: Option<OAuthTokenHashes>,
+}
+
+/// The HMACs of the OAuth tokens a connection holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthTokenHashes {
+    pub access_token: String,
+    pub refresh_token: String,
 }
 
 /// The ids an embedding application knows one of its users by (`tenantId`, `userId`).

@@ -24,7 +24,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::model::{
     App, Connection, ConnectionEventKind, ConnectionMethod, ConnectionStatus, ExternalLabels, GitLabIdentity,
-    Scopes,
+    OAuthTokenHashes, Scopes,
 };
 use super::rows::{connection_row, event_row};
 use super::{
@@ -196,8 +196,9 @@ fn access_token_settings(
     Ok(())
 }
 
-/// What a `PATCH` may change on an OAuth connection: its name and description. New tokens come
-/// from a reconnect through OAuth, and its reach is its scopes, refreshed rather than rotated.
+/// What a `PATCH` may change on an OAuth connection: its name, its description and `autoRotate`
+/// (a refresh at once when a scan finds one of its tokens leaked). New tokens come from a
+/// reconnect through OAuth, and its reach is its scopes, refreshed rather than rotated.
 pub fn check_update(request: &UpdateConnectionRequest) -> Result<()> {
     if request.credentials.is_some() {
         return Err(CoreError::validation(
@@ -206,11 +207,7 @@ pub fn check_update(request: &UpdateConnectionRequest) -> Result<()> {
              (POST /api/v1/app-connections/gitlab/oauth/start)",
         ));
     }
-    access_token_settings(
-        request.auto_rotate,
-        request.rotate_before_days,
-        request.usages.as_deref(),
-    )?;
+    access_token_settings(None, request.rotate_before_days, request.usages.as_deref())?;
     Ok(())
 }
 
@@ -832,9 +829,11 @@ impl Connections {
             last_used_at: None,
             created_at: now,
             updated_at: now,
+            token_hashes: None,
         };
-        tokens.apply_to(&mut connection);
-        let sealed = self.seal_pair(&connection, tokens).await.map_err(failed)?;
+        let keys = self.vault.active_keys(tenant_id.as_str()).await.map_err(failed)?;
+        tokens.apply_to(&mut connection, &keys);
+        let sealed = SealedPair::seal(&keys, &connection, tokens, ms(tokens.received_at)).map_err(failed)?;
         let items = sealed.items(&connection);
         match self
             .store
@@ -897,7 +896,8 @@ impl Connections {
                 ));
             }
             let mut next = current.clone();
-            tokens.apply_to(&mut next);
+            let keys = self.vault.active_keys(tenant_id.as_str()).await.map_err(failed)?;
+            tokens.apply_to(&mut next, &keys);
             next.credentials_hash = self
                 .oauth_credentials_hash(tenant_id, target, user)
                 .await
@@ -924,7 +924,7 @@ impl Connections {
             // The grant being replaced is revoked once the new one is saved: it must not live on at
             // GitLab with nobody holding it.
             let replaced = self.latest_refresh_token(&current).await.map_err(failed)?;
-            let sealed = self.seal_pair(&next, tokens).await.map_err(failed)?;
+            let sealed = SealedPair::seal(&keys, &next, tokens, ms(tokens.received_at)).map_err(failed)?;
             let items = sealed.items(&next);
             let _forget = self.cache.forget_after(&next.id);
             let saved = self
@@ -989,16 +989,6 @@ impl Connections {
             target.client_id
         );
         self.vault.hmac_hex(tenant_id.as_str(), identity.as_bytes()).await
-    }
-
-    /// Seals both tokens for the connection's vault slots.
-    pub(super) async fn seal_pair(
-        &self,
-        connection: &Connection,
-        tokens: &ReceivedTokens,
-    ) -> Result<SealedPair> {
-        let keys = self.vault.active_keys(connection.tenant_id.as_str()).await?;
-        SealedPair::seal(&keys, connection, tokens, ms(tokens.received_at))
     }
 
     /// Creates an OAuth connection from a code the client obtained itself with labgate's
@@ -1164,8 +1154,13 @@ impl ReceivedTokens {
         })
     }
 
-    /// Dates, scopes and the next proactive refresh of a connection now holding these tokens.
-    pub(super) fn apply_to(&self, connection: &mut Connection) {
+    /// Dates, scopes, token hashes and the next proactive refresh of a connection now holding
+    /// these tokens.
+    pub(super) fn apply_to(&self, connection: &mut Connection, keys: &labgate_crypto::TenantKeys) {
+        connection.token_hashes = Some(OAuthTokenHashes {
+            access_token: keys.hmac_hex(self.access_token.expose_secret().as_bytes()),
+            refresh_token: keys.hmac_hex(self.refresh_token.expose_secret().as_bytes()),
+        });
         if !self.scopes.is_empty() {
             connection.scopes = self.scopes.iter().cloned().collect();
         }

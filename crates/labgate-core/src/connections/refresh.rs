@@ -138,6 +138,8 @@ pub enum RefreshReason {
     Proactive,
     /// An operator asked for one now.
     Forced,
+    /// A scan found one of the tokens leaked: the pair is replaced, and GitLab revokes it.
+    Leaked,
 }
 
 /// One gate per connection being refreshed in this process.
@@ -362,11 +364,19 @@ impl Connections {
     }
 
     fn still_wanted(&self, connection: &Connection, reason: RefreshReason) -> bool {
-        if connection.method != ConnectionMethod::OAuth || connection.status.needs_person() {
+        if connection.method != ConnectionMethod::OAuth {
+            return false;
+        }
+        // A leaked pair is replaced only while the connection still holds it; any other refresh
+        // waits for the person a connection in such a state needs.
+        if reason == RefreshReason::Leaked {
+            return connection.status == ConnectionStatus::Compromised;
+        }
+        if connection.status.needs_person() {
             return false;
         }
         match reason {
-            RefreshReason::Forced => true,
+            RefreshReason::Forced | RefreshReason::Leaked => true,
             RefreshReason::OnDemand => read_refreshes(connection, self.clock.now()),
             RefreshReason::Proactive => connection
                 .next_refresh_at
@@ -639,25 +649,42 @@ impl Connections {
             // The credentials hash stays: it names the grant's identity, not a token.
             let mut next = current.clone();
             // `credentialsHash` names the grant's identity, which a refresh keeps.
-            tokens.apply_to(&mut next);
+            let keys = self.vault.active_keys(current.tenant_id.as_str()).await?;
+            tokens.apply_to(&mut next, &keys);
             next.refresh_generation = current.refresh_generation.saturating_add(1);
             next.version = current.version.saturating_add(1);
             next.consecutive_failures = 0;
-            if !next.status.needs_person() {
+            // New tokens are no longer the leaked ones: GitLab revoked the old pair as it answered.
+            let leak_replaced = current.status == ConnectionStatus::Compromised;
+            if leak_replaced {
+                next.status = ConnectionStatus::Active;
+                next.status_reason = Some(super::leaks::replaced_after_leak(
+                    current.status_reason.as_deref(),
+                    None,
+                ));
+            } else if !next.status.needs_person() {
                 next.status = ConnectionStatus::Active;
                 next.status_reason = None;
             }
             next.last_checked_at = Some(tokens.received_at);
             next.updated_at = self.clock.now();
             let event = (current.status != next.status).then(|| {
-                self.event(
-                    &next,
-                    ConnectionEventKind::Recovered,
-                    Some(current.status),
-                    Some("the OAuth tokens were refreshed".to_owned()),
-                )
+                if leak_replaced {
+                    self.event(
+                        &next,
+                        ConnectionEventKind::Rotated,
+                        Some(current.status),
+                        next.status_reason.clone(),
+                    )
+                } else {
+                    self.event(
+                        &next,
+                        ConnectionEventKind::Recovered,
+                        Some(current.status),
+                        Some("the OAuth tokens were refreshed".to_owned()),
+                    )
+                }
             });
-            let keys = self.vault.active_keys(current.tenant_id.as_str()).await?;
             let sealed = SealedPair::seal(&keys, &next, &tokens, ms(next.updated_at))?;
             let items = sealed.items(&next);
             let _forget = self.cache.forget_after(&next.id);

@@ -601,6 +601,13 @@ impl Connections {
             .map(|date| date.midnight().assume_utc());
         next.credentials_hash = self.credentials_hash(&current.tenant_id, token).await?;
         (next.status, next.status_reason) = status_for_expiry(next.expires_at, now);
+        if current.status == ConnectionStatus::Compromised {
+            // GitLab revoked the leaked token as it answered: the connection holds a clean one.
+            next.status_reason = Some(super::leaks::replaced_after_leak(
+                current.status_reason.as_deref(),
+                next.status_reason.as_deref(),
+            ));
+        }
         next.consecutive_failures = 0;
         next.last_rotated_at = Some(now);
         next.last_checked_at = Some(now);
@@ -636,7 +643,10 @@ impl Connections {
             next,
             ConnectionEventKind::Rotated,
             Some(current.status),
-            Some(format!("new token id {token_id}")),
+            Some(match (current.status, next.status_reason.as_deref()) {
+                (ConnectionStatus::Compromised, Some(reason)) => format!("{reason}; new token id {token_id}"),
+                _ => format!("new token id {token_id}"),
+            }),
         );
         let tokens = [SealedItem {
             key: VaultItemKey {

@@ -5,6 +5,7 @@ use labgate_store::{ConnectionEventRecord, ConnectionRecord, JournalRecord};
 
 use super::model::{
     Connection, ConnectionEvent, ExternalLabels, GitLabIdentity, GitLabResource, JournalEntry,
+    OAuthTokenHashes,
 };
 use crate::ids::{ConnectionEventId, ConnectionId, InstanceId, JobId, JournalId, TenantId};
 use crate::rows::{
@@ -65,6 +66,13 @@ impl TryFrom<ConnectionRecord> for Connection {
             last_used_at: opt_time("app_connections.last_used_at", row.last_used_at)?,
             created_at: time("app_connections.created_at", row.created_at)?,
             updated_at: time("app_connections.updated_at", row.updated_at)?,
+            token_hashes: match (row.access_token_hash, row.refresh_token_hash) {
+                (Some(access_token), Some(refresh_token)) => Some(OAuthTokenHashes {
+                    access_token,
+                    refresh_token,
+                }),
+                _ => None,
+            },
             name: row.name,
             description: row.description,
             instance_url: row.instance_url,
@@ -121,6 +129,14 @@ pub(crate) fn connection_row(connection: &Connection) -> ConnectionRecord {
         last_used_at: opt_ms(connection.last_used_at),
         created_at: ms(connection.created_at),
         updated_at: ms(connection.updated_at),
+        access_token_hash: connection
+            .token_hashes
+            .as_ref()
+            .map(|hashes| hashes.access_token.clone()),
+        refresh_token_hash: connection
+            .token_hashes
+            .as_ref()
+            .map(|hashes| hashes.refresh_token.clone()),
     }
 }
 
@@ -218,6 +234,8 @@ mod tests {
             last_used_at: Some(1_799_500_000_000),
             created_at: 1_798_000_000_000,
             updated_at: 1_799_000_000_000,
+            access_token_hash: None,
+            refresh_token_hash: None,
         }
     }
 

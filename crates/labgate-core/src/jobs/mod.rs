@@ -52,6 +52,8 @@ labgate_proto::text_enum! {
         SecretSyncRemove = "secret-sync.remove",
         /// Fetches and scans the repositories of one scan run of a secret scanning data source.
         SecretScan = "secret-scanning.scan",
+        /// Queues the periodic full scans of data sources with automatic scans on. Recurring.
+        SecretScanSchedule = "secret-scanning.schedule",
     }
 }
 

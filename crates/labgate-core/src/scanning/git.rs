@@ -5,12 +5,22 @@
 //! through the environment of the git process, read back by a tiny `GIT_ASKPASS` script: never in
 //! the URL, the process arguments, git's config or its error messages. The cache has a size cap;
 //! the repositories used least recently go first.
+//!
+//! git reaches the instance the way labgate's HTTP client does ([`GitTransport`]): it trusts the
+//! instance's own CA bundle, goes through the instance's proxy, and connects only to an address
+//! the SSRF guard checked. git would resolve the host itself, and a name that rebinds between the
+//! check and git's connection would escape the check, so git is pinned to the checked address
+//! (`http.curloptResolve`) and follows no redirect (which would lead to a host nobody checked).
 
 use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use labgate_gitlab::NetworkPolicy;
+use labgate_gitlab::net::ResolveError;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +46,12 @@ pub enum FetchError {
     /// git's own message (it never contains the token: the URL carries none).
     #[error("git {action} failed: {message}")]
     Git { action: &'static str, message: String },
+    /// The SSRF guard refused the instance's address (or its name did not resolve).
+    #[error("the repository was not fetched: {0}")]
+    Refused(ResolveError),
+    /// The repository URL cannot be fetched at all (no host, an unknown scheme).
+    #[error("the repository URL {0} cannot be fetched")]
+    Url(String),
 }
 
 /// What git needs to reach one repository.
@@ -44,9 +60,138 @@ pub struct Remote<'a> {
     pub url: String,
     pub username: &'a str,
     pub token: &'a SecretString,
-    /// PEM of the instance's CA bundle, when it has its own.
-    pub ca_file: Option<&'a Path>,
+    /// How git connects to the instance.
+    pub transport: &'a GitTransport,
 }
+
+/// How git connects to one instance, prepared before each fetch: the CA bundle file lives as
+/// long as this value.
+#[derive(Default)]
+pub struct GitTransport {
+    /// The instance's own CA bundle (PEM), written to a file only this process's user can read.
+    ca_file: Option<tempfile::NamedTempFile>,
+    /// The instance's proxy. It may carry credentials, so it reaches git through the
+    /// environment, never the process arguments.
+    proxy: Option<SecretString>,
+    /// `host:port:address` for `http.curloptResolve`: the one address git may connect to.
+    pinned: Option<String>,
+    /// Operator-only: certificate checks off for this instance, as for the HTTP client.
+    accept_invalid_certs: bool,
+}
+
+impl std::fmt::Debug for GitTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitTransport")
+            .field(
+                "ca_file",
+                &self.ca_file.as_ref().map(tempfile::NamedTempFile::path),
+            )
+            .field("proxy", &self.proxy.as_ref().map(|_| "[REDACTED]"))
+            .field("pinned", &self.pinned)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .finish()
+    }
+}
+
+impl GitTransport {
+    /// Checks where `url` leads against `policy` and prepares git to go there only: the checked
+    /// address pinned (unless a proxy, which resolves names itself, stands between), the
+    /// instance's CA bundle in a 0600 file under `scratch`, the proxy for the environment.
+    pub async fn prepare(
+        url: &str,
+        settings: &labgate_gitlab::InstanceSettings,
+        policy: &NetworkPolicy,
+        scratch: &Path,
+    ) -> Result<GitTransport, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|_| FetchError::Url(url.to_owned()))?;
+        labgate_gitlab::check_url(&parsed, policy)
+            .map_err(|blocked| FetchError::Refused(ResolveError::Blocked(blocked)))?;
+        let host = match parsed.host() {
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            None => return Err(FetchError::Url(url.to_owned())),
+        };
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| FetchError::Url(url.to_owned()))?;
+        let addresses = labgate_gitlab::net::resolve_checked(&host, port, policy)
+            .await
+            .map_err(FetchError::Refused)?;
+        let pinned = match (&settings.proxy, addresses.first()) {
+            (None, Some(address)) => Some(pin(&host, port, *address)),
+            _ => None,
+        };
+        let ca_file = match settings.ca_bundle_pem.as_deref() {
+            Some(pem) if !pem.trim().is_empty() => Some(write_ca_file(scratch, pem)?),
+            _ => None,
+        };
+        Ok(GitTransport {
+            ca_file,
+            proxy: settings.proxy.as_deref().map(SecretString::from),
+            pinned,
+            accept_invalid_certs: settings.danger_accept_invalid_certs,
+        })
+    }
+
+    /// The `-c` settings for git's command line (nothing secret), and the settings git reads from
+    /// its environment (`GIT_CONFIG_COUNT`, …).
+    fn config(&self) -> (Vec<String>, Vec<(String, SecretString)>) {
+        let mut args = vec!["http.followRedirects=false".to_owned()];
+        if let Some(file) = &self.ca_file {
+            args.push(format!("http.sslCAInfo={}", file.path().display()));
+        }
+        if let Some(pinned) = &self.pinned {
+            args.push(format!("http.curloptResolve={pinned}"));
+        }
+        if self.accept_invalid_certs {
+            args.push("http.sslVerify=false".to_owned());
+        }
+        let mut environment = Vec::new();
+        if let Some(proxy) = &self.proxy {
+            environment.push(("http.proxy".to_owned(), proxy.clone()));
+        }
+        (args, environment)
+    }
+}
+
+/// curl's `host:port:address` entry; IPv6 addresses in brackets.
+fn pin(host: &str, port: u16, address: SocketAddr) -> String {
+    match address {
+        SocketAddr::V4(v4) => format!("{host}:{port}:{}", v4.ip()),
+        SocketAddr::V6(v6) => format!("{host}:{port}:[{}]", v6.ip()),
+    }
+}
+
+fn write_ca_file(scratch: &Path, pem: &str) -> Result<tempfile::NamedTempFile, FetchError> {
+    let failed = |source: std::io::Error| FetchError::Cache {
+        path: scratch.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(scratch).map_err(failed)?;
+    // Created 0600 by tempfile: other users of the machine cannot swap the trusted roots.
+    let mut file = tempfile::Builder::new()
+        .prefix(".ca-")
+        .suffix(".pem")
+        .tempfile_in(scratch)
+        .map_err(failed)?;
+    file.write_all(pem.as_bytes()).map_err(failed)?;
+    // git's `http.sslCAInfo` replaces its trusted roots, while the instance's bundle is trusted
+    // on top of the public ones (as by labgate's HTTP client): the system's roots go in too.
+    if let Some(system) = SYSTEM_CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok()) {
+        file.write_all(b"\n").map_err(failed)?;
+        file.write_all(&system).map_err(failed)?;
+    }
+    file.flush().map_err(failed)?;
+    Ok(file)
+}
+
+/// Where systems keep their public CA roots (Debian and Alpine, Red Hat, macOS and the BSDs).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
 
 /// The clone URL of a project from the instance URL as configured (path prefix and host kept).
 pub fn clone_url(instance_url: &str, project_path: &str) -> String {
@@ -285,8 +430,15 @@ async fn run_git(
     if let Some(home) = askpass.parent() {
         command.env("HOME", home);
     }
-    if let Some(ca) = remote.ca_file {
-        command.arg("-c").arg(format!("http.sslCAInfo={}", ca.display()));
+    let (settings, environment) = remote.transport.config();
+    for setting in settings {
+        command.arg("-c").arg(setting);
+    }
+    command.env("GIT_CONFIG_COUNT", environment.len().to_string());
+    for (index, (key, value)) in environment.iter().enumerate() {
+        command
+            .env(format!("GIT_CONFIG_KEY_{index}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{index}"), value.expose_secret());
     }
     if let Some(dir) = dir {
         command.current_dir(dir);
@@ -299,10 +451,12 @@ async fn run_git(
     let stderr = String::from_utf8_lossy(&output.stderr);
     // git never prints the token it was given, but the message is scrubbed anyway before it is
     // stored or logged.
-    let token = remote.token.expose_secret();
     let mut message = stderr.trim().to_owned();
-    if !token.is_empty() {
-        message = message.replace(token, "[REDACTED]");
+    let proxy = remote.transport.proxy.as_ref().map(ExposeSecret::expose_secret);
+    for secret in std::iter::once(remote.token.expose_secret()).chain(proxy) {
+        if !secret.is_empty() {
+            message = message.replace(secret, "[REDACTED]");
+        }
     }
     let message: String = message.chars().take(1_000).collect();
     Err(FetchError::Git { action, message })
@@ -341,6 +495,136 @@ mod tests {
         assert!(!oldest.exists() && !newer.exists());
         assert!(busy.exists() && current.exists());
         assert_eq!(evict_blocking(root.path(), &current, &[], 1_000_000).unwrap(), 0);
+    }
+
+    fn policy(host: &str, address: &str) -> NetworkPolicy {
+        let table = labgate_testkit::HostTable::default().with(host, address);
+        NetworkPolicy::deny_internal().with_resolver(table.resolver())
+    }
+
+    fn settings(url: &str) -> labgate_gitlab::InstanceSettings {
+        labgate_gitlab::InstanceSettings::new(labgate_gitlab::GitLabBaseUrl::parse(url).unwrap())
+    }
+
+    #[tokio::test]
+    async fn git_is_pinned_to_the_checked_address_and_trusts_the_instance_ca_from_a_private_file() {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut instance = settings("https://gitlab.example");
+        instance.ca_bundle_pem =
+            Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".to_owned());
+        let transport = GitTransport::prepare(
+            "https://gitlab.example/acme/api.git",
+            &instance,
+            &policy("gitlab.example", "93.184.216.34"),
+            scratch.path(),
+        )
+        .await
+        .unwrap();
+        let (args, environment) = transport.config();
+        assert!(
+            args.contains(&"http.curloptResolve=gitlab.example:443:93.184.216.34".to_owned()),
+            "{args:?}"
+        );
+        assert!(
+            args.contains(&"http.followRedirects=false".to_owned()),
+            "{args:?}"
+        );
+        assert!(environment.is_empty());
+        let ca = args
+            .iter()
+            .find_map(|arg| arg.strip_prefix("http.sslCAInfo="))
+            .map(PathBuf::from)
+            .expect("the CA bundle is given to git");
+        assert!(std::fs::read_to_string(&ca).unwrap().contains("MIIB"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&ca).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        drop(transport);
+        assert!(!ca.exists(), "the bundle file lives as long as the fetch");
+    }
+
+    #[tokio::test]
+    async fn a_proxy_reaches_git_through_the_environment_and_the_address_is_still_checked() {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut instance = settings("https://gitlab.example");
+        instance.proxy = Some("http://user:proxy-pass@proxy.example:3128".to_owned());
+        let transport = GitTransport::prepare(
+            "https://gitlab.example/acme/api.git",
+            &instance,
+            &policy("gitlab.example", "93.184.216.34"),
+            scratch.path(),
+        )
+        .await
+        .unwrap();
+        let (args, environment) = transport.config();
+        assert!(!args.iter().any(|arg| arg.contains("proxy")), "{args:?}");
+        assert!(
+            !args.iter().any(|arg| arg.contains("curloptResolve")),
+            "the proxy resolves: {args:?}"
+        );
+        assert_eq!(environment.len(), 1);
+        assert_eq!(environment[0].0, "http.proxy");
+        assert_eq!(
+            environment[0].1.expose_secret(),
+            "http://user:proxy-pass@proxy.example:3128"
+        );
+        assert!(!format!("{transport:?}").contains("proxy-pass"));
+
+        instance.proxy = Some("http://proxy.example:3128".to_owned());
+        let refused = GitTransport::prepare(
+            "https://gitlab.example/acme/api.git",
+            &instance,
+            &policy("gitlab.example", "10.1.2.3"),
+            scratch.path(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(refused, FetchError::Refused(_)), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn an_instance_name_resolving_to_an_internal_address_is_refused_without_naming_it() {
+        let scratch = tempfile::tempdir().unwrap();
+        let refused = GitTransport::prepare(
+            "https://gitlab.internal/acme/api.git",
+            &settings("https://gitlab.internal"),
+            &policy("gitlab.internal", "10.44.0.9"),
+            scratch.path(),
+        )
+        .await
+        .unwrap_err();
+        let message = refused.to_string();
+        assert!(
+            message.contains("refused to connect to gitlab.internal")
+                && message.contains("LABGATE_ALLOW_INTERNAL_HOSTS"),
+            "{message}"
+        );
+        assert!(!message.contains("10.44.0.9"), "{message}");
+        // Allow-listed, it is pinned to the address that was checked.
+        let allowed = NetworkPolicy::parse("10.44.0.0/16").unwrap().with_resolver(
+            labgate_testkit::HostTable::default()
+                .with("gitlab.internal", "10.44.0.9")
+                .resolver(),
+        );
+        let transport = GitTransport::prepare(
+            "https://gitlab.internal:8443/acme/api.git",
+            &settings("https://gitlab.internal:8443"),
+            &allowed,
+            scratch.path(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            transport
+                .config()
+                .0
+                .contains(&"http.curloptResolve=gitlab.internal:8443:10.44.0.9".to_owned())
+        );
     }
 
     #[test]

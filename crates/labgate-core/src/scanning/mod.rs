@@ -11,6 +11,7 @@ pub mod findings;
 pub mod git;
 pub mod model;
 mod run;
+mod schedule;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use serde_json::json;
 pub use git::RepoCache;
 pub use model::{DataSource, Resource, ScanRun};
 pub use run::JobEnd;
+pub use schedule::DEFAULT_SCAN_INTERVAL;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Principal};

@@ -1,6 +1,7 @@
 //! Scan jobs: fetch each repository's mirror, read its whole history with the engine, and store
 //! what was found.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use futures_util::StreamExt as _;
@@ -11,10 +12,11 @@ use labgate_store::{FindingLocationRecord, FindingRecord, ScanRunUpdate, StoreEr
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
-use super::git::{Remote, clone_url};
+use super::git::{FetchError, GitTransport, Remote, clone_url};
 use super::{DataSource, Resource, ScanRun, SecretScanning};
 use crate::connections::GitLabSession;
-use crate::ids::{FindingId, ScanDataSourceId, ScanRunId, TenantId};
+use crate::connections::LeakRotation;
+use crate::ids::{ConnectionId, FindingId, ScanDataSourceId, ScanRunId, TenantId};
 use crate::jobs::{Job, Progress};
 use crate::rows::{ms, signed};
 use crate::{CoreError, Result};
@@ -40,6 +42,28 @@ pub enum JobEnd {
 struct RepoOutcome {
     new: u64,
     seen: u64,
+}
+
+/// Connections a scan found leaked, with the findings that hold their tokens. They are rotated
+/// once every repository is read: the scan may run through one of them, and its token must keep
+/// working until the last fetch.
+#[derive(Default)]
+struct LeakedConnections(parking_lot::Mutex<BTreeMap<ConnectionId, BTreeSet<String>>>);
+
+impl LeakedConnections {
+    fn add(&self, connections: Vec<ConnectionId>, finding_id: &str) {
+        let mut leaked = self.0.lock();
+        for connection in connections {
+            leaked
+                .entry(connection)
+                .or_default()
+                .insert(finding_id.to_owned());
+        }
+    }
+
+    fn take(&self) -> BTreeMap<ConnectionId, BTreeSet<String>> {
+        std::mem::take(&mut *self.0.lock())
+    }
 }
 
 /// The engine with its built-in rules, compiled once per process.
@@ -273,6 +297,9 @@ impl SecretScanning {
         let mut outcome = RepoOutcome::default();
         let mut done = 0;
         let mut failures = Vec::new();
+        // Whether trying again may help: not when every failure was a refusal (an address the
+        // SSRF guard refuses stays refused until an operator allows it).
+        let mut retryable = false;
         self.progress(
             job,
             owner,
@@ -284,10 +311,14 @@ impl SecretScanning {
             },
         )
         .await;
+        let leaked = LeakedConnections::default();
         let mut scans = futures_util::stream::iter(resources.into_iter().map(|resource| {
             let session = session.clone();
+            let leaked = &leaked;
             async move {
-                let result = self.scan_repository(&session, source, run, &resource).await;
+                let result = self
+                    .scan_repository(&session, source, run, &resource, leaked)
+                    .await;
                 (resource, result)
             }
         }))
@@ -301,6 +332,7 @@ impl SecretScanning {
                 }
                 Err(error) => {
                     tracing::warn!(resource = %resource.path, error = %error, "a repository could not be scanned");
+                    retryable |= !matches!(error, CoreError::Conflict(_));
                     failures.push(format!("{}: {error}", resource.path));
                 }
             }
@@ -316,16 +348,81 @@ impl SecretScanning {
             )
             .await;
         }
+        drop(scans);
+        self.rotate_leaked(&source.tenant_id, leaked.take()).await;
         if failures.is_empty() {
-            Ok(outcome)
-        } else {
-            Err(CoreError::Unavailable(format!(
-                "{} of {total} repositories could not be scanned ({}); {} finding(s) stored from the others",
-                failures.len(),
-                failures.join("; "),
-                outcome.seen
-            )))
+            return Ok(outcome);
         }
+        let message = format!(
+            "{} of {total} repositories could not be scanned ({}); {} finding(s) stored from the others",
+            failures.len(),
+            failures.join("; "),
+            outcome.seen
+        );
+        if retryable {
+            Err(CoreError::Unavailable(message))
+        } else {
+            Err(CoreError::Conflict(message))
+        }
+    }
+
+    /// Rotates the leaked connections that rotate automatically, and notes on each finding what
+    /// became of the connection holding its token. One connection's failure never stops the
+    /// others; each stays `compromised` with its reason.
+    async fn rotate_leaked(&self, tenant_id: &TenantId, leaked: BTreeMap<ConnectionId, BTreeSet<String>>) {
+        for (connection_id, finding_ids) in leaked {
+            let remark = match self
+                .connections
+                .rotate_after_leak(tenant_id, &connection_id)
+                .await
+            {
+                Ok(LeakRotation::Rotated { name }) => {
+                    tracing::info!(connection_id = %connection_id, "rotated a connection whose token was found leaked");
+                    format!(
+                        "connection {name} ({connection_id}) held this token; labgate rotated it, and GitLab revoked this token"
+                    )
+                }
+                Ok(LeakRotation::NotAutomatic) => format!(
+                    "connection {connection_id} holds this token and is compromised; it does not rotate automatically"
+                ),
+                Ok(LeakRotation::Failed { reason }) => format!(
+                    "connection {connection_id} holds this token and is compromised; its automatic rotation failed: {reason}"
+                ),
+                Ok(LeakRotation::AlreadyReplaced | LeakRotation::Deferred) => continue,
+                Err(error) => {
+                    tracing::warn!(connection_id = %connection_id, error = %error, "a leaked connection could not be rotated");
+                    continue;
+                }
+            };
+            for finding_id in finding_ids {
+                if let Err(error) = self.add_remark(tenant_id, &finding_id, &remark).await {
+                    tracing::warn!(finding_id = %finding_id, error = %error, "a finding's remarks could not be updated");
+                }
+            }
+        }
+    }
+
+    /// Adds `remark` to a finding's remarks unless they say it already, keeping its status and
+    /// the most recent remarks within the 1024 characters remarks hold.
+    async fn add_remark(&self, tenant_id: &TenantId, finding_id: &str, remark: &str) -> Result<()> {
+        let current = self.store.finding(tenant_id.as_str(), finding_id).await?;
+        let remarks = match current.remarks.as_deref() {
+            Some(existing) if existing.contains(remark) => return Ok(()),
+            Some(existing) if !existing.is_empty() => format!("{existing}\n{remark}"),
+            _ => remark.to_owned(),
+        };
+        let count = remarks.chars().count();
+        let remarks: String = remarks.chars().skip(count.saturating_sub(1024)).collect();
+        self.store
+            .update_finding_status(
+                tenant_id.as_str(),
+                finding_id,
+                &current.status,
+                Some(&remarks),
+                ms(self.clock.now()),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Fetches one repository's mirror, scans its full history and stores the findings.
@@ -335,6 +432,7 @@ impl SecretScanning {
         source: &DataSource,
         run: &ScanRun,
         resource: &Resource,
+        leaked: &LeakedConnections,
     ) -> Result<RepoOutcome> {
         let connection = &session.connection;
         let username = match &session.credential {
@@ -346,11 +444,19 @@ impl SecretScanning {
                 .clone()
                 .unwrap_or_else(|| "labgate".to_owned()),
         };
+        let url = clone_url(&connection.instance_url, &resource.path);
+        let (instance, policy) = self.connections.reach_settings(connection).await?;
+        let transport = GitTransport::prepare(&url, &instance, &policy, self.settings.cache.root())
+            .await
+            .map_err(|error| match error {
+                FetchError::Refused(_) | FetchError::Url(_) => CoreError::Conflict(error.to_string()),
+                other => CoreError::Unavailable(other.to_string()),
+            })?;
         let remote = Remote {
-            url: clone_url(&connection.instance_url, &resource.path),
+            url,
             username: &username,
             token: session.credential.secret(),
-            ca_file: None,
+            transport: &transport,
         };
         let dir = self
             .settings
@@ -397,7 +503,13 @@ impl SecretScanning {
             let (stored, created) = self.store.upsert_finding(&record).await?;
             if created {
                 outcome.new += 1;
-                // A token labgate itself holds: its connection is compromised.
+            }
+            let first_here = seen.insert(stored.id.clone());
+            if first_here {
+                outcome.seen += 1;
+                // A token labgate itself holds: its connection is compromised. Asked for every
+                // finding, not only new ones: a connection may have been given a token already
+                // known leaked, and one a scan stopped before rotating is rotated now.
                 let reason = format!(
                     "its token was found in {} ({}, commit {})",
                     resource.path,
@@ -408,9 +520,11 @@ impl SecretScanning {
                         .as_ref()
                         .map_or("unknown", |c| c.id.as_str())
                 );
-                self.connections
+                let holders = self
+                    .connections
                     .mark_leaked(&source.tenant_id, &stored.value_hmac, &reason)
                     .await?;
+                leaked.add(holders, &stored.id);
             }
             if stored.verification == FindingVerification::Unknown.as_str()
                 && is_gitlab_token(&found.rule_id, &secret)
@@ -421,9 +535,6 @@ impl SecretScanning {
                         .set_finding_verification(&stored.id, verdict.as_str(), ms(self.clock.now()))
                         .await?;
                 }
-            }
-            if seen.insert(stored.id.clone()) {
-                outcome.seen += 1;
             }
             let location = &found.location;
             let file = location.path.clone().unwrap_or_default();

@@ -113,10 +113,6 @@ async fn oauth_connections_are_neither_rotated_nor_given_access_tokens() {
             ..UpdateConnectionRequest::default()
         },
         UpdateConnectionRequest {
-            auto_rotate: Some(true),
-            ..UpdateConnectionRequest::default()
-        },
-        UpdateConnectionRequest {
             rotate_before_days: Some(3),
             ..UpdateConnectionRequest::default()
         },

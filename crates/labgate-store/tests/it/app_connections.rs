@@ -55,6 +55,8 @@ pub fn record(id: &str, tenant_id: &str, name: &str, now: i64) -> ConnectionReco
         last_used_at: None,
         created_at: now,
         updated_at: now,
+        access_token_hash: None,
+        refresh_token_hash: None,
     }
 }
 

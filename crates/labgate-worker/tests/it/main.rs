@@ -15,6 +15,9 @@ async fn env() -> TestEnv {
 }
 
 mod connections;
+mod leaks;
+mod scan_transport;
+mod scheduled_scans;
 mod secret_scanning;
 mod secret_syncs;
 mod webhooks;
@@ -98,8 +101,9 @@ async fn the_prune_job_applies_retention_and_recurs_once() {
     env.clock.advance_ms(8 * 24 * 3_600 * 1_000);
     w.schedule_recurring().await.unwrap();
     w.schedule_recurring().await.unwrap();
-    // The prune job, the webhook sender and the proactive refresh are due; all three run.
-    for _ in 0..3 {
+    // The prune job, the webhook sender, the proactive refresh and the sweep of scheduled scans
+    // are due; all four run.
+    for _ in 0..4 {
         let outcome = w.run_once().await.unwrap().unwrap();
         assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
     }

@@ -36,6 +36,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         delivery_retention: config.delivery_retention,
         event_retention: config.event_retention,
         health_interval: config.health_interval,
+        scan_interval: config.scan_interval,
         ..defaults
     }
 }
