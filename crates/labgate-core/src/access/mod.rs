@@ -1,0 +1,5 @@
+//! Access sync: GitLab accounts, groups, projects and memberships, and the effective access
+//! labgate computes from them with the path each grant comes by.
+
+pub mod effective;
+pub mod model;
