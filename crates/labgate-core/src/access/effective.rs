@@ -335,6 +335,7 @@ mod tests {
             parent: parent.map(GitLabGroupId),
             full_path: path.into(),
             name: path.rsplit('/').next().unwrap_or(path).into(),
+            visibility: crate::access::model::Visibility::Private,
         }
     }
 
@@ -344,6 +345,7 @@ mod tests {
             group: Some(GitLabGroupId(group)),
             full_path: path.into(),
             name: path.rsplit('/').next().unwrap_or(path).into(),
+            visibility: crate::access::model::Visibility::Private,
         }
     }
 

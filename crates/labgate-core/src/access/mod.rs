@@ -1,5 +1,7 @@
 //! Access sync: GitLab accounts, groups, projects and memberships, and the effective access
 //! labgate computes from them with the path each grant comes by.
 
+pub mod diff;
 pub mod effective;
 pub mod model;
+pub mod snapshot;

@@ -250,6 +250,57 @@ impl Role {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    Private,
+    Internal,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Internal => "internal",
+            Visibility::Public => "public",
+        }
+    }
+
+    /// GitLab and labgate spell visibilities alike.
+    pub fn parse(text: &str) -> Option<Visibility> {
+        match text {
+            "private" => Some(Visibility::Private),
+            "internal" => Some(Visibility::Internal),
+            "public" => Some(Visibility::Public),
+            _ => None,
+        }
+    }
+}
+
+/// A sign-in identity linked to an account (LDAP, SAML, OmniAuth provider).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub provider: String,
+    pub extern_uid: String,
+}
+
+/// A GitLab account as the sync saw it. Fields GitLab shows only to administrators are `None`
+/// when the token could not see them, which is not the same as false or empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: GitLabUserId,
+    pub username: String,
+    pub name: String,
+    pub kind: AccountKind,
+    pub state: AccountState,
+    pub admin: Option<bool>,
+    pub email: Option<String>,
+    pub identities: Vec<Identity>,
+    pub last_sign_in_at: Option<time::OffsetDateTime>,
+    pub last_activity_on: Option<Date>,
+}
+
 /// A group in the tree. `parent` is `None` for a top-level group (or for the top of the synced
 /// scope when only part of an instance is visible).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +309,7 @@ pub struct Group {
     pub parent: Option<GitLabGroupId>,
     pub full_path: String,
     pub name: String,
+    pub visibility: Visibility,
 }
 
 /// A project; `group` is `None` when it lives in a user's personal namespace.
@@ -267,6 +319,7 @@ pub struct Project {
     pub group: Option<GitLabGroupId>,
     pub full_path: String,
     pub name: String,
+    pub visibility: Visibility,
 }
 
 /// A direct membership as GitLab lists it on `/groups/:id/members` or `/projects/:id/members`.
