@@ -3,5 +3,6 @@
 
 pub mod diff;
 pub mod effective;
+pub mod gitlab;
 pub mod model;
 pub mod snapshot;
