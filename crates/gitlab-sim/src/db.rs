@@ -116,6 +116,7 @@ pub struct Db {
     pub members: HashMap<Source, BTreeMap<UserId, Member>>,
     pub user_memberships: HashMap<UserId, BTreeSet<Source>>,
     pub invitations: BTreeMap<u64, Invitation>,
+    pub member_roles: BTreeMap<u64, MemberRole>,
     pub tokens: BTreeMap<TokenId, AccessToken>,
     pub token_digests: HashMap<[u8; 32], TokenId>,
     pub apps: BTreeMap<u64, OAuthApp>,
@@ -134,6 +135,7 @@ pub struct Db {
     next_oauth_token: u64,
     next_invitation: u64,
     next_hook: u64,
+    next_member_role: u64,
 }
 
 fn bump(counter: &mut u64) -> u64 {
@@ -452,6 +454,7 @@ impl Db {
             job_title: String::new(),
             bot_source: new.bot_source,
             avatar_url: avatar_url(&new.email),
+            identities: Vec::new(),
         };
         self.users_by_username.insert(new.username.to_lowercase(), id);
         if !new.email.is_empty() {
@@ -696,9 +699,58 @@ impl Db {
                 expires_at,
                 created_at: now,
                 created_by,
+                member_role_id: None,
             },
         );
         self.user_memberships.entry(user_id).or_default().insert(source);
+    }
+
+    /// Defines a custom role; `group_id` is the top-level group it belongs to (GitLab.com).
+    pub fn create_member_role(
+        &mut self,
+        group_id: Option<GroupId>,
+        name: &str,
+        description: &str,
+        base_access_level: u8,
+    ) -> ApiResult<u64> {
+        if !VALID_ACCESS_LEVELS.contains(&base_access_level) || base_access_level < 10 {
+            return Err(ApiError::validation(
+                "base_access_level",
+                "is not included in the list",
+            ));
+        }
+        if group_id.is_some_and(|g| self.groups.get(&g).is_none_or(|g| g.parent_id.is_some())) {
+            return Err(ApiError::validation("namespace", "must be top_level namespace"));
+        }
+        let id = bump(&mut self.next_member_role);
+        self.member_roles.insert(
+            id,
+            MemberRole {
+                id,
+                group_id,
+                name: name.to_owned(),
+                description: description.to_owned(),
+                base_access_level,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Gives a member a custom role, whose base level becomes the membership's level.
+    pub fn assign_member_role(&mut self, source: Source, user_id: UserId, role_id: u64) -> ApiResult<()> {
+        let base = self
+            .member_roles
+            .get(&role_id)
+            .map(|r| r.base_access_level)
+            .ok_or_else(|| ApiError::not_found("Member Role"))?;
+        let member = self
+            .members
+            .get_mut(&source)
+            .and_then(|m| m.get_mut(&user_id))
+            .ok_or_else(|| ApiError::not_found("Member"))?;
+        member.member_role_id = Some(role_id);
+        member.access_level = base;
+        Ok(())
     }
 
     pub fn remove_member(&mut self, source: Source, user_id: UserId) -> bool {

@@ -139,6 +139,7 @@ fn member(source: &str, user: &str, access_level: u8) -> SeedMember {
         user: user.into(),
         access_level,
         expires_at: None,
+        member_role: None,
     }
 }
 

@@ -111,6 +111,25 @@ pub struct User {
     pub bot_source: Option<Source>,
     /// Gravatar-style URL, derived from the e-mail once at creation.
     pub avatar_url: String,
+    /// Sign-in identities (LDAP, SAML, OmniAuth) linked to the account; administrators see them.
+    pub identities: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub provider: String,
+    pub extern_uid: String,
+}
+
+/// A custom role (GitLab Ultimate): defined on a top-level group on GitLab.com, for the whole
+/// instance on self-managed (`group_id` is `None`). Members holding it have its base level.
+#[derive(Debug, Clone)]
+pub struct MemberRole {
+    pub id: u64,
+    pub group_id: Option<GroupId>,
+    pub name: String,
+    pub description: String,
+    pub base_access_level: u8,
 }
 
 impl User {
@@ -209,6 +228,7 @@ pub struct Member {
     pub expires_at: Option<Date>,
     pub created_at: OffsetDateTime,
     pub created_by: Option<UserId>,
+    pub member_role_id: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! The seed format (JSON, part of the simulator's interface) and a builder for tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -36,6 +36,7 @@ pub struct Seed {
     pub groups: Vec<SeedGroup>,
     pub projects: Vec<SeedProject>,
     pub members: Vec<SeedMember>,
+    pub member_roles: Vec<SeedMemberRole>,
     /// Groups and projects shared with (invited) groups.
     pub shares: Vec<SeedShare>,
     pub invitations: Vec<SeedInvitation>,
@@ -66,6 +67,25 @@ pub struct SeedUser {
     pub created_at: Option<String>,
     pub last_sign_in_at: Option<String>,
     pub last_activity_on: Option<String>,
+    pub identities: Vec<SeedIdentity>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedIdentity {
+    pub provider: String,
+    pub extern_uid: String,
+}
+
+/// A custom role; `group` is the top-level group that defines it (GitLab.com), or absent for an
+/// instance-wide role (self-managed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedMemberRole {
+    pub name: String,
+    pub group: Option<String>,
+    pub description: String,
+    pub base_access_level: u8,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -99,6 +119,8 @@ pub struct SeedMember {
     pub user: String,
     pub access_level: u8,
     pub expires_at: Option<String>,
+    /// The name of a custom role from `member_roles`; its base level must be `access_level`.
+    pub member_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -256,33 +278,44 @@ impl Seed {
                         .ok_or_else(|| invalid(&u.username, format!("unknown state {s:?}")))?,
                 ),
             };
-            db.create_user(
-                NewUser {
-                    username: u.username.clone(),
-                    name: if u.name.is_empty() {
-                        u.username.clone()
-                    } else {
-                        u.name.clone()
+            let id = db
+                .create_user(
+                    NewUser {
+                        username: u.username.clone(),
+                        name: if u.name.is_empty() {
+                            u.username.clone()
+                        } else {
+                            u.name.clone()
+                        },
+                        email: if u.email.is_empty() {
+                            format!("{}@example.com", u.username)
+                        } else {
+                            u.email.clone()
+                        },
+                        admin: u.admin,
+                        kind: u.service_account.then_some(UserKind::ServiceAccount),
+                        state,
+                        external: u.external,
+                        public_email: u.public_email.clone(),
+                        note: u.note.clone(),
+                        created_at: parse_opt_ts(u.created_at.as_deref(), &u.username)?,
+                        last_sign_in_at: parse_opt_ts(u.last_sign_in_at.as_deref(), &u.username)?,
+                        last_activity_on: parse_opt_date(u.last_activity_on.as_deref(), &u.username)?,
+                        bot_source: None,
                     },
-                    email: if u.email.is_empty() {
-                        format!("{}@example.com", u.username)
-                    } else {
-                        u.email.clone()
-                    },
-                    admin: u.admin,
-                    kind: u.service_account.then_some(UserKind::ServiceAccount),
-                    state,
-                    external: u.external,
-                    public_email: u.public_email.clone(),
-                    note: u.note.clone(),
-                    created_at: parse_opt_ts(u.created_at.as_deref(), &u.username)?,
-                    last_sign_in_at: parse_opt_ts(u.last_sign_in_at.as_deref(), &u.username)?,
-                    last_activity_on: parse_opt_date(u.last_activity_on.as_deref(), &u.username)?,
-                    bot_source: None,
-                },
-                now,
-            )
-            .map_err(e(format!("user {}", u.username)))?;
+                    now,
+                )
+                .map_err(e(format!("user {}", u.username)))?;
+            if let Some(user) = db.users.get_mut(&id) {
+                user.identities = u
+                    .identities
+                    .iter()
+                    .map(|i| Identity {
+                        provider: i.provider.clone(),
+                        extern_uid: i.extern_uid.clone(),
+                    })
+                    .collect();
+            }
         }
         let mut groups: Vec<&SeedGroup> = self.groups.iter().collect();
         groups.sort_by_key(|g| g.path.matches('/').count());
@@ -337,6 +370,17 @@ impl Seed {
             )
             .map_err(e(format!("share {}", s.source)))?;
         }
+        let mut role_ids = HashMap::new();
+        for r in &self.member_roles {
+            let group = match &r.group {
+                Some(path) => Some(db.group_id(path).ok_or_else(|| invalid(path, "no such group"))?),
+                None => None,
+            };
+            let id = db
+                .create_member_role(group, &r.name, &r.description, r.base_access_level)
+                .map_err(e(format!("member role {}", r.name)))?;
+            role_ids.insert(r.name.as_str(), id);
+        }
         for m in &self.members {
             let source = db
                 .source_by_path(&m.source)
@@ -359,6 +403,20 @@ impl Seed {
                 None,
                 now,
             );
+            if let Some(name) = &m.member_role {
+                let role = role_ids
+                    .get(name.as_str())
+                    .copied()
+                    .ok_or_else(|| invalid(name, "no such member role"))?;
+                if db.member_roles.get(&role).map(|r| r.base_access_level) != Some(m.access_level) {
+                    return Err(invalid(
+                        name,
+                        "the member's access level differs from the role's base level",
+                    ));
+                }
+                db.assign_member_role(source, user, role)
+                    .map_err(e(format!("member {} of {}", m.user, m.source)))?;
+            }
         }
         for i in &self.invitations {
             let source = db
@@ -605,6 +663,29 @@ impl SeedBuilder {
             user: user.into(),
             access_level,
             expires_at: None,
+            member_role: None,
+        });
+        self
+    }
+
+    /// A member holding custom role `role` (defined with [`SeedBuilder::member_role`]).
+    pub fn member_with_role(mut self, source: &str, user: &str, access_level: u8, role: &str) -> Self {
+        self.seed.members.push(SeedMember {
+            source: source.into(),
+            user: user.into(),
+            access_level,
+            expires_at: None,
+            member_role: Some(role.into()),
+        });
+        self
+    }
+
+    pub fn member_role(mut self, group: Option<&str>, name: &str, base_access_level: u8) -> Self {
+        self.seed.member_roles.push(SeedMemberRole {
+            name: name.into(),
+            group: group.map(str::to_owned),
+            description: format!("{name} role"),
+            base_access_level,
         });
         self
     }

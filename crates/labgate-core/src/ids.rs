@@ -191,3 +191,11 @@ define_id!(
     /// A secret value found by scanning, wherever it was seen.
     FindingId
 );
+define_id!(
+    /// A GitLab scope (an instance or a top-level group) whose access labgate syncs.
+    AccessSourceId
+);
+define_id!(
+    /// One sync of an access source, with the snapshot it took.
+    AccessSyncRunId
+);

@@ -34,6 +34,7 @@ macro_rules! failpoint_fails {
     }};
 }
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod clock;

@@ -116,6 +116,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "oauth_token_hashes",
         include_str!("../migrations/sqlite/0015_oauth_token_hashes.sql"),
     ),
+    (
+        16,
+        "access_sync",
+        include_str!("../migrations/sqlite/0016_access_sync.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -183,6 +188,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "oauth_token_hashes",
         include_str!("../migrations/postgres/0015_oauth_token_hashes.sql"),
+    ),
+    (
+        16,
+        "access_sync",
+        include_str!("../migrations/postgres/0016_access_sync.sql"),
     ),
 ];
 

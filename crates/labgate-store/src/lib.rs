@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod access;
 mod api_keys;
 mod app_connections;
 mod audit;
@@ -31,6 +32,11 @@ mod users;
 mod vault_items;
 mod webhooks;
 
+pub use access::{
+    AccessAccountRecord, AccessGrantFilter, AccessGrantRecord, AccessGroupRecord, AccessMembershipRecord,
+    AccessProjectRecord, AccessShareRecord, AccessSnapshot, AccessSourceRecord, AccessSyncLogRecord,
+    AccessSyncRunRecord, AccessSyncRunUpdate,
+};
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
     ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, JournalRecord,

@@ -85,7 +85,12 @@ impl serde::Serialize for UserView<'_> {
         m.serialize_entry("color_scheme_id", &1)?;
         m.serialize_entry("projects_limit", &100_000)?;
         m.serialize_entry("current_sign_in_at", &ts(u.current_sign_in_at))?;
-        m.serialize_entry("identities", &[] as &[Value])?;
+        let identities: Vec<Value> = u
+            .identities
+            .iter()
+            .map(|i| json!({ "provider": i.provider, "extern_uid": i.extern_uid }))
+            .collect();
+        m.serialize_entry("identities", &identities)?;
         m.serialize_entry("can_create_group", &true)?;
         m.serialize_entry("can_create_project", &true)?;
         m.serialize_entry("two_factor_enabled", &false)?;
@@ -214,7 +219,13 @@ pub fn member(db: &Db, m: &Member, base: &str) -> Value {
         "expires_at": opt_date(m.expires_at),
         "membership_state": "active",
         "group_saml_identity": Value::Null,
-        "member_role": Value::Null,
+        "member_role": m.member_role_id.and_then(|id| db.member_roles.get(&id)).map(|r| json!({
+            "id": r.id,
+            "group_id": r.group_id,
+            "name": r.name,
+            "description": r.description,
+            "base_access_level": r.base_access_level,
+        })),
         "is_using_seat": u.kind == UserKind::Human,
     })));
     Value::Object(o)

@@ -21,6 +21,7 @@ use crate::state::SimState;
 pub fn router() -> Router<SimState> {
     Router::new()
         .route("/user", get(current_user))
+        .route("/user/activities", get(user_activities))
         .route("/version", get(version))
         .route("/metadata", get(metadata))
         .route("/users", get(list_users).post(create_user))
@@ -545,6 +546,42 @@ async fn user_memberships(
                     "source_type": stype,
                     "access_level": m.access_level,
                 }))
+            })
+            .collect();
+        Ok(paged(items, h))
+    })
+}
+
+/// `GET /user/activities` (admin): users active on or after `from` (default six months back),
+/// earliest activity first, as GitLab orders them.
+async fn user_activities(
+    State(state): State<SimState>,
+    caller: Caller,
+    info: ReqInfo,
+    params: Params,
+) -> ApiResult<Response> {
+    caller.require(READ_USER)?;
+    caller.require_admin(READ_USER)?;
+    let pp = PageParams::from_params(&params)?;
+    pp.reject_keyset()?;
+    let from = match params.date("from")? {
+        Some(d) => d,
+        None => state.clock().today() - time::Duration::days(182),
+    };
+    state.read(|db| {
+        let mut rows: Vec<(&User, time::Date)> = db
+            .users
+            .values()
+            .filter_map(|u| u.last_activity_on.filter(|d| *d >= from).map(|d| (u, d)))
+            .collect();
+        rows.sort_by_key(|(u, d)| (*d, u.id));
+        let total = rows.len();
+        let (rows, h) = offset_page(&info, &params, &pp, rows.into_iter(), Some(total));
+        let items = rows
+            .into_iter()
+            .map(|(u, d)| {
+                let day = crate::clock::fmt_date(d);
+                json!({ "username": u.username, "last_activity_on": day, "last_activity_at": day })
             })
             .collect();
         Ok(paged(items, h))

@@ -376,3 +376,39 @@ fn shape_check_catches_missing_and_mistyped_fields() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn identities_and_custom_roles_validate() {
+    let Some(dir) = schema_dir() else { return };
+    let sim = start(
+        standard()
+            .user_full(gitlab_sim::seed::SeedUser {
+                username: "gina".into(),
+                identities: vec![gitlab_sim::seed::SeedIdentity {
+                    provider: "github".into(),
+                    extern_uid: "2435223452345".into(),
+                }],
+                ..gitlab_sim::seed::SeedUser::default()
+            })
+            .member_role(Some("acme"), "Auditor", 10)
+            .member_with_role("acme", "gina", 10, "Auditor"),
+    )
+    .await;
+    let admin_view = get(&sim, "/api/v4/users?username=gina", Some(ROOT_TOKEN))
+        .await
+        .body;
+    assert_valid(&dir, "user/admins.json", &admin_view, true);
+    assert_eq!(admin_view[0]["identities"][0]["extern_uid"], "2435223452345");
+    let members = get(&sim, "/api/v4/groups/acme/members", Some(ALICE_TOKEN))
+        .await
+        .body;
+    assert_valid(&dir, "members.json", &members, true);
+    let gina = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["username"] == "gina")
+        .unwrap();
+    assert_eq!(gina["member_role"]["name"], "Auditor");
+    assert_eq!(gina["member_role"]["base_access_level"], 10);
+}

@@ -258,3 +258,73 @@ async fn billable_members_and_hierarchy_removal() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn custom_roles_show_on_direct_and_inherited_members_only_where_assigned() {
+    let sim = start(
+        standard()
+            .member_role(Some("acme"), "Auditor", 20)
+            .member_with_role("acme", "bob", 20, "Auditor"),
+    )
+    .await;
+    let direct = get(&sim, "/api/v4/groups/acme/members", Some(ALICE_TOKEN)).await;
+    let bob = direct
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["username"] == "bob")
+        .unwrap()
+        .clone();
+    assert_eq!(bob["access_level"], 20);
+    assert_eq!(
+        bob["member_role"]["group_id"],
+        sim.state().group_id("acme").unwrap()
+    );
+    let alice = direct
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["username"] == "alice")
+        .unwrap()
+        .clone();
+    assert!(alice["member_role"].is_null());
+    // bob's own membership of the api project carries no custom role.
+    let api = get(
+        &sim,
+        "/api/v4/projects/acme%2Fplatform%2Fapi/members",
+        Some(ALICE_TOKEN),
+    )
+    .await;
+    let bob_api = api
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["username"] == "bob")
+        .unwrap()
+        .clone();
+    assert!(bob_api["member_role"].is_null());
+}
+
+#[test]
+fn seeds_refuse_unknown_roles_mismatched_levels_and_subgroup_roles() {
+    let now = time::OffsetDateTime::now_utc();
+    let build = |seed: gitlab_sim::SeedBuilder| seed.build().build_db(now, "localhost").err();
+    assert!(build(standard().member_with_role("acme", "bob", 20, "Ghost")).is_some());
+    let mismatched = standard()
+        .member_role(Some("acme"), "Auditor", 20)
+        .member_with_role("acme", "bob", 30, "Auditor");
+    assert!(build(mismatched).is_some());
+    assert!(build(standard().member_role(Some("acme/platform"), "Deep", 20)).is_some());
+    assert!(build(standard().member_role(None, "Minimal", 5)).is_some());
+    assert!(
+        build(
+            standard()
+                .member_role(None, "Instance", 30)
+                .member_with_role("acme", "bob", 30, "Instance")
+        )
+        .is_none()
+    );
+}

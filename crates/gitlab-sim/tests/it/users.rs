@@ -234,3 +234,55 @@ async fn service_accounts_are_listed_for_admins() {
         crate::fidelity::assert_same_shape(&fx, &r.body, "service_accounts");
     }
 }
+
+#[tokio::test]
+async fn activities_are_admin_only_filtered_by_date_and_oldest_first() {
+    let today = time::OffsetDateTime::now_utc().date();
+    let recent = |days: i64| gitlab_sim::clock::fmt_date(today - time::Duration::days(days));
+    let active = |name: &str, on: Option<String>| gitlab_sim::seed::SeedUser {
+        username: name.into(),
+        name: name.into(),
+        email: format!("{name}@example.com"),
+        last_activity_on: on,
+        ..gitlab_sim::seed::SeedUser::default()
+    };
+    let sim = start(
+        standard()
+            .user_full(active("fresh", Some(recent(1))))
+            .user_full(active("older", Some(recent(30))))
+            .user_full(active("ancient", Some("2001-02-03".into())))
+            .user_full(active("never", None)),
+    )
+    .await;
+    let r = get(&sim, "/api/v4/user/activities", Some(ALICE_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = get(&sim, "/api/v4/user/activities?per_page=100", Some(ROOT_TOKEN)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let names: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["username"].as_str().unwrap())
+        .collect();
+    let older = names.iter().position(|n| *n == "older").unwrap();
+    let fresh = names.iter().position(|n| *n == "fresh").unwrap();
+    assert!(older < fresh, "oldest activity first: {names:?}");
+    assert!(
+        !names.contains(&"ancient"),
+        "six months back by default: {names:?}"
+    );
+    assert!(!names.contains(&"never"));
+    assert_eq!(r.body[fresh]["last_activity_on"], recent(1).as_str());
+    let all = get(
+        &sim,
+        "/api/v4/user/activities?from=2000-01-01&per_page=1",
+        Some(ROOT_TOKEN),
+    )
+    .await;
+    assert_eq!(all.body[0]["username"], "ancient");
+    assert_eq!(all.body.as_array().unwrap().len(), 1);
+    assert!(all.headers.get("x-next-page").is_some_and(|v| v == "2"));
+    let bad = get(&sim, "/api/v4/user/activities?from=yesterday", Some(ROOT_TOKEN)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}

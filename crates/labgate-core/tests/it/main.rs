@@ -1,6 +1,7 @@
 //! Domain tests on a fresh database of the run's backend (`LABGATE_TEST_BACKEND`), each in its
 //! own `labgate_testkit::TestEnv`.
 
+mod access;
 mod api_keys;
 mod audit;
 mod connections;

@@ -1,6 +1,7 @@
 //! Store tests. Each runs on a fresh database of the backend chosen for the run
 //! (`LABGATE_TEST_BACKEND`), so the same suite covers SQLite and PostgreSQL.
 
+mod access;
 mod api_keys;
 mod app_connections;
 mod audit;
