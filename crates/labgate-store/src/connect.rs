@@ -111,6 +111,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "secret_scanning",
         include_str!("../migrations/sqlite/0013_secret_scanning.sql"),
     ),
+    (
+        14,
+        "scan_push_hooks",
+        include_str!("../migrations/sqlite/0014_scan_push_hooks.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -173,6 +178,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "secret_scanning",
         include_str!("../migrations/postgres/0013_secret_scanning.sql"),
+    ),
+    (
+        14,
+        "scan_push_hooks",
+        include_str!("../migrations/postgres/0014_scan_push_hooks.sql"),
     ),
 ];
 

@@ -194,6 +194,8 @@ pub fn default_handlers(
             kind: JobKind::SecretSyncRemove,
         }),
         Arc::new(crate::secret_scanning::SecretScanJob),
+        Arc::new(crate::secret_scanning::SecretScanPushJob),
+        Arc::new(crate::secret_scanning::SecretScanHooksRemoveJob),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
 }

@@ -52,6 +52,11 @@ labgate_proto::text_enum! {
         SecretSyncRemove = "secret-sync.remove",
         /// Fetches and scans the repositories of one scan run of a secret scanning data source.
         SecretScan = "secret-scanning.scan",
+        /// Scans what one push to a repository brought in (from a push webhook).
+        SecretScanPush = "secret-scanning.push",
+        /// Removes at GitLab the push webhooks of a deleted data source that GitLab failed to
+        /// remove at once; retried until they are gone.
+        SecretScanHooksRemove = "secret-scanning.hooks-remove",
     }
 }
 

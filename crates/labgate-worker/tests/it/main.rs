@@ -15,6 +15,7 @@ async fn env() -> TestEnv {
 }
 
 mod connections;
+mod scan_push;
 mod secret_scanning;
 mod secret_syncs;
 mod webhooks;
