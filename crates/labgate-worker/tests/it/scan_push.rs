@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use gitlab_sim::model::Visibility;
 use gitlab_sim::{FaultRule, Seed};
 use labgate_core::jobs::{JobKind, JobState};
 use labgate_core::scanning::findings::FindingQuery;
@@ -22,6 +23,10 @@ use crate::secret_scanning::{ALICE, connection, git, scanning_env_services, work
 const OLD_LEAK: &str = "glpat-Hq4vR8xNm2Lk7Tt4Wy1C";
 /// Pushed later.
 const PUSHED: &str = "glpat-Pz8wQ3nKr5Mv2Xc7Jb4D";
+/// Pushed to a project created after the data source.
+const NEW_PROJECT_LEAK: &str = "glpat-Nw3pR7tYk2Lm9Qs4Vx6Z";
+/// In an annotated tag's message.
+const TAG_LEAK: &str = "glpat-Tg5hJ8kLq3Wz6Xc1Vb9N";
 
 fn seed(free_tier: bool) -> Seed {
     let builder = Seed::builder()
@@ -394,6 +399,50 @@ async fn a_push_is_scanned_from_git_through_the_receiver_and_redeliveries_and_ba
     assert_eq!(huge.status.as_u16(), 413);
     assert_eq!(push_jobs(&s.env).await, jobs_before);
 
+    // A project created in the group later: the group hook covers it, the job lists the group
+    // again and scans it.
+    let now = s.env.sim().clock().now();
+    s.env
+        .sim()
+        .state()
+        .write(|db| db.create_project("acme/platform/new", "New", Visibility::Private, now))
+        .unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let url = format!("{}/acme/platform/new.git", s.env.sim().url());
+    git(fresh.path(), &["clone", "-q", &url, "new"]);
+    let new_repo = fresh.path().join("new");
+    commit_file(
+        &new_repo,
+        "ci.env",
+        &format!("T={NEW_PROJECT_LEAK}\n"),
+        "ci settings",
+    );
+    git(&new_repo, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    let deliveries = s.deliveries(2).await;
+    assert_eq!(deliveries.last().unwrap().status, Some(202));
+    s.drain().await;
+    let resources = scanning
+        .resources(&s.env.admin, &created.id)
+        .await
+        .unwrap()
+        .resources;
+    assert!(
+        resources.iter().any(|r| r.name == "acme/platform/new"),
+        "discovered on push"
+    );
+    let scans = s.scans(&created.id).await;
+    let latest = scans
+        .iter()
+        .find(|v| v.kind == ScanKind::Push && v.resource_id.is_none())
+        .unwrap();
+    assert_eq!(
+        latest.status,
+        ScanStatus::Completed,
+        "{:?}",
+        latest.status_message
+    );
+    assert_eq!(latest.new_findings, 1);
+
     let logs = captured_logs();
     assert!(!logs.contains(&token), "the webhook secret is never logged");
     assert!(!logs.contains(PUSHED) && !logs.contains(ALICE));
@@ -449,10 +498,33 @@ async fn new_branches_deleted_branches_and_force_pushes_scan_only_what_is_new() 
     );
     assert_eq!((latest.new_findings, latest.total_findings), (1, 1));
 
+    // An annotated tag: its message is scanned too; the commit it names was scanned already.
+    git(
+        &repo,
+        &["tag", "-a", "v1", "-m", &format!("release with {TAG_LEAK}")],
+    );
+    git(&repo, &["push", "-q", "origin", "v1"]);
+    let deliveries = s.deliveries(3).await;
+    assert_eq!(deliveries.last().unwrap().event, "Tag Push Hook");
+    s.drain().await;
+    let findings = scanning
+        .findings(&s.env.admin, &FindingQuery::default())
+        .await
+        .unwrap()
+        .findings;
+    assert_eq!(findings.len(), 4, "old leak, branch, force push, tag message");
+    let scans = s.scans(&created.id).await;
+    let tag = scans
+        .iter()
+        .filter(|v| v.kind == ScanKind::Push)
+        .max_by_key(|v| v.created_at.clone())
+        .unwrap();
+    assert_eq!((tag.new_findings, tag.total_findings), (1, 1));
+
     // A deleted branch: recorded, nothing queued.
     let jobs_before = push_jobs(&s.env).await;
     git(&repo, &["push", "-q", "origin", "--delete", "feature"]);
-    s.deliveries(3).await;
+    s.deliveries(4).await;
     assert_eq!(push_jobs(&s.env).await, jobs_before);
     let scans = s.scans(&created.id).await;
     let deleted = scans
