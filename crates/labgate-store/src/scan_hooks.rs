@@ -137,4 +137,18 @@ impl Store {
         });
         Ok(inserted > 0)
     }
+
+    /// Forgets a push event recorded for a data source, so that GitLab's retry of a delivery
+    /// that could not be queued is taken again.
+    pub async fn forget_scan_push_event(&self, data_source_id: &str, event_uuid: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "DELETE FROM scan_push_events WHERE data_source_id = $1 AND event_uuid = $2",
+        )
+        .bind(data_source_id)
+        .bind(event_uuid)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
 }

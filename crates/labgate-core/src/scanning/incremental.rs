@@ -121,11 +121,12 @@ impl SecretScanning {
         let now = self.clock.now();
         let mut queued = Vec::new();
         let mut recorded = Vec::new();
+        let uuid = delivery
+            .event_uuid
+            .as_deref()
+            .filter(|u| !u.is_empty() && u.len() <= 128);
         for source in &sources {
-            if let Some(uuid) = delivery
-                .event_uuid
-                .as_deref()
-                .filter(|u| !u.is_empty() && u.len() <= 128)
+            if let Some(uuid) = uuid
                 && !self
                     .store
                     .record_scan_push_event(source.id.as_str(), uuid, ms(now), ms(now + EVENT_MEMORY))
@@ -133,13 +134,16 @@ impl SecretScanning {
             {
                 continue;
             }
-            let resource = self.resource_of_project(source, push.project_id).await?;
-            if is_zero(&push.after) {
-                let run = self.record_deleted_ref(source, resource.as_ref(), &push).await?;
-                recorded.push(run.id.to_string());
-            } else {
-                let run = self.queue_push_scan(source, resource.as_ref(), &push).await?;
-                queued.push(run.id.to_string());
+            match self.take_push(source, &push).await {
+                Ok(run) if is_zero(&push.after) => recorded.push(run.id.to_string()),
+                Ok(run) => queued.push(run.id.to_string()),
+                Err(error) => {
+                    // GitLab retries a failed delivery with the same UUID: it must be taken then.
+                    if let Some(uuid) = uuid {
+                        let _ = self.store.forget_scan_push_event(source.id.as_str(), uuid).await;
+                    }
+                    return Err(error);
+                }
             }
         }
         let status = match (queued.is_empty(), recorded.is_empty()) {
@@ -152,6 +156,16 @@ impl SecretScanning {
             status: status.to_owned(),
             scan_ids: queued,
         })
+    }
+
+    /// Records a deleted ref's push as a finished scan, or queues the scan of a push.
+    async fn take_push(&self, source: &DataSource, push: &Push) -> Result<ScanRun> {
+        let resource = self.resource_of_project(source, push.project_id).await?;
+        if is_zero(&push.after) {
+            self.record_deleted_ref(source, resource.as_ref(), push).await
+        } else {
+            self.queue_push_scan(source, resource.as_ref(), push).await
+        }
     }
 
     async fn resource_of_project(&self, source: &DataSource, project_id: u64) -> Result<Option<Resource>> {
@@ -274,11 +288,12 @@ impl SecretScanning {
         }
         match self.scan_push(&source, &run, &push).await {
             Ok((outcome, note)) => {
+                // Only a push with nothing to scan says why; a scan's counts say the rest.
+                let _ = self
+                    .finish_push(&run, ScanStatus::Completed, note.as_deref(), Some(outcome))
+                    .await;
                 let message =
                     note.unwrap_or_else(|| format!("{} finding(s), {} new", outcome.seen, outcome.new));
-                let _ = self
-                    .finish_push(&run, ScanStatus::Completed, Some(&message), Some(outcome))
-                    .await;
                 JobEnd::Done { message }
             }
             Err(error) => {
