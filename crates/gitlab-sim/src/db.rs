@@ -20,11 +20,19 @@ pub struct Settings {
     pub host: String,
     /// Whether `/oauth/authorize` accepts `code_challenge_method=plain` for every application.
     pub allow_pkce_plain: bool,
+    /// A Free-tier licence: Premium features (group webhooks) are not offered.
+    pub free_tier: bool,
 }
 
 impl Settings {
     /// Whether the simulated version is `major.minor` or later. A version that does not start
     /// with two numbers counts as current.
+    /// Whether group webhooks exist here: Enterprise Edition (`-ee` versions) with a Premium or
+    /// Ultimate licence. Community Edition has no such route; a Free licence hides it.
+    pub fn group_hooks(&self) -> bool {
+        self.version.ends_with("-ee") && !self.free_tier
+    }
+
     pub fn at_least(&self, major: u32, minor: u32) -> bool {
         let mut parts = self
             .version
@@ -42,6 +50,7 @@ impl Default for Settings {
         Self {
             host: "gitlab.example.com".into(),
             allow_pkce_plain: false,
+            free_tier: false,
             mode: Mode::SelfManaged,
             version: "17.9.1-ee".into(),
             revision: "5e2b8f4c1a0".into(),

@@ -47,6 +47,8 @@ pub struct Seed {
     pub rate_limits: RateLimitSettings,
     /// Accept PKCE `plain` on every application.
     pub allow_pkce_plain: bool,
+    /// A Free-tier licence: no Premium features such as group webhooks.
+    pub free_tier: bool,
     /// A large generated instance, added after the explicit entries.
     pub generate: Option<Generate>,
 }
@@ -264,6 +266,7 @@ impl Seed {
             rate_limits: self.rate_limits.clone(),
             host: host.to_owned(),
             allow_pkce_plain: self.allow_pkce_plain,
+            free_tier: self.free_tier,
             ..Settings::default()
         });
         if let Some(v) = &self.version {
@@ -590,6 +593,12 @@ impl SeedBuilder {
     /// The GitLab version to be (`/version`, `/metadata`), e.g. `"15.4.0"`. Routes GitLab added
     /// later answer as that version did: before 15.5 `GET /personal_access_tokens/self` is a
     /// 404 from the API's catch-all.
+    /// A Free-tier instance: group webhooks (Premium) are refused.
+    pub fn free_tier(mut self) -> Self {
+        self.seed.free_tier = true;
+        self
+    }
+
     pub fn version(mut self, version: &str) -> Self {
         self.seed.version = Some(version.to_owned());
         self

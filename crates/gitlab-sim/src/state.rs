@@ -312,6 +312,11 @@ impl SimState {
         })
     }
 
+    /// The project and group webhooks, by id.
+    pub fn hooks(&self) -> Vec<Hook> {
+        self.read(|db| db.hooks.values().cloned().collect())
+    }
+
     /// Webhook deliveries so far, oldest first.
     pub fn hook_deliveries(&self) -> Vec<HookDelivery> {
         self.read(|db| db.deliveries.clone())

@@ -327,3 +327,48 @@ pub struct FindingExportQuery {
     #[param(max_length = 1024)]
     pub path: Option<String>,
 }
+
+/// The project a GitLab push event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GitLabPushProject {
+    pub id: u64,
+    #[serde(default)]
+    pub path_with_namespace: Option<String>,
+}
+
+/// The fields labgate reads of GitLab's `Push Hook` and `Tag Push Hook` bodies (GitLab's
+/// snake_case; every other field is accepted and ignored). The commits listed in the body are
+/// not trusted: the scan fetches `before..after` from GitLab itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GitLabPushEvent {
+    /// `push` or `tag_push`.
+    #[serde(default)]
+    pub object_kind: Option<String>,
+    /// 40 zeros for a new branch or tag.
+    #[serde(default)]
+    pub before: Option<String>,
+    /// 40 zeros for a deleted branch or tag.
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    #[serde(default)]
+    pub checkout_sha: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<u64>,
+    #[serde(default)]
+    pub project: Option<GitLabPushProject>,
+    #[serde(default)]
+    pub total_commits_count: Option<u64>,
+}
+
+/// What labgate did with a push webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushReceipt {
+    /// `queued` (202), `duplicate` (a redelivery, 200), `recorded` (a deleted ref: nothing to
+    /// scan, 200) or `ignored` (not a push, or no data source covers the project, 200).
+    pub status: String,
+    /// The scans queued or recorded, one per data source the push belongs to.
+    pub scan_ids: Vec<String>,
+}

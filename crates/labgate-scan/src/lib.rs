@@ -28,4 +28,4 @@ pub use engine::{BlobMatch, BlobScan, NoProgress, Progress, ScanError, ScanOptio
 pub use finding::{CommitInfo, Finding, Location, LocationKind, ScanOutput, TagInfo, Verification};
 pub use rules::{Confidence, Rule, RuleSet, Severity};
 pub use source::dir::DirOptions;
-pub use source::git::GitOptions;
+pub use source::git::{GitOptions, is_ancestor, read_refs};

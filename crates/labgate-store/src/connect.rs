@@ -112,6 +112,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0013_secret_scanning.sql"),
     ),
     (
+        14,
+        "scan_push_hooks",
+        include_str!("../migrations/sqlite/0014_scan_push_hooks.sql"),
+    ),
+    (
         15,
         "oauth_token_hashes",
         include_str!("../migrations/sqlite/0015_oauth_token_hashes.sql"),
@@ -183,6 +188,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "secret_scanning",
         include_str!("../migrations/postgres/0013_secret_scanning.sql"),
+    ),
+    (
+        14,
+        "scan_push_hooks",
+        include_str!("../migrations/postgres/0014_scan_push_hooks.sql"),
     ),
     (
         15,

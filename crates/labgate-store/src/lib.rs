@@ -23,6 +23,7 @@ mod connect_sessions;
 mod error;
 mod gitlab_instances;
 mod jobs;
+mod scan_hooks;
 mod schema;
 mod secret_scanning;
 mod secret_syncs;
@@ -49,6 +50,7 @@ pub use connect_sessions::{ConnectSessionClaim, ConnectSessionRecord};
 pub use error::{Result, StoreError};
 pub use gitlab_instances::InstanceRecord;
 pub use jobs::{JobFilter, JobRecord, JobStateCount, NewJob};
+pub use scan_hooks::ScanHookRecord;
 pub use schema::{ColumnInfo, IndexInfo, SchemaInventory};
 pub use secret_scanning::{
     FindingFilter, FindingLocationRecord, FindingRecord, PlacedFindingLocationRecord, ScanDataSourceRecord,

@@ -201,6 +201,8 @@ pub fn default_handlers(
         Arc::new(crate::secret_scanning::ScanSchedule {
             interval: settings.scan_interval,
         }),
+        Arc::new(crate::secret_scanning::SecretScanPushJob),
+        Arc::new(crate::secret_scanning::SecretScanHooksRemoveJob),
         Arc::new(crate::webhooks::WebhookDelivery { http }),
     ]
 }

@@ -741,7 +741,11 @@ export interface paths {
         /**
          * Create a GitLab data source: one project, or a group with the projects of every subgroup. The
          *     connection must read the repositories with at least the Developer role. With auto-scan on
-         *     (the default), a first full scan is queued.
+         *     (the default), a first full scan is queued and push webhooks are installed at GitLab (a group
+         *     hook, or one hook per project where GitLab offers no group hooks), calling
+         *     `<LABGATE_SITE_URL>/secret-scanning/webhooks/gitlab`: that needs the site URL, the api scope
+         *     and the Maintainer role (group hooks: Owner), else 422. Deleting the data source, or turning
+         *     auto-scan off, removes the hooks.
          */
         post: operations["createGitLabDataSource"];
         delete?: never;
@@ -851,8 +855,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's findings, newest first, each with every place it was seen. The secret itself is
-         *     never returned: `preview` shows its first characters only.
+         * The tenant's findings, newest first, a page at a time (`offset`, `limit`) with `totalCount`,
+         *     each with every place it was seen. The secret itself is never returned: `preview` shows its
+         *     first characters only.
          */
         get: operations["listSecretScanningFindings"];
         put?: never;
@@ -1081,6 +1086,29 @@ export interface paths {
         get: operations["readyz"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/secret-scanning/webhooks/gitlab": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a GitLab push or tag push webhook for secret scanning. The token must be the push
+         *     hook secret of a data source with auto-scan on that covers the event's project; the scan of
+         *     what the push brought in is queued (202). A redelivery of an event already received
+         *     (`X-Gitlab-Event-UUID`) is answered 200 without a second scan; so are a deleted branch or tag
+         *     (recorded as a scan with nothing to scan) and events other than pushes.
+         */
+        post: operations["receiveGitLabPushWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1359,7 +1387,7 @@ export interface components {
          *     `autoRotate` and `rotateBeforeDays`.
          */
         CreateConnectionRequest: {
-            /** @description Rotate the token at GitLab before it expires. */
+            /** @description Rotate the token at GitLab before it expires, and at once when a scan finds it leaked. */
             autoRotate?: boolean | null;
             /**
              * @description Required. `access-token`: `accessToken`, `accessTokenType` and `instanceUrl`; `oauth`:
@@ -1607,6 +1635,11 @@ export interface components {
         ExportFormat: "json" | "csv" | "sarif";
         FindingList: {
             findings: components["schemas"]["FindingView"][];
+            /**
+             * Format: int64
+             * @description Findings matching the filters in all, beyond this page too.
+             */
+            totalCount: number;
         };
         /** @description Where a finding was seen: one file at one commit of one repository. */
         FindingLocationView: {
@@ -1740,6 +1773,32 @@ export interface components {
             pathWithNamespace: string;
             webUrl: string;
         };
+        /**
+         * @description The fields labgate reads of GitLab's `Push Hook` and `Tag Push Hook` bodies (GitLab's
+         *     snake_case; every other field is accepted and ignored). The commits listed in the body are
+         *     not trusted: the scan fetches `before..after` from GitLab itself.
+         */
+        GitLabPushEvent: {
+            /** @description 40 zeros for a deleted branch or tag. */
+            after?: string | null;
+            /** @description 40 zeros for a new branch or tag. */
+            before?: string | null;
+            checkout_sha?: string | null;
+            /** @description `push` or `tag_push`. */
+            object_kind?: string | null;
+            project?: null | components["schemas"]["GitLabPushProject"];
+            /** Format: int64 */
+            project_id?: number | null;
+            ref?: string | null;
+            /** Format: int64 */
+            total_commits_count?: number | null;
+        };
+        /** @description The project a GitLab push event is about. */
+        GitLabPushProject: {
+            /** Format: int64 */
+            id: number;
+            path_with_namespace?: string | null;
+        };
         /** @description The project or group a project/group token belongs to, and the token's role there. */
         GitLabResourceView: {
             /** Format: int32 */
@@ -1858,6 +1917,16 @@ export interface components {
             name: string;
             slug: string;
             updatedAt: string;
+        };
+        /** @description What labgate did with a push webhook. */
+        PushReceipt: {
+            /** @description The scans queued or recorded, one per data source the push belongs to. */
+            scanIds: string[];
+            /**
+             * @description `queued` (202), `duplicate` (a redelivery, 200), `recorded` (a deleted ref: nothing to
+             *     scan, 200) or `ignored` (not a push, or no data source covers the project, 200).
+             */
+            status: string;
         };
         /**
          * @description The GitLab resource a project or group token belongs to.
@@ -2157,6 +2226,11 @@ export interface components {
          *     bump `version`; `version`, when given, must be the current one (409 otherwise).
          */
         UpdateConnectionRequest: {
+            /**
+             * @description Rotate the token at GitLab before it expires, and at once when a scan finds it leaked. An
+             *     OAuth connection refreshes on its own; with this set, a leak of its access or refresh
+             *     token makes it refresh at once, and GitLab revokes the leaked pair.
+             */
             autoRotate?: boolean | null;
             credentials?: null | components["schemas"]["AccessTokenCredentials"];
             /** @description At most 256 characters; `null` clears it. */
@@ -9133,6 +9207,15 @@ export interface operations {
                 projectId?: string;
                 dataSourceId?: string;
                 status?: components["schemas"]["FindingStatus"];
+                /** @description The detection rule's id, e.g. `gitlab-pat`. */
+                rule?: string;
+                verification?: components["schemas"]["FindingVerification"];
+                /** @description Part of the file path of a place the finding was seen, in any letter case. */
+                path?: string;
+                /** @description Records to skip (default 0). */
+                offset?: number;
+                /** @description Records to return, 1–100 (default 50). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -9240,6 +9323,11 @@ export interface operations {
                 projectId?: string;
                 dataSourceId?: string;
                 status?: components["schemas"]["FindingStatus"];
+                /** @description The detection rule's id, e.g. `gitlab-pat`. */
+                rule?: string;
+                verification?: components["schemas"]["FindingVerification"];
+                /** @description Part of the file path of a place the finding was seen, in any letter case. */
+                path?: string;
             };
             header?: never;
             path?: never;
@@ -10934,6 +11022,100 @@ export interface operations {
             };
             /** @description The URI is longer than 4096 characters. */
             414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receiveGitLabPushWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The data source's push hook secret, as GitLab sends it */
+                "X-Gitlab-Token": string;
+                /** @description `Push Hook` or `Tag Push Hook`; other events are ignored */
+                "X-Gitlab-Event"?: string | null;
+                /** @description Deduplicates redeliveries */
+                "X-Gitlab-Event-UUID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GitLabPushEvent"];
+            };
+        };
+        responses: {
+            /** @description A redelivery, a deleted ref or an event that is not a push: nothing queued. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushReceipt"];
+                };
+            };
+            /** @description The scan of the push is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushReceipt"];
+                };
+            };
+            /** @description The body is not a GitLab push event (JSON with project, before, after and ref). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token is missing or not the secret of a data source that covers the project. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 4 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type: application/json`). */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -37,8 +37,12 @@ fn project_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> 
     Ok(pid)
 }
 
-/// Group hooks need the Owner role.
+/// Group hooks need the Owner role, and a tier that has them (GitLab answers a plain 404
+/// where it does not).
 fn group_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<Source> {
+    if !state.read(|db| db.settings.group_hooks()) {
+        return Err(ApiError::message(StatusCode::NOT_FOUND, "Not Found"));
+    }
     let p = caller.require(scopes)?;
     let gid = super::find_group(state, Some(p), id)?;
     require_level(state, p, Source::Group(gid), 50)?;

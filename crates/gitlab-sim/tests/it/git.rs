@@ -449,3 +449,30 @@ async fn group_hooks_need_an_owner_and_fire_for_subgroup_projects() {
     let removed = delete(&sim, &format!("/api/v4/groups/acme/hooks/{id}"), Some(ROOT_TOKEN)).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn group_hooks_are_refused_where_the_tier_or_edition_lacks_them() {
+    for seed in [
+        standard().free_tier(),
+        standard().version("17.9.1"), // Community Edition
+    ] {
+        let sim = start(seed).await;
+        let refused = post(
+            &sim,
+            "/api/v4/groups/acme/hooks",
+            Some(ROOT_TOKEN),
+            serde_json::json!({"url": "https://labgate.example.com/hook"}),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.text);
+        // Project hooks exist on every tier.
+        let project = post(
+            &sim,
+            "/api/v4/projects/acme%2Fplatform%2Fapi/hooks",
+            Some(ROOT_TOKEN),
+            serde_json::json!({"url": "https://labgate.example.com/hook"}),
+        )
+        .await;
+        assert_eq!(project.status, StatusCode::CREATED, "{}", project.text);
+    }
+}

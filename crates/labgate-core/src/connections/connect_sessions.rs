@@ -169,7 +169,7 @@ impl OpenRefused {
 
 impl Connections {
     /// labgate's address, as the redirect URI names it (`LABGATE_SITE_URL`).
-    pub(super) fn site_url(&self) -> Result<String> {
+    pub(crate) fn site_url(&self) -> Result<String> {
         let redirect_uri = self.redirect_uri()?;
         let site = redirect_uri
             .as_str()

@@ -54,6 +54,11 @@ labgate_proto::text_enum! {
         SecretScan = "secret-scanning.scan",
         /// Queues the periodic full scans of data sources with automatic scans on. Recurring.
         SecretScanSchedule = "secret-scanning.schedule",
+        /// Scans what one push to a repository brought in (from a push webhook).
+        SecretScanPush = "secret-scanning.push",
+        /// Removes at GitLab the push webhooks of a deleted data source that GitLab failed to
+        /// remove at once; retried until they are gone.
+        SecretScanHooksRemove = "secret-scanning.hooks-remove",
     }
 }
 

@@ -241,6 +241,11 @@ impl RepoCache {
         (key, dir)
     }
 
+    /// Where the mirror of a project is (or would be) kept.
+    pub fn mirror_path(&self, instance_url: &str, project_id: u64) -> PathBuf {
+        self.dir_of(instance_url, project_id).1
+    }
+
     fn cache_error(&self, source: std::io::Error) -> FetchError {
         FetchError::Cache {
             path: self.root.display().to_string(),

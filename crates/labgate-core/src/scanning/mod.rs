@@ -9,6 +9,8 @@
 
 pub mod findings;
 pub mod git;
+pub mod hooks;
+pub mod incremental;
 pub mod model;
 mod run;
 mod schedule;
@@ -198,6 +200,10 @@ impl SecretScanning {
         let name = valid_name(&request.name)?;
         let description = valid_description(request.description)?;
         let connection_id = ConnectionId::parse(&request.connection_id).ok_or_else(unknown_connection)?;
+        let auto_scan = request.is_auto_scan_enabled.unwrap_or(true);
+        if auto_scan {
+            self.hook_url()?;
+        }
         let mut config = request.config;
         let projects = self
             .resolve(&principal.tenant_id, &connection_id, &mut config)
@@ -211,7 +217,7 @@ impl SecretScanning {
             description,
             connection_id: connection_id.to_string(),
             config: to_json(&config)?,
-            is_auto_scan_enabled: i32::from(request.is_auto_scan_enabled.unwrap_or(true)),
+            is_auto_scan_enabled: i32::from(auto_scan),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -236,7 +242,19 @@ impl SecretScanning {
                 now,
             )
             .await?;
-        self.record_resources(&source, &projects).await?;
+        let resources = self.record_resources(&source, &projects).await?;
+        if source.auto_scan
+            && let Err(error) = self.install_hooks(&source, &resources).await
+        {
+            // Auto-scan without its hooks would not scan pushes: the data source is not kept.
+            self.store
+                .delete_scan_data_source(source.tenant_id.as_str(), source.id.as_str())
+                .await?;
+            self.vault
+                .delete_secrets(source.tenant_id.as_str(), SOURCE_TABLE, source.id.as_str())
+                .await?;
+            return Err(error);
+        }
         self.audit
             .record(
                 principal,
@@ -296,6 +314,9 @@ impl SecretScanning {
         }
         if let Some(auto) = request.is_auto_scan_enabled {
             record.is_auto_scan_enabled = i32::from(auto);
+            if auto {
+                self.hook_url()?;
+            }
         }
         if let Some(connection) = &request.connection_id {
             record.connection_id = ConnectionId::parse(connection)
@@ -329,8 +350,30 @@ impl SecretScanning {
             Err(StoreError::Conflict { .. }) => return Err(duplicate_name(&record.name)),
             Err(other) => return Err(other.into()),
         };
-        if let Some(projects) = &rediscovered {
-            self.record_resources(&saved, projects).await?;
+        let resources = match &rediscovered {
+            Some(projects) => Some(self.record_resources(&saved, projects).await?),
+            None => None,
+        };
+        // Hooks follow auto-scan, and are installed anew when what the data source covers moved.
+        let moved = resources.is_some();
+        if source.auto_scan && (!saved.auto_scan || moved) {
+            self.remove_hooks(&source).await?;
+        }
+        if saved.auto_scan && (!source.auto_scan || moved) {
+            let resources = match resources {
+                Some(resources) => resources,
+                None => self.resources_of(&saved).await?,
+            };
+            if let Err(error) = self.install_hooks(&saved, &resources).await {
+                let mut back = record_of(&saved)?;
+                back.is_auto_scan_enabled = 0;
+                back.version = signed32(saved.version + 1);
+                back.updated_at = ms(self.clock.now());
+                self.store
+                    .update_scan_data_source(&back, signed32(saved.version))
+                    .await?;
+                return Err(error);
+            }
         }
         self.audit
             .record(
@@ -352,6 +395,8 @@ impl SecretScanning {
         principal.require(Access::Write)?;
         let source = self.load(principal, id).await?;
         let shown = self.view(principal, &source).await?;
+        // Hooks GitLab fails to remove now stay recorded and a retrying job removes them.
+        self.remove_hooks(&source).await?;
         if !self
             .store
             .delete_scan_data_source(principal.tenant_id.as_str(), source.id.as_str())

@@ -39,16 +39,16 @@ pub enum JobEnd {
 
 /// What scanning one repository produced.
 #[derive(Debug, Default, Clone, Copy)]
-struct RepoOutcome {
-    new: u64,
-    seen: u64,
+pub(super) struct RepoOutcome {
+    pub(super) new: u64,
+    pub(super) seen: u64,
 }
 
 /// Connections a scan found leaked, with the findings that hold their tokens. They are rotated
 /// once every repository is read: the scan may run through one of them, and its token must keep
 /// working until the last fetch.
 #[derive(Default)]
-struct LeakedConnections(parking_lot::Mutex<BTreeMap<ConnectionId, BTreeSet<String>>>);
+pub(super) struct LeakedConnections(parking_lot::Mutex<BTreeMap<ConnectionId, BTreeSet<String>>>);
 
 impl LeakedConnections {
     fn add(&self, connections: Vec<ConnectionId>, finding_id: &str) {
@@ -61,13 +61,13 @@ impl LeakedConnections {
         }
     }
 
-    fn take(&self) -> BTreeMap<ConnectionId, BTreeSet<String>> {
+    pub(super) fn take(&self) -> BTreeMap<ConnectionId, BTreeSet<String>> {
         std::mem::take(&mut *self.0.lock())
     }
 }
 
 /// The engine with its built-in rules, compiled once per process.
-fn scanner() -> std::result::Result<Arc<Scanner>, String> {
+pub(super) fn scanner() -> std::result::Result<Arc<Scanner>, String> {
     static SCANNER: OnceLock<std::result::Result<Arc<Scanner>, String>> = OnceLock::new();
     SCANNER
         .get_or_init(|| {
@@ -180,7 +180,7 @@ impl SecretScanning {
         }
     }
 
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         run: &ScanRun,
         status: ScanStatus,
@@ -205,7 +205,7 @@ impl SecretScanning {
     }
 
     /// The data source and scan a job is about, or why the job cannot run.
-    async fn job_target(&self, job: &Job) -> std::result::Result<(DataSource, ScanRun), JobEnd> {
+    pub(super) async fn job_target(&self, job: &Job) -> std::result::Result<(DataSource, ScanRun), JobEnd> {
         let failed = |message: &str| JobEnd::Failed {
             message: message.to_owned(),
         };
@@ -369,7 +369,11 @@ impl SecretScanning {
     /// Rotates the leaked connections that rotate automatically, and notes on each finding what
     /// became of the connection holding its token. One connection's failure never stops the
     /// others; each stays `compromised` with its reason.
-    async fn rotate_leaked(&self, tenant_id: &TenantId, leaked: BTreeMap<ConnectionId, BTreeSet<String>>) {
+    pub(super) async fn rotate_leaked(
+        &self,
+        tenant_id: &TenantId,
+        leaked: BTreeMap<ConnectionId, BTreeSet<String>>,
+    ) {
         for (connection_id, finding_ids) in leaked {
             let remark = match self
                 .connections
@@ -434,6 +438,24 @@ impl SecretScanning {
         resource: &Resource,
         leaked: &LeakedConnections,
     ) -> Result<RepoOutcome> {
+        let dir = self.fetch_mirror(session, resource).await?;
+        let scanner = scanner().map_err(|message| CoreError::internal(std::io::Error::other(message)))?;
+        let output = tokio::task::spawn_blocking(move || {
+            scanner.scan_repository(&dir, &GitOptions::default(), &NoProgress)
+        })
+        .await
+        .map_err(CoreError::internal)?
+        .map_err(|error| CoreError::Unavailable(format!("the repository could not be read: {error}")))?;
+        self.store_output(session, source, run, resource, output, leaked)
+            .await
+    }
+
+    /// Brings the mirror of a repository up to date through the connection and answers its path.
+    pub(super) async fn fetch_mirror(
+        &self,
+        session: &GitLabSession,
+        resource: &Resource,
+    ) -> Result<std::path::PathBuf> {
         let connection = &session.connection;
         let username = match &session.credential {
             // GitLab takes OAuth tokens over HTTP only with this user name.
@@ -464,13 +486,21 @@ impl SecretScanning {
             .fetch(&connection.instance_url, resource.gitlab_project_id, &remote)
             .await
             .map_err(|error| CoreError::Unavailable(error.to_string()))?;
-        let scanner = scanner().map_err(|message| CoreError::internal(std::io::Error::other(message)))?;
-        let output = tokio::task::spawn_blocking(move || {
-            scanner.scan_repository(&dir, &GitOptions::default(), &NoProgress)
-        })
-        .await
-        .map_err(CoreError::internal)?
-        .map_err(|error| CoreError::Unavailable(format!("the repository could not be read: {error}")))?;
+        Ok(dir)
+    }
+
+    /// Stores what scanning a repository found: findings deduplicated by value, their
+    /// locations, verification of GitLab tokens, and the repository's last scan time.
+    pub(super) async fn store_output(
+        &self,
+        session: &GitLabSession,
+        source: &DataSource,
+        run: &ScanRun,
+        resource: &Resource,
+        output: labgate_scan::ScanOutput,
+        leaked: &LeakedConnections,
+    ) -> Result<RepoOutcome> {
+        let connection = &session.connection;
         let now = self.clock.now();
         let mut outcome = RepoOutcome::default();
         let mut seen = std::collections::HashSet::new();

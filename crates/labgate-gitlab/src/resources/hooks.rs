@@ -1,4 +1,4 @@
-//! Project webhooks.
+//! Project and group webhooks.
 
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -108,6 +108,40 @@ impl GitLabClient {
         let call = self.delete(
             "/projects/{id}/hooks/{hook_id}",
             &format!("/projects/{}/hooks/{hook_id}", project.segment()),
+        )?;
+        self.unit(&call, Some(cred)).await
+    }
+}
+
+impl GitLabClient {
+    /// `POST /groups/:id/hooks` (GitLab Premium; the group's Owner). Not retried.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_group_hook(
+        &self,
+        cred: &Credential,
+        group: &ResourceId,
+        hook: &NewHook,
+    ) -> Result<Hook, GitLabError> {
+        let call = self.send_json(
+            Method::POST,
+            "/groups/{id}/hooks",
+            &format!("/groups/{}/hooks", group.segment()),
+            hook_body(hook),
+            false,
+        )?;
+        self.json(&call, Some(cred)).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_group_hook(
+        &self,
+        cred: &Credential,
+        group: &ResourceId,
+        hook_id: u64,
+    ) -> Result<(), GitLabError> {
+        let call = self.delete(
+            "/groups/{id}/hooks/{hook_id}",
+            &format!("/groups/{}/hooks/{hook_id}", group.segment()),
         )?;
         self.unit(&call, Some(cred)).await
     }

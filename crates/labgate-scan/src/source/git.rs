@@ -540,3 +540,299 @@ fn commit_info(id: ObjectId, commit: &gix::objs::CommitRef<'_>) -> CommitInfo {
         summary,
     }
 }
+
+/// The refs of the repository at `path` with the object each names, e.g.
+/// `("refs/heads/main", "<40 hex>")`. Symbolic refs (HEAD) are left out.
+///
+/// # Errors
+/// If the path is not a readable repository or a ref cannot be read.
+pub fn read_refs(path: &Path) -> Result<Vec<(String, String)>, ScanError> {
+    let repo = gix::open_opts(path, gix::open::Options::isolated())
+        .map_err(|e| git_err(&format!("{} is not a readable git repository", path.display()), e))?;
+    let platform = repo.references().map_err(|e| git_err("reading refs", e))?;
+    let mut out = Vec::new();
+    for r in platform.all().map_err(|e| git_err("reading refs", e))? {
+        let r = r.map_err(|e| git_err("reading refs", e))?;
+        if let Some(id) = r.target().try_id() {
+            out.push((r.name().as_bstr().to_string(), id.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+impl Scanner {
+    /// Scans only what the commits reachable from `tips` and from none of `hidden` brought in:
+    /// their messages, the blobs each of them added or changed (against every parent), and the
+    /// messages of annotated tags among `tips`. Each finding's location is the commit that
+    /// introduced the blob at that path. Ids in `hidden` that the repository lacks are ignored
+    /// (a force push's old tip may never have been fetched); a tip it lacks is an error.
+    ///
+    /// # Errors
+    /// If the path is not a repository, it is shallow, a tip is missing, or an object that history
+    /// refers to is missing or corrupt.
+    pub fn scan_commits(
+        &self,
+        path: &Path,
+        tips: &[String],
+        hidden: &[String],
+        progress: &dyn Progress,
+    ) -> Result<ScanOutput, ScanError> {
+        let mut repo = gix::open_opts(path, gix::open::Options::isolated())
+            .map_err(|e| git_err(&format!("{} is not a readable git repository", path.display()), e))?;
+        cap_caches(&mut repo);
+        if repo.is_shallow().unwrap_or(false) {
+            return Err(ScanError::Git(format!(
+                "{} is a shallow clone: its history is incomplete",
+                path.display()
+            )));
+        }
+        let hash = repo.object_hash();
+        let mut buf = Vec::new();
+        let mut messages = Vec::new();
+        let mut start = Vec::new();
+        for tip in tips {
+            let id =
+                ObjectId::from_hex(tip.as_bytes()).map_err(|e| git_err(&format!("commit id {tip:?}"), e))?;
+            let mut id = id;
+            // Annotated tags (possibly of tags) down to the commit they name.
+            loop {
+                let data = find(&repo, &id, &mut buf, "object")?;
+                match data.kind {
+                    gix::object::Kind::Tag => {
+                        let tag = gix::objs::TagRef::from_bytes(data.data, hash)
+                            .map_err(|e| git_err(&format!("corrupt repository: tag {id}"), e))?;
+                        if !tag.message.is_empty() {
+                            let info = tag_info(id, &tag);
+                            messages.extend(self.scan_message(tag.message, None, Some(&info)));
+                        }
+                        id = tag.target();
+                    }
+                    gix::object::Kind::Commit => {
+                        start.push(id);
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        let hidden = ancestors(&repo, hidden)?;
+        // The new commits: reachable from the tips, stopping at anything already known.
+        let mut seen = HashSet::new();
+        let mut todo = start;
+        let mut commits = Vec::new();
+        while let Some(id) = todo.pop() {
+            if hidden.contains(&id) || !seen.insert(id) {
+                continue;
+            }
+            let data = find(&repo, &id, &mut buf, "commit")?;
+            let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
+                .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
+            let parents: Vec<ObjectId> = commit.parents().collect();
+            todo.extend(parents.iter().filter(|p| !hidden.contains(*p)).copied());
+            let found = self.scan_text(commit.message);
+            if !found.is_empty() {
+                let info = commit_info(id, &commit);
+                let rules = self.rules().rules();
+                messages.extend(
+                    found
+                        .iter()
+                        .map(|m| Finding::in_message(&rules[m.rule], m, Some(info.clone()), None)),
+                );
+            }
+            let time = commit.time().map(|t| t.seconds).unwrap_or(0);
+            commits.push(CommitNode { id, time, parents });
+        }
+        // What each new commit brought in, oldest first so a blob is credited to its first commit.
+        let mut places: HashMap<ObjectId, Vec<(String, ObjectId)>> = HashMap::new();
+        for id in parents_first(&commits) {
+            let (tree, parent_trees) = {
+                let data = find(&repo, &id, &mut buf, "commit")?;
+                let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
+                    .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
+                let parents: Vec<ObjectId> = commit.parents().collect();
+                let tree = commit.tree();
+                let mut parent_trees = Vec::with_capacity(parents.len());
+                let mut parent_buf = Vec::new();
+                for parent in parents {
+                    let data = find(&repo, &parent, &mut parent_buf, "commit")?;
+                    let parent = gix::objs::CommitRef::from_bytes(data.data, hash)
+                        .map_err(|e| git_err(&format!("corrupt repository: commit {parent}"), e))?;
+                    parent_trees.push(parent.tree());
+                }
+                (tree, parent_trees)
+            };
+            let mut added = Vec::new();
+            introduced(&repo, tree, &parent_trees, "", &mut added)?;
+            for (path, blob) in added {
+                let slot = places.entry(blob).or_default();
+                if !slot.iter().any(|(p, _)| *p == path) {
+                    slot.push((path, id));
+                }
+            }
+        }
+        let mut blobs: Vec<ObjectId> = places.keys().copied().collect();
+        order_by_pack_offset(&repo, &mut blobs);
+        progress.set_total(blobs.len() as u64);
+        let counters = Counters::default();
+        let skipped = Mutex::new(Vec::new());
+        let matched = self.scan_blobs(&repo, &blobs, &counters, &skipped, progress)?;
+        let notes = skipped
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rules = self.rules().rules();
+        let mut infos: HashMap<ObjectId, CommitInfo> = HashMap::new();
+        let mut findings = Vec::new();
+        for (blob, matches) in &matched {
+            for (path, commit) in places.get(blob).into_iter().flatten() {
+                let info = match infos.get(commit) {
+                    Some(info) => info.clone(),
+                    None => {
+                        let data = find(&repo, commit, &mut buf, "commit")?;
+                        let parsed = gix::objs::CommitRef::from_bytes(data.data, hash)
+                            .map_err(|e| git_err(&format!("corrupt repository: commit {commit}"), e))?;
+                        let info = commit_info(*commit, &parsed);
+                        infos.insert(*commit, info.clone());
+                        info
+                    }
+                };
+                findings.extend(matches.iter().map(|m| {
+                    Finding::from_match(
+                        &rules[m.rule],
+                        m,
+                        Some(path.clone()),
+                        Some(blob.to_string()),
+                        Some(info.clone()),
+                    )
+                }));
+            }
+        }
+        let in_messages = message_secrets(&messages);
+        findings.extend(messages);
+        scrub_summaries(&in_messages, &mut findings);
+        let mut stats = counters.snapshot();
+        stats.commits = commits.len() as u64;
+        let mut out = ScanOutput {
+            findings,
+            stats,
+            notes,
+        };
+        out.dedupe();
+        Ok(out)
+    }
+}
+
+/// Every commit reachable from `tips` (tags peeled); ids the repository lacks are skipped.
+fn ancestors(repo: &gix::Repository, tips: &[String]) -> Result<HashSet<ObjectId>, ScanError> {
+    let hash = repo.object_hash();
+    let mut buf = Vec::new();
+    let mut todo: Vec<ObjectId> = tips
+        .iter()
+        .filter_map(|tip| ObjectId::from_hex(tip.as_bytes()).ok())
+        .collect();
+    let mut seen = HashSet::new();
+    while let Some(id) = todo.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        let Some(data) = repo
+            .objects
+            .try_find(&id, &mut buf)
+            .map_err(|e| git_err(&format!("reading object {id}"), e))?
+        else {
+            continue;
+        };
+        match data.kind {
+            gix::object::Kind::Tag => {
+                let tag = gix::objs::TagRef::from_bytes(data.data, hash)
+                    .map_err(|e| git_err(&format!("corrupt repository: tag {id}"), e))?;
+                todo.push(tag.target());
+            }
+            gix::object::Kind::Commit => {
+                let commit = gix::objs::CommitRef::from_bytes(data.data, hash)
+                    .map_err(|e| git_err(&format!("corrupt repository: commit {id}"), e))?;
+                todo.extend(commit.parents());
+                seen.insert(id);
+            }
+            _ => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// The blobs (with their paths) in `tree` that no parent tree holds at the same path: what a
+/// commit added or changed. Subtrees equal to a parent's are skipped whole.
+fn introduced(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    parents: &[ObjectId],
+    prefix: &str,
+    out: &mut Vec<(String, ObjectId)>,
+) -> Result<(), ScanError> {
+    if parents.contains(&tree) {
+        return Ok(());
+    }
+    let hash = repo.object_hash();
+    let mut buf = Vec::new();
+    let mut parent_entries: Vec<HashMap<Vec<u8>, (bool, ObjectId)>> = Vec::with_capacity(parents.len());
+    for parent in parents {
+        let data = find(repo, parent, &mut buf, "tree")?;
+        let mut entries = HashMap::new();
+        for entry in gix::objs::TreeRefIter::from_bytes(data.data, hash) {
+            let entry = entry.map_err(|e| git_err(&format!("corrupt repository: tree {parent}"), e))?;
+            entries.insert(
+                entry.filename.to_vec(),
+                (entry.mode.is_tree(), entry.oid.to_owned()),
+            );
+        }
+        parent_entries.push(entries);
+    }
+    let data = find(repo, &tree, &mut buf, "tree")?;
+    let mut children = Vec::new();
+    for entry in gix::objs::TreeRefIter::from_bytes(data.data, hash) {
+        let entry = entry.map_err(|e| git_err(&format!("corrupt repository: tree {tree}"), e))?;
+        let oid = entry.oid.to_owned();
+        let same_in_a_parent = parent_entries
+            .iter()
+            .any(|p| p.get(entry.filename).is_some_and(|(_, id)| *id == oid));
+        if same_in_a_parent {
+            continue;
+        }
+        let name = String::from_utf8_lossy(entry.filename);
+        let path = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.mode.is_tree() {
+            let sub_parents: Vec<ObjectId> = parent_entries
+                .iter()
+                .filter_map(|p| {
+                    p.get(entry.filename)
+                        .filter(|(is_tree, _)| *is_tree)
+                        .map(|(_, id)| *id)
+                })
+                .collect();
+            children.push((oid, sub_parents, path));
+        } else if entry.mode.is_blob_or_symlink() {
+            out.push((path, oid));
+        }
+    }
+    for (oid, sub_parents, path) in children {
+        introduced(repo, oid, &sub_parents, &path, out)?;
+    }
+    Ok(())
+}
+
+/// Whether commit `ancestor` is `descendant` or one of its ancestors, in the repository at
+/// `path`. False when the repository lacks `ancestor`.
+///
+/// # Errors
+/// If the path is not a readable repository or history is corrupt.
+pub fn is_ancestor(path: &Path, ancestor: &str, descendant: &str) -> Result<bool, ScanError> {
+    let repo = gix::open_opts(path, gix::open::Options::isolated())
+        .map_err(|e| git_err(&format!("{} is not a readable git repository", path.display()), e))?;
+    let Ok(ancestor) = ObjectId::from_hex(ancestor.as_bytes()) else {
+        return Ok(false);
+    };
+    Ok(ancestors(&repo, &[descendant.to_owned()])?.contains(&ancestor))
+}

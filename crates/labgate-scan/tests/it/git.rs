@@ -450,3 +450,70 @@ fn tokens_in_annotated_tag_messages_are_findings_of_the_tag() {
     assert_eq!(tag.tagger, "Dev One");
     assert_eq!((f.location.start_line, f.location.start_column), (3, 15));
 }
+
+#[test]
+fn a_commit_range_scans_only_what_its_commits_brought_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    init(dir);
+    let base = commit_file(
+        dir,
+        "old.env",
+        &format!("T={PAT1}\n"),
+        "old leak",
+        "2024-01-01T00:00:00Z",
+    );
+    commit_file(dir, "notes.md", "notes\n", "notes", "2024-01-02T00:00:00Z");
+    let before = git(dir, &["rev-parse", "HEAD"]);
+    let added = commit_file(
+        dir,
+        "sub/new.env",
+        &format!("T={PAT2}\n"),
+        "new leak",
+        "2024-01-03T00:00:00Z",
+    );
+    commit_file(dir, "sub/new.env", "T=$CI\n", "remove it", "2024-01-04T00:00:00Z");
+    let after = commit_file(dir, "notes.md", "more notes\n", "more", "2024-01-05T00:00:00Z");
+    let scanner = scanner_default();
+
+    let range = scanner
+        .scan_commits(
+            dir,
+            std::slice::from_ref(&after),
+            std::slice::from_ref(&before),
+            &NoProgress,
+        )
+        .unwrap();
+    let secrets: Vec<&str> = range.findings.iter().map(|f| f.secret.as_str()).collect();
+    assert_eq!(secrets, vec![PAT2], "the old leak is outside the range");
+    let location = &range.findings[0].location;
+    assert_eq!(location.path.as_deref(), Some("sub/new.env"));
+    assert_eq!(location.commit.as_ref().unwrap().id, added);
+    assert_eq!(range.stats.commits, 3);
+
+    // Nothing hidden: the whole history reachable from the tip, each blob at its first commit.
+    let all = scanner
+        .scan_commits(dir, std::slice::from_ref(&after), &[], &NoProgress)
+        .unwrap();
+    let mut secrets: Vec<&str> = all.findings.iter().map(|f| f.secret.as_str()).collect();
+    secrets.sort_unstable();
+    assert_eq!(secrets, vec![PAT1, PAT2]);
+    let old = all.findings.iter().find(|f| f.secret == PAT1).unwrap();
+    assert_eq!(old.location.commit.as_ref().unwrap().id, base);
+
+    // An annotated tag's message is scanned; an id the repository lacks is ignored when hidden.
+    git(dir, &["tag", "-a", "v1", "-m", &format!("release {PAT1}")]);
+    let tag = git(dir, &["rev-parse", "v1"]);
+    let tagged = scanner
+        .scan_commits(dir, &[tag], &[after.clone(), "1".repeat(40)], &NoProgress)
+        .unwrap();
+    assert_eq!(tagged.findings.len(), 1);
+    assert_eq!(tagged.findings[0].location.kind, LocationKind::TagMessage);
+    assert!(labgate_scan::is_ancestor(dir, &before, &after).unwrap());
+    assert!(!labgate_scan::is_ancestor(dir, &after, &before).unwrap());
+    let refs = labgate_scan::read_refs(dir).unwrap();
+    assert!(
+        refs.iter()
+            .any(|(name, id)| name == "refs/heads/main" && *id == after)
+    );
+}

@@ -9,6 +9,7 @@ pub mod instances;
 pub mod jobs;
 pub mod oauth;
 pub mod projects;
+pub mod scan_webhooks;
 pub mod secret_scanning;
 pub mod secret_syncs;
 pub mod secrets;

@@ -71,7 +71,11 @@ pub fn router() -> Router<AppState> {
 
 /// Create a GitLab data source: one project, or a group with the projects of every subgroup. The
 /// connection must read the repositories with at least the Developer role. With auto-scan on
-/// (the default), a first full scan is queued.
+/// (the default), a first full scan is queued and push webhooks are installed at GitLab (a group
+/// hook, or one hook per project where GitLab offers no group hooks), calling
+/// `<LABGATE_SITE_URL>/secret-scanning/webhooks/gitlab`: that needs the site URL, the api scope
+/// and the Maintainer role (group hooks: Owner), else 422. Deleting the data source, or turning
+/// auto-scan off, removes the hooks.
 #[utoipa::path(post, path = "/api/v2/secret-scanning/data-sources/gitlab", operation_id = "createGitLabDataSource",
     tag = "secret-scanning", request_body = CreateDataSourceRequest, security(("bearer" = [])),
     responses((status = 200, body = DataSourceResponse), (status = 400, body = ErrorBody),

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use labgate_core::CoreError;
+use labgate_core::jobs::JobKind;
 use labgate_proto::jobs::{JobListQuery, JobState, JobView};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
@@ -23,20 +24,27 @@ use crate::state::AppState;
 const LIST_PATH: &str = "/organization/jobs";
 const PAGE_SIZE: u32 = 50;
 
-/// What each kind of job does, in words.
+/// What each kind of job does, in words. Kinds this build does not know (written by a newer
+/// replica) show as stored.
 pub(crate) fn kind_label(kind: &str) -> &str {
-    match kind {
-        "connection.rotate" => "Token rotation",
-        "connection.refresh" => "OAuth token refresh",
-        "connections.health" => "Health checks",
-        "connections.refresh" => "Proactive OAuth refreshes",
-        "maintenance.prune" => "Retention clean-up",
-        "webhooks.deliver" => "Webhook deliveries",
-        "diagnostic.probe" => "Worker probe",
-        "secret-sync.run" => "Secret sync",
-        "secret-sync.import" => "Secret sync import",
-        "secret-sync.remove" => "Secret sync removal",
-        other => other,
+    let Some(known) = JobKind::parse(kind) else {
+        return kind;
+    };
+    match known {
+        JobKind::ConnectionRotate => "Token rotation",
+        JobKind::ConnectionRefresh => "OAuth token refresh",
+        JobKind::ConnectionsHealth => "Health checks",
+        JobKind::ConnectionsRefresh => "Proactive OAuth refreshes",
+        JobKind::MaintenancePrune => "Retention clean-up",
+        JobKind::WebhooksDeliver => "Webhook deliveries",
+        JobKind::DiagnosticProbe => "Worker probe",
+        JobKind::SecretSyncRun => "Secret sync",
+        JobKind::SecretSyncImport => "Secret sync import",
+        JobKind::SecretSyncRemove => "Secret sync removal",
+        JobKind::SecretScan => "Secret scan",
+        JobKind::SecretScanSchedule => "Scheduled secret scans",
+        JobKind::SecretScanPush => "Push scan",
+        JobKind::SecretScanHooksRemove => "Push webhook removal",
     }
 }
 

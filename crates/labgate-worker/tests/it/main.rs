@@ -16,6 +16,7 @@ async fn env() -> TestEnv {
 
 mod connections;
 mod leaks;
+mod scan_push;
 mod scan_transport;
 mod scheduled_scans;
 mod secret_scanning;

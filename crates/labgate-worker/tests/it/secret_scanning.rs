@@ -18,7 +18,7 @@ use labgate_proto::secret_scanning::{
 use labgate_testkit::{TestEnv, captured_logs, install_log_capture};
 
 /// A worker running `services` (with their scan settings).
-fn worker_with(services: &labgate_core::Services, owner: &str) -> labgate_worker::Worker {
+pub(crate) fn worker_with(services: &labgate_core::Services, owner: &str) -> labgate_worker::Worker {
     let settings = labgate_worker::WorkerSettings {
         owner: owner.to_owned(),
         ..labgate_worker::WorkerSettings::default()
@@ -30,7 +30,7 @@ fn worker_with(services: &labgate_core::Services, owner: &str) -> labgate_worker
     labgate_worker::Worker::new(services.clone(), settings, handlers)
 }
 
-const ALICE: &str = "glpat-aliceALICEalice1234";
+pub(crate) const ALICE: &str = "glpat-aliceALICEalice1234";
 const READER: &str = "glpat-readerREADERread12";
 /// Leaked in the history of a subgroup's project, then deleted from the branch.
 const LEAKED: &str = "glpat-Zq3vN8xPm2Lk7Rt4Wy9B";
@@ -59,7 +59,7 @@ fn seed() -> Seed {
         .build()
 }
 
-async fn connection(env: &TestEnv, name: &str, token: &str) -> String {
+pub(crate) async fn connection(env: &TestEnv, name: &str, token: &str) -> String {
     let request = CreateConnectionRequest {
         name: name.to_owned(),
         description: None,
@@ -103,7 +103,7 @@ fn group_source(name: &str, connection: &str, include: Option<Vec<String>>) -> C
 }
 
 /// Runs git in `dir` with the token as a basic-auth header (test side only).
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let header = format!(
         "http.extraHeader=Authorization: Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("alice:{ALICE}"))
@@ -129,7 +129,7 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
-fn scanning_env_services(env: &TestEnv) -> labgate_core::Services {
+pub(crate) fn scanning_env_services(env: &TestEnv) -> labgate_core::Services {
     env.services.clone().with_scan_settings(ScanSettings::new(
         env.data_dir().join("scan-cache"),
         1024 * 1024 * 1024,
@@ -353,7 +353,12 @@ async fn a_group_scan_finds_a_token_in_a_subgroup_projects_history_and_never_log
 
 #[tokio::test]
 async fn data_sources_need_a_connection_that_can_read_every_repository() {
-    let env = TestEnv::builder().sim(seed()).build().await;
+    // Auto-scan installs push hooks, which name labgate's address.
+    let env = TestEnv::builder()
+        .sim(seed())
+        .site_url("https://labgate.example.com")
+        .build()
+        .await;
     let alice = connection(&env, "alice", ALICE).await;
     let rita = connection(&env, "rita", READER).await;
     let scanning = &env.services.secret_scanning;
