@@ -375,6 +375,7 @@ impl SecretScanning {
         leaked: BTreeMap<ConnectionId, BTreeSet<String>>,
     ) {
         for (connection_id, finding_ids) in leaked {
+            let mut revoked = false;
             let remark = match self
                 .connections
                 .rotate_after_leak(tenant_id, &connection_id)
@@ -382,6 +383,7 @@ impl SecretScanning {
             {
                 Ok(LeakRotation::Rotated { name }) => {
                     tracing::info!(connection_id = %connection_id, "rotated a connection whose token was found leaked");
+                    revoked = true;
                     format!(
                         "connection {name} ({connection_id}) held this token; labgate rotated it, and GitLab revoked this token"
                     )
@@ -401,6 +403,20 @@ impl SecretScanning {
             for finding_id in finding_ids {
                 if let Err(error) = self.add_remark(tenant_id, &finding_id, &remark).await {
                     tracing::warn!(finding_id = %finding_id, error = %error, "a finding's remarks could not be updated");
+                }
+                // The rotation revoked the token at GitLab, so the finding no longer shows it
+                // live; the next verification would say the same.
+                if revoked
+                    && let Err(error) = self
+                        .store
+                        .set_finding_verification(
+                            &finding_id,
+                            FindingVerification::Inactive.as_str(),
+                            ms(self.clock.now()),
+                        )
+                        .await
+                {
+                    tracing::warn!(finding_id = %finding_id, error = %error, "a finding's verification could not be updated");
                 }
             }
         }

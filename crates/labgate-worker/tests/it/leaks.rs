@@ -15,7 +15,7 @@ use labgate_proto::connections::{
     UpdateConnectionRequest,
 };
 use labgate_proto::secret_scanning::{
-    CreateDataSourceRequest, GitLabDataSourceConfig, ScanScope, ScanStatus,
+    CreateDataSourceRequest, FindingVerification, GitLabDataSourceConfig, ScanScope, ScanStatus,
 };
 use labgate_proto::webhooks::CreateWebhookRequest;
 use labgate_testkit::TestEnv;
@@ -293,6 +293,20 @@ async fn a_leaked_token_is_rotated_at_once_when_its_connection_rotates_automatic
             .any(|r| r.contains(&carol) && r.contains("does not rotate automatically")),
         "{remarks:?}"
     );
+    // The rotated token was revoked at GitLab; carol's still works.
+    for finding in &findings {
+        let rotated = finding
+            .remarks
+            .as_deref()
+            .unwrap_or_default()
+            .contains("labgate rotated it");
+        let expected = if rotated {
+            FindingVerification::Inactive
+        } else {
+            FindingVerification::Active
+        };
+        assert_eq!(finding.verification, expected, "{finding:?}");
+    }
 
     // A second scan finds the same findings and changes nothing: the leaked token is no
     // longer bob's, and carol's connection still waits for a person.
