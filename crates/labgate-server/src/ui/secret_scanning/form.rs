@@ -251,7 +251,7 @@ fn form_markup(
             div.choices {
                 label.choice {
                     input type="checkbox" name="auto_scan" value="true" checked[form.auto_scan()];
-                    span { strong { "Auto-scan" } span.hint { "Scan the whole history now, and each repository again when GitLab reports a push." } }
+                    span { strong { "Auto-scan" } span.hint { "Scan the whole history now, again on a schedule, and each repository when GitLab reports a push. Installing the push hooks needs the api scope and the Maintainer role (Owner for a group hook)." } }
                 }
             }
             div.form-actions {
