@@ -300,17 +300,7 @@ impl SecretScanning {
                 let message = error.to_string();
                 let transient = matches!(error, CoreError::Unavailable(_) | CoreError::Internal(_));
                 if transient && job.attempts < job.max_attempts {
-                    let _ = self
-                        .store
-                        .update_scan_run(
-                            run.id.as_str(),
-                            &ScanRunUpdate {
-                                status: Some(ScanStatus::Queued.as_str()),
-                                error: Some(&message),
-                                ..ScanRunUpdate::default()
-                            },
-                        )
-                        .await;
+                    self.queue_again(&run, &message).await;
                     JobEnd::Retry { message }
                 } else {
                     let _ = self

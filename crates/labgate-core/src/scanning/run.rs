@@ -160,17 +160,7 @@ impl SecretScanning {
                 let last_attempt = job.attempts >= job.max_attempts;
                 let transient = matches!(error, CoreError::Unavailable(_) | CoreError::Internal(_));
                 if transient && !last_attempt {
-                    let _ = self
-                        .store
-                        .update_scan_run(
-                            run.id.as_str(),
-                            &ScanRunUpdate {
-                                status: Some(ScanStatus::Queued.as_str()),
-                                error: Some(&message),
-                                ..ScanRunUpdate::default()
-                            },
-                        )
-                        .await;
+                    self.queue_again(&run, &message).await;
                     JobEnd::Retry { message }
                 } else {
                     let _ = self.finish(&run, ScanStatus::Failed, Some(&message), None).await;
@@ -363,6 +353,25 @@ impl SecretScanning {
             Err(CoreError::Unavailable(message))
         } else {
             Err(CoreError::Conflict(message))
+        }
+    }
+
+    /// Puts a scan run back in the queue after a transient failure, keeping the error for the
+    /// page that shows it while it waits for its next attempt. The job's retry does the rest.
+    pub(super) async fn queue_again(&self, run: &ScanRun, message: &str) {
+        let requeued = self
+            .store
+            .update_scan_run(
+                run.id.as_str(),
+                &ScanRunUpdate {
+                    status: Some(ScanStatus::Queued.as_str()),
+                    error: Some(message),
+                    ..ScanRunUpdate::default()
+                },
+            )
+            .await;
+        if let Err(error) = requeued {
+            tracing::warn!(scan_id = %run.id, error = %error, "a scan run could not be marked queued again");
         }
     }
 

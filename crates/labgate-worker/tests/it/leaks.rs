@@ -5,15 +5,12 @@
 
 use std::path::Path;
 
+use super::secret_scanning::{scanning_env_services as scanning_services, token_connection, worker_with};
 use base64::Engine as _;
 use gitlab_sim::FaultRule;
-use labgate_core::scanning::ScanSettings;
 use labgate_core::scanning::findings::FindingQuery;
 use labgate_gitlab::{Credential, GitLabBaseUrl, GitLabClient, GitLabError, InstanceSettings};
-use labgate_proto::connections::{
-    AccessTokenCredentials, ConnectionEventKind, ConnectionStatus, CreateConnectionRequest,
-    UpdateConnectionRequest,
-};
+use labgate_proto::connections::{ConnectionEventKind, ConnectionStatus, UpdateConnectionRequest};
 use labgate_proto::secret_scanning::{
     CreateDataSourceRequest, FindingVerification, GitLabDataSourceConfig, ScanScope, ScanStatus,
 };
@@ -36,54 +33,6 @@ fn seed() -> gitlab_sim::SeedBuilder {
             "deploy/env.sh",
             &format!("export BOB_TOKEN={BOB_LEAKED}\nexport CAROL_TOKEN={CAROL_LEAKED}\n"),
         )
-}
-
-fn scanning_services(env: &TestEnv) -> labgate_core::Services {
-    env.services.clone().with_scan_settings(ScanSettings::new(
-        env.data_dir().join("scan-cache"),
-        1024 * 1024 * 1024,
-        2,
-    ))
-}
-
-fn worker(services: &labgate_core::Services) -> labgate_worker::Worker {
-    let settings = labgate_worker::WorkerSettings {
-        owner: "w1".to_owned(),
-        ..labgate_worker::WorkerSettings::default()
-    };
-    let handlers = labgate_worker::default_handlers(
-        &settings,
-        labgate_worker::delivery_client(&services.network).unwrap(),
-    );
-    labgate_worker::Worker::new(services.clone(), settings, handlers)
-}
-
-async fn token_connection(env: &TestEnv, name: &str, token: &str, auto_rotate: bool) -> String {
-    let request = CreateConnectionRequest {
-        name: name.to_owned(),
-        description: None,
-        method: "access-token".to_owned(),
-        credentials: Some(
-            AccessTokenCredentials {
-                access_token: token.to_owned(),
-                instance_url: Some(env.sim().url().to_owned()),
-                access_token_type: "personal".to_owned(),
-            }
-            .into(),
-        ),
-        project_id: None,
-        is_platform_managed_credentials: None,
-        gateway_id: None,
-        usages: None,
-        auto_rotate: Some(auto_rotate),
-        rotate_before_days: None,
-    };
-    env.services
-        .connections
-        .create(&env.admin, request)
-        .await
-        .unwrap()
-        .id
 }
 
 /// A data source over the `acme` group, scanned through `connection`, and one full scan of it
@@ -115,7 +64,7 @@ async fn scan_acme(env: &TestEnv, services: &labgate_core::Services, connection:
         }
     };
     let scan = scanning.trigger_full_scan(&env.admin, &source).await.unwrap();
-    let worker = worker(services);
+    let worker = worker_with(services, "w1");
     while worker.run_once().await.unwrap().is_some() {}
     let scans = scanning.scans(&env.admin, &source).await.unwrap().scans;
     let done = scans.iter().find(|s| s.id == scan.id).unwrap();

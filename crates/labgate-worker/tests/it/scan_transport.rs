@@ -2,8 +2,8 @@
 //! name git could not resolve itself is fetched through the pinned address; a name resolving to
 //! an internal address is refused before git starts.
 
+use super::secret_scanning::{scanning_env_services as scanning_services, worker_with};
 use labgate_core::NetworkSettings;
-use labgate_core::scanning::ScanSettings;
 use labgate_core::scanning::findings::FindingQuery;
 use labgate_gitlab::NetworkPolicy;
 use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest};
@@ -19,26 +19,6 @@ fn seed() -> gitlab_sim::Seed {
     standard_seed()
         .file("acme/website", "deploy.env", &format!("GITLAB_TOKEN={LEAKED}\n"))
         .build()
-}
-
-fn scanning_services(env: &TestEnv) -> labgate_core::Services {
-    env.services.clone().with_scan_settings(ScanSettings::new(
-        env.data_dir().join("scan-cache"),
-        1024 * 1024 * 1024,
-        2,
-    ))
-}
-
-fn worker(services: &labgate_core::Services) -> labgate_worker::Worker {
-    let settings = labgate_worker::WorkerSettings {
-        owner: "w1".to_owned(),
-        ..labgate_worker::WorkerSettings::default()
-    };
-    let handlers = labgate_worker::default_handlers(
-        &settings,
-        labgate_worker::delivery_client(&services.network).unwrap(),
-    );
-    labgate_worker::Worker::new(services.clone(), settings, handlers)
 }
 
 async fn alice(env: &TestEnv, instance_url: &str) -> String {
@@ -124,7 +104,7 @@ async fn git_fetches_from_the_checked_address_of_a_name_only_labgate_resolves() 
         .trigger_full_scan(&env.admin, &source)
         .await
         .unwrap();
-    worker(&services).run_once().await.unwrap().unwrap();
+    worker_with(&services, "w1").run_once().await.unwrap().unwrap();
     let scans = services
         .secret_scanning
         .scans(&env.admin, &source)
@@ -182,7 +162,7 @@ async fn a_fetch_from_an_instance_name_that_resolves_to_an_internal_address_is_r
         .trigger_resource_scan(&env.admin, &source, &resource.id)
         .await
         .unwrap();
-    worker(&services).run_once().await.unwrap().unwrap();
+    worker_with(&services, "w1").run_once().await.unwrap().unwrap();
     let scans = services
         .secret_scanning
         .scans(&env.admin, &source)
@@ -239,7 +219,7 @@ async fn git_goes_through_the_proxy_registered_for_the_instance() {
         .trigger_resource_scan(&env.admin, &source, &resource.id)
         .await
         .unwrap();
-    worker(&services).run_once().await.unwrap().unwrap();
+    worker_with(&services, "w1").run_once().await.unwrap().unwrap();
     // The recording proxy reaches nothing: git asked it, and never the instance directly.
     let seen = proxy.seen();
     assert!(

@@ -1,9 +1,8 @@
 //! Periodic full scans of data sources with automatic scans on, driven by the recurring sweep
 //! and the controllable clock.
 
+use super::secret_scanning::{scanning_env_services as scanning_services, token_connection, worker_with};
 use labgate_core::jobs::{JobKind, JobSpec};
-use labgate_core::scanning::ScanSettings;
-use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest};
 use labgate_proto::secret_scanning::{
     CreateDataSourceRequest, GitLabDataSourceConfig, ScanKind, ScanScope, ScanStatus, ScanView,
     UpdateDataSourceRequest,
@@ -12,27 +11,6 @@ use labgate_testkit::TestEnv;
 use labgate_testkit::sim::{ALICE_TOKEN, standard_seed};
 
 const HOUR_MS: i64 = 3_600_000;
-
-fn scanning_services(env: &TestEnv) -> labgate_core::Services {
-    env.services.clone().with_scan_settings(ScanSettings::new(
-        env.data_dir().join("scan-cache"),
-        1024 * 1024 * 1024,
-        2,
-    ))
-}
-
-fn worker(services: &labgate_core::Services) -> labgate_worker::Worker {
-    let settings = labgate_worker::WorkerSettings {
-        owner: "w1".to_owned(),
-        scan_interval: std::time::Duration::from_secs(24 * 3_600),
-        ..labgate_worker::WorkerSettings::default()
-    };
-    let handlers = labgate_worker::default_handlers(
-        &settings,
-        labgate_worker::delivery_client(&services.network).unwrap(),
-    );
-    labgate_worker::Worker::new(services.clone(), settings, handlers)
-}
 
 async fn drain(worker: &labgate_worker::Worker) {
     while let Some(outcome) = worker.run_once().await.unwrap() {
@@ -83,35 +61,13 @@ async fn scans(services: &labgate_core::Services, env: &TestEnv, source: &str) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_scan_sources_get_a_full_scan_once_their_last_is_older_than_the_interval() {
-    let env = TestEnv::builder().sim(standard_seed().build()).build().await;
-    let connection = env
-        .services
-        .connections
-        .create(
-            &env.admin,
-            CreateConnectionRequest {
-                name: "alice".to_owned(),
-                description: None,
-                method: "access-token".to_owned(),
-                credentials: Some(
-                    AccessTokenCredentials {
-                        access_token: ALICE_TOKEN.to_owned(),
-                        instance_url: Some(env.sim().url().to_owned()),
-                        access_token_type: "personal".to_owned(),
-                    }
-                    .into(),
-                ),
-                project_id: None,
-                is_platform_managed_credentials: None,
-                gateway_id: None,
-                usages: None,
-                auto_rotate: Some(false),
-                rotate_before_days: None,
-            },
-        )
-        .await
-        .unwrap()
-        .id;
+    // Auto-scan installs push hooks, which name labgate's address.
+    let env = TestEnv::builder()
+        .sim(standard_seed().build())
+        .site_url("https://labgate.example.com")
+        .build()
+        .await;
+    let connection = token_connection(&env, "alice", ALICE_TOKEN, false).await;
     let services = scanning_services(&env);
     let auto = source(&services, &env, "auto", &connection, true).await;
     let manual = source(&services, &env, "manual", &connection, false).await;
@@ -120,7 +76,7 @@ async fn auto_scan_sources_get_a_full_scan_once_their_last_is_older_than_the_int
         .enqueue(&JobSpec::recurring(JobKind::SecretScanSchedule))
         .await
         .unwrap();
-    let w = worker(&services);
+    let w = worker_with(&services, "w1");
 
     // The scan queued when the source was created runs; the sweep finds nothing due.
     drain(&w).await;

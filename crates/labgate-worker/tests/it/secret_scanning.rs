@@ -60,6 +60,11 @@ fn seed() -> Seed {
 }
 
 pub(crate) async fn connection(env: &TestEnv, name: &str, token: &str) -> String {
+    token_connection(env, name, token, false).await
+}
+
+/// A personal access token connection to the simulator, rotating automatically or not.
+pub(crate) async fn token_connection(env: &TestEnv, name: &str, token: &str, auto_rotate: bool) -> String {
     let request = CreateConnectionRequest {
         name: name.to_owned(),
         description: None,
@@ -76,7 +81,7 @@ pub(crate) async fn connection(env: &TestEnv, name: &str, token: &str) -> String
         is_platform_managed_credentials: None,
         gateway_id: None,
         usages: None,
-        auto_rotate: Some(false),
+        auto_rotate: Some(auto_rotate),
         rotate_before_days: None,
     };
     env.services
