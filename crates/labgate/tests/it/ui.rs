@@ -123,7 +123,7 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
                 "config/deploy.env",
                 &format!("GITLAB_TOKEN={PLANTED_TOKEN}\n"),
             )
-            .member("leaks", "alice", 30)
+            .member("leaks", "alice", 40)
             .oauth_app(SeedOAuthApp {
                 name: "labgate".into(),
                 uid: Some(OAUTH_APP_UID.into()),
