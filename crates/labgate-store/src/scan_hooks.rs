@@ -109,8 +109,8 @@ impl Store {
         )
     }
 
-    /// Records a push event of a data source; false when it was already recorded (a redelivery).
-    /// Expired records are dropped on the way.
+    /// Records a push event of a data source; false when it was already recorded and has not
+    /// expired (a redelivery). An expired record is taken as new; the prune job deletes them.
     pub async fn record_scan_push_event(
         &self,
         data_source_id: &str,
@@ -118,24 +118,31 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<bool> {
-        let inserted = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM scan_push_events WHERE expires_at < $1")
-                .bind(now)
-                .execute(pool)
-                .await?;
-            sqlx::query(
-                "INSERT INTO scan_push_events (data_source_id, event_uuid, received_at, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(data_source_id)
-            .bind(event_uuid)
+        let inserted = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO scan_push_events (data_source_id, event_uuid, received_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (data_source_id, event_uuid) DO UPDATE \
+             SET received_at = excluded.received_at, expires_at = excluded.expires_at \
+             WHERE scan_push_events.expires_at < excluded.received_at",
+        )
+        .bind(data_source_id)
+        .bind(event_uuid)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(inserted > 0)
+    }
+
+    /// Deletes the push events recorded before `now` that no longer dedupe anything.
+    pub async fn prune_scan_push_events(&self, now: i64) -> Result<u64> {
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM scan_push_events WHERE expires_at < $1")
             .bind(now)
-            .bind(expires_at)
             .execute(pool)
             .await?
-            .rows_affected()
-        });
-        Ok(inserted > 0)
+            .rows_affected()),
+        )
     }
 
     /// Forgets a push event recorded for a data source, so that GitLab's retry of a delivery

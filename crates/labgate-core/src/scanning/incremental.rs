@@ -79,6 +79,11 @@ fn push_of(body: &GitLabPushEvent) -> Result<Push> {
 }
 
 impl SecretScanning {
+    /// Deletes the push event ids kept for deduplication whose time is over (the prune job).
+    pub async fn prune_push_events(&self) -> Result<u64> {
+        Ok(self.store.prune_scan_push_events(ms(self.clock.now())).await?)
+    }
+
     /// Takes a push webhook: 401 ([`CoreError::Unauthorized`]) unless the token is the secret of
     /// a data source with auto-scan on that covers the project; then one push scan per such
     /// data source, unless the event was already received.

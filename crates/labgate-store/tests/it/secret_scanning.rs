@@ -459,3 +459,25 @@ async fn findings_page_with_their_total_and_locations_come_in_batches() {
         .unwrap();
     assert_eq!((theirs.len(), total), (0, 0));
 }
+
+#[tokio::test]
+async fn push_events_dedupe_until_they_expire_and_the_prune_deletes_them() {
+    let (store, _db, acme) = setup().await;
+    store
+        .insert_scan_data_source(&source("s1", &acme, "repos", "c1"))
+        .await
+        .unwrap();
+    assert!(store.record_scan_push_event("s1", "e1", 100, 200).await.unwrap());
+    assert!(
+        !store.record_scan_push_event("s1", "e1", 150, 250).await.unwrap(),
+        "a redelivery"
+    );
+    assert!(store.record_scan_push_event("s1", "e2", 150, 250).await.unwrap());
+    // Past its time, the same event is taken again, and remembered anew.
+    assert!(store.record_scan_push_event("s1", "e1", 201, 301).await.unwrap());
+    assert!(!store.record_scan_push_event("s1", "e1", 202, 302).await.unwrap());
+    // At 260 only e2 (expired at 250) goes.
+    assert_eq!(store.prune_scan_push_events(260).await.unwrap(), 1);
+    assert!(!store.record_scan_push_event("s1", "e1", 260, 360).await.unwrap());
+    assert!(store.record_scan_push_event("s1", "e2", 260, 360).await.unwrap());
+}
