@@ -8,7 +8,9 @@
 //!   of each descendant (listings carry no `shared_with_groups`), `GET /groups/:id/projects
 //!   ?include_subgroups=true` (project entities carry their shares), the DIRECT members of every
 //!   group and project (`/members`, never `/members/all`: inherited and shared access is computed
-//!   here, with its path), and `GET /users/:id` once per account found. The member entity has the
+//!   here, with its path), and `GET /users/:id` once per account found. Groups outside the scope
+//!   that its groups or projects are shared with are read too (detail, ancestors, direct
+//!   members): their members' access arrives through the share. The member entity has the
 //!   id, username, name and state but not `bot`/`user_type` (nor, for administrators, identities,
 //!   sign-in and activity), and telling token bots and service accounts from people is the point
 //!   of an access review: one user read per account is the price of that.
@@ -196,6 +198,57 @@ impl Reading<'_> {
             .try_collect()
             .await?;
         Ok(details)
+    }
+
+    /// Groups outside what was read that `shares` invite, with their ancestors (whose members
+    /// are the invited group's inherited members): their details, so the access they pass on is
+    /// known. Shares of these groups are not followed, as GitLab does not chain shares.
+    async fn invited_groups(&self, known: &[Group], shares: &[Share]) -> Outcome<Vec<Group>> {
+        let mut seen: BTreeSet<GitLabGroupId> = known.iter().map(|group| group.id).collect();
+        let mut wanted: Vec<GitLabGroupId> = shares
+            .iter()
+            .map(|share| share.shared_with)
+            .filter(|id| !seen.contains(id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut found = Vec::new();
+        while let Some(id) = wanted.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            match self.group_detail(id.0).await {
+                Ok(detail) => {
+                    let group = convert::group(&detail)?;
+                    if let Some(parent) = group.parent
+                        && !seen.contains(&parent)
+                    {
+                        wanted.push(parent);
+                    }
+                    found.push(group);
+                }
+                // A group the token cannot see passes on access nobody here can review.
+                Err(GitLabError::NotFound { .. } | GitLabError::Forbidden { .. }) => {
+                    self.log(
+                        AccessSyncLogLevel::Warn,
+                        &format!("group {} is shared into the scope but cannot be read", id.0),
+                    )
+                    .await;
+                }
+                Err(error) => return Err(Failure::gitlab(&format!("reading group {}", id.0), &error)),
+            }
+        }
+        if !found.is_empty() {
+            self.log(
+                AccessSyncLogLevel::Info,
+                &format!(
+                    "read {} group(s) outside the scope that it is shared with (or their parents)",
+                    found.len()
+                ),
+            )
+            .await;
+        }
+        Ok(found)
     }
 
     /// The direct members of each resource, `concurrency` listings at a time. A resource GitLab
@@ -695,6 +748,8 @@ impl AccessSyncs {
         reading
             .log(AccessSyncLogLevel::Info, &format!("read {} project(s)", projects.len()))
             .await;
+        let mut groups = groups;
+        groups.extend(reading.invited_groups(&groups, &shares).await?);
 
         let listed = reading
             .direct_members(member_targets(&groups, &projects))
@@ -883,6 +938,13 @@ impl AccessSyncs {
                 .progress("targets", done as u64 + 1, Some(total))
                 .await;
         }
+        let invited = reading.invited_groups(&snapshot.groups, &snapshot.shares).await?;
+        present.extend(
+            invited
+                .iter()
+                .map(|group| (Resource::Group(group.id), group.full_path.clone())),
+        );
+        snapshot.groups.extend(invited);
         let listed = reading.direct_members(present).await?;
         let (memberships, members) = memberships_of(&listed)?;
         snapshot.memberships.extend(memberships);
