@@ -15,8 +15,8 @@ use url::Url;
 
 use crate::base_url::GitLabBaseUrl;
 use crate::error::{self, GitLabError};
-use crate::net::{self, NetworkPolicy, ProxySettings, TlsSettings, check_url, resolve_checked};
 use crate::meter::RequestMeter;
+use crate::net::{self, NetworkPolicy, ProxySettings, TlsSettings, check_url, resolve_checked};
 use crate::ratelimit::{Limiter, PaceSnapshot, backoff};
 
 /// Largest answer body read into memory.

@@ -80,7 +80,10 @@ impl RequestMeter {
         }
         let wait = self.reserve();
         if !wait.is_zero() {
-            tracing::debug!(wait_ms = wait.as_millis() as u64, "holding GitLab requests under the ceiling per minute");
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "holding GitLab requests under the ceiling per minute"
+            );
             tokio::time::sleep(wait).await;
         }
     }

@@ -255,8 +255,7 @@ impl Worker {
             .await?;
         jobs.enqueue(&JobSpec::recurring(JobKind::SecretScanSchedule))
             .await?;
-        jobs.enqueue(&JobSpec::recurring(JobKind::AccessSchedule))
-            .await?;
+        jobs.enqueue(&JobSpec::recurring(JobKind::AccessSchedule)).await?;
         // Finishes rotations a crash interrupted, then schedules the health sweep a few minutes
         // out (jittered) so replicas starting together do not all hit GitLab at once.
         if let Err(error) = self.services.connections.recover_journal().await {

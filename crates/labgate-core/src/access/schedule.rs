@@ -96,7 +96,9 @@ impl AccessSyncs {
                     action: AuditAction::AccessSourceSync,
                     resource_kind: ResourceType::AccessSource,
                     resource_id: Some(source.id.as_str()),
-                    details: Some(json!({"name": source.name, "syncId": run.id, "kind": run.kind, "scheduled": true})),
+                    details: Some(
+                        json!({"name": source.name, "syncId": run.id, "kind": run.kind, "scheduled": true}),
+                    ),
                 },
             )
             .await?;

@@ -563,7 +563,10 @@ impl AccessSyncs {
         targets: Vec<Resource>,
     ) -> Result<AccessSyncRunId> {
         if targets.is_empty() {
-            return Err(CoreError::validation("targets", "a targeted sync names at least one group or project"));
+            return Err(CoreError::validation(
+                "targets",
+                "a targeted sync names at least one group or project",
+            ));
         }
         let source = self.fetch(tenant, source_id).await?;
         if let Some(active) = self.store.active_access_sync_run(source.id.as_str()).await? {
@@ -578,7 +581,9 @@ impl AccessSyncs {
         let mut targets = targets;
         targets.sort();
         targets.dedup();
-        let run = self.queue_run(&source, AccessSyncKind::Targeted, &targets).await?;
+        let run = self
+            .queue_run(&source, AccessSyncKind::Targeted, &targets)
+            .await?;
         self.audit
             .record_as(
                 Some(&source.tenant_id),
@@ -608,7 +613,8 @@ impl AccessSyncs {
         kind: AccessSyncKind,
         targets: &[Resource],
     ) -> Result<AccessSyncRun> {
-        let busy = || CoreError::Conflict("a sync of this access source is already queued or running".to_owned());
+        let busy =
+            || CoreError::Conflict("a sync of this access source is already queued or running".to_owned());
         if self
             .store
             .active_access_sync_run(source.id.as_str())
@@ -655,7 +661,10 @@ impl AccessSyncs {
                 &match kind {
                     AccessSyncKind::Full => "queued a full sync".to_owned(),
                     AccessSyncKind::Targeted => {
-                        format!("queued a targeted sync of {} group(s) and project(s)", targets.len())
+                        format!(
+                            "queued a targeted sync of {} group(s) and project(s)",
+                            targets.len()
+                        )
                     }
                 },
             )
@@ -749,7 +758,13 @@ mod tests {
         ] {
             let error = valid_scope(&scope(kind, path)).unwrap_err();
             assert!(
-                matches!(error, CoreError::Validation { field: Some("scope.fullPath"), .. }),
+                matches!(
+                    error,
+                    CoreError::Validation {
+                        field: Some("scope.fullPath"),
+                        ..
+                    }
+                ),
                 "{kind:?} {path:?}: {error:?}"
             );
         }
@@ -761,10 +776,7 @@ mod tests {
             Resource::Group(GitLabGroupId(3)),
             Resource::Project(GitLabProjectId(9)),
         ];
-        assert_eq!(
-            parse_targets(Some(&targets_json(&targets))).unwrap(),
-            targets
-        );
+        assert_eq!(parse_targets(Some(&targets_json(&targets))).unwrap(), targets);
         assert_eq!(parse_targets(None).unwrap(), Vec::new());
         assert!(parse_targets(Some(r#"[{"kind":"user","id":1}]"#)).is_err());
     }

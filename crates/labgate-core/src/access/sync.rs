@@ -41,8 +41,8 @@ use labgate_store::AccessSyncRunUpdate;
 
 use super::gitlab::{self as convert, UnknownGitLabValue};
 use super::model::{
-    Account, AccountKind, AccountState, GitLabGroupId, GitLabProjectId, GitLabUserId, Group, Membership, Project,
-    Resource, Share,
+    Account, AccountKind, AccountState, GitLabGroupId, GitLabProjectId, GitLabUserId, Group, Membership,
+    Project, Resource, Share,
 };
 use super::snapshot::{Snapshot, Snapshots};
 use super::sources::{AccessScope, AccessSource, AccessSyncRun, AccessSyncs};
@@ -54,10 +54,16 @@ use crate::rows::ms;
 /// How a sync job ended, for the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncJobEnd {
-    Done { message: String },
+    Done {
+        message: String,
+    },
     /// A transient failure with attempts left: the job runs again later.
-    Retry { message: String },
-    Failed { message: String },
+    Retry {
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// Why a run stopped.
@@ -147,7 +153,11 @@ impl Reading<'_> {
             total,
             phase: Some(phase.to_owned()),
         };
-        let _ = self.syncs.jobs.progress(&self.job.id, self.owner, &progress).await;
+        let _ = self
+            .syncs
+            .jobs
+            .progress(&self.job.id, self.owner, &progress)
+            .await;
         let _ = self
             .syncs
             .store
@@ -173,9 +183,7 @@ impl Reading<'_> {
     }
 
     async fn group_detail(&self, id: u64) -> std::result::Result<labgate_gitlab::Group, GitLabError> {
-        self.client
-            .group(&self.credential, &ResourceId::Id(id))
-            .await
+        self.client.group(&self.credential, &ResourceId::Id(id)).await
     }
 
     /// The details of `groups` (their shares), `concurrency` at a time, in the listing's order.
@@ -184,10 +192,9 @@ impl Reading<'_> {
         let done = &AtomicU64::new(0);
         let details: Vec<labgate_gitlab::Group> = stream::iter(groups)
             .map(|group| async move {
-                let detail = self
-                    .group_detail(group.id)
-                    .await
-                    .map_err(|error| Failure::gitlab(&format!("reading group {}", group.full_path), &error))?;
+                let detail = self.group_detail(group.id).await.map_err(|error| {
+                    Failure::gitlab(&format!("reading group {}", group.full_path), &error)
+                })?;
                 let done = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if done % PROGRESS_EVERY == 0 || done == total {
                     self.progress("groups", done, Some(total)).await;
@@ -299,7 +306,11 @@ impl Reading<'_> {
 
     /// Reads users one by one (`GET /users/:id`); one deleted meanwhile keeps what its member
     /// entity said.
-    async fn users(&self, ids: Vec<GitLabUserId>, seen: &BTreeMap<GitLabUserId, labgate_gitlab::Member>) -> Outcome<Vec<Account>> {
+    async fn users(
+        &self,
+        ids: Vec<GitLabUserId>,
+        seen: &BTreeMap<GitLabUserId, labgate_gitlab::Member>,
+    ) -> Outcome<Vec<Account>> {
         let total = ids.len() as u64;
         let done = &AtomicU64::new(0);
         self.progress("accounts", 0, Some(total)).await;
@@ -398,7 +409,10 @@ fn within(scope: &AccessScope, path: &str) -> bool {
     match scope {
         AccessScope::Instance => true,
         AccessScope::Group { full_path } => {
-            path == full_path || path.strip_prefix(full_path.as_str()).is_some_and(|rest| rest.starts_with('/'))
+            path == full_path
+                || path
+                    .strip_prefix(full_path.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
         }
     }
 }
@@ -430,7 +444,12 @@ impl AccessSyncs {
             .await;
         let source_marked = self
             .store
-            .set_access_source_status(source.id.as_str(), AccessSourceStatus::Syncing.as_str(), None, now)
+            .set_access_source_status(
+                source.id.as_str(),
+                AccessSourceStatus::Syncing.as_str(),
+                None,
+                now,
+            )
             .await;
         if let Err(error) = started.and(source_marked) {
             return SyncJobEnd::Retry {
@@ -444,7 +463,10 @@ impl AccessSyncs {
             self.log_line(
                 &run,
                 AccessSyncLogLevel::Warn,
-                &format!("{} request(s) were retried after rate limits or GitLab errors", meter.retries()),
+                &format!(
+                    "{} request(s) were retried after rate limits or GitLab errors",
+                    meter.retries()
+                ),
             )
             .await;
         }
@@ -532,8 +554,12 @@ impl AccessSyncs {
     /// Ends a run as failed. Its snapshot was never written, so the source's last succeeded run
     /// stays its latest good snapshot.
     async fn fail(&self, source: &AccessSource, run: &AccessSyncRun, message: &str, requests: u64) {
-        self.log_line(run, AccessSyncLogLevel::Error, &format!("the sync failed: {message}"))
-            .await;
+        self.log_line(
+            run,
+            AccessSyncLogLevel::Error,
+            &format!("the sync failed: {message}"),
+        )
+        .await;
         let now = ms(self.clock.now());
         let _ = self
             .store
@@ -669,7 +695,10 @@ impl AccessSyncs {
                 let snapshot = match &source.scope {
                     AccessScope::Group { full_path } => {
                         reading
-                            .log(AccessSyncLogLevel::Info, &format!("full sync of group {full_path}"))
+                            .log(
+                                AccessSyncLogLevel::Info,
+                                &format!("full sync of group {full_path}"),
+                            )
                             .await;
                         self.read_group_scope(&reading, full_path).await?
                     }
@@ -683,9 +712,7 @@ impl AccessSyncs {
                 (snapshot, "full sync")
             }
         };
-        reading
-            .progress("saving", 0, None)
-            .await;
+        reading.progress("saving", 0, None).await;
         let today = self.clock.now().date();
         let grants = Snapshots::new(self.store.clone())
             .save(&run.id, &snapshot, today)
@@ -731,7 +758,10 @@ impl AccessSyncs {
         details.extend(reading.group_details(descendants).await?);
         let (groups, mut shares) = groups_and_shares(&details)?;
         reading
-            .log(AccessSyncLogLevel::Info, &format!("read {} group(s)", groups.len()))
+            .log(
+                AccessSyncLogLevel::Info,
+                &format!("read {} group(s)", groups.len()),
+            )
             .await;
 
         reading.progress("projects", 0, None).await;
@@ -746,14 +776,15 @@ impl AccessSyncs {
         let (projects, project_shares) = projects_and_shares(&listed)?;
         shares.extend(project_shares);
         reading
-            .log(AccessSyncLogLevel::Info, &format!("read {} project(s)", projects.len()))
+            .log(
+                AccessSyncLogLevel::Info,
+                &format!("read {} project(s)", projects.len()),
+            )
             .await;
         let mut groups = groups;
         groups.extend(reading.invited_groups(&groups, &shares).await?);
 
-        let listed = reading
-            .direct_members(member_targets(&groups, &projects))
-            .await?;
+        let listed = reading.direct_members(member_targets(&groups, &projects)).await?;
         let (memberships, members) = memberships_of(&listed)?;
         reading
             .log(
@@ -765,9 +796,7 @@ impl AccessSyncs {
                 ),
             )
             .await;
-        let accounts = reading
-            .users(members.keys().copied().collect(), &members)
-            .await?;
+        let accounts = reading.users(members.keys().copied().collect(), &members).await?;
         Ok(Snapshot {
             accounts,
             groups,
@@ -790,7 +819,10 @@ impl AccessSyncs {
             .map(convert::account)
             .collect::<std::result::Result<Vec<_>, _>>()?;
         reading
-            .log(AccessSyncLogLevel::Info, &format!("read {} account(s)", accounts.len()))
+            .log(
+                AccessSyncLogLevel::Info,
+                &format!("read {} account(s)", accounts.len()),
+            )
             .await;
 
         reading.progress("groups", 0, None).await;
@@ -809,7 +841,10 @@ impl AccessSyncs {
         let details = reading.group_details(listed).await?;
         let (groups, mut shares) = groups_and_shares(&details)?;
         reading
-            .log(AccessSyncLogLevel::Info, &format!("read {} group(s)", groups.len()))
+            .log(
+                AccessSyncLogLevel::Info,
+                &format!("read {} group(s)", groups.len()),
+            )
             .await;
 
         reading.progress("projects", 0, None).await;
@@ -824,12 +859,13 @@ impl AccessSyncs {
         let (projects, project_shares) = projects_and_shares(&listed)?;
         shares.extend(project_shares);
         reading
-            .log(AccessSyncLogLevel::Info, &format!("read {} project(s)", projects.len()))
+            .log(
+                AccessSyncLogLevel::Info,
+                &format!("read {} project(s)", projects.len()),
+            )
             .await;
 
-        let listed = reading
-            .direct_members(member_targets(&groups, &projects))
-            .await?;
+        let listed = reading.direct_members(member_targets(&groups, &projects)).await?;
         let (memberships, members) = memberships_of(&listed)?;
         reading
             .log(
@@ -839,11 +875,7 @@ impl AccessSyncs {
             .await;
         // Members the user listing did not have (created while it was read) are read alone.
         let known: BTreeSet<GitLabUserId> = accounts.iter().map(|account| account.id).collect();
-        let missing: Vec<GitLabUserId> = members
-            .keys()
-            .filter(|id| !known.contains(id))
-            .copied()
-            .collect();
+        let missing: Vec<GitLabUserId> = members.keys().filter(|id| !known.contains(id)).copied().collect();
         if !missing.is_empty() {
             accounts.extend(reading.users(missing, &members).await?);
         }
@@ -859,7 +891,12 @@ impl AccessSyncs {
     /// The previous snapshot with the run's targets read again: each one's detail (a group or
     /// project gone from GitLab, or out of the scope, is dropped with what hangs on it), shares
     /// and direct members; accounts new to the snapshot are read.
-    async fn read_targets(&self, reading: &Reading<'_>, source: &AccessSource, mut snapshot: Snapshot) -> Outcome<Snapshot> {
+    async fn read_targets(
+        &self,
+        reading: &Reading<'_>,
+        source: &AccessSource,
+        mut snapshot: Snapshot,
+    ) -> Outcome<Snapshot> {
         let targets = &reading.run.targets;
         let total = targets.len() as u64;
         reading.progress("targets", 0, Some(total)).await;
@@ -898,7 +935,10 @@ impl AccessSyncs {
                         reading
                             .log(
                                 AccessSyncLogLevel::Warn,
-                                &format!("project {} is outside the source's scope", detail.path_with_namespace),
+                                &format!(
+                                    "project {} is outside the source's scope",
+                                    detail.path_with_namespace
+                                ),
                             )
                             .await;
                         None
@@ -934,9 +974,7 @@ impl AccessSyncs {
                     }
                 }
             }
-            reading
-                .progress("targets", done as u64 + 1, Some(total))
-                .await;
+            reading.progress("targets", done as u64 + 1, Some(total)).await;
         }
         let invited = reading.invited_groups(&snapshot.groups, &snapshot.shares).await?;
         present.extend(
@@ -959,11 +997,7 @@ impl AccessSyncs {
                 account.state = fresh.state;
             }
         }
-        let new: Vec<GitLabUserId> = members
-            .keys()
-            .filter(|id| !known.contains(id))
-            .copied()
-            .collect();
+        let new: Vec<GitLabUserId> = members.keys().filter(|id| !known.contains(id)).copied().collect();
         if !new.is_empty() {
             snapshot.accounts.extend(reading.users(new, &members).await?);
         }

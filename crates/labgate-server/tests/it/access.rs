@@ -88,9 +88,7 @@ async fn a_source_is_created_synced_and_its_sync_followed() {
         source
     );
 
-    let reply = env
-        .call("POST", &format!("{SOURCES}/{id}/sync"), key, None)
-        .await;
+    let reply = env.call("POST", &format!("{SOURCES}/{id}/sync"), key, None).await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
     let sync = reply.json()["sync"].clone();
     assert_eq!(sync["status"], "queued");
@@ -124,10 +122,7 @@ async fn a_source_is_created_synced_and_its_sync_followed() {
     for field in ["createdAt", "startedAt", "finishedAt"] {
         assert!(sync[field].is_string(), "{field}: {sync}");
     }
-    let syncs = env
-        .get(&format!("{SOURCES}/{id}/syncs"), Some(key))
-        .await
-        .json();
+    let syncs = env.get(&format!("{SOURCES}/{id}/syncs"), Some(key)).await.json();
     assert_eq!(syncs["syncs"].as_array().unwrap().len(), 1);
     assert_eq!(syncs["syncs"][0]["id"], sync_id.as_str());
     let log = env
@@ -163,9 +158,7 @@ async fn a_source_is_created_synced_and_its_sync_followed() {
         .await
         .error(403, "Forbidden");
 
-    let deleted = env
-        .call("DELETE", &format!("{SOURCES}/{id}"), key, None)
-        .await;
+    let deleted = env.call("DELETE", &format!("{SOURCES}/{id}"), key, None).await;
     assert_eq!(deleted.status, 200);
     env.get(&format!("{SOURCES}/{id}"), Some(key))
         .await
@@ -183,7 +176,11 @@ async fn a_source_is_created_synced_and_its_sync_followed() {
         .iter()
         .map(|entry| entry["action"].as_str().unwrap())
         .collect();
-    for action in ["access-source.create", "access-source.sync", "access-source.delete"] {
+    for action in [
+        "access-source.create",
+        "access-source.sync",
+        "access-source.delete",
+    ] {
         assert!(actions.contains(&action), "{action}: {entries}");
     }
 }
@@ -192,9 +189,18 @@ async fn a_source_is_created_synced_and_its_sync_followed() {
 async fn scopes_gitlab_refuses_are_400s_naming_the_field() {
     let (env, alice) = setup().await;
     let key = &env.admin_key;
-    let field_of = |body: &Value| body["details"][0]["field"].as_str().unwrap_or_default().to_owned();
+    let field_of = |body: &Value| {
+        body["details"][0]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     let cases = [
-        (group_source("acme", &alice, "nowhere"), "scope.fullPath", "cannot reach"),
+        (
+            group_source("acme", &alice, "nowhere"),
+            "scope.fullPath",
+            "cannot reach",
+        ),
         (
             group_source("acme", &alice, "acme/platform"),
             "scope.fullPath",
@@ -295,9 +301,12 @@ async fn unknown_and_other_tenants_sources_and_syncs_are_not_found() {
         env.get(&path.replace(&id, &unknown).replace(&sync, &unknown), Some(key))
             .await
             .error(404, "NotFound");
-        env.get(&path.replace(&id, "not-an-id").replace(&sync, "not-an-id"), Some(key))
-            .await
-            .error(404, "NotFound");
+        env.get(
+            &path.replace(&id, "not-an-id").replace(&sync, "not-an-id"),
+            Some(key),
+        )
+        .await
+        .error(404, "NotFound");
     }
     env.call("POST", &format!("{SOURCES}/{id}/sync"), &theirs, None)
         .await
@@ -305,8 +314,5 @@ async fn unknown_and_other_tenants_sources_and_syncs_are_not_found() {
     env.call("DELETE", &format!("{SOURCES}/{id}"), &theirs, None)
         .await
         .error(404, "NotFound");
-    assert_eq!(
-        env.get(SOURCES, Some(&theirs)).await.json()["totalCount"],
-        0
-    );
+    assert_eq!(env.get(SOURCES, Some(&theirs)).await.json()["totalCount"], 0);
 }

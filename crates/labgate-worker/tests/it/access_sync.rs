@@ -266,10 +266,7 @@ async fn a_group_sync_stores_every_grant_with_its_path_and_counts_one_request_pe
     let alice = grant(&grants, id("alice"), core).unwrap();
     assert_eq!(alice.role.level, AccessLevel::OWNER);
     assert_eq!(alice.path, GrantPath::Inherited { via: acme_id });
-    assert_eq!(
-        grant(&grants, id("alice"), acme).unwrap().path,
-        GrantPath::Direct
-    );
+    assert_eq!(grant(&grants, id("alice"), acme).unwrap().path, GrantPath::Direct);
     // Minimal Access stays on its group.
     assert_eq!(
         grant(&grants, id("minnie"), acme).unwrap().role.level,
@@ -345,12 +342,12 @@ async fn a_group_sync_stores_every_grant_with_its_path_and_counts_one_request_pe
         "read 1 group(s) outside the scope",
         "full sync done: 10 account(s)",
     ] {
-        assert!(log.iter().any(|line| line.contains(expected)), "{expected}: {log:#?}");
+        assert!(
+            log.iter().any(|line| line.contains(expected)),
+            "{expected}: {log:#?}"
+        );
     }
-    assert_eq!(
-        access.syncs(&env.admin, &source).await.unwrap().syncs.len(),
-        1
-    );
+    assert_eq!(access.syncs(&env.admin, &source).await.unwrap().syncs.len(), 1);
 }
 
 /// A group's id from a resource known to be a group.
@@ -428,7 +425,10 @@ async fn a_failing_run_keeps_the_last_good_snapshot() {
     }
     let bad = access.sync(&env.admin, &bad.id).await.unwrap();
     assert_eq!(bad.status, AccessSyncStatus::Failed, "{bad:?}");
-    assert!(bad.error.as_deref().unwrap().contains("listing the projects"), "{bad:?}");
+    assert!(
+        bad.error.as_deref().unwrap().contains("listing the projects"),
+        "{bad:?}"
+    );
     let source_view = access.get(&env.admin, &source).await.unwrap();
     assert_eq!(source_view.status, AccessSourceStatus::Failed);
     assert_eq!(source_view.last_sync_id.as_deref(), Some(bad.id.as_str()));
@@ -551,18 +551,10 @@ async fn an_instance_scope_needs_an_administrator_and_reads_users_by_keyset() {
     assert_eq!(alice.identities[0].provider, "ldapmain");
     assert_eq!(account("root").admin, Some(true));
     assert_eq!(account("blake").state, AccountState::Blocked);
-    assert!(
-        snapshot
-            .accounts
-            .iter()
-            .any(|a| a.kind == AccountKind::Bot)
-    );
+    assert!(snapshot.accounts.iter().any(|a| a.kind == AccountKind::Bot));
     let partners = group(&env, "partners");
     assert_eq!(
-        grants
-            .iter()
-            .filter(|g| g.resource == partners)
-            .count(),
+        grants.iter().filter(|g| g.resource == partners).count(),
         106,
         "carol and the 105"
     );
@@ -629,10 +621,7 @@ async fn a_targeted_run_reads_only_its_targets_on_top_of_the_last_snapshot() {
     assert_eq!(snapshot.groups, before.groups);
     assert_eq!(
         grants.iter().filter(|g| g.resource != website).count(),
-        before_grants
-            .iter()
-            .filter(|g| g.resource != website)
-            .count()
+        before_grants.iter().filter(|g| g.resource != website).count()
     );
     assert!(matches!(
         access
@@ -672,11 +661,17 @@ async fn the_schedule_syncs_each_source_once_its_last_full_sync_is_a_day_old() {
     drain(&worker).await;
     let all = syncs().await;
     assert_eq!(all.len(), 2, "{all:?}");
-    assert!(all.iter().all(|s| s.status == AccessSyncStatus::Succeeded && s.kind == AccessSyncKind::Full));
+    assert!(
+        all.iter()
+            .all(|s| s.status == AccessSyncStatus::Succeeded && s.kind == AccessSyncKind::Full)
+    );
 
     // A source with a sync queued gets no second one, however old its last full sync.
     env.clock.advance_ms(25 * HOUR_MS);
     access.trigger_sync(&env.admin, &source).await.unwrap();
-    assert_eq!(access.queue_due_syncs(time::Duration::hours(24)).await.unwrap(), 0);
+    assert_eq!(
+        access.queue_due_syncs(time::Duration::hours(24)).await.unwrap(),
+        0
+    );
     assert_eq!(syncs().await.len(), 3);
 }
