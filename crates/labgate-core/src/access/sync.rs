@@ -196,7 +196,7 @@ impl Reading<'_> {
                     Failure::gitlab(&format!("reading group {}", group.full_path), &error)
                 })?;
                 let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if done % PROGRESS_EVERY == 0 || done == total {
+                if done.is_multiple_of(PROGRESS_EVERY) || done == total {
                     self.progress("groups", done, Some(total)).await;
                 }
                 Ok::<_, Failure>(detail)
@@ -293,7 +293,7 @@ impl Reading<'_> {
                     }
                 };
                 let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if done % PROGRESS_EVERY == 0 || done == total {
+                if done.is_multiple_of(PROGRESS_EVERY) || done == total {
                     self.progress("members", done, Some(total)).await;
                 }
                 Ok((resource, members))
@@ -325,7 +325,7 @@ impl Reading<'_> {
                     Err(error) => return Err(Failure::gitlab(&format!("reading user {}", id.0), &error)),
                 };
                 let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if done % PROGRESS_EVERY == 0 || done == total {
+                if done.is_multiple_of(PROGRESS_EVERY) || done == total {
                     self.progress("accounts", done, Some(total)).await;
                 }
                 Ok(account)

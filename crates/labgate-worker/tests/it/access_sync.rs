@@ -193,7 +193,7 @@ fn project(env: &TestEnv, path: &str) -> Resource {
     Resource::Project(GitLabProjectId(id))
 }
 
-fn grant<'a>(grants: &'a [Grant], user: u64, resource: Resource) -> Option<&'a Grant> {
+fn grant(grants: &[Grant], user: u64, resource: Resource) -> Option<&Grant> {
     grants
         .iter()
         .find(|grant| grant.account == GitLabUserId(user) && grant.resource == resource)
