@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::RandomKeys;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
 use foldhash::quality::RandomState as FoldSeed;
 use std::sync::Arc;
@@ -99,7 +100,7 @@ impl FoldKey {
 #[derive(Debug, Clone)]
 struct PendingFold {
     key: FoldKey,
-    source_ip: Option<String>,
+    source_ip: Option<IpAddr>,
     details: Option<String>,
     occurrences: u32,
 }
@@ -123,10 +124,11 @@ impl AuditLog {
     }
 
     pub async fn record(&self, principal: &Principal, event: AuditEvent<'_>) -> Result<()> {
+        let source_ip = principal.source_ip.map(|ip| ip.to_string());
         self.record_as(
             Some(&principal.tenant_id),
             &principal.actor,
-            principal.source_ip.as_deref(),
+            source_ip.as_deref(),
             event,
         )
         .await
@@ -191,7 +193,7 @@ impl AuditLog {
                     resource_id: fields.resource_id.map(str::to_owned),
                     minute: fields.minute,
                 },
-                source_ip: principal.source_ip.clone(),
+                source_ip: principal.source_ip,
                 details: event.details.as_ref().map(serde_json::Value::to_string),
                 occurrences: 1,
             },
@@ -209,10 +211,14 @@ impl AuditLog {
         let mut batches = pending.chunks(labgate_store::FOLDED_AUDIT_BATCH);
         while let Some(batch) = batches.next() {
             let ids: Vec<String> = batch.iter().map(|(_, fold)| fold.key.entry_id()).collect();
+            let source_ips: Vec<Option<String>> = batch
+                .iter()
+                .map(|(_, fold)| fold.source_ip.map(|ip| ip.to_string()))
+                .collect();
             let entries: Vec<FoldedAuditEntry<'_>> = batch
                 .iter()
-                .zip(&ids)
-                .map(|((_, fold), id)| {
+                .zip(ids.iter().zip(&source_ips))
+                .map(|((_, fold), (id, source_ip))| {
                     let key = &fold.key;
                     FoldedAuditEntry {
                         entry: NewAuditEntry {
@@ -223,7 +229,7 @@ impl AuditLog {
                             action: key.action.as_str(),
                             resource_kind: key.resource_kind.as_str(),
                             resource_id: key.resource_id.as_deref(),
-                            source_ip: fold.source_ip.as_deref(),
+                            source_ip: source_ip.as_deref(),
                             details: fold.details.as_deref(),
                             now: key.minute * 60_000,
                         },
@@ -249,7 +255,7 @@ impl AuditLog {
                 .entry(digest)
                 .and_modify(|counted| {
                     counted.occurrences = counted.occurrences.saturating_add(fold.occurrences);
-                    counted.source_ip = fold.source_ip.clone();
+                    counted.source_ip = fold.source_ip;
                     counted.details = fold.details.clone();
                 })
                 .or_insert(fold);

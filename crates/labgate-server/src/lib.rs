@@ -36,6 +36,7 @@ use axum::Router;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(probes::router())
+        .merge(api::credentials::router())
         .nest("/api/v1", api::router())
         .nest("/api/v2", api::v2_router())
         .nest("/api/v3", api::v3_router())

@@ -2,6 +2,7 @@
 //! expiry and a last-used time.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use crate::RandomKeys;
 use std::sync::Arc;
@@ -292,7 +293,7 @@ impl ApiKeys {
         self.create(
             &principal.tenant_id,
             &principal.actor,
-            principal.source_ip.as_deref(),
+            principal.source_ip.map(|ip| ip.to_string()).as_deref(),
             request,
         )
         .await
@@ -338,7 +339,7 @@ impl ApiKeys {
         self.revoke_in(
             &principal.tenant_id,
             &principal.actor,
-            principal.source_ip.as_deref(),
+            principal.source_ip.map(|ip| ip.to_string()).as_deref(),
             id,
         )
         .await
@@ -381,7 +382,7 @@ impl ApiKeys {
     pub async fn authenticate(
         &self,
         token: &str,
-        source_ip: Option<String>,
+        source_ip: Option<IpAddr>,
     ) -> std::result::Result<Principal, AuthenticateError> {
         if token.is_empty() || token.len() > 512 {
             return Err(AuthenticateError::Denied(AuthFailure::Malformed));
@@ -420,7 +421,7 @@ impl ApiKeys {
             tenant_id: key.tenant_id.clone(),
             role: key.role,
             actor: Actor::ApiKey {
-                id: key.id.to_string(),
+                id: key.id.as_str().to_owned(),
             },
             source_ip,
         })

@@ -1,6 +1,8 @@
 //! Who is calling: principals, roles, API keys, and the people who log in to the web UI with
 //! their sessions.
 
+use std::net::IpAddr;
+
 mod api_keys;
 mod login_limit;
 mod sessions;
@@ -75,7 +77,7 @@ pub struct Principal {
     pub role: Role,
     pub actor: Actor,
     /// The client address as the server determined it (trusted proxies considered).
-    pub source_ip: Option<String>,
+    pub source_ip: Option<IpAddr>,
 }
 
 impl Principal {

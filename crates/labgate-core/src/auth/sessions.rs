@@ -38,7 +38,7 @@ pub struct Session {
 }
 
 impl Session {
-    fn from_record(row: SessionRecord, source_ip: Option<String>) -> Parsed<Session> {
+    fn from_record(row: SessionRecord, source_ip: Option<IpAddr>) -> Parsed<Session> {
         let user_id = UserId::from_stored(row.user_id);
         Ok(Session {
             principal: Principal {
@@ -176,7 +176,7 @@ impl UiSessions {
             )
             .await?;
         let session = self
-            .session(token.expose_secret(), source_ip)
+            .session(token.expose_secret(), client_ip)
             .await?
             .ok_or_else(|| {
                 CoreError::internal(std::io::Error::other("a new session could not be read back"))
@@ -186,7 +186,7 @@ impl UiSessions {
 
     /// The live session of this token, or `None` (unknown, ended or expired). Records the use
     /// at most once a minute.
-    pub async fn session(&self, token: &str, source_ip: Option<String>) -> Result<Option<Session>> {
+    pub async fn session(&self, token: &str, source_ip: Option<IpAddr>) -> Result<Option<Session>> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }

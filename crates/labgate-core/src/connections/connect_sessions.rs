@@ -10,6 +10,8 @@
 //! The token is 32 random bytes stored only as its SHA-256. The session id, which the result
 //! page carries in its URL, is not a secret: it only names where the outcome may be posted.
 
+use std::net::IpAddr;
+
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_proto::connect_sessions::{ConnectSessionCreated, CreateConnectSessionRequest};
 use labgate_proto::connections::StartOAuthRequest;
@@ -274,7 +276,7 @@ impl Connections {
     pub async fn open_connect_session(
         &self,
         token: &str,
-        source_ip: Option<String>,
+        source_ip: Option<IpAddr>,
     ) -> std::result::Result<OpenedSession, OpenRefused> {
         let now = self.clock.now();
         let record = match self.store.use_connect_session(&token_hash(token), ms(now)).await {
@@ -306,7 +308,7 @@ impl Connections {
     async fn begin_session_flow(
         &self,
         record: ConnectSessionRecord,
-        source_ip: Option<String>,
+        source_ip: Option<IpAddr>,
     ) -> Result<StartedFlow> {
         let tenant_id = TenantId::from_stored(record.tenant_id);
         let key_id = ApiKeyId::from_stored(record.api_key_id);

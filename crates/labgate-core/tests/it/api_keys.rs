@@ -35,7 +35,10 @@ async fn keys_authenticate_until_revoked_or_expired() {
     assert!(token.starts_with("lgk_"));
     assert!(!format!("{created:?}").contains(&token));
 
-    let principal = keys.authenticate(&token, Some("10.0.0.1".into())).await.unwrap();
+    let principal = keys
+        .authenticate(&token, Some([10, 0, 0, 1].into()))
+        .await
+        .unwrap();
     assert_eq!(
         (principal.tenant_id.as_str(), principal.role),
         (acme.id.as_str(), Role::Member)

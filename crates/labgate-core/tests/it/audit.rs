@@ -25,7 +25,7 @@ async fn principal(
         .unwrap();
     env.services
         .api_keys
-        .authenticate(key.token.expose_secret(), Some("192.0.2.7".into()))
+        .authenticate(key.token.expose_secret(), Some([192, 0, 2, 7].into()))
         .await
         .unwrap()
 }

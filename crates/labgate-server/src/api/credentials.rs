@@ -17,8 +17,10 @@ use crate::state::AppState;
 /// Room for a credential answer: the token, a few scopes and URLs, two times.
 const RESPONSE_CAPACITY: usize = 768;
 
+/// Mounted at the top, not under the `/api/v1` nest: a nested route pays for a rewritten URI on
+/// every request, and this is the route other software calls on every token use.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/credentials/gitlab", get(show))
+    Router::new().route("/api/v1/credentials/gitlab", get(show))
 }
 
 /// A working GitLab token of a connection, named by `connectionId`, or by the `tenantId` and

@@ -28,7 +28,6 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(connect_sessions::router())
         .merge(connections::router())
-        .merge(credentials::router())
         .merge(instances::router())
         .merge(jobs::router())
         .merge(oauth::router())

@@ -92,9 +92,7 @@ async fn open(State(state): State<AppState>, info: Option<Extension<RequestInfo>
             return response;
         }
     };
-    let client_ip = info
-        .and_then(|Extension(info)| info.client_ip)
-        .map(|ip| ip.to_string());
+    let client_ip = info.and_then(|Extension(info)| info.client_ip);
     let opened = state
         .services
         .connections

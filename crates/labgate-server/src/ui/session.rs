@@ -107,8 +107,7 @@ pub(crate) async fn current_session(
     let client_ip = parts
         .extensions
         .get::<RequestInfo>()
-        .and_then(|info| info.client_ip)
-        .map(|ip| ip.to_string());
+        .and_then(|info| info.client_ip);
     match state.services.ui_sessions.session(token, client_ip).await {
         Ok(Some(session)) => Ok(Some((session, csrf_token_for(state, token)))),
         Ok(None) => Ok(None),
