@@ -37,6 +37,8 @@ crate::text_enum! {
         SecretProject = "secret-project",
         /// A secret of a project's folder.
         Secret = "secret",
+        /// An access provisioning operation (account creation, grant, revoke, deprovisioning).
+        AccessProvisioning = "access-provisioning-operation",
     }
 }
 
@@ -113,6 +115,13 @@ crate::text_enum! {
         ScanDataSourceScan = "secret-scanning-data-source.scan",
         /// A finding's status or remarks changed.
         FindingUpdate = "secret-scanning-finding.update",
+        /// An account was created or invited (or, in a dry run, planned to be).
+        AccessProvisionCreateAccount = "access-provisioning.create-account",
+        AccessProvisionGrant = "access-provisioning.grant",
+        AccessProvisionRevoke = "access-provisioning.revoke",
+        AccessProvisionDeprovision = "access-provisioning.deprovision",
+        /// An interrupted or failed operation was run again from where it stopped.
+        AccessProvisionResume = "access-provisioning.resume",
     }
 }
 

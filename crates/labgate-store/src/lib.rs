@@ -14,6 +14,7 @@
 )]
 
 mod access;
+mod access_provisioning;
 mod api_keys;
 mod app_connections;
 mod audit;
@@ -37,6 +38,9 @@ pub use access::{
     AccessAccountRecord, AccessGrantFilter, AccessGrantRecord, AccessGroupRecord, AccessMembershipRecord,
     AccessProjectRecord, AccessShareRecord, AccessSnapshot, AccessSourceRecord, AccessSyncLogRecord,
     AccessSyncRunRecord, AccessSyncRunUpdate,
+};
+pub use access_provisioning::{
+    ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate,
 };
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
