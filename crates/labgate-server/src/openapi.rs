@@ -16,6 +16,10 @@ use utoipa::{Modify, OpenApi};
         crate::probes::healthz,
         crate::probes::readyz,
         crate::probes::metrics,
+        crate::api::access_provisioning::provision,
+        crate::api::access_provisioning::list,
+        crate::api::access_provisioning::show,
+        crate::api::access_provisioning::resume,
         crate::api::api_keys::create,
         crate::api::api_keys::list,
         crate::api::api_keys::show,
@@ -105,6 +109,7 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&BearerAuth, &SharedResponses, &Links),
     tags(
+        (name = "access", description = "Access sync and provisioning of GitLab accounts and memberships"),
         (name = "api-keys", description = "API keys and their roles"),
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
         (name = "audit", description = "Who did what, when and from where"),

@@ -2,6 +2,7 @@
 //! database of the run's backend, `LABGATE_TEST_BACKEND`) and calls it in-process, or over a
 //! real socket where transport matters (TLS, shutdown).
 
+mod access_provisioning;
 mod audit;
 mod auth;
 mod bad_input;
@@ -26,6 +27,10 @@ mod webhooks;
 /// Every route family with a method and a path that addresses one resource of it, for the
 /// auth, isolation and bad-input sweeps.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/access/provisioning"),
+    ("POST", "/api/v1/access/provisioning"),
+    ("GET", "/api/v1/access/provisioning/{id}"),
+    ("POST", "/api/v1/access/provisioning/{id}/resume"),
     ("GET", "/api/v1/api-keys"),
     ("POST", "/api/v1/api-keys"),
     ("GET", "/api/v1/api-keys/{id}"),

@@ -664,7 +664,24 @@ impl Planner<'_> {
     }
 
     async fn plan_deprovision(&self, deprovision: &super::Deprovision) -> Result<Plan, ProvisioningError> {
-        let user = self.resolve_account(&deprovision.account).await?;
+        let only_invitations = deprovision
+            .steps
+            .iter()
+            .all(|s| *s == DeprovisionStep::CancelInvitations);
+        let user = match self.resolve_account(&deprovision.account).await {
+            Ok(user) => user,
+            // A pending account (an invitation nobody accepted yet) has only its invitations.
+            Err(ProvisioningError::Unprocessable { .. }) if only_invitations && deprovision.account.contains('@') => {
+                return Ok(Plan {
+                    account: Account {
+                        id: None,
+                        username: None,
+                    },
+                    steps: self.invitation_cancellations(&deprovision.account).await?,
+                });
+            }
+            Err(other) => return Err(other),
+        };
         let admin_only: Vec<&str> = deprovision
             .steps
             .iter()
@@ -714,33 +731,7 @@ impl Planner<'_> {
                              e-mail to cancel its invitations",
                         ));
                     };
-                    let before = steps.len();
-                    for place in self.places().await.map_err(read)? {
-                        let pending: Vec<_> = self
-                            .client
-                            .invitations_of(self.cred, &place.source(), &email)
-                            .try_collect()
-                            .await
-                            .map_err(read)?;
-                        if !pending.is_empty() {
-                            steps.push(PlannedStep::run(
-                                step.as_str(),
-                                place.describe(),
-                                Call::CancelInvitation {
-                                    place: place.clone(),
-                                    email: email.clone(),
-                                },
-                                format!("cancel the invitation of {email} to {}", place.describe()),
-                            ));
-                        }
-                    }
-                    if steps.len() == before {
-                        steps.push(PlannedStep::skipped(
-                            step.as_str(),
-                            None,
-                            format!("no pending invitation of {email}"),
-                        ));
-                    }
+                    steps.extend(self.invitation_cancellations(&email).await?);
                 }
                 DeprovisionStep::RevokeTokens => {
                     let filter = TokenFilter {
@@ -816,6 +807,40 @@ impl Planner<'_> {
             },
             steps,
         })
+    }
+
+    /// Cancelling every pending invitation of `email` in the scope.
+    async fn invitation_cancellations(&self, email: &str) -> Result<Vec<PlannedStep>, ProvisioningError> {
+        let name = DeprovisionStep::CancelInvitations.as_str();
+        let read = |e: GitLabError| unreadable("account", "the invitations", &e);
+        let mut steps = Vec::new();
+        for place in self.places().await.map_err(read)? {
+            let pending: Vec<_> = self
+                .client
+                .invitations_of(self.cred, &place.source(), email)
+                .try_collect()
+                .await
+                .map_err(read)?;
+            if !pending.is_empty() {
+                steps.push(PlannedStep::run(
+                    name,
+                    place.describe(),
+                    Call::CancelInvitation {
+                        place: place.clone(),
+                        email: email.to_owned(),
+                    },
+                    format!("cancel the invitation of {email} to {}", place.describe()),
+                ));
+            }
+        }
+        if steps.is_empty() {
+            steps.push(PlannedStep::skipped(
+                name,
+                None,
+                format!("no pending invitation of {email}"),
+            ));
+        }
+        Ok(steps)
     }
 
     /// Removing every membership the account holds in the scope.
