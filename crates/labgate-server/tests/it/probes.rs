@@ -97,6 +97,9 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     use labgate_proto::secret_syncs::{
         ImportBehavior, InitialSyncBehavior, PlanAction, ResultOutcome, SyncScope, SyncStatus, VariableType,
     };
+    use labgate_proto::access_provisioning::{
+        ProvisioningAction, ProvisioningStatus, ProvisioningStepChoice, ProvisioningStepStatus,
+    };
     use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 
     let expected = [
@@ -120,6 +123,10 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("InstanceKind", wire(InstanceKind::ALL)),
         ("JobState", wire(&JobState::ALL)),
         ("PlanAction", wire(PlanAction::ALL)),
+        ("ProvisioningAction", wire(ProvisioningAction::ALL)),
+        ("ProvisioningStatus", wire(ProvisioningStatus::ALL)),
+        ("ProvisioningStepChoice", wire(ProvisioningStepChoice::ALL)),
+        ("ProvisioningStepStatus", wire(ProvisioningStepStatus::ALL)),
         ("ResourceKind", wire(ResourceKind::ALL)),
         ("ResourceType", wire(ResourceType::ALL)),
         ("ResultOutcome", wire(ResultOutcome::ALL)),
@@ -179,7 +186,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 11, "every list operation pages");
+    assert_eq!(paged, 12, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error
