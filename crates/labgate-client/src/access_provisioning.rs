@@ -1,7 +1,8 @@
 //! Access provisioning (`/api/v1/access/provisioning`): operations on an access source's GitLab.
 
 use labgate_proto::access_provisioning::{
-    ProvisioningList, ProvisioningListQuery, ProvisioningOperationView, ProvisioningRequest, ProvisioningResponse,
+    ProvisioningList, ProvisioningListQuery, ProvisioningOperationView, ProvisioningRequest,
+    ProvisioningResponse,
 };
 use reqwest::Method;
 
@@ -14,7 +15,12 @@ impl Client {
         request: &ProvisioningRequest,
     ) -> Result<ProvisioningOperationView, ClientError> {
         let response: ProvisioningResponse = self
-            .call(Method::POST, "api/v1/access/provisioning", None::<&()>, Some(request))
+            .call(
+                Method::POST,
+                "api/v1/access/provisioning",
+                None::<&()>,
+                Some(request),
+            )
             .await?;
         Ok(response.operation)
     }
@@ -23,8 +29,13 @@ impl Client {
         &self,
         query: &ProvisioningListQuery,
     ) -> Result<ProvisioningList, ClientError> {
-        self.call(Method::GET, "api/v1/access/provisioning", Some(query), None::<&()>)
-            .await
+        self.call(
+            Method::GET,
+            "api/v1/access/provisioning",
+            Some(query),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn provisioning_operation(&self, id: &str) -> Result<ProvisioningOperationView, ClientError> {
@@ -34,7 +45,10 @@ impl Client {
     }
 
     /// Runs a failed or interrupted operation again from where it stopped.
-    pub async fn resume_provisioning_operation(&self, id: &str) -> Result<ProvisioningOperationView, ClientError> {
+    pub async fn resume_provisioning_operation(
+        &self,
+        id: &str,
+    ) -> Result<ProvisioningOperationView, ClientError> {
         let path = format!("api/v1/access/provisioning/{}/resume", encode_segment(id));
         let response: ProvisioningResponse = self.call(Method::POST, &path, None::<&()>, None::<&()>).await?;
         Ok(response.operation)

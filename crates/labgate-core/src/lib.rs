@@ -241,12 +241,8 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
-        let access_provisioning = AccessProvisioning::new(
-            store.clone(),
-            clock.clone(),
-            audit.clone(),
-            connections.clone(),
-        );
+        let access_provisioning =
+            AccessProvisioning::new(store.clone(), clock.clone(), audit.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {
@@ -292,7 +288,9 @@ impl Services {
             .secret_scanning
             .with_jobs(self.jobs.clone())
             .with_connections(self.connections.clone());
-        self.access_provisioning = self.access_provisioning.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -303,7 +301,9 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
-        self.access_provisioning = self.access_provisioning.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -313,7 +313,9 @@ impl Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
-        self.access_provisioning = self.access_provisioning.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -339,7 +341,9 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
-        self.access_provisioning = self.access_provisioning.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 

@@ -107,7 +107,11 @@ impl Store {
     }
 
     /// One of the tenant's operations; another tenant's is [`StoreError::NotFound`].
-    pub async fn provisioning_operation(&self, tenant_id: &str, id: &str) -> Result<ProvisioningOperationRecord> {
+    pub async fn provisioning_operation(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<ProvisioningOperationRecord> {
         let sql = format!(
             "SELECT {OPERATION_COLUMNS} FROM access_provisioning_operations WHERE tenant_id = $1 AND id = $2"
         );
@@ -121,11 +125,15 @@ impl Store {
 
     /// An operation's steps in the order they run.
     pub async fn provisioning_steps(&self, operation_id: &str) -> Result<Vec<ProvisioningStepRecord>> {
-        let sql = format!("SELECT {STEP_COLUMNS} FROM access_provisioning_steps WHERE operation_id = $1 ORDER BY seq");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, ProvisioningStepRecord>(&sql)
+        let sql = format!(
+            "SELECT {STEP_COLUMNS} FROM access_provisioning_steps WHERE operation_id = $1 ORDER BY seq"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ProvisioningStepRecord>(&sql)
             .bind(operation_id)
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 
     /// One page of the tenant's operations (of one source when `source_id` is given), newest

@@ -383,7 +383,10 @@ async fn create_user(State(state): State<SimState>, caller: Caller, params: Para
     }
     // GitLab's password validation: at least 8 characters (the instance's default minimum).
     if !random_pw && params.str("password").is_some_and(|p| p.chars().count() < 8) {
-        return Err(ApiError::validation("password", "is too short (minimum is 8 characters)"));
+        return Err(ApiError::validation(
+            "password",
+            "is too short (minimum is 8 characters)",
+        ));
     }
     let skip_confirmation = params.flag("skip_confirmation")?;
     let email = params.str("email").unwrap_or_default();

@@ -22,7 +22,9 @@ use labgate_proto::access_provisioning::{
     ProvisioningStepStatus as StepStatus, ProvisioningStepView,
 };
 use labgate_proto::audit::{AuditAction, ResourceType};
-use labgate_store::{ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate, Store, StoreError};
+use labgate_store::{
+    ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate, Store, StoreError,
+};
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 
@@ -235,7 +237,9 @@ impl AccessProvisioning {
             .named_session(&principal.tenant_id, &source.connection_id)
             .await
             .map_err(|e| match e {
-                CoreError::Validation { message, .. } => ProvisioningError::unprocessable("sourceId", message),
+                CoreError::Validation { message, .. } => {
+                    ProvisioningError::unprocessable("sourceId", message)
+                }
                 other => ProvisioningError::Core(other),
             })?;
         if !request.dry_run && !session.connection.scopes.contains_any(&["api"]) {
@@ -333,15 +337,19 @@ impl AccessProvisioning {
     }
 
     /// The tenant's operations, newest first, optionally of one source.
-    pub async fn list(&self, principal: &Principal, query: &ProvisioningListQuery) -> Result<ProvisioningList> {
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        query: &ProvisioningListQuery,
+    ) -> Result<ProvisioningList> {
         principal.require(Access::Read)?;
-        let source_id = match query.source_id.as_deref() {
-            Some(text) => Some(
-                AccessSourceId::parse(text)
-                    .ok_or_else(|| CoreError::validation("sourceId", "must be an access source id (a UUID)"))?,
-            ),
-            None => None,
-        };
+        let source_id =
+            match query.source_id.as_deref() {
+                Some(text) => Some(AccessSourceId::parse(text).ok_or_else(|| {
+                    CoreError::validation("sourceId", "must be an access source id (a UUID)")
+                })?),
+                None => None,
+            };
         let (records, total) = self
             .store
             .list_provisioning_operations(
@@ -365,7 +373,8 @@ impl AccessProvisioning {
     // --- internals ----------------------------------------------------------------------------
 
     async fn operation(&self, principal: &Principal, id: &str) -> Result<ProvisioningOperationRecord> {
-        let id = AccessProvisioningOperationId::parse(id).ok_or(CoreError::NotFound("provisioning operation"))?;
+        let id =
+            AccessProvisioningOperationId::parse(id).ok_or(CoreError::NotFound("provisioning operation"))?;
         match self
             .store
             .provisioning_operation(principal.tenant_id.as_str(), id.as_str())
@@ -377,14 +386,19 @@ impl AccessProvisioning {
         }
     }
 
-    async fn view_of(&self, tenant_id: &str, id: &str) -> Result<ProvisioningOperationView, ProvisioningError> {
+    async fn view_of(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<ProvisioningOperationView, ProvisioningError> {
         let record = self.store.provisioning_operation(tenant_id, id).await?;
         let steps = self.store.provisioning_steps(id).await?;
         Ok(view(&record, &steps)?)
     }
 
     async fn source(&self, principal: &Principal, id: &str) -> Result<SourceRef, ProvisioningError> {
-        let unknown = || ProvisioningError::invalid("sourceId", "no access source with this id in this tenant");
+        let unknown =
+            || ProvisioningError::invalid("sourceId", "no access source with this id in this tenant");
         let id = AccessSourceId::parse(id).ok_or_else(unknown)?;
         let record = match self
             .store
@@ -400,7 +414,10 @@ impl AccessProvisioning {
             ("group", Some(full_path)) => Scope::Group { full_path },
             (kind, _) => {
                 return Err(ProvisioningError::Core(CoreError::internal(
-                    crate::StoredValueError { column: "access_sources.scope_kind", value: kind.to_string() },
+                    crate::StoredValueError {
+                        column: "access_sources.scope_kind",
+                        value: kind.to_string(),
+                    },
                 )));
             }
         };
@@ -433,10 +450,20 @@ impl AccessProvisioning {
         let message = if request.dry_run {
             Some(format!(
                 "dry run: {} step(s) would run; nothing was changed",
-                plan.steps.iter().filter(|s| s.status == StepStatus::Pending).count()
+                plan.steps
+                    .iter()
+                    .filter(|s| s.status == StepStatus::Pending)
+                    .count()
             ))
         } else if finished {
-            Some(summary(status, &plan.steps.iter().map(|s| (s.name, s.status, s.message.as_str())).collect::<Vec<_>>()))
+            Some(summary(
+                status,
+                &plan
+                    .steps
+                    .iter()
+                    .map(|s| (s.name, s.status, s.message.as_str()))
+                    .collect::<Vec<_>>(),
+            ))
         } else {
             None
         };
@@ -526,7 +553,8 @@ impl AccessProvisioning {
                     }
                     Ok(None) => {}
                     Err(error) => {
-                        let message = format!("could not check GitLab before running the step again: {error}");
+                        let message =
+                            format!("could not check GitLab before running the step again: {error}");
                         self.set_step(id, step.seq, StepStatus::Failed, Some(&message), None, None)
                             .await?;
                         failed_at = Some((step.seq, step.name.clone()));
@@ -676,7 +704,11 @@ fn request_summary(request: &ProvisioningRequest) -> serde_json::Value {
     })
 }
 
-fn required<'a>(value: Option<&'a String>, field: &'static str, action: &str) -> Result<&'a str, ProvisioningError> {
+fn required<'a>(
+    value: Option<&'a String>,
+    field: &'static str,
+    action: &str,
+) -> Result<&'a str, ProvisioningError> {
     value
         .map(|v| v.trim())
         .filter(|v| !v.is_empty())
@@ -704,13 +736,20 @@ fn expiry(value: Option<&String>, today: Date) -> Result<Option<Date>, Provision
         .filter(|_| text.len() == 10)
         .ok_or_else(|| ProvisioningError::invalid("expiresAt", "must be a date, YYYY-MM-DD"))?;
     if date <= today {
-        return Err(ProvisioningError::invalid("expiresAt", "must be a date in the future"));
+        return Err(ProvisioningError::invalid(
+            "expiresAt",
+            "must be a date in the future",
+        ));
     }
     Ok(Some(date))
 }
 
 /// The request's action, checked field by field (400 for what is missing or malformed).
-fn parse_action(request: &ProvisioningRequest, scope: &Scope, today: Date) -> Result<Action, ProvisioningError> {
+fn parse_action(
+    request: &ProvisioningRequest,
+    scope: &Scope,
+    today: Date,
+) -> Result<Action, ProvisioningError> {
     let account = request.account.trim();
     if account.is_empty() {
         return Err(ProvisioningError::invalid("account", "must name an account"));
@@ -725,7 +764,9 @@ fn parse_action(request: &ProvisioningRequest, scope: &Scope, today: Date) -> Re
                 .or_else(|| account.contains('@').then(|| account.to_owned()))
                 .map(|e| e.trim().to_owned())
                 .filter(|e| e.contains('@') && !e.starts_with('@') && !e.ends_with('@'))
-                .ok_or_else(|| ProvisioningError::invalid("email", "create-account needs a valid e-mail address"))?;
+                .ok_or_else(|| {
+                    ProvisioningError::invalid("email", "create-account needs a valid e-mail address")
+                })?;
             let username = match scope {
                 Scope::Instance => {
                     if account.contains('@') {
@@ -809,34 +850,65 @@ fn parse_action(request: &ProvisioningRequest, scope: &Scope, today: Date) -> Re
 }
 
 fn stored<T>(column: &'static str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
-    parse(value).ok_or_else(|| CoreError::internal(crate::StoredValueError { column: column, value: value.to_string() }))
+    parse(value).ok_or_else(|| {
+        CoreError::internal(crate::StoredValueError {
+            column,
+            value: value.to_string(),
+        })
+    })
 }
 
 fn at(column: &'static str, value: i64) -> Result<String> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000)
         .map(format_time)
-        .map_err(|_| CoreError::internal(crate::StoredValueError { column: column, value: value.to_string() }))
+        .map_err(|_| {
+            CoreError::internal(crate::StoredValueError {
+                column,
+                value: value.to_string(),
+            })
+        })
 }
 
-fn view(record: &ProvisioningOperationRecord, steps: &[ProvisioningStepRecord]) -> Result<ProvisioningOperationView> {
+fn view(
+    record: &ProvisioningOperationRecord,
+    steps: &[ProvisioningStepRecord],
+) -> Result<ProvisioningOperationView> {
     let steps = steps
         .iter()
         .map(|step| {
             Ok(ProvisioningStepView {
                 name: step.name.clone(),
-                status: stored("access_provisioning_steps.status", &step.status, StepStatus::parse)?,
+                status: stored(
+                    "access_provisioning_steps.status",
+                    &step.status,
+                    StepStatus::parse,
+                )?,
                 message: step.message.clone(),
                 target: step.target.clone(),
-                started_at: step.started_at.map(|t| at("access_provisioning_steps.started_at", t)).transpose()?,
-                finished_at: step.finished_at.map(|t| at("access_provisioning_steps.finished_at", t)).transpose()?,
+                started_at: step
+                    .started_at
+                    .map(|t| at("access_provisioning_steps.started_at", t))
+                    .transpose()?,
+                finished_at: step
+                    .finished_at
+                    .map(|t| at("access_provisioning_steps.finished_at", t))
+                    .transpose()?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(ProvisioningOperationView {
         id: record.id.clone(),
         source_id: record.source_id.clone(),
-        action: stored("access_provisioning_operations.action", &record.action, ProvisioningAction::parse)?,
-        status: stored("access_provisioning_operations.status", &record.status, ProvisioningStatus::parse)?,
+        action: stored(
+            "access_provisioning_operations.action",
+            &record.action,
+            ProvisioningAction::parse,
+        )?,
+        status: stored(
+            "access_provisioning_operations.status",
+            &record.status,
+            ProvisioningStatus::parse,
+        )?,
         dry_run: record.dry_run != 0,
         account: ProvisioningAccountView {
             id: record.account_user_id.and_then(|id| u64::try_from(id).ok()),
@@ -859,19 +931,38 @@ mod tests {
     #[test]
     fn an_operations_status_follows_its_steps() {
         use StepStatus::*;
-        assert_eq!(outcome([Applied, Applied].into_iter()), ProvisioningStatus::Succeeded);
-        assert_eq!(outcome([Applied, Failed, NotRun].into_iter()), ProvisioningStatus::Partial);
+        assert_eq!(
+            outcome([Applied, Applied].into_iter()),
+            ProvisioningStatus::Succeeded
+        );
+        assert_eq!(
+            outcome([Applied, Failed, NotRun].into_iter()),
+            ProvisioningStatus::Partial
+        );
         assert_eq!(outcome([Failed, NotRun].into_iter()), ProvisioningStatus::Failed);
-        assert_eq!(outcome([Skipped, Offered].into_iter()), ProvisioningStatus::Blocked);
-        assert_eq!(outcome([Applied, Offered].into_iter()), ProvisioningStatus::Partial);
+        assert_eq!(
+            outcome([Skipped, Offered].into_iter()),
+            ProvisioningStatus::Blocked
+        );
+        assert_eq!(
+            outcome([Applied, Offered].into_iter()),
+            ProvisioningStatus::Partial
+        );
         assert_eq!(outcome([Skipped].into_iter()), ProvisioningStatus::Unchanged);
-        assert_eq!(outcome([Applied, Pending].into_iter()), ProvisioningStatus::Running);
+        assert_eq!(
+            outcome([Applied, Pending].into_iter()),
+            ProvisioningStatus::Running
+        );
     }
 
     #[test]
     fn the_ladder_runs_in_its_safe_order_whatever_order_is_asked() {
         let mut chosen = BTreeSet::new();
-        for step in [DeprovisionStep::Delete, DeprovisionStep::Block, DeprovisionStep::CancelInvitations] {
+        for step in [
+            DeprovisionStep::Delete,
+            DeprovisionStep::Block,
+            DeprovisionStep::CancelInvitations,
+        ] {
             chosen.insert(step);
         }
         let order: Vec<_> = DeprovisionStep::LADDER
@@ -880,7 +971,11 @@ mod tests {
             .collect();
         assert_eq!(
             order,
-            vec![DeprovisionStep::CancelInvitations, DeprovisionStep::Block, DeprovisionStep::Delete]
+            vec![
+                DeprovisionStep::CancelInvitations,
+                DeprovisionStep::Block,
+                DeprovisionStep::Delete
+            ]
         );
     }
 }

@@ -374,10 +374,16 @@ async fn accounts_are_created_moderated_and_deleted_by_administrators() {
     };
     c.create_user(&root, &reset).await.unwrap();
 
-    c.moderate_user(&root, erin.id, UserModeration::Block).await.unwrap();
+    c.moderate_user(&root, erin.id, UserModeration::Block)
+        .await
+        .unwrap();
     assert_eq!(c.user(&root, erin.id).await.unwrap().state, "blocked");
-    c.moderate_user(&root, erin.id, UserModeration::Unblock).await.unwrap();
-    c.moderate_user(&root, erin.id, UserModeration::Deactivate).await.unwrap();
+    c.moderate_user(&root, erin.id, UserModeration::Unblock)
+        .await
+        .unwrap();
+    c.moderate_user(&root, erin.id, UserModeration::Deactivate)
+        .await
+        .unwrap();
     assert_eq!(c.user(&root, erin.id).await.unwrap().state, "deactivated");
     c.delete_user(&root, erin.id).await.unwrap();
     let gone = c.user(&root, erin.id).await.unwrap_err();
@@ -409,8 +415,12 @@ async fn members_take_custom_roles_and_invitations_are_found_by_address() {
 
     let root = pat(ROOT_TOKEN);
     let acme = Source::Group("acme".into());
-    let found = collect(c.invitations_of(&root, &acme, "new@example.com")).await.unwrap();
+    let found = collect(c.invitations_of(&root, &acme, "new@example.com"))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
-    let none = collect(c.invitations_of(&root, &acme, "other@example.com")).await.unwrap();
+    let none = collect(c.invitations_of(&root, &acme, "other@example.com"))
+        .await
+        .unwrap();
     assert!(none.is_empty());
 }

@@ -57,7 +57,11 @@ pub async fn provision(
     AppJson(body): AppJson<ProvisioningRequest>,
 ) -> Result<Json<ProvisioningResponse>, ApiError> {
     Ok(Json(ProvisioningResponse {
-        operation: state.services.access_provisioning.provision(&principal, body).await?,
+        operation: state
+            .services
+            .access_provisioning
+            .provision(&principal, body)
+            .await?,
     }))
 }
 
@@ -77,7 +81,11 @@ pub async fn list(
         ..query
     };
     Ok(Json(
-        state.services.access_provisioning.list(&principal, &query).await?,
+        state
+            .services
+            .access_provisioning
+            .list(&principal, &query)
+            .await?,
     ))
 }
 

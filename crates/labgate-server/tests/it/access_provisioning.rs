@@ -220,7 +220,10 @@ async fn creating_an_account_on_self_managed_plans_first_then_posts_the_user() {
         (u.email.clone(), u.confirmed_at.is_some())
     });
     assert_eq!(email, "newbie@example.com");
-    assert!(!confirmed, "without skipConfirmation the address must be confirmed first");
+    assert!(
+        !confirmed,
+        "without skipConfirmation the address must be confirmed first"
+    );
 
     // A taken username is refused before anything is sent.
     let again = provision(&env, &source, real).await;
@@ -236,10 +239,19 @@ async fn creating_an_account_on_self_managed_plans_first_then_posts_the_user() {
     )
     .await;
     assert_eq!(random["status"], "succeeded");
-    assert!(env.sim().state().read(|db| db.user_by_username("quiet").unwrap().confirmed_at.is_some()));
+    assert!(
+        env.sim()
+            .state()
+            .read(|db| db.user_by_username("quiet").unwrap().confirmed_at.is_some())
+    );
     let text = random.to_string();
     assert!(!text.contains("\"password\""), "{text}");
-    let shown = env.get(&format!("{BASE}/{}", random["id"].as_str().unwrap()), Some(&env.admin_key)).await;
+    let shown = env
+        .get(
+            &format!("{BASE}/{}", random["id"].as_str().unwrap()),
+            Some(&env.admin_key),
+        )
+        .await;
     assert!(!String::from_utf8_lossy(&shown.body).contains("\"password\""));
 }
 
@@ -317,7 +329,10 @@ async fn a_grant_adds_a_member_and_a_second_grant_changes_the_level_in_place() {
     assert_eq!(steps(&changed), pairs(&[("change-level", "applied")]));
     assert_eq!(direct(&env, "acme/api", "carol"), Some((40, None)));
     let counters = env.sim().requests();
-    assert_eq!(counters.total("PUT", "/api/v4/projects/{id}/members/{user_id}"), 1);
+    assert_eq!(
+        counters.total("PUT", "/api/v4/projects/{id}/members/{user_id}"),
+        1
+    );
     assert_eq!(counters.total("POST", "/api/v4/projects/{id}/members"), 0);
 
     // The same grant again: nothing to do.
@@ -371,7 +386,10 @@ async fn a_grant_made_moot_by_inherited_access_is_explained_from_live_reads() {
     assert_eq!(moot["status"], "unchanged", "{moot}");
     assert_eq!(steps(&moot), pairs(&[("add-member", "skipped")]));
     let message = moot["steps"][0]["message"].as_str().unwrap();
-    assert!(message.contains("group acme") && message.contains("Maintainer"), "{message}");
+    assert!(
+        message.contains("group acme") && message.contains("Maintainer"),
+        "{message}"
+    );
     assert_eq!(writes(&env), 0);
     assert_eq!(direct(&env, "acme/api", "alice"), None);
 
@@ -394,7 +412,10 @@ async fn a_grant_made_moot_by_inherited_access_is_explained_from_live_reads() {
     .await;
     assert_eq!(shared["status"], "unchanged", "{shared}");
     let message = shared["steps"][0]["message"].as_str().unwrap();
-    assert!(message.contains("group partners") && message.contains("shared"), "{message}");
+    assert!(
+        message.contains("group partners") && message.contains("shared"),
+        "{message}"
+    );
 
     // Bob is a direct Developer of acme/platform and of acme/api; a direct grant below what a
     // group above gives is refused, as GitLab would.
@@ -446,7 +467,10 @@ async fn a_revoke_of_inherited_access_names_the_group_and_offers_removal_there()
     .await;
     assert_eq!(removed["status"], "succeeded");
     assert_eq!(direct(&env, "acme/api", "bob"), None);
-    env.sim().state().set_member("acme/platform/web", "bob", 40).unwrap();
+    env.sim()
+        .state()
+        .set_member("acme/platform/web", "bob", 40)
+        .unwrap();
     let still = ok(
         &env,
         &source,
@@ -509,7 +533,10 @@ async fn deprovisioning_runs_the_chosen_ladder_in_a_safe_order_and_delete_needs_
     )
     .await;
     assert_eq!(done["status"], "succeeded", "{done}");
-    assert!(steps(&done).iter().all(|(_, status)| status == "applied"), "{done}");
+    assert!(
+        steps(&done).iter().all(|(_, status)| status == "applied"),
+        "{done}"
+    );
     assert!(!invited(&env, "acme/platform/web", "bob@example.com"));
     assert!(env.sim().state().token(BOB).unwrap().revoked);
     assert_eq!(direct(&env, "acme/api", "bob"), None);
@@ -554,7 +581,10 @@ async fn deprovisioning_on_gitlab_com_removes_billable_membership_and_refuses_ad
     .await;
     assert_eq!(steps(&planned), pairs(&[("remove-memberships", "pending")]));
     let message = planned["steps"][0]["message"].as_str().unwrap();
-    assert!(message.contains("Platform") && message.contains("Web"), "{message}");
+    assert!(
+        message.contains("Platform") && message.contains("Web"),
+        "{message}"
+    );
     assert_eq!(writes(&env), 0);
 
     let done = ok(
@@ -612,9 +642,17 @@ async fn a_failing_step_stops_the_ladder_and_resuming_finishes_it() {
     assert_eq!(partial["status"], "partial", "{partial}");
     let got = steps(&partial);
     assert_eq!(got[0], ("revoke-tokens".to_owned(), "applied".to_owned()));
-    assert!(got.contains(&("remove-memberships".to_owned(), "failed".to_owned())), "{partial}");
+    assert!(
+        got.contains(&("remove-memberships".to_owned(), "failed".to_owned())),
+        "{partial}"
+    );
     assert_eq!(got.last().unwrap(), &("block".to_owned(), "not-run".to_owned()));
-    assert!(partial["message"].as_str().unwrap().contains("remove-memberships failed"));
+    assert!(
+        partial["message"]
+            .as_str()
+            .unwrap()
+            .contains("remove-memberships failed")
+    );
     assert!(env.sim().state().token(BOB).unwrap().revoked);
     assert_eq!(direct(&env, "acme/api", "bob"), Some((30, None)));
     assert_eq!(user_state(&env, "bob"), Some(UserState::Active));
@@ -631,9 +669,7 @@ async fn a_failing_step_stops_the_ladder_and_resuming_finishes_it() {
     assert_eq!(direct(&env, "acme/api", "bob"), None);
     assert_eq!(user_state(&env, "bob"), Some(UserState::Blocked));
     assert_eq!(
-        env.sim()
-            .requests()
-            .matching("DELETE", "/personal_access_tokens"),
+        env.sim().requests().matching("DELETE", "/personal_access_tokens"),
         0,
         "the token revoked before is not revoked again"
     );
@@ -685,9 +721,7 @@ async fn an_interrupted_operation_reports_its_steps_and_resumes_without_repeatin
     assert_eq!(resumed.status, 200, "{}", String::from_utf8_lossy(&resumed.body));
     assert_eq!(resumed.json()["operation"]["status"], "succeeded");
     assert_eq!(
-        env.sim()
-            .requests()
-            .matching("DELETE", "/personal_access_tokens"),
+        env.sim().requests().matching("DELETE", "/personal_access_tokens"),
         0
     );
     assert_eq!(user_state(&env, "bob"), Some(UserState::Blocked));
@@ -717,7 +751,12 @@ async fn an_interrupted_operation_reports_its_steps_and_resumes_without_repeatin
         .json()["operation"]
         .clone();
     assert_eq!(resumed["status"], "succeeded", "{resumed}");
-    assert!(resumed["steps"][0]["message"].as_str().unwrap().contains("already applied"));
+    assert!(
+        resumed["steps"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already applied")
+    );
     assert_eq!(
         env.sim()
             .requests()
@@ -791,7 +830,12 @@ async fn bad_requests_are_refused_with_a_clear_4xx_and_only_admins_provision() {
     ];
     for body in bad_request {
         let reply = provision(&env, &source, body.clone()).await;
-        assert_eq!(reply.status, 400, "{body}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
     }
     let unknown_source = provision(
         &env,
@@ -820,7 +864,9 @@ async fn bad_requests_are_refused_with_a_clear_4xx_and_only_admins_provision() {
     let member = env.key("acme", labgate_proto::api_keys::Role::Member).await;
     let body = json!({"sourceId": source, "action": "grant", "account": "carol", "resource": "acme/api",
         "accessLevel": 30});
-    env.call("POST", BASE, &member, Some(body)).await.error(403, "Forbidden");
+    env.call("POST", BASE, &member, Some(body))
+        .await
+        .error(403, "Forbidden");
     assert_eq!(direct(&env, "acme/api", "carol"), None);
 
     // Another tenant sees neither the source nor its operations.

@@ -84,6 +84,9 @@ fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
 // Capturing the text as `$text:tt` in the macro fixes it; then regenerate docs/openapi.json.
 #[test]
 fn openapi_enums_list_the_values_sent_on_the_wire() {
+    use labgate_proto::access_provisioning::{
+        ProvisioningAction, ProvisioningStatus, ProvisioningStepChoice, ProvisioningStepStatus,
+    };
     use labgate_proto::api_keys::Role;
     use labgate_proto::audit::{ActorKind, AuditAction, ResourceType};
     use labgate_proto::connections::{
@@ -96,9 +99,6 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     };
     use labgate_proto::secret_syncs::{
         ImportBehavior, InitialSyncBehavior, PlanAction, ResultOutcome, SyncScope, SyncStatus, VariableType,
-    };
-    use labgate_proto::access_provisioning::{
-        ProvisioningAction, ProvisioningStatus, ProvisioningStepChoice, ProvisioningStepStatus,
     };
     use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 

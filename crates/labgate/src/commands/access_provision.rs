@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use comfy_table::Table;
 use labgate_client::Client;
 use labgate_proto::access_provisioning::{
-    ProvisioningAction, ProvisioningListQuery, ProvisioningOperationView, ProvisioningRequest, ProvisioningStatus,
-    ProvisioningStepChoice,
+    ProvisioningAction, ProvisioningListQuery, ProvisioningOperationView, ProvisioningRequest,
+    ProvisioningStatus, ProvisioningStepChoice,
 };
 
 #[derive(Debug, Args)]

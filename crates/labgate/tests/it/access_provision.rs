@@ -94,7 +94,11 @@ async fn provisioning_through_the_cli_with_a_dry_run_first() {
     let plan = ok(&run(&dry, None));
     assert!(plan.contains("add-member") && plan.contains("pending"), "{plan}");
     assert!(plan.contains("Planner") && plan.contains("dry run"), "{plan}");
-    assert_eq!(sim.requests().writes("/"), 0, "a dry run writes nothing at GitLab");
+    assert_eq!(
+        sim.requests().writes("/"),
+        0,
+        "a dry run writes nothing at GitLab"
+    );
     assert_eq!(sim.state().access_level("acme/api", "carol"), Some(0));
 
     let mut real = grant.to_vec();
@@ -122,9 +126,6 @@ async fn provisioning_through_the_cli_with_a_dry_run_first() {
     assert!(stderr(&refused).contains("confirm"), "{}", stderr(&refused));
     assert!(sim.state().user_id("carol").is_some());
 
-    let listed = ok(&run(
-        &["access", "provision", "list", "--source", &source],
-        None,
-    ));
+    let listed = ok(&run(&["access", "provision", "list", "--source", &source], None));
     assert_eq!(listed.matches("grant").count(), 2, "{listed}");
 }

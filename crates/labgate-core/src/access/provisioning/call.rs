@@ -259,7 +259,11 @@ impl Call {
 
     /// Whether GitLab already shows the call's effect: for a step whose call was made but whose
     /// answer was never recorded. `Some` says what was found.
-    pub async fn found_applied(&self, client: &GitLabClient, cred: &Credential) -> Result<Option<String>, GitLabError> {
+    pub async fn found_applied(
+        &self,
+        client: &GitLabClient,
+        cred: &Credential,
+    ) -> Result<Option<String>, GitLabError> {
         let found = match self {
             Call::CreateUser { username, .. } => {
                 let filter = UserFilter {
@@ -293,13 +297,7 @@ impl Call {
             } => direct_member(client, cred, place, *user_id)
                 .await?
                 .filter(|found| found.0 == *level)
-                .map(|_| {
-                    format!(
-                        "direct member of {} at {}",
-                        place.describe(),
-                        AccessLevel(*level)
-                    )
-                }),
+                .map(|_| format!("direct member of {} at {}", place.describe(), AccessLevel(*level))),
             Call::RemoveMember { place, user_id } => direct_member(client, cred, place, *user_id)
                 .await?
                 .is_none()
@@ -310,9 +308,13 @@ impl Call {
                     .try_collect::<Vec<_>>()
                     .await;
                 match memberships {
-                    Err(GitLabError::NotFound { .. }) => Some(format!("no membership left in {}", group.describe())),
+                    Err(GitLabError::NotFound { .. }) => {
+                        Some(format!("no membership left in {}", group.describe()))
+                    }
                     Err(other) => return Err(other),
-                    Ok(rows) if rows.is_empty() => Some(format!("no membership left in {}", group.describe())),
+                    Ok(rows) if rows.is_empty() => {
+                        Some(format!("no membership left in {}", group.describe()))
+                    }
                     Ok(_) => None,
                 }
             }
@@ -374,7 +376,11 @@ pub(crate) async fn direct_member(
 }
 
 /// A user's state (`active`, `blocked`, …), `None` when the account does not exist.
-async fn user_state(client: &GitLabClient, cred: &Credential, user_id: u64) -> Result<Option<String>, GitLabError> {
+async fn user_state(
+    client: &GitLabClient,
+    cred: &Credential,
+    user_id: u64,
+) -> Result<Option<String>, GitLabError> {
     match client.user(cred, user_id).await {
         Ok(user) => Ok(Some(user.state)),
         Err(GitLabError::NotFound { .. }) => Ok(None),

@@ -3,7 +3,8 @@
 
 use futures_util::TryStreamExt;
 use labgate_gitlab::{
-    Credential, GitLabClient, GitLabError, GroupFilter, ProjectFilter, ResourceId, TokenFilter, User, UserFilter,
+    Credential, GitLabClient, GitLabError, GroupFilter, ProjectFilter, ResourceId, TokenFilter, User,
+    UserFilter,
 };
 use time::Date;
 
@@ -121,7 +122,10 @@ impl Planner<'_> {
             .into_iter()
             .find(|u| u.username.eq_ignore_ascii_case(given))
             .ok_or_else(|| {
-                ProvisioningError::unprocessable("account", format!("no GitLab account has the username {given:?}"))
+                ProvisioningError::unprocessable(
+                    "account",
+                    format!("no GitLab account has the username {given:?}"),
+                )
             })
     }
 
@@ -172,7 +176,10 @@ impl Planner<'_> {
     }
 
     /// The group or project `given` (a full path or an id), which must lie in the scope.
-    async fn resolve_place(&self, given: &str) -> Result<(Place, Vec<labgate_gitlab::SharedWithGroup>), ProvisioningError> {
+    async fn resolve_place(
+        &self,
+        given: &str,
+    ) -> Result<(Place, Vec<labgate_gitlab::SharedWithGroup>), ProvisioningError> {
         let id = ResourceId::from(given.trim_matches('/'));
         let (place, shares) = match self.client.group(self.cred, &id).await {
             Ok(group) => (
@@ -195,9 +202,7 @@ impl Planner<'_> {
                 Err(GitLabError::NotFound { .. }) => {
                     return Err(ProvisioningError::unprocessable(
                         "resource",
-                        format!(
-                            "no GitLab group or project {given:?} is visible to the source's connection"
-                        ),
+                        format!("no GitLab group or project {given:?} is visible to the source's connection"),
                     ));
                 }
                 Err(other) => return Err(unreadable("resource", "the project", &other)),
@@ -213,10 +218,7 @@ impl Planner<'_> {
         {
             return Err(ProvisioningError::unprocessable(
                 "resource",
-                format!(
-                    "{} lies outside the source's group {full_path}",
-                    place.describe()
-                ),
+                format!("{} lies outside the source's group {full_path}", place.describe()),
             ));
         }
         Ok((place, shares))
@@ -255,10 +257,8 @@ impl Planner<'_> {
             }
         };
         // For a group the first ancestor is its parent; for a project, its namespace.
-        let mut shared: Vec<(labgate_gitlab::SharedWithGroup, String)> = shares
-            .iter()
-            .map(|s| (s.clone(), place.describe()))
-            .collect();
+        let mut shared: Vec<(labgate_gitlab::SharedWithGroup, String)> =
+            shares.iter().map(|s| (s.clone(), place.describe())).collect();
         for path in ancestor_paths(&place.full_path) {
             let group = match self
                 .client
@@ -288,7 +288,11 @@ impl Planner<'_> {
             {
                 consider(Inherited {
                     level,
-                    how: format!("a direct membership of {} ({})", ancestor.describe(), level_text(level)),
+                    how: format!(
+                        "a direct membership of {} ({})",
+                        ancestor.describe(),
+                        level_text(level)
+                    ),
                     granted_at: ancestor,
                 });
             }
@@ -671,7 +675,9 @@ impl Planner<'_> {
         let user = match self.resolve_account(&deprovision.account).await {
             Ok(user) => user,
             // A pending account (an invitation nobody accepted yet) has only its invitations.
-            Err(ProvisioningError::Unprocessable { .. }) if only_invitations && deprovision.account.contains('@') => {
+            Err(ProvisioningError::Unprocessable { .. })
+                if only_invitations && deprovision.account.contains('@') =>
+            {
                 return Ok(Plan {
                     account: Account {
                         id: None,
@@ -723,7 +729,12 @@ impl Planner<'_> {
                         .email
                         .clone()
                         .or_else(|| (!user.public_email.is_empty()).then(|| user.public_email.clone()))
-                        .or_else(|| deprovision.account.contains('@').then(|| deprovision.account.clone()));
+                        .or_else(|| {
+                            deprovision
+                                .account
+                                .contains('@')
+                                .then(|| deprovision.account.clone())
+                        });
                     let Some(email) = email else {
                         return Err(ProvisioningError::unprocessable(
                             "account",
