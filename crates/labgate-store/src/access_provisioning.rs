@@ -188,6 +188,21 @@ impl Store {
         Ok(claimed > 0)
     }
 
+    /// Keeps holding a running operation until `lease_until`; false when it is no longer running.
+    pub async fn extend_provisioning_lease(&self, id: &str, lease_until: i64, now: i64) -> Result<bool> {
+        let extended = on_pool!(self, pool => sqlx::query(
+            "UPDATE access_provisioning_operations SET lease_expires_at = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'running'",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(extended > 0)
+    }
+
     pub async fn update_provisioning_step(
         &self,
         operation_id: &str,

@@ -562,8 +562,12 @@ impl AccessProvisioning {
                     }
                 }
             }
-            let now = ms(self.clock.now());
-            self.set_step(id, step.seq, StepStatus::Started, None, Some(now), None)
+            // Each step renews the hold, so a long ladder is never taken over while it runs.
+            let now = self.clock.now();
+            self.store
+                .extend_provisioning_lease(id, ms(now + RUN_LEASE), ms(now))
+                .await?;
+            self.set_step(id, step.seq, StepStatus::Started, None, Some(ms(now)), None)
                 .await?;
             let outcome = call.apply(client, cred).await;
             failpoint!(

@@ -363,20 +363,32 @@ impl Planner<'_> {
                     ));
                 }
                 let username = create.username.clone().unwrap_or_default();
-                if let Ok(existing) = self.resolve_account(&username).await {
-                    return Err(ProvisioningError::unprocessable(
-                        "account",
-                        format!("the username {username:?} is taken (account id {})", existing.id),
-                    ));
+                // Only "no such account" lets the creation go on; GitLab being unreachable does not.
+                match self.resolve_account(&username).await {
+                    Ok(existing) => {
+                        return Err(ProvisioningError::unprocessable(
+                            "account",
+                            format!("the username {username:?} is taken (account id {})", existing.id),
+                        ));
+                    }
+                    Err(ProvisioningError::Unprocessable { .. }) => {}
+                    Err(other) => return Err(other),
                 }
-                if let Ok(existing) = self.resolve_email(&create.email).await {
-                    return Err(ProvisioningError::unprocessable(
-                        "email",
-                        format!(
-                            "the e-mail address {:?} already belongs to the account {}",
-                            create.email, existing.username
-                        ),
-                    ));
+                match self.resolve_email(&create.email).await {
+                    Ok(existing) => {
+                        return Err(ProvisioningError::unprocessable(
+                            "email",
+                            format!(
+                                "the e-mail address {:?} already belongs to the account {}",
+                                create.email, existing.username
+                            ),
+                        ));
+                    }
+                    Err(ProvisioningError::Unprocessable { message, .. }) if message.contains("several") => {
+                        return Err(ProvisioningError::unprocessable("email", message));
+                    }
+                    Err(ProvisioningError::Unprocessable { .. }) => {}
+                    Err(other) => return Err(other),
                 }
                 let message = format!(
                     "create account {username} <{}>; {}; {}",
