@@ -15,6 +15,7 @@
     clippy::indexing_slicing
 )]
 
+mod access_provisioning;
 mod credentials;
 mod secrets;
 

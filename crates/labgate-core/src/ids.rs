@@ -199,3 +199,7 @@ define_id!(
     /// One sync of an access source, with the snapshot it took.
     AccessSyncRunId
 );
+define_id!(
+    /// An access provisioning operation (an account created, a grant, a revoke, a deprovisioning).
+    AccessProvisioningOperationId
+);

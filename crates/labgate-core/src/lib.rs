@@ -73,6 +73,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessSyncs;
+use crate::access::provisioning::AccessProvisioning;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -111,6 +112,8 @@ pub struct Services {
     pub secret_scanning: SecretScanning,
     /// Access sync: GitLab access sources, their sync runs and snapshots.
     pub access: AccessSyncs,
+    /// Access provisioning on access sources' GitLab: accounts, grants, revokes, deprovisioning.
+    pub access_provisioning: AccessProvisioning,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -248,6 +251,8 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
+        let access_provisioning =
+            AccessProvisioning::new(store.clone(), clock.clone(), audit.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {
@@ -267,6 +272,7 @@ impl Services {
             secret_syncs,
             secret_scanning,
             access,
+            access_provisioning,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -297,6 +303,9 @@ impl Services {
             .access
             .with_jobs(self.jobs.clone())
             .with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -308,6 +317,9 @@ impl Services {
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
         self.access = self.access.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -318,6 +330,9 @@ impl Services {
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
         self.access = self.access.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -351,6 +366,9 @@ impl Services {
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
         self.access = self.access.with_connections(self.connections.clone());
+        self.access_provisioning = self
+            .access_provisioning
+            .with_connections(self.connections.clone());
         self
     }
 

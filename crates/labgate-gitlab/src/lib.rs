@@ -36,7 +36,7 @@ pub use net::{BlockReason, GuardedHttp, NameResolver, NetworkPolicy, check_url};
 pub use pagination::{Paged, next_link};
 pub use ratelimit::{PaceSnapshot, jittered};
 pub use resources::{
-    Evidence, GroupFilter, Invitee, MemberScope, NewHook, NewResourceToken, NewVariable, OAuthApplicationRef,
-    OAuthTokenInfo, ProjectFilter, ResourceKind, TokenFilter, TokenInfo, TokenKind, TokenOwner,
-    TokenResource, UserFilter,
+    Evidence, GroupFilter, Invitee, MemberGrant, MemberScope, NewHook, NewResourceToken, NewUser,
+    NewUserPassword, NewVariable, OAuthApplicationRef, OAuthTokenInfo, ProjectFilter, ResourceKind,
+    TokenFilter, TokenInfo, TokenKind, TokenOwner, TokenResource, UserFilter, UserModeration,
 };

@@ -39,6 +39,8 @@ crate::text_enum! {
         Secret = "secret",
         /// A GitLab scope whose access labgate syncs.
         AccessSource = "access-source",
+        /// An access provisioning operation (account creation, grant, revoke, deprovisioning).
+        AccessProvisioning = "access-provisioning-operation",
     }
 }
 
@@ -119,6 +121,13 @@ crate::text_enum! {
         AccessSourceDelete = "access-source.delete",
         /// A sync of a source's access was asked for (or scheduled).
         AccessSourceSync = "access-source.sync",
+        /// An account was created or invited (or, in a dry run, planned to be).
+        AccessProvisionCreateAccount = "access-provisioning.create-account",
+        AccessProvisionGrant = "access-provisioning.grant",
+        AccessProvisionRevoke = "access-provisioning.revoke",
+        AccessProvisionDeprovision = "access-provisioning.deprovision",
+        /// An interrupted or failed operation was run again from where it stopped.
+        AccessProvisionResume = "access-provisioning.resume",
     }
 }
 

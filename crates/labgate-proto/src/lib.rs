@@ -4,6 +4,7 @@
 //! resource, labgate follows it and only ever adds fields.
 
 pub mod access;
+pub mod access_provisioning;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;

@@ -131,6 +131,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "access_sync_kinds",
         include_str!("../migrations/sqlite/0017_access_sync_kinds.sql"),
     ),
+    (
+        18,
+        "access_provisioning",
+        include_str!("../migrations/sqlite/0018_access_provisioning.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -213,6 +218,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "access_sync_kinds",
         include_str!("../migrations/postgres/0017_access_sync_kinds.sql"),
+    ),
+    (
+        18,
+        "access_provisioning",
+        include_str!("../migrations/postgres/0018_access_provisioning.sql"),
     ),
 ];
 

@@ -84,6 +84,9 @@ enum Command {
     /// Secret syncs to GitLab CI/CD variables of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Syncs(commands::syncs::SyncsCommand),
+    /// Access sync and provisioning of a running server (LABGATE_URL, LABGATE_API_KEY).
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Scan a directory, a git repository's whole history, or a remote repository for secrets.
     Scan(labgate_scan::cli::ScanArgs),
     /// Configuration checks.
@@ -93,6 +96,12 @@ enum Command {
     /// temporary database removed on exit (kept with --data-dir), or on the database named by
     /// --database-url [env: LABGATE_DEMO_DATABASE_URL].
     Demo(commands::demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AccessCommand {
+    /// Create accounts, grant, revoke and deprovision on an access source's GitLab.
+    Provision(commands::access_provision::ProvisionArgs),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
             Command::Projects(command) => commands::secrets::projects(command).await,
             Command::Secrets(command) => commands::secrets::secrets(command).await,
             Command::Syncs(command) => commands::syncs::syncs(command).await,
+            Command::Access(AccessCommand::Provision(args)) => commands::access_provision::run(args).await,
             Command::Scan(_) | Command::Demo(_) => Ok(()),
         }
     });

@@ -4,6 +4,75 @@
  */
 
 export interface paths {
+    "/api/v1/access/provisioning": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's provisioning operations, newest first, optionally of one access source. */
+        get: operations["listProvisioningOperations"];
+        put?: never;
+        /**
+         * Provision access on an access source's GitLab (admin keys only). The operation is planned
+         *     from live GitLab reads — the account, its direct membership, what it inherits from the groups
+         *     above or through shares — and with `dryRun` nothing more happens. Otherwise the steps run in
+         *     order, journalled one by one, and the first failure stops the rest. `create-account` creates
+         *     the account on a self-managed instance (a password-reset link or a random password nobody is
+         *     told) and invites the address on GitLab.com. `grant` adds a direct member or changes a direct
+         *     member's level; a grant made moot by a higher inherited level is reported, not made. `revoke`
+         *     removes the direct membership and names the group that still grants inherited access (choose
+         *     `remove-at-source` to remove it there). `deprovision` runs the chosen `steps` in a safe order;
+         *     `delete` needs `confirm` set to the username. An unknown or ambiguous account, or a request
+         *     GitLab would refuse, is 422 with the reason.
+         */
+        post: operations["provisionAccess"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/provisioning/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One operation with its steps: which ran, which failed, which did not run. */
+        get: operations["getProvisioningOperation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/provisioning/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a failed or interrupted operation again from where it stopped (admin keys only). Applied
+         *     steps are not repeated; a step that was started is checked at GitLab first. 409 when the
+         *     operation is neither failed nor interrupted (a running operation is interrupted once its
+         *     runner's lease has run out).
+         */
+        post: operations["resumeProvisioningOperation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/access/sources": {
         parameters: {
             query?: never;
@@ -1393,7 +1462,7 @@ export interface components {
          * @description What was done.
          * @enum {string}
          */
-        AuditAction: "api-key.create" | "api-key.revoke" | "app-connection.create" | "app-connection.update" | "app-connection.delete" | "app-connection.check" | "app-connection.rotate" | "app-connection.rotate-failed" | "app-connection.rotated" | "app-connection.needs-attention" | "app-connection.credential-read" | "app-connection.oauth-start" | "app-connection.oauth-connect" | "app-connection.oauth-failed" | "app-connection.connect-session" | "app-connection.refresh" | "app-connection.needs-reauth" | "gitlab-instance.oauth-refused" | "webhook.create" | "webhook.update" | "webhook.delete" | "gitlab-instance.create" | "gitlab-instance.update" | "gitlab-instance.delete" | "tenant.create" | "user.create" | "user.delete" | "user.login" | "secret-project.create" | "secret-project.delete" | "secret-project.environment-create" | "secret-project.environment-update" | "secret-project.environment-delete" | "secret.create" | "secret.update" | "secret.delete" | "secret.rollback" | "secret.import" | "secret.read" | "secret.history-read" | "secret-sync.create" | "secret-sync.update" | "secret-sync.delete" | "secret-sync.run" | "secret-sync.import" | "secret-sync.remove" | "secret-scanning-data-source.create" | "secret-scanning-data-source.update" | "secret-scanning-data-source.delete" | "secret-scanning-data-source.scan" | "secret-scanning-finding.update" | "access-source.create" | "access-source.delete" | "access-source.sync";
+        AuditAction: "api-key.create" | "api-key.revoke" | "app-connection.create" | "app-connection.update" | "app-connection.delete" | "app-connection.check" | "app-connection.rotate" | "app-connection.rotate-failed" | "app-connection.rotated" | "app-connection.needs-attention" | "app-connection.credential-read" | "app-connection.oauth-start" | "app-connection.oauth-connect" | "app-connection.oauth-failed" | "app-connection.connect-session" | "app-connection.refresh" | "app-connection.needs-reauth" | "gitlab-instance.oauth-refused" | "webhook.create" | "webhook.update" | "webhook.delete" | "gitlab-instance.create" | "gitlab-instance.update" | "gitlab-instance.delete" | "tenant.create" | "user.create" | "user.delete" | "user.login" | "secret-project.create" | "secret-project.delete" | "secret-project.environment-create" | "secret-project.environment-update" | "secret-project.environment-delete" | "secret.create" | "secret.update" | "secret.delete" | "secret.rollback" | "secret.import" | "secret.read" | "secret.history-read" | "secret-sync.create" | "secret-sync.update" | "secret-sync.delete" | "secret-sync.run" | "secret-sync.import" | "secret-sync.remove" | "secret-scanning-data-source.create" | "secret-scanning-data-source.update" | "secret-scanning-data-source.delete" | "secret-scanning-data-source.scan" | "secret-scanning-finding.update" | "access-source.create" | "access-source.delete" | "access-source.sync" | "access-provisioning.create-account" | "access-provisioning.grant" | "access-provisioning.revoke" | "access-provisioning.deprovision" | "access-provisioning.resume";
         AuditActor: {
             id?: string | null;
             kind: components["schemas"]["ActorKind"];
@@ -2124,6 +2193,127 @@ export interface components {
             slug: string;
             updatedAt: string;
         };
+        ProvisioningAccountView: {
+            /**
+             * Format: int64
+             * @description The GitLab user id; absent for an account that does not exist yet.
+             */
+            id?: number | null;
+            username?: string | null;
+        };
+        /**
+         * @description What a provisioning operation does.
+         * @enum {string}
+         */
+        ProvisioningAction: "create-account" | "grant" | "revoke" | "deprovision";
+        ProvisioningList: {
+            operations: components["schemas"]["ProvisioningOperationView"][];
+            /**
+             * Format: int64
+             * @description Operations matching in all, beyond this page too.
+             */
+            totalCount: number;
+        };
+        ProvisioningOperationView: {
+            account: components["schemas"]["ProvisioningAccountView"];
+            action: components["schemas"]["ProvisioningAction"];
+            createdAt: string;
+            dryRun: boolean;
+            finishedAt?: string | null;
+            id: string;
+            /** @description The outcome in one sentence. */
+            message?: string | null;
+            sourceId: string;
+            status: components["schemas"]["ProvisioningStatus"];
+            steps: components["schemas"]["ProvisioningStepView"][];
+        };
+        /** @description `POST /api/v1/access/provisioning`. */
+        ProvisioningRequest: {
+            /**
+             * Format: int64
+             * @description `grant` and GitLab.com `create-account`: 5 (Minimal Access), 10, 15 (Planner), 20, 25,
+             *     30, 40 or 50.
+             */
+            accessLevel?: number | null;
+            /**
+             * @description The account: a username, or an e-mail address (matched exactly; an unknown or ambiguous
+             *     address is 422). For `create-account`, the new username (or, on GitLab.com, the e-mail
+             *     to invite).
+             */
+            account: string;
+            action: components["schemas"]["ProvisioningAction"];
+            /** @description `deprovision` with `delete`: the account's username, typed out. */
+            confirm?: string | null;
+            /** @description Plan only: read GitLab, explain every step, change nothing. */
+            dryRun?: boolean;
+            /**
+             * @description `create-account`: the new account's e-mail address (self-managed) or the address to
+             *     invite (GitLab.com, when `account` is not one).
+             */
+            email?: string | null;
+            /** @description `grant` and invitations: the date (`YYYY-MM-DD`) the membership ends. */
+            expiresAt?: string | null;
+            /**
+             * Format: int64
+             * @description `grant`: a custom role built on `accessLevel`.
+             */
+            memberRoleId?: number | null;
+            /** @description `create-account` on a self-managed instance: the display name (default: the username). */
+            name?: string | null;
+            /**
+             * @description `create-account` on a self-managed instance: GitLab e-mails a link to set the password
+             *     (default true). Otherwise a strong random password is set that nobody is told.
+             */
+            resetPassword?: boolean | null;
+            /**
+             * @description `grant`, `revoke`: the group or project's full path (or numeric id). `create-account` on
+             *     GitLab.com: where to invite (default: the source's group).
+             */
+            resource?: string | null;
+            /** @description `create-account` on a self-managed instance: no e-mail confirmation needed (default false). */
+            skipConfirmation?: boolean | null;
+            sourceId: string;
+            /**
+             * @description `deprovision`: the ladder steps to run (run in a safe order whatever the order given).
+             *     `revoke`: `remove-at-source` to remove inherited access where it is granted.
+             */
+            steps?: components["schemas"]["ProvisioningStepChoice"][] | null;
+        };
+        ProvisioningResponse: {
+            operation: components["schemas"]["ProvisioningOperationView"];
+        };
+        /**
+         * @description How an operation stands.
+         * @enum {string}
+         */
+        ProvisioningStatus: "planned" | "running" | "succeeded" | "unchanged" | "blocked" | "partial" | "failed";
+        /**
+         * @description A step a caller may choose: the deprovisioning ladder, and, on a revoke of inherited
+         *     access, the removal where that access is granted.
+         * @enum {string}
+         */
+        ProvisioningStepChoice: "cancel-invitations" | "revoke-tokens" | "remove-memberships" | "block" | "deactivate" | "delete" | "remove-at-source";
+        /**
+         * @description How one step stands.
+         * @enum {string}
+         */
+        ProvisioningStepStatus: "pending" | "started" | "applied" | "skipped" | "offered" | "failed" | "not-run";
+        /** @description One step of an operation. */
+        ProvisioningStepView: {
+            finishedAt?: string | null;
+            /** @description What happened, or (planned, skipped, offered) what would and why. */
+            message: string;
+            /**
+             * @description e.g. `create-user`, `invite`, `add-member`, `change-level`, `remove-member`,
+             *     `remove-at-source`, `cancel-invitations`, `revoke-tokens`, `remove-memberships`, `block`,
+             *     `deactivate`, `delete`.
+             */
+            name: string;
+            startedAt?: string | null;
+            status: components["schemas"]["ProvisioningStepStatus"];
+            /** @description What the step acts on, e.g. `group acme/platform`. */
+            target?: string | null;
+        };
         /** @description What labgate did with a push webhook. */
         PushReceipt: {
             /** @description The scans queued or recorded, one per data source the push belongs to. */
@@ -2143,7 +2333,7 @@ export interface components {
          * @description The kinds of resource audited.
          * @enum {string}
          */
-        ResourceType: "api-key" | "app-connection" | "webhook" | "gitlab-instance" | "tenant" | "secret-sync" | "secret-scanning-data-source" | "secret-scanning-finding" | "user" | "secret-project" | "secret" | "access-source";
+        ResourceType: "api-key" | "app-connection" | "webhook" | "gitlab-instance" | "tenant" | "secret-sync" | "secret-scanning-data-source" | "secret-scanning-finding" | "user" | "secret-project" | "secret" | "access-source" | "access-provisioning-operation";
         /**
          * @description How writing one key ended.
          * @enum {string}
@@ -2566,6 +2756,420 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listProvisioningOperations: {
+        parameters: {
+            query?: {
+                /** @description Only this access source's operations. */
+                sourceId?: string;
+                /** @description Records to skip (default 0). */
+                offset?: number;
+                /** @description Records to return, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvisioningList"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    provisionAccess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProvisioningRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvisioningResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type: application/json`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request is well formed but its values were refused (`details` says which). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getProvisioningOperation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvisioningResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resumeProvisioningOperation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvisioningResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, a stale `version`, an operation already running). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request is well formed but its values were refused (`details` says which). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listAccessSources: {
         parameters: {
             query?: {

@@ -294,6 +294,25 @@ fn check_level_value(source: Source, db: &Db, level: i64) -> ApiResult<u8> {
     Ok(l)
 }
 
+/// The custom role `member_role_id` names, checked against the level it is given with: GitLab
+/// assigns a custom role only at its own base access level.
+fn member_role_param(state: &SimState, params: &Params, level: u8) -> ApiResult<Option<u64>> {
+    let Some(raw) = params.int("member_role_id")? else {
+        return Ok(None);
+    };
+    let id = u64::try_from(raw).map_err(|_| ApiError::param("member_role_id is invalid"))?;
+    let base = state
+        .read(|db| db.member_roles.get(&id).map(|r| r.base_access_level))
+        .ok_or_else(|| ApiError::not_found("Member Role"))?;
+    if base != level {
+        return Err(ApiError::validation(
+            "member_role",
+            "the custom role's base access level does not match the current access level",
+        ));
+    }
+    Ok(Some(id))
+}
+
 /// The highest level a user holds in a source through anything but a direct membership.
 fn inherited_level(db: &Db, source: Source, user: UserId, today: time::Date) -> Option<(u8, String)> {
     let ancestors: Vec<GroupId> = match source {
@@ -340,6 +359,7 @@ async fn add_member(
     let level = state.read(|db| check_level_value(source, db, level_raw))?;
     authorize_manage(&state, p, source, level)?;
     let expires_at = params.date("expires_at")?;
+    let member_role_id = member_role_param(&state, &params, level)?;
     let clock = state.clock();
     let (today, now) = (clock.today(), clock.now());
     if expires_at.is_some_and(|d| d <= today) {
@@ -386,6 +406,9 @@ async fn add_member(
                 ));
             }
             db.add_member(source, *uid, level, expires_at, Some(creator), now);
+            if let Some(role) = member_role_id {
+                db.assign_member_role(source, *uid, role)?;
+            }
             last = Some(*uid);
         }
         let uid = last.ok_or_else(|| ApiError::param("user_id is missing"))?;
@@ -419,6 +442,10 @@ async fn update_member(
     }
     authorize_manage(&state, p, source, level.unwrap_or(0))?;
     let expires_at = params.date("expires_at")?;
+    let member_role_id = match level {
+        Some(l) => member_role_param(&state, &params, l)?,
+        None => None,
+    };
     let clock = state.clock();
     let today = clock.today();
     let base = state.base_url();
@@ -449,6 +476,8 @@ async fn update_member(
             .ok_or_else(|| ApiError::not_found("Member"))?;
         if let Some(l) = level {
             m.access_level = l;
+            // A new level without a custom role ends the custom role: it was defined on the old base.
+            m.member_role_id = member_role_id;
         }
         if params.has("expires_at") {
             m.expires_at = expires_at;

@@ -381,6 +381,14 @@ async fn create_user(State(state): State<SimState>, caller: Caller, params: Para
             "password, reset_password, force_random_password are missing, exactly one parameter must be provided",
         ));
     }
+    // GitLab's password validation: at least 8 characters (the instance's default minimum).
+    if !random_pw && params.str("password").is_some_and(|p| p.chars().count() < 8) {
+        return Err(ApiError::validation(
+            "password",
+            "is too short (minimum is 8 characters)",
+        ));
+    }
+    let skip_confirmation = params.flag("skip_confirmation")?;
     let email = params.str("email").unwrap_or_default();
     if !email.contains('@') {
         return Err(ApiError::validation("email", "is invalid"));
@@ -412,6 +420,10 @@ async fn create_user(State(state): State<SimState>, caller: Caller, params: Para
     };
     state.write(|db| {
         let id = db.create_user(new, now)?;
+        // Without `skip_confirmation` the account waits for its owner to confirm the e-mail.
+        if !skip_confirmation && let Some(u) = db.users.get_mut(&id) {
+            u.confirmed_at = None;
+        }
         let u = db.user(id).ok_or_else(|| ApiError::not_found("User"))?;
         Ok(json(StatusCode::CREATED, render::user_admin(u, &base)))
     })

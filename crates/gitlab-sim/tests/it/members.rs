@@ -328,3 +328,55 @@ fn seeds_refuse_unknown_roles_mismatched_levels_and_subgroup_roles() {
         .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_custom_role_is_given_on_add_and_on_update_at_its_base_level_only() {
+    let sim = start(standard().member_role(None, "Auditor", 20)).await;
+    let dave = sim.state().user_id("dave").unwrap();
+    let carol = sim.state().user_id("carol").unwrap();
+    let r = post(
+        &sim,
+        "/api/v4/projects/1/members",
+        Some(ALICE_TOKEN),
+        json!({"user_id": dave, "access_level": 20, "member_role_id": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["member_role"]["id"], 1);
+    assert_eq!(r.body["access_level"], 20);
+    let r = post(
+        &sim,
+        "/api/v4/projects/1/members",
+        Some(ALICE_TOKEN),
+        json!({"user_id": carol, "access_level": 30, "member_role_id": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "the role's base is Reporter");
+    let r = post(
+        &sim,
+        "/api/v4/projects/1/members",
+        Some(ALICE_TOKEN),
+        json!({"user_id": carol, "access_level": 20, "member_role_id": 99}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A new level without the role ends the custom role.
+    let r = put(
+        &sim,
+        &format!("/api/v4/projects/1/members/{dave}"),
+        Some(ALICE_TOKEN),
+        json!({"access_level": 30}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["member_role"].is_null());
+    let r = put(
+        &sim,
+        &format!("/api/v4/projects/1/members/{dave}"),
+        Some(ALICE_TOKEN),
+        json!({"access_level": 20, "member_role_id": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["member_role"]["id"], 1);
+}

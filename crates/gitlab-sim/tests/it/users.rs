@@ -286,3 +286,39 @@ async fn activities_are_admin_only_filtered_by_date_and_oldest_first() {
     let bad = get(&sim, "/api/v4/user/activities?from=yesterday", Some(ROOT_TOKEN)).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn new_accounts_wait_for_confirmation_unless_skipped_and_passwords_have_a_minimum() {
+    let sim = start(standard()).await;
+    let r = post(
+        &sim,
+        "/api/v4/users",
+        Some(ROOT_TOKEN),
+        json!({"email": "gus@example.com", "name": "Gus", "username": "gus", "reset_password": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.body["confirmed_at"].is_null(), "{}", r.body);
+    let r = post(
+        &sim,
+        "/api/v4/users",
+        Some(ROOT_TOKEN),
+        json!({"email": "hal@example.com", "name": "Hal", "username": "hal",
+            "password": "correct-horse-battery", "skip_confirmation": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.body["confirmed_at"].is_string(), "{}", r.body);
+    let r = post(
+        &sim,
+        "/api/v4/users",
+        Some(ROOT_TOKEN),
+        json!({"email": "ivy@example.com", "name": "Ivy", "username": "ivy", "password": "short"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.body,
+        json!({"message": {"password": ["is too short (minimum is 8 characters)"]}})
+    );
+}

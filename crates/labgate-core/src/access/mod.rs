@@ -8,6 +8,7 @@ pub mod effective;
 pub mod gitlab;
 pub mod model;
 mod schedule;
+pub mod provisioning;
 pub mod snapshot;
 pub mod sources;
 pub mod sync;

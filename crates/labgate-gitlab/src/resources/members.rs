@@ -17,6 +17,14 @@ pub enum MemberScope {
     All,
 }
 
+/// What a membership confers: a level, its expiry, and a custom role built on that level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberGrant {
+    pub level: AccessLevel,
+    pub expires_at: Option<Date>,
+    pub member_role_id: Option<u64>,
+}
+
 /// Whom to invite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invitee {
@@ -61,7 +69,6 @@ impl GitLabClient {
     }
 
     /// `POST …/members` (409 [`GitLabError::Conflict`] for an existing direct member). Not retried.
-    #[tracing::instrument(skip_all)]
     pub async fn add_member(
         &self,
         cred: &Credential,
@@ -70,9 +77,32 @@ impl GitLabClient {
         level: AccessLevel,
         expires_at: Option<Date>,
     ) -> Result<Member, GitLabError> {
-        let mut body = json!({ "user_id": user_id, "access_level": level.0 });
-        if let (Some(d), Some(m)) = (expires_at, body.as_object_mut()) {
-            m.insert("expires_at".into(), json!(format_date(d)));
+        let grant = MemberGrant {
+            level,
+            expires_at,
+            member_role_id: None,
+        };
+        self.add_member_with(cred, source, user_id, &grant).await
+    }
+
+    /// [`GitLabClient::add_member`] with a custom role (`member_role_id`, whose base level must
+    /// be `grant.level`).
+    #[tracing::instrument(skip_all)]
+    pub async fn add_member_with(
+        &self,
+        cred: &Credential,
+        source: &Source,
+        user_id: u64,
+        grant: &MemberGrant,
+    ) -> Result<Member, GitLabError> {
+        let mut body = json!({ "user_id": user_id, "access_level": grant.level.0 });
+        if let Some(m) = body.as_object_mut() {
+            if let Some(d) = grant.expires_at {
+                m.insert("expires_at".into(), json!(format_date(d)));
+            }
+            if let Some(role) = grant.member_role_id {
+                m.insert("member_role_id".into(), json!(role));
+            }
         }
         let template = if source.is_project() {
             "/projects/{id}/members"
@@ -90,7 +120,6 @@ impl GitLabClient {
     }
 
     /// `PUT …/members/:user_id` (idempotent: sets the level and expiry).
-    #[tracing::instrument(skip_all)]
     pub async fn update_member(
         &self,
         cred: &Credential,
@@ -99,10 +128,30 @@ impl GitLabClient {
         level: AccessLevel,
         expires_at: Option<Date>,
     ) -> Result<Member, GitLabError> {
-        let body = json!({
-            "access_level": level.0,
-            "expires_at": expires_at.map(format_date).unwrap_or_default(),
+        let grant = MemberGrant {
+            level,
+            expires_at,
+            member_role_id: None,
+        };
+        self.update_member_with(cred, source, user_id, &grant).await
+    }
+
+    /// [`GitLabClient::update_member`] with a custom role.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_member_with(
+        &self,
+        cred: &Credential,
+        source: &Source,
+        user_id: u64,
+        grant: &MemberGrant,
+    ) -> Result<Member, GitLabError> {
+        let mut body = json!({
+            "access_level": grant.level.0,
+            "expires_at": grant.expires_at.map(format_date).unwrap_or_default(),
         });
+        if let (Some(role), Some(m)) = (grant.member_role_id, body.as_object_mut()) {
+            m.insert("member_role_id".into(), json!(role));
+        }
         let template = if source.is_project() {
             "/projects/{id}/members/{user_id}"
         } else {
@@ -148,6 +197,22 @@ impl GitLabClient {
             template,
             &format!("{}/invitations", source.path()),
             &[],
+            Mode::Offset,
+        )
+    }
+
+    /// The pending invitations of one exact e-mail address (`query` matches it exactly).
+    pub fn invitations_of(&self, cred: &Credential, source: &Source, email: &str) -> Paged<Invitation> {
+        let template = if source.is_project() {
+            "/projects/{id}/invitations"
+        } else {
+            "/groups/{id}/invitations"
+        };
+        self.list(
+            cred,
+            template,
+            &format!("{}/invitations", source.path()),
+            &[("query", email.to_owned())],
             Mode::Offset,
         )
     }

@@ -18,13 +18,13 @@ mod variables;
 
 pub use groups::GroupFilter;
 pub use hooks::NewHook;
-pub use members::{Invitee, MemberScope};
+pub use members::{Invitee, MemberGrant, MemberScope};
 pub use projects::ProjectFilter;
 pub use tokens::{
     Evidence, NewResourceToken, OAuthApplicationRef, OAuthTokenInfo, ResourceKind, TokenFilter, TokenInfo,
     TokenKind, TokenOwner, TokenResource,
 };
-pub use users::UserFilter;
+pub use users::{NewUser, NewUserPassword, UserFilter, UserModeration};
 pub use variables::NewVariable;
 
 fn with_query(mut url: Url, pairs: &[(&str, String)]) -> Url {

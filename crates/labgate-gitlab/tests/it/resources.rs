@@ -346,3 +346,81 @@ fn futures_and_types_are_send() {
     send(&c.check_destination());
     send(&c.members(&cred, &src, MemberScope::All));
 }
+
+#[tokio::test]
+async fn accounts_are_created_moderated_and_deleted_by_administrators() {
+    let sim = start_sim(standard_seed()).await;
+    let c = client(&sim);
+    let root = pat(ROOT_TOKEN);
+    let new = NewUser {
+        username: "erin".into(),
+        email: "erin@example.com".into(),
+        name: "Erin".into(),
+        password: NewUserPassword::Given(SecretString::from("a-long-random-password-nobody-knows")),
+        skip_confirmation: true,
+    };
+    let refused = c.create_user(&pat(ALICE_TOKEN), &new).await.unwrap_err();
+    assert!(matches!(refused, GitLabError::Forbidden { .. }), "{refused:?}");
+    let erin = c.create_user(&root, &new).await.unwrap();
+    assert_eq!(erin.username, "erin");
+    let taken = c.create_user(&root, &new).await.unwrap_err();
+    assert!(matches!(taken, GitLabError::Conflict { .. }), "{taken:?}");
+    let reset = NewUser {
+        username: "fay".into(),
+        email: "fay@example.com".into(),
+        name: "Fay".into(),
+        password: NewUserPassword::ResetLink,
+        skip_confirmation: false,
+    };
+    c.create_user(&root, &reset).await.unwrap();
+
+    c.moderate_user(&root, erin.id, UserModeration::Block)
+        .await
+        .unwrap();
+    assert_eq!(c.user(&root, erin.id).await.unwrap().state, "blocked");
+    c.moderate_user(&root, erin.id, UserModeration::Unblock)
+        .await
+        .unwrap();
+    c.moderate_user(&root, erin.id, UserModeration::Deactivate)
+        .await
+        .unwrap();
+    assert_eq!(c.user(&root, erin.id).await.unwrap().state, "deactivated");
+    c.delete_user(&root, erin.id).await.unwrap();
+    let gone = c.user(&root, erin.id).await.unwrap_err();
+    assert!(matches!(gone, GitLabError::NotFound { .. }), "{gone:?}");
+}
+
+#[tokio::test]
+async fn members_take_custom_roles_and_invitations_are_found_by_address() {
+    let sim = start_sim(standard_seed().member_role(None, "Auditor", 20)).await;
+    let c = client(&sim);
+    let alice = pat(ALICE_TOKEN);
+    let api = Source::Project("acme/platform/api".into());
+    let dave = sim.state().user_id("dave").unwrap();
+    let grant = MemberGrant {
+        level: AccessLevel::REPORTER,
+        expires_at: None,
+        member_role_id: Some(1),
+    };
+    let added = c.add_member_with(&alice, &api, dave, &grant).await.unwrap();
+    assert_eq!(added.member_role.unwrap()["id"], 1);
+    let plain = MemberGrant {
+        level: AccessLevel::DEVELOPER,
+        expires_at: None,
+        member_role_id: None,
+    };
+    let changed = c.update_member_with(&alice, &api, dave, &plain).await.unwrap();
+    assert_eq!(changed.access_level, AccessLevel::DEVELOPER);
+    assert!(changed.member_role.is_none());
+
+    let root = pat(ROOT_TOKEN);
+    let acme = Source::Group("acme".into());
+    let found = collect(c.invitations_of(&root, &acme, "new@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let none = collect(c.invitations_of(&root, &acme, "other@example.com"))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}

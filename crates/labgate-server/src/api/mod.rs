@@ -1,6 +1,7 @@
 //! The `/api/v1` routers, one per resource.
 
 pub mod access;
+pub mod access_provisioning;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(access::router())
+        .merge(access_provisioning::router())
         .merge(api_keys::router())
         .merge(audit::router())
         .merge(connect_sessions::router())

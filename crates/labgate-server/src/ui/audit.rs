@@ -241,6 +241,7 @@ fn resource_label(kind: ResourceType) -> &'static str {
         ResourceType::ScanDataSource => "Scanning data source",
         ResourceType::Finding => "Finding",
         ResourceType::AccessSource => "Access source",
+        ResourceType::AccessProvisioning => "Provisioning operation",
     }
 }
 

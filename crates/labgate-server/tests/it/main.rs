@@ -3,6 +3,7 @@
 //! real socket where transport matters (TLS, shutdown).
 
 mod access;
+mod access_provisioning;
 mod audit;
 mod auth;
 mod bad_input;
@@ -35,6 +36,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/access/sources/{id}/syncs"),
     ("GET", "/api/v1/access/syncs/{id}"),
     ("GET", "/api/v1/access/syncs/{id}/log"),
+    ("GET", "/api/v1/access/provisioning"),
+    ("POST", "/api/v1/access/provisioning"),
+    ("GET", "/api/v1/access/provisioning/{id}"),
+    ("POST", "/api/v1/access/provisioning/{id}/resume"),
     ("GET", "/api/v1/api-keys"),
     ("POST", "/api/v1/api-keys"),
     ("GET", "/api/v1/api-keys/{id}"),

@@ -87,6 +87,9 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     use labgate_proto::access::{
         AccessScopeKind, AccessSourceStatus, AccessSyncKind, AccessSyncLogLevel, AccessSyncStatus,
     };
+    use labgate_proto::access_provisioning::{
+        ProvisioningAction, ProvisioningStatus, ProvisioningStepChoice, ProvisioningStepStatus,
+    };
     use labgate_proto::api_keys::Role;
     use labgate_proto::audit::{ActorKind, AuditAction, ResourceType};
     use labgate_proto::connections::{
@@ -128,6 +131,10 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("InstanceKind", wire(InstanceKind::ALL)),
         ("JobState", wire(&JobState::ALL)),
         ("PlanAction", wire(PlanAction::ALL)),
+        ("ProvisioningAction", wire(ProvisioningAction::ALL)),
+        ("ProvisioningStatus", wire(ProvisioningStatus::ALL)),
+        ("ProvisioningStepChoice", wire(ProvisioningStepChoice::ALL)),
+        ("ProvisioningStepStatus", wire(ProvisioningStepStatus::ALL)),
         ("ResourceKind", wire(ResourceKind::ALL)),
         ("ResourceType", wire(ResourceType::ALL)),
         ("ResultOutcome", wire(ResultOutcome::ALL)),
@@ -187,7 +194,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 12, "every list operation pages");
+    assert_eq!(paged, 13, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error
