@@ -212,18 +212,22 @@ pub struct Generate {
     pub groups: u64,
     pub projects: u64,
     pub memberships: u64,
+    /// Groups and projects shared with (invited) groups.
+    pub shares: u64,
     /// RNG seed; the same seed builds the same instance.
     pub seed: u64,
 }
 
 impl Generate {
-    /// The benchmark instance: 20,000 users, 2,000 groups, 50,000 projects, 500,000 memberships.
+    /// The benchmark instance: 20,000 users, 2,000 groups, 50,000 projects, 500,000 memberships
+    /// and 2,000 shares.
     pub fn large() -> Self {
         Self {
             users: 20_000,
             groups: 2_000,
             projects: 50_000,
             memberships: 500_000,
+            shares: 2_000,
             seed: 1,
         }
     }
@@ -555,7 +559,7 @@ impl Seed {
                 id,
                 Hook {
                     id,
-                    owner: Source::Project(pid),
+                    owner: HookOwner::Project(pid),
                     url: h.url.clone(),
                     name: None,
                     description: None,
@@ -563,6 +567,9 @@ impl Seed {
                     push_events: h.push_events.unwrap_or(true),
                     tag_push_events: h.tag_push_events,
                     merge_requests_events: false,
+                    repository_update_events: false,
+                    member_events: false,
+                    subgroup_events: false,
                     enable_ssl_verification: true,
                     push_events_branch_filter: None,
                     custom_headers: Vec::new(),
