@@ -72,6 +72,7 @@ pub(crate) type RandomKeys = foldhash::fast::RandomState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::hooks::AccessHooks;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -108,6 +109,8 @@ pub struct Services {
     pub secret_syncs: SecretSyncs,
     /// Secret scanning of GitLab repositories: data sources, scans and findings.
     pub secret_scanning: SecretScanning,
+    /// The webhooks that report access changes between full syncs.
+    pub access_hooks: AccessHooks,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -238,6 +241,7 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
+        let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {
@@ -256,6 +260,7 @@ impl Services {
             secrets,
             secret_syncs,
             secret_scanning,
+            access_hooks,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -282,6 +287,7 @@ impl Services {
             .secret_scanning
             .with_jobs(self.jobs.clone())
             .with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 
@@ -292,6 +298,7 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 
@@ -301,6 +308,7 @@ impl Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 
@@ -326,6 +334,7 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 

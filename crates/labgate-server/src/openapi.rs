@@ -46,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::secret_scanning::update_finding,
         crate::api::secret_scanning::export,
         crate::api::scan_webhooks::receive,
+        crate::api::access_webhooks::receive,
         crate::api::connections::create,
         crate::api::connections::list,
         crate::api::connections::list_all,
@@ -105,6 +106,7 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&BearerAuth, &SharedResponses, &Links),
     tags(
+        (name = "access", description = "Access sync: who has what in GitLab"),
         (name = "api-keys", description = "API keys and their roles"),
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
         (name = "audit", description = "Who did what, when and from where"),

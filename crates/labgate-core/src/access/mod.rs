@@ -4,5 +4,6 @@
 pub mod diff;
 pub mod effective;
 pub mod gitlab;
+pub mod hooks;
 pub mod model;
 pub mod snapshot;

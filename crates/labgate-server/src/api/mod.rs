@@ -1,5 +1,6 @@
 //! The `/api/v1` routers, one per resource.
 
+pub mod access_webhooks;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;
