@@ -1398,4 +1398,25 @@ mod tests {
         assert_eq!(db.projects.len(), 50);
         assert_eq!(db.members.values().map(BTreeMap::len).sum::<usize>(), 300);
     }
+
+    #[test]
+    fn scaled_benchmark_sizes() {
+        let small = crate::seed::Generate::large().scaled(0.05);
+        assert_eq!(
+            (
+                small.users,
+                small.groups,
+                small.projects,
+                small.memberships,
+                small.shares
+            ),
+            (1_000, 100, 2_500, 25_000, 100)
+        );
+        assert_eq!(
+            crate::seed::Generate::large().scaled(1.0),
+            crate::seed::Generate::large()
+        );
+        let tiny = crate::seed::Generate::large().scaled(0.000_001);
+        assert_eq!((tiny.users, tiny.groups), (1, 1), "at least one of each");
+    }
 }

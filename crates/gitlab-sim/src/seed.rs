@@ -231,6 +231,32 @@ impl Generate {
             seed: 1,
         }
     }
+
+    /// Every size times `factor` (at least one of each that was asked for), same RNG seed.
+    #[must_use]
+    pub fn scaled(&self, factor: f64) -> Self {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "sizes are far below 2^52; a negative factor is clamped to zero"
+        )]
+        let scale = |n: u64| {
+            if n == 0 {
+                0
+            } else {
+                ((n as f64 * factor.max(0.0)).round() as u64).max(1)
+            }
+        };
+        Self {
+            users: scale(self.users),
+            groups: scale(self.groups),
+            projects: scale(self.projects),
+            memberships: scale(self.memberships),
+            shares: scale(self.shares),
+            seed: self.seed,
+        }
+    }
 }
 
 fn parse_vis(v: Option<&str>, what: &str) -> Result<Visibility, SeedError> {
