@@ -72,6 +72,7 @@ pub(crate) type RandomKeys = foldhash::fast::RandomState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessSyncs;
 use crate::access::hooks::AccessHooks;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
@@ -109,6 +110,8 @@ pub struct Services {
     pub secret_syncs: SecretSyncs,
     /// Secret scanning of GitLab repositories: data sources, scans and findings.
     pub secret_scanning: SecretScanning,
+    /// Access sync: GitLab access sources, their sync runs and snapshots.
+    pub access: AccessSyncs,
     /// The webhooks that report access changes between full syncs.
     pub access_hooks: AccessHooks,
     /// Whether the database answers, for probes.
@@ -241,6 +244,13 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
+        let access = AccessSyncs::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            jobs.clone(),
+            connections.clone(),
+        );
         let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
@@ -260,6 +270,7 @@ impl Services {
             secrets,
             secret_syncs,
             secret_scanning,
+            access,
             access_hooks,
             webhooks,
             network,
@@ -287,6 +298,10 @@ impl Services {
             .secret_scanning
             .with_jobs(self.jobs.clone())
             .with_connections(self.connections.clone());
+        self.access = self
+            .access
+            .with_jobs(self.jobs.clone())
+            .with_connections(self.connections.clone());
         self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
@@ -298,6 +313,7 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access = self.access.with_connections(self.connections.clone());
         self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
@@ -308,6 +324,7 @@ impl Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access = self.access.with_connections(self.connections.clone());
         self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
@@ -317,6 +334,13 @@ impl Services {
     #[must_use]
     pub fn with_scan_settings(mut self, settings: scanning::ScanSettings) -> Services {
         self.secret_scanning = self.secret_scanning.with_settings(settings);
+        self
+    }
+
+    /// Services whose access syncs call GitLab as `settings` say (`LABGATE_ACCESS_SYNC_MAX_RPM`).
+    #[must_use]
+    pub fn with_access_sync_settings(mut self, settings: access::AccessSyncSettings) -> Services {
+        self.access = self.access.with_settings(settings);
         self
     }
 
@@ -334,6 +358,7 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access = self.access.with_connections(self.connections.clone());
         self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }

@@ -127,6 +127,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0016_access_sync.sql"),
     ),
     (
+        17,
+        "access_sync_kinds",
+        include_str!("../migrations/sqlite/0017_access_sync_kinds.sql"),
+    ),
+    (
         19,
         "access_hooks",
         include_str!("../migrations/sqlite/0019_access_hooks.sql"),
@@ -208,6 +213,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "access_sync",
         include_str!("../migrations/postgres/0016_access_sync.sql"),
+    ),
+    (
+        17,
+        "access_sync_kinds",
+        include_str!("../migrations/postgres/0017_access_sync_kinds.sql"),
     ),
     (
         19,

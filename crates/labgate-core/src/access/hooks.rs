@@ -435,6 +435,11 @@ impl AccessHooks {
     /// that changes no access is acknowledged without effect; otherwise what it changed is kept
     /// as the source's pending targets (`recorded`).
     pub async fn receive(&self, delivery: AccessHookDelivery) -> Result<AccessHookReceipt> {
+        Ok(self.accept(delivery).await?.0)
+    }
+
+    /// [`AccessHooks::receive`], answering the source's tenant as well.
+    async fn accept(&self, delivery: AccessHookDelivery) -> Result<(AccessHookReceipt, TenantId)> {
         let refused = CoreError::Unauthorized("the webhook token is not valid");
         let Some(token) = delivery.token.as_ref().filter(|t| !t.expose_secret().is_empty()) else {
             return Err(refused);
@@ -471,8 +476,9 @@ impl AccessHooks {
                 .collect(),
             run_id: None,
         };
+        let tenant = TenantId::from_stored(row.tenant_id.clone());
         let Some(targets) = targets else {
-            return Ok(receipt("ignored", &[]));
+            return Ok((receipt("ignored", &[]), tenant));
         };
         let now = ms(self.clock.now());
         if let Some(uuid) = delivery.event_uuid.as_deref().filter(|u| !u.is_empty())
@@ -481,14 +487,58 @@ impl AccessHooks {
                 .record_access_hook_event(&row.source_id, uuid, now, now.saturating_add(EVENT_MEMORY_MS))
                 .await?
         {
-            return Ok(receipt("duplicate", &targets));
+            return Ok((receipt("duplicate", &targets), tenant));
         }
         for target in &targets {
             self.store
                 .add_access_pending_target(&row.source_id, target.kind(), signed(target.gitlab_id()), now)
                 .await?;
         }
-        Ok(receipt("recorded", &targets))
+        Ok((receipt("recorded", &targets), tenant))
+    }
+
+    /// Takes one delivery as [`AccessHooks::receive`] does, then queues a targeted run of the
+    /// source over every group and project pending for it (this event's and any an earlier
+    /// event left because a run was busy then). A queued run holds its targets durably, so they
+    /// are no longer pending; while another run is queued or running they stay pending
+    /// (`recorded`) for the next event or run. Accounts are no target of a run: an account event
+    /// with no group or project stays `recorded` until a full run.
+    pub async fn receive_into(
+        &self,
+        syncs: &super::AccessSyncs,
+        delivery: AccessHookDelivery,
+    ) -> Result<AccessHookReceipt> {
+        let (mut receipt, tenant_id) = self.accept(delivery).await?;
+        if receipt.status != "recorded" {
+            return Ok(receipt);
+        }
+        let source_id = AccessSourceId::from_stored(receipt.source_id.clone());
+        let started = ms(self.clock.now());
+        let pending: Vec<AccessTarget> = self
+            .pending_targets(&source_id)
+            .await?
+            .into_iter()
+            .map(|p| p.target)
+            .filter(|t| t.resource().is_some())
+            .collect();
+        let resources: Vec<Resource> = pending.iter().filter_map(|t| t.resource()).collect();
+        if resources.is_empty() {
+            return Ok(receipt);
+        }
+        match syncs.queue_targeted(&tenant_id, &source_id, resources).await {
+            Ok(run_id) => {
+                self.settle(&source_id, &pending, started).await?;
+                receipt.status = "queued".to_owned();
+                receipt.run_id = Some(run_id.to_string());
+            }
+            Err(CoreError::Conflict(_)) => {
+                tracing::debug!(access_source = %source_id, "a sync is queued or running; the changed resources stay pending");
+            }
+            Err(error) => {
+                tracing::warn!(access_source = %source_id, error = %error, "could not queue a targeted access sync; the changed resources stay pending");
+            }
+        }
+        Ok(receipt)
     }
 
     /// The source's pending targets, oldest first.

@@ -1,6 +1,7 @@
 //! Access hooks end to end: labgate installs a system hook or a group hook at gitlab-sim for an
 //! access source, gitlab-sim delivers its membership events to labgate served on a real socket,
-//! and what they changed is kept as the source's pending targets.
+//! and what they changed is re-read by a targeted sync run, or kept as the source's pending
+//! targets while another run is queued or running.
 
 use std::time::Duration;
 
@@ -95,7 +96,7 @@ async fn source(s: &Setup, name: &str, token: &str, scope: HookScope) -> HookSou
             connection_id: connection.id.to_string(),
             scope_kind: kind.to_owned(),
             scope_full_path: path,
-            status: "idle".into(),
+            status: "never-synced".into(),
             last_run_id: None,
             version: 1,
             created_at: 1,
@@ -192,13 +193,45 @@ async fn a_system_hook_reports_membership_changes_as_pending_targets() {
     let delivered = s.env.sim().state().hook_deliveries();
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].status, Some(202), "{:?}", delivered[0]);
-    let pending = hooks.pending_targets(&source.source_id).await.unwrap();
+    assert_eq!(delivered[0].body["group_id"], platform);
+    // A run is queued for the group, which then holds it; the account is no run target and
+    // stays pending for the next full run.
+    let runs = s
+        .env
+        .store
+        .list_access_sync_runs(source.source_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "one run queued for the event");
+    assert_eq!(runs[0].status, "queued");
     assert_eq!(
-        targets(&pending),
-        [
-            AccessTarget::Group(GitLabGroupId(platform)),
-            AccessTarget::Account(GitLabUserId(dave))
-        ]
+        targets(&hooks.pending_targets(&source.source_id).await.unwrap()),
+        [AccessTarget::Account(GitLabUserId(dave))]
+    );
+
+    // Another event while that run is still queued: its group stays pending.
+    let alice = s.env.sim().state().user_id("alice").unwrap();
+    let status = sim_call(
+        &s,
+        "PUT",
+        &format!("/groups/acme/members/{alice}"),
+        json!({"access_level": 40}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let acme = s.env.sim().state().group_id("acme").unwrap();
+    assert!(
+        targets(&hooks.pending_targets(&source.source_id).await.unwrap())
+            .contains(&AccessTarget::Group(GitLabGroupId(acme)))
+    );
+    assert_eq!(
+        s.env
+            .store
+            .list_access_sync_runs(source.source_id.as_str())
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 
     // A redelivery of the same event is acknowledged without effect.
@@ -209,28 +242,26 @@ async fn a_system_hook_reports_membership_changes_as_pending_targets() {
     assert_eq!(receipt["status"], "duplicate");
     assert_eq!(receipt["sourceId"], source.source_id.to_string());
 
-    // A run that re-read them settles them; one that started before a newer sighting does not.
-    let seen = pending.iter().map(|p| p.last_seen_at).max().unwrap();
+    // A run that re-read a target settles it; one that started before a newer sighting does not.
+    let dave_target = AccessTarget::Account(GitLabUserId(dave));
+    let seen = hooks
+        .pending_targets(&source.source_id)
+        .await
+        .unwrap()
+        .iter()
+        .find(|p| p.target == dave_target)
+        .unwrap()
+        .last_seen_at;
     hooks
-        .settle(
-            &source.source_id,
-            &[AccessTarget::Group(GitLabGroupId(platform))],
-            seen,
-        )
+        .settle(&source.source_id, &[dave_target], seen - 1)
         .await
         .unwrap();
+    assert!(targets(&hooks.pending_targets(&source.source_id).await.unwrap()).contains(&dave_target));
     hooks
-        .settle(
-            &source.source_id,
-            &[AccessTarget::Account(GitLabUserId(dave))],
-            seen - 1,
-        )
+        .settle(&source.source_id, &[dave_target], seen)
         .await
         .unwrap();
-    assert_eq!(
-        targets(&hooks.pending_targets(&source.source_id).await.unwrap()),
-        [AccessTarget::Account(GitLabUserId(dave))]
-    );
+    assert!(!targets(&hooks.pending_targets(&source.source_id).await.unwrap()).contains(&dave_target));
 
     // Removing the source's hooks removes the system hook at GitLab; its secret is refused then.
     let left = hooks
@@ -288,7 +319,8 @@ async fn the_receiver_refuses_bad_tokens_and_bodies_and_ignores_other_events() {
 
     let (status, receipt) = deliver(&s, Some(&secret), Some("e-1"), member).await;
     assert_eq!(status, 202);
-    assert_eq!(receipt["status"], "recorded");
+    assert_eq!(receipt["status"], "queued", "{receipt}");
+    assert!(receipt["runId"].is_string());
     assert_eq!(
         receipt["targets"],
         json!([{"kind": "project", "gitlabId": 5}, {"kind": "account", "gitlabId": 9}])
@@ -297,14 +329,16 @@ async fn the_receiver_refuses_bad_tokens_and_bodies_and_ignores_other_events() {
         !receipt.to_string().contains(&secret),
         "the secret is never echoed"
     );
-    assert!(
-        s.services
-            .access_hooks
-            .pending_targets(&source.source_id)
-            .await
-            .unwrap()
-            .len()
-            == 2
+    // The project went into the run; the account waits for a full run.
+    assert_eq!(
+        targets(
+            &s.services
+                .access_hooks
+                .pending_targets(&source.source_id)
+                .await
+                .unwrap()
+        ),
+        [AccessTarget::Account(GitLabUserId(9))]
     );
 }
 
@@ -335,10 +369,14 @@ async fn a_group_source_gets_a_member_hook_and_a_refused_one_falls_back_to_sweep
     let delivered = s.env.sim().state().hook_deliveries();
     assert_eq!(delivered[0].event, "Member Hook");
     assert_eq!(delivered[0].status, Some(202));
-    assert!(
-        targets(&hooks.pending_targets(&group.source_id).await.unwrap())
-            .contains(&AccessTarget::Group(GitLabGroupId(platform)))
-    );
+    assert_eq!(delivered[0].body["group_id"], platform);
+    let runs = s
+        .env
+        .store
+        .list_access_sync_runs(group.source_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "a run is queued for the changed subgroup");
 
     // An instance source without an administrator's token: GitLab refuses the system hook.
     let instance = source(&s, "instance", ALICE, HookScope::Instance).await;

@@ -68,7 +68,11 @@ pub async fn receive(State(state): State<AppState>, request: Request<Body>) -> R
         event_uuid: header_text(&parts.headers, "x-gitlab-event-uuid"),
         body: bytes.to_vec(),
     };
-    let receipt = state.services.access_hooks.receive(delivery).await?;
+    let receipt = state
+        .services
+        .access_hooks
+        .receive_into(&state.services.access, delivery)
+        .await?;
     let status = if matches!(receipt.status.as_str(), "recorded" | "queued") {
         StatusCode::ACCEPTED
     } else {
