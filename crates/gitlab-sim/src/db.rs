@@ -651,8 +651,176 @@ impl Db {
                 }
             }
             self.variables.remove(&Source::Project(pid));
-            self.hooks.retain(|_, h| h.owner != Source::Project(pid));
+            self.hooks.retain(|_, h| h.owner != HookOwner::Project(pid));
         }
+    }
+
+    /// Changes a group's path (and name); the full paths of its subgroups and projects follow.
+    /// Answers the old path and full path.
+    pub fn rename_group(
+        &mut self,
+        gid: GroupId,
+        new_path: &str,
+        new_name: &str,
+    ) -> ApiResult<(String, String)> {
+        let group = self
+            .groups
+            .get(&gid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Group"))?;
+        let new_full = match group.full_path.rsplit_once('/') {
+            Some((parent, _)) => format!("{parent}/{new_path}"),
+            None => new_path.to_owned(),
+        };
+        let key = new_full.to_lowercase();
+        if key != group.full_path.to_lowercase()
+            && (self.groups_by_path.contains_key(&key) || self.projects_by_path.contains_key(&key))
+        {
+            return Err(ApiError::validation("path", "has already been taken"));
+        }
+        let old_full = group.full_path.clone();
+        let full_name = match group.parent_id.and_then(|p| self.groups.get(&p)) {
+            Some(parent) => format!("{} / {new_name}", parent.full_name),
+            None => new_name.to_owned(),
+        };
+        if let Some(g) = self.groups.get_mut(&gid) {
+            g.path = new_path.to_owned();
+            g.name = new_name.to_owned();
+            g.full_name = full_name;
+        }
+        for g in std::iter::once(gid).chain(self.group_descendants(gid)) {
+            if let Some(grp) = self.groups.get_mut(&g) {
+                self.groups_by_path.remove(&grp.full_path.to_lowercase());
+                grp.full_path = format!("{new_full}{}", &grp.full_path[old_full.len()..]);
+                self.groups_by_path.insert(grp.full_path.to_lowercase(), g);
+            }
+            let projects: Vec<ProjectId> = self
+                .group_projects
+                .get(&g)
+                .map(|p| p.iter().copied().collect())
+                .unwrap_or_default();
+            for pid in projects {
+                if let Some(p) = self.projects.get_mut(&pid) {
+                    self.projects_by_path.remove(&p.full_path.to_lowercase());
+                    p.full_path = format!("{new_full}{}", &p.full_path[old_full.len()..]);
+                    self.projects_by_path.insert(p.full_path.to_lowercase(), pid);
+                }
+            }
+        }
+        Ok((group.path, old_full))
+    }
+
+    /// Removes a group with its subgroups, their projects, memberships and hooks. Answers the
+    /// removed groups, parents before children.
+    pub fn delete_group(&mut self, gid: GroupId) -> ApiResult<Vec<Group>> {
+        if !self.groups.contains_key(&gid) {
+            return Err(ApiError::not_found("Group"));
+        }
+        let all: Vec<GroupId> = std::iter::once(gid).chain(self.group_descendants(gid)).collect();
+        let mut removed = Vec::new();
+        for g in &all {
+            let projects: Vec<ProjectId> = self
+                .group_projects
+                .remove(g)
+                .map(|p| p.into_iter().collect())
+                .unwrap_or_default();
+            for p in projects {
+                self.remove_project(p);
+            }
+            if let Some(members) = self.members.remove(&Source::Group(*g)) {
+                for u in members.keys() {
+                    if let Some(s) = self.user_memberships.get_mut(u) {
+                        s.remove(&Source::Group(*g));
+                    }
+                }
+            }
+            self.hooks.retain(|_, h| h.owner != HookOwner::Group(*g));
+            self.variables.remove(&Source::Group(*g));
+            self.group_children.remove(g);
+            if let Some(group) = self.groups.remove(g) {
+                self.groups_by_path.remove(&group.full_path.to_lowercase());
+                if let Some(parent) = group.parent_id
+                    && let Some(children) = self.group_children.get_mut(&parent)
+                {
+                    children.remove(g);
+                }
+                removed.push(group);
+            }
+        }
+        let gone: HashSet<GroupId> = all.into_iter().collect();
+        for g in self.groups.values_mut() {
+            g.shared_with.retain(|s| !gone.contains(&s.group_id));
+        }
+        for p in self.projects.values_mut() {
+            p.shared_with.retain(|s| !gone.contains(&s.group_id));
+        }
+        Ok(removed)
+    }
+
+    /// Removes a project with its memberships, variables and hooks; answers it.
+    pub fn delete_project(&mut self, pid: ProjectId) -> ApiResult<Project> {
+        let project = self
+            .projects
+            .get(&pid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Project"))?;
+        self.remove_project(pid);
+        if let Namespace::User(u) = project.namespace
+            && let Some(set) = self.user_projects.get_mut(&u)
+        {
+            set.remove(&pid);
+        }
+        Ok(project)
+    }
+
+    /// Moves a project to another group or user namespace (by path); answers its old full path.
+    pub fn transfer_project(&mut self, pid: ProjectId, namespace_path: &str) -> ApiResult<String> {
+        let project = self
+            .projects
+            .get(&pid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Project"))?;
+        let (namespace, ns_name) = if let Some(g) = self.groups_by_path.get(&namespace_path.to_lowercase()) {
+            (
+                Namespace::Group(*g),
+                self.groups
+                    .get(g)
+                    .map(|g| g.full_name.clone())
+                    .unwrap_or_default(),
+            )
+        } else if let Some(u) = self.user_by_username(namespace_path) {
+            (Namespace::User(u.id), u.name.clone())
+        } else {
+            return Err(ApiError::not_found("Namespace"));
+        };
+        let new_full = format!("{namespace_path}/{}", project.path);
+        if self.projects_by_path.contains_key(&new_full.to_lowercase()) {
+            return Err(ApiError::validation("path", "has already been taken"));
+        }
+        match project.namespace {
+            Namespace::Group(g) => {
+                if let Some(set) = self.group_projects.get_mut(&g) {
+                    set.remove(&pid);
+                }
+            }
+            Namespace::User(u) => {
+                if let Some(set) = self.user_projects.get_mut(&u) {
+                    set.remove(&pid);
+                }
+            }
+        }
+        match namespace {
+            Namespace::Group(g) => self.group_projects.entry(g).or_default().insert(pid),
+            Namespace::User(u) => self.user_projects.entry(u).or_default().insert(pid),
+        };
+        self.projects_by_path.remove(&project.full_path.to_lowercase());
+        self.projects_by_path.insert(new_full.to_lowercase(), pid);
+        if let Some(p) = self.projects.get_mut(&pid) {
+            p.namespace = namespace;
+            p.full_path = new_full;
+            p.name_with_namespace = format!("{ns_name} / {}", p.name);
+        }
+        Ok(project.full_path)
     }
 
     pub fn share(
@@ -1017,29 +1185,39 @@ impl Db {
                 now,
             )?;
         }
-        let mut group_ids = Vec::with_capacity(spec.groups as usize);
-        let top_level = (spec.groups / 4).max(1.min(spec.groups));
+        // A realistic tree: a tenth of the groups are top-level, the rest nest under a random
+        // earlier group up to four levels deep.
+        const MAX_DEPTH: usize = 4;
+        let mut group_ids: Vec<GroupId> = Vec::with_capacity(spec.groups as usize);
+        let mut nestable: Vec<(GroupId, usize)> = Vec::new();
+        let top_level = (spec.groups / 10).max(1.min(spec.groups));
         for i in 0..spec.groups {
-            let path = if i < top_level || group_ids.is_empty() {
-                format!("group{i:05}")
+            let parent = if i < top_level || nestable.is_empty() {
+                None
             } else {
-                let tops = group_ids
-                    .get(..group_ids.len().min(top_level as usize))
-                    .unwrap_or_default();
-                let parent: GroupId = tops.choose(&mut rng).copied().unwrap_or_default();
-                let parent_path = self
-                    .groups
-                    .get(&parent)
-                    .map(|g| g.full_path.clone())
-                    .unwrap_or_default();
-                format!("{parent_path}/sub{i:05}")
+                nestable.choose(&mut rng).copied()
+            };
+            let (path, depth) = match parent {
+                None => (format!("group{i:05}"), 1),
+                Some((parent, depth)) => {
+                    let parent_path = self
+                        .groups
+                        .get(&parent)
+                        .map(|g| g.full_path.clone())
+                        .unwrap_or_default();
+                    (format!("{parent_path}/sub{i:05}"), depth + 1)
+                }
             };
             let vis = if rng.gen_bool(0.1) {
                 Visibility::Public
             } else {
                 Visibility::Private
             };
-            group_ids.push(self.create_group(&path, &format!("Group {i}"), vis, "", now)?);
+            let gid = self.create_group(&path, &format!("Group {i}"), vis, "", now)?;
+            group_ids.push(gid);
+            if depth < MAX_DEPTH {
+                nestable.push((gid, depth));
+            }
         }
         let mut project_ids = Vec::with_capacity(spec.projects as usize);
         for i in 0..spec.projects {
@@ -1085,6 +1263,23 @@ impl Db {
                 let level = LEVELS.choose(&mut rng).copied().unwrap_or(30);
                 self.add_member(source, user, level, None, None, now);
                 added += 1;
+            }
+        }
+        // Shares: a group or project invites another group, capped at Developer or below.
+        if group_ids.len() > 1 {
+            const CAPS: [u8; 3] = [10, 20, 30];
+            for _ in 0..spec.shares {
+                let with = group_ids.choose(&mut rng).copied().unwrap_or_default();
+                let target = if project_ids.is_empty() || rng.gen_bool(0.5) {
+                    Source::Group(group_ids.choose(&mut rng).copied().unwrap_or_default())
+                } else {
+                    Source::Project(project_ids.choose(&mut rng).copied().unwrap_or_default())
+                };
+                if target == Source::Group(with) {
+                    continue;
+                }
+                let cap = CAPS.choose(&mut rng).copied().unwrap_or(30);
+                self.share(target, with, cap, None)?;
             }
         }
         Ok(())
@@ -1194,6 +1389,7 @@ mod tests {
             groups: 20,
             projects: 50,
             memberships: 300,
+            shares: 10,
             seed: 7,
         };
         db.generate(&spec, now()).unwrap();
@@ -1201,5 +1397,26 @@ mod tests {
         assert_eq!(db.groups.len(), 20);
         assert_eq!(db.projects.len(), 50);
         assert_eq!(db.members.values().map(BTreeMap::len).sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn scaled_benchmark_sizes() {
+        let small = crate::seed::Generate::large().scaled(0.05);
+        assert_eq!(
+            (
+                small.users,
+                small.groups,
+                small.projects,
+                small.memberships,
+                small.shares
+            ),
+            (1_000, 100, 2_500, 25_000, 100)
+        );
+        assert_eq!(
+            crate::seed::Generate::large().scaled(1.0),
+            crate::seed::Generate::large()
+        );
+        let tiny = crate::seed::Generate::large().scaled(0.000_001);
+        assert_eq!((tiny.users, tiny.groups), (1, 1), "at least one of each");
     }
 }

@@ -527,13 +527,13 @@ async fn fire_push_hooks(
         let p = db.projects.get(&pid)?.clone();
         let u = db.user(user_id)?.clone();
         // Hooks of the project, and of its group and every ancestor group.
-        let mut owners = vec![Source::Project(pid)];
+        let mut owners = vec![HookOwner::Project(pid)];
         let mut group = match p.namespace {
             Namespace::Group(g) => Some(g),
             Namespace::User(_) => None,
         };
         while let Some(g) = group {
-            owners.push(Source::Group(g));
+            owners.push(HookOwner::Group(g));
             group = db.groups.get(&g).and_then(|g| g.parent_id);
         }
         let hooks: Vec<Hook> = db

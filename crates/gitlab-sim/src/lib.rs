@@ -33,6 +33,7 @@ pub mod demo;
 pub mod error;
 pub mod faults;
 pub mod git;
+pub mod hook_events;
 mod middleware;
 pub mod model;
 pub mod oauth;

@@ -29,6 +29,10 @@ struct Args {
     /// Relative URL root, e.g. `/gitlab`.
     #[arg(long, default_value = "", env = "GITLAB_SIM_PATH_PREFIX")]
     path_prefix: String,
+    /// Adds the generated benchmark instance at this scale (1 = 20,000 users, 2,000 groups,
+    /// 50,000 projects, 500,000 memberships, 2,000 shares) after the seed's own entries.
+    #[arg(long, env = "GITLAB_SIM_GENERATE")]
+    generate: Option<f64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +53,13 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(m) = args.mode {
         seed.mode = m;
+    }
+    if let Some(scale) = args.generate {
+        anyhow::ensure!(
+            scale.is_finite() && scale > 0.0,
+            "--generate takes a positive scale, e.g. 0.05 or 1"
+        );
+        seed.generate = Some(gitlab_sim::Generate::large().scaled(scale));
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

@@ -338,11 +338,28 @@ pub struct Variable {
     pub description: Option<String>,
 }
 
+/// Whose a webhook is: the whole instance (a system hook, administrators only), a group (whose
+/// hooks fire for it, its subgroups and their projects) or one project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookOwner {
+    Instance,
+    Group(GroupId),
+    Project(ProjectId),
+}
+
+impl From<Source> for HookOwner {
+    fn from(source: Source) -> Self {
+        match source {
+            Source::Group(g) => Self::Group(g),
+            Source::Project(p) => Self::Project(p),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Hook {
     pub id: u64,
-    /// The project, or the group (whose hooks fire for every project of it and its subgroups).
-    pub owner: Source,
+    pub owner: HookOwner,
     pub url: String,
     pub name: Option<String>,
     pub description: Option<String>,
@@ -350,11 +367,43 @@ pub struct Hook {
     pub push_events: bool,
     pub tag_push_events: bool,
     pub merge_requests_events: bool,
+    /// System hooks: `repository_update` events (on by default, as in GitLab).
+    pub repository_update_events: bool,
+    /// Group hooks: `Member Hook` deliveries when the group's (or a subgroup's) members change.
+    pub member_events: bool,
+    /// Group hooks: `Subgroup Hook` deliveries when a subgroup is created or removed.
+    pub subgroup_events: bool,
     pub enable_ssl_verification: bool,
     pub push_events_branch_filter: Option<String>,
     pub custom_headers: Vec<(String, String)>,
     pub created_at: OffsetDateTime,
     pub uuid: String,
+}
+
+impl Hook {
+    /// A hook with GitLab's defaults: push events on, everything else off, SSL verified.
+    /// System hooks also default to `repository_update_events`.
+    pub fn new(owner: HookOwner, now: OffsetDateTime) -> Self {
+        Self {
+            id: 0,
+            owner,
+            url: String::new(),
+            name: None,
+            description: None,
+            token: None,
+            push_events: true,
+            tag_push_events: false,
+            merge_requests_events: false,
+            repository_update_events: owner == HookOwner::Instance,
+            member_events: false,
+            subgroup_events: false,
+            enable_ssl_verification: true,
+            push_events_branch_filter: None,
+            custom_headers: Vec::new(),
+            created_at: now,
+            uuid: uuid::Uuid::new_v4().to_string(),
+        }
+    }
 }
 
 /// One webhook delivery attempt, kept for inspection by tests.

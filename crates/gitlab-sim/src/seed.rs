@@ -212,19 +212,49 @@ pub struct Generate {
     pub groups: u64,
     pub projects: u64,
     pub memberships: u64,
+    /// Groups and projects shared with (invited) groups.
+    pub shares: u64,
     /// RNG seed; the same seed builds the same instance.
     pub seed: u64,
 }
 
 impl Generate {
-    /// The benchmark instance: 20,000 users, 2,000 groups, 50,000 projects, 500,000 memberships.
+    /// The benchmark instance: 20,000 users, 2,000 groups, 50,000 projects, 500,000 memberships
+    /// and 2,000 shares.
     pub fn large() -> Self {
         Self {
             users: 20_000,
             groups: 2_000,
             projects: 50_000,
             memberships: 500_000,
+            shares: 2_000,
             seed: 1,
+        }
+    }
+
+    /// Every size times `factor` (at least one of each that was asked for), same RNG seed.
+    #[must_use]
+    pub fn scaled(&self, factor: f64) -> Self {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "sizes are far below 2^52; a negative factor is clamped to zero"
+        )]
+        let scale = |n: u64| {
+            if n == 0 {
+                0
+            } else {
+                ((n as f64 * factor.max(0.0)).round() as u64).max(1)
+            }
+        };
+        Self {
+            users: scale(self.users),
+            groups: scale(self.groups),
+            projects: scale(self.projects),
+            memberships: scale(self.memberships),
+            shares: scale(self.shares),
+            seed: self.seed,
         }
     }
 }
@@ -555,7 +585,7 @@ impl Seed {
                 id,
                 Hook {
                     id,
-                    owner: Source::Project(pid),
+                    owner: HookOwner::Project(pid),
                     url: h.url.clone(),
                     name: None,
                     description: None,
@@ -563,6 +593,9 @@ impl Seed {
                     push_events: h.push_events.unwrap_or(true),
                     tag_push_events: h.tag_push_events,
                     merge_requests_events: false,
+                    repository_update_events: false,
+                    member_events: false,
+                    subgroup_events: false,
                     enable_ssl_verification: true,
                     push_events_branch_filter: None,
                     custom_headers: Vec::new(),

@@ -175,16 +175,29 @@ async fn sign_in(State(state): State<SimState>, headers: HeaderMap, params: Para
         return rejected();
     }
     let login = params.str("user[login]").unwrap_or_default();
-    let user = state.read(|db| {
-        db.user_by_username(login.trim())
+    let now = state.clock().now();
+    let (user, events) = state.read(|db| {
+        let found = db
+            .user_by_username(login.trim())
             .or_else(|| {
                 db.users_by_email
                     .get(&login.trim().to_lowercase())
                     .and_then(|id| db.users.get(id))
             })
-            .filter(|u| u.kind == UserKind::Human && u.state == UserState::Active)
-            .map(|u| u.id)
+            .filter(|u| u.kind == UserKind::Human);
+        // A blocked account's attempt is reported to system hooks (`user_failed_login`).
+        let events = match found {
+            Some(u) if u.state == UserState::Blocked => {
+                crate::hook_events::user(db, u, &crate::hook_events::UserChange::FailedLogin, now)
+            }
+            _ => Vec::new(),
+        };
+        (
+            found.filter(|u| u.state == UserState::Active).map(|u| u.id),
+            events,
+        )
     });
+    crate::hook_events::send(&state, events).await;
     let Some(user_id) = user else {
         return render(
             &state,
@@ -193,7 +206,6 @@ async fn sign_in(State(state): State<SimState>, headers: HeaderMap, params: Para
             StatusCode::UNAUTHORIZED,
         );
     };
-    let now = state.clock().now();
     state.write(|db| {
         if let Some(u) = db.users.get_mut(&user_id) {
             u.last_sign_in_at = u.current_sign_in_at.or(Some(now));

@@ -11,6 +11,7 @@ use crate::counters::RequestCounters;
 use crate::db::{Db, NewToken, RateLimitSettings};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::Faults;
+use crate::hook_events::{self, GroupChange, MemberChange, ProjectChange, UserChange};
 use crate::model::*;
 use crate::seed::{Seed, SeedError};
 
@@ -310,6 +311,197 @@ impl SimState {
             }
             None => false,
         })
+    }
+
+    /// Creates a group (parents must exist), as an administrator would; system hooks and the
+    /// parent chain's subgroup hooks are told.
+    pub async fn create_group(&self, full_path: &str, name: &str) -> ApiResult<GroupId> {
+        let now = self.inner.clock.now();
+        let (gid, events) = self.write(|db| -> ApiResult<_> {
+            let gid = db.create_group(full_path, name, Visibility::Private, "", now)?;
+            let g = db
+                .groups
+                .get(&gid)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("Group"))?;
+            Ok((gid, hook_events::group(db, &g, &GroupChange::Created, now)))
+        })?;
+        hook_events::send(self, events).await;
+        Ok(gid)
+    }
+
+    /// Removes a group (and its subgroups and projects); the hooks are told of each.
+    pub async fn delete_group(&self, path: &str) -> ApiResult<()> {
+        let now = self.inner.clock.now();
+        let events = self.write(|db| -> ApiResult<_> {
+            let gid = db.group_id(path).ok_or_else(|| ApiError::not_found("Group"))?;
+            // Built before removal: subgroup hooks of the removed tree's parent still exist then.
+            let mut events = Vec::new();
+            let mut projects = Vec::new();
+            for g in std::iter::once(gid).chain(db.group_descendants(gid)) {
+                if let Some(group) = db.groups.get(&g) {
+                    events.extend(hook_events::group(db, group, &GroupChange::Destroyed, now));
+                }
+                for p in db.group_projects.get(&g).into_iter().flatten() {
+                    if let Some(p) = db.projects.get(p) {
+                        projects.extend(hook_events::project(db, p, &ProjectChange::Destroyed, now));
+                    }
+                }
+            }
+            projects.extend(events);
+            db.delete_group(gid)?;
+            Ok(projects)
+        })?;
+        hook_events::send(self, events).await;
+        Ok(())
+    }
+
+    /// Changes a group's path and name (`group_rename`).
+    pub async fn rename_group(&self, path: &str, new_path: &str, new_name: &str) -> ApiResult<()> {
+        let now = self.inner.clock.now();
+        let events = self.write(|db| -> ApiResult<_> {
+            let gid = db.group_id(path).ok_or_else(|| ApiError::not_found("Group"))?;
+            let (old_path, old_full_path) = db.rename_group(gid, new_path, new_name)?;
+            let g = db
+                .groups
+                .get(&gid)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("Group"))?;
+            Ok(hook_events::group(
+                db,
+                &g,
+                &GroupChange::Renamed {
+                    old_path,
+                    old_full_path,
+                },
+                now,
+            ))
+        })?;
+        hook_events::send(self, events).await;
+        Ok(())
+    }
+
+    /// Creates a project under a group or user namespace (`project_create`).
+    pub async fn create_project(&self, full_path: &str, name: &str) -> ApiResult<ProjectId> {
+        let now = self.inner.clock.now();
+        let (pid, events) = self.write(|db| -> ApiResult<_> {
+            let pid = db.create_project(full_path, name, Visibility::Private, now)?;
+            let p = db
+                .projects
+                .get(&pid)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("Project"))?;
+            Ok((pid, hook_events::project(db, &p, &ProjectChange::Created, now)))
+        })?;
+        hook_events::send(self, events).await;
+        Ok(pid)
+    }
+
+    /// Removes a project (`project_destroy`).
+    pub async fn delete_project(&self, path: &str) -> ApiResult<()> {
+        let now = self.inner.clock.now();
+        let events = self.write(|db| -> ApiResult<_> {
+            let pid = db
+                .project_id(path)
+                .ok_or_else(|| ApiError::not_found("Project"))?;
+            let p = db
+                .projects
+                .get(&pid)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("Project"))?;
+            let events = hook_events::project(db, &p, &ProjectChange::Destroyed, now);
+            db.delete_project(pid)?;
+            Ok(events)
+        })?;
+        hook_events::send(self, events).await;
+        Ok(())
+    }
+
+    /// Moves a project to another namespace (`project_transfer`).
+    pub async fn transfer_project(&self, path: &str, namespace_path: &str) -> ApiResult<()> {
+        let now = self.inner.clock.now();
+        let events = self.write(|db| -> ApiResult<_> {
+            let pid = db
+                .project_id(path)
+                .ok_or_else(|| ApiError::not_found("Project"))?;
+            let old_path_with_namespace = db.transfer_project(pid, namespace_path)?;
+            let p = db
+                .projects
+                .get(&pid)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("Project"))?;
+            Ok(hook_events::project(
+                db,
+                &p,
+                &ProjectChange::Transferred {
+                    old_path_with_namespace,
+                },
+                now,
+            ))
+        })?;
+        hook_events::send(self, events).await;
+        Ok(())
+    }
+
+    /// Changes a user's username (`user_rename`).
+    pub async fn rename_user(&self, username: &str, new_username: &str) -> ApiResult<()> {
+        let now = self.inner.clock.now();
+        let events = self.write(|db| -> ApiResult<_> {
+            let id = db
+                .user_by_username(username)
+                .map(|u| u.id)
+                .ok_or_else(|| ApiError::not_found("User"))?;
+            if db.users_by_username.contains_key(&new_username.to_lowercase()) {
+                return Err(ApiError::conflict("Username has already been taken"));
+            }
+            db.users_by_username.remove(&username.to_lowercase());
+            db.users_by_username.insert(new_username.to_lowercase(), id);
+            let u = db.users.get_mut(&id).ok_or_else(|| ApiError::not_found("User"))?;
+            let old_username = std::mem::replace(&mut u.username, new_username.to_owned());
+            let u = u.clone();
+            Ok(hook_events::user(
+                db,
+                &u,
+                &UserChange::Renamed { old_username },
+                now,
+            ))
+        })?;
+        hook_events::send(self, events).await;
+        Ok(())
+    }
+
+    /// Adds or changes a direct membership as the members API would, hooks included.
+    pub async fn add_member_with_hooks(
+        &self,
+        source: &str,
+        username: &str,
+        access_level: u8,
+    ) -> ApiResult<()> {
+        let now = self.inner.clock.now();
+        let events = self.write(|db| -> ApiResult<_> {
+            let s = db
+                .source_by_path(source)
+                .ok_or_else(|| ApiError::not_found("Source"))?;
+            let u = db
+                .user_by_username(username)
+                .map(|u| u.id)
+                .ok_or_else(|| ApiError::not_found("User"))?;
+            let change = if db.members.get(&s).is_some_and(|m| m.contains_key(&u)) {
+                MemberChange::Updated
+            } else {
+                MemberChange::Added
+            };
+            db.add_member(s, u, access_level, None, None, now);
+            let m = db
+                .members
+                .get(&s)
+                .and_then(|m| m.get(&u))
+                .cloned()
+                .ok_or_else(|| ApiError::not_found("Member"))?;
+            Ok(hook_events::member(db, &m, change, now))
+        })?;
+        hook_events::send(self, events).await;
+        Ok(())
     }
 
     /// The project and group webhooks, by id.

@@ -74,6 +74,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessSyncs;
 use crate::access::provisioning::AccessProvisioning;
+use crate::access::hooks::AccessHooks;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -114,6 +115,8 @@ pub struct Services {
     pub access: AccessSyncs,
     /// Access provisioning on access sources' GitLab: accounts, grants, revokes, deprovisioning.
     pub access_provisioning: AccessProvisioning,
+    /// The webhooks that report access changes between full syncs.
+    pub access_hooks: AccessHooks,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -253,6 +256,7 @@ impl Services {
         );
         let access_provisioning =
             AccessProvisioning::new(store.clone(), clock.clone(), audit.clone(), connections.clone());
+        let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {
@@ -273,6 +277,7 @@ impl Services {
             secret_scanning,
             access,
             access_provisioning,
+            access_hooks,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -306,6 +311,7 @@ impl Services {
         self.access_provisioning = self
             .access_provisioning
             .with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 
@@ -320,6 +326,7 @@ impl Services {
         self.access_provisioning = self
             .access_provisioning
             .with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 
@@ -333,6 +340,7 @@ impl Services {
         self.access_provisioning = self
             .access_provisioning
             .with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 
@@ -369,6 +377,7 @@ impl Services {
         self.access_provisioning = self
             .access_provisioning
             .with_connections(self.connections.clone());
+        self.access_hooks = self.access_hooks.with_connections(self.connections.clone());
         self
     }
 

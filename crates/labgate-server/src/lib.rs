@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v3", api::v3_router())
         .merge(api::oauth::callback_router())
         .merge(api::scan_webhooks::router())
+        .merge(api::access_webhooks::router())
         .merge(ui::router())
         .merge(connect::router())
         .fallback(error::not_found)

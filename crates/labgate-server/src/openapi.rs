@@ -58,6 +58,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::secret_scanning::update_finding,
         crate::api::secret_scanning::export,
         crate::api::scan_webhooks::receive,
+        crate::api::access_webhooks::receive,
         crate::api::connections::create,
         crate::api::connections::list,
         crate::api::connections::list_all,

@@ -136,6 +136,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "access_provisioning",
         include_str!("../migrations/sqlite/0018_access_provisioning.sql"),
     ),
+    (
+        19,
+        "access_hooks",
+        include_str!("../migrations/sqlite/0019_access_hooks.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -223,6 +228,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "access_provisioning",
         include_str!("../migrations/postgres/0018_access_provisioning.sql"),
+    ),
+    (
+        19,
+        "access_hooks",
+        include_str!("../migrations/postgres/0019_access_hooks.sql"),
     ),
 ];
 

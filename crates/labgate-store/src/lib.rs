@@ -15,6 +15,7 @@
 
 mod access;
 mod access_provisioning;
+mod access_hooks;
 mod api_keys;
 mod app_connections;
 mod audit;
@@ -40,6 +41,7 @@ pub use access::{
     AccessSyncRunRecord, AccessSyncRunUpdate,
 };
 pub use access_provisioning::{ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate};
+pub use access_hooks::{AccessHookRecord, AccessHookSecretRecord, AccessPendingTargetRecord};
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
     ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, JournalRecord,

@@ -25,38 +25,50 @@ impl JobHandler for MaintenancePrune {
     fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
         Box::pin(async move {
             let services = context.services();
-            context.progress(0, Some(5), Some("jobs")).await;
+            context.progress(0, Some(6), Some("jobs")).await;
             let jobs = services
                 .jobs
                 .prune(span(self.job_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning jobs failed: {error}")))?;
-            context.progress(1, Some(5), Some("audit log")).await;
+            context.progress(1, Some(6), Some("audit log")).await;
             let audit = services
                 .audit
                 .prune(span(self.audit_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning the audit log failed: {error}")))?;
-            context.progress(2, Some(5), Some("webhook deliveries")).await;
+            context.progress(2, Some(6), Some("webhook deliveries")).await;
             let deliveries = services
                 .webhooks
                 .prune(span(self.delivery_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning webhook deliveries failed: {error}")))?;
-            context.progress(3, Some(5), Some("connection events")).await;
+            context.progress(3, Some(6), Some("connection events")).await;
             let events = services
                 .connections
                 .prune_events(span(self.event_retention))
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning connection events failed: {error}")))?;
-            context.progress(4, Some(5), Some("push webhook events")).await;
+            context.progress(4, Some(6), Some("push webhook events")).await;
             let push_events = services
                 .secret_scanning
                 .prune_push_events()
                 .await
                 .map_err(|error| JobFailure::retry(format!("pruning push webhook events failed: {error}")))?;
-            context.progress(5, Some(5), None).await;
-            tracing::info!(jobs, audit, deliveries, events, push_events, "pruned old records");
+            context.progress(5, Some(6), Some("access webhook events")).await;
+            let access_events = services.access_hooks.prune_events().await.map_err(|error| {
+                JobFailure::retry(format!("pruning access webhook events failed: {error}"))
+            })?;
+            context.progress(6, Some(6), None).await;
+            tracing::info!(
+                jobs,
+                audit,
+                deliveries,
+                events,
+                push_events,
+                access_events,
+                "pruned old records"
+            );
             Ok(JobOutcome {
                 run_again_after: Some(self.interval),
             })

@@ -4,6 +4,28 @@
  */
 
 export interface paths {
+    "/access/webhooks/gitlab": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a GitLab system hook or group member hook for access sync. The token must be the
+         *     hook secret of an access source; the groups, projects and accounts the event changed are
+         *     kept for the source's next sync run (202). A redelivery of an event already received
+         *     (`X-Gitlab-Event-UUID`) and an event that changes no access are answered 200 without effect.
+         */
+        post: operations["receiveGitLabAccessWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/access/provisioning": {
         parameters: {
             query?: never;
@@ -1309,6 +1331,31 @@ export interface components {
         AcceptedResponse: {
             job: components["schemas"]["JobView"];
             jobId: string;
+        };
+        /** @description What labgate did with an access event. */
+        AccessHookReceipt: {
+            /** @description The targeted sync run queued for them, when one was. */
+            runId?: string | null;
+            /** @description The access source the hook belongs to. */
+            sourceId: string;
+            /**
+             * @description `queued` (a targeted sync run is queued, 202), `recorded` (the changed resources are kept
+             *     for the source's next sync run, 202), `duplicate` (a redelivery, 200) or `ignored` (an
+             *     event that changes no access, 200).
+             */
+            status: string;
+            /** @description What the event said changed. */
+            targets: components["schemas"]["AccessHookTarget"][];
+        };
+        /** @description A GitLab group, project or account an event named. */
+        AccessHookTarget: {
+            /**
+             * Format: int64
+             * @description Its GitLab id.
+             */
+            gitlabId: number;
+            /** @description `group`, `project` or `account`. */
+            kind: string;
         };
         /** @description `{kind: "instance"}` or `{kind: "group", fullPath: "acme"}`. */
         AccessScope: {
@@ -2756,6 +2803,101 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    receiveGitLabAccessWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The access source's hook secret, as GitLab sends it */
+                "X-Gitlab-Token": string;
+                /** @description `System Hook`, `Member Hook` or `Subgroup Hook` */
+                "X-Gitlab-Event"?: string | null;
+                /** @description Deduplicates redeliveries */
+                "X-Gitlab-Event-UUID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GitLab's event body (`event_name` with the ids it names) */
+        requestBody: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description A redelivery, or an event that changes no access: nothing kept. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessHookReceipt"];
+                };
+            };
+            /** @description What the event changed is kept (or a targeted run is queued). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessHookReceipt"];
+                };
+            };
+            /** @description The body is not a GitLab access event (JSON naming the ids its event needs). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token is missing or not the hook secret of an access source. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type: application/json`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listProvisioningOperations: {
         parameters: {
             query?: {

@@ -39,21 +39,21 @@ fn project_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> 
 
 /// Group hooks need the Owner role, and a tier that has them (GitLab answers a plain 404
 /// where it does not).
-fn group_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<Source> {
+fn group_for(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<HookOwner> {
     if !state.read(|db| db.settings.group_hooks()) {
         return Err(ApiError::message(StatusCode::NOT_FOUND, "Not Found"));
     }
     let p = caller.require(scopes)?;
     let gid = super::find_group(state, Some(p), id)?;
     require_level(state, p, Source::Group(gid), 50)?;
-    Ok(Source::Group(gid))
+    Ok(HookOwner::Group(gid))
 }
 
-fn project_owner(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<Source> {
-    project_for(state, caller, id, scopes).map(Source::Project)
+fn project_owner(state: &SimState, caller: &Caller, id: &str, scopes: &[&str]) -> ApiResult<HookOwner> {
+    project_for(state, caller, id, scopes).map(HookOwner::Project)
 }
 
-fn valid_url(u: &str) -> ApiResult<()> {
+pub(crate) fn valid_url(u: &str) -> ApiResult<()> {
     match url::Url::parse(u) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),
         _ => Err(ApiError::validation(
@@ -63,7 +63,7 @@ fn valid_url(u: &str) -> ApiResult<()> {
     }
 }
 
-fn apply(h: &mut Hook, params: &Params) -> ApiResult<()> {
+pub(crate) fn apply(h: &mut Hook, params: &Params) -> ApiResult<()> {
     if let Some(u) = params.str("url") {
         valid_url(&u)?;
         h.url = u;
@@ -85,6 +85,20 @@ fn apply(h: &mut Hook, params: &Params) -> ApiResult<()> {
     }
     if let Some(b) = params.bool("merge_requests_events")? {
         h.merge_requests_events = b;
+    }
+    if let Some(b) = params.bool("repository_update_events")?
+        && h.owner == HookOwner::Instance
+    {
+        h.repository_update_events = b;
+    }
+    // Member and subgroup events exist on group hooks only.
+    if let HookOwner::Group(_) = h.owner {
+        if let Some(b) = params.bool("member_events")? {
+            h.member_events = b;
+        }
+        if let Some(b) = params.bool("subgroup_events")? {
+            h.subgroup_events = b;
+        }
     }
     if let Some(b) = params.bool("enable_ssl_verification")? {
         h.enable_ssl_verification = b;
@@ -128,7 +142,7 @@ async fn list_group(
     list_of(&state, owner, &info, &params)
 }
 
-fn list_of(state: &SimState, owner: Source, info: &ReqInfo, params: &Params) -> ApiResult<Response> {
+fn list_of(state: &SimState, owner: HookOwner, info: &ReqInfo, params: &Params) -> ApiResult<Response> {
     let pp = PageParams::from_params(params)?;
     pp.reject_keyset()?;
     state.read(|db| {
@@ -159,25 +173,10 @@ async fn create_group(
     create_for(&state, owner, &params)
 }
 
-fn create_for(state: &SimState, owner: Source, params: &Params) -> ApiResult<Response> {
+fn create_for(state: &SimState, owner: HookOwner, params: &Params) -> ApiResult<Response> {
     params.require(&["url"])?;
     let now = state.clock().now();
-    let mut hook = Hook {
-        id: 0,
-        owner,
-        url: String::new(),
-        name: None,
-        description: None,
-        token: None,
-        push_events: true,
-        tag_push_events: false,
-        merge_requests_events: false,
-        enable_ssl_verification: true,
-        push_events_branch_filter: None,
-        custom_headers: Vec::new(),
-        created_at: now,
-        uuid: uuid::Uuid::new_v4().to_string(),
-    };
+    let mut hook = Hook::new(owner, now);
     apply(&mut hook, params)?;
     state.write(|db| {
         hook.id = db.next_hook_id();
@@ -209,7 +208,7 @@ async fn show_group(
     show_of(&state, owner, &hid)
 }
 
-fn show_of(state: &SimState, owner: Source, hid: &str) -> ApiResult<Response> {
+fn show_of(state: &SimState, owner: HookOwner, hid: &str) -> ApiResult<Response> {
     let hid = hook_id(hid)?;
     state.read(|db| match db.hooks.get(&hid) {
         Some(h) if h.owner == owner => Ok(json(StatusCode::OK, render::hook(h))),
@@ -237,7 +236,7 @@ async fn update_group(
     update_of(&state, owner, &hid, &params)
 }
 
-fn update_of(state: &SimState, owner: Source, hid: &str, params: &Params) -> ApiResult<Response> {
+fn update_of(state: &SimState, owner: HookOwner, hid: &str, params: &Params) -> ApiResult<Response> {
     let hid = hook_id(hid)?;
     state.write(|db| match db.hooks.get_mut(&hid) {
         Some(h) if h.owner == owner => {
@@ -266,7 +265,7 @@ async fn remove_group(
     remove_of(&state, owner, &hid)
 }
 
-fn remove_of(state: &SimState, owner: Source, hid: &str) -> ApiResult<Response> {
+fn remove_of(state: &SimState, owner: HookOwner, hid: &str) -> ApiResult<Response> {
     let hid = hook_id(hid)?;
     state.write(|db| match db.hooks.get(&hid) {
         Some(h) if h.owner == owner => {

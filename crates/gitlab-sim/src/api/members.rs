@@ -14,6 +14,7 @@ use crate::auth::{API, Caller, Principal, READ_API, require_level};
 use crate::clock::fmt_ts;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::hook_events::{self, MemberChange, Outgoing};
 use crate::model::*;
 use crate::pagination::{PageParams, ReqInfo, offset_page, paged};
 use crate::params::Params;
@@ -367,7 +368,8 @@ async fn add_member(
     }
     let base = state.base_url();
     let creator = p.user_id;
-    state.write(|db| {
+    let (response, events) = state.write(|db| -> ApiResult<(Response, Vec<Outgoing>)> {
+        let mut events = Vec::new();
         let ids: Vec<UserId> = match params.str("user_id") {
             Some(s) => s
                 .split(',')
@@ -409,6 +411,7 @@ async fn add_member(
             if let Some(role) = member_role_id {
                 db.assign_member_role(source, *uid, role)?;
             }
+            events.extend(added_events(db, source, *uid, now));
             last = Some(*uid);
         }
         let uid = last.ok_or_else(|| ApiError::param("user_id is missing"))?;
@@ -417,8 +420,19 @@ async fn add_member(
             .get(&source)
             .and_then(|m| m.get(&uid))
             .ok_or_else(|| ApiError::not_found("Member"))?;
-        Ok(json(StatusCode::CREATED, render::member(db, m, &base)))
-    })
+        Ok((json(StatusCode::CREATED, render::member(db, m, &base)), events))
+    })?;
+    hook_events::send(&state, events).await;
+    Ok(response)
+}
+
+/// The hook deliveries of a membership just added.
+fn added_events(db: &Db, source: Source, user: UserId, now: time::OffsetDateTime) -> Vec<Outgoing> {
+    db.members
+        .get(&source)
+        .and_then(|m| m.get(&user))
+        .map(|m| hook_events::member(db, m, MemberChange::Added, now))
+        .unwrap_or_default()
 }
 
 async fn update_member(
@@ -447,9 +461,9 @@ async fn update_member(
         None => None,
     };
     let clock = state.clock();
-    let today = clock.today();
+    let (today, now) = (clock.today(), clock.now());
     let base = state.base_url();
-    state.write(|db| {
+    let (response, events) = state.write(|db| -> ApiResult<(Response, Vec<Outgoing>)> {
         let bot = db.user(uid).is_some_and(User::is_bot);
         if db.direct_member(uid, source, today).is_none() {
             return Err(ApiError::not_found("Member"));
@@ -483,8 +497,11 @@ async fn update_member(
             m.expires_at = expires_at;
         }
         let m = m.clone();
-        Ok(json(StatusCode::OK, render::member(db, &m, &base)))
-    })
+        let events = hook_events::member(db, &m, MemberChange::Updated, now);
+        Ok((json(StatusCode::OK, render::member(db, &m, &base)), events))
+    })?;
+    hook_events::send(&state, events).await;
+    Ok(response)
 }
 
 async fn remove_member(
@@ -500,14 +517,17 @@ async fn remove_member(
     if !self_removal {
         require_level(&state, p, source, admin_level(source))?;
     }
-    let today = state.clock().today();
-    state.write(|db| {
-        if db.direct_member(uid, source, today).is_none() {
+    let (today, now) = (state.clock().today(), state.clock().now());
+    let events = state.write(|db| {
+        let Some(member) = db.direct_member(uid, source, today).cloned() else {
             return Err(ApiError::not_found("Member"));
-        }
+        };
+        let events = hook_events::member(db, &member, MemberChange::Removed, now);
         db.remove_member(source, uid);
-        Ok(no_content())
-    })
+        Ok(events)
+    })?;
+    hook_events::send(&state, events).await;
+    Ok(no_content())
 }
 
 // ---- invitations ---------------------------------------------------------------------------------
@@ -563,7 +583,8 @@ async fn invite(
     let clock = state.clock();
     let now = clock.now();
     let creator = p.user_id;
-    state.write(|db| {
+    let (response, events) = state.write(|db| -> ApiResult<(Response, Vec<Outgoing>)> {
+        let mut events = Vec::new();
         let mut errors = Map::new();
         for email in params.list("email").unwrap_or_default() {
             if !email.contains('@') {
@@ -575,6 +596,7 @@ async fn invite(
                     errors.insert(email.clone(), json!("User already exists in source"));
                 } else {
                     db.add_member(source, uid, level, expires_at, Some(creator), now);
+                    events.extend(added_events(db, source, uid, now));
                 }
                 continue;
             }
@@ -596,7 +618,10 @@ async fn invite(
                 Some(u) if db.members.get(&source).is_some_and(|m| m.contains_key(&u)) => {
                     errors.insert(uid.clone(), json!("User already exists in source"));
                 }
-                Some(u) => db.add_member(source, u, level, expires_at, Some(creator), now),
+                Some(u) => {
+                    db.add_member(source, u, level, expires_at, Some(creator), now);
+                    events.extend(added_events(db, source, u, now));
+                }
             }
         }
         let body = if errors.is_empty() {
@@ -604,8 +629,10 @@ async fn invite(
         } else {
             json!({ "status": "error", "message": errors })
         };
-        Ok(json(StatusCode::CREATED, body))
-    })
+        Ok((json(StatusCode::CREATED, body), events))
+    })?;
+    hook_events::send(&state, events).await;
+    Ok(response)
 }
 
 fn find_invitation(db: &Db, source: Source, email: &str) -> ApiResult<u64> {
@@ -819,17 +846,23 @@ async fn remove_billable(
     let p = caller.require(API)?;
     let gid = top_level_group(&state, p, &id)?;
     let uid = parse_user_id(&user_id)?;
-    state.write(|db| {
+    let now = state.clock().now();
+    let events = state.write(|db| {
         let sources = hierarchy_sources(db, gid);
+        let mut events = Vec::new();
         let mut removed = 0;
         for s in sources {
-            if db.remove_member(s, uid) {
+            if let Some(member) = db.members.get(&s).and_then(|m| m.get(&uid)).cloned() {
+                events.extend(hook_events::member(db, &member, MemberChange::Removed, now));
+                db.remove_member(s, uid);
                 removed += 1;
             }
         }
         if removed == 0 {
             return Err(ApiError::not_found("User"));
         }
-        Ok(no_content())
-    })
+        Ok(events)
+    })?;
+    hook_events::send(&state, events).await;
+    Ok(no_content())
 }

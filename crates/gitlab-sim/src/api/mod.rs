@@ -3,8 +3,10 @@
 pub mod groups;
 pub mod hooks;
 pub mod members;
+pub mod namespaces;
 pub mod projects;
 pub mod render;
+pub mod system_hooks;
 pub mod tokens;
 pub mod users;
 pub mod variables;
@@ -28,6 +30,8 @@ pub fn router() -> Router<SimState> {
         .merge(members::router())
         .merge(variables::router())
         .merge(hooks::router())
+        .merge(system_hooks::router())
+        .merge(namespaces::router())
         .fallback(|| async { ApiError::no_route() })
 }
 

@@ -183,23 +183,39 @@ fn list(
     };
     if pp.keyset {
         let per_page = usize::try_from(pp.per_page).unwrap_or(20);
-        let rows: Vec<&Project> = if q.asc {
-            let from = pp.id_after.map_or(0, |a| a.saturating_add(1));
-            db.projects
+        // A group's projects are walked through the group's own index, so a page costs what it
+        // holds, not the size of the instance.
+        let from = pp.id_after.map_or(0, |a| a.saturating_add(1));
+        let to = pp.id_before.unwrap_or(u64::MAX);
+        let rows: Vec<&Project> = match (candidates, q.asc) {
+            (Some(c), true) => c
+                .range(from..)
+                .filter_map(|id| db.projects.get(id))
+                .filter(keep)
+                .take(per_page + 1)
+                .collect(),
+            (Some(c), false) => c
+                .range(..to)
+                .rev()
+                .filter_map(|id| db.projects.get(id))
+                .filter(keep)
+                .take(per_page + 1)
+                .collect(),
+            (None, true) => db
+                .projects
                 .range(from..)
                 .map(|(_, v)| v)
                 .filter(keep)
                 .take(per_page + 1)
-                .collect()
-        } else {
-            let to = pp.id_before.unwrap_or(u64::MAX);
-            db.projects
+                .collect(),
+            (None, false) => db
+                .projects
                 .range(..to)
                 .rev()
                 .map(|(_, v)| v)
                 .filter(keep)
                 .take(per_page + 1)
-                .collect()
+                .collect(),
         };
         let more = rows.len() > per_page;
         let rows: Vec<&Project> = rows.into_iter().take(per_page).collect();
@@ -217,14 +233,34 @@ fn list(
         q.order_by.as_str(),
         "id" | "created_at" | "updated_at" | "last_activity_at" | "star_count" | "similarity"
     ) {
-        let (rows, h) = if q.asc {
-            offset_page(info, params, pp, db.projects.values().filter(keep), None)
-        } else {
-            offset_page(info, params, pp, db.projects.values().rev().filter(keep), None)
+        let (rows, h) = match (candidates, q.asc) {
+            (Some(c), true) => offset_page(
+                info,
+                params,
+                pp,
+                c.iter().filter_map(|id| db.projects.get(id)).filter(keep),
+                None,
+            ),
+            (Some(c), false) => offset_page(
+                info,
+                params,
+                pp,
+                c.iter().rev().filter_map(|id| db.projects.get(id)).filter(keep),
+                None,
+            ),
+            (None, true) => offset_page(info, params, pp, db.projects.values().filter(keep), None),
+            (None, false) => offset_page(info, params, pp, db.projects.values().rev().filter(keep), None),
         };
         return Ok(paged(render_rows(state, db, rows, q), h));
     }
-    let mut all: Vec<&Project> = db.projects.values().filter(keep).collect();
+    let mut all: Vec<&Project> = match candidates {
+        Some(c) => c
+            .iter()
+            .filter_map(|id| db.projects.get(id))
+            .filter(keep)
+            .collect(),
+        None => db.projects.values().filter(keep).collect(),
+    };
     let key = |pr: &Project| {
         if q.order_by == "name" {
             pr.name.to_lowercase()

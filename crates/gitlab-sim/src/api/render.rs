@@ -425,15 +425,39 @@ pub fn hook(h: &Hook) -> Value {
     });
     // Group hooks (GitLab Premium) name their group and carry the group-only event flags.
     match h.owner {
-        Source::Project(pid) => v["project_id"] = json!(pid),
-        Source::Group(gid) => {
+        HookOwner::Project(pid) => v["project_id"] = json!(pid),
+        HookOwner::Group(gid) => {
             v["group_id"] = json!(gid);
-            v["subgroup_events"] = json!(false);
-            v["member_events"] = json!(false);
+            v["subgroup_events"] = json!(h.subgroup_events);
+            v["member_events"] = json!(h.member_events);
             v["project_events"] = json!(false);
         }
+        HookOwner::Instance => return system_hook(h),
     }
     v
+}
+
+/// A system hook as `GET /hooks` shows it (GitLab's `Entities::Hook`): only the event flags a
+/// system hook has.
+pub fn system_hook(h: &Hook) -> Value {
+    json!({
+        "id": h.id,
+        "url": h.url,
+        "name": h.name,
+        "description": h.description,
+        "created_at": fmt_ts(h.created_at),
+        "push_events": h.push_events,
+        "tag_push_events": h.tag_push_events,
+        "merge_requests_events": h.merge_requests_events,
+        "repository_update_events": h.repository_update_events,
+        "enable_ssl_verification": h.enable_ssl_verification,
+        "alert_status": "executable",
+        "disabled_until": Value::Null,
+        "url_variables": [],
+        "push_events_branch_filter": h.push_events_branch_filter,
+        "branch_filter_strategy": "wildcard",
+        "custom_headers": h.custom_headers.iter().map(|(k, _)| json!({ "key": k })).collect::<Vec<_>>(),
+    })
 }
 
 pub fn invitation(db: &Db, i: &Invitation) -> Value {

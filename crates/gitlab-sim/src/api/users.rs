@@ -418,15 +418,18 @@ async fn create_user(State(state): State<SimState>, caller: Caller, params: Para
         state: Some(UserState::Active),
         ..NewUser::default()
     };
-    state.write(|db| {
+    let (response, events) = state.write(|db| -> ApiResult<_> {
         let id = db.create_user(new, now)?;
         // Without `skip_confirmation` the account waits for its owner to confirm the e-mail.
         if !skip_confirmation && let Some(u) = db.users.get_mut(&id) {
             u.confirmed_at = None;
         }
         let u = db.user(id).ok_or_else(|| ApiError::not_found("User"))?;
-        Ok(json(StatusCode::CREATED, render::user_admin(u, &base)))
-    })
+        let events = crate::hook_events::user(db, u, &crate::hook_events::UserChange::Created, now);
+        Ok((json(StatusCode::CREATED, render::user_admin(u, &base)), events))
+    })?;
+    crate::hook_events::send(&state, events).await;
+    Ok(response)
 }
 
 async fn delete_user(
@@ -438,7 +441,15 @@ async fn delete_user(
     refuse_on_gitlab_com(&state)?;
     caller.require_admin(API)?;
     let id = user_id_param(&id)?;
-    state.write(|db| db.delete_user(id))?;
+    let now = state.clock().now();
+    let events = state.write(|db| {
+        let events = db
+            .user(id)
+            .map(|u| crate::hook_events::user(db, u, &crate::hook_events::UserChange::Destroyed, now))
+            .unwrap_or_default();
+        db.delete_user(id).map(|()| events)
+    })?;
+    crate::hook_events::send(&state, events).await;
     Ok(no_content())
 }
 

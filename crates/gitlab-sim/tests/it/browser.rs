@@ -324,7 +324,16 @@ async fn forms_without_the_sessions_authenticity_token_are_rejected() {
 
 #[tokio::test]
 async fn unknown_and_blocked_users_cannot_sign_in() {
+    let (hook_url, got) = receiver().await;
     let sim = start(standard()).await;
+    let hook = post(
+        &sim,
+        "/api/v4/hooks",
+        Some(ROOT_TOKEN),
+        serde_json::json!({"url": hook_url, "push_events": false}),
+    )
+    .await;
+    assert_eq!(hook.status, StatusCode::CREATED);
     sim.state().set_user_state("dave", gitlab_sim::UserState::Blocked);
     let mut b = Browser::new();
     let page = b.get(&format!("{}/users/sign_in", sim.url())).await;
@@ -338,6 +347,12 @@ async fn unknown_and_blocked_users_cannot_sign_in() {
         assert!(r.text.contains("Invalid login or password."));
         assert!(r.location.is_none());
     }
+    // The blocked account's attempt reaches system hooks; the unknown login does not.
+    let events: Vec<Value> = got.lock().iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event_name"], "user_failed_login");
+    assert_eq!(events[0]["username"], "dave");
+    assert_eq!(events[0]["state"], "blocked");
 }
 
 #[tokio::test]

@@ -1,6 +1,11 @@
 //! Shared helpers for the integration tests.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use parking_lot::Mutex;
 
 use gitlab_sim::seed::SeedOAuthApp;
 use gitlab_sim::{Seed, SeedBuilder, SimServer};
@@ -138,4 +143,29 @@ pub async fn put(sim: &SimServer, path: &str, token: Option<&str>, body: Value) 
 
 pub async fn delete(sim: &SimServer, path: &str, token: Option<&str>) -> Res {
     call(sim, Method::DELETE, path, token, None).await
+}
+
+pub type Received = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
+
+/// A webhook receiver on 127.0.0.1 that records every delivery.
+pub async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(got): State<Received>, headers: HeaderMap, body: axum::body::Bytes| async move {
+                    got.lock()
+                        .push((headers, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/hook"), got)
 }

@@ -1,42 +1,13 @@
 //! git over smart HTTP, push webhooks and the compare API.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
 use base64::Engine;
-use parking_lot::Mutex;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::*;
-
-type Received = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
-
-/// A webhook receiver on 127.0.0.1 that records every delivery.
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |State(got): State<Received>, headers: HeaderMap, body: axum::body::Bytes| async move {
-                    got.lock()
-                        .push((headers, serde_json::from_slice(&body).unwrap_or(Value::Null)));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(got.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/hook"), got)
-}
 
 /// Runs git off the async runtime; returns (success, stdout+stderr).
 async fn git(dir: &Path, args: &[&str]) -> (bool, String) {

@@ -1,5 +1,6 @@
 //! Integration tests: every test starts its own simulator on 127.0.0.1:0.
 
+mod access_events;
 mod auth;
 mod binary;
 mod browser;

@@ -12,6 +12,7 @@ fn many_users(n: u64) -> gitlab_sim::SeedBuilder {
         groups: 0,
         projects: 0,
         memberships: 0,
+        shares: 0,
         seed: 3,
     })
 }
@@ -178,6 +179,7 @@ async fn keyset_projects_and_unsupported_keyset() {
         groups: 2,
         projects: 30,
         memberships: 0,
+        shares: 0,
         seed: 9,
     });
     let sim = start(seed).await;

@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod effective;
 pub mod gitlab;
+pub mod hooks;
 pub mod model;
 mod schedule;
 pub mod provisioning;

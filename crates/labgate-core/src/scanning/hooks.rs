@@ -58,6 +58,8 @@ impl SecretScanning {
             push_events: true,
             tag_push_events: true,
             merge_requests_events: false,
+            member_events: false,
+            subgroup_events: false,
             enable_ssl_verification: url.starts_with("https://"),
         };
         let installed = self.install_with(&session, source, resources, &hook).await;

@@ -2,6 +2,7 @@
 //! own `labgate_testkit::TestEnv`.
 
 mod access;
+mod access_hooks;
 mod api_keys;
 mod audit;
 mod connections;

@@ -1,4 +1,4 @@
-//! Project and group webhooks.
+//! Project, group and system webhooks.
 
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -18,6 +18,10 @@ pub struct NewHook {
     pub push_events: bool,
     pub tag_push_events: bool,
     pub merge_requests_events: bool,
+    /// Group hooks only: membership changes in the group and its subgroups (`Member Hook`).
+    pub member_events: bool,
+    /// Group hooks only: subgroups created or removed (`Subgroup Hook`).
+    pub subgroup_events: bool,
     pub enable_ssl_verification: bool,
 }
 
@@ -30,6 +34,8 @@ impl NewHook {
             push_events: true,
             tag_push_events: false,
             merge_requests_events: false,
+            member_events: false,
+            subgroup_events: false,
             enable_ssl_verification: true,
         }
     }
@@ -147,6 +153,40 @@ impl GitLabClient {
     }
 }
 
+impl GitLabClient {
+    /// `POST /hooks`: a system hook (self-managed, administrators only). It receives every
+    /// account, group, project and membership event of the instance; `push_events`,
+    /// `tag_push_events` and `merge_requests_events` add those. Not retried.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_system_hook(&self, cred: &Credential, hook: &NewHook) -> Result<Hook, GitLabError> {
+        let mut body = json!({
+            "url": hook.url,
+            "push_events": hook.push_events,
+            "tag_push_events": hook.tag_push_events,
+            "merge_requests_events": hook.merge_requests_events,
+            "repository_update_events": false,
+            "enable_ssl_verification": hook.enable_ssl_verification,
+        });
+        if let Some(m) = body.as_object_mut() {
+            if let Some(t) = &hook.token {
+                m.insert("token".into(), json!(t.expose_secret()));
+            }
+            if let Some(n) = &hook.name {
+                m.insert("name".into(), json!(n));
+            }
+        }
+        let call = self.send_json(Method::POST, "/hooks", "/hooks", body, false)?;
+        self.json(&call, Some(cred)).await
+    }
+
+    /// `DELETE /hooks/:id`.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_system_hook(&self, cred: &Credential, hook_id: u64) -> Result<(), GitLabError> {
+        let call = self.delete("/hooks/{hook_id}", &format!("/hooks/{hook_id}"))?;
+        self.unit(&call, Some(cred)).await
+    }
+}
+
 fn hook_body(hook: &NewHook) -> Value {
     let mut body = json!({
         "url": hook.url,
@@ -161,6 +201,13 @@ fn hook_body(hook: &NewHook) -> Value {
         }
         if let Some(n) = &hook.name {
             m.insert("name".into(), json!(n));
+        }
+        // Group-only flags, sent only when asked for: project hooks have no such events.
+        if hook.member_events {
+            m.insert("member_events".into(), json!(true));
+        }
+        if hook.subgroup_events {
+            m.insert("subgroup_events".into(), json!(true));
         }
     }
     body

@@ -17,6 +17,7 @@ async fn keyset_and_offset_beyond_ten_thousand() {
         groups: N,
         projects: N,
         memberships: 0,
+        shares: 0,
         seed: 7,
     }))
     .await;
@@ -89,6 +90,7 @@ async fn streams_stop_early_and_surface_errors() {
         groups: 0,
         projects: 0,
         memberships: 0,
+        shares: 0,
         seed: 1,
     }))
     .await;

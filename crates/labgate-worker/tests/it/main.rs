@@ -14,6 +14,7 @@ async fn env() -> TestEnv {
     TestEnv::builder().loopback().build().await
 }
 
+mod access_hooks;
 mod access_sync;
 mod connections;
 mod leaks;
