@@ -108,6 +108,8 @@ pub struct Services {
     pub secret_syncs: SecretSyncs,
     /// Secret scanning of GitLab repositories: data sources, scans and findings.
     pub secret_scanning: SecretScanning,
+    /// What access syncs saw: accounts, resources, effective grants, diffs and exports.
+    pub access_reports: access::reports::AccessReports,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -262,6 +264,7 @@ impl Services {
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
             jobs,
             audit,
+            access_reports: access::reports::AccessReports::new(store.clone(), clock.clone()),
             readiness: Readiness::new(store),
             clock,
             vault,

@@ -16,6 +16,12 @@ use utoipa::{Modify, OpenApi};
         crate::probes::healthz,
         crate::probes::readyz,
         crate::probes::metrics,
+        crate::api::access_reports::accounts,
+        crate::api::access_reports::export_accounts,
+        crate::api::access_reports::grants,
+        crate::api::access_reports::export_grants,
+        crate::api::access_reports::resources,
+        crate::api::access_reports::diff,
         crate::api::api_keys::create,
         crate::api::api_keys::list,
         crate::api::api_keys::show,
@@ -99,12 +105,14 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         labgate_proto::ErrorBody,
+        labgate_proto::access_reports::AccessExportFormat,
         labgate_proto::secret_syncs::ImportBehavior,
         labgate_proto::secret_scanning::ExportFormat,
         labgate_proto::secret_scanning::FindingStatus
     )),
     modifiers(&BearerAuth, &SharedResponses, &Links),
     tags(
+        (name = "access", description = "Who has what access in GitLab, as access syncs saw it: accounts, groups, projects, effective grants with their paths, and diffs between syncs"),
         (name = "api-keys", description = "API keys and their roles"),
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
         (name = "audit", description = "Who did what, when and from where"),

@@ -14,6 +14,7 @@
 )]
 
 mod access;
+mod access_reports;
 mod api_keys;
 mod app_connections;
 mod audit;
@@ -38,6 +39,7 @@ pub use access::{
     AccessProjectRecord, AccessShareRecord, AccessSnapshot, AccessSourceRecord, AccessSyncLogRecord,
     AccessSyncRunRecord, AccessSyncRunUpdate,
 };
+pub use access_reports::{AccessGrantKey, AccessResourceRecord};
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
     ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, JournalRecord,

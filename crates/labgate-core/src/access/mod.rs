@@ -5,4 +5,5 @@ pub mod diff;
 pub mod effective;
 pub mod gitlab;
 pub mod model;
+pub mod reports;
 pub mod snapshot;

@@ -1,5 +1,6 @@
 //! The `/api/v1` routers, one per resource.
 
+pub mod access_reports;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;
@@ -22,6 +23,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(access_reports::router())
         .merge(api_keys::router())
         .merge(audit::router())
         .merge(connect_sessions::router())

@@ -2,6 +2,7 @@
 //! database of the run's backend, `LABGATE_TEST_BACKEND`) and calls it in-process, or over a
 //! real socket where transport matters (TLS, shutdown).
 
+mod access_reports;
 mod audit;
 mod auth;
 mod bad_input;
@@ -95,6 +96,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2/secret-scanning/findings"),
     ("GET", "/api/v2/secret-scanning/findings/export?format=csv"),
     ("PATCH", "/api/v2/secret-scanning/findings/{id}"),
+    ("GET", "/api/v1/access/accounts?sourceId={id}"),
+    ("GET", "/api/v1/access/accounts/export?sourceId={id}&format=csv"),
+    ("GET", "/api/v1/access/grants?sourceId={id}"),
+    ("GET", "/api/v1/access/grants/export?sourceId={id}&format=csv"),
+    ("GET", "/api/v1/access/resources?sourceId={id}"),
+    ("GET", "/api/v1/access/syncs/{id}/diff"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
     ("GET", "/api/v1/projects/{id}"),
