@@ -15,6 +15,7 @@
     clippy::indexing_slicing
 )]
 
+mod access;
 mod credentials;
 mod secrets;
 
@@ -37,6 +38,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use access::{AccessSync, AccessSyncProgress};
 pub use credentials::{CacheOptions, Credential, CredentialCache};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";

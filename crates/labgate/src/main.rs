@@ -84,6 +84,10 @@ enum Command {
     /// Secret syncs to GitLab CI/CD variables of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Syncs(commands::syncs::SyncsCommand),
+    /// Access syncs of a running server: sync a source, its accounts and grants, a sync's diff
+    /// (LABGATE_URL, LABGATE_API_KEY).
+    #[command(subcommand)]
+    Access(commands::access::AccessCommand),
     /// Scan a directory, a git repository's whole history, or a remote repository for secrets.
     Scan(labgate_scan::cli::ScanArgs),
     /// Configuration checks.
@@ -168,6 +172,7 @@ fn main() -> ExitCode {
             Command::Projects(command) => commands::secrets::projects(command).await,
             Command::Secrets(command) => commands::secrets::secrets(command).await,
             Command::Syncs(command) => commands::syncs::syncs(command).await,
+            Command::Access(command) => commands::access::access(command).await,
             Command::Scan(_) | Command::Demo(_) => Ok(()),
         }
     });

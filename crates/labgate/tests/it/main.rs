@@ -1,6 +1,7 @@
 //! End-to-end tests of the `labgate` binary: real processes on a fresh database of the run's
 //! backend (`LABGATE_TEST_BACKEND`).
 
+mod access;
 mod config;
 mod connect_button;
 mod connections;
