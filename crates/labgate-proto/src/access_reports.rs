@@ -236,6 +236,9 @@ pub struct AccessGrantChangeView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessDiffView {
+    /// The access source both syncs belong to.
+    #[schema(format = "uuid")]
+    pub source_id: String,
     pub sync: AccessSyncRef,
     pub base: Option<AccessSyncRef>,
     pub added: Vec<AccessGrantView>,

@@ -1320,6 +1320,11 @@ export interface components {
             /** @description Grants at Owner level where the account had less (or nothing) before. */
             newOwners: components["schemas"]["AccessGrantView"][];
             removed: components["schemas"]["AccessGrantView"][];
+            /**
+             * Format: uuid
+             * @description The access source both syncs belong to.
+             */
+            sourceId: string;
             sync: components["schemas"]["AccessSyncRef"];
         };
         /**

@@ -1019,6 +1019,7 @@ impl AccessReports {
             .map(|account| (account.id, account))
             .collect();
         Ok(AccessDiffView {
+            source_id: run.source_id.clone(),
             sync: sync_ref(&run)?,
             base: base.as_ref().map(sync_ref).transpose()?,
             added: changes.added.iter().map(|grant| names.grant(grant)).collect(),

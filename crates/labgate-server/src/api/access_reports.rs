@@ -140,7 +140,7 @@ pub async fn diff(
 
 /// An export as a streamed attachment: the store is read a batch at a time while the body goes
 /// out. A failure after the first byte can only cut the body short, so it is logged.
-fn attachment(export: Export) -> Response {
+pub(crate) fn attachment(export: Export) -> Response {
     let Export {
         content_type,
         file_name,

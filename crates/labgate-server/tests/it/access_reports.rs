@@ -326,6 +326,7 @@ async fn a_sync_diff_compares_with_the_previous_success_of_its_source() {
         .get(&format!("/api/v1/access/syncs/{}/diff", fixture.second_run), key)
         .await
         .json();
+    assert_eq!(diff["sourceId"], fixture.source_id.as_str());
     assert_eq!(diff["sync"]["id"], fixture.second_run.as_str());
     assert_eq!(diff["base"]["id"], fixture.first_run.as_str());
     assert_eq!(

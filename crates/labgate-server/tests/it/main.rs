@@ -18,6 +18,7 @@ mod secret_syncs;
 mod secrets;
 mod transport;
 mod ui;
+mod ui_access;
 mod ui_admin;
 mod ui_connections;
 mod ui_scanning;
