@@ -162,7 +162,7 @@ fn source_frame(
         @if let Some(run) = source.last_run.as_ref().filter(|run| run.status == RunStatus::Failed) {
             div.callout.warning role="status" data-failed-sync=(run.id.as_str()) {
                 strong { "The newest sync failed " (run_time(now, run)) ". " }
-                (run.error.as_deref().unwrap_or("It gave no reason."))
+                (sentence(run.error.as_deref().unwrap_or("It gave no reason")))
                 @if source.last_success.is_some() { " These pages show the last sync that succeeded." }
             }
         }
@@ -173,6 +173,22 @@ fn source_frame(
         }
         (body)
     }
+}
+
+/// `text` ending with a full stop, as a sentence in the page.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_owned()
+    } else {
+        format!("{text}.")
+    }
+}
+
+/// The end of a sync's id: a UUIDv7 starts with its time, so syncs made close together share
+/// their first characters but not their last.
+fn short_id(id: &str) -> &str {
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
 fn not_synced(source: &SourceSummary) -> Markup {
@@ -268,9 +284,9 @@ fn account_row(now: OffsetDateTime, source: &str, account: &AccessAccountView) -
     .url(&tab_path(source, Tab::Grants), 0, &[]);
     html! {
         tr data-account=(account.username) {
-            td.name-cell {
-                div.primary-text.wrap { (account.username) }
-                div.secondary-text.wrap { (account.name) }
+            td.account-cell {
+                div.primary-text { (account.username) }
+                div.secondary-text { (account.name) }
             }
             td { (kind_badge(account.kind)) }
             td { (state_badge(account.state)) }
@@ -281,7 +297,7 @@ fn account_row(now: OffsetDateTime, source: &str, account: &AccessAccountView) -
                     None => span.muted title="The sync's token could not see it" { "Unknown" },
                 }
             }
-            td.wrap {
+            td.email-cell {
                 @match &account.email { Some(email) => (email), None => span.muted { "—" } }
                 @if !account.identities.is_empty() {
                     ul.chips.identity-chips {
@@ -636,7 +652,7 @@ pub async fn syncs(State(state): State<AppState>, session: UiSession, Path(id): 
             (table("Syncs, newest first", &["Sync", "Status", "Progress", "Requests", "Finished", ""], html! {
                 @for run in &runs {
                     tr data-sync-id=(run.id.as_str()) {
-                        td { span.mono { (run.id.as_str().get(..8).unwrap_or(run.id.as_str())) } div.secondary-text { "Asked " (relative_time(now, run.created_at)) } }
+                        td { span.mono { (short_id(run.id.as_str())) } div.secondary-text { "Asked " (relative_time(now, run.created_at)) } }
                         td {
                             (run_badge(Some(run.status)))
                             @if let Some(error) = &run.error { div.secondary-text.clamp.error-text { (error) } }
@@ -701,7 +717,7 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
             None => html! { "an unknown time" },
         }
     };
-    let short = diff.sync.id.get(..8).unwrap_or(&diff.sync.id).to_owned();
+    let short = short_id(&diff.sync.id).to_owned();
     let nothing = diff.added.is_empty()
         && diff.removed.is_empty()
         && diff.changed.is_empty()
@@ -718,7 +734,7 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
                 p.muted {
                     "Sync of " (when(diff.sync.finished_at.as_deref()))
                     @match &diff.base {
-                        Some(base) => { ", compared with the sync of " (when(base.finished_at.as_deref())) " (" a href=(diff_path(&base.id)) { span.mono { (base.id.get(..8).unwrap_or(&base.id)) } } ")." }
+                        Some(base) => { ", compared with the sync of " (when(base.finished_at.as_deref())) " (" a href=(diff_path(&base.id)) { span.mono { (short_id(&base.id)) } } ")." }
                         None => { ": the first successful sync of " (source.name) ", so everything it saw is new." }
                     }
                 }
@@ -740,7 +756,7 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
                 p.muted.small { "These accounts administer the whole instance now and did not before." }
                 (table("New administrators", &["Account", "Kind", "State", "E-mail"], html! {
                     @for account in &diff.new_admins {
-                        tr.highlight data-account=(account.username) {
+                        tr data-account=(account.username) {
                             td.name-cell { div.primary-text { (account.username) } div.secondary-text { (account.name) } }
                             td { (kind_badge(account.kind)) }
                             td { (state_badge(account.state)) }
