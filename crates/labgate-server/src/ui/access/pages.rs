@@ -562,7 +562,7 @@ fn grant_row(grant: &AccessGrantView) -> Markup {
     html! {
         tr data-grant={ (username) " " (path) } {
             td.primary-text.wrap { (username) }
-            td.wrap { span.secondary-text { (kind) } " " span.mono { (path) } }
+            td.resource-cell-path { span.secondary-text { (kind) } " " span.mono { (path) } }
             td { (level_cell(grant)) }
             td { (path_cell(grant)) }
             td.nowrap { @match &grant.expires_at { Some(date) => (date), None => span.muted { "Never" } } }
@@ -793,7 +793,7 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
                         @let (kind, path) = resource_label(&change.after);
                         tr data-grant={ (change.after.account.username.as_deref().unwrap_or("")) " " (path) } {
                             td.primary-text { (change.after.account.username.as_deref().unwrap_or("?")) }
-                            td.wrap { span.secondary-text { (kind) } " " span.mono { (path) } }
+                            td.resource-cell-path { span.secondary-text { (kind) } " " span.mono { (path) } }
                             td.change-before { (level_cell(&change.before)) div { (path_cell(&change.before)) } }
                             td.change-after { (level_cell(&change.after)) div { (path_cell(&change.after)) } }
                         }
