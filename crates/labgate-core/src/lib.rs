@@ -72,6 +72,7 @@ pub(crate) type RandomKeys = foldhash::fast::RandomState;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessSyncs;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -110,6 +111,8 @@ pub struct Services {
     pub secret_scanning: SecretScanning,
     /// What access syncs saw: accounts, resources, effective grants, diffs and exports.
     pub access_reports: access::reports::AccessReports,
+    /// Access sync: GitLab access sources, their sync runs and snapshots.
+    pub access: AccessSyncs,
     /// Whether the database answers, for probes.
     pub readiness: Readiness,
     /// Where outgoing requests may go.
@@ -240,6 +243,13 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
+        let access = AccessSyncs::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            jobs.clone(),
+            connections.clone(),
+        );
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {
@@ -258,6 +268,7 @@ impl Services {
             secrets,
             secret_syncs,
             secret_scanning,
+            access,
             webhooks,
             network,
             tenants: Tenants::new(store.clone(), vault.clone(), clock.clone(), audit.clone()),
@@ -285,6 +296,10 @@ impl Services {
             .secret_scanning
             .with_jobs(self.jobs.clone())
             .with_connections(self.connections.clone());
+        self.access = self
+            .access
+            .with_jobs(self.jobs.clone())
+            .with_connections(self.connections.clone());
         self
     }
 
@@ -295,6 +310,7 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access = self.access.with_connections(self.connections.clone());
         self
     }
 
@@ -304,6 +320,7 @@ impl Services {
         self.connections = self.connections.with_proactive_refresh_days(days);
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access = self.access.with_connections(self.connections.clone());
         self
     }
 
@@ -312,6 +329,13 @@ impl Services {
     #[must_use]
     pub fn with_scan_settings(mut self, settings: scanning::ScanSettings) -> Services {
         self.secret_scanning = self.secret_scanning.with_settings(settings);
+        self
+    }
+
+    /// Services whose access syncs call GitLab as `settings` say (`LABGATE_ACCESS_SYNC_MAX_RPM`).
+    #[must_use]
+    pub fn with_access_sync_settings(mut self, settings: access::AccessSyncSettings) -> Services {
+        self.access = self.access.with_settings(settings);
         self
     }
 
@@ -329,6 +353,7 @@ impl Services {
         self.connections = self.connections.with_instances(self.instances.clone());
         self.secret_syncs = self.secret_syncs.with_connections(self.connections.clone());
         self.secret_scanning = self.secret_scanning.with_connections(self.connections.clone());
+        self.access = self.access.with_connections(self.connections.clone());
         self
     }
 

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::base_url::GitLabBaseUrl;
 use crate::error::{self, GitLabError};
+use crate::meter::RequestMeter;
 use crate::net::{self, NetworkPolicy, ProxySettings, TlsSettings, check_url, resolve_checked};
 use crate::ratelimit::{Limiter, PaceSnapshot, backoff};
 
@@ -129,6 +130,8 @@ impl fmt::Debug for Credential {
 #[derive(Clone)]
 pub struct GitLabClient {
     pub(crate) inner: Arc<Inner>,
+    /// Counts and paces this handle's requests (see [`GitLabClient::metered`]).
+    meter: Option<Arc<RequestMeter>>,
 }
 
 pub(crate) struct Inner {
@@ -226,7 +229,18 @@ impl GitLabClient {
                 limiter: Limiter::default(),
                 keys: std::collections::hash_map::RandomState::new(),
             }),
+            meter: None,
         })
+    }
+
+    /// The same client (pool and limiter shared) whose requests `meter` counts and holds to its
+    /// ceiling; listings streamed from it are counted page by page.
+    #[must_use]
+    pub fn metered(&self, meter: Arc<RequestMeter>) -> GitLabClient {
+        GitLabClient {
+            inner: Arc::clone(&self.inner),
+            meter: Some(meter),
+        }
     }
 
     pub fn base_url(&self) -> &GitLabBaseUrl {
@@ -325,6 +339,9 @@ impl GitLabClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            if let Some(meter) = &self.meter {
+                meter.admit(attempt == 1).await;
+            }
             match self.inner.limiter.reserve(key, opts.max_rate_limit_wait) {
                 Ok(w) if !w.is_zero() => {
                     tracing::debug!(method = %call.method, path = call.template, wait_ms = w.as_millis() as u64, "pacing GitLab requests");

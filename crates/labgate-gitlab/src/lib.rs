@@ -19,6 +19,7 @@
 mod base_url;
 mod client;
 mod error;
+mod meter;
 mod model;
 pub mod net;
 pub mod oauth;
@@ -29,6 +30,7 @@ mod resources;
 pub use base_url::{BaseUrlError, GitLabBaseUrl};
 pub use client::{ClientOptions, Credential, GitLabClient, InstanceSettings};
 pub use error::{GitLabError, UnauthorizedReason};
+pub use meter::RequestMeter;
 pub use model::*;
 pub use net::{BlockReason, GuardedHttp, NameResolver, NetworkPolicy, check_url};
 pub use pagination::{Paged, next_link};

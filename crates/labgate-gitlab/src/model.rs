@@ -172,6 +172,17 @@ pub struct User {
     pub last_sign_in_at: Option<OffsetDateTime>,
     #[serde(deserialize_with = "lenient_date")]
     pub last_activity_on: Option<Date>,
+    /// Linked sign-in identities (LDAP, SAML, OmniAuth); only administrators and the user see them.
+    #[serde(deserialize_with = "null_default")]
+    pub identities: Vec<UserIdentity>,
+}
+
+/// A sign-in identity of a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct UserIdentity {
+    pub provider: String,
+    pub extern_uid: String,
 }
 
 /// A direct membership of a user (`GET /users/:id/memberships`, admin only).

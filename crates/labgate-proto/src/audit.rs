@@ -37,6 +37,8 @@ crate::text_enum! {
         SecretProject = "secret-project",
         /// A secret of a project's folder.
         Secret = "secret",
+        /// A GitLab scope whose access labgate syncs.
+        AccessSource = "access-source",
     }
 }
 
@@ -113,6 +115,10 @@ crate::text_enum! {
         ScanDataSourceScan = "secret-scanning-data-source.scan",
         /// A finding's status or remarks changed.
         FindingUpdate = "secret-scanning-finding.update",
+        AccessSourceCreate = "access-source.create",
+        AccessSourceDelete = "access-source.delete",
+        /// A sync of a source's access was asked for (or scheduled).
+        AccessSourceSync = "access-source.sync",
     }
 }
 

@@ -3,6 +3,7 @@
 //! Field names are camelCase on the wire. Where Infisical's public API has a shape for the same
 //! resource, labgate follows it and only ever adds fields.
 
+pub mod access;
 pub mod access_reports;
 pub mod api_keys;
 pub mod audit;

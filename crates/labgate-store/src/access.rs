@@ -34,6 +34,19 @@ pub struct AccessSyncRunRecord {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// `full` or `targeted`.
+    pub kind: String,
+    /// JSON array of `{kind, id}` a targeted run reads again.
+    pub targets: Option<String>,
+}
+
+/// A source the periodic sync may be due for, with when its latest full run was queued (0 when
+/// it never had one).
+#[derive(sqlx::FromRow)]
+struct DueAccessSourceRow {
+    #[sqlx(flatten)]
+    source: AccessSourceRecord,
+    last_full_run_at: i64,
 }
 
 /// A sync run's progress and outcome; `None` fields keep their stored value.
@@ -150,7 +163,7 @@ pub struct AccessGrantFilter<'a> {
 const SOURCE_COLUMNS: &str = "id, tenant_id, name, connection_id, scope_kind, scope_full_path, status, \
      last_run_id, version, created_at, updated_at";
 const RUN_COLUMNS: &str = "id, source_id, status, progress_phase, progress_done, progress_total, \
-     request_count, error, job_id, created_at, started_at, finished_at";
+     request_count, error, job_id, created_at, started_at, finished_at, kind, targets";
 const ACCOUNT_COLUMNS: &str = "gitlab_user_id, username, name, kind, state, is_admin, email, identities, \
      last_sign_in_at, last_activity_on";
 const GROUP_COLUMNS: &str = "gitlab_group_id, parent_id, full_path, name, visibility";
@@ -305,7 +318,7 @@ impl Store {
 
     pub async fn insert_access_sync_run(&self, run: &AccessSyncRunRecord) -> Result<AccessSyncRunRecord> {
         let sql = format!(
-            "INSERT INTO access_sync_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+            "INSERT INTO access_sync_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              RETURNING {RUN_COLUMNS}"
         );
         Ok(
@@ -322,6 +335,8 @@ impl Store {
             .bind(run.created_at)
             .bind(run.started_at)
             .bind(run.finished_at)
+            .bind(&run.kind)
+            .bind(&run.targets)
             .fetch_one(pool)
             .await?),
         )
@@ -352,6 +367,67 @@ impl Store {
             .fetch_all(pool)
             .await?),
         )
+    }
+
+    /// The run of a source with this id, whatever its tenant: for the job that runs it.
+    pub async fn access_sync_run_by_id(&self, id: &str) -> Result<AccessSyncRunRecord> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM access_sync_runs WHERE id = $1");
+        on_pool!(self, pool => sqlx::query_as::<_, AccessSyncRunRecord>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?)
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// The source's run that is queued or syncing, if any (at most one is, by the service).
+    pub async fn active_access_sync_run(&self, source_id: &str) -> Result<Option<AccessSyncRunRecord>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM access_sync_runs WHERE source_id = $1 \
+             AND status IN ('queued', 'syncing') ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, AccessSyncRunRecord>(&sql)
+            .bind(source_id)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+
+    /// Sources, after `after_id` in id order, whose latest full run was queued at or before
+    /// `before` (or that never had one) and that have no run queued or syncing: the ones a
+    /// periodic full sync may be due for. Answers each with its latest full run's creation time,
+    /// 0 when there is none.
+    pub async fn access_sources_due(
+        &self,
+        before: i64,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(AccessSourceRecord, i64)>> {
+        let columns = SOURCE_COLUMNS
+            .split(',')
+            .map(|column| format!("s.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let last_full = "COALESCE((SELECT MAX(r.created_at) FROM access_sync_runs r \
+             WHERE r.source_id = s.id AND r.kind = 'full'), 0)";
+        let sql = format!(
+            "SELECT {columns}, {last_full} AS last_full_run_at FROM access_sources s \
+             WHERE s.id > $1 \
+               AND NOT EXISTS (SELECT 1 FROM access_sync_runs q WHERE q.source_id = s.id \
+                 AND q.status IN ('queued', 'syncing')) \
+               AND {last_full} <= $2 \
+             ORDER BY s.id LIMIT $3"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, DueAccessSourceRow>(&sql)
+            .bind(after_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.source, row.last_full_run_at))
+            .collect())
     }
 
     /// The newest run of the source that succeeded before `before` (a run's creation time): the

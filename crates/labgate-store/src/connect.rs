@@ -126,6 +126,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "access_sync",
         include_str!("../migrations/sqlite/0016_access_sync.sql"),
     ),
+    (
+        17,
+        "access_sync_kinds",
+        include_str!("../migrations/sqlite/0017_access_sync_kinds.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -203,6 +208,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "access_sync",
         include_str!("../migrations/postgres/0016_access_sync.sql"),
+    ),
+    (
+        17,
+        "access_sync_kinds",
+        include_str!("../migrations/postgres/0017_access_sync_kinds.sql"),
     ),
 ];
 

@@ -262,6 +262,8 @@ fn run(id: &str, source: &str, status: &str, created_at: i64) -> AccessSyncRunRe
         created_at,
         started_at: None,
         finished_at: None,
+        kind: "full".to_owned(),
+        targets: None,
     }
 }
 
@@ -273,7 +275,7 @@ fn source(id: &str, tenant: &str, name: &str, connection: &str, at: i64) -> Acce
         connection_id: connection.to_owned(),
         scope_kind: "group".to_owned(),
         scope_full_path: Some("acme".to_owned()),
-        status: "active".to_owned(),
+        status: "never-synced".to_owned(),
         last_run_id: None,
         version: 1,
         created_at: at,
@@ -357,7 +359,7 @@ pub async fn seed_access(store: &Store, tenant: &str, connection: &str, now: i64
         .await
         .unwrap();
     store
-        .set_access_source_status(&source_id, "active", Some(failed.as_str()), now)
+        .set_access_source_status(&source_id, "failed", Some(failed.as_str()), now)
         .await
         .unwrap();
     store

@@ -194,6 +194,10 @@ impl Wiring {
             .secret_syncs
             .clone()
             .with_connections(services.connections.clone());
+        services.access = services
+            .access
+            .clone()
+            .with_connections(services.connections.clone());
         services
     }
 }

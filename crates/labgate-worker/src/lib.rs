@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod access_sync;
 mod connections;
 mod handlers;
 mod runner;
@@ -17,6 +18,7 @@ mod secret_scanning;
 mod secret_syncs;
 mod webhooks;
 
+pub use access_sync::{AccessSchedule, AccessSyncJob};
 pub use connections::{ConnectionHealth, TokenChangeTakeover};
 pub use handlers::{DiagnosticProbe, MaintenancePrune};
 pub use runner::{

@@ -44,6 +44,8 @@ pub struct WorkerSettings {
     /// Time between full scans of a data source with automatic scans on
     /// (`LABGATE_SCAN_INTERVAL`).
     pub scan_interval: Duration,
+    /// Time between full syncs of an access source (`LABGATE_ACCESS_SYNC_INTERVAL`).
+    pub access_sync_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -65,6 +67,7 @@ impl Default for WorkerSettings {
             health_interval: Duration::from_secs(6 * 3_600),
             refresh_interval: Duration::from_secs(60),
             scan_interval: Duration::from_secs(24 * 3_600),
+            access_sync_interval: Duration::from_secs(24 * 3_600),
         }
     }
 }
@@ -198,6 +201,10 @@ pub fn default_handlers(
             kind: JobKind::SecretSyncRemove,
         }),
         Arc::new(crate::secret_scanning::SecretScanJob),
+        Arc::new(crate::access_sync::AccessSyncJob),
+        Arc::new(crate::access_sync::AccessSchedule {
+            interval: settings.access_sync_interval,
+        }),
         Arc::new(crate::secret_scanning::ScanSchedule {
             interval: settings.scan_interval,
         }),
@@ -248,6 +255,7 @@ impl Worker {
             .await?;
         jobs.enqueue(&JobSpec::recurring(JobKind::SecretScanSchedule))
             .await?;
+        jobs.enqueue(&JobSpec::recurring(JobKind::AccessSchedule)).await?;
         // Finishes rotations a crash interrupted, then schedules the health sweep a few minutes
         // out (jittered) so replicas starting together do not all hit GitLab at once.
         if let Err(error) = self.services.connections.recover_journal().await {

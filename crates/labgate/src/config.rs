@@ -94,6 +94,10 @@ pub struct Settings {
     /// Time between full scans of data sources with automatic scans on: a number with a unit
     /// (`90m`, `24h`, `7d`).
     pub scan_interval: String,
+    /// Time between full syncs of an access source: a number with a unit (`90m`, `24h`, `7d`).
+    pub access_sync_interval: String,
+    /// Requests per minute one access sync run makes at most to its GitLab instance.
+    pub access_sync_max_rpm: u32,
 }
 
 impl Default for Settings {
@@ -143,6 +147,8 @@ impl Default for Settings {
             scan_cache_max_mb: 10_240,
             scan_parallelism: 2,
             scan_interval: "24h".to_owned(),
+            access_sync_interval: "24h".to_owned(),
+            access_sync_max_rpm: 600,
         }
     }
 }
@@ -254,6 +260,8 @@ const SETTING_KEYS: &[&str] = &[
     "scan_cache_max_mb",
     "scan_parallelism",
     "scan_interval",
+    "access_sync_interval",
+    "access_sync_max_rpm",
 ];
 
 /// Variables labgate reads that are not server settings: the CLI's server address and key, the
@@ -306,6 +314,8 @@ pub struct Config {
     pub scan_cache_max_bytes: u64,
     pub scan_parallelism: usize,
     pub scan_interval: Duration,
+    pub access_sync_interval: Duration,
+    pub access_sync_max_rpm: u32,
     pub shutdown_timeout: Duration,
     pub auth_failures_per_minute: u32,
     pub worker_concurrency: usize,
@@ -491,6 +501,7 @@ fn env_value(key: &str, value: &str) -> figment::value::Value {
             | "ui_session_hours"
             | "scan_cache_max_mb"
             | "scan_parallelism"
+            | "access_sync_max_rpm"
     );
     if numeric && let Ok(number) = value.trim().parse::<u64>() {
         return Value::from(number);
@@ -883,6 +894,18 @@ fn resolve(
             origins.get("scan_interval")
         );
     };
+    let Some(access_sync_interval) = parse_interval(&settings.access_sync_interval) else {
+        bail!(
+            "{} must be a whole number with a unit, at least a minute (e.g. 90m, 24h, 7d)",
+            origins.get("access_sync_interval")
+        );
+    };
+    if settings.access_sync_max_rpm == 0 || settings.access_sync_max_rpm > 100_000 {
+        bail!(
+            "{} must be between 1 and 100000",
+            origins.get("access_sync_max_rpm")
+        );
+    }
     if settings.ui_session_hours == 0 || settings.ui_session_hours > 720 {
         bail!("{} must be between 1 and 720", origins.get("ui_session_hours"));
     }
@@ -929,6 +952,8 @@ fn resolve(
         scan_cache_max_bytes: settings.scan_cache_max_mb.saturating_mul(1024 * 1024),
         scan_parallelism: settings.scan_parallelism as usize,
         scan_interval,
+        access_sync_interval,
+        access_sync_max_rpm: settings.access_sync_max_rpm,
         shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_secs),
         auth_failures_per_minute: settings.auth_failures_per_minute,
         worker_concurrency: settings.worker_concurrency,

@@ -62,6 +62,10 @@ pub async fn open_with(config: &Config, announce_generated_key: bool) -> anyhow:
         config.scan_cache_max_bytes,
         config.scan_parallelism,
     ))
+    .with_access_sync_settings(labgate_core::access::AccessSyncSettings {
+        max_rpm: config.access_sync_max_rpm,
+        ..labgate_core::access::AccessSyncSettings::default()
+    })
     .with_ui_session_lifetime(time::Duration::hours(i64::from(config.ui_session_hours))))
 }
 

@@ -109,6 +109,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/access/sources": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's access sources, oldest first. */
+        get: operations["listAccessSources"];
+        put?: never;
+        /**
+         * Create an access source: `{kind: "instance"}` (every user, group and project of a
+         *     self-managed instance; the connection's user must be an administrator) or
+         *     `{kind: "group", fullPath}` (a top-level group the connection's user can read, with its
+         *     subgroups and projects). GitLab is asked before anything is stored: a scope it refuses is a
+         *     400 naming the field. Nothing is synced until a sync is asked for or the schedule's next sweep.
+         */
+        post: operations["createAccessSource"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/sources/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One access source, with its status and latest sync. */
+        get: operations["getAccessSource"];
+        put?: never;
+        post?: never;
+        /** Delete an access source with its syncs, logs and snapshots. */
+        delete: operations["deleteAccessSource"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/sources/{id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a full sync of the source; 409 while one is queued or running. The answer is the
+         *     queued sync; follow it at `/api/v1/access/syncs/{id}`.
+         */
+        post: operations["syncAccessSource"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/sources/{id}/syncs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The source's syncs, newest first. */
+        get: operations["listAccessSyncs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/syncs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One sync: status, progress, the requests it made to GitLab and, if it failed, why. */
+        get: operations["getAccessSync"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/access/syncs/{id}/diff": {
         parameters: {
             query?: never;
@@ -122,6 +218,23 @@ export interface paths {
          *     `base`: everything it saw is added.
          */
         get: operations["getAccessSyncDiff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/syncs/{id}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A sync's log: phases, counts, retries and failures, oldest first. */
+        get: operations["getAccessSyncLog"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1413,12 +1526,100 @@ export interface components {
             /** Format: int32 */
             value: number;
         };
+        /** @description `{kind: "instance"}` or `{kind: "group", fullPath: "acme"}`. */
+        AccessScope: {
+            /** @description The top-level group's full path; only for a group scope. */
+            fullPath?: string | null;
+            kind: components["schemas"]["AccessScopeKind"];
+        };
+        /**
+         * @description What a source covers: a whole self-managed instance (an administrator's token), or one
+         *     top-level group with its subgroups and projects.
+         * @enum {string}
+         */
+        AccessScopeKind: "instance" | "group";
+        AccessSourceList: {
+            sources: components["schemas"]["AccessSourceView"][];
+            /** Format: int64 */
+            totalCount: number;
+        };
+        AccessSourceResponse: {
+            source: components["schemas"]["AccessSourceView"];
+        };
+        /**
+         * @description Where a source stands: never synced, syncing now, its last sync succeeded, or it failed.
+         * @enum {string}
+         */
+        AccessSourceStatus: "never-synced" | "syncing" | "connected" | "failed";
+        AccessSourceView: {
+            connectionId: string;
+            createdAt: string;
+            id: string;
+            /** @description The latest run, whatever its outcome. */
+            lastSyncId?: string | null;
+            name: string;
+            scope: components["schemas"]["AccessScope"];
+            status: components["schemas"]["AccessSourceStatus"];
+            updatedAt: string;
+        };
+        /**
+         * @description What a run reads: everything in the source's scope, or some groups and projects on top
+         *     of the previous successful snapshot.
+         * @enum {string}
+         */
+        AccessSyncKind: "full" | "targeted";
+        AccessSyncList: {
+            /** @description Newest first. */
+            syncs: components["schemas"]["AccessSyncView"][];
+        };
+        AccessSyncLog: {
+            /** @description Oldest first. */
+            lines: components["schemas"]["AccessSyncLogLine"][];
+        };
+        /** @enum {string} */
+        AccessSyncLogLevel: "info" | "warn" | "error";
+        AccessSyncLogLine: {
+            at: string;
+            level: components["schemas"]["AccessSyncLogLevel"];
+            message: string;
+            /** Format: int64 */
+            seq: number;
+        };
+        AccessSyncProgress: {
+            /** Format: int64 */
+            done: number;
+            /** @description `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`. */
+            phase?: string | null;
+            /** Format: int64 */
+            total?: number | null;
+        };
         /** @description The sync a listing answers from. */
         AccessSyncRef: {
             /** @description When the sync finished (RFC 3339). */
             finishedAt?: string | null;
             /** Format: uuid */
             id: string;
+        };
+        AccessSyncResponse: {
+            sync: components["schemas"]["AccessSyncView"];
+        };
+        /** @enum {string} */
+        AccessSyncStatus: "queued" | "syncing" | "succeeded" | "failed";
+        AccessSyncView: {
+            createdAt: string;
+            error?: string | null;
+            finishedAt?: string | null;
+            id: string;
+            kind: components["schemas"]["AccessSyncKind"];
+            progress: components["schemas"]["AccessSyncProgress"];
+            /**
+             * Format: int64
+             * @description Requests made to GitLab: one per page of each listing and per single read, retries aside.
+             */
+            requestCount: number;
+            sourceId: string;
+            startedAt?: string | null;
+            status: components["schemas"]["AccessSyncStatus"];
         };
         /** @description The access-token credentials of a create or update. The token is write-only. */
         AccessTokenCredentials: {
@@ -1486,7 +1687,7 @@ export interface components {
          * @description What was done.
          * @enum {string}
          */
-        AuditAction: "api-key.create" | "api-key.revoke" | "app-connection.create" | "app-connection.update" | "app-connection.delete" | "app-connection.check" | "app-connection.rotate" | "app-connection.rotate-failed" | "app-connection.rotated" | "app-connection.needs-attention" | "app-connection.credential-read" | "app-connection.oauth-start" | "app-connection.oauth-connect" | "app-connection.oauth-failed" | "app-connection.connect-session" | "app-connection.refresh" | "app-connection.needs-reauth" | "gitlab-instance.oauth-refused" | "webhook.create" | "webhook.update" | "webhook.delete" | "gitlab-instance.create" | "gitlab-instance.update" | "gitlab-instance.delete" | "tenant.create" | "user.create" | "user.delete" | "user.login" | "secret-project.create" | "secret-project.delete" | "secret-project.environment-create" | "secret-project.environment-update" | "secret-project.environment-delete" | "secret.create" | "secret.update" | "secret.delete" | "secret.rollback" | "secret.import" | "secret.read" | "secret.history-read" | "secret-sync.create" | "secret-sync.update" | "secret-sync.delete" | "secret-sync.run" | "secret-sync.import" | "secret-sync.remove" | "secret-scanning-data-source.create" | "secret-scanning-data-source.update" | "secret-scanning-data-source.delete" | "secret-scanning-data-source.scan" | "secret-scanning-finding.update";
+        AuditAction: "api-key.create" | "api-key.revoke" | "app-connection.create" | "app-connection.update" | "app-connection.delete" | "app-connection.check" | "app-connection.rotate" | "app-connection.rotate-failed" | "app-connection.rotated" | "app-connection.needs-attention" | "app-connection.credential-read" | "app-connection.oauth-start" | "app-connection.oauth-connect" | "app-connection.oauth-failed" | "app-connection.connect-session" | "app-connection.refresh" | "app-connection.needs-reauth" | "gitlab-instance.oauth-refused" | "webhook.create" | "webhook.update" | "webhook.delete" | "gitlab-instance.create" | "gitlab-instance.update" | "gitlab-instance.delete" | "tenant.create" | "user.create" | "user.delete" | "user.login" | "secret-project.create" | "secret-project.delete" | "secret-project.environment-create" | "secret-project.environment-update" | "secret-project.environment-delete" | "secret.create" | "secret.update" | "secret.delete" | "secret.rollback" | "secret.import" | "secret.read" | "secret.history-read" | "secret-sync.create" | "secret-sync.update" | "secret-sync.delete" | "secret-sync.run" | "secret-sync.import" | "secret-sync.remove" | "secret-scanning-data-source.create" | "secret-scanning-data-source.update" | "secret-scanning-data-source.delete" | "secret-scanning-data-source.scan" | "secret-scanning-finding.update" | "access-source.create" | "access-source.delete" | "access-source.sync";
         AuditActor: {
             id?: string | null;
             kind: components["schemas"]["ActorKind"];
@@ -1638,6 +1839,11 @@ export interface components {
             userId?: string | null;
             /** Format: int64 */
             version: number;
+        };
+        CreateAccessSourceRequest: {
+            connectionId: string;
+            name: string;
+            scope: components["schemas"]["AccessScope"];
         };
         CreateApiKeyRequest: {
             /**
@@ -2231,7 +2437,7 @@ export interface components {
          * @description The kinds of resource audited.
          * @enum {string}
          */
-        ResourceType: "api-key" | "app-connection" | "webhook" | "gitlab-instance" | "tenant" | "secret-sync" | "secret-scanning-data-source" | "secret-scanning-finding" | "user" | "secret-project" | "secret";
+        ResourceType: "api-key" | "app-connection" | "webhook" | "gitlab-instance" | "tenant" | "secret-sync" | "secret-scanning-data-source" | "secret-scanning-finding" | "user" | "secret-project" | "secret" | "access-source";
         /**
          * @description How writing one key ended.
          * @enum {string}
@@ -3169,6 +3375,694 @@ export interface operations {
             };
         };
     };
+    listAccessSources: {
+        parameters: {
+            query?: {
+                /** @description Records to skip (default 0). */
+                offset?: number;
+                /** @description Records to return, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSourceList"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    createAccessSource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAccessSourceRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSourceResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, a stale `version`, an operation already running). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not JSON (`Content-Type: application/json`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAccessSource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSourceResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteAccessSource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSourceResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    syncAccessSource: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSyncResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request conflicts with the current state (a taken name, a stale `version`, an operation already running). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAccessSyncs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSyncList"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAccessSync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSyncResponse"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getAccessSyncDiff: {
         parameters: {
             query?: never;
@@ -3226,6 +4120,101 @@ export interface operations {
             };
             /** @description The sync has not succeeded, so it has no snapshot */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAccessSyncLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessSyncLog"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,7 +5,7 @@
 
 use super::model::{
     AccessLevel, Account, AccountKind, AccountState, CustomRole, GitLabGroupId, GitLabProjectId,
-    GitLabUserId, Group, Membership, Project, Resource, Role, Share, Visibility,
+    GitLabUserId, Group, Identity, Membership, Project, Resource, Role, Share, Visibility,
 };
 
 /// A value in a GitLab answer that the access model cannot represent.
@@ -139,7 +139,14 @@ pub fn account(user: &labgate_gitlab::User) -> Result<Account, UnknownGitLabValu
         state: AccountState::from_gitlab(&user.state).ok_or_else(|| unknown("user.state", &user.state))?,
         admin: user.is_admin,
         email: user.email.clone().filter(|email| !email.is_empty()),
-        identities: Vec::new(),
+        identities: user
+            .identities
+            .iter()
+            .map(|identity| Identity {
+                provider: identity.provider.clone(),
+                extern_uid: identity.extern_uid.clone(),
+            })
+            .collect(),
         last_sign_in_at: user.last_sign_in_at,
         last_activity_on: user.last_activity_on,
     })
@@ -245,7 +252,8 @@ mod tests {
             "id": 9, "username": "project_20_bot_1", "name": "deploy", "state": "blocked",
             "locked": false, "bot": true, "web_url": "https://gitlab.example/bot", "email": "bot@noreply.example",
             "is_admin": false, "user_type": "project_bot", "last_sign_in_at": "2026-11-30T08:15:00.000Z",
-            "last_activity_on": "2026-12-01"
+            "last_activity_on": "2026-12-01",
+            "identities": [{"provider": "ldapmain", "extern_uid": "cn=bot,dc=example"}]
         }))
         .unwrap();
         let account = super::account(&admin_view).unwrap();
@@ -256,6 +264,13 @@ mod tests {
         assert_eq!(account.admin, Some(false));
         assert_eq!(account.last_activity_on, Some(date!(2026 - 12 - 01)));
         assert!(account.last_sign_in_at.is_some());
+        assert_eq!(
+            account.identities,
+            vec![Identity {
+                provider: "ldapmain".into(),
+                extern_uid: "cn=bot,dc=example".into()
+            }]
+        );
 
         let member_view: labgate_gitlab::User = serde_json::from_value(serde_json::json!({
             "id": 7, "username": "alice", "name": "Alice", "state": "deactivated", "locked": false,

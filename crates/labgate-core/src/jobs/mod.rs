@@ -59,6 +59,11 @@ labgate_proto::text_enum! {
         /// Removes at GitLab the push webhooks of a deleted data source that GitLab failed to
         /// remove at once; retried until they are gone.
         SecretScanHooksRemove = "secret-scanning.hooks-remove",
+        /// Reads one access sync run's GitLab scope (all of it, or the groups and projects a
+        /// targeted run names) and stores its snapshot with the effective grants.
+        AccessSync = "access.sync",
+        /// Queues the periodic full syncs of access sources. Recurring.
+        AccessSchedule = "access.schedule",
     }
 }
 

@@ -117,6 +117,8 @@ async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
                 created_at: at,
                 started_at: None,
                 finished_at: None,
+                kind: "full".into(),
+                targets: None,
             })
             .await
             .unwrap();

@@ -1,5 +1,6 @@
 //! The `/api/v1` routers, one per resource.
 
+pub mod access;
 pub mod access_reports;
 pub mod api_keys;
 pub mod audit;
@@ -23,6 +24,7 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(access::router())
         .merge(access_reports::router())
         .merge(api_keys::router())
         .merge(audit::router())

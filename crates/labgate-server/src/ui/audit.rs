@@ -240,6 +240,7 @@ fn resource_label(kind: ResourceType) -> &'static str {
         ResourceType::SecretSync => "Secret sync",
         ResourceType::ScanDataSource => "Scanning data source",
         ResourceType::Finding => "Finding",
+        ResourceType::AccessSource => "Access source",
     }
 }
 

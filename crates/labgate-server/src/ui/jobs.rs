@@ -45,6 +45,8 @@ pub(crate) fn kind_label(kind: &str) -> &str {
         JobKind::SecretScanSchedule => "Scheduled secret scans",
         JobKind::SecretScanPush => "Push scan",
         JobKind::SecretScanHooksRemove => "Push webhook removal",
+        JobKind::AccessSync => "Access sync",
+        JobKind::AccessSchedule => "Scheduled access syncs",
     }
 }
 

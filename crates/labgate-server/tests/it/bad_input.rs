@@ -135,6 +135,7 @@ async fn pages_out_of_bounds_are_refused_with_details() {
     let key = Some(env.admin_key.as_str());
     let id = uuid::Uuid::now_v7();
     let lists = [
+        "/api/v1/access/sources".to_owned(),
         "/api/v1/api-keys".to_owned(),
         "/api/v1/audit-logs".to_owned(),
         "/api/v1/app-connections".to_owned(),
@@ -181,7 +182,7 @@ async fn pages_out_of_bounds_are_refused_with_details() {
             }
         }
     }
-    for list in lists[..4].iter().chain(lists.last()) {
+    for list in lists[..5].iter().chain(lists.last()) {
         let reply = env
             .get(&format!("{list}?offset={MAX_OFFSET}&limit={MAX_LIMIT}"), key)
             .await;

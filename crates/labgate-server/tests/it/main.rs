@@ -2,6 +2,7 @@
 //! database of the run's backend, `LABGATE_TEST_BACKEND`) and calls it in-process, or over a
 //! real socket where transport matters (TLS, shutdown).
 
+mod access;
 mod access_reports;
 mod audit;
 mod auth;
@@ -28,6 +29,14 @@ mod webhooks;
 /// Every route family with a method and a path that addresses one resource of it, for the
 /// auth, isolation and bad-input sweeps.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/access/sources"),
+    ("POST", "/api/v1/access/sources"),
+    ("GET", "/api/v1/access/sources/{id}"),
+    ("DELETE", "/api/v1/access/sources/{id}"),
+    ("POST", "/api/v1/access/sources/{id}/sync"),
+    ("GET", "/api/v1/access/sources/{id}/syncs"),
+    ("GET", "/api/v1/access/syncs/{id}"),
+    ("GET", "/api/v1/access/syncs/{id}/log"),
     ("GET", "/api/v1/api-keys"),
     ("POST", "/api/v1/api-keys"),
     ("GET", "/api/v1/api-keys/{id}"),

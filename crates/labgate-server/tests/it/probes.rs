@@ -84,6 +84,9 @@ fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
 // Capturing the text as `$text:tt` in the macro fixes it; then regenerate docs/openapi.json.
 #[test]
 fn openapi_enums_list_the_values_sent_on_the_wire() {
+    use labgate_proto::access::{
+        AccessScopeKind, AccessSourceStatus, AccessSyncKind, AccessSyncLogLevel, AccessSyncStatus,
+    };
     use labgate_proto::api_keys::Role;
     use labgate_proto::audit::{ActorKind, AuditAction, ResourceType};
     use labgate_proto::connections::{
@@ -110,6 +113,11 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("AccessExportFormat", wire(AccessExportFormat::ALL)),
         ("AccessGrantPathKind", wire(AccessGrantPathKind::ALL)),
         ("AccessResourceKind", wire(AccessResourceKind::ALL)),
+        ("AccessScopeKind", wire(AccessScopeKind::ALL)),
+        ("AccessSourceStatus", wire(AccessSourceStatus::ALL)),
+        ("AccessSyncKind", wire(AccessSyncKind::ALL)),
+        ("AccessSyncLogLevel", wire(AccessSyncLogLevel::ALL)),
+        ("AccessSyncStatus", wire(AccessSyncStatus::ALL)),
         ("AccessTokenType", wire(AccessTokenType::ALL)),
         ("AccessVisibility", wire(AccessVisibility::ALL)),
         ("ActorKind", wire(ActorKind::ALL)),
@@ -190,7 +198,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 14, "every list operation pages");
+    assert_eq!(paged, 15, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error

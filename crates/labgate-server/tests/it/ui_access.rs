@@ -8,7 +8,7 @@ use labgate_testkit::START_MS;
 use labgate_testkit::access::seed_access;
 
 use crate::secret_scanning::setup;
-use crate::ui::{get, log_in, text, with_user};
+use crate::ui::{cookie_value, form_token, get, log_in, post, set_cookie, text, with_user};
 
 #[tokio::test]
 async fn access_pages_show_the_newest_successful_sync_of_a_source() {
@@ -55,6 +55,7 @@ async fn access_pages_show_the_newest_successful_sync_of_a_source() {
         "{accounts}"
     );
     assert!(accounts.contains(&format!("/access/sources/{source}/accounts/export?format=csv")));
+    assert!(!accounts.contains("Sync now"), "readers cannot sync");
     let searched = text(
         &env.send(get(
             &format!("/access/sources/{source}/accounts?search=gra"),
@@ -166,4 +167,53 @@ async fn access_pages_show_the_newest_successful_sync_of_a_source() {
         .send(get("/access/sources/..%2F..%2Fetc/grants", &session))
         .await;
     assert_eq!(junk.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn members_sync_a_source_from_its_pages_once_at_a_time() {
+    let (env, connection) = setup().await;
+    let fixture = seed_access(&env.store, env.admin.tenant_id.as_str(), &connection, START_MS).await;
+    let source = fixture.source_id.as_str();
+    with_user(&env, Role::Member).await;
+    let session = log_in(&env).await;
+    let page = text(
+        &env.send(get(&format!("/access/sources/{source}/grants"), &session))
+            .await,
+    );
+    assert!(page.contains("Sync now"), "{page}");
+    let token = form_token(&page);
+    let path = format!("/access/sources/{source}/sync");
+    let refused = env.send(post(&path, &session, "csrf_token=wrong")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let queued = env
+        .send(post(&path, &session, &format!("csrf_token={token}")))
+        .await;
+    assert_eq!(queued.status, StatusCode::SEE_OTHER);
+    let syncs_path = format!("/access/sources/{source}/syncs");
+    assert_eq!(queued.headers["location"], syncs_path.as_str());
+    let flash = cookie_value(set_cookie(&queued, "labgate_flash").unwrap());
+    let syncs = text(
+        &env.send(get(&syncs_path, &format!("{session}; labgate_flash={flash}")))
+            .await,
+    );
+    assert!(
+        syncs.contains("flash success") && syncs.contains("Sync queued"),
+        "{syncs}"
+    );
+    assert_eq!(syncs.matches("data-sync-id=").count(), 4, "{syncs}");
+    assert!(syncs.contains(r#"data-sync-status="queued""#));
+
+    // One sync at a time: the second is refused, said in the page.
+    let again = env
+        .send(post(&path, &session, &format!("csrf_token={token}")))
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let flash = cookie_value(set_cookie(&again, "labgate_flash").unwrap());
+    let flashed = text(
+        &env.send(get(&syncs_path, &format!("{session}; labgate_flash={flash}")))
+            .await,
+    );
+    assert!(flashed.contains("flash error"), "{flashed}");
+    assert_eq!(flashed.matches("data-sync-id=").count(), 4);
 }

@@ -37,6 +37,8 @@ fn run(id: &str, source: &str, status: &str, created_at: i64) -> AccessSyncRunRe
         created_at,
         started_at: None,
         finished_at: None,
+        kind: "full".into(),
+        targets: None,
     }
 }
 

@@ -14,6 +14,7 @@ async fn env() -> TestEnv {
     TestEnv::builder().loopback().build().await
 }
 
+mod access_sync;
 mod connections;
 mod leaks;
 mod scan_push;
@@ -102,9 +103,9 @@ async fn the_prune_job_applies_retention_and_recurs_once() {
     env.clock.advance_ms(8 * 24 * 3_600 * 1_000);
     w.schedule_recurring().await.unwrap();
     w.schedule_recurring().await.unwrap();
-    // The prune job, the webhook sender, the proactive refresh and the sweep of scheduled scans
-    // are due; all four run.
-    for _ in 0..4 {
+    // The prune job, the webhook sender, the proactive refresh and the sweeps of scheduled scans
+    // and access syncs are due; all five run.
+    for _ in 0..5 {
         let outcome = w.run_once().await.unwrap().unwrap();
         assert!(matches!(outcome, RunOutcome::Succeeded { .. }), "{outcome:?}");
     }

@@ -37,6 +37,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         event_retention: config.event_retention,
         health_interval: config.health_interval,
         scan_interval: config.scan_interval,
+        access_sync_interval: config.access_sync_interval,
         ..defaults
     }
 }

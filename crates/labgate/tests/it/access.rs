@@ -297,3 +297,87 @@ async fn sync_waits_for_the_end_and_exits_with_its_outcome() {
         stderr(&missing)
     );
 }
+
+/// `sync --wait` against a served labgate whose worker runs the sync at gitlab-sim, then the
+/// accounts, grants and diff of what it saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_sync_is_followed_to_its_end_and_read_back() {
+    let sim = SimServer::start(
+        Seed::builder()
+            .user("alice")
+            .user("bob")
+            .group("acme", "Acme")
+            .group("acme/platform", "Platform")
+            .project("acme/platform/api", "API")
+            .member("acme", "alice", 40)
+            .member("acme/platform/api", "bob", 30)
+            .personal_token("alice", "ci", &["api"], ALICE)
+            .build(),
+    )
+    .await
+    .unwrap();
+    let site = Site::new().await;
+    let server = site.serve(&[("LABGATE_ALLOW_INTERNAL_HOSTS", "127.0.0.1")]);
+    let key = server.bootstrap_key().unwrap();
+    let env = [
+        ("LABGATE_URL", server.url.as_str()),
+        ("LABGATE_API_KEY", key.as_str()),
+    ];
+    let run = |args: &[&str]| cli(&site, &env, args, None);
+    let connection = json(&cli(
+        &site,
+        &env,
+        &[
+            "connections",
+            "create",
+            "--name",
+            "alice",
+            "--type",
+            "personal",
+            "--instance-url",
+            sim.url(),
+            "--json",
+        ],
+        Some(ALICE),
+    ));
+    let connection = connection["appConnection"]["id"].as_str().unwrap().to_owned();
+    let created: Value = crate::client()
+        .post(format!("{}/api/v1/access/sources", server.url))
+        .bearer_auth(&key)
+        .json(&json!({"name": "acme", "connectionId": connection,
+            "scope": {"kind": "group", "fullPath": "acme"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = created["source"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+
+    let sync = json(&run(&["access", "sync", &source, "--wait", "--json"]));
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    let sync_id = sync["id"].as_str().unwrap().to_owned();
+
+    let accounts = ok(&run(&["access", "accounts", "--source", &source]));
+    assert!(
+        accounts.contains("alice") && accounts.contains("bob"),
+        "{accounts}"
+    );
+    assert!(accounts.contains(&format!("from sync {sync_id}")), "{accounts}");
+    let grants = ok(&run(&[
+        "access",
+        "grants",
+        "--source",
+        &source,
+        "--resource",
+        "acme/platform/api",
+    ]));
+    assert!(grants.contains("inherited via acme"), "{grants}");
+    assert!(grants.contains("Developer (30)"), "{grants}");
+    let diff = ok(&run(&["access", "diff", &sync_id]));
+    assert!(diff.contains("first successful sync"), "{diff}");
+    drop(server);
+}

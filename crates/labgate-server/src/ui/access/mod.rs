@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use labgate_core::CoreError;
 use labgate_core::access::reports::{RunStatus, RunSummary, SourceScope, SourceSummary};
 use maud::{Markup, html};
@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/access/sources/{id}/grants", get(pages::grants))
         .route("/access/sources/{id}/grants/export", get(pages::export_grants))
         .route("/access/sources/{id}/syncs", get(pages::syncs))
+        .route("/access/sources/{id}/sync", post(pages::sync_now))
         .route("/access/syncs/{id}/diff", get(pages::diff))
 }
 

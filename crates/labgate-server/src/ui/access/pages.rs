@@ -20,9 +20,14 @@ use time::OffsetDateTime;
 use super::{LIST_PATH, diff_path, refused, run_badge, run_time, scope_words, source_path};
 use crate::api::access_reports::attachment;
 use crate::state::AppState;
-use crate::ui::UiSession;
-use crate::ui::components::{Tone, badge, empty_state, relative_time, relative_time_text, table};
+use crate::ui::components::{
+    ButtonKind, Tone, badge, button, empty_state, relative_time, relative_time_text, table,
+};
+use crate::ui::flash::{FlashKind, redirect_with_flash};
 use crate::ui::layout::{Nav, page};
+use crate::ui::secrets::can_write;
+use crate::ui::{CsrfForm, UiSession, csrf_field};
+use labgate_core::CoreError;
 
 const PAGE_SIZE: u32 = 25;
 /// Syncs listed on a source's syncs tab.
@@ -132,6 +137,7 @@ impl Filters {
 /// The frame of a source's pages: the trail, the title with the newest sync, the tabs, and a
 /// warning when the newest sync failed (the pages then show an older one).
 fn source_frame(
+    session: &UiSession,
     now: OffsetDateTime,
     source: &SourceSummary,
     active: Tab,
@@ -157,7 +163,7 @@ fn source_frame(
                     }
                 }
             }
-            div.actions { (actions) }
+            div.actions { (actions) (sync_button(session, id)) }
         }
         @if let Some(run) = source.last_run.as_ref().filter(|run| run.status == RunStatus::Failed) {
             div.callout.warning role="status" data-failed-sync=(run.id.as_str()) {
@@ -376,7 +382,7 @@ pub async fn accounts(
         &session,
         Nav::Access,
         &format!("Accounts · {}", source.name),
-        source_frame(now, &source, Tab::Accounts, actions, body),
+        source_frame(&session, now, &source, Tab::Accounts, actions, body),
     )
 }
 
@@ -502,7 +508,7 @@ pub async fn resources(
         &session,
         Nav::Access,
         &format!("Groups & projects · {}", source.name),
-        source_frame(now, &source, Tab::Resources, html! {}, body),
+        source_frame(&session, now, &source, Tab::Resources, html! {}, body),
     )
 }
 
@@ -629,7 +635,7 @@ pub async fn grants(
         &session,
         Nav::Access,
         &format!("Grants · {}", source.name),
-        source_frame(now, &source, Tab::Grants, actions, body),
+        source_frame(&session, now, &source, Tab::Grants, actions, body),
     )
 }
 
@@ -677,7 +683,7 @@ pub async fn syncs(State(state): State<AppState>, session: UiSession, Path(id): 
         &session,
         Nav::Access,
         &format!("Syncs · {}", source.name),
-        source_frame(now, &source, Tab::Syncs, html! {}, body),
+        source_frame(&session, now, &source, Tab::Syncs, html! {}, body),
     )
 }
 
@@ -808,6 +814,42 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
         &format!("Changes in sync {short}"),
         content,
     )
+}
+
+/// `POST /access/sources/{id}/sync`: queues a full sync and shows the source's syncs.
+pub async fn sync_now(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm { session, .. }: CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let back = tab_path(&id, Tab::Syncs);
+    match state.services.access.trigger_sync(session.principal(), &id).await {
+        Ok(_) => redirect_with_flash(
+            &state,
+            &back,
+            FlashKind::Success,
+            "Sync queued: it shows below, and the pages move to it when it succeeds.",
+        ),
+        Err(CoreError::Conflict(message)) => redirect_with_flash(
+            &state,
+            &back,
+            FlashKind::Error,
+            &crate::api::oauth::sentence(&message),
+        ),
+        Err(error) => refused(&session, &error),
+    }
+}
+
+/// The button that queues a sync, for those whose role may.
+fn sync_button(session: &UiSession, source: &str) -> Markup {
+    html! {
+        @if can_write(session) {
+            form.inline-form method="post" action={ (source_path(source)) "/sync" } {
+                (csrf_field(session))
+                (button(ButtonKind::Primary, "Sync now", None))
+            }
+        }
+    }
 }
 
 fn export_format(filters: &Filters) -> AccessExportFormat {
