@@ -16,6 +16,7 @@
 )]
 
 mod access_provisioning;
+mod access;
 mod credentials;
 mod secrets;
 
@@ -38,6 +39,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use access::{AccessSync, AccessSyncProgress};
 pub use credentials::{CacheOptions, Credential, CredentialCache};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";

@@ -111,6 +111,8 @@ pub struct Services {
     pub secret_syncs: SecretSyncs,
     /// Secret scanning of GitLab repositories: data sources, scans and findings.
     pub secret_scanning: SecretScanning,
+    /// What access syncs saw: accounts, resources, effective grants, diffs and exports.
+    pub access_reports: access::reports::AccessReports,
     /// Access sync: GitLab access sources, their sync runs and snapshots.
     pub access: AccessSyncs,
     /// Access provisioning on access sources' GitLab: accounts, grants, revokes, deprovisioning.
@@ -284,6 +286,7 @@ impl Services {
             api_keys: ApiKeys::new(store.clone(), clock.clone(), audit.clone()),
             jobs,
             audit,
+            access_reports: access::reports::AccessReports::new(store.clone(), clock.clone()),
             readiness: Readiness::new(store),
             clock,
             vault,

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod access_provisioning;
 pub mod access_webhooks;
+pub mod access_reports;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;

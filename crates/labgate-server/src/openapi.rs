@@ -16,6 +16,12 @@ use utoipa::{Modify, OpenApi};
         crate::probes::healthz,
         crate::probes::readyz,
         crate::probes::metrics,
+        crate::api::access_reports::accounts,
+        crate::api::access_reports::export_accounts,
+        crate::api::access_reports::grants,
+        crate::api::access_reports::export_grants,
+        crate::api::access_reports::resources,
+        crate::api::access_reports::diff,
         crate::api::access::create,
         crate::api::access::list,
         crate::api::access::show,
@@ -112,13 +118,14 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         labgate_proto::ErrorBody,
+        labgate_proto::access_reports::AccessExportFormat,
         labgate_proto::secret_syncs::ImportBehavior,
         labgate_proto::secret_scanning::ExportFormat,
         labgate_proto::secret_scanning::FindingStatus
     )),
     modifiers(&BearerAuth, &SharedResponses, &Links),
     tags(
-        (name = "access", description = "Access sync and provisioning: who has what access in GitLab, from sources synced on a schedule, and changes to it"),
+        (name = "access", description = "Access sync: who has what access in GitLab, from sources synced on a schedule: accounts, groups, projects, effective grants with their paths, and diffs between syncs"),
         (name = "api-keys", description = "API keys and their roles"),
         (name = "app-connections", description = "GitLab connections (Infisical's app-connections API)"),
         (name = "audit", description = "Who did what, when and from where"),

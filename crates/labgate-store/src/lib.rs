@@ -16,6 +16,7 @@
 mod access;
 mod access_provisioning;
 mod access_hooks;
+mod access_reports;
 mod api_keys;
 mod app_connections;
 mod audit;
@@ -42,6 +43,7 @@ pub use access::{
 };
 pub use access_provisioning::{ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate};
 pub use access_hooks::{AccessHookRecord, AccessHookSecretRecord, AccessPendingTargetRecord};
+pub use access_reports::{AccessGrantKey, AccessResourceRecord};
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
     ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, JournalRecord,

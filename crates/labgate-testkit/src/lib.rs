@@ -6,6 +6,7 @@
 //! `LABGATE_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`); anything
 //! else, or nothing, runs them on SQLite files in temporary directories.
 
+pub mod access;
 mod database;
 mod env;
 mod logs;

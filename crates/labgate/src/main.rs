@@ -84,9 +84,10 @@ enum Command {
     /// Secret syncs to GitLab CI/CD variables of a running server (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
     Syncs(commands::syncs::SyncsCommand),
-    /// Access sync and provisioning of a running server (LABGATE_URL, LABGATE_API_KEY).
+    /// Access sync and provisioning of a running server: sync a source, its accounts and grants,
+    /// a sync's diff, provisioning (LABGATE_URL, LABGATE_API_KEY).
     #[command(subcommand)]
-    Access(AccessCommand),
+    Access(commands::access::AccessCommand),
     /// Scan a directory, a git repository's whole history, or a remote repository for secrets.
     Scan(labgate_scan::cli::ScanArgs),
     /// Configuration checks.
@@ -96,12 +97,6 @@ enum Command {
     /// temporary database removed on exit (kept with --data-dir), or on the database named by
     /// --database-url [env: LABGATE_DEMO_DATABASE_URL].
     Demo(commands::demo::DemoArgs),
-}
-
-#[derive(Debug, Subcommand)]
-enum AccessCommand {
-    /// Create accounts, grant, revoke and deprovision on an access source's GitLab.
-    Provision(commands::access_provision::ProvisionArgs),
 }
 
 fn main() -> ExitCode {
@@ -177,7 +172,7 @@ fn main() -> ExitCode {
             Command::Projects(command) => commands::secrets::projects(command).await,
             Command::Secrets(command) => commands::secrets::secrets(command).await,
             Command::Syncs(command) => commands::syncs::syncs(command).await,
-            Command::Access(AccessCommand::Provision(args)) => commands::access_provision::run(args).await,
+            Command::Access(command) => commands::access::access(command).await,
             Command::Scan(_) | Command::Demo(_) => Ok(()),
         }
     });

@@ -26,6 +26,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/access/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The accounts of the source's newest successful sync, by username, a page at a time, with
+         *     `totalCount` and the sync they come from (`lastSync`, null before the first success).
+         */
+        get: operations["listAccessAccounts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/accounts/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The accounts of the source's newest successful sync as a JSON document (the default:
+         *     `{lastSync, totalCount, accounts}`) or CSV, as an attachment streamed however many there are.
+         *     CSV cells that a spreadsheet would read as a formula start with `'`.
+         */
+        get: operations["exportAccessAccounts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The effective grants of the source's newest successful sync, by account then resource, each
+         *     with its level (number, name, custom role) and the path it comes by: `direct`, `inherited`
+         *     (via an ancestor group) or `shared` (via an invited group, capped at the share's level). An
+         *     `account` or `resource` the sync did not see matches nothing.
+         */
+        get: operations["listAccessGrants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/grants/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The effective grants of the source's newest successful sync as a JSON document (the default:
+         *     `{lastSync, totalCount, grants}`) or CSV (one row per grant, with its path), as an attachment
+         *     streamed however many there are. CSV cells that a spreadsheet would read as a formula start
+         *     with `'`.
+         */
+        get: operations["exportAccessGrants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/access/provisioning": {
         parameters: {
             query?: never;
@@ -89,6 +174,26 @@ export interface paths {
          *     runner's lease has run out).
          */
         post: operations["resumeProvisioningOperation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/resources": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The groups and projects of the source's newest successful sync, by full path, each with its
+         *     parent group and visibility.
+         */
+        get: operations["listAccessResources"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -183,6 +288,27 @@ export interface paths {
         };
         /** One sync: status, progress, the requests it made to GitLab and, if it failed, why. */
         get: operations["getAccessSync"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/access/syncs/{id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed from the previous successful sync of the same source to this one: grants added,
+         *     removed and changed, new administrators and new owners. The first successful sync has no
+         *     `base`: everything it saw is added.
+         */
+        get: operations["getAccessSyncDiff"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1332,6 +1458,115 @@ export interface components {
             job: components["schemas"]["JobView"];
             jobId: string;
         };
+        /**
+         * @description What kind of principal an account is.
+         * @enum {string}
+         */
+        AccessAccountKind: "human" | "bot" | "service-account";
+        AccessAccountList: {
+            accounts: components["schemas"]["AccessAccountView"][];
+            lastSync?: null | components["schemas"]["AccessSyncRef"];
+            /** Format: int64 */
+            totalCount: number;
+        };
+        /** @description An account by its GitLab id and username (null when the sync did not see it). */
+        AccessAccountRef: {
+            /** Format: int64 */
+            id: number;
+            username?: string | null;
+        };
+        /**
+         * @description An account's state at GitLab. `pending-invite` is an e-mail invitation nobody accepted yet.
+         * @enum {string}
+         */
+        AccessAccountState: "active" | "blocked" | "ldap-blocked" | "blocked-pending-approval" | "deactivated" | "banned" | "pending-invite";
+        /**
+         * @description A GitLab account as the sync saw it. `isAdmin` and `email` are null when the sync's token could
+         *     not see them (GitLab shows them to administrators only), which is not the same as false.
+         */
+        AccessAccountView: {
+            email?: string | null;
+            /**
+             * Format: int64
+             * @description The GitLab user id.
+             */
+            id: number;
+            identities: components["schemas"]["AccessIdentityView"][];
+            isAdmin?: boolean | null;
+            kind: components["schemas"]["AccessAccountKind"];
+            /** @description `YYYY-MM-DD`. */
+            lastActivityOn?: string | null;
+            /** @description RFC 3339. */
+            lastSignInAt?: string | null;
+            name: string;
+            state: components["schemas"]["AccessAccountState"];
+            username: string;
+        };
+        /** @description A custom role (GitLab Ultimate's member role) on top of its base level. */
+        AccessCustomRoleView: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+        };
+        /**
+         * @description What changed from the previous successful sync of the same source (`base`) to this one. The
+         *     first successful sync has no base: everything it saw is added.
+         */
+        AccessDiffView: {
+            added: components["schemas"]["AccessGrantView"][];
+            base?: null | components["schemas"]["AccessSyncRef"];
+            changed: components["schemas"]["AccessGrantChangeView"][];
+            /**
+             * @description Accounts that are administrators now and were not before (an admin flag the token could
+             *     not see counts as unknown, not as a change).
+             */
+            newAdmins: components["schemas"]["AccessAccountView"][];
+            /** @description Grants at Owner level where the account had less (or nothing) before. */
+            newOwners: components["schemas"]["AccessGrantView"][];
+            removed: components["schemas"]["AccessGrantView"][];
+            /**
+             * Format: uuid
+             * @description The access source both syncs belong to.
+             */
+            sourceId: string;
+            sync: components["schemas"]["AccessSyncRef"];
+        };
+        /**
+         * @description Formats of the access exports.
+         * @enum {string}
+         */
+        AccessExportFormat: "json" | "csv";
+        /** @description A grant whose level, custom role, path or expiry changed. */
+        AccessGrantChangeView: {
+            after: components["schemas"]["AccessGrantView"];
+            before: components["schemas"]["AccessGrantView"];
+        };
+        AccessGrantList: {
+            grants: components["schemas"]["AccessGrantView"][];
+            lastSync?: null | components["schemas"]["AccessSyncRef"];
+            /** Format: int64 */
+            totalCount: number;
+        };
+        /**
+         * @description How a grant reaches its resource.
+         * @enum {string}
+         */
+        AccessGrantPathKind: "direct" | "inherited" | "shared";
+        AccessGrantPathView: {
+            cappedAt?: null | components["schemas"]["AccessLevelValue"];
+            kind: components["schemas"]["AccessGrantPathKind"];
+            sharedAt?: null | components["schemas"]["AccessResourceRef"];
+            via?: null | components["schemas"]["AccessResourceRef"];
+        };
+        /** @description One account's effective access to one resource, by the path that grants the most. */
+        AccessGrantView: {
+            accessLevel: components["schemas"]["AccessRoleView"];
+            account: components["schemas"]["AccessAccountRef"];
+            /** @description The day this path stops granting (`YYYY-MM-DD`), if it does. */
+            expiresAt?: string | null;
+            path: components["schemas"]["AccessGrantPathView"];
+            resource: components["schemas"]["AccessResourceRef"];
+        };
         /** @description What labgate did with an access event. */
         AccessHookReceipt: {
             /** @description The targeted sync run queued for them, when one was. */
@@ -1356,6 +1591,56 @@ export interface components {
             gitlabId: number;
             /** @description `group`, `project` or `account`. */
             kind: string;
+        };
+        /** @description A sign-in identity linked to an account (LDAP, SAML, OmniAuth provider). */
+        AccessIdentityView: {
+            externUid: string;
+            provider: string;
+        };
+        /** @description One of GitLab's access levels: its number and its name. */
+        AccessLevelValue: {
+            /** @description e.g. `Developer`. */
+            name: string;
+            /**
+             * Format: int32
+             * @description 5 (Minimal Access), 10, 15, 20, 25, 30, 40 or 50 (Owner).
+             */
+            value: number;
+        };
+        /** @enum {string} */
+        AccessResourceKind: "group" | "project";
+        AccessResourceList: {
+            lastSync?: null | components["schemas"]["AccessSyncRef"];
+            resources: components["schemas"]["AccessResourceView"][];
+            /** Format: int64 */
+            totalCount: number;
+        };
+        /** @description A group or project by its GitLab id and full path (null when the sync did not see it). */
+        AccessResourceRef: {
+            fullPath?: string | null;
+            /** Format: int64 */
+            id: number;
+            kind: components["schemas"]["AccessResourceKind"];
+        };
+        /** @description A group or a project the sync saw. */
+        AccessResourceView: {
+            fullPath: string;
+            /**
+             * Format: int64
+             * @description The GitLab group or project id.
+             */
+            id: number;
+            kind: components["schemas"]["AccessResourceKind"];
+            name: string;
+            parent?: null | components["schemas"]["AccessResourceRef"];
+            visibility: components["schemas"]["AccessVisibility"];
+        };
+        /** @description What a grant confers: a level, and the custom role built on it if any. */
+        AccessRoleView: {
+            customRole?: null | components["schemas"]["AccessCustomRoleView"];
+            name: string;
+            /** Format: int32 */
+            value: number;
         };
         /** @description `{kind: "instance"}` or `{kind: "group", fullPath: "acme"}`. */
         AccessScope: {
@@ -1424,6 +1709,13 @@ export interface components {
             /** Format: int64 */
             total?: number | null;
         };
+        /** @description The sync a listing answers from. */
+        AccessSyncRef: {
+            /** @description When the sync finished (RFC 3339). */
+            finishedAt?: string | null;
+            /** Format: uuid */
+            id: string;
+        };
         AccessSyncResponse: {
             sync: components["schemas"]["AccessSyncView"];
         };
@@ -1462,6 +1754,8 @@ export interface components {
          * @enum {string}
          */
         AccessTokenType: "personal" | "project" | "group";
+        /** @enum {string} */
+        AccessVisibility: "private" | "internal" | "public";
         /**
          * @description Who acted.
          * @enum {string}
@@ -2898,6 +3192,418 @@ export interface operations {
             };
         };
     };
+    listAccessAccounts: {
+        parameters: {
+            query?: {
+                /** @description The access source (required). */
+                sourceId?: string;
+                /** @description Part of a username, name or e-mail, in any letter case. */
+                search?: string;
+                /** @description Records to skip (default 0). */
+                offset?: number;
+                /** @description Records to return, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessAccountList"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `sourceId` names no access source */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    exportAccessAccounts: {
+        parameters: {
+            query?: {
+                /** @description The access source (required). */
+                sourceId?: string;
+                /** @description `json` (the default) or `csv`. */
+                format?: components["schemas"]["AccessExportFormat"];
+                /** @description Part of a username, name or e-mail, in any letter case. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The accounts in the asked format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessAccountList"];
+                    "text/csv": string;
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `sourceId` names no access source */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAccessGrants: {
+        parameters: {
+            query?: {
+                /** @description The access source (required). */
+                sourceId?: string;
+                /** @description Only this account's grants (its username). */
+                account?: string;
+                /** @description Only grants on this group or project (its full path). */
+                resource?: string;
+                /** @description Records to skip (default 0). */
+                offset?: number;
+                /** @description Records to return, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessGrantList"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `sourceId` names no access source */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    exportAccessGrants: {
+        parameters: {
+            query?: {
+                /** @description The access source (required). */
+                sourceId?: string;
+                /** @description `json` (the default) or `csv`. */
+                format?: components["schemas"]["AccessExportFormat"];
+                /** @description Only this account's grants (its username). */
+                account?: string;
+                /** @description Only grants on this group or project (its full path). */
+                resource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grants in the asked format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessGrantList"];
+                    "text/csv": string;
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `sourceId` names no access source */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     listProvisioningOperations: {
         parameters: {
             query?: {
@@ -3274,6 +3980,109 @@ export interface operations {
             };
             /** @description The request is well formed but its values were refused (`details` says which). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listAccessResources: {
+        parameters: {
+            query?: {
+                /** @description The access source (required). */
+                sourceId?: string;
+                kind?: components["schemas"]["AccessResourceKind"];
+                /** @description Part of a full path or name, in any letter case. */
+                search?: string;
+                /** @description Records to skip (default 0). */
+                offset?: number;
+                /** @description Records to return, 1–100 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessResourceList"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `sourceId` names no access source */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3953,6 +4762,110 @@ export interface operations {
             };
             /** @description No such resource in the caller's tenant. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The URI is longer than 4096 characters. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed authentications from this address; `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    /** @description Seconds until this address may try again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An internal error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The request took longer than the request timeout, or the database or GitLab is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAccessSyncDiff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessDiffView"];
+                };
+            };
+            /** @description The request is malformed: a path or query parameter or the body is not of the expected shape, or a value is out of range (`details` says which). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key is missing, malformed, unknown, revoked or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The API key's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The sync has not succeeded, so it has no snapshot */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

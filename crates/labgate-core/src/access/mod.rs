@@ -8,6 +8,7 @@ pub mod effective;
 pub mod gitlab;
 pub mod hooks;
 pub mod model;
+pub mod reports;
 mod schedule;
 pub mod provisioning;
 pub mod snapshot;

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod access_provisioning;
 pub mod access_webhooks;
+pub mod access_reports;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(access::router())
         .merge(access_provisioning::router())
+        .merge(access_reports::router())
         .merge(api_keys::router())
         .merge(audit::router())
         .merge(connect_sessions::router())

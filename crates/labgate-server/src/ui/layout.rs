@@ -19,6 +19,7 @@ pub enum Nav {
     Secrets,
     SecretSyncs,
     SecretScanning,
+    Access,
     AppConnections,
     GitLabInstances,
     ApiKeys,
@@ -27,10 +28,11 @@ pub enum Nav {
 }
 
 impl Nav {
-    pub const ALL: [Nav; 8] = [
+    pub const ALL: [Nav; 9] = [
         Nav::Secrets,
         Nav::SecretSyncs,
         Nav::SecretScanning,
+        Nav::Access,
         Nav::AppConnections,
         Nav::GitLabInstances,
         Nav::ApiKeys,
@@ -43,6 +45,7 @@ impl Nav {
             Nav::Secrets => "Secrets",
             Nav::SecretSyncs => "Secret syncs",
             Nav::SecretScanning => "Secret scanning",
+            Nav::Access => "Access",
             Nav::AppConnections => "App Connections",
             Nav::GitLabInstances => "GitLab instances",
             Nav::ApiKeys => "API keys",
@@ -56,6 +59,7 @@ impl Nav {
             Nav::Secrets => "/secrets",
             Nav::SecretSyncs => "/secret-syncs",
             Nav::SecretScanning => "/secret-scanning/data-sources",
+            Nav::Access => "/access/sources",
             Nav::AppConnections => "/organization/app-connections",
             Nav::GitLabInstances => "/organization/gitlab-instances",
             Nav::ApiKeys => "/organization/api-keys",

@@ -7,6 +7,7 @@
 //!   its errors), and after a successful post with [`flash::redirect_with_flash`];
 //! - build pages from [`components`], which keep them consistent and accessible.
 
+mod access;
 mod api_keys;
 pub mod assets;
 mod audit;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(secrets::router())
         .merge(secret_syncs::router())
         .merge(secret_scanning::router())
+        .merge(access::router())
         .route(
             "/organization/gitlab-instances",
             get(instances::list).post(instances::create),

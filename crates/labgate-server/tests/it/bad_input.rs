@@ -144,6 +144,9 @@ async fn pages_out_of_bounds_are_refused_with_details() {
         "/api/v1/jobs".to_owned(),
         "/api/v1/webhooks".to_owned(),
         format!("/api/v1/webhooks/{id}/deliveries"),
+        format!("/api/v1/access/accounts?sourceId={id}"),
+        format!("/api/v1/access/grants?sourceId={id}"),
+        format!("/api/v1/access/resources?sourceId={id}"),
         "/api/v2/secret-scanning/findings".to_owned(),
     ];
     let beyond_u64 = format!("{}0", u64::MAX);
@@ -164,9 +167,10 @@ async fn pages_out_of_bounds_are_refused_with_details() {
             } else {
                 (400, "BadRequest")
             };
+        let separator = if list.contains('?') { '&' } else { '?' };
         for (query, field) in &refused {
             let body = env
-                .get(&format!("{list}?{query}"), key)
+                .get(&format!("{list}{separator}{query}"), key)
                 .await
                 .error(status, error);
             let details = body["details"]

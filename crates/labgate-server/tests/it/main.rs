@@ -4,6 +4,7 @@
 
 mod access;
 mod access_provisioning;
+mod access_reports;
 mod audit;
 mod auth;
 mod bad_input;
@@ -19,6 +20,7 @@ mod secret_syncs;
 mod secrets;
 mod transport;
 mod ui;
+mod ui_access;
 mod ui_admin;
 mod ui_connections;
 mod ui_scanning;
@@ -109,6 +111,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2/secret-scanning/findings"),
     ("GET", "/api/v2/secret-scanning/findings/export?format=csv"),
     ("PATCH", "/api/v2/secret-scanning/findings/{id}"),
+    ("GET", "/api/v1/access/accounts?sourceId={id}"),
+    ("GET", "/api/v1/access/accounts/export?sourceId={id}&format=csv"),
+    ("GET", "/api/v1/access/grants?sourceId={id}"),
+    ("GET", "/api/v1/access/grants/export?sourceId={id}&format=csv"),
+    ("GET", "/api/v1/access/resources?sourceId={id}"),
+    ("GET", "/api/v1/access/syncs/{id}/diff"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
     ("GET", "/api/v1/projects/{id}"),

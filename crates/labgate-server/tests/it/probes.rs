@@ -105,13 +105,24 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
     };
     use labgate_proto::webhooks::{DeliveryState, WebhookEventType};
 
+    use labgate_proto::access_reports::{
+        AccessAccountKind, AccessAccountState, AccessExportFormat, AccessGrantPathKind, AccessResourceKind,
+        AccessVisibility,
+    };
+
     let expected = [
+        ("AccessAccountKind", wire(AccessAccountKind::ALL)),
+        ("AccessAccountState", wire(AccessAccountState::ALL)),
+        ("AccessExportFormat", wire(AccessExportFormat::ALL)),
+        ("AccessGrantPathKind", wire(AccessGrantPathKind::ALL)),
+        ("AccessResourceKind", wire(AccessResourceKind::ALL)),
         ("AccessScopeKind", wire(AccessScopeKind::ALL)),
         ("AccessSourceStatus", wire(AccessSourceStatus::ALL)),
         ("AccessSyncKind", wire(AccessSyncKind::ALL)),
         ("AccessSyncLogLevel", wire(AccessSyncLogLevel::ALL)),
         ("AccessSyncStatus", wire(AccessSyncStatus::ALL)),
         ("AccessTokenType", wire(AccessTokenType::ALL)),
+        ("AccessVisibility", wire(AccessVisibility::ALL)),
         ("ActorKind", wire(ActorKind::ALL)),
         ("App", wire(App::ALL)),
         ("AuditAction", wire(AuditAction::ALL)),
@@ -194,7 +205,7 @@ fn pagination_bounds_match_the_document() {
             }
         }
     }
-    assert_eq!(paged, 13, "every list operation pages");
+    assert_eq!(paged, 16, "every list operation pages");
 }
 
 /// Every operation documents the answers of the layers it passes through, each in the error

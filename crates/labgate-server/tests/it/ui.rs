@@ -36,7 +36,7 @@ pub(crate) fn text(reply: &Reply) -> String {
 }
 
 /// The `name=value` a `Set-Cookie` of the reply sets for `name`, with its attributes.
-fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+pub(crate) fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
     reply
         .headers
         .get_all("set-cookie")
@@ -45,7 +45,7 @@ fn set_cookie<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
         .find(|value| value.starts_with(&format!("{name}=")))
 }
 
-fn cookie_value(set_cookie: &str) -> String {
+pub(crate) fn cookie_value(set_cookie: &str) -> String {
     set_cookie
         .split(';')
         .next()

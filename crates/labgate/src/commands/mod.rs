@@ -1,4 +1,5 @@
 pub mod access_provision;
+pub mod access;
 pub mod admin;
 pub mod connections;
 pub mod demo;

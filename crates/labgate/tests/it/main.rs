@@ -2,6 +2,7 @@
 //! backend (`LABGATE_TEST_BACKEND`).
 
 mod access_provision;
+mod access;
 mod config;
 mod connect_button;
 mod connections;

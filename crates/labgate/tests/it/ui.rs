@@ -305,6 +305,7 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
     }
     let admin_pages = admin_pages_tenant(&site);
+    let access_pages = access_pages_tenant(&site, &server.url, sim.url()).await;
     let reader_email = "rita@example.com";
     json(&run_with_stdin(
         &site,
@@ -349,6 +350,14 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
             .env("LABGATE_UI_READER_EMAIL", reader_email)
             .env("LABGATE_UI_READER_PASSWORD", PASSWORD)
             .env("LABGATE_UI_PLANTED_TOKEN", PLANTED_TOKEN)
+            .env("LABGATE_UI_ACCESS_EMAIL", access_pages.email)
+            .env("LABGATE_UI_ACCESS_PASSWORD", PASSWORD)
+            .env("LABGATE_UI_ACCESS_SOURCE", &access_pages.fixture.source_id)
+            .env("LABGATE_UI_ACCESS_SYNC", &access_pages.fixture.second_run)
+            .env(
+                "LABGATE_UI_ACCESS_UNSYNCED_SOURCE",
+                &access_pages.fixture.unsynced_source_id,
+            )
             .output()
             .unwrap();
         let printed = format!("{}{}", stdout(&output), stderr(&output));
@@ -394,6 +403,9 @@ async fn users_are_managed_on_the_database_and_the_ui_works_in_a_browser() {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
     for name in SCANNING_SCREENSHOTS {
+        assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
+    for name in ACCESS_SCREENSHOTS {
         assert!(screenshots.join(format!("{name}.png")).exists(), "{name}.png");
     }
 
@@ -451,6 +463,78 @@ const ADMIN_PAGES_SCREENSHOTS: [&str; 8] = [
 ];
 
 /// Tenant `globex` with an admin who logs in to the web UI; answers the admin's email.
+// ui-tests/access.test.js: the access pages, read by a reader of a tenant of their own whose
+// access source has two successful syncs and a failed one, stored as the sync stores them.
+const ACCESS_SCREENSHOTS: [&str; 8] = [
+    "access-sources",
+    "access-accounts",
+    "access-accounts-dark",
+    "access-resources",
+    "access-grants",
+    "access-grants-shared",
+    "access-diff",
+    "access-not-synced",
+];
+
+struct AccessPages {
+    email: &'static str,
+    fixture: labgate_testkit::access::AccessFixture,
+}
+
+async fn access_pages_tenant(site: &Site, url: &str, gitlab_url: &str) -> AccessPages {
+    let email = "audit@initech.example";
+    let tenant = site.run(&["tenants", "create", "initech"]);
+    assert!(tenant.status.success(), "{}", stderr(&tenant));
+    json(&run_with_stdin(
+        site,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            "initech",
+            "--email",
+            email,
+            "--role",
+            "reader",
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    let key = json(&site.run(&[
+        "api-keys", "create", "--tenant", "initech", "--name", "access", "--role", "admin", "--json",
+    ]));
+    let connection: serde_json::Value = crate::client()
+        .post(format!("{url}/api/v1/app-connections/gitlab"))
+        .bearer_auth(key["token"].as_str().unwrap())
+        .json(&serde_json::json!({"name": "gitlab-audit", "method": "access-token",
+            "credentials": {"accessToken": GITLAB_TOKEN, "instanceUrl": gitlab_url, "accessTokenType": "personal"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let connection = connection["appConnection"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{connection}"))
+        .to_owned();
+    let database = match site.database.backend() {
+        labgate_testkit::TestBackend::Postgres => site.database.url().to_owned(),
+        labgate_testkit::TestBackend::Sqlite => {
+            format!("sqlite://{}", site.data_dir().join("labgate.db").display())
+        }
+    };
+    let store = labgate_store::Store::connect(&database, &labgate_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let tenant = store.tenant_by_name("initech").await.unwrap().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000;
+    let fixture = labgate_testkit::access::seed_access(&store, &tenant.id, &connection, now).await;
+    store.close().await;
+    AccessPages { email, fixture }
+}
+
 fn admin_pages_tenant(site: &Site) -> &'static str {
     let email = "root@globex.example";
     let tenant = site.run(&["tenants", "create", "globex"]);
