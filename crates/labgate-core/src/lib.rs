@@ -73,8 +73,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessSyncs;
-use crate::access::provisioning::AccessProvisioning;
 use crate::access::hooks::AccessHooks;
+use crate::access::provisioning::AccessProvisioning;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
