@@ -249,16 +249,17 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
+        let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         let access = AccessSyncs::new(
             store.clone(),
             clock.clone(),
             audit.clone(),
             jobs.clone(),
             connections.clone(),
+            access_hooks.clone(),
         );
         let access_provisioning =
             AccessProvisioning::new(store.clone(), clock.clone(), audit.clone(), connections.clone());
-        let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {

@@ -461,7 +461,10 @@ impl AccessSyncs {
             };
         }
         let meter = Arc::new(RequestMeter::new(self.settings.max_rpm));
-        let outcome = self.read_and_save(job, owner, &source, &run, &meter).await;
+        let started_at = run.started_at.map_or(now, ms);
+        let outcome = self
+            .read_and_save(job, owner, &source, &run, &meter, started_at)
+            .await;
         let requests = run.request_count + meter.calls();
         if meter.retries() > 0 {
             self.log_line(
@@ -637,6 +640,7 @@ impl AccessSyncs {
         source: &AccessSource,
         run: &AccessSyncRun,
         meter: &Arc<RequestMeter>,
+        started_at: i64,
     ) -> Outcome<String> {
         let session = self
             .connections
@@ -722,6 +726,13 @@ impl AccessSyncs {
             .save(&run.id, &snapshot, today)
             .await
             .map_err(Failure::from)?;
+        // A full read covered everything events named before it started, accounts included
+        // (which no targeted run re-reads): those pending targets are done.
+        if summary == "full sync" {
+            let pending = self.hooks.pending_targets(&source.id).await?;
+            let targets: Vec<_> = pending.iter().map(|pending| pending.target).collect();
+            self.hooks.settle(&source.id, &targets, started_at).await?;
+        }
         Ok(format!(
             "{summary} done: {} account(s), {} group(s), {} project(s), {} direct membership(s), {} share(s), \
              {} effective grant(s), {} request(s)",
