@@ -83,7 +83,6 @@ async fn a_membership_change_at_gitlab_lands_in_a_targeted_runs_snapshot() {
     ));
 
     let state = env.sim().state();
-    let acme = state.group_id("acme").unwrap();
     let platform = state.group_id("acme/platform").unwrap();
     let dave = state.user_id("dave").unwrap();
     // Creating the source installed its group hook.
