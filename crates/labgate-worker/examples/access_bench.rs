@@ -99,7 +99,11 @@ async fn run_sync(
         .create(
             &env.admin,
             CreateAccessSourceRequest {
-                name: what.clone(),
+                name: if matches!(scope.kind, AccessScopeKind::Instance) {
+                    "bench-instance".to_owned()
+                } else {
+                    "bench-group".to_owned()
+                },
                 connection_id: connection.to_owned(),
                 scope,
             },
