@@ -185,7 +185,105 @@ pub struct NewToken {
     pub revoked: bool,
 }
 
+/// The fewest requests that read every account, group, project, share and direct membership of
+/// a scope at `per_page=100`: one per page of each listing, and one detail per group (group
+/// listings leave out `shared_with_groups`). Computed from the data, for checking a reader
+/// against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccessReadBound {
+    /// Pages of `GET /users` (instance scope only).
+    pub user_pages: u64,
+    /// Pages of the group listing (all groups, or the top group's descendants).
+    pub group_pages: u64,
+    /// Group details: every group read, the top group and groups shared in from outside
+    /// (with their ancestors) included.
+    pub group_details: u64,
+    pub project_pages: u64,
+    /// Pages of direct members, at least one per group and project read.
+    pub member_pages: u64,
+    pub groups: u64,
+    pub projects: u64,
+    pub memberships: u64,
+}
+
+impl AccessReadBound {
+    pub fn requests(&self) -> u64 {
+        self.user_pages + self.group_pages + self.group_details + self.project_pages + self.member_pages
+    }
+}
+
+fn pages(items: u64) -> u64 {
+    items.div_ceil(100).max(1)
+}
+
 impl Db {
+    /// See [`AccessReadBound`]: `top` is a top-level group's id for a group scope, `None` for
+    /// the whole instance. Memberships that expired by `today` are not listed by GitLab.
+    pub fn access_read_bound(&self, top: Option<GroupId>, today: Date) -> AccessReadBound {
+        let in_scope = |path: &str| match top.and_then(|id| self.groups.get(&id)) {
+            None => true,
+            Some(top) => path == top.full_path || path.starts_with(&format!("{}/", top.full_path)),
+        };
+        let mut groups: BTreeSet<GroupId> = self
+            .groups
+            .values()
+            .filter(|g| in_scope(&g.full_path))
+            .map(|g| g.id)
+            .collect();
+        let projects: Vec<&Project> = self
+            .projects
+            .values()
+            .filter(|p| in_scope(&p.full_path))
+            .collect();
+        let listed_groups = groups.len() as u64 - u64::from(top.is_some());
+        // Groups shared into the scope from outside, and their ancestors (shares do not chain).
+        let mut wanted: Vec<GroupId> = groups
+            .iter()
+            .filter_map(|id| self.groups.get(id))
+            .flat_map(|g| g.shared_with.iter())
+            .chain(projects.iter().flat_map(|p| p.shared_with.iter()))
+            .map(|share| share.group_id)
+            .collect();
+        while let Some(id) = wanted.pop() {
+            if let Some(group) = self.groups.get(&id)
+                && groups.insert(id)
+                && let Some(parent) = group.parent_id
+            {
+                wanted.push(parent);
+            }
+        }
+        let direct = |source: Source| {
+            self.members.get(&source).map_or(0, |members| {
+                members
+                    .values()
+                    .filter(|m| m.expires_at.is_none_or(|d| d > today))
+                    .count() as u64
+            })
+        };
+        let mut bound = AccessReadBound {
+            user_pages: if top.is_none() {
+                pages(self.users.len() as u64)
+            } else {
+                0
+            },
+            group_pages: pages(listed_groups),
+            group_details: groups.len() as u64,
+            project_pages: pages(projects.len() as u64),
+            groups: groups.len() as u64,
+            projects: projects.len() as u64,
+            ..AccessReadBound::default()
+        };
+        for count in groups
+            .iter()
+            .map(|id| direct(Source::Group(*id)))
+            .chain(projects.iter().map(|p| direct(Source::Project(p.id))))
+        {
+            bound.member_pages += pages(count);
+            bound.memberships += count;
+        }
+        bound
+    }
+
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,

@@ -15,8 +15,8 @@
     clippy::indexing_slicing
 )]
 
-mod access_provisioning;
 mod access;
+mod access_provisioning;
 mod credentials;
 mod secrets;
 

@@ -73,8 +73,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessSyncs;
-use crate::access::provisioning::AccessProvisioning;
 use crate::access::hooks::AccessHooks;
+use crate::access::provisioning::AccessProvisioning;
 use crate::auth::{ApiKeys, UiSessions, Users};
 use crate::clock::Clock;
 use crate::connections::Connections;
@@ -249,16 +249,17 @@ impl Services {
             jobs.clone(),
             connections.clone(),
         );
+        let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         let access = AccessSyncs::new(
             store.clone(),
             clock.clone(),
             audit.clone(),
             jobs.clone(),
             connections.clone(),
+            access_hooks.clone(),
         );
         let access_provisioning =
             AccessProvisioning::new(store.clone(), clock.clone(), audit.clone(), connections.clone());
-        let access_hooks = AccessHooks::new(store.clone(), vault.clone(), clock.clone(), connections.clone());
         // Every committed secret write queues a (debounced) run of the folder's auto-syncs.
         let auto_sync = secret_syncs.clone();
         secrets.on_change(move |change| {

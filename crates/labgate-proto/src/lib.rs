@@ -5,8 +5,8 @@
 
 pub mod access;
 pub mod access_provisioning;
-pub mod access_webhooks;
 pub mod access_reports;
+pub mod access_webhooks;
 pub mod api_keys;
 pub mod audit;
 pub mod connect_sessions;

@@ -14,8 +14,8 @@
 )]
 
 mod access;
-mod access_provisioning;
 mod access_hooks;
+mod access_provisioning;
 mod access_reports;
 mod api_keys;
 mod app_connections;
@@ -41,8 +41,8 @@ pub use access::{
     AccessProjectRecord, AccessShareRecord, AccessSnapshot, AccessSourceRecord, AccessSyncLogRecord,
     AccessSyncRunRecord, AccessSyncRunUpdate,
 };
-pub use access_provisioning::{ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate};
 pub use access_hooks::{AccessHookRecord, AccessHookSecretRecord, AccessPendingTargetRecord};
+pub use access_provisioning::{ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate};
 pub use access_reports::{AccessGrantKey, AccessResourceRecord};
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{

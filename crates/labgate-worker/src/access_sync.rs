@@ -1,5 +1,6 @@
 //! Access sync jobs, through core's service: one sync run of an access source, and the
-//! recurring sweep that queues the periodic full syncs.
+//! recurring sweep that queues the periodic full syncs, and the removal of a deleted source's
+//! webhooks that GitLab did not remove at once.
 
 use std::time::Duration;
 
@@ -21,6 +22,27 @@ impl JobHandler for AccessSyncJob {
         Box::pin(async move {
             let access = &context.services().access;
             match access.run_job(&context.job, context.owner()).await {
+                SyncJobEnd::Done { .. } => Ok(JobOutcome::default()),
+                SyncJobEnd::Retry { message } => Err(JobFailure::retry(message)),
+                SyncJobEnd::Failed { message } => Err(JobFailure::permanent(message)),
+            }
+        })
+    }
+}
+
+/// Runs `access.hooks-remove` jobs: the webhooks of a deleted access source that GitLab did not
+/// remove at once.
+pub struct AccessHooksRemoveJob;
+
+impl JobHandler for AccessHooksRemoveJob {
+    fn kind(&self) -> JobKind {
+        JobKind::AccessHooksRemove
+    }
+
+    fn run<'a>(&'a self, context: &'a JobContext) -> BoxFuture<'a, Result<JobOutcome, JobFailure>> {
+        Box::pin(async move {
+            let access = &context.services().access;
+            match access.run_hooks_remove_job(&context.job).await {
                 SyncJobEnd::Done { .. } => Ok(JobOutcome::default()),
                 SyncJobEnd::Retry { message } => Err(JobFailure::retry(message)),
                 SyncJobEnd::Failed { message } => Err(JobFailure::permanent(message)),

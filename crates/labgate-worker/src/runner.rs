@@ -202,6 +202,7 @@ pub fn default_handlers(
         }),
         Arc::new(crate::secret_scanning::SecretScanJob),
         Arc::new(crate::access_sync::AccessSyncJob),
+        Arc::new(crate::access_sync::AccessHooksRemoveJob),
         Arc::new(crate::access_sync::AccessSchedule {
             interval: settings.access_sync_interval,
         }),

@@ -95,6 +95,38 @@ impl AccountKind {
             _ => AccountKind::Human,
         }
     }
+
+    /// The kind from the username alone, for listings that carry neither `bot` nor `user_type`
+    /// (the member entity). GitLab names the users it creates for machines itself: the user
+    /// behind a project or group access token is `project_{id}_bot_{hex}` /
+    /// `group_{id}_bot_{hex}` (before GitLab 13.x `project_{id}_bot` with an optional counter),
+    /// and a service account is `service_account_{hex}` (instance) or
+    /// `service_account_group_{id}_{hex}` (group). A service account created with a username
+    /// of its own choosing reads as a person here; only an instance scope (`user_type` in the
+    /// admin user listing) tells it apart.
+    pub fn from_username(username: &str) -> AccountKind {
+        if username.starts_with("service_account_") {
+            return AccountKind::ServiceAccount;
+        }
+        let token_bot = |rest: &str| {
+            rest.split_once("_bot").is_some_and(|(id, tail)| {
+                !id.is_empty()
+                    && id.bytes().all(|b| b.is_ascii_digit())
+                    && (tail.is_empty()
+                        || tail.bytes().all(|b| b.is_ascii_digit())
+                        || tail
+                            .strip_prefix('_')
+                            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())))
+            })
+        };
+        match username
+            .strip_prefix("project_")
+            .or_else(|| username.strip_prefix("group_"))
+        {
+            Some(rest) if token_bot(rest) => AccountKind::Bot,
+            _ => AccountKind::Human,
+        }
+    }
 }
 
 /// An account's state. `PendingInvite` stands for an invitation by e-mail that no account has
@@ -406,6 +438,35 @@ mod tests {
         assert_eq!(AccountKind::from_gitlab(false, None), AccountKind::Human);
         for kind in [AccountKind::Human, AccountKind::Bot, AccountKind::ServiceAccount] {
             assert_eq!(AccountKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn machine_users_are_told_by_the_names_gitlab_gives_them() {
+        for bot in [
+            "project_12_bot_3f9a0c1d2e4b5a6c",
+            "group_7_bot_ab12",
+            "project_12_bot",
+            "project_12_bot2",
+        ] {
+            assert_eq!(AccountKind::from_username(bot), AccountKind::Bot, "{bot}");
+        }
+        for service in ["service_account_3f9a0c1d", "service_account_group_42_9b8a7c6d"] {
+            assert_eq!(
+                AccountKind::from_username(service),
+                AccountKind::ServiceAccount,
+                "{service}"
+            );
+        }
+        for human in [
+            "alice",
+            "project_bot",
+            "project_x_bot_ab",
+            "group_7_botanist",
+            "project_12_bot_notes",
+            "my_service_account_x",
+        ] {
+            assert_eq!(AccountKind::from_username(human), AccountKind::Human, "{human}");
         }
     }
 

@@ -16,7 +16,9 @@ use labgate_store::{AccessSourceRecord, AccessSyncLogRecord, AccessSyncRunRecord
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::hooks::{AccessHooks, Delivery, HookScope, HookSource};
 use super::model::{GitLabGroupId, GitLabProjectId, Resource, ResourceKind};
+use super::sync::SyncJobEnd;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Access, Actor, Principal};
 use crate::clock::Clock;
@@ -314,6 +316,9 @@ fn valid_scope(scope: &AccessScopeView) -> Result<AccessScope> {
     }
 }
 
+/// Attempts of an `access.hooks-remove` job (backing off between them) before it gives up.
+const HOOKS_REMOVE_ATTEMPTS: u32 = 10;
+
 /// Sources, their sync runs and the runs' work (see the module docs).
 #[derive(Clone)]
 pub struct AccessSyncs {
@@ -323,6 +328,8 @@ pub struct AccessSyncs {
     pub(super) jobs: JobQueue,
     pub(super) connections: Connections,
     pub(super) settings: AccessSyncSettings,
+    /// The sources' webhooks: installed on create, removed on delete, settled by full runs.
+    pub(super) hooks: AccessHooks,
 }
 
 impl AccessSyncs {
@@ -332,6 +339,7 @@ impl AccessSyncs {
         audit: AuditLog,
         jobs: JobQueue,
         connections: Connections,
+        hooks: AccessHooks,
     ) -> AccessSyncs {
         AccessSyncs {
             store,
@@ -340,6 +348,7 @@ impl AccessSyncs {
             jobs,
             connections,
             settings: AccessSyncSettings::default(),
+            hooks,
         }
     }
 
@@ -350,6 +359,7 @@ impl AccessSyncs {
 
     /// The same service calling GitLab through `connections`.
     pub fn with_connections(mut self, connections: Connections) -> AccessSyncs {
+        self.hooks = self.hooks.with_connections(connections.clone());
         self.connections = connections;
         self
     }
@@ -410,7 +420,7 @@ impl AccessSyncs {
             .connections
             .named_session(&principal.tenant_id, &connection_id)
             .await?;
-        match &scope {
+        let hook_scope = match &scope {
             AccessScope::Group { full_path } => {
                 let group = session
                     .client
@@ -423,6 +433,7 @@ impl AccessSyncs {
                         format!("{full_path:?} is a subgroup; a group scope is a top-level group"),
                     ));
                 }
+                HookScope::Group(GitLabGroupId(group.id))
             }
             AccessScope::Instance => {
                 let user = session
@@ -437,8 +448,9 @@ impl AccessSyncs {
                          connection's user must be an administrator of this self-managed instance",
                     ));
                 }
+                HookScope::Instance
             }
-        }
+        };
         let now = ms(self.clock.now());
         let record = AccessSourceRecord {
             id: AccessSourceId::generate().to_string(),
@@ -464,6 +476,27 @@ impl AccessSyncs {
             Err(other) => return Err(other.into()),
         };
         let source = AccessSource::try_from(row)?;
+        // Hooks report changes between full syncs; where GitLab refuses one the source relies
+        // on its full syncs, and says why.
+        let installed = self
+            .hooks
+            .install_for_source(&HookSource {
+                tenant_id: source.tenant_id.clone(),
+                source_id: source.id.clone(),
+                connection_id: source.connection_id.clone(),
+                scope: hook_scope,
+            })
+            .await;
+        let updates = match &installed {
+            Ok(outcome) => match &outcome.delivery {
+                Delivery::Hooks => json!({"kind": "hooks"}),
+                Delivery::Sweeps { reason } => json!({"kind": "sweeps", "reason": reason}),
+            },
+            Err(error) => {
+                tracing::warn!(access_source = %source.id, error = %error, "the access hook could not be installed");
+                json!({"kind": "sweeps", "reason": format!("the webhook could not be installed: {error}")})
+            }
+        };
         self.audit
             .record(
                 principal,
@@ -475,6 +508,7 @@ impl AccessSyncs {
                         "name": source.name,
                         "connectionId": source.connection_id,
                         "scope": source.scope.view(),
+                        "updates": updates,
                     })),
                 },
             )
@@ -506,12 +540,31 @@ impl AccessSyncs {
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<AccessSourceView> {
         principal.require(Access::Write)?;
         let source = self.load(principal, id).await?;
+        // The hooks go first: their records outlive the source, so one GitLab did not remove
+        // now is retried by a job rather than forgotten at GitLab.
+        let left = self
+            .hooks
+            .remove_for_source(&source.tenant_id, &source.id)
+            .await?;
         if !self
             .store
             .delete_access_source(source.tenant_id.as_str(), source.id.as_str())
             .await?
         {
             return Err(not_found());
+        }
+        if !left.is_empty() {
+            tracing::warn!(access_source = %source.id, hooks = left.len(), "GitLab could not remove every access hook now; a job retries");
+            self.jobs
+                .enqueue(&JobSpec {
+                    tenant_id: Some(source.tenant_id.clone()),
+                    kind: JobKind::AccessHooksRemove,
+                    payload: json!({"sourceId": source.id}),
+                    run_at: None,
+                    max_attempts: HOOKS_REMOVE_ATTEMPTS,
+                    dedupe_key: Some(format!("access-hooks-remove:{}", source.id)),
+                })
+                .await?;
         }
         self.audit
             .record(
@@ -520,11 +573,52 @@ impl AccessSyncs {
                     action: AuditAction::AccessSourceDelete,
                     resource_kind: ResourceType::AccessSource,
                     resource_id: Some(source.id.as_str()),
-                    details: Some(json!({"name": source.name})),
+                    details: Some(json!({"name": source.name, "hooksLeft": left})),
                 },
             )
             .await?;
         Ok(source_view(&source))
+    }
+
+    /// Runs an `access.hooks-remove` job: the webhooks a deleted source left at GitLab.
+    pub async fn run_hooks_remove_job(&self, job: &crate::jobs::Job) -> SyncJobEnd {
+        let failed = |message: &str| SyncJobEnd::Failed {
+            message: message.to_owned(),
+        };
+        let Some(tenant) = job.tenant_id.clone() else {
+            return failed("the job names no tenant");
+        };
+        let Some(source_id) = job
+            .payload
+            .get("sourceId")
+            .and_then(serde_json::Value::as_str)
+            .and_then(AccessSourceId::parse)
+        else {
+            return failed("the job names no access source");
+        };
+        match self.hooks.remove_for_source(&tenant, &source_id).await {
+            Ok(left) if left.is_empty() => SyncJobEnd::Done {
+                message: "access hooks removed".to_owned(),
+            },
+            Ok(left) => {
+                let message = format!(
+                    "GitLab has not removed {} access hook(s) yet: {}",
+                    left.len(),
+                    left.join("; ")
+                );
+                if job.attempts >= job.max_attempts {
+                    tracing::error!(access_source = %source_id, "access hooks left at GitLab: {message}");
+                    SyncJobEnd::Failed {
+                        message: format!("{message}; remove them at GitLab by hand"),
+                    }
+                } else {
+                    SyncJobEnd::Retry { message }
+                }
+            }
+            Err(error) => SyncJobEnd::Retry {
+                message: format!("the access hooks cannot be read: {error}"),
+            },
+        }
     }
 
     // --- runs ---------------------------------------------------------------------------------

@@ -8,12 +8,15 @@
 //!   of each descendant (listings carry no `shared_with_groups`), `GET /groups/:id/projects
 //!   ?include_subgroups=true` (project entities carry their shares), the DIRECT members of every
 //!   group and project (`/members`, never `/members/all`: inherited and shared access is computed
-//!   here, with its path), and `GET /users/:id` once per account found. Groups outside the scope
-//!   that its groups or projects are shared with are read too (detail, ancestors, direct
-//!   members): their members' access arrives through the share. The member entity has the
-//!   id, username, name and state but not `bot`/`user_type` (nor, for administrators, identities,
-//!   sign-in and activity), and telling token bots and service accounts from people is the point
-//!   of an access review: one user read per account is the price of that.
+//!   here, with its path). Groups outside the scope that its groups or projects are shared with
+//!   are read too (detail, ancestors, direct members): their members' access arrives through the
+//!   share. Accounts come from the member listings alone, with no user read one by one: the
+//!   member entity has the id, username, name and state, and while it lacks `bot`/`user_type`,
+//!   GitLab names the users it creates for tokens and service accounts by fixed patterns
+//!   ([`AccountKind::from_username`]). What a member entity never carries (e-mail, identities,
+//!   admin flag, sign-in and activity) is shown to administrators only, so a group scope leaves
+//!   it empty; an instance scope, which needs an administrator token anyway, has it all from the
+//!   user listing.
 //! - Instance scope (self-managed, administrator token): `GET /users` (keyset by id; the admin
 //!   view carries identities, the admin flag, `user_type`, last sign-in and activity, so no user
 //!   is read one by one unless a member is missing from it), `GET /groups?all_available=true`
@@ -336,13 +339,14 @@ impl Reading<'_> {
     }
 }
 
-/// What a member entity says of its account (no bot flag: GitLab leaves it out there).
+/// What a member entity says of its account: no bot flag, as GitLab leaves it out there, so the
+/// username GitLab gave the account tells machines from people.
 fn account_of_member(member: &labgate_gitlab::Member) -> Outcome<Account> {
     Ok(Account {
         id: GitLabUserId(member.id),
         username: member.username.clone(),
         name: member.name.clone(),
-        kind: AccountKind::Human,
+        kind: AccountKind::from_username(&member.username),
         state: AccountState::from_gitlab(&member.state).ok_or_else(|| UnknownGitLabValue {
             field: "member.state",
             value: member.state.clone(),
@@ -457,7 +461,10 @@ impl AccessSyncs {
             };
         }
         let meter = Arc::new(RequestMeter::new(self.settings.max_rpm));
-        let outcome = self.read_and_save(job, owner, &source, &run, &meter).await;
+        let started_at = run.started_at.map_or(now, ms);
+        let outcome = self
+            .read_and_save(job, owner, &source, &run, &meter, started_at)
+            .await;
         let requests = run.request_count + meter.calls();
         if meter.retries() > 0 {
             self.log_line(
@@ -633,6 +640,7 @@ impl AccessSyncs {
         source: &AccessSource,
         run: &AccessSyncRun,
         meter: &Arc<RequestMeter>,
+        started_at: i64,
     ) -> Outcome<String> {
         let session = self
             .connections
@@ -718,6 +726,13 @@ impl AccessSyncs {
             .save(&run.id, &snapshot, today)
             .await
             .map_err(Failure::from)?;
+        // A full read covered everything events named before it started, accounts included
+        // (which no targeted run re-reads): those pending targets are done.
+        if summary == "full sync" {
+            let pending = self.hooks.pending_targets(&source.id).await?;
+            let targets: Vec<_> = pending.iter().map(|pending| pending.target).collect();
+            self.hooks.settle(&source.id, &targets, started_at).await?;
+        }
         Ok(format!(
             "{summary} done: {} account(s), {} group(s), {} project(s), {} direct membership(s), {} share(s), \
              {} effective grant(s), {} request(s)",
@@ -796,7 +811,10 @@ impl AccessSyncs {
                 ),
             )
             .await;
-        let accounts = reading.users(members.keys().copied().collect(), &members).await?;
+        let accounts = members
+            .values()
+            .map(account_of_member)
+            .collect::<Outcome<Vec<_>>>()?;
         Ok(Snapshot {
             accounts,
             groups,
@@ -986,7 +1004,8 @@ impl AccessSyncs {
         let listed = reading.direct_members(present).await?;
         let (memberships, members) = memberships_of(&listed)?;
         snapshot.memberships.extend(memberships);
-        // Accounts already known take the member entity's name and state; new ones are read.
+        // Accounts already known take the member entity's name and state; new ones come from it
+        // too in a group scope, and from the admin view in an instance scope (like a full run).
         let mut known = BTreeSet::new();
         for account in &mut snapshot.accounts {
             known.insert(account.id);
@@ -999,7 +1018,16 @@ impl AccessSyncs {
         }
         let new: Vec<GitLabUserId> = members.keys().filter(|id| !known.contains(id)).copied().collect();
         if !new.is_empty() {
-            snapshot.accounts.extend(reading.users(new, &members).await?);
+            match source.scope {
+                AccessScope::Group { .. } => {
+                    for id in &new {
+                        if let Some(member) = members.get(id) {
+                            snapshot.accounts.push(account_of_member(member)?);
+                        }
+                    }
+                }
+                AccessScope::Instance => snapshot.accounts.extend(reading.users(new, &members).await?),
+            }
         }
         // A group scope's accounts are its members: one left without any membership leaves.
         if matches!(source.scope, AccessScope::Group { .. }) {

@@ -64,6 +64,9 @@ labgate_proto::text_enum! {
         AccessSync = "access.sync",
         /// Queues the periodic full syncs of access sources. Recurring.
         AccessSchedule = "access.schedule",
+        /// Removes at GitLab the access webhooks of a deleted access source that GitLab failed
+        /// to remove at once; retried until they are gone.
+        AccessHooksRemove = "access.hooks-remove",
     }
 }
 

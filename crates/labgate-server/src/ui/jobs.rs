@@ -47,6 +47,7 @@ pub(crate) fn kind_label(kind: &str) -> &str {
         JobKind::SecretScanHooksRemove => "Push webhook removal",
         JobKind::AccessSync => "Access sync",
         JobKind::AccessSchedule => "Scheduled access syncs",
+        JobKind::AccessHooksRemove => "Access webhook removal",
     }
 }
 

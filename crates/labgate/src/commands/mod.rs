@@ -1,5 +1,5 @@
-pub mod access_provision;
 pub mod access;
+pub mod access_provision;
 pub mod admin;
 pub mod connections;
 pub mod demo;

@@ -1,8 +1,8 @@
 //! End-to-end tests of the `labgate` binary: real processes on a fresh database of the run's
 //! backend (`LABGATE_TEST_BACKEND`).
 
-mod access_provision;
 mod access;
+mod access_provision;
 mod config;
 mod connect_button;
 mod connections;
