@@ -48,6 +48,7 @@ pub mod jobs;
 pub mod readiness;
 mod rows;
 pub mod scanning;
+mod schedule;
 pub mod secrets;
 pub mod syncs;
 pub mod tenants;

@@ -7,7 +7,6 @@
 use labgate_proto::access::AccessSyncKind;
 use labgate_proto::audit::{AuditAction, ResourceType};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::sources::{AccessSource, AccessSyncs};
@@ -18,24 +17,8 @@ use crate::{CoreError, Result};
 
 /// The default time between full syncs of a source.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::hours(24);
-/// The share of the interval a source's own offset may take off it.
-const SPREAD: f64 = 0.1;
 /// Sources read per query of a sweep.
 const BATCH: u32 = 200;
-
-/// The interval of one source: `interval` shortened by a fraction (below [`SPREAD`]) derived
-/// from the source's id, the same at every sweep.
-fn interval_of(source_id: &str, interval: Duration) -> Duration {
-    let digest = Sha256::digest(source_id.as_bytes());
-    let mut head = [0u8; 8];
-    head.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
-    #[allow(
-        clippy::cast_precision_loss,
-        reason = "a fraction in [0, 1) needs no more precision"
-    )]
-    let fraction = (u64::from_be_bytes(head) >> 11) as f64 / (1u64 << 53) as f64;
-    interval - interval * (SPREAD * fraction)
-}
 
 impl AccessSyncs {
     /// Queues a full sync of every source whose latest full run is older than its interval (or
@@ -44,7 +27,7 @@ impl AccessSyncs {
     pub async fn queue_due_syncs(&self, interval: Duration) -> Result<usize> {
         let now = self.clock.now();
         // Every source whose shortest possible interval has passed; each is then held to its own.
-        let earliest_due = now - (interval - interval * SPREAD);
+        let earliest_due = crate::schedule::earliest_due(now, interval);
         let mut after = String::new();
         let mut queued = 0;
         loop {
@@ -83,7 +66,7 @@ impl AccessSyncs {
         interval: Duration,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        if now - last_run < interval_of(source.id.as_str(), interval) {
+        if now - last_run < crate::schedule::interval_of(source.id.as_str(), interval) {
             return Ok(false);
         }
         let run = self.queue_run(source, AccessSyncKind::Full, &[]).await?;
@@ -103,21 +86,5 @@ impl AccessSyncs {
             )
             .await?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_source_keeps_its_own_interval_within_a_tenth_below_the_setting() {
-        let day = Duration::hours(24);
-        let intervals: Vec<Duration> = (0..50)
-            .map(|i| interval_of(&format!("01a2348e-0000-7000-8000-{i:012}"), day))
-            .collect();
-        assert!(intervals.iter().all(|i| *i <= day && *i > day - day * SPREAD));
-        assert!(intervals.iter().any(|i| *i != intervals[0]), "sources spread out");
-        assert_eq!(interval_of("a", day), interval_of("a", day));
     }
 }
