@@ -26,6 +26,28 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
+    /// How a source learns of access changes between its full syncs: GitLab's webhooks (each
+    /// change re-read at once by a targeted sync), or only the periodic full syncs (sweeps),
+    /// when no webhook could be installed.
+    #[derive(utoipa::ToSchema)]
+    pub enum AccessUpdateDelivery {
+        Hooks = "hooks",
+        Sweeps = "sweeps",
+    }
+}
+
+/// How a source's access changes reach labgate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessSourceUpdates {
+    pub kind: AccessUpdateDelivery,
+    /// Why no webhook is installed (sweeps only): GitLab refused it (a group hook needs a paid
+    /// tier, a system hook an administrator), or labgate has no site URL for GitLab to call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+crate::text_enum! {
     #[derive(utoipa::ToSchema)]
     pub enum AccessSyncStatus {
         Queued = "queued",
@@ -75,6 +97,7 @@ pub struct AccessSourceView {
     pub status: AccessSourceStatus,
     /// The latest run, whatever its outcome.
     pub last_sync_id: Option<String>,
+    pub updates: AccessSourceUpdates,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -256,8 +256,8 @@ pub struct AccessDiffView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AccessAccountListQuery {
-    /// The access source (required).
-    #[param(max_length = 36)]
+    /// The access source (required: without it the answer is a 400 naming `sourceId`).
+    #[param(max_length = 36, required = true)]
     pub source_id: Option<String>,
     /// Part of a username, name or e-mail, in any letter case.
     #[param(max_length = 255)]
@@ -274,8 +274,8 @@ pub struct AccessAccountListQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AccessGrantListQuery {
-    /// The access source (required).
-    #[param(max_length = 36)]
+    /// The access source (required: without it the answer is a 400 naming `sourceId`).
+    #[param(max_length = 36, required = true)]
     pub source_id: Option<String>,
     /// Only this account's grants (its username).
     #[param(max_length = 255)]
@@ -295,8 +295,8 @@ pub struct AccessGrantListQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AccessResourceListQuery {
-    /// The access source (required).
-    #[param(max_length = 36)]
+    /// The access source (required: without it the answer is a 400 naming `sourceId`).
+    #[param(max_length = 36, required = true)]
     pub source_id: Option<String>,
     pub kind: Option<AccessResourceKind>,
     /// Part of a full path or name, in any letter case.
@@ -314,8 +314,8 @@ pub struct AccessResourceListQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AccessAccountExportQuery {
-    /// The access source (required).
-    #[param(max_length = 36)]
+    /// The access source (required: without it the answer is a 400 naming `sourceId`).
+    #[param(max_length = 36, required = true)]
     pub source_id: Option<String>,
     /// `json` (the default) or `csv`.
     pub format: Option<AccessExportFormat>,
@@ -328,8 +328,8 @@ pub struct AccessAccountExportQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AccessGrantExportQuery {
-    /// The access source (required).
-    #[param(max_length = 36)]
+    /// The access source (required: without it the answer is a 400 naming `sourceId`).
+    #[param(max_length = 36, required = true)]
     pub source_id: Option<String>,
     /// `json` (the default) or `csv`.
     pub format: Option<AccessExportFormat>,

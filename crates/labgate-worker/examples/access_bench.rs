@@ -84,6 +84,8 @@ struct Measured {
     sim_requests: u64,
     wall: Duration,
     summary: String,
+    /// When each phase of the run began, from the start of the run.
+    phases: Vec<(Duration, String)>,
 }
 
 async fn run_sync(
@@ -114,8 +116,33 @@ async fn run_sync(
     env.sim().requests().reset();
     let w = worker(services);
     let started = Instant::now();
+    // The run's phases as another reader of the sync sees them, polled every 100 ms.
+    let watcher = {
+        let access = access.clone();
+        let admin = env.admin.clone();
+        let sync_id = queued.id.clone();
+        tokio::spawn(async move {
+            let mut phases: Vec<(Duration, String)> = Vec::new();
+            loop {
+                if let Ok(sync) = access.sync(&admin, &sync_id).await {
+                    let phase = sync.progress.phase.unwrap_or_default();
+                    if phases.last().is_none_or(|(_, last)| *last != phase) {
+                        phases.push((started.elapsed(), phase));
+                    }
+                    if matches!(
+                        sync.status,
+                        AccessSyncStatus::Succeeded | AccessSyncStatus::Failed
+                    ) {
+                        return phases;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     while w.run_once().await.expect("the queue answers").is_some() {}
     let wall = started.elapsed();
+    let phases = watcher.await.expect("the phase watcher");
     let sync = access.sync(&env.admin, &queued.id).await.expect("the sync");
     assert_eq!(sync.status, AccessSyncStatus::Succeeded, "{sync:?}");
     let summary = access
@@ -135,6 +162,7 @@ async fn run_sync(
         sim_requests: sim_gets(env),
         wall,
         summary,
+        phases,
     }
 }
 
@@ -159,6 +187,12 @@ fn report(measured: &Measured, rpm: u64) {
     if !measured.summary.is_empty() {
         println!("|   log | {} | | |", measured.summary);
     }
+    let phases: Vec<String> = measured
+        .phases
+        .iter()
+        .map(|(at, phase)| format!("{phase} at {:.1} s", at.as_secs_f64()))
+        .collect();
+    println!("|   phases | {} | | |", phases.join(", "));
 }
 
 #[tokio::main]

@@ -1667,6 +1667,15 @@ export interface components {
          * @enum {string}
          */
         AccessSourceStatus: "never-synced" | "syncing" | "connected" | "failed";
+        /** @description How a source's access changes reach labgate. */
+        AccessSourceUpdates: {
+            kind: components["schemas"]["AccessUpdateDelivery"];
+            /**
+             * @description Why no webhook is installed (sweeps only): GitLab refused it (a group hook needs a paid
+             *     tier, a system hook an administrator), or labgate has no site URL for GitLab to call.
+             */
+            reason?: string | null;
+        };
         AccessSourceView: {
             connectionId: string;
             createdAt: string;
@@ -1677,6 +1686,7 @@ export interface components {
             scope: components["schemas"]["AccessScope"];
             status: components["schemas"]["AccessSourceStatus"];
             updatedAt: string;
+            updates: components["schemas"]["AccessSourceUpdates"];
         };
         /**
          * @description What a run reads: everything in the source's scope, or some groups and projects on top
@@ -1754,6 +1764,13 @@ export interface components {
          * @enum {string}
          */
         AccessTokenType: "personal" | "project" | "group";
+        /**
+         * @description How a source learns of access changes between its full syncs: GitLab's webhooks (each
+         *     change re-read at once by a targeted sync), or only the periodic full syncs (sweeps),
+         *     when no webhook could be installed.
+         * @enum {string}
+         */
+        AccessUpdateDelivery: "hooks" | "sweeps";
         /** @enum {string} */
         AccessVisibility: "private" | "internal" | "public";
         /**
@@ -3194,9 +3211,9 @@ export interface operations {
     };
     listAccessAccounts: {
         parameters: {
-            query?: {
-                /** @description The access source (required). */
-                sourceId?: string;
+            query: {
+                /** @description The access source (required: without it the answer is a 400 naming `sourceId`). */
+                sourceId: string;
                 /** @description Part of a username, name or e-mail, in any letter case. */
                 search?: string;
                 /** @description Records to skip (default 0). */
@@ -3296,9 +3313,9 @@ export interface operations {
     };
     exportAccessAccounts: {
         parameters: {
-            query?: {
-                /** @description The access source (required). */
-                sourceId?: string;
+            query: {
+                /** @description The access source (required: without it the answer is a 400 naming `sourceId`). */
+                sourceId: string;
                 /** @description `json` (the default) or `csv`. */
                 format?: components["schemas"]["AccessExportFormat"];
                 /** @description Part of a username, name or e-mail, in any letter case. */
@@ -3398,9 +3415,9 @@ export interface operations {
     };
     listAccessGrants: {
         parameters: {
-            query?: {
-                /** @description The access source (required). */
-                sourceId?: string;
+            query: {
+                /** @description The access source (required: without it the answer is a 400 naming `sourceId`). */
+                sourceId: string;
                 /** @description Only this account's grants (its username). */
                 account?: string;
                 /** @description Only grants on this group or project (its full path). */
@@ -3502,9 +3519,9 @@ export interface operations {
     };
     exportAccessGrants: {
         parameters: {
-            query?: {
-                /** @description The access source (required). */
-                sourceId?: string;
+            query: {
+                /** @description The access source (required: without it the answer is a 400 naming `sourceId`). */
+                sourceId: string;
                 /** @description `json` (the default) or `csv`. */
                 format?: components["schemas"]["AccessExportFormat"];
                 /** @description Only this account's grants (its username). */
@@ -4020,9 +4037,9 @@ export interface operations {
     };
     listAccessResources: {
         parameters: {
-            query?: {
-                /** @description The access source (required). */
-                sourceId?: string;
+            query: {
+                /** @description The access source (required: without it the answer is a 400 naming `sourceId`). */
+                sourceId: string;
                 kind?: components["schemas"]["AccessResourceKind"];
                 /** @description Part of a full path or name, in any letter case. */
                 search?: string;

@@ -34,6 +34,54 @@ impl AccessDiff {
     }
 }
 
+/// Builds a diff from the two runs' grants met pair by pair in account, then resource order, so
+/// two runs with millions of grants are compared a batch at a time.
+#[derive(Debug, Default)]
+pub struct DiffBuilder {
+    result: AccessDiff,
+}
+
+impl DiffBuilder {
+    /// One account and resource, as each run had it (at least one of the two).
+    pub fn pair(&mut self, before: Option<&Grant>, after: Option<&Grant>) {
+        match (before, after) {
+            (None, None) => {}
+            (Some(previous), None) => self.result.removed.push(previous.clone()),
+            (before, Some(grant)) => {
+                match before {
+                    None => self.result.added.push(grant.clone()),
+                    Some(previous) if previous != grant => self.result.changed.push(GrantChange {
+                        before: previous.clone(),
+                        after: grant.clone(),
+                    }),
+                    Some(_) => {}
+                }
+                let owner_before = before.is_some_and(|previous| previous.role.level == AccessLevel::OWNER);
+                if grant.role.level == AccessLevel::OWNER && !owner_before {
+                    self.result.new_owners.push(grant.clone());
+                }
+            }
+        }
+    }
+
+    /// The diff, with the accounts that became administrators.
+    pub fn finish(mut self, before_accounts: &[Account], after_accounts: &[Account]) -> AccessDiff {
+        let admins_before: BTreeSet<GitLabUserId> = before_accounts
+            .iter()
+            .filter(|account| account.admin == Some(true))
+            .map(|account| account.id)
+            .collect();
+        let mut new_admins: Vec<GitLabUserId> = after_accounts
+            .iter()
+            .filter(|account| account.admin == Some(true) && !admins_before.contains(&account.id))
+            .map(|account| account.id)
+            .collect();
+        new_admins.sort_unstable();
+        self.result.new_admins = new_admins;
+        self.result
+    }
+}
+
 /// Compares a run (`after`) with an earlier one (`before`); each list is in account, then
 /// resource order. Grants are effective grants, one per account and resource.
 pub fn diff(
@@ -50,41 +98,12 @@ pub fn diff(
     };
     let before = index(before_grants);
     let after = index(after_grants);
-    let mut result = AccessDiff::default();
-    for (key, grant) in &after {
-        match before.get(key) {
-            None => result.added.push(grant.clone()),
-            Some(previous) if previous != grant => result.changed.push(GrantChange {
-                before: previous.clone(),
-                after: grant.clone(),
-            }),
-            Some(_) => {}
-        }
-        let owner_before = before
-            .get(key)
-            .is_some_and(|previous| previous.role.level == AccessLevel::OWNER);
-        if grant.role.level == AccessLevel::OWNER && !owner_before {
-            result.new_owners.push(grant.clone());
-        }
+    let keys: BTreeSet<&(GitLabUserId, Resource)> = before.keys().chain(after.keys()).collect();
+    let mut builder = DiffBuilder::default();
+    for key in keys {
+        builder.pair(before.get(key), after.get(key));
     }
-    result.removed = before
-        .iter()
-        .filter(|(key, _)| !after.contains_key(key))
-        .map(|(_, grant)| grant.clone())
-        .collect();
-    let admins_before: BTreeSet<GitLabUserId> = before_accounts
-        .iter()
-        .filter(|account| account.admin == Some(true))
-        .map(|account| account.id)
-        .collect();
-    let mut new_admins: Vec<GitLabUserId> = after_accounts
-        .iter()
-        .filter(|account| account.admin == Some(true) && !admins_before.contains(&account.id))
-        .map(|account| account.id)
-        .collect();
-    new_admins.sort_unstable();
-    result.new_admins = new_admins;
-    result
+    builder.finish(before_accounts, after_accounts)
 }
 
 #[cfg(test)]

@@ -197,87 +197,192 @@ impl Hierarchy {
     }
 }
 
-/// Every path by which each account reaches each resource of `hierarchy`, in force on `today`.
-/// Memberships and shares on resources outside the hierarchy are ignored.
+/// What computing one account's grants looks up again and again, prepared once per snapshot:
+/// each group's subtree and depth, and the shares in force, indexed by the group they invite.
+/// Grants are computed an account at a time, so a snapshot's grants never have to be held
+/// together (an instance's run to tens of millions).
+pub struct GrantCalculator<'a> {
+    hierarchy: &'a Hierarchy,
+    today: Date,
+    /// Every subgroup and project below each group, depth first.
+    below: HashMap<GitLabGroupId, Vec<Resource>>,
+    /// How many ancestors each group has: a nearer granting group explains a grant better.
+    depth: HashMap<GitLabGroupId, usize>,
+    /// Shares in force on resources of the hierarchy, in the order given, with what each reaches.
+    shares: Vec<(&'a Share, Vec<Resource>)>,
+    /// Indexes into `shares` by the invited group.
+    shares_with: HashMap<GitLabGroupId, Vec<usize>>,
+}
+
+impl<'a> GrantCalculator<'a> {
+    pub fn new(hierarchy: &'a Hierarchy, shares: &'a [Share], today: Date) -> GrantCalculator<'a> {
+        let below = hierarchy
+            .groups
+            .keys()
+            .map(|id| (*id, hierarchy.descendants(*id)))
+            .collect();
+        let depth = hierarchy
+            .groups
+            .keys()
+            .map(|id| (*id, hierarchy.ancestors(*id).len()))
+            .collect();
+        let shares: Vec<(&Share, Vec<Resource>)> = shares
+            .iter()
+            .filter(|share| in_force(share.expires_at, today) && hierarchy.contains(share.resource))
+            .map(|share| (share, hierarchy.subtree(share.resource)))
+            .collect();
+        let mut shares_with: HashMap<GitLabGroupId, Vec<usize>> = HashMap::new();
+        for (index, (share, _)) in shares.iter().enumerate() {
+            shares_with.entry(share.shared_with).or_default().push(index);
+        }
+        GrantCalculator {
+            hierarchy,
+            today,
+            below,
+            depth,
+            shares,
+            shares_with,
+        }
+    }
+
+    fn below(&self, group: GitLabGroupId) -> &[Resource] {
+        self.below.get(&group).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every path by which one account reaches each resource, from its memberships (all of the
+    /// same account, in the order given), in force on the calculator's day. Memberships on
+    /// resources outside the hierarchy are ignored.
+    pub fn account_paths(&self, memberships: &[&Membership]) -> Vec<Grant> {
+        let mut grants = Vec::new();
+        // The groups the account is a member of as shares see it: directly, or inherited.
+        let mut member_of: Vec<(GitLabGroupId, &Role, Option<Date>)> = Vec::new();
+        for membership in memberships
+            .iter()
+            .filter(|m| in_force(m.expires_at, self.today) && self.hierarchy.contains(m.resource))
+        {
+            grants.push(Grant {
+                account: membership.account,
+                resource: membership.resource,
+                role: membership.role.clone(),
+                path: GrantPath::Direct,
+                expires_at: membership.expires_at,
+            });
+            let Resource::Group(group) = membership.resource else {
+                continue;
+            };
+            member_of.push((group, &membership.role, membership.expires_at));
+            if !membership.role.level.propagates() {
+                continue;
+            }
+            for below in self.below(group) {
+                grants.push(Grant {
+                    account: membership.account,
+                    resource: *below,
+                    role: membership.role.clone(),
+                    path: GrantPath::Inherited { via: group },
+                    expires_at: membership.expires_at,
+                });
+                if let Resource::Group(subgroup) = *below {
+                    member_of.push((subgroup, &membership.role, membership.expires_at));
+                }
+            }
+        }
+        let Some(account) = memberships.first().map(|m| m.account) else {
+            return grants;
+        };
+        // The shares that invite any of those groups, in the order they were given.
+        let mut invited: Vec<usize> = member_of
+            .iter()
+            .filter_map(|(group, _, _)| self.shares_with.get(group))
+            .flatten()
+            .copied()
+            .collect();
+        invited.sort_unstable();
+        invited.dedup();
+        for (share, reached) in invited.into_iter().filter_map(|index| self.shares.get(index)) {
+            for (_, role, member_expiry) in member_of
+                .iter()
+                .filter(|(group, role, _)| *group == share.shared_with && role.level.propagates())
+            {
+                let capped = role.capped(share.cap);
+                let expires_at = earliest(*member_expiry, share.expires_at);
+                for resource in reached {
+                    grants.push(Grant {
+                        account,
+                        resource: *resource,
+                        role: capped.clone(),
+                        path: GrantPath::Shared {
+                            via: share.shared_with,
+                            shared_at: share.resource,
+                            capped_at: share.cap,
+                        },
+                        expires_at,
+                    });
+                }
+            }
+        }
+        grants
+    }
+
+    /// One account's effective access to each resource: the highest level over all paths, with
+    /// the path that gives it, in resource order.
+    pub fn account_grants(&self, memberships: &[&Membership]) -> Vec<Grant> {
+        let mut best: BTreeMap<Resource, Grant> = BTreeMap::new();
+        for grant in self.account_paths(memberships) {
+            match best.get(&grant.resource) {
+                Some(current) if !self.outranks(&grant, current) => {}
+                _ => {
+                    best.insert(grant.resource, grant);
+                }
+            }
+        }
+        best.into_values().collect()
+    }
+
+    /// Whether `candidate` should replace `current` as the grant shown for a pair: a higher
+    /// level, then a more specific path, then the nearer granting group, then a later expiry.
+    fn outranks(&self, candidate: &Grant, current: &Grant) -> bool {
+        let rank = |grant: &Grant| {
+            let depth = match grant.path {
+                GrantPath::Direct => usize::MAX,
+                GrantPath::Inherited { via } | GrantPath::Shared { via, .. } => {
+                    self.depth.get(&via).copied().unwrap_or(0)
+                }
+            };
+            (
+                grant.role.level,
+                grant.path.preference(),
+                depth,
+                grant.expires_at.is_none(),
+                grant.expires_at,
+            )
+        };
+        rank(candidate) > rank(current)
+    }
+}
+
+/// Memberships by account, in account order, each account's in the order given.
+pub fn by_account(memberships: &[Membership]) -> BTreeMap<GitLabUserId, Vec<&Membership>> {
+    let mut accounts: BTreeMap<GitLabUserId, Vec<&Membership>> = BTreeMap::new();
+    for membership in memberships {
+        accounts.entry(membership.account).or_default().push(membership);
+    }
+    accounts
+}
+
+/// Every path by which each account reaches each resource of `hierarchy`, in force on `today`,
+/// by account. Memberships and shares on resources outside the hierarchy are ignored.
 pub fn all_paths(
     hierarchy: &Hierarchy,
     memberships: &[Membership],
     shares: &[Share],
     today: Date,
 ) -> Vec<Grant> {
-    let live: Vec<&Membership> = memberships
-        .iter()
-        .filter(|m| in_force(m.expires_at, today) && hierarchy.contains(m.resource))
-        .collect();
-    let mut grants = Vec::new();
-    // Membership of each group as shares see it: direct, or inherited from an ancestor.
-    let mut group_members: HashMap<GitLabGroupId, Vec<(GitLabUserId, Role, Option<Date>)>> = HashMap::new();
-    for membership in &live {
-        grants.push(Grant {
-            account: membership.account,
-            resource: membership.resource,
-            role: membership.role.clone(),
-            path: GrantPath::Direct,
-            expires_at: membership.expires_at,
-        });
-        let Resource::Group(group) = membership.resource else {
-            continue;
-        };
-        group_members.entry(group).or_default().push((
-            membership.account,
-            membership.role.clone(),
-            membership.expires_at,
-        ));
-        if !membership.role.level.propagates() {
-            continue;
-        }
-        for below in hierarchy.descendants(group) {
-            grants.push(Grant {
-                account: membership.account,
-                resource: below,
-                role: membership.role.clone(),
-                path: GrantPath::Inherited { via: group },
-                expires_at: membership.expires_at,
-            });
-            if let Resource::Group(subgroup) = below {
-                group_members.entry(subgroup).or_default().push((
-                    membership.account,
-                    membership.role.clone(),
-                    membership.expires_at,
-                ));
-            }
-        }
-    }
-    for share in shares {
-        if !in_force(share.expires_at, today) || !hierarchy.contains(share.resource) {
-            continue;
-        }
-        let Some(members) = group_members.get(&share.shared_with) else {
-            continue;
-        };
-        let reached = hierarchy.subtree(share.resource);
-        for (account, role, member_expiry) in members {
-            if !role.level.propagates() {
-                continue;
-            }
-            let capped = role.capped(share.cap);
-            let expires_at = earliest(*member_expiry, share.expires_at);
-            for resource in &reached {
-                grants.push(Grant {
-                    account: *account,
-                    resource: *resource,
-                    role: capped.clone(),
-                    path: GrantPath::Shared {
-                        via: share.shared_with,
-                        shared_at: share.resource,
-                        capped_at: share.cap,
-                    },
-                    expires_at,
-                });
-            }
-        }
-    }
-    grants
+    let calculator = GrantCalculator::new(hierarchy, shares, today);
+    by_account(memberships)
+        .values()
+        .flat_map(|memberships| calculator.account_paths(memberships))
+        .collect()
 }
 
 /// Each account's effective access to each resource: the highest level over all paths, with
@@ -288,36 +393,11 @@ pub fn effective_grants(
     shares: &[Share],
     today: Date,
 ) -> Vec<Grant> {
-    let mut best: BTreeMap<(GitLabUserId, Resource), Grant> = BTreeMap::new();
-    for grant in all_paths(hierarchy, memberships, shares, today) {
-        let key = (grant.account, grant.resource);
-        match best.get(&key) {
-            Some(current) if !outranks(hierarchy, &grant, current) => {}
-            _ => {
-                best.insert(key, grant);
-            }
-        }
-    }
-    best.into_values().collect()
-}
-
-/// Whether `candidate` should replace `current` as the grant shown for a pair: a higher level,
-/// then a more specific path, then the nearer granting group, then a later expiry.
-fn outranks(hierarchy: &Hierarchy, candidate: &Grant, current: &Grant) -> bool {
-    let rank = |grant: &Grant| {
-        let depth = match grant.path {
-            GrantPath::Direct => usize::MAX,
-            GrantPath::Inherited { via } | GrantPath::Shared { via, .. } => hierarchy.ancestors(via).len(),
-        };
-        (
-            grant.role.level,
-            grant.path.preference(),
-            depth,
-            grant.expires_at.is_none(),
-            grant.expires_at,
-        )
-    };
-    rank(candidate) > rank(current)
+    let calculator = GrantCalculator::new(hierarchy, shares, today);
+    by_account(memberships)
+        .values()
+        .flat_map(|memberships| calculator.account_grants(memberships))
+        .collect()
 }
 
 #[cfg(test)]

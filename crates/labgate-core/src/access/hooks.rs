@@ -92,6 +92,16 @@ impl InstallOutcome {
     }
 }
 
+/// How the source a stored hook secret belongs to learns of changes.
+pub(crate) fn delivery_of(row: labgate_store::AccessHookSecretRecord) -> Delivery {
+    match row.delivery.as_str() {
+        HOOKS => Delivery::Hooks,
+        _ => Delivery::Sweeps {
+            reason: row.note.unwrap_or_else(|| "no webhook is installed".to_owned()),
+        },
+    }
+}
+
 /// Something an event said changed at GitLab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AccessTarget {
@@ -367,19 +377,11 @@ impl AccessHooks {
         tenant_id: &TenantId,
         source_id: &AccessSourceId,
     ) -> Result<Option<Delivery>> {
-        let Some(row) = self
+        Ok(self
             .store
             .access_hook_secret(tenant_id.as_str(), source_id.as_str())
             .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(match row.delivery.as_str() {
-            HOOKS => Delivery::Hooks,
-            _ => Delivery::Sweeps {
-                reason: row.note.unwrap_or_else(|| "no webhook is installed".to_owned()),
-            },
-        }))
+            .map(delivery_of))
     }
 
     /// Removes the source's hooks at GitLab and forgets its secret (its deliveries are refused

@@ -18,8 +18,8 @@ use labgate_store::{
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::diff::diff;
 use super::effective::{Grant, GrantPath};
+use super::hooks::{Delivery, delivery_of};
 use super::model::{
     AccessLevel, Account, AccountKind, AccountState, GitLabGroupId, GitLabProjectId, GitLabUserId, Group,
     Project, Resource, Role, Visibility,
@@ -105,6 +105,8 @@ pub struct SourceSummary {
     pub created_at: OffsetDateTime,
     pub last_run: Option<RunSummary>,
     pub last_success: Option<RunSummary>,
+    /// How changes reach labgate between full syncs; `None` when no hook was ever recorded.
+    pub delivery: Option<Delivery>,
 }
 
 /// Which grants a listing or export wants; each `None` does not filter.
@@ -639,6 +641,11 @@ impl AccessReports {
             .as_ref()
             .map(run_summary)
             .transpose()?;
+        let delivery = self
+            .store
+            .access_hook_secret(&record.tenant_id, &record.id)
+            .await?
+            .map(delivery_of);
         let scope = match (record.scope_kind.as_str(), record.scope_full_path) {
             ("instance", _) => SourceScope::Instance,
             ("group", Some(path)) => SourceScope::Group(path),
@@ -652,6 +659,7 @@ impl AccessReports {
             created_at: time("access_sources.created_at", record.created_at)?,
             last_run,
             last_success,
+            delivery,
         })
     }
 
@@ -1000,16 +1008,17 @@ impl AccessReports {
             .previous_succeeded_access_sync_run(&run.source_id, run.created_at)
             .await?;
         let snapshots = Snapshots::new(self.store.clone());
-        let (after, after_grants) = snapshots.load(&id).await?;
-        let (before, before_grants) = match &base {
-            Some(base) => {
-                snapshots
-                    .load(&AccessSyncRunId::from_stored(base.id.clone()))
-                    .await?
-            }
-            None => (Snapshot::default(), Vec::new()),
+        let after = snapshots.load(&id).await?;
+        let base_id = base
+            .as_ref()
+            .map(|base| AccessSyncRunId::from_stored(base.id.clone()));
+        let before = match &base_id {
+            Some(base_id) => snapshots.load(base_id).await?,
+            None => Snapshot::default(),
         };
-        let changes = diff(&before.accounts, &before_grants, &after.accounts, &after_grants);
+        let changes = snapshots
+            .diff_grants(base_id.as_ref(), &before.accounts, &id, &after.accounts)
+            .await?;
         // Names as each sync saw them: a removed grant's account may be gone from the newer one.
         let mut names = Names::of_snapshot(&after);
         names.add_snapshot(&before);

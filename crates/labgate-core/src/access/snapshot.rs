@@ -2,13 +2,15 @@
 //! shares), with the grants computed from it, and its passage through the store boundary.
 
 use labgate_store::{
-    AccessAccountRecord, AccessGrantRecord, AccessGroupRecord, AccessMembershipRecord, AccessProjectRecord,
-    AccessShareRecord, AccessSnapshot, Store,
+    AccessAccountRecord, AccessGrantFilter, AccessGrantKey, AccessGrantRecord, AccessGroupRecord,
+    AccessMembershipRecord, AccessProjectRecord, AccessShareRecord, AccessSnapshot, Store,
 };
 use time::Date;
 
-use super::diff::{AccessDiff, diff};
-use super::effective::{Grant, GrantPath, GrantPathKind, Hierarchy, effective_grants};
+use super::diff::{AccessDiff, DiffBuilder};
+use super::effective::{
+    Grant, GrantCalculator, GrantPath, GrantPathKind, Hierarchy, by_account, effective_grants,
+};
 use super::model::{
     AccessLevel, Account, AccountKind, AccountState, CustomRole, GitLabGroupId, GitLabProjectId,
     GitLabUserId, Group, Membership, Project, Resource, ResourceKind, Role, Share, Visibility,
@@ -27,12 +29,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The effective grants of this snapshot as of `today`.
+    /// The effective grants of this snapshot as of `today`, all at once (for tests and small
+    /// snapshots; a sync stores them an account at a time).
     pub fn effective_grants(&self, today: Date) -> Vec<Grant> {
         let hierarchy = Hierarchy::new(self.groups.iter().cloned(), self.projects.iter().cloned());
         effective_grants(&hierarchy, &self.memberships, &self.shares, today)
     }
 }
+
+/// Rows written per transaction when a snapshot is stored: large enough that a write costs
+/// little per row, small enough that one never holds SQLite's single writer lock for long
+/// while the rest of labgate waits to write.
+const ROWS_PER_WRITE: usize = 20_000;
+
+/// Grants read per batch when two runs are compared.
+const GRANTS_PER_READ: u32 = 5_000;
 
 /// Run snapshots in the store.
 #[derive(Clone)]
@@ -45,38 +56,249 @@ impl Snapshots {
         Snapshots { store }
     }
 
-    /// Computes the snapshot's effective grants as of `today` and stores both under the run, all
-    /// or nothing. Answers the grants.
-    pub async fn save(
-        &self,
-        run: &AccessSyncRunId,
-        snapshot: &Snapshot,
-        today: Date,
-    ) -> crate::Result<Vec<Grant>> {
-        let grants = snapshot.effective_grants(today);
-        self.store
-            .write_access_snapshot(run.as_str(), &to_records(snapshot, &grants))
-            .await?;
-        Ok(grants)
+    /// Stores the snapshot under the run with its effective grants as of `today`, computed and
+    /// written an account at a time so they are never all in memory. Whatever an earlier
+    /// attempt left is removed first, and what this one wrote is removed when it fails: the run
+    /// is marked succeeded only after this returns, and readers look at no other run's rows.
+    /// Answers how many grants were stored.
+    pub async fn save(&self, run: &AccessSyncRunId, snapshot: &Snapshot, today: Date) -> crate::Result<u64> {
+        self.store.clear_access_snapshot(run.as_str()).await?;
+        match self.write(run, snapshot, today).await {
+            Ok(grants) => Ok(grants),
+            Err(error) => {
+                if let Err(cleanup) = self.store.clear_access_snapshot(run.as_str()).await {
+                    tracing::warn!(sync_id = %run, error = %cleanup, "a partly written access snapshot could not be removed");
+                }
+                Err(error)
+            }
+        }
     }
 
-    /// A run's snapshot and the grants computed when it was taken.
-    pub async fn load(&self, run: &AccessSyncRunId) -> crate::Result<(Snapshot, Vec<Grant>)> {
+    /// Writes the snapshot's rows, then its grants as they are computed: a task writes each
+    /// part while the next account's grants are worked out, so the database and the
+    /// computation run side by side.
+    async fn write(&self, run: &AccessSyncRunId, snapshot: &Snapshot, today: Date) -> crate::Result<u64> {
+        let (parts, mut written) = tokio::sync::mpsc::channel::<AccessSnapshot>(2);
+        let writer = {
+            let store = self.store.clone();
+            let run = run.as_str().to_owned();
+            tokio::spawn(async move {
+                while let Some(part) = written.recv().await {
+                    store.write_access_snapshot(&run, &part).await?;
+                }
+                Ok::<_, labgate_store::StoreError>(())
+            })
+        };
+        let computed = self.compute(snapshot, today, &parts).await;
+        drop(parts);
+        // The writer's error explains a send that failed: it stopped reading when it failed.
+        writer.await.map_err(crate::CoreError::internal)??;
+        computed
+    }
+
+    /// Sends the snapshot's rows in parts, then its grants an account at a time in parts;
+    /// answers how many grants there were. Stops when the writer has gone.
+    async fn compute(
+        &self,
+        snapshot: &Snapshot,
+        today: Date,
+        parts: &tokio::sync::mpsc::Sender<AccessSnapshot>,
+    ) -> crate::Result<u64> {
+        let gone = || crate::CoreError::Internal("the snapshot writer stopped".into());
+        for part in in_parts(to_records(snapshot)) {
+            parts.send(part).await.map_err(|_| gone())?;
+        }
+        let hierarchy = Hierarchy::new(snapshot.groups.iter().cloned(), snapshot.projects.iter().cloned());
+        let calculator = GrantCalculator::new(&hierarchy, &snapshot.shares, today);
+        let mut stored = 0u64;
+        let mut batch: Vec<AccessGrantRecord> = Vec::with_capacity(ROWS_PER_WRITE);
+        for memberships in by_account(&snapshot.memberships).values() {
+            let grants = calculator.account_grants(memberships);
+            stored += grants.len() as u64;
+            batch.extend(grants.iter().map(grant_record));
+            if batch.len() >= ROWS_PER_WRITE {
+                let grants = std::mem::replace(&mut batch, Vec::with_capacity(ROWS_PER_WRITE));
+                parts
+                    .send(AccessSnapshot {
+                        grants,
+                        ..AccessSnapshot::default()
+                    })
+                    .await
+                    .map_err(|_| gone())?;
+            }
+        }
+        if !batch.is_empty() {
+            parts
+                .send(AccessSnapshot {
+                    grants: batch,
+                    ..AccessSnapshot::default()
+                })
+                .await
+                .map_err(|_| gone())?;
+        }
+        Ok(stored)
+    }
+
+    /// A run's snapshot (its grants are read a batch at a time, see [`Snapshots::diff`]).
+    pub async fn load(&self, run: &AccessSyncRunId) -> crate::Result<Snapshot> {
         let records = self.store.access_snapshot(run.as_str()).await?;
         Ok(from_records(&records)?)
     }
 
+    /// Every grant of a run, in key order, read a batch at a time into one list: for runs known
+    /// to be small. A large run's grants are paged (the reports) or compared as they are read
+    /// ([`Snapshots::diff_grants`]).
+    pub async fn grants(&self, run: &AccessSyncRunId) -> crate::Result<Vec<Grant>> {
+        let mut cursor = GrantCursor::new(&self.store, Some(run));
+        let mut grants = Vec::new();
+        while cursor.peek().await?.is_some() {
+            grants.extend(cursor.next());
+        }
+        Ok(grants)
+    }
+
     /// What changed from run `before` to run `after`.
     pub async fn diff(&self, before: &AccessSyncRunId, after: &AccessSyncRunId) -> crate::Result<AccessDiff> {
-        let (before, before_grants) = self.load(before).await?;
-        let (after, after_grants) = self.load(after).await?;
-        Ok(diff(
-            &before.accounts,
-            &before_grants,
-            &after.accounts,
-            &after_grants,
-        ))
+        let before_snapshot = self.load(before).await?;
+        let after_snapshot = self.load(after).await?;
+        self.diff_grants(
+            Some(before),
+            &before_snapshot.accounts,
+            after,
+            &after_snapshot.accounts,
+        )
+        .await
     }
+
+    /// What changed from run `before` (none: a first run, where everything is new) to run
+    /// `after`, given each run's accounts; the grants of both are read side by side in key
+    /// order, a batch at a time.
+    pub async fn diff_grants(
+        &self,
+        before: Option<&AccessSyncRunId>,
+        before_accounts: &[Account],
+        after: &AccessSyncRunId,
+        after_accounts: &[Account],
+    ) -> crate::Result<AccessDiff> {
+        let mut old = GrantCursor::new(&self.store, before);
+        let mut new = GrantCursor::new(&self.store, Some(after));
+        let mut builder = DiffBuilder::default();
+        loop {
+            let old_key = old.peek().await?.map(|grant| (grant.account, grant.resource));
+            let new_key = new.peek().await?.map(|grant| (grant.account, grant.resource));
+            match (old_key, new_key) {
+                (None, None) => break,
+                (Some(_), None) => builder.pair(old.next().as_ref(), None),
+                (None, Some(_)) => builder.pair(None, new.next().as_ref()),
+                (Some(o), Some(n)) if o < n => builder.pair(old.next().as_ref(), None),
+                (Some(o), Some(n)) if o > n => builder.pair(None, new.next().as_ref()),
+                (Some(_), Some(_)) => {
+                    let (before, after) = (old.next(), new.next());
+                    builder.pair(before.as_ref(), after.as_ref());
+                }
+            }
+        }
+        Ok(builder.finish(before_accounts, after_accounts))
+    }
+}
+
+/// A run's grants in key order (account, resource kind, resource), read a batch at a time.
+struct GrantCursor<'a> {
+    store: &'a Store,
+    run: Option<&'a AccessSyncRunId>,
+    after: Option<AccessGrantKey>,
+    buffered: std::collections::VecDeque<Grant>,
+    exhausted: bool,
+}
+
+impl<'a> GrantCursor<'a> {
+    fn new(store: &'a Store, run: Option<&'a AccessSyncRunId>) -> GrantCursor<'a> {
+        GrantCursor {
+            store,
+            run,
+            after: None,
+            buffered: std::collections::VecDeque::new(),
+            exhausted: run.is_none(),
+        }
+    }
+
+    async fn peek(&mut self) -> crate::Result<Option<&Grant>> {
+        if self.buffered.is_empty() && !self.exhausted {
+            let run = self.run.map(AccessSyncRunId::as_str).unwrap_or_default();
+            let rows = self
+                .store
+                .access_grants_after(
+                    run,
+                    AccessGrantFilter::default(),
+                    self.after.as_ref(),
+                    GRANTS_PER_READ,
+                )
+                .await?;
+            self.exhausted = rows.len() < GRANTS_PER_READ as usize;
+            if let Some(last) = rows.last() {
+                self.after = Some(AccessGrantKey {
+                    gitlab_user_id: last.gitlab_user_id,
+                    resource_kind: last.resource_kind.clone(),
+                    resource_id: last.resource_id,
+                });
+            }
+            for row in &rows {
+                self.buffered.push_back(grant_from_record(row)?);
+            }
+        }
+        Ok(self.buffered.front())
+    }
+
+    /// The grant [`GrantCursor::peek`] showed.
+    fn next(&mut self) -> Option<Grant> {
+        self.buffered.pop_front()
+    }
+}
+
+/// The records split into parts of at most [`ROWS_PER_WRITE`] rows, a table at a time.
+fn in_parts(records: AccessSnapshot) -> Vec<AccessSnapshot> {
+    fn split<T>(rows: Vec<T>) -> Vec<Vec<T>> {
+        let mut rows = rows.into_iter().peekable();
+        let mut parts = Vec::new();
+        while rows.peek().is_some() {
+            parts.push(rows.by_ref().take(ROWS_PER_WRITE).collect());
+        }
+        parts
+    }
+    let AccessSnapshot {
+        accounts,
+        groups,
+        projects,
+        memberships,
+        shares,
+        grants,
+    } = records;
+    let mut parts = Vec::new();
+    parts.extend(split(accounts).into_iter().map(|accounts| AccessSnapshot {
+        accounts,
+        ..AccessSnapshot::default()
+    }));
+    parts.extend(split(groups).into_iter().map(|groups| AccessSnapshot {
+        groups,
+        ..AccessSnapshot::default()
+    }));
+    parts.extend(split(projects).into_iter().map(|projects| AccessSnapshot {
+        projects,
+        ..AccessSnapshot::default()
+    }));
+    parts.extend(split(memberships).into_iter().map(|memberships| AccessSnapshot {
+        memberships,
+        ..AccessSnapshot::default()
+    }));
+    parts.extend(split(shares).into_iter().map(|shares| AccessSnapshot {
+        shares,
+        ..AccessSnapshot::default()
+    }));
+    parts.extend(split(grants).into_iter().map(|grants| AccessSnapshot {
+        grants,
+        ..AccessSnapshot::default()
+    }));
+    parts
 }
 
 fn invalid(column: &'static str, value: impl ToString) -> StoredValueError {
@@ -154,8 +376,8 @@ fn role_parts(role: &Role) -> (i32, Option<i64>, Option<String>) {
     )
 }
 
-/// The rows a run stores for a snapshot and its computed grants.
-pub(crate) fn to_records(snapshot: &Snapshot, grants: &[Grant]) -> AccessSnapshot {
+/// The rows a run stores for a snapshot, without its grants (computed and stored apart).
+pub(crate) fn to_records(snapshot: &Snapshot) -> AccessSnapshot {
     AccessSnapshot {
         accounts: snapshot
             .accounts
@@ -226,11 +448,11 @@ pub(crate) fn to_records(snapshot: &Snapshot, grants: &[Grant]) -> AccessSnapsho
                 }
             })
             .collect(),
-        grants: grants.iter().map(grant_record).collect(),
+        grants: Vec::new(),
     }
 }
 
-fn grant_record(grant: &Grant) -> AccessGrantRecord {
+pub(crate) fn grant_record(grant: &Grant) -> AccessGrantRecord {
     let (resource_kind, resource_id) = resource_parts(grant.resource);
     let (access_level, member_role_id, member_role_name) = role_parts(&grant.role);
     let (via_group_id, shared_at, capped_at) = match grant.path {
@@ -334,8 +556,8 @@ pub(crate) fn grant_from_record(row: &AccessGrantRecord) -> Parsed<Grant> {
     })
 }
 
-/// A stored snapshot and its grants, parsed.
-pub(crate) fn from_records(records: &AccessSnapshot) -> Parsed<(Snapshot, Vec<Grant>)> {
+/// A stored snapshot, parsed (its grants apart, with [`grant_from_record`]).
+pub(crate) fn from_records(records: &AccessSnapshot) -> Parsed<Snapshot> {
     let visibility =
         |column: &'static str, text: &str| Visibility::parse(text).ok_or_else(|| invalid(column, text));
     let snapshot = Snapshot {
@@ -416,12 +638,7 @@ pub(crate) fn from_records(records: &AccessSnapshot) -> Parsed<(Snapshot, Vec<Gr
             })
             .collect::<Parsed<_>>()?,
     };
-    let grants = records
-        .grants
-        .iter()
-        .map(grant_from_record)
-        .collect::<Parsed<_>>()?;
-    Ok((snapshot, grants))
+    Ok(snapshot)
 }
 
 #[cfg(test)]
@@ -526,11 +743,14 @@ mod tests {
         ] {
             assert!(kinds.contains(&kind), "{kind:?} in {grants:#?}");
         }
-        let records = to_records(&snapshot, &grants);
+        let records = to_records(&snapshot);
         assert_eq!(records.accounts[0].is_admin, Some(1));
         assert_eq!(records.accounts[1].is_admin, None);
-        let (back, grants_back) = from_records(&records).unwrap();
-        assert_eq!(back, snapshot);
+        assert_eq!(from_records(&records).unwrap(), snapshot);
+        let grants_back: Vec<Grant> = grants
+            .iter()
+            .map(|grant| grant_from_record(&grant_record(grant)).unwrap())
+            .collect();
         assert_eq!(grants_back, grants);
     }
 
@@ -538,7 +758,7 @@ mod tests {
     fn unknown_stored_values_are_errors_naming_their_column() {
         let snapshot = sample();
         let grants = snapshot.effective_grants(date!(2026 - 12 - 02));
-        let good = to_records(&snapshot, &grants);
+        let good = to_records(&snapshot);
 
         let mut bad = good.clone();
         bad.accounts[0].state = "frozen".into();
@@ -558,14 +778,16 @@ mod tests {
         let mut bad = good.clone();
         bad.memberships[0].member_role_name = None;
         assert_eq!(from_records(&bad).unwrap_err().column, "access.member_role_name");
-        let mut bad = good.clone();
-        let shared = bad
-            .grants
-            .iter_mut()
+        let mut shared = grants
+            .iter()
+            .map(grant_record)
             .find(|grant| grant.path_kind == "shared")
             .unwrap();
         shared.capped_at = None;
-        assert_eq!(from_records(&bad).unwrap_err().column, "access_grants.capped_at");
+        assert_eq!(
+            grant_from_record(&shared).unwrap_err().column,
+            "access_grants.capped_at"
+        );
         let mut bad = good;
         bad.accounts[1].is_admin = Some(2);
         assert_eq!(from_records(&bad).unwrap_err().column, "access_accounts.is_admin");

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use labgate_gitlab::{GitLabError, ResourceId};
 use labgate_proto::access::{
-    AccessScope as AccessScopeView, AccessScopeKind, AccessSourceList, AccessSourceStatus, AccessSourceView,
-    AccessSyncKind, AccessSyncList, AccessSyncLog, AccessSyncLogLevel, AccessSyncLogLine, AccessSyncProgress,
-    AccessSyncStatus, AccessSyncView, CreateAccessSourceRequest,
+    AccessScope as AccessScopeView, AccessScopeKind, AccessSourceList, AccessSourceStatus,
+    AccessSourceUpdates, AccessSourceView, AccessSyncKind, AccessSyncList, AccessSyncLog, AccessSyncLogLevel,
+    AccessSyncLogLine, AccessSyncProgress, AccessSyncStatus, AccessSyncView, AccessUpdateDelivery,
+    CreateAccessSourceRequest,
 };
 use labgate_proto::audit::{AuditAction, ResourceType};
 use labgate_store::{AccessSourceRecord, AccessSyncLogRecord, AccessSyncRunRecord, Store, StoreError};
@@ -218,7 +219,26 @@ impl TryFrom<AccessSyncRunRecord> for AccessSyncRun {
     }
 }
 
-pub fn source_view(source: &AccessSource) -> AccessSourceView {
+/// What a source's view says of its updates: `None` is a source whose hook was never recorded
+/// (its installation failed before GitLab was asked).
+fn updates_view(delivery: Option<&Delivery>) -> AccessSourceUpdates {
+    match delivery {
+        Some(Delivery::Hooks) => AccessSourceUpdates {
+            kind: AccessUpdateDelivery::Hooks,
+            reason: None,
+        },
+        Some(Delivery::Sweeps { reason }) => AccessSourceUpdates {
+            kind: AccessUpdateDelivery::Sweeps,
+            reason: Some(reason.clone()),
+        },
+        None => AccessSourceUpdates {
+            kind: AccessUpdateDelivery::Sweeps,
+            reason: Some("no webhook is installed".to_owned()),
+        },
+    }
+}
+
+pub fn source_view(source: &AccessSource, delivery: Option<&Delivery>) -> AccessSourceView {
     AccessSourceView {
         id: source.id.to_string(),
         name: source.name.clone(),
@@ -226,6 +246,7 @@ pub fn source_view(source: &AccessSource) -> AccessSourceView {
         scope: source.scope.view(),
         status: source.status,
         last_sync_id: source.last_run_id.as_ref().map(ToString::to_string),
+        updates: updates_view(delivery),
         created_at: format_time(source.created_at),
         updated_at: format_time(source.updated_at),
     }
@@ -487,16 +508,16 @@ impl AccessSyncs {
                 scope: hook_scope,
             })
             .await;
-        let updates = match &installed {
-            Ok(outcome) => match &outcome.delivery {
-                Delivery::Hooks => json!({"kind": "hooks"}),
-                Delivery::Sweeps { reason } => json!({"kind": "sweeps", "reason": reason}),
-            },
+        let delivery = match installed {
+            Ok(outcome) => outcome.delivery,
             Err(error) => {
                 tracing::warn!(access_source = %source.id, error = %error, "the access hook could not be installed");
-                json!({"kind": "sweeps", "reason": format!("the webhook could not be installed: {error}")})
+                Delivery::Sweeps {
+                    reason: format!("the webhook could not be installed: {error}"),
+                }
             }
         };
+        let updates = updates_view(Some(&delivery));
         self.audit
             .record(
                 principal,
@@ -513,12 +534,18 @@ impl AccessSyncs {
                 },
             )
             .await?;
-        Ok(source_view(&source))
+        Ok(source_view(&source, Some(&delivery)))
+    }
+
+    /// A source's view, with how its changes reach labgate.
+    async fn view(&self, source: &AccessSource) -> Result<AccessSourceView> {
+        let delivery = self.hooks.delivery(&source.tenant_id, &source.id).await?;
+        Ok(source_view(source, delivery.as_ref()))
     }
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<AccessSourceView> {
         principal.require(Access::Read)?;
-        Ok(source_view(&self.load(principal, id).await?))
+        self.view(&self.load(principal, id).await?).await
     }
 
     /// One page of the tenant's sources, oldest first.
@@ -528,10 +555,10 @@ impl AccessSyncs {
             .store
             .list_access_sources(principal.tenant_id.as_str(), offset, limit)
             .await?;
-        let sources = rows
-            .into_iter()
-            .map(|row| AccessSource::try_from(row).map(|source| source_view(&source)))
-            .collect::<std::result::Result<_, _>>()?;
+        let mut sources = Vec::with_capacity(rows.len());
+        for row in rows {
+            sources.push(self.view(&AccessSource::try_from(row)?).await?);
+        }
         Ok(AccessSourceList { sources, total_count })
     }
 
@@ -540,6 +567,8 @@ impl AccessSyncs {
     pub async fn delete(&self, principal: &Principal, id: &str) -> Result<AccessSourceView> {
         principal.require(Access::Write)?;
         let source = self.load(principal, id).await?;
+        // The view answered is the source as it was, hooks included.
+        let view = self.view(&source).await?;
         // The hooks go first: their records outlive the source, so one GitLab did not remove
         // now is retried by a job rather than forgotten at GitLab.
         let left = self
@@ -577,7 +606,7 @@ impl AccessSyncs {
                 },
             )
             .await?;
-        Ok(source_view(&source))
+        Ok(view)
     }
 
     /// Runs an `access.hooks-remove` job: the webhooks a deleted source left at GitLab.

@@ -27,8 +27,9 @@
 //! repeated attempts, and holds the run under `LABGATE_ACCESS_SYNC_MAX_RPM`. Listings run at most
 //! `concurrency` at a time.
 //!
-//! A run writes its snapshot in one transaction at its end: a failed run stores nothing, so the
-//! last good snapshot stays the source's latest succeeded run.
+//! A run writes its snapshot at its end, in parts, and is marked succeeded only once all of it is
+//! stored; a failed run's parts are removed, so the last good snapshot stays the source's latest
+//! succeeded run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -682,7 +683,7 @@ impl AccessSyncs {
                         ),
                     )
                     .await;
-                let (previous, _) = Snapshots::new(self.store.clone())
+                let previous = Snapshots::new(self.store.clone())
                     .load(&base_id)
                     .await
                     .map_err(Failure::from)?;
@@ -722,10 +723,20 @@ impl AccessSyncs {
         };
         reading.progress("saving", 0, None).await;
         let today = self.clock.now().date();
+        let saving = std::time::Instant::now();
         let grants = Snapshots::new(self.store.clone())
             .save(&run.id, &snapshot, today)
             .await
             .map_err(Failure::from)?;
+        reading
+            .log(
+                AccessSyncLogLevel::Info,
+                &format!(
+                    "stored the snapshot with {grants} effective grant(s) in {:.1} s",
+                    saving.elapsed().as_secs_f64()
+                ),
+            )
+            .await;
         // A full read covered everything events named before it started, accounts included
         // (which no targeted run re-reads): those pending targets are done.
         if summary == "full sync" {
@@ -741,7 +752,7 @@ impl AccessSyncs {
             snapshot.projects.len(),
             snapshot.memberships.len(),
             snapshot.shares.len(),
-            grants.len(),
+            grants,
             reading.requests(),
         ))
     }
@@ -761,41 +772,48 @@ impl AccessSyncs {
             }
             Err(error) => return Err(Failure::gitlab(&format!("reading group {full_path}"), &error)),
         };
-        let descendants = reading
-            .all(
-                "listing the subgroups",
-                reading
-                    .client
-                    .descendant_groups(&reading.credential, &ResourceId::Id(top.id)),
-            )
-            .await?;
-        let mut details = vec![top.clone()];
-        details.extend(reading.group_details(descendants).await?);
-        let (groups, mut shares) = groups_and_shares(&details)?;
-        reading
-            .log(
-                AccessSyncLogLevel::Info,
-                &format!("read {} group(s)", groups.len()),
-            )
-            .await;
-
-        reading.progress("projects", 0, None).await;
-        let listed = reading
-            .all(
-                "listing the projects",
-                reading
-                    .client
-                    .group_projects(&reading.credential, &ResourceId::Id(top.id), true),
-            )
-            .await?;
-        let (projects, project_shares) = projects_and_shares(&listed)?;
+        // The subgroups and the projects are listed side by side: each listing is one request
+        // at a time, and together they keep the rate limit busy.
+        let subgroups = async {
+            let descendants = reading
+                .all(
+                    "listing the subgroups",
+                    reading
+                        .client
+                        .descendant_groups(&reading.credential, &ResourceId::Id(top.id)),
+                )
+                .await?;
+            let mut details = vec![top.clone()];
+            details.extend(reading.group_details(descendants).await?);
+            let (groups, shares) = groups_and_shares(&details)?;
+            reading
+                .log(
+                    AccessSyncLogLevel::Info,
+                    &format!("read {} group(s)", groups.len()),
+                )
+                .await;
+            Ok::<_, Failure>((groups, shares))
+        };
+        let projects = async {
+            let listed = reading
+                .all(
+                    "listing the projects",
+                    reading
+                        .client
+                        .group_projects(&reading.credential, &ResourceId::Id(top.id), true),
+                )
+                .await?;
+            let (projects, shares) = projects_and_shares(&listed)?;
+            reading
+                .log(
+                    AccessSyncLogLevel::Info,
+                    &format!("read {} project(s)", projects.len()),
+                )
+                .await;
+            Ok::<_, Failure>((projects, shares))
+        };
+        let ((groups, mut shares), (projects, project_shares)) = tokio::try_join!(subgroups, projects)?;
         shares.extend(project_shares);
-        reading
-            .log(
-                AccessSyncLogLevel::Info,
-                &format!("read {} project(s)", projects.len()),
-            )
-            .await;
         let mut groups = groups;
         groups.extend(reading.invited_groups(&groups, &shares).await?);
 
@@ -825,63 +843,72 @@ impl AccessSyncs {
     }
 
     async fn read_instance(&self, reading: &Reading<'_>) -> Outcome<Snapshot> {
-        reading.progress("accounts", 0, None).await;
-        let users = reading
-            .all(
-                "listing the users",
-                reading.client.users(&reading.credential, &UserFilter::default()),
-            )
-            .await?;
-        let mut accounts = users
-            .iter()
-            .map(convert::account)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        reading
-            .log(
-                AccessSyncLogLevel::Info,
-                &format!("read {} account(s)", accounts.len()),
-            )
-            .await;
-
+        // The three listings do not depend on each other, and a keyset listing is one request
+        // at a time: side by side they keep the rate limit busy instead of waiting on latency.
         reading.progress("groups", 0, None).await;
-        let listed = reading
-            .all(
-                "listing the groups",
-                reading.client.groups(
-                    &reading.credential,
-                    &GroupFilter {
-                        all_available: Some(true),
-                        ..GroupFilter::default()
-                    },
-                ),
-            )
-            .await?;
-        let details = reading.group_details(listed).await?;
-        let (groups, mut shares) = groups_and_shares(&details)?;
-        reading
-            .log(
-                AccessSyncLogLevel::Info,
-                &format!("read {} group(s)", groups.len()),
-            )
-            .await;
-
-        reading.progress("projects", 0, None).await;
-        let listed = reading
-            .all(
-                "listing the projects",
-                reading
-                    .client
-                    .projects(&reading.credential, &ProjectFilter::default()),
-            )
-            .await?;
-        let (projects, project_shares) = projects_and_shares(&listed)?;
+        let users = async {
+            let users = reading
+                .all(
+                    "listing the users",
+                    reading.client.users(&reading.credential, &UserFilter::default()),
+                )
+                .await?;
+            let accounts = users
+                .iter()
+                .map(convert::account)
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            reading
+                .log(
+                    AccessSyncLogLevel::Info,
+                    &format!("read {} account(s)", accounts.len()),
+                )
+                .await;
+            Ok::<_, Failure>(accounts)
+        };
+        let groups = async {
+            let listed = reading
+                .all(
+                    "listing the groups",
+                    reading.client.groups(
+                        &reading.credential,
+                        &GroupFilter {
+                            all_available: Some(true),
+                            ..GroupFilter::default()
+                        },
+                    ),
+                )
+                .await?;
+            let details = reading.group_details(listed).await?;
+            let (groups, shares) = groups_and_shares(&details)?;
+            reading
+                .log(
+                    AccessSyncLogLevel::Info,
+                    &format!("read {} group(s)", groups.len()),
+                )
+                .await;
+            Ok::<_, Failure>((groups, shares))
+        };
+        let projects = async {
+            let listed = reading
+                .all(
+                    "listing the projects",
+                    reading
+                        .client
+                        .projects(&reading.credential, &ProjectFilter::default()),
+                )
+                .await?;
+            let (projects, shares) = projects_and_shares(&listed)?;
+            reading
+                .log(
+                    AccessSyncLogLevel::Info,
+                    &format!("read {} project(s)", projects.len()),
+                )
+                .await;
+            Ok::<_, Failure>((projects, shares))
+        };
+        let (mut accounts, (groups, mut shares), (projects, project_shares)) =
+            tokio::try_join!(users, groups, projects)?;
         shares.extend(project_shares);
-        reading
-            .log(
-                AccessSyncLogLevel::Info,
-                &format!("read {} project(s)", projects.len()),
-            )
-            .await;
 
         let listed = reading.direct_members(member_targets(&groups, &projects)).await?;
         let (memberships, members) = memberships_of(&listed)?;

@@ -7,7 +7,7 @@ use labgate_core::access::model::{
 };
 use labgate_core::access::snapshot::{Snapshot, Snapshots};
 use labgate_core::ids::AccessSyncRunId;
-use labgate_store::{AccessSourceRecord, AccessSyncRunRecord};
+use labgate_store::{AccessGrantFilter, AccessSourceRecord, AccessSyncRunRecord};
 use time::macros::date;
 
 use crate::connections::with_alice;
@@ -127,13 +127,45 @@ async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
     let today = date!(2026 - 12 - 02);
     let stored = snapshots.save(&before, &first(), today).await.unwrap();
     assert_eq!(
-        stored.len(),
-        5,
+        stored, 5,
         "alice on acme, platform and api; bob on platform and api"
     );
-    let (loaded, grants) = snapshots.load(&before).await.unwrap();
+    let loaded = snapshots.load(&before).await.unwrap();
     assert_eq!(loaded, first());
-    assert_eq!(grants, stored);
+    let (rows, total) = env
+        .store
+        .list_access_grants(before.as_str(), AccessGrantFilter::default(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(
+        rows.iter()
+            .map(|row| (
+                row.gitlab_user_id,
+                row.resource_kind.as_str(),
+                row.resource_id,
+                row.path_kind.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        first()
+            .effective_grants(today)
+            .iter()
+            .map(|grant| {
+                let (kind, id) = match grant.resource {
+                    Resource::Group(GitLabGroupId(id)) => ("group", id),
+                    Resource::Project(GitLabProjectId(id)) => ("project", id),
+                };
+                (
+                    grant.account.0 as i64,
+                    kind,
+                    id as i64,
+                    grant.path.kind().as_str(),
+                )
+            })
+            .collect::<Vec<_>>()
+    );
+    // Saving again (a retried run) starts over rather than colliding with its first attempt.
+    assert_eq!(snapshots.save(&before, &first(), today).await.unwrap(), 5);
 
     // Next run: bob is gone from platform, carol (an administrator now) owns partners, and
     // partners is invited into platform as Maintainer.
@@ -188,7 +220,9 @@ async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
     assert_eq!(diff.new_admins, vec![GitLabUserId(9)]);
     assert_eq!(diff.new_owners.len(), 1);
 
-    // A snapshot is taken once.
-    assert!(snapshots.save(&after, &second, today).await.is_err());
-    assert_eq!(snapshots.load(&after).await.unwrap().0, second);
+    // A retried run stores its snapshot again in place of what an earlier attempt left.
+    let again = snapshots.save(&after, &second, today).await.unwrap();
+    assert_eq!(again, snapshots.grants(&after).await.unwrap().len() as u64);
+    assert_eq!(snapshots.load(&after).await.unwrap(), second);
+    assert_eq!(snapshots.diff(&before, &after).await.unwrap(), diff);
 }

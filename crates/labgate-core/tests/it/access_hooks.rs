@@ -9,6 +9,7 @@ use gitlab_sim::Seed;
 use labgate_core::access::hooks::{AccessTarget, Delivery, HookScope, HookSource, WEBHOOK_PATH};
 use labgate_core::access::model::{GitLabGroupId, GitLabUserId};
 use labgate_core::ids::{AccessSourceId, ConnectionId};
+use labgate_proto::access::{AccessScope, AccessScopeKind, AccessUpdateDelivery, CreateAccessSourceRequest};
 use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest};
 use labgate_store::AccessSourceRecord;
 use labgate_testkit::{ServedApp, TestEnv};
@@ -438,4 +439,58 @@ async fn without_a_site_url_no_hook_is_installed() {
     };
     assert!(reason.contains("LABGATE_SITE_URL"), "{reason}");
     assert!(s.env.sim().state().hooks().is_empty());
+}
+
+#[tokio::test]
+async fn a_source_shows_how_its_changes_arrive() {
+    for (free_tier, expected) in [(false, "hooks"), (true, "sweeps")] {
+        let s = setup(free_tier).await;
+        // A source made here only for its connection; the one under test is made by the service.
+        let holder = source(&s, "holder", ALICE, HookScope::Instance).await;
+        let created = s
+            .services
+            .access
+            .create(
+                &s.env.admin,
+                CreateAccessSourceRequest {
+                    name: "acme".to_owned(),
+                    connection_id: holder.connection_id.to_string(),
+                    scope: AccessScope {
+                        kind: AccessScopeKind::Group,
+                        full_path: Some("acme".to_owned()),
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.updates.kind.as_str(), expected, "{created:?}");
+        match created.updates.kind {
+            AccessUpdateDelivery::Hooks => assert_eq!(created.updates.reason, None),
+            AccessUpdateDelivery::Sweeps => assert!(
+                created
+                    .updates
+                    .reason
+                    .as_deref()
+                    .is_some_and(|reason| reason.contains("GitLab Premium")),
+                "{created:?}"
+            ),
+        }
+        let read = s.services.access.get(&s.env.admin, &created.id).await.unwrap();
+        assert_eq!(read.updates, created.updates);
+        let listed = s.services.access.list(&s.env.admin, 0, 10).await.unwrap();
+        let listed = listed
+            .sources
+            .iter()
+            .find(|source| source.id == created.id)
+            .unwrap();
+        assert_eq!(listed.updates, created.updates);
+        // The holder's hooks were never installed: it names that.
+        let holder = s
+            .services
+            .access
+            .get(&s.env.admin, holder.source_id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(holder.updates.kind, AccessUpdateDelivery::Sweeps);
+    }
 }

@@ -75,6 +75,15 @@ async fn a_source_is_created_synced_and_its_sync_followed() {
     assert_eq!(source["scope"], json!({"kind": "group", "fullPath": "acme"}));
     assert_eq!(source["status"], "never-synced");
     assert_eq!(source["lastSyncId"], Value::Null);
+    // Without a site URL GitLab has nowhere to deliver hooks: the source says so.
+    assert_eq!(source["updates"]["kind"], "sweeps", "{source}");
+    assert!(
+        source["updates"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("LABGATE_SITE_URL"),
+        "{source}"
+    );
     for field in ["createdAt", "updatedAt"] {
         assert!(source[field].is_string(), "{field}: {source}");
     }

@@ -86,6 +86,7 @@ fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
 fn openapi_enums_list_the_values_sent_on_the_wire() {
     use labgate_proto::access::{
         AccessScopeKind, AccessSourceStatus, AccessSyncKind, AccessSyncLogLevel, AccessSyncStatus,
+        AccessUpdateDelivery,
     };
     use labgate_proto::access_provisioning::{
         ProvisioningAction, ProvisioningStatus, ProvisioningStepChoice, ProvisioningStepStatus,
@@ -121,6 +122,7 @@ fn openapi_enums_list_the_values_sent_on_the_wire() {
         ("AccessSyncKind", wire(AccessSyncKind::ALL)),
         ("AccessSyncLogLevel", wire(AccessSyncLogLevel::ALL)),
         ("AccessSyncStatus", wire(AccessSyncStatus::ALL)),
+        ("AccessUpdateDelivery", wire(AccessUpdateDelivery::ALL)),
         ("AccessTokenType", wire(AccessTokenType::ALL)),
         ("AccessVisibility", wire(AccessVisibility::ALL)),
         ("ActorKind", wire(ActorKind::ALL)),

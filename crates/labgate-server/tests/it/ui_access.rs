@@ -48,6 +48,11 @@ async fn access_pages_show_the_newest_successful_sync_of_a_source() {
     assert!(accounts.contains(r#"data-account="heidi""#) && !accounts.contains(r#"data-account="dave""#));
     assert!(accounts.contains("Service account") && accounts.contains("Administrator"));
     assert!(accounts.contains("ldapmain"), "identities are shown");
+    // How changes arrive: this source never had a webhook, so only its full syncs see them.
+    assert!(
+        accounts.contains(r#"data-updates="sweeps""#) && accounts.contains("no webhook is installed"),
+        "{accounts}"
+    );
     // The failed newest sync is said, and what is shown is the older one.
     assert!(
         accounts.contains(&format!(r#"data-failed-sync="{}""#, fixture.failed_run))

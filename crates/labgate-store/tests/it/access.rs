@@ -343,7 +343,18 @@ async fn snapshots_round_trip_and_list_with_search_and_filters() {
         .unwrap();
     let written = snapshot();
     store.write_access_snapshot("r1", &written).await.unwrap();
-    assert_eq!(store.access_snapshot("r1").await.unwrap(), written);
+    let without_grants = AccessSnapshot {
+        grants: Vec::new(),
+        ..written.clone()
+    };
+    assert_eq!(store.access_snapshot("r1").await.unwrap(), without_grants);
+    assert_eq!(
+        store
+            .access_grants_after("r1", AccessGrantFilter::default(), None, 100)
+            .await
+            .unwrap(),
+        written.grants
+    );
     assert_eq!(
         store.access_snapshot("r2").await.unwrap(),
         AccessSnapshot::default()
@@ -394,7 +405,23 @@ async fn snapshots_round_trip_and_list_with_search_and_filters() {
         store.write_access_snapshot("r1", &written).await,
         Err(StoreError::Conflict { .. })
     ));
-    assert_eq!(store.access_snapshot("r1").await.unwrap(), written);
+    assert_eq!(store.access_snapshot("r1").await.unwrap(), without_grants);
+
+    // A failed or repeated write starts over from nothing.
+    store.clear_access_snapshot("r1").await.unwrap();
+    assert_eq!(
+        store.access_snapshot("r1").await.unwrap(),
+        AccessSnapshot::default()
+    );
+    assert_eq!(
+        store
+            .list_access_grants("r1", AccessGrantFilter::default(), 0, 10)
+            .await
+            .unwrap()
+            .1,
+        0
+    );
+    store.write_access_snapshot("r1", &written).await.unwrap();
 }
 
 #[tokio::test]

@@ -128,8 +128,8 @@ async fn a_membership_change_at_gitlab_lands_in_a_targeted_runs_snapshot() {
     let run = access.sync(&env.admin, &targeted.id).await.unwrap();
     assert_eq!(run.status, AccessSyncStatus::Succeeded, "{run:?}");
 
-    let (_, grants) = Snapshots::new(env.store.clone())
-        .load(&AccessSyncRunId::parse(&run.id).unwrap())
+    let grants = Snapshots::new(env.store.clone())
+        .grants(&AccessSyncRunId::parse(&run.id).unwrap())
         .await
         .unwrap();
     let grant = grants

@@ -176,10 +176,12 @@ fn sim_gets(env: &TestEnv) -> u64 {
 }
 
 async fn snapshot_of(env: &TestEnv, sync: &AccessSyncView) -> (Snapshot, Vec<Grant>) {
-    Snapshots::new(env.store.clone())
-        .load(&AccessSyncRunId::parse(&sync.id).unwrap())
-        .await
-        .unwrap()
+    let snapshots = Snapshots::new(env.store.clone());
+    let run = AccessSyncRunId::parse(&sync.id).unwrap();
+    (
+        snapshots.load(&run).await.unwrap(),
+        snapshots.grants(&run).await.unwrap(),
+    )
 }
 
 fn ids(env: &TestEnv) -> impl Fn(&str) -> u64 + '_ {

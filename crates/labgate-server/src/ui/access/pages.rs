@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::Response;
+use labgate_core::access::hooks::Delivery;
 use labgate_core::access::model::{GitLabGroupId, Group, Project};
 use labgate_core::access::reports::{GrantFilter, RunStatus, SourceSummary, path_words};
 use labgate_proto::access_reports::{
@@ -164,6 +165,17 @@ fn source_frame(
                 }
             }
             div.actions { (actions) (sync_button(session, id)) }
+        }
+        p.muted.small data-updates=(if matches!(source.delivery, Some(Delivery::Hooks)) { "hooks" } else { "sweeps" }) {
+            @match &source.delivery {
+                Some(Delivery::Hooks) => {
+                    "Changes arrive from GitLab's webhooks and are re-read as they happen; full syncs run on a schedule."
+                }
+                Some(Delivery::Sweeps { reason }) => {
+                    "Changes are seen at the scheduled full syncs only: " (sentence(reason))
+                }
+                None => "Changes are seen at the scheduled full syncs only: no webhook is installed.",
+            }
         }
         @if let Some(run) = source.last_run.as_ref().filter(|run| run.status == RunStatus::Failed) {
             div.callout.warning role="status" data-failed-sync=(run.id.as_str()) {
