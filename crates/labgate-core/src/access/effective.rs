@@ -370,21 +370,6 @@ pub fn by_account(memberships: &[Membership]) -> BTreeMap<GitLabUserId, Vec<&Mem
     accounts
 }
 
-/// Every path by which each account reaches each resource of `hierarchy`, in force on `today`,
-/// by account. Memberships and shares on resources outside the hierarchy are ignored.
-pub fn all_paths(
-    hierarchy: &Hierarchy,
-    memberships: &[Membership],
-    shares: &[Share],
-    today: Date,
-) -> Vec<Grant> {
-    let calculator = GrantCalculator::new(hierarchy, shares, today);
-    by_account(memberships)
-        .values()
-        .flat_map(|memberships| calculator.account_paths(memberships))
-        .collect()
-}
-
 /// Each account's effective access to each resource: the highest level over all paths, with
 /// the path that gives it. Ordered by account, then resource.
 pub fn effective_grants(
@@ -715,13 +700,15 @@ mod tests {
     }
 
     #[test]
-    fn all_paths_lists_each_route_and_ignores_resources_outside_the_scope() {
+    fn account_paths_lists_each_route_and_ignores_resources_outside_the_scope() {
         let memberships = [
             member(7, g(1), AccessLevel::REPORTER),
             member(7, g(2), AccessLevel::REPORTER),
             member(7, g(99), AccessLevel::OWNER),
         ];
-        let paths = all_paths(&tree(), &memberships, &[], TODAY);
+        let tree = tree();
+        let calculator = GrantCalculator::new(&tree, &[], TODAY);
+        let paths = calculator.account_paths(&memberships.iter().collect::<Vec<_>>());
         let to_api: Vec<GrantPath> = paths
             .iter()
             .filter(|grant| grant.resource == p(20))

@@ -308,6 +308,42 @@ impl Reading<'_> {
         Ok(members)
     }
 
+    /// The groups read (with their details) and the shares they hold, logged.
+    async fn groups_read(&self, details: &[labgate_gitlab::Group]) -> Outcome<(Vec<Group>, Vec<Share>)> {
+        let mut groups = Vec::with_capacity(details.len());
+        let mut shares = Vec::new();
+        for detail in details {
+            groups.push(convert::group(detail)?);
+            shares.extend(convert::group_shares(detail)?);
+        }
+        self.log(
+            AccessSyncLogLevel::Info,
+            &format!("read {} group(s)", groups.len()),
+        )
+        .await;
+        Ok((groups, shares))
+    }
+
+    /// Every project of a listing and the shares they hold, logged.
+    async fn projects_read(
+        &self,
+        listing: labgate_gitlab::Paged<labgate_gitlab::Project>,
+    ) -> Outcome<(Vec<Project>, Vec<Share>)> {
+        let listed = self.all("listing the projects", listing).await?;
+        let mut projects = Vec::with_capacity(listed.len());
+        let mut shares = Vec::new();
+        for project in &listed {
+            projects.push(convert::project(project)?);
+            shares.extend(convert::project_shares(project)?);
+        }
+        self.log(
+            AccessSyncLogLevel::Info,
+            &format!("read {} project(s)", projects.len()),
+        )
+        .await;
+        Ok((projects, shares))
+    }
+
     /// Reads users one by one (`GET /users/:id`); one deleted meanwhile keeps what its member
     /// entity said.
     async fn users(
@@ -375,26 +411,6 @@ fn memberships_of(
         }
     }
     Ok((memberships, members))
-}
-
-fn groups_and_shares(details: &[labgate_gitlab::Group]) -> Outcome<(Vec<Group>, Vec<Share>)> {
-    let mut groups = Vec::with_capacity(details.len());
-    let mut shares = Vec::new();
-    for detail in details {
-        groups.push(convert::group(detail)?);
-        shares.extend(convert::group_shares(detail)?);
-    }
-    Ok((groups, shares))
-}
-
-fn projects_and_shares(listed: &[labgate_gitlab::Project]) -> Outcome<(Vec<Project>, Vec<Share>)> {
-    let mut projects = Vec::with_capacity(listed.len());
-    let mut shares = Vec::new();
-    for project in listed {
-        projects.push(convert::project(project)?);
-        shares.extend(convert::project_shares(project)?);
-    }
-    Ok((projects, shares))
 }
 
 fn member_targets(groups: &[Group], projects: &[Project]) -> Vec<(Resource, String)> {
@@ -785,33 +801,13 @@ impl AccessSyncs {
                 .await?;
             let mut details = vec![top.clone()];
             details.extend(reading.group_details(descendants).await?);
-            let (groups, shares) = groups_and_shares(&details)?;
-            reading
-                .log(
-                    AccessSyncLogLevel::Info,
-                    &format!("read {} group(s)", groups.len()),
-                )
-                .await;
-            Ok::<_, Failure>((groups, shares))
+            reading.groups_read(&details).await
         };
-        let projects = async {
-            let listed = reading
-                .all(
-                    "listing the projects",
-                    reading
-                        .client
-                        .group_projects(&reading.credential, &ResourceId::Id(top.id), true),
-                )
-                .await?;
-            let (projects, shares) = projects_and_shares(&listed)?;
-            reading
-                .log(
-                    AccessSyncLogLevel::Info,
-                    &format!("read {} project(s)", projects.len()),
-                )
-                .await;
-            Ok::<_, Failure>((projects, shares))
-        };
+        let projects = reading.projects_read(reading.client.group_projects(
+            &reading.credential,
+            &ResourceId::Id(top.id),
+            true,
+        ));
         let ((groups, mut shares), (projects, project_shares)) = tokio::try_join!(subgroups, projects)?;
         shares.extend(project_shares);
         let mut groups = groups;
@@ -879,33 +875,13 @@ impl AccessSyncs {
                 )
                 .await?;
             let details = reading.group_details(listed).await?;
-            let (groups, shares) = groups_and_shares(&details)?;
-            reading
-                .log(
-                    AccessSyncLogLevel::Info,
-                    &format!("read {} group(s)", groups.len()),
-                )
-                .await;
-            Ok::<_, Failure>((groups, shares))
+            reading.groups_read(&details).await
         };
-        let projects = async {
-            let listed = reading
-                .all(
-                    "listing the projects",
-                    reading
-                        .client
-                        .projects(&reading.credential, &ProjectFilter::default()),
-                )
-                .await?;
-            let (projects, shares) = projects_and_shares(&listed)?;
+        let projects = reading.projects_read(
             reading
-                .log(
-                    AccessSyncLogLevel::Info,
-                    &format!("read {} project(s)", projects.len()),
-                )
-                .await;
-            Ok::<_, Failure>((projects, shares))
-        };
+                .client
+                .projects(&reading.credential, &ProjectFilter::default()),
+        );
         let (mut accounts, (groups, mut shares), (projects, project_shares)) =
             tokio::try_join!(users, groups, projects)?;
         shares.extend(project_shares);

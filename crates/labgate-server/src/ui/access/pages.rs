@@ -163,19 +163,19 @@ fn source_frame(
                         }
                     }
                 }
+                p.muted.small.header-note data-updates=(if matches!(source.delivery, Some(Delivery::Hooks)) { "hooks" } else { "sweeps" }) {
+                    @match &source.delivery {
+                        Some(Delivery::Hooks) => {
+                            "Changes arrive from GitLab's webhooks and are re-read as they happen; full syncs run on a schedule."
+                        }
+                        Some(Delivery::Sweeps { reason }) => {
+                            "Changes are seen at the scheduled full syncs only: " (sentence(reason))
+                        }
+                        None => "Changes are seen at the scheduled full syncs only: no webhook is installed.",
+                    }
+                }
             }
             div.actions { (actions) (sync_button(session, id)) }
-        }
-        p.muted.small data-updates=(if matches!(source.delivery, Some(Delivery::Hooks)) { "hooks" } else { "sweeps" }) {
-            @match &source.delivery {
-                Some(Delivery::Hooks) => {
-                    "Changes arrive from GitLab's webhooks and are re-read as they happen; full syncs run on a schedule."
-                }
-                Some(Delivery::Sweeps { reason }) => {
-                    "Changes are seen at the scheduled full syncs only: " (sentence(reason))
-                }
-                None => "Changes are seen at the scheduled full syncs only: no webhook is installed.",
-            }
         }
         @if let Some(run) = source.last_run.as_ref().filter(|run| run.status == RunStatus::Failed) {
             div.callout.warning role="status" data-failed-sync=(run.id.as_str()) {
