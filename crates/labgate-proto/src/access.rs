@@ -118,7 +118,8 @@ pub struct AccessSourceList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessSyncProgress {
-    /// `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`.
+    /// `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`. While saving,
+    /// `done` counts the effective grants stored so far (their total is known at the end).
     pub phase: Option<String>,
     pub done: u64,
     pub total: Option<u64>,

@@ -1714,7 +1714,10 @@ export interface components {
         AccessSyncProgress: {
             /** Format: int64 */
             done: number;
-            /** @description `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`. */
+            /**
+             * @description `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`. While saving,
+             *     `done` counts the effective grants stored so far (their total is known at the end).
+             */
             phase?: string | null;
             /** Format: int64 */
             total?: number | null;

@@ -5,6 +5,9 @@ use labgate_store::{
     AccessAccountRecord, AccessGrantFilter, AccessGrantKey, AccessGrantRecord, AccessGroupRecord,
     AccessMembershipRecord, AccessProjectRecord, AccessShareRecord, AccessSnapshot, Store,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use time::Date;
 
 use super::diff::{AccessDiff, DiffBuilder};
@@ -62,8 +65,21 @@ impl Snapshots {
     /// is marked succeeded only after this returns, and readers look at no other run's rows.
     /// Answers how many grants were stored.
     pub async fn save(&self, run: &AccessSyncRunId, snapshot: &Snapshot, today: Date) -> crate::Result<u64> {
+        self.save_counting(run, snapshot, today, Arc::new(AtomicU64::new(0)))
+            .await
+    }
+
+    /// [`Snapshots::save`], adding to `stored` the grants written so far, so a caller can report
+    /// progress while a large snapshot is stored.
+    pub async fn save_counting(
+        &self,
+        run: &AccessSyncRunId,
+        snapshot: &Snapshot,
+        today: Date,
+        stored: Arc<AtomicU64>,
+    ) -> crate::Result<u64> {
         self.store.clear_access_snapshot(run.as_str()).await?;
-        match self.write(run, snapshot, today).await {
+        match self.write(run, snapshot, today, stored).await {
             Ok(grants) => Ok(grants),
             Err(error) => {
                 if let Err(cleanup) = self.store.clear_access_snapshot(run.as_str()).await {
@@ -77,7 +93,13 @@ impl Snapshots {
     /// Writes the snapshot's rows, then its grants as they are computed: a task writes each
     /// part while the next account's grants are worked out, so the database and the
     /// computation run side by side.
-    async fn write(&self, run: &AccessSyncRunId, snapshot: &Snapshot, today: Date) -> crate::Result<u64> {
+    async fn write(
+        &self,
+        run: &AccessSyncRunId,
+        snapshot: &Snapshot,
+        today: Date,
+        stored: Arc<AtomicU64>,
+    ) -> crate::Result<u64> {
         let (parts, mut written) = tokio::sync::mpsc::channel::<AccessSnapshot>(2);
         let writer = {
             let store = self.store.clone();
@@ -85,6 +107,7 @@ impl Snapshots {
             tokio::spawn(async move {
                 while let Some(part) = written.recv().await {
                     store.write_access_snapshot(&run, &part).await?;
+                    stored.fetch_add(part.grants.len() as u64, Ordering::Relaxed);
                 }
                 Ok::<_, labgate_store::StoreError>(())
             })

@@ -120,6 +120,9 @@ type Outcome<T> = std::result::Result<T, Failure>;
 /// Progress is written at most once per this many items of a phase (and at its end).
 const PROGRESS_EVERY: u64 = 10;
 
+/// How often the grants stored so far are written as the saving phase's progress.
+const SAVING_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One run in progress: where it reports, and the client it reads through.
 struct Reading<'a> {
     syncs: &'a AccessSyncs,
@@ -740,10 +743,22 @@ impl AccessSyncs {
         reading.progress("saving", 0, None).await;
         let today = self.clock.now().date();
         let saving = std::time::Instant::now();
-        let grants = Snapshots::new(self.store.clone())
-            .save(&run.id, &snapshot, today)
-            .await
-            .map_err(Failure::from)?;
+        // A large instance's grants take minutes to store: the run shows how many are stored.
+        let stored = Arc::new(AtomicU64::new(0));
+        let snapshots = Snapshots::new(self.store.clone());
+        let save = snapshots.save_counting(&run.id, &snapshot, today, Arc::clone(&stored));
+        tokio::pin!(save);
+        let mut ticker = tokio::time::interval(SAVING_PROGRESS_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        let grants = loop {
+            tokio::select! {
+                saved = &mut save => break saved.map_err(Failure::from)?,
+                _ = ticker.tick() => {
+                    reading.progress("saving", stored.load(Ordering::Relaxed), None).await;
+                }
+            }
+        };
         reading
             .log(
                 AccessSyncLogLevel::Info,
