@@ -118,7 +118,9 @@ pub struct AccessSourceList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessSyncProgress {
-    /// `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`. While saving,
+    /// `queued`, `starting`, `groups` (users, groups and projects are listed side by side;
+    /// `done` counts the groups read in detail), `members`, `accounts` (users read one by one),
+    /// `targets` (a targeted sync), `saving`, `retrying`, `done` or `failed`. While saving,
     /// `done` counts the effective grants stored so far (their total is known at the end).
     pub phase: Option<String>,
     pub done: u64,

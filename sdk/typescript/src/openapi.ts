@@ -1715,7 +1715,9 @@ export interface components {
             /** Format: int64 */
             done: number;
             /**
-             * @description `queued`, `groups`, `projects`, `members`, `accounts`, `saving` or `done`. While saving,
+             * @description `queued`, `starting`, `groups` (users, groups and projects are listed side by side;
+             *     `done` counts the groups read in detail), `members`, `accounts` (users read one by one),
+             *     `targets` (a targeted sync), `saving`, `retrying`, `done` or `failed`. While saving,
              *     `done` counts the effective grants stored so far (their total is known at the end).
              */
             phase?: string | null;

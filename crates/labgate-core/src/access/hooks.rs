@@ -92,12 +92,26 @@ impl InstallOutcome {
     }
 }
 
+/// Why a source with no hook recorded (its installation failed before GitLab was asked, or it
+/// predates hooks) relies on full syncs.
+const NO_HOOK: &str = "no webhook is installed";
+
+impl Delivery {
+    /// How a source learns of changes, from what [`AccessHooks::delivery`] found: none recorded
+    /// means full syncs only.
+    pub fn or_unrecorded(recorded: Option<Delivery>) -> Delivery {
+        recorded.unwrap_or_else(|| Delivery::Sweeps {
+            reason: NO_HOOK.to_owned(),
+        })
+    }
+}
+
 /// How the source a stored hook secret belongs to learns of changes.
 pub(crate) fn delivery_of(row: labgate_store::AccessHookSecretRecord) -> Delivery {
     match row.delivery.as_str() {
         HOOKS => Delivery::Hooks,
         _ => Delivery::Sweeps {
-            reason: row.note.unwrap_or_else(|| "no webhook is installed".to_owned()),
+            reason: row.note.unwrap_or_else(|| NO_HOOK.to_owned()),
         },
     }
 }

@@ -105,8 +105,8 @@ pub struct SourceSummary {
     pub created_at: OffsetDateTime,
     pub last_run: Option<RunSummary>,
     pub last_success: Option<RunSummary>,
-    /// How changes reach labgate between full syncs; `None` when no hook was ever recorded.
-    pub delivery: Option<Delivery>,
+    /// How changes reach labgate between full syncs.
+    pub delivery: Delivery,
 }
 
 /// Which grants a listing or export wants; each `None` does not filter.
@@ -641,11 +641,12 @@ impl AccessReports {
             .as_ref()
             .map(run_summary)
             .transpose()?;
-        let delivery = self
-            .store
-            .access_hook_secret(&record.tenant_id, &record.id)
-            .await?
-            .map(delivery_of);
+        let delivery = Delivery::or_unrecorded(
+            self.store
+                .access_hook_secret(&record.tenant_id, &record.id)
+                .await?
+                .map(delivery_of),
+        );
         let scope = match (record.scope_kind.as_str(), record.scope_full_path) {
             ("instance", _) => SourceScope::Instance,
             ("group", Some(path)) => SourceScope::Group(path),

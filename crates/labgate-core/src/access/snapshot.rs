@@ -278,7 +278,8 @@ impl<'a> GrantCursor<'a> {
     }
 }
 
-/// The records split into parts of at most [`ROWS_PER_WRITE`] rows, a table at a time.
+/// The records split into parts of at most [`ROWS_PER_WRITE`] rows, a table at a time. Grants
+/// are not among them: they are computed and sent an account at a time.
 fn in_parts(records: AccessSnapshot) -> Vec<AccessSnapshot> {
     fn split<T>(rows: Vec<T>) -> Vec<Vec<T>> {
         let mut rows = rows.into_iter().peekable();
@@ -294,7 +295,7 @@ fn in_parts(records: AccessSnapshot) -> Vec<AccessSnapshot> {
         projects,
         memberships,
         shares,
-        grants,
+        grants: _,
     } = records;
     let mut parts = Vec::new();
     parts.extend(split(accounts).into_iter().map(|accounts| AccessSnapshot {
@@ -315,10 +316,6 @@ fn in_parts(records: AccessSnapshot) -> Vec<AccessSnapshot> {
     }));
     parts.extend(split(shares).into_iter().map(|shares| AccessSnapshot {
         shares,
-        ..AccessSnapshot::default()
-    }));
-    parts.extend(split(grants).into_iter().map(|grants| AccessSnapshot {
-        grants,
         ..AccessSnapshot::default()
     }));
     parts

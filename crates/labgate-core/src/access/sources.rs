@@ -219,26 +219,20 @@ impl TryFrom<AccessSyncRunRecord> for AccessSyncRun {
     }
 }
 
-/// What a source's view says of its updates: `None` is a source whose hook was never recorded
-/// (its installation failed before GitLab was asked).
-fn updates_view(delivery: Option<&Delivery>) -> AccessSourceUpdates {
+fn updates_view(delivery: &Delivery) -> AccessSourceUpdates {
     match delivery {
-        Some(Delivery::Hooks) => AccessSourceUpdates {
+        Delivery::Hooks => AccessSourceUpdates {
             kind: AccessUpdateDelivery::Hooks,
             reason: None,
         },
-        Some(Delivery::Sweeps { reason }) => AccessSourceUpdates {
+        Delivery::Sweeps { reason } => AccessSourceUpdates {
             kind: AccessUpdateDelivery::Sweeps,
             reason: Some(reason.clone()),
-        },
-        None => AccessSourceUpdates {
-            kind: AccessUpdateDelivery::Sweeps,
-            reason: Some("no webhook is installed".to_owned()),
         },
     }
 }
 
-pub fn source_view(source: &AccessSource, delivery: Option<&Delivery>) -> AccessSourceView {
+pub fn source_view(source: &AccessSource, delivery: &Delivery) -> AccessSourceView {
     AccessSourceView {
         id: source.id.to_string(),
         name: source.name.clone(),
@@ -517,7 +511,7 @@ impl AccessSyncs {
                 }
             }
         };
-        let updates = updates_view(Some(&delivery));
+        let updates = updates_view(&delivery);
         self.audit
             .record(
                 principal,
@@ -534,13 +528,13 @@ impl AccessSyncs {
                 },
             )
             .await?;
-        Ok(source_view(&source, Some(&delivery)))
+        Ok(source_view(&source, &delivery))
     }
 
     /// A source's view, with how its changes reach labgate.
     async fn view(&self, source: &AccessSource) -> Result<AccessSourceView> {
         let delivery = self.hooks.delivery(&source.tenant_id, &source.id).await?;
-        Ok(source_view(source, delivery.as_ref()))
+        Ok(source_view(source, &Delivery::or_unrecorded(delivery)))
     }
 
     pub async fn get(&self, principal: &Principal, id: &str) -> Result<AccessSourceView> {

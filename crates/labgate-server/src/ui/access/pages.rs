@@ -163,16 +163,13 @@ fn source_frame(
                         }
                     }
                 }
-                p.muted.small.header-note data-updates=(if matches!(source.delivery, Some(Delivery::Hooks)) { "hooks" } else { "sweeps" }) {
-                    @match &source.delivery {
-                        Some(Delivery::Hooks) => {
-                            "Changes arrive from GitLab's webhooks and are re-read as they happen; full syncs run on a schedule."
-                        }
-                        Some(Delivery::Sweeps { reason }) => {
-                            "Changes are seen at the scheduled full syncs only: " (sentence(reason))
-                        }
-                        None => "Changes are seen at the scheduled full syncs only: no webhook is installed.",
-                    }
+                @match &source.delivery {
+                    Delivery::Hooks => p.muted.small.header-note data-updates="hooks" {
+                        "Changes arrive from GitLab's webhooks and are re-read as they happen; full syncs run on a schedule."
+                    },
+                    Delivery::Sweeps { reason } => p.muted.small.header-note data-updates="sweeps" {
+                        "Changes are seen at the scheduled full syncs only: " (sentence(reason))
+                    },
                 }
             }
             div.actions { (actions) (sync_button(session, id)) }
