@@ -125,23 +125,24 @@ pub struct AccessShareRecord {
     pub expires_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AccessGrantRecord {
+/// How many effective grants one account has in a run, and how many all accounts up to and
+/// including it have (accounts in id order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessGrantTally {
     pub gitlab_user_id: i64,
-    pub resource_kind: String,
-    pub resource_id: i64,
-    pub access_level: i32,
-    pub member_role_id: Option<i64>,
-    pub member_role_name: Option<String>,
-    pub path_kind: String,
-    pub via_group_id: Option<i64>,
-    pub shared_at_kind: Option<String>,
-    pub shared_at_id: Option<i64>,
-    pub capped_at: Option<i32>,
-    pub expires_at: Option<i64>,
+    pub grants: i64,
+    pub grants_through: i64,
 }
 
-/// Everything one sync run saw and computed.
+/// A run's grants as a whole: the day they are computed for, and how many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessGrantTotals {
+    /// Milliseconds at 00:00 UTC of the day whose memberships and shares are in force.
+    pub computed_on: i64,
+    pub grants: i64,
+}
+
+/// Everything one sync run saw (its effective grants are computed from it when read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessSnapshot {
     pub accounts: Vec<AccessAccountRecord>,
@@ -149,32 +150,21 @@ pub struct AccessSnapshot {
     pub projects: Vec<AccessProjectRecord>,
     pub memberships: Vec<AccessMembershipRecord>,
     pub shares: Vec<AccessShareRecord>,
-    pub grants: Vec<AccessGrantRecord>,
-}
-
-/// Which grants of a run a listing wants; `None` does not filter.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccessGrantFilter<'a> {
-    pub gitlab_user_id: Option<i64>,
-    /// Resource kind and GitLab id.
-    pub resource: Option<(&'a str, i64)>,
 }
 
 const SOURCE_COLUMNS: &str = "id, tenant_id, name, connection_id, scope_kind, scope_full_path, status, \
      last_run_id, version, created_at, updated_at";
 const RUN_COLUMNS: &str = "id, source_id, status, progress_phase, progress_done, progress_total, \
      request_count, error, job_id, created_at, started_at, finished_at, kind, targets";
-const ACCOUNT_COLUMNS: &str = "gitlab_user_id, username, name, kind, state, is_admin, email, identities, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "gitlab_user_id, username, name, kind, state, is_admin, email, identities, \
      last_sign_in_at, last_activity_on";
-const GROUP_COLUMNS: &str = "gitlab_group_id, parent_id, full_path, name, visibility";
-const PROJECT_COLUMNS: &str = "gitlab_project_id, group_id, full_path, name, visibility";
-const MEMBERSHIP_COLUMNS: &str = "gitlab_user_id, resource_kind, resource_id, access_level, member_role_id, \
+pub(crate) const GROUP_COLUMNS: &str = "gitlab_group_id, parent_id, full_path, name, visibility";
+pub(crate) const PROJECT_COLUMNS: &str = "gitlab_project_id, group_id, full_path, name, visibility";
+pub(crate) const MEMBERSHIP_COLUMNS: &str = "gitlab_user_id, resource_kind, resource_id, access_level, member_role_id, \
      member_role_name, expires_at";
-const SHARE_COLUMNS: &str = "resource_kind, resource_id, shared_with_group_id, access_level, expires_at";
-const GRANT_COLUMNS: &str = "gitlab_user_id, resource_kind, resource_id, access_level, member_role_id, \
-     member_role_name, path_kind, via_group_id, shared_at_kind, shared_at_id, capped_at, expires_at";
-
-/// Rows per multi-row INSERT: 13 columns at most, so a chunk (26,000 parameters) stays below
+pub(crate) const SHARE_COLUMNS: &str =
+    "resource_kind, resource_id, shared_with_group_id, access_level, expires_at";
+/// Rows per multi-row INSERT: 11 columns at most, so a chunk (26,000 parameters) stays below
 /// SQLite's 32,766 bound parameters while a large instance's snapshot takes few statements.
 const INSERT_CHUNK: usize = 2_000;
 
@@ -196,7 +186,7 @@ macro_rules! insert_rows {
 
 /// A `LIKE` pattern matching `text` anywhere, case-insensitively (the column is lowered too),
 /// with `\` escaping the pattern's own wildcards.
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut pattern = String::from("%");
     for c in text.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -566,21 +556,6 @@ impl Store {
                         .push_bind(r.access_level)
                         .push_bind(r.expires_at);
                 });
-            insert_rows!(tx, "access_grants", GRANT_COLUMNS, run_id, snapshot.grants,
-                |b, r| {
-                    b.push_bind(r.gitlab_user_id)
-                        .push_bind(r.resource_kind.clone())
-                        .push_bind(r.resource_id)
-                        .push_bind(r.access_level)
-                        .push_bind(r.member_role_id)
-                        .push_bind(r.member_role_name.clone())
-                        .push_bind(r.path_kind.clone())
-                        .push_bind(r.via_group_id)
-                        .push_bind(r.shared_at_kind.clone())
-                        .push_bind(r.shared_at_id)
-                        .push_bind(r.capped_at)
-                        .push_bind(r.expires_at);
-                });
             tx.commit().await?;
         });
         Ok(())
@@ -591,7 +566,8 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for table in [
-                "access_grants",
+                "access_grant_tallies",
+                "access_grant_totals",
                 "access_memberships",
                 "access_shares",
                 "access_projects",
@@ -608,8 +584,7 @@ impl Store {
         Ok(())
     }
 
-    /// A run's snapshot, each part in key order, without its grants: a large instance's run has
-    /// tens of millions, read a batch at a time with [`Store::access_grants_after`].
+    /// A run's snapshot, each part in key order.
     pub async fn access_snapshot(&self, run_id: &str) -> Result<AccessSnapshot> {
         let accounts = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM access_accounts WHERE run_id = $1 ORDER BY gitlab_user_id"
@@ -633,7 +608,6 @@ impl Store {
             projects: sqlx::query_as(&projects).bind(run_id).fetch_all(pool).await?,
             memberships: sqlx::query_as(&memberships).bind(run_id).fetch_all(pool).await?,
             shares: sqlx::query_as(&shares).bind(run_id).fetch_all(pool).await?,
-            grants: Vec::new(),
         }))
     }
 
@@ -660,28 +634,56 @@ impl Store {
         )
     }
 
-    /// One page of a run's grants by account then resource, and how many match.
-    pub async fn list_access_grants(
+    /// Stores how many grants a run has, for the day they were computed, and each account's
+    /// tally (`(GitLab user id, grants)` in id order, accounts with none left out) with its
+    /// running total, in one transaction.
+    pub async fn write_access_grant_tallies(
         &self,
         run_id: &str,
-        filter: AccessGrantFilter<'_>,
-        offset: u64,
-        limit: u32,
-    ) -> Result<(Vec<AccessGrantRecord>, u64)> {
-        // Absent filters bind values no row has as "match anything": GitLab ids are positive.
-        let account = filter.gitlab_user_id.unwrap_or(-1);
-        let (kind, resource) = filter.resource.unwrap_or(("", -1));
-        page!(
-            self,
-            AccessGrantRecord,
-            columns = GRANT_COLUMNS,
-            from = "access_grants WHERE run_id = $1 AND ($2 < 0 OR gitlab_user_id = $2) \
-                    AND ($3 = '' OR (resource_kind = $3 AND resource_id = $4))",
-            order = "gitlab_user_id, resource_kind, resource_id",
-            binds = [run_id, account, kind, resource],
-            offset = offset,
-            limit = limit
+        computed_on: i64,
+        tallies: &[(i64, i64)],
+    ) -> Result<()> {
+        let mut through = 0i64;
+        let rows: Vec<AccessGrantTally> = tallies
+            .iter()
+            .filter(|(_, grants)| *grants > 0)
+            .map(|(gitlab_user_id, grants)| {
+                through += grants;
+                AccessGrantTally {
+                    gitlab_user_id: *gitlab_user_id,
+                    grants: *grants,
+                    grants_through: through,
+                }
+            })
+            .collect();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO access_grant_totals (run_id, computed_on, grants) VALUES ($1, $2, $3)")
+                .bind(run_id)
+                .bind(computed_on)
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+            insert_rows!(tx, "access_grant_tallies", "gitlab_user_id, grants, grants_through", run_id, rows,
+                |b, r| {
+                    b.push_bind(r.gitlab_user_id)
+                        .push_bind(r.grants)
+                        .push_bind(r.grants_through);
+                });
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The day a run's grants are computed for and how many there are; `None` before the run
+    /// stored its snapshot.
+    pub async fn access_grant_totals(&self, run_id: &str) -> Result<Option<AccessGrantTotals>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, AccessGrantTotals>(
+            "SELECT computed_on, grants FROM access_grant_totals WHERE run_id = $1",
         )
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await?))
     }
 }
 

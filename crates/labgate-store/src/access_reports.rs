@@ -1,9 +1,14 @@
-//! Reading a sync run's snapshot a part at a time: accounts and grants by key (so an export of
-//! hundreds of thousands of grants never holds them all), groups and projects as one listing,
-//! and the names that turn the ids a grant holds into usernames and full paths.
+//! Reading a sync run's snapshot a part at a time: accounts by key (so an export never holds
+//! them all), the memberships grants are computed from (an account's, or those on a few groups
+//! and projects), the per-account grant tallies that page through a run's grants, groups and
+//! projects as one listing, and usernames for the ids a grant holds.
 
+use crate::access::{
+    ACCOUNT_COLUMNS, GROUP_COLUMNS, MEMBERSHIP_COLUMNS, PROJECT_COLUMNS, SHARE_COLUMNS, contains_pattern,
+};
 use crate::{
-    AccessAccountRecord, AccessGrantFilter, AccessGrantRecord, AccessGroupRecord, AccessProjectRecord,
+    AccessAccountRecord, AccessGrantTally, AccessGroupRecord, AccessMembershipRecord, AccessProjectRecord,
+    AccessShareRecord,
 };
 use crate::{Result, Store, on_pool, page};
 
@@ -20,19 +25,6 @@ pub struct AccessResourceRecord {
     pub visibility: String,
 }
 
-/// Where a keyset read of grants resumes: after this (account, resource kind, resource id).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessGrantKey {
-    pub gitlab_user_id: i64,
-    pub resource_kind: String,
-    pub resource_id: i64,
-}
-
-const ACCOUNT_COLUMNS: &str = "gitlab_user_id, username, name, kind, state, is_admin, email, identities, \
-     last_sign_in_at, last_activity_on";
-const GRANT_COLUMNS: &str = "gitlab_user_id, resource_kind, resource_id, access_level, member_role_id, \
-     member_role_name, path_kind, via_group_id, shared_at_kind, shared_at_id, capped_at, expires_at";
-
 /// Groups and projects of a run as one relation: `kind, id, parent_id, parent_full_path,
 /// full_path, name, visibility`, for run `$1`.
 const RESOURCES: &str = "(SELECT 'group' AS kind, g.gitlab_group_id AS id, g.parent_id AS parent_id, \
@@ -44,19 +36,6 @@ const RESOURCES: &str = "(SELECT 'group' AS kind, g.gitlab_group_id AS id, g.par
        p.full_path AS parent_full_path, r.full_path AS full_path, r.name AS name, r.visibility AS visibility \
      FROM access_projects r LEFT JOIN access_groups p ON p.run_id = r.run_id AND p.gitlab_group_id = r.group_id \
      WHERE r.run_id = $1) AS resources";
-
-/// The `LIKE` pattern matching `text` anywhere in a lowered column, `\` escaping wildcards.
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
 
 /// `$first, $first+1, …` for `count` parameters.
 fn placeholders(first: usize, count: usize) -> String {
@@ -97,37 +76,112 @@ impl Store {
         )
     }
 
-    /// The next `limit` grants of a run in (account, resource) order after `after`.
-    pub async fn access_grants_after(
+    /// The tallies of the accounts whose grants include the run's grant number `offset` and
+    /// those after it (grants numbered from 0 in account, then resource order), at most `limit`.
+    pub async fn access_grant_tallies_from(
         &self,
         run_id: &str,
-        filter: AccessGrantFilter<'_>,
-        after: Option<&AccessGrantKey>,
+        offset: i64,
         limit: u32,
-    ) -> Result<Vec<AccessGrantRecord>> {
-        // Absent filters bind values no row has as "match anything": GitLab ids are positive.
-        let account = filter.gitlab_user_id.unwrap_or(-1);
-        let (kind, resource) = filter.resource.unwrap_or(("", -1));
-        let (after_user, after_kind, after_id) = after.map_or((i64::MIN, "", i64::MIN), |key| {
-            (key.gitlab_user_id, key.resource_kind.as_str(), key.resource_id)
-        });
+    ) -> Result<Vec<AccessGrantTally>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, AccessGrantTally>(
+            "SELECT gitlab_user_id, grants, grants_through FROM access_grant_tallies \
+             WHERE run_id = $1 AND grants_through > $2 ORDER BY grants_through LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(offset)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// The next `limit` tallies of a run in account order after account `after`.
+    pub async fn access_grant_tallies_after(
+        &self,
+        run_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessGrantTally>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, AccessGrantTally>(
+            "SELECT gitlab_user_id, grants, grants_through FROM access_grant_tallies \
+             WHERE run_id = $1 AND gitlab_user_id > $2 ORDER BY gitlab_user_id LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(after.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// The direct memberships of a run's accounts `first..=last` (GitLab ids), in account, then
+    /// resource order.
+    pub async fn access_memberships_of_accounts(
+        &self,
+        run_id: &str,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<AccessMembershipRecord>> {
         let sql = format!(
-            "SELECT {GRANT_COLUMNS} FROM access_grants WHERE run_id = $1 \
-             AND ($2 < 0 OR gitlab_user_id = $2) AND ($3 = '' OR (resource_kind = $3 AND resource_id = $4)) \
-             AND (gitlab_user_id > $5 OR (gitlab_user_id = $5 AND (resource_kind > $6 \
-                  OR (resource_kind = $6 AND resource_id > $7)))) \
-             ORDER BY gitlab_user_id, resource_kind, resource_id LIMIT $8"
+            "SELECT {MEMBERSHIP_COLUMNS} FROM access_memberships WHERE run_id = $1 \
+             AND gitlab_user_id >= $2 AND gitlab_user_id <= $3 \
+             ORDER BY gitlab_user_id, resource_kind, resource_id"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, AccessGrantRecord>(&sql)
+            on_pool!(self, pool => sqlx::query_as::<_, AccessMembershipRecord>(&sql)
             .bind(run_id)
-            .bind(account)
-            .bind(kind)
-            .bind(resource)
-            .bind(after_user)
-            .bind(after_kind)
-            .bind(after_id)
-            .bind(i64::from(limit))
+            .bind(first)
+            .bind(last)
+            .fetch_all(pool)
+            .await?),
+        )
+    }
+
+    /// The direct memberships of a run on some of its groups (`group_ids`) and projects
+    /// (`project_ids`), in account, then resource order.
+    pub async fn access_memberships_on(
+        &self,
+        run_id: &str,
+        group_ids: &[i64],
+        project_ids: &[i64],
+    ) -> Result<Vec<AccessMembershipRecord>> {
+        let mut found = Vec::new();
+        for (kind, ids) in [("group", group_ids), ("project", project_ids)] {
+            if ids.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT {MEMBERSHIP_COLUMNS} FROM access_memberships WHERE run_id = $1 \
+                 AND resource_kind = $2 AND resource_id IN ({})",
+                placeholders(3, ids.len())
+            );
+            let rows: Vec<AccessMembershipRecord> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as::<_, AccessMembershipRecord>(&sql).bind(run_id).bind(kind);
+                for id in ids {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await?
+            });
+            found.extend(rows);
+        }
+        found.sort_by(|a, b| {
+            (a.gitlab_user_id, &a.resource_kind, a.resource_id).cmp(&(
+                b.gitlab_user_id,
+                &b.resource_kind,
+                b.resource_id,
+            ))
+        });
+        Ok(found)
+    }
+
+    /// A run's shares, in key order.
+    pub async fn access_shares(&self, run_id: &str) -> Result<Vec<AccessShareRecord>> {
+        let sql = format!(
+            "SELECT {SHARE_COLUMNS} FROM access_shares WHERE run_id = $1 \
+             ORDER BY resource_kind, resource_id, shared_with_group_id"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, AccessShareRecord>(&sql)
+            .bind(run_id)
             .fetch_all(pool)
             .await?),
         )
@@ -204,15 +258,13 @@ impl Store {
     ) -> Result<(Vec<AccessGroupRecord>, Vec<AccessProjectRecord>)> {
         Ok(on_pool!(self, pool => (
             sqlx::query_as::<_, AccessGroupRecord>(
-                "SELECT gitlab_group_id, parent_id, full_path, name, visibility FROM access_groups \
-                 WHERE run_id = $1 ORDER BY full_path",
+                &format!("SELECT {GROUP_COLUMNS} FROM access_groups WHERE run_id = $1 ORDER BY full_path"),
             )
             .bind(run_id)
             .fetch_all(pool)
             .await?,
             sqlx::query_as::<_, AccessProjectRecord>(
-                "SELECT gitlab_project_id, group_id, full_path, name, visibility FROM access_projects \
-                 WHERE run_id = $1 ORDER BY full_path",
+                &format!("SELECT {PROJECT_COLUMNS} FROM access_projects WHERE run_id = $1 ORDER BY full_path"),
             )
             .bind(run_id)
             .fetch_all(pool)
@@ -237,47 +289,14 @@ impl Store {
             query.fetch_all(pool).await?
         }))
     }
-
-    /// The full paths of some of a run's groups (`group_ids`) and projects (`project_ids`), as
-    /// (kind, id, full path); ids the run has not are absent.
-    pub async fn access_full_paths(
-        &self,
-        run_id: &str,
-        group_ids: &[i64],
-        project_ids: &[i64],
-    ) -> Result<Vec<(String, i64, String)>> {
-        let mut found = Vec::with_capacity(group_ids.len() + project_ids.len());
-        for (kind, table, column, ids) in [
-            ("group", "access_groups", "gitlab_group_id", group_ids),
-            ("project", "access_projects", "gitlab_project_id", project_ids),
-        ] {
-            if ids.is_empty() {
-                continue;
-            }
-            let sql = format!(
-                "SELECT {column}, full_path FROM {table} WHERE run_id = $1 AND {column} IN ({})",
-                placeholders(2, ids.len())
-            );
-            let rows: Vec<(i64, String)> = on_pool!(self, pool => {
-                let mut query = sqlx::query_as::<_, (i64, String)>(&sql).bind(run_id);
-                for id in ids {
-                    query = query.bind(*id);
-                }
-                query.fetch_all(pool).await?
-            });
-            found.extend(rows.into_iter().map(|(id, path)| (kind.to_owned(), id, path)));
-        }
-        Ok(found)
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{contains_pattern, placeholders};
+    use super::placeholders;
 
     #[test]
     fn placeholders_number_from_the_first() {
         assert_eq!(placeholders(2, 3), "$2, $3, $4");
-        assert_eq!(contains_pattern("a_b"), "%a\\_b%");
     }
 }

@@ -141,6 +141,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "access_hooks",
         include_str!("../migrations/sqlite/0019_access_hooks.sql"),
     ),
+    (
+        20,
+        "access_grants_on_read",
+        include_str!("../migrations/sqlite/0020_access_grants_on_read.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -233,6 +238,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         19,
         "access_hooks",
         include_str!("../migrations/postgres/0019_access_hooks.sql"),
+    ),
+    (
+        20,
+        "access_grants_on_read",
+        include_str!("../migrations/postgres/0020_access_grants_on_read.sql"),
     ),
 ];
 

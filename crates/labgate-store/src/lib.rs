@@ -37,13 +37,13 @@ mod vault_items;
 mod webhooks;
 
 pub use access::{
-    AccessAccountRecord, AccessGrantFilter, AccessGrantRecord, AccessGroupRecord, AccessMembershipRecord,
+    AccessAccountRecord, AccessGrantTally, AccessGrantTotals, AccessGroupRecord, AccessMembershipRecord,
     AccessProjectRecord, AccessShareRecord, AccessSnapshot, AccessSourceRecord, AccessSyncLogRecord,
     AccessSyncRunRecord, AccessSyncRunUpdate,
 };
 pub use access_hooks::{AccessHookRecord, AccessHookSecretRecord, AccessPendingTargetRecord};
 pub use access_provisioning::{ProvisioningOperationRecord, ProvisioningStepRecord, ProvisioningStepUpdate};
-pub use access_reports::{AccessGrantKey, AccessResourceRecord};
+pub use access_reports::AccessResourceRecord;
 pub use api_keys::{ApiKeyRecord, AuthenticatedKey, NewApiKey};
 pub use app_connections::{
     ConnectionEventRecord, ConnectionFilter, ConnectionRecord, ConnectionUse, JournalApply, JournalRecord,

@@ -11,7 +11,7 @@
 //! - expired memberships and shares grant nothing;
 //! - where several paths reach the same resource, the highest level wins.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::Date;
 
@@ -199,23 +199,23 @@ impl Hierarchy {
 
 /// What computing one account's grants looks up again and again, prepared once per snapshot:
 /// each group's subtree and depth, and the shares in force, indexed by the group they invite.
-/// Grants are computed an account at a time, so a snapshot's grants never have to be held
-/// together (an instance's run to tens of millions).
-pub struct GrantCalculator<'a> {
-    hierarchy: &'a Hierarchy,
+/// Grants are computed an account (or a resource) at a time when they are read, so a snapshot's
+/// grants, tens of millions on a large instance, are never stored nor held together.
+pub struct GrantCalculator {
+    hierarchy: Hierarchy,
     today: Date,
     /// Every subgroup and project below each group, depth first.
     below: HashMap<GitLabGroupId, Vec<Resource>>,
     /// How many ancestors each group has: a nearer granting group explains a grant better.
     depth: HashMap<GitLabGroupId, usize>,
     /// Shares in force on resources of the hierarchy, in the order given, with what each reaches.
-    shares: Vec<(&'a Share, Vec<Resource>)>,
+    shares: Vec<(Share, Vec<Resource>)>,
     /// Indexes into `shares` by the invited group.
     shares_with: HashMap<GitLabGroupId, Vec<usize>>,
 }
 
-impl<'a> GrantCalculator<'a> {
-    pub fn new(hierarchy: &'a Hierarchy, shares: &'a [Share], today: Date) -> GrantCalculator<'a> {
+impl GrantCalculator {
+    pub fn new(hierarchy: Hierarchy, shares: &[Share], today: Date) -> GrantCalculator {
         let below = hierarchy
             .groups
             .keys()
@@ -226,10 +226,10 @@ impl<'a> GrantCalculator<'a> {
             .keys()
             .map(|id| (*id, hierarchy.ancestors(*id).len()))
             .collect();
-        let shares: Vec<(&Share, Vec<Resource>)> = shares
+        let shares: Vec<(Share, Vec<Resource>)> = shares
             .iter()
             .filter(|share| in_force(share.expires_at, today) && hierarchy.contains(share.resource))
-            .map(|share| (share, hierarchy.subtree(share.resource)))
+            .map(|share| (share.clone(), hierarchy.subtree(share.resource)))
             .collect();
         let mut shares_with: HashMap<GitLabGroupId, Vec<usize>> = HashMap::new();
         for (index, (share, _)) in shares.iter().enumerate() {
@@ -245,6 +245,16 @@ impl<'a> GrantCalculator<'a> {
         }
     }
 
+    /// The group tree and projects grants are computed over.
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    /// The day whose memberships and shares are in force.
+    pub fn today(&self) -> Date {
+        self.today
+    }
+
     fn below(&self, group: GitLabGroupId) -> &[Resource] {
         self.below.get(&group).map_or(&[], Vec::as_slice)
     }
@@ -254,19 +264,29 @@ impl<'a> GrantCalculator<'a> {
     /// resources outside the hierarchy are ignored.
     pub fn account_paths(&self, memberships: &[&Membership]) -> Vec<Grant> {
         let mut grants = Vec::new();
+        self.visit_paths(memberships, None, |grant| grants.push(grant));
+        grants
+    }
+
+    /// Calls `visit` with every path by which one account reaches `only` (every resource when
+    /// `None`).
+    fn visit_paths(&self, memberships: &[&Membership], only: Option<Resource>, mut visit: impl FnMut(Grant)) {
+        let wanted = |resource: Resource| only.is_none_or(|only| only == resource);
         // The groups the account is a member of as shares see it: directly, or inherited.
         let mut member_of: Vec<(GitLabGroupId, &Role, Option<Date>)> = Vec::new();
         for membership in memberships
             .iter()
             .filter(|m| in_force(m.expires_at, self.today) && self.hierarchy.contains(m.resource))
         {
-            grants.push(Grant {
-                account: membership.account,
-                resource: membership.resource,
-                role: membership.role.clone(),
-                path: GrantPath::Direct,
-                expires_at: membership.expires_at,
-            });
+            if wanted(membership.resource) {
+                visit(Grant {
+                    account: membership.account,
+                    resource: membership.resource,
+                    role: membership.role.clone(),
+                    path: GrantPath::Direct,
+                    expires_at: membership.expires_at,
+                });
+            }
             let Resource::Group(group) = membership.resource else {
                 continue;
             };
@@ -275,20 +295,22 @@ impl<'a> GrantCalculator<'a> {
                 continue;
             }
             for below in self.below(group) {
-                grants.push(Grant {
-                    account: membership.account,
-                    resource: *below,
-                    role: membership.role.clone(),
-                    path: GrantPath::Inherited { via: group },
-                    expires_at: membership.expires_at,
-                });
+                if wanted(*below) {
+                    visit(Grant {
+                        account: membership.account,
+                        resource: *below,
+                        role: membership.role.clone(),
+                        path: GrantPath::Inherited { via: group },
+                        expires_at: membership.expires_at,
+                    });
+                }
                 if let Resource::Group(subgroup) = *below {
                     member_of.push((subgroup, &membership.role, membership.expires_at));
                 }
             }
         }
         let Some(account) = memberships.first().map(|m| m.account) else {
-            return grants;
+            return;
         };
         // The shares that invite any of those groups, in the order they were given.
         let mut invited: Vec<usize> = member_of
@@ -306,8 +328,8 @@ impl<'a> GrantCalculator<'a> {
             {
                 let capped = role.capped(share.cap);
                 let expires_at = earliest(*member_expiry, share.expires_at);
-                for resource in reached {
-                    grants.push(Grant {
+                for resource in reached.iter().filter(|resource| wanted(**resource)) {
+                    visit(Grant {
                         account,
                         resource: *resource,
                         role: capped.clone(),
@@ -321,22 +343,77 @@ impl<'a> GrantCalculator<'a> {
                 }
             }
         }
-        grants
     }
 
     /// One account's effective access to each resource: the highest level over all paths, with
     /// the path that gives it, in resource order.
     pub fn account_grants(&self, memberships: &[&Membership]) -> Vec<Grant> {
         let mut best: BTreeMap<Resource, Grant> = BTreeMap::new();
-        for grant in self.account_paths(memberships) {
-            match best.get(&grant.resource) {
-                Some(current) if !self.outranks(&grant, current) => {}
-                _ => {
-                    best.insert(grant.resource, grant);
+        self.visit_paths(memberships, None, |grant| match best.get(&grant.resource) {
+            Some(current) if !self.outranks(&grant, current) => {}
+            _ => {
+                best.insert(grant.resource, grant);
+            }
+        });
+        best.into_values().collect()
+    }
+
+    /// One account's effective access to one resource, if it has any.
+    pub fn account_grant_on(&self, memberships: &[&Membership], resource: Resource) -> Option<Grant> {
+        let mut best: Option<Grant> = None;
+        self.visit_paths(memberships, Some(resource), |grant| match &best {
+            Some(current) if !self.outranks(&grant, current) => {}
+            _ => best = Some(grant),
+        });
+        best
+    }
+
+    /// How many resources one account reaches: the number of its effective grants, without
+    /// choosing each one's best path.
+    pub fn account_grant_count(&self, memberships: &[&Membership]) -> u64 {
+        let mut reached: HashSet<Resource> = HashSet::new();
+        self.visit_paths(memberships, None, |grant| {
+            reached.insert(grant.resource);
+        });
+        reached.len() as u64
+    }
+
+    /// The groups and projects whose direct memberships can give access to `resource`: the
+    /// resource, its ancestors, and for each share in force that reaches it, the invited group
+    /// and that group's ancestors. Nothing when the resource is not in the hierarchy.
+    pub fn reaching(&self, resource: Resource) -> Vec<Resource> {
+        if !self.hierarchy.contains(resource) {
+            return Vec::new();
+        }
+        let with_ancestors = |group: GitLabGroupId| {
+            std::iter::once(group)
+                .chain(self.hierarchy.ancestors(group))
+                .map(Resource::Group)
+        };
+        let mut found = vec![resource];
+        match resource {
+            Resource::Group(group) => {
+                found.extend(self.hierarchy.ancestors(group).into_iter().map(Resource::Group))
+            }
+            Resource::Project(project) => {
+                if let Some(group) = self
+                    .hierarchy
+                    .project(project)
+                    .and_then(|project| project.group)
+                    .filter(|group| self.hierarchy.contains(Resource::Group(*group)))
+                {
+                    found.extend(with_ancestors(group));
                 }
             }
         }
-        best.into_values().collect()
+        for (share, reached) in &self.shares {
+            if reached.contains(&resource) {
+                found.extend(with_ancestors(share.shared_with));
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 
     /// Whether `candidate` should replace `current` as the grant shown for a pair: a higher
@@ -373,7 +450,7 @@ pub fn by_account(memberships: &[Membership]) -> BTreeMap<GitLabUserId, Vec<&Mem
 /// Each account's effective access to each resource: the highest level over all paths, with
 /// the path that gives it. Ordered by account, then resource.
 pub fn effective_grants(
-    hierarchy: &Hierarchy,
+    hierarchy: Hierarchy,
     memberships: &[Membership],
     shares: &[Share],
     today: Date,
@@ -457,7 +534,7 @@ mod tests {
 
     #[test]
     fn a_group_membership_is_inherited_by_every_subgroup_and_project() {
-        let grants = effective_grants(&tree(), &[member(7, g(1), AccessLevel::MAINTAINER)], &[], TODAY);
+        let grants = effective_grants(tree(), &[member(7, g(1), AccessLevel::MAINTAINER)], &[], TODAY);
         assert_eq!(grants.len(), 4);
         assert_eq!(grant_of(&grants, 7, g(1)).unwrap().path, GrantPath::Direct);
         for below in [g(2), p(10), p(20)] {
@@ -475,7 +552,7 @@ mod tests {
 
     #[test]
     fn a_member_of_a_subgroup_only_gets_that_subtree_and_is_still_an_account_with_access() {
-        let grants = effective_grants(&tree(), &[member(8, g(2), AccessLevel::DEVELOPER)], &[], TODAY);
+        let grants = effective_grants(tree(), &[member(8, g(2), AccessLevel::DEVELOPER)], &[], TODAY);
         assert_eq!(
             grants.iter().map(|grant| grant.resource).collect::<Vec<_>>(),
             vec![g(2), p(20)]
@@ -493,7 +570,7 @@ mod tests {
             member(9, g(1), AccessLevel::DEVELOPER),
             member(9, g(2), AccessLevel::DEVELOPER),
         ];
-        let grants = effective_grants(&tree(), &memberships, &[], TODAY);
+        let grants = effective_grants(tree(), &memberships, &[], TODAY);
         let api = grant_of(&grants, 7, p(20)).unwrap();
         assert_eq!(
             (api.role.level, api.path),
@@ -515,7 +592,7 @@ mod tests {
             member(7, g(1), AccessLevel::OWNER),
             member(7, g(2), AccessLevel::GUEST),
         ];
-        let grants = effective_grants(&tree(), &lower_direct, &[], TODAY);
+        let grants = effective_grants(tree(), &lower_direct, &[], TODAY);
         let platform = grant_of(&grants, 7, g(2)).unwrap();
         assert_eq!(
             (platform.role.level, platform.path),
@@ -541,7 +618,7 @@ mod tests {
             cap: AccessLevel::DEVELOPER,
             expires_at: None,
         }];
-        let grants = effective_grants(&tree(), &memberships, &shares, TODAY);
+        let grants = effective_grants(tree(), &memberships, &shares, TODAY);
         let shared = GrantPath::Shared {
             via: GitLabGroupId(3),
             shared_at: g(1),
@@ -571,7 +648,7 @@ mod tests {
             cap: AccessLevel::REPORTER,
             expires_at: None,
         }];
-        let grants = effective_grants(&tree(), &memberships, &shares, TODAY);
+        let grants = effective_grants(tree(), &memberships, &shares, TODAY);
         let api = grant_of(&grants, 7, p(20)).unwrap();
         assert_eq!(api.role.level, AccessLevel::REPORTER);
         assert_eq!(
@@ -605,7 +682,7 @@ mod tests {
                 expires_at: None,
             },
         ];
-        let grants = effective_grants(&tree(), &memberships, &shares, TODAY);
+        let grants = effective_grants(tree(), &memberships, &shares, TODAY);
         assert!(grant_of(&grants, 7, g(3)).is_some());
         assert!(grant_of(&grants, 7, g(1)).is_none());
     }
@@ -631,7 +708,7 @@ mod tests {
                 expires_at: Some(date!(2026 - 11 - 30)),
             },
         ];
-        let grants = effective_grants(&tree(), &[expired, expiring], &shares, TODAY);
+        let grants = effective_grants(tree(), &[expired, expiring], &shares, TODAY);
         assert!(grants.iter().all(|grant| grant.account == GitLabUserId(8)));
         assert_eq!(
             grant_of(&grants, 8, g(3)).unwrap().expires_at,
@@ -653,7 +730,7 @@ mod tests {
             cap: AccessLevel::OWNER,
             expires_at: None,
         }];
-        let grants = effective_grants(&tree(), &memberships, &shares, TODAY);
+        let grants = effective_grants(tree(), &memberships, &shares, TODAY);
         assert_eq!(
             grants
                 .iter()
@@ -687,7 +764,7 @@ mod tests {
             cap: AccessLevel::REPORTER,
             expires_at: None,
         }];
-        let grants = effective_grants(&tree(), &memberships, &shares, TODAY);
+        let grants = effective_grants(tree(), &memberships, &shares, TODAY);
         assert_eq!(grant_of(&grants, 7, g(4)).unwrap().role, auditor);
         assert_eq!(
             grant_of(&grants, 7, p(10)).unwrap().role,
@@ -707,7 +784,7 @@ mod tests {
             member(7, g(99), AccessLevel::OWNER),
         ];
         let tree = tree();
-        let calculator = GrantCalculator::new(&tree, &[], TODAY);
+        let calculator = GrantCalculator::new(tree, &[], TODAY);
         let paths = calculator.account_paths(&memberships.iter().collect::<Vec<_>>());
         let to_api: Vec<GrantPath> = paths
             .iter()
@@ -737,8 +814,68 @@ mod tests {
         assert_eq!(hierarchy.ancestors(GitLabGroupId(1)), vec![GitLabGroupId(2)]);
         assert_eq!(hierarchy.descendants(GitLabGroupId(1)), vec![g(2)]);
         assert!(hierarchy.ancestors(GitLabGroupId(3)).is_empty());
-        let grants = effective_grants(&hierarchy, &[member(7, g(1), AccessLevel::GUEST)], &[], TODAY);
+        let grants = effective_grants(hierarchy, &[member(7, g(1), AccessLevel::GUEST)], &[], TODAY);
         assert_eq!(grants.len(), 2);
+    }
+
+    #[test]
+    fn a_resources_grants_from_the_memberships_reaching_it_match_each_accounts_grants() {
+        let mut expiring = member(8, g(4), AccessLevel::OWNER);
+        expiring.expires_at = Some(date!(2027 - 02 - 01));
+        let memberships = [
+            member(7, g(1), AccessLevel::REPORTER),
+            member(7, p(20), AccessLevel::MAINTAINER),
+            member(7, g(3), AccessLevel::OWNER),
+            expiring,
+            member(9, g(5), AccessLevel::DEVELOPER),
+            member(9, g(2), AccessLevel::MINIMAL_ACCESS),
+            member(10, g(3), AccessLevel::MINIMAL_ACCESS),
+        ];
+        let shares = [
+            Share {
+                resource: g(2),
+                shared_with: GitLabGroupId(3),
+                cap: AccessLevel::DEVELOPER,
+                expires_at: None,
+            },
+            Share {
+                resource: p(10),
+                shared_with: GitLabGroupId(5),
+                cap: AccessLevel::GUEST,
+                expires_at: Some(date!(2027 - 01 - 01)),
+            },
+        ];
+        let calculator = GrantCalculator::new(tree(), &shares, TODAY);
+        let accounts = by_account(&memberships);
+        for resource in [g(1), g(2), g(3), g(4), g(5), p(10), p(20)] {
+            let reaching = calculator.reaching(resource);
+            for (account, own) in &accounts {
+                let expected = calculator
+                    .account_grants(own)
+                    .into_iter()
+                    .find(|grant| grant.resource == resource);
+                let relevant: Vec<&Membership> = own
+                    .iter()
+                    .copied()
+                    .filter(|m| reaching.contains(&m.resource))
+                    .collect();
+                assert_eq!(
+                    calculator.account_grant_on(&relevant, resource),
+                    expected,
+                    "account {account:?} on {resource:?}"
+                );
+            }
+        }
+        for own in accounts.values() {
+            assert_eq!(
+                calculator.account_grant_count(own),
+                calculator.account_grants(own).len() as u64
+            );
+        }
+        // The share of 2 with 3 brings 3's members to api (20) through platform.
+        let reaching_api = calculator.reaching(p(20));
+        assert_eq!(reaching_api, vec![g(1), g(2), g(3), p(20)]);
+        assert!(calculator.reaching(g(99)).is_empty());
     }
 
     #[test]

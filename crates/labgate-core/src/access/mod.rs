@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod effective;
 pub mod gitlab;
+pub mod grants;
 pub mod hooks;
 pub mod model;
 pub mod provisioning;

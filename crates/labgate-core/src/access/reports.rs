@@ -12,19 +12,18 @@ use labgate_proto::access_reports::{
     AccessResourceKind, AccessResourceList, AccessResourceRef, AccessResourceView, AccessRoleView,
     AccessSyncRef, AccessVisibility,
 };
-use labgate_store::{
-    AccessGrantFilter, AccessGrantKey, AccessGrantRecord, AccessSourceRecord, AccessSyncRunRecord, Store,
-};
+use labgate_store::{AccessSourceRecord, AccessSyncRunRecord, Store};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::effective::{Grant, GrantPath};
+use super::grants::{GrantReader, RunGrants};
 use super::hooks::{Delivery, delivery_of};
 use super::model::{
     AccessLevel, Account, AccountKind, AccountState, GitLabGroupId, GitLabProjectId, GitLabUserId, Group,
     Project, Resource, Role, Visibility,
 };
-use super::snapshot::{Snapshot, Snapshots, account_from_record, grant_from_record};
+use super::snapshot::{Snapshot, Snapshots, account_from_record, group_from_record, project_from_record};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
 use crate::ids::{AccessSourceId, AccessSyncRunId};
@@ -133,14 +132,30 @@ pub struct Export {
     pub chunks: ExportChunks,
 }
 
+/// What an export lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportList {
+    Accounts,
+    Grants,
+}
+
+/// Where an export's rows come from; none when the source has no successful sync.
 enum ExportPart {
     Accounts {
+        run: String,
         search: Option<String>,
         after: Option<(String, i64)>,
     },
-    Grants {
-        filter: CheckedGrantFilter,
-        after: Option<AccessGrantKey>,
+    /// Every grant, a batch of accounts at a time.
+    AllGrants {
+        grants: Arc<RunGrants>,
+        after: Option<GitLabUserId>,
+    },
+    /// The grants a filter selects, computed when the export began (one account's or one
+    /// resource's: at most one per resource or per account).
+    SomeGrants {
+        grants: Arc<RunGrants>,
+        selected: std::vec::IntoIter<Grant>,
     },
 }
 
@@ -155,11 +170,11 @@ enum ExportStage {
 /// An export's body, read from the store [`EXPORT_BATCH`] rows at a time.
 pub struct ExportChunks {
     reports: AccessReports,
-    run: Option<String>,
+    list: ExportList,
     last_sync: Option<AccessSyncRef>,
     total: u64,
     format: AccessExportFormat,
-    part: ExportPart,
+    part: Option<ExportPart>,
     stage: ExportStage,
     first_row: bool,
 }
@@ -178,7 +193,7 @@ impl ExportChunks {
         match self.stage {
             ExportStage::Done => Ok(None),
             ExportStage::Head => {
-                self.stage = if self.run.is_some() {
+                self.stage = if self.part.is_some() {
                     ExportStage::Rows
                 } else {
                     ExportStage::Tail
@@ -193,17 +208,17 @@ impl ExportChunks {
                 }))
             }
             ExportStage::Rows => {
-                let Some(run) = self.run.clone() else {
+                let Some(part) = self.part.as_mut() else {
                     self.stage = ExportStage::Tail;
                     return Ok(Some(String::new()));
                 };
-                let chunk = match &mut self.part {
-                    ExportPart::Accounts { search, after } => {
+                let chunk = match part {
+                    ExportPart::Accounts { run, search, after } => {
                         let rows = self
                             .reports
                             .store
                             .access_accounts_after(
-                                &run,
+                                run,
                                 search.as_deref(),
                                 after.as_ref().map(|(name, id)| (name.as_str(), *id)),
                                 EXPORT_BATCH,
@@ -228,35 +243,26 @@ impl ExportChunks {
                         }
                         out
                     }
-                    ExportPart::Grants { filter, after } => {
-                        let CheckedGrantFilter::Matching(store_filter) = filter else {
-                            self.stage = ExportStage::Tail;
-                            return Ok(Some(String::new()));
-                        };
-                        let rows = self
+                    ExportPart::AllGrants { grants, after } => {
+                        let (batch, last) = self
                             .reports
-                            .store
-                            .access_grants_after(&run, store_filter.as_filter(), after.as_ref(), EXPORT_BATCH)
+                            .grants
+                            .accounts_after(grants, *after, u64::from(EXPORT_BATCH))
                             .await?;
-                        if let Some(last) = rows.last() {
-                            *after = Some(AccessGrantKey {
-                                gitlab_user_id: last.gitlab_user_id,
-                                resource_kind: last.resource_kind.clone(),
-                                resource_id: last.resource_id,
-                            });
-                        }
-                        if rows.len() < EXPORT_BATCH as usize {
+                        *after = last;
+                        if last.is_none() {
                             self.stage = ExportStage::Tail;
                         }
-                        let views = self.reports.grant_views(&run, &rows).await?;
-                        let mut out = String::new();
-                        for view in &views {
-                            match self.format {
-                                AccessExportFormat::Json => push_json(&mut out, &mut self.first_row, view)?,
-                                AccessExportFormat::Csv => out.push_str(&grant_csv_row(view)),
-                            }
+                        let views = self.reports.grant_views(grants, &batch).await?;
+                        grant_rows(self.format, &mut self.first_row, &views)?
+                    }
+                    ExportPart::SomeGrants { grants, selected } => {
+                        let batch: Vec<Grant> = selected.by_ref().take(EXPORT_BATCH as usize).collect();
+                        if selected.len() == 0 {
+                            self.stage = ExportStage::Tail;
                         }
-                        out
+                        let views = self.reports.grant_views(grants, &batch).await?;
+                        grant_rows(self.format, &mut self.first_row, &views)?
                     }
                 };
                 Ok(Some(chunk))
@@ -265,9 +271,9 @@ impl ExportChunks {
     }
 
     fn head(&self) -> Result<String> {
-        let list = match self.part {
-            ExportPart::Accounts { .. } => "accounts",
-            ExportPart::Grants { .. } => "grants",
+        let list = match self.list {
+            ExportList::Accounts => "accounts",
+            ExportList::Grants => "grants",
         };
         Ok(match self.format {
             AccessExportFormat::Json => format!(
@@ -275,12 +281,23 @@ impl ExportChunks {
                 serde_json::to_string(&self.last_sync).map_err(CoreError::internal)?,
                 self.total
             ),
-            AccessExportFormat::Csv => match self.part {
-                ExportPart::Accounts { .. } => ACCOUNT_CSV_HEADER.to_owned(),
-                ExportPart::Grants { .. } => GRANT_CSV_HEADER.to_owned(),
+            AccessExportFormat::Csv => match self.list {
+                ExportList::Accounts => ACCOUNT_CSV_HEADER.to_owned(),
+                ExportList::Grants => GRANT_CSV_HEADER.to_owned(),
             },
         })
     }
+}
+
+fn grant_rows(format: AccessExportFormat, first: &mut bool, views: &[AccessGrantView]) -> Result<String> {
+    let mut out = String::new();
+    for view in views {
+        match format {
+            AccessExportFormat::Json => push_json(&mut out, first, view)?,
+            AccessExportFormat::Csv => out.push_str(&grant_csv_row(view)),
+        }
+    }
+    Ok(out)
 }
 
 fn push_json(out: &mut String, first: &mut bool, value: &impl Serialize) -> Result<()> {
@@ -379,27 +396,15 @@ fn grant_csv_row(grant: &AccessGrantView) -> String {
     ])
 }
 
-/// A grant filter resolved against a run: either the store filter, or a filter that names an
-/// account or resource the run has not, which matches nothing.
-#[derive(Debug, Clone)]
+/// A grant filter resolved against a run: the account and resource it names, or nothing when it
+/// names an account or resource the run has not.
+#[derive(Debug, Clone, Copy)]
 enum CheckedGrantFilter {
-    Matching(StoreGrantFilter),
+    Matching {
+        account: Option<GitLabUserId>,
+        resource: Option<Resource>,
+    },
     Nothing,
-}
-
-#[derive(Debug, Clone, Default)]
-struct StoreGrantFilter {
-    account: Option<i64>,
-    resource: Option<(String, i64)>,
-}
-
-impl StoreGrantFilter {
-    fn as_filter(&self) -> AccessGrantFilter<'_> {
-        AccessGrantFilter {
-            gitlab_user_id: self.account,
-            resource: self.resource.as_ref().map(|(kind, id)| (kind.as_str(), *id)),
-        }
-    }
 }
 
 /// Usernames and full paths of the ids grants hold.
@@ -609,11 +614,16 @@ fn source_id(text: Option<&str>) -> Result<AccessSourceId> {
 pub struct AccessReports {
     store: Store,
     clock: Arc<dyn Clock>,
+    grants: GrantReader,
 }
 
 impl AccessReports {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> AccessReports {
-        AccessReports { store, clock }
+        AccessReports {
+            grants: GrantReader::new(store.clone()),
+            store,
+            clock,
+        }
     }
 
     async fn source_record(&self, principal: &Principal, id: &AccessSourceId) -> Result<AccessSourceRecord> {
@@ -768,38 +778,100 @@ impl AccessReports {
     async fn check_grant_filter(&self, run_id: &str, filter: &GrantFilter) -> Result<CheckedGrantFilter> {
         let account = search_text("account", filter.account.as_deref(), MAX_SEARCH)?;
         let resource = search_text("resource", filter.resource.as_deref(), MAX_FULL_PATH)?;
-        let mut checked = StoreGrantFilter::default();
-        if let Some(username) = account {
-            match self.store.access_account_by_username(run_id, &username).await? {
-                Some(account) => checked.account = Some(account.gitlab_user_id),
+        let account = match account {
+            Some(username) => match self.store.access_account_by_username(run_id, &username).await? {
+                Some(account) => Some(GitLabUserId(unsigned(
+                    "access_accounts.gitlab_user_id",
+                    account.gitlab_user_id,
+                )?)),
                 None => return Ok(CheckedGrantFilter::Nothing),
-            }
-        }
-        if let Some(path) = resource {
-            match self
+            },
+            None => None,
+        };
+        let resource = match resource {
+            Some(path) => match self
                 .store
                 .access_resource_by_path(run_id, path.trim_matches('/'))
                 .await?
             {
-                Some(found) => checked.resource = Some(found),
+                Some((kind, id)) => Some(match AccessResourceKind::parse(&kind) {
+                    Some(AccessResourceKind::Group) => {
+                        Resource::Group(GitLabGroupId(unsigned("access.resource_id", id)?))
+                    }
+                    Some(AccessResourceKind::Project) => {
+                        Resource::Project(GitLabProjectId(unsigned("access.resource_id", id)?))
+                    }
+                    None => return Err(invalid("access.kind", kind).into()),
+                }),
                 None => return Ok(CheckedGrantFilter::Nothing),
-            }
-        }
-        Ok(CheckedGrantFilter::Matching(checked))
+            },
+            None => None,
+        };
+        Ok(CheckedGrantFilter::Matching { account, resource })
     }
 
-    /// Grant rows of a run as views, with the usernames and full paths they refer to.
-    async fn grant_views(&self, run_id: &str, rows: &[AccessGrantRecord]) -> Result<Vec<AccessGrantView>> {
-        let grants = rows.iter().map(grant_from_record).collect::<Parsed<Vec<_>>>()?;
-        let mut users = Vec::new();
-        let mut groups = Vec::new();
-        let mut projects = Vec::new();
+    /// The grants a filter naming an account or a resource selects, in account, then resource
+    /// order; `None` for a filter naming neither (every grant, read a page at a time).
+    async fn selected_grants(
+        &self,
+        run: &RunGrants,
+        filter: CheckedGrantFilter,
+    ) -> Result<Option<Vec<Grant>>> {
+        Ok(match filter {
+            CheckedGrantFilter::Nothing => Some(Vec::new()),
+            CheckedGrantFilter::Matching {
+                account: None,
+                resource: None,
+            } => None,
+            CheckedGrantFilter::Matching {
+                account: Some(account),
+                resource: None,
+            } => Some(self.grants.of_account(run, account).await?),
+            CheckedGrantFilter::Matching {
+                account,
+                resource: Some(resource),
+            } => {
+                let mut grants = self.grants.on_resource(run, resource).await?;
+                if let Some(account) = account {
+                    grants.retain(|grant| grant.account == account);
+                }
+                Some(grants)
+            }
+        })
+    }
+
+    /// Grants of a run as views, with the usernames and full paths they refer to.
+    async fn grant_views(&self, run: &RunGrants, grants: &[Grant]) -> Result<Vec<AccessGrantView>> {
+        let mut users: Vec<i64> = grants
+            .iter()
+            .map(|grant| crate::rows::signed(grant.account.0))
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut names = Names::default();
+        for (id, username) in self.store.access_usernames(run.run_id(), &users).await? {
+            names.users.insert(
+                GitLabUserId(unsigned("access_accounts.gitlab_user_id", id)?),
+                username,
+            );
+        }
+        let hierarchy = run.hierarchy();
         let mut note = |resource: Resource| match resource {
-            Resource::Group(id) => groups.push(crate::rows::signed(id.0)),
-            Resource::Project(id) => projects.push(crate::rows::signed(id.0)),
+            Resource::Group(id) => {
+                if let Some(group) = hierarchy.group(id) {
+                    names.groups.entry(id).or_insert_with(|| group.full_path.clone());
+                }
+            }
+            Resource::Project(id) => {
+                if let Some(project) = hierarchy.project(id) {
+                    names
+                        .projects
+                        .entry(id)
+                        .or_insert_with(|| project.full_path.clone());
+                }
+            }
         };
-        for grant in &grants {
-            users.push(crate::rows::signed(grant.account.0));
+        for grant in grants {
             note(grant.resource);
             match grant.path {
                 GrantPath::Direct => {}
@@ -808,30 +880,6 @@ impl AccessReports {
                     note(Resource::Group(via));
                     note(shared_at);
                 }
-            }
-        }
-        for list in [&mut users, &mut groups, &mut projects] {
-            list.sort_unstable();
-            list.dedup();
-        }
-        let mut names = Names::default();
-        for (id, username) in self.store.access_usernames(run_id, &users).await? {
-            names.users.insert(
-                GitLabUserId(unsigned("access_accounts.gitlab_user_id", id)?),
-                username,
-            );
-        }
-        for (kind, id, path) in self.store.access_full_paths(run_id, &groups, &projects).await? {
-            if kind == "group" {
-                names.groups.insert(
-                    GitLabGroupId(unsigned("access_groups.gitlab_group_id", id)?),
-                    path,
-                );
-            } else {
-                names.projects.insert(
-                    GitLabProjectId(unsigned("access_projects.gitlab_project_id", id)?),
-                    path,
-                );
             }
         }
         Ok(grants.iter().map(|grant| names.grant(grant)).collect())
@@ -856,19 +904,25 @@ impl AccessReports {
                 last_sync: None,
             });
         };
-        let CheckedGrantFilter::Matching(checked) = self.check_grant_filter(&run.id, filter).await? else {
-            return Ok(AccessGrantList {
-                grants: Vec::new(),
-                total_count: 0,
-                last_sync: Some(last_sync),
-            });
+        let checked = self.check_grant_filter(&run.id, filter).await?;
+        let computed = self.grants.run(&run.id).await?;
+        let (page, total_count) = match self.selected_grants(&computed, checked).await? {
+            Some(selected) => {
+                let total = selected.len() as u64;
+                let page: Vec<Grant> = selected
+                    .into_iter()
+                    .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                    .take(limit as usize)
+                    .collect();
+                (page, total)
+            }
+            None => (
+                self.grants.page(&computed, offset, limit).await?,
+                computed.total(),
+            ),
         };
-        let (rows, total_count) = self
-            .store
-            .list_access_grants(&run.id, checked.as_filter(), offset, limit)
-            .await?;
         Ok(AccessGrantList {
-            grants: self.grant_views(&run.id, &rows).await?,
+            grants: self.grant_views(&computed, &page).await?,
             total_count,
             last_sync: Some(last_sync),
         })
@@ -941,44 +995,10 @@ impl AccessReports {
             return Ok(ResourceTree::default());
         };
         let (groups, projects) = self.store.access_groups_and_projects(&run.id).await?;
-        let parse_visibility = |column: &'static str, text: &str| -> Parsed<Visibility> {
-            Visibility::parse(text).ok_or_else(|| invalid(column, text))
-        };
         Ok(ResourceTree {
             last_sync: Some(last_sync),
-            groups: groups
-                .into_iter()
-                .map(|row| -> Parsed<Group> {
-                    Ok(Group {
-                        id: GitLabGroupId(unsigned("access_groups.gitlab_group_id", row.gitlab_group_id)?),
-                        parent: row
-                            .parent_id
-                            .map(|id| unsigned("access_groups.parent_id", id).map(GitLabGroupId))
-                            .transpose()?,
-                        visibility: parse_visibility("access_groups.visibility", &row.visibility)?,
-                        full_path: row.full_path,
-                        name: row.name,
-                    })
-                })
-                .collect::<Parsed<_>>()?,
-            projects: projects
-                .into_iter()
-                .map(|row| -> Parsed<Project> {
-                    Ok(Project {
-                        id: GitLabProjectId(unsigned(
-                            "access_projects.gitlab_project_id",
-                            row.gitlab_project_id,
-                        )?),
-                        group: row
-                            .group_id
-                            .map(|id| unsigned("access_projects.group_id", id).map(GitLabGroupId))
-                            .transpose()?,
-                        visibility: parse_visibility("access_projects.visibility", &row.visibility)?,
-                        full_path: row.full_path,
-                        name: row.name,
-                    })
-                })
-                .collect::<Parsed<_>>()?,
+            groups: groups.iter().map(group_from_record).collect::<Parsed<_>>()?,
+            projects: projects.iter().map(project_from_record).collect::<Parsed<_>>()?,
         })
     }
 
@@ -1010,15 +1030,22 @@ impl AccessReports {
             .await?;
         let snapshots = Snapshots::new(self.store.clone());
         let after = snapshots.load(&id).await?;
-        let base_id = base
-            .as_ref()
-            .map(|base| AccessSyncRunId::from_stored(base.id.clone()));
-        let before = match &base_id {
-            Some(base_id) => snapshots.load(base_id).await?,
+        let before = match &base {
+            Some(base) => {
+                snapshots
+                    .load(&AccessSyncRunId::from_stored(base.id.clone()))
+                    .await?
+            }
             None => Snapshot::default(),
         };
-        let changes = snapshots
-            .diff_grants(base_id.as_ref(), &before.accounts, &id, &after.accounts)
+        let changes = self
+            .grants
+            .diff(
+                base.as_ref().map(|base| base.id.as_str()),
+                &before.accounts,
+                id.as_str(),
+                &after.accounts,
+            )
             .await?;
         // Names as each sync saw them: a removed grant's account may be gone from the newer one.
         let mut names = Names::of_snapshot(&after);
@@ -1093,11 +1120,15 @@ impl AccessReports {
             file_name: Self::file_name("accounts", &id, format),
             chunks: ExportChunks {
                 reports: self.clone(),
-                run: run.map(|run| run.id),
+                list: ExportList::Accounts,
                 last_sync,
                 total,
                 format,
-                part: ExportPart::Accounts { search, after: None },
+                part: run.map(|run| ExportPart::Accounts {
+                    run: run.id,
+                    search,
+                    after: None,
+                }),
                 stage: ExportStage::Head,
                 first_row: true,
             },
@@ -1117,36 +1148,36 @@ impl AccessReports {
         search_text("resource", filter.resource.as_deref(), MAX_FULL_PATH)?;
         let id = source_id(source)?;
         let latest = self.latest(principal, source).await?;
-        let (checked, total) = match &latest {
-            Some((run, _)) => {
-                let checked = self.check_grant_filter(&run.id, filter).await?;
-                let total = match &checked {
-                    CheckedGrantFilter::Matching(checked) => {
-                        self.store
-                            .list_access_grants(&run.id, checked.as_filter(), 0, 1)
-                            .await?
-                            .1
-                    }
-                    CheckedGrantFilter::Nothing => 0,
-                };
-                (checked, total)
-            }
-            None => (CheckedGrantFilter::Nothing, 0),
-        };
         let (run, last_sync) = latest.unzip();
+        let part = match run {
+            Some(run) => {
+                let checked = self.check_grant_filter(&run.id, filter).await?;
+                let grants = self.grants.run(&run.id).await?;
+                Some(match self.selected_grants(&grants, checked).await? {
+                    Some(selected) => ExportPart::SomeGrants {
+                        grants,
+                        selected: selected.into_iter(),
+                    },
+                    None => ExportPart::AllGrants { grants, after: None },
+                })
+            }
+            None => None,
+        };
+        let total = match &part {
+            Some(ExportPart::AllGrants { grants, .. }) => grants.total(),
+            Some(ExportPart::SomeGrants { selected, .. }) => selected.len() as u64,
+            Some(ExportPart::Accounts { .. }) | None => 0,
+        };
         Ok(Export {
             content_type: Self::content_type(format),
             file_name: Self::file_name("grants", &id, format),
             chunks: ExportChunks {
                 reports: self.clone(),
-                run: run.map(|run| run.id),
+                list: ExportList::Grants,
                 last_sync,
                 total,
                 format,
-                part: ExportPart::Grants {
-                    filter: checked,
-                    after: None,
-                },
+                part,
                 stage: ExportStage::Head,
                 first_row: true,
             },

@@ -120,7 +120,7 @@ type Outcome<T> = std::result::Result<T, Failure>;
 /// Progress is written at most once per this many items of a phase (and at its end).
 const PROGRESS_EVERY: u64 = 10;
 
-/// How often the grants stored so far are written as the saving phase's progress.
+/// How often the rows stored so far are written as the saving phase's progress.
 const SAVING_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One run in progress: where it reports, and the client it reads through.
@@ -740,10 +740,15 @@ impl AccessSyncs {
                 (snapshot, "full sync")
             }
         };
-        reading.progress("saving", 0, None).await;
+        let rows = (snapshot.accounts.len()
+            + snapshot.groups.len()
+            + snapshot.projects.len()
+            + snapshot.memberships.len()
+            + snapshot.shares.len()) as u64;
+        reading.progress("saving", 0, Some(rows)).await;
         let today = self.clock.now().date();
         let saving = std::time::Instant::now();
-        // A large instance's grants take minutes to store: the run shows how many are stored.
+        // A large instance's snapshot takes a while to store: the run shows how much is stored.
         let stored = Arc::new(AtomicU64::new(0));
         let snapshots = Snapshots::new(self.store.clone());
         let save = snapshots.save_counting(&run.id, &snapshot, today, Arc::clone(&stored));
@@ -755,7 +760,7 @@ impl AccessSyncs {
             tokio::select! {
                 saved = &mut save => break saved.map_err(Failure::from)?,
                 _ = ticker.tick() => {
-                    reading.progress("saving", stored.load(Ordering::Relaxed), None).await;
+                    reading.progress("saving", stored.load(Ordering::Relaxed), Some(rows)).await;
                 }
             }
         };

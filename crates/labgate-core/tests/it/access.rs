@@ -1,13 +1,14 @@
 //! Access sync snapshots through a real store.
 
-use labgate_core::access::effective::GrantPath;
+use labgate_core::access::effective::{Grant, GrantPath};
+use labgate_core::access::grants::GrantReader;
 use labgate_core::access::model::{
     AccessLevel, Account, AccountKind, AccountState, GitLabGroupId, GitLabProjectId, GitLabUserId, Group,
     Membership, Project, Resource, Role, Share, Visibility,
 };
 use labgate_core::access::snapshot::{Snapshot, Snapshots};
 use labgate_core::ids::AccessSyncRunId;
-use labgate_store::{AccessGrantFilter, AccessSourceRecord, AccessSyncRunRecord};
+use labgate_store::{AccessSourceRecord, AccessSyncRunRecord};
 use time::macros::date;
 
 use crate::connections::with_alice;
@@ -81,9 +82,126 @@ fn first() -> Snapshot {
     }
 }
 
+/// A richer snapshot: a share, an expiring membership, Minimal Access, and accounts spread so a
+/// page crosses from one account to the next.
+fn spread() -> Snapshot {
+    let mut snapshot = first();
+    snapshot.accounts.push(account(9, "carol", None));
+    snapshot.accounts.push(account(11, "dave", None));
+    let mut expiring = membership(9, Resource::Group(GitLabGroupId(3)), AccessLevel::OWNER);
+    // In force on the run's day, expired a week later: the run's grants keep it.
+    expiring.expires_at = Some(date!(2026 - 12 - 05));
+    snapshot.memberships.extend([
+        membership(7, API, AccessLevel::MAINTAINER),
+        expiring,
+        membership(11, Resource::Group(GitLabGroupId(3)), AccessLevel::MINIMAL_ACCESS),
+        membership(11, API, AccessLevel::GUEST),
+    ]);
+    snapshot.memberships.sort_by_key(|m| (m.account, m.resource));
+    snapshot.shares.push(Share {
+        resource: PLATFORM,
+        shared_with: GitLabGroupId(3),
+        cap: AccessLevel::DEVELOPER,
+        expires_at: None,
+    });
+    snapshot
+}
+
 #[tokio::test]
-async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
+async fn a_stored_runs_grants_are_computed_a_page_an_account_and_a_resource_at_a_time() {
     let (env, connection) = with_alice().await;
+    let (run, _) = two_runs(&env, &connection).await;
+    let today = date!(2026 - 12 - 02);
+    let snapshot = spread();
+    let expected = snapshot.effective_grants(today);
+    let saved = Snapshots::new(env.store.clone())
+        .save(&run, &snapshot, today)
+        .await
+        .unwrap();
+    assert_eq!(saved, expected.len() as u64);
+
+    let reader = GrantReader::new(env.store.clone());
+    let grants = reader.run(run.as_str()).await.unwrap();
+    assert_eq!(grants.total(), expected.len() as u64);
+    for offset in 0..=expected.len() as u64 + 1 {
+        for limit in [1, 2, 3, 100] {
+            let page = reader.page(&grants, offset, limit).await.unwrap();
+            let want: Vec<Grant> = expected
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            assert_eq!(page, want, "offset {offset}, limit {limit}");
+        }
+    }
+    for account in [7, 8, 9, 11, 12] {
+        let want: Vec<Grant> = expected
+            .iter()
+            .filter(|grant| grant.account == GitLabUserId(account))
+            .cloned()
+            .collect();
+        assert_eq!(
+            reader.of_account(&grants, GitLabUserId(account)).await.unwrap(),
+            want
+        );
+    }
+    for resource in [ACME, PLATFORM, API, Resource::Group(GitLabGroupId(3))] {
+        let want: Vec<Grant> = expected
+            .iter()
+            .filter(|grant| grant.resource == resource)
+            .cloned()
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(reader.on_resource(&grants, resource).await.unwrap(), want);
+    }
+    assert!(
+        reader
+            .on_resource(&grants, Resource::Project(GitLabProjectId(404)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Carol's expiring ownership of partners reaches platform through the share.
+    assert!(expected.iter().any(|grant| grant.account == GitLabUserId(9)
+        && grant.resource == PLATFORM
+        && matches!(grant.path, GrantPath::Shared { .. })));
+    let mut streamed = Vec::new();
+    let mut after = None;
+    loop {
+        let (batch, last) = reader.accounts_after(&grants, after, 2).await.unwrap();
+        streamed.extend(batch);
+        match last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    assert_eq!(streamed, expected);
+    // Against itself a run differs in nothing; against nothing, everything is new.
+    assert!(
+        reader
+            .diff(
+                Some(run.as_str()),
+                &snapshot.accounts,
+                run.as_str(),
+                &snapshot.accounts
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first_run = reader
+        .diff(None, &[], run.as_str(), &snapshot.accounts)
+        .await
+        .unwrap();
+    assert_eq!(first_run.added, expected);
+}
+
+/// A source with two runs, the first created earlier.
+async fn two_runs(
+    env: &labgate_testkit::TestEnv,
+    connection: &labgate_proto::connections::ConnectionView,
+) -> (AccessSyncRunId, AccessSyncRunId) {
     let tenant = env.admin.tenant_id.to_string();
     env.store
         .insert_access_source(&AccessSourceRecord {
@@ -123,6 +241,13 @@ async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
             .await
             .unwrap();
     }
+    (before, after)
+}
+
+#[tokio::test]
+async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
+    let (env, connection) = with_alice().await;
+    let (before, after) = two_runs(&env, &connection).await;
     let snapshots = Snapshots::new(env.store.clone());
     let today = date!(2026 - 12 - 02);
     let stored = snapshots.save(&before, &first(), today).await.unwrap();
@@ -132,37 +257,10 @@ async fn runs_store_snapshots_with_their_grants_and_diff_against_each_other() {
     );
     let loaded = snapshots.load(&before).await.unwrap();
     assert_eq!(loaded, first());
-    let (rows, total) = env
-        .store
-        .list_access_grants(before.as_str(), AccessGrantFilter::default(), 0, 10)
-        .await
-        .unwrap();
-    assert_eq!(total, 5);
     assert_eq!(
-        rows.iter()
-            .map(|row| (
-                row.gitlab_user_id,
-                row.resource_kind.as_str(),
-                row.resource_id,
-                row.path_kind.as_str()
-            ))
-            .collect::<Vec<_>>(),
-        first()
-            .effective_grants(today)
-            .iter()
-            .map(|grant| {
-                let (kind, id) = match grant.resource {
-                    Resource::Group(GitLabGroupId(id)) => ("group", id),
-                    Resource::Project(GitLabProjectId(id)) => ("project", id),
-                };
-                (
-                    grant.account.0 as i64,
-                    kind,
-                    id as i64,
-                    grant.path.kind().as_str(),
-                )
-            })
-            .collect::<Vec<_>>()
+        snapshots.grants(&before).await.unwrap(),
+        first().effective_grants(today),
+        "the stored run's grants are computed as the snapshot's"
     );
     // Saving again (a retried run) starts over rather than colliding with its first attempt.
     assert_eq!(snapshots.save(&before, &first(), today).await.unwrap(), 5);

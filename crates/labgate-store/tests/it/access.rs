@@ -1,5 +1,5 @@
 use labgate_store::{
-    AccessAccountRecord, AccessGrantFilter, AccessGrantRecord, AccessGroupRecord, AccessMembershipRecord,
+    AccessAccountRecord, AccessGrantTally, AccessGrantTotals, AccessGroupRecord, AccessMembershipRecord,
     AccessProjectRecord, AccessShareRecord, AccessSnapshot, AccessSourceRecord, AccessSyncRunRecord,
     AccessSyncRunUpdate, Store, StoreError,
 };
@@ -54,23 +54,6 @@ fn account(id: i64, username: &str, email: Option<&str>) -> AccessAccountRecord 
         identities: "[]".to_owned(),
         last_sign_in_at: Some(1_700_000_000_000),
         last_activity_on: None,
-    }
-}
-
-fn grant(user: i64, kind: &str, resource: i64, path: &str) -> AccessGrantRecord {
-    AccessGrantRecord {
-        gitlab_user_id: user,
-        resource_kind: kind.to_owned(),
-        resource_id: resource,
-        access_level: 30,
-        member_role_id: None,
-        member_role_name: None,
-        path_kind: path.to_owned(),
-        via_group_id: (path != "direct").then_some(1),
-        shared_at_kind: (path == "shared").then(|| "group".to_owned()),
-        shared_at_id: (path == "shared").then_some(1),
-        capped_at: (path == "shared").then_some(30),
-        expires_at: None,
     }
 }
 
@@ -317,12 +300,6 @@ fn snapshot() -> AccessSnapshot {
             access_level: 20,
             expires_at: None,
         }],
-        grants: vec![
-            grant(7, "group", 1, "direct"),
-            grant(7, "group", 2, "inherited"),
-            grant(7, "project", 20, "inherited"),
-            grant(9, "project", 20, "shared"),
-        ],
     }
 }
 
@@ -343,21 +320,81 @@ async fn snapshots_round_trip_and_list_with_search_and_filters() {
         .unwrap();
     let written = snapshot();
     store.write_access_snapshot("r1", &written).await.unwrap();
-    let without_grants = AccessSnapshot {
-        grants: Vec::new(),
-        ..written.clone()
-    };
-    assert_eq!(store.access_snapshot("r1").await.unwrap(), without_grants);
-    assert_eq!(
-        store
-            .access_grants_after("r1", AccessGrantFilter::default(), None, 100)
-            .await
-            .unwrap(),
-        written.grants
-    );
+    assert_eq!(store.access_snapshot("r1").await.unwrap(), written);
     assert_eq!(
         store.access_snapshot("r2").await.unwrap(),
         AccessSnapshot::default()
+    );
+    assert_eq!(store.access_shares("r1").await.unwrap(), written.shares);
+
+    // What grants are computed from: an account's memberships, or those on some resources.
+    let of_7_and_8 = store.access_memberships_of_accounts("r1", 7, 8).await.unwrap();
+    assert_eq!(of_7_and_8, written.memberships);
+    assert_eq!(
+        store.access_memberships_of_accounts("r1", 8, 8).await.unwrap(),
+        written.memberships[1..].to_vec()
+    );
+    assert_eq!(
+        store.access_memberships_on("r1", &[1], &[20]).await.unwrap(),
+        written.memberships
+    );
+    assert!(
+        store
+            .access_memberships_on("r1", &[2], &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.access_memberships_on("r1", &[], &[20]).await.unwrap(),
+        written.memberships[1..].to_vec()
+    );
+
+    // Tallies: accounts without grants are left out, running totals in account order.
+    assert_eq!(store.access_grant_totals("r1").await.unwrap(), None);
+    store
+        .write_access_grant_tallies("r1", 1_764_633_600_000, &[(7, 3), (8, 0), (9, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.access_grant_totals("r1").await.unwrap(),
+        Some(AccessGrantTotals {
+            computed_on: 1_764_633_600_000,
+            grants: 4
+        })
+    );
+    let tally = |user, grants, through| AccessGrantTally {
+        gitlab_user_id: user,
+        grants,
+        grants_through: through,
+    };
+    assert_eq!(
+        store.access_grant_tallies_from("r1", 0, 10).await.unwrap(),
+        vec![tally(7, 3, 3), tally(9, 1, 4)]
+    );
+    assert_eq!(
+        store.access_grant_tallies_from("r1", 2, 1).await.unwrap(),
+        vec![tally(7, 3, 3)],
+        "grant 2 is alice's third"
+    );
+    assert_eq!(
+        store.access_grant_tallies_from("r1", 3, 10).await.unwrap(),
+        vec![tally(9, 1, 4)]
+    );
+    assert!(
+        store
+            .access_grant_tallies_from("r1", 4, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.access_grant_tallies_after("r1", Some(7), 10).await.unwrap(),
+        vec![tally(9, 1, 4)]
+    );
+    assert_eq!(
+        store.access_grant_tallies_after("r1", None, 1).await.unwrap(),
+        vec![tally(7, 3, 3)]
     );
 
     let (all, total) = store.list_access_accounts("r1", None, 0, 2).await.unwrap();
@@ -376,36 +413,12 @@ async fn snapshots_round_trip_and_list_with_search_and_filters() {
     let (none, total) = store.list_access_accounts("r1", Some("%"), 0, 10).await.unwrap();
     assert_eq!((none.len(), total), (0, 0));
 
-    let (grants, total) = store
-        .list_access_grants("r1", AccessGrantFilter::default(), 0, 10)
-        .await
-        .unwrap();
-    assert_eq!((grants.len(), total), (4, 4));
-    let of_alice = AccessGrantFilter {
-        gitlab_user_id: Some(7),
-        resource: None,
-    };
-    assert_eq!(store.list_access_grants("r1", of_alice, 1, 1).await.unwrap().1, 3);
-    let on_api = AccessGrantFilter {
-        gitlab_user_id: None,
-        resource: Some(("project", 20)),
-    };
-    let (api, total) = store.list_access_grants("r1", on_api, 0, 10).await.unwrap();
-    assert_eq!(total, 2);
-    assert_eq!(api[1].path_kind, "shared");
-    assert_eq!(api[1].capped_at, Some(30));
-    let both = AccessGrantFilter {
-        gitlab_user_id: Some(9),
-        resource: Some(("group", 1)),
-    };
-    assert_eq!(store.list_access_grants("r1", both, 0, 10).await.unwrap().1, 0);
-
     // A snapshot is written once: the same rows again are refused as a whole.
     assert!(matches!(
         store.write_access_snapshot("r1", &written).await,
         Err(StoreError::Conflict { .. })
     ));
-    assert_eq!(store.access_snapshot("r1").await.unwrap(), without_grants);
+    assert_eq!(store.access_snapshot("r1").await.unwrap(), written);
 
     // A failed or repeated write starts over from nothing.
     store.clear_access_snapshot("r1").await.unwrap();
@@ -413,13 +426,13 @@ async fn snapshots_round_trip_and_list_with_search_and_filters() {
         store.access_snapshot("r1").await.unwrap(),
         AccessSnapshot::default()
     );
-    assert_eq!(
+    assert_eq!(store.access_grant_totals("r1").await.unwrap(), None);
+    assert!(
         store
-            .list_access_grants("r1", AccessGrantFilter::default(), 0, 10)
+            .access_grant_tallies_after("r1", None, 10)
             .await
             .unwrap()
-            .1,
-        0
+            .is_empty()
     );
     store.write_access_snapshot("r1", &written).await.unwrap();
 }
@@ -438,16 +451,25 @@ async fn large_snapshots_span_several_statements_and_go_with_their_source() {
     let accounts: Vec<AccessAccountRecord> = (1..=2_501)
         .map(|id| account(id, &format!("user{id:05}"), None))
         .collect();
-    let grants: Vec<AccessGrantRecord> = (1..=2_501).map(|id| grant(id, "group", 1, "direct")).collect();
+    let tallies: Vec<(i64, i64)> = (1..=2_501).map(|id| (id, 2)).collect();
     let big = AccessSnapshot {
         accounts,
-        grants,
         ..AccessSnapshot::default()
     };
     store.write_access_snapshot("r1", &big).await.unwrap();
+    store.write_access_grant_tallies("r1", 0, &tallies).await.unwrap();
     let (page, total) = store.list_access_accounts("r1", None, 2_500, 10).await.unwrap();
     assert_eq!((total, page.len()), (2_501, 1));
     assert_eq!(page[0].username, "user02501");
+    let last = store.access_grant_tallies_from("r1", 5_001, 10).await.unwrap();
+    assert_eq!(
+        last,
+        vec![AccessGrantTally {
+            gitlab_user_id: 2_501,
+            grants: 2,
+            grants_through: 5_002
+        }]
+    );
     store
         .append_access_sync_log("r1", 1, "info", "done")
         .await
@@ -457,6 +479,14 @@ async fn large_snapshots_span_several_statements_and_go_with_their_source() {
     assert_eq!(
         store.access_snapshot("r1").await.unwrap(),
         AccessSnapshot::default()
+    );
+    assert_eq!(store.access_grant_totals("r1").await.unwrap(), None);
+    assert!(
+        store
+            .access_grant_tallies_after("r1", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
     assert!(store.access_sync_log("r1").await.unwrap().is_empty());
     assert!(

@@ -453,8 +453,17 @@ async fn a_failing_run_keeps_the_last_good_snapshot() {
     );
     assert!(log.lines.last().unwrap().message.starts_with("the sync failed"));
     // The failed run stored nothing; the good run's snapshot is the latest succeeded one.
-    let (empty, _) = snapshot_of(&env, &bad).await;
+    let snapshots = Snapshots::new(env.store.clone());
+    let bad_run = AccessSyncRunId::parse(&bad.id).unwrap();
+    let empty = snapshots.load(&bad_run).await.unwrap();
     assert!(empty.accounts.is_empty() && empty.groups.is_empty());
+    assert!(
+        matches!(
+            snapshots.grants(&bad_run).await,
+            Err(labgate_core::CoreError::Conflict(_))
+        ),
+        "a failed run has no grants to read"
+    );
     let latest = env
         .store
         .previous_succeeded_access_sync_run(&source, i64::MAX)
