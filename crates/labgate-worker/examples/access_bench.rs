@@ -14,7 +14,11 @@
 //! ```sh
 //! SCALE=0.05 cargo run --release -p labgate-worker --example access_bench
 //! ```
-//! `SCALE=1 RPM=2000 LATENCY_MS=50 GROUP_SYNC=1` are the defaults.
+//! `SCALE=1 RPM=2000 LATENCY_MS=50 GROUP_SYNC=1 EXPORT_ROWS=1000000` are the defaults.
+//!
+//! Grants are computed when read, so after the instance sync it also times the reports on its
+//! run: pages at the start, middle and end, one account's and one group's grants, and the first
+//! `EXPORT_ROWS` rows of a CSV export.
 
 use std::time::{Duration, Instant};
 
@@ -22,8 +26,10 @@ use gitlab_sim::db::AccessReadBound;
 use gitlab_sim::{FaultRule, Generate, Seed};
 use labgate_core::Services;
 use labgate_core::access::AccessSyncSettings;
+use labgate_core::access::reports::GrantFilter;
 use labgate_gitlab::ClientOptions;
 use labgate_proto::access::{AccessScope, AccessScopeKind, AccessSyncStatus, CreateAccessSourceRequest};
+use labgate_proto::access_reports::AccessExportFormat;
 use labgate_proto::connections::{AccessTokenCredentials, CreateConnectionRequest};
 use labgate_testkit::TestEnv;
 use labgate_worker::{Worker, WorkerSettings, default_handlers};
@@ -79,6 +85,7 @@ fn sim_gets(env: &TestEnv) -> u64 {
 
 struct Measured {
     what: String,
+    source: String,
     bound: AccessReadBound,
     requests: u64,
     sim_requests: u64,
@@ -157,6 +164,7 @@ async fn run_sync(
         .join("; ");
     Measured {
         what,
+        source: source.id.clone(),
         bound,
         requests: sync.request_count,
         sim_requests: sim_gets(env),
@@ -195,12 +203,127 @@ fn report(measured: &Measured, rpm: u64) {
     println!("|   phases | {} | | |", phases.join(", "));
 }
 
+/// The fastest of three calls, and the first call's answer.
+async fn fastest<T, F: std::future::Future<Output = T>>(mut call: impl FnMut() -> F) -> (T, Duration) {
+    let mut best = Duration::MAX;
+    let mut first = None;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = call().await;
+        best = best.min(started.elapsed());
+        first.get_or_insert(answer);
+    }
+    (first.expect("three calls"), best)
+}
+
+/// How long the reports take on the instance's run, whose grants are computed when read: pages
+/// at the start, middle and end, one account's and one group's grants, and an export.
+async fn measure_reads(env: &TestEnv, services: &Services, source: &str, group: &str, export_limit: u64) {
+    let reports = &services.access_reports;
+    let all = GrantFilter::default();
+    let page = |offset: u64, filter: GrantFilter| {
+        let admin = env.admin.clone();
+        async move {
+            reports
+                .grants(&admin, Some(source), &filter, offset, 100)
+                .await
+                .expect("a page of grants")
+        }
+    };
+    let cold = Instant::now();
+    let first = page(0, all.clone()).await;
+    let cold = cold.elapsed();
+    let total = first.total_count;
+    println!();
+    println!("| read (instance run, {total} grants, computed when read) | answer | time |");
+    println!("|---|---|---|");
+    println!(
+        "| first page of 100, first read of the run (loads its group tree and shares) | {} grants | {:.1} ms |",
+        first.grants.len(),
+        cold.as_secs_f64() * 1e3
+    );
+    for (what, offset) in [
+        ("first page of 100", 0),
+        ("page of 100 at the middle", total / 2),
+        ("last page of 100", total.saturating_sub(100)),
+    ] {
+        let (answer, took) = fastest(|| page(offset, all.clone())).await;
+        println!(
+            "| {what} (offset {offset}) | {} grants | {:.1} ms |",
+            answer.grants.len(),
+            took.as_secs_f64() * 1e3
+        );
+    }
+    let middle = page(total / 2, all.clone()).await;
+    if let Some(username) = middle
+        .grants
+        .first()
+        .and_then(|grant| grant.account.username.clone())
+    {
+        let filter = GrantFilter {
+            account: Some(username.clone()),
+            resource: None,
+        };
+        let (answer, took) = fastest(|| page(0, filter.clone())).await;
+        println!(
+            "| one account's grants ({username}), first page | {} of {} | {:.1} ms |",
+            answer.grants.len(),
+            answer.total_count,
+            took.as_secs_f64() * 1e3
+        );
+    }
+    for resource in [
+        Some(group.to_owned()),
+        middle
+            .grants
+            .first()
+            .and_then(|grant| grant.resource.full_path.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let filter = GrantFilter {
+            account: None,
+            resource: Some(resource.clone()),
+        };
+        let (answer, took) = fastest(|| page(0, filter.clone())).await;
+        println!(
+            "| grants on {resource}, first page | {} of {} | {:.1} ms |",
+            answer.grants.len(),
+            answer.total_count,
+            took.as_secs_f64() * 1e3
+        );
+    }
+    let started = Instant::now();
+    let mut export = reports
+        .export_grants(&env.admin, Some(source), &all, AccessExportFormat::Csv)
+        .await
+        .expect("an export");
+    let mut rows = 0u64;
+    let mut bytes = 0u64;
+    while let Some(chunk) = export.chunks.next_chunk().await.expect("an export chunk") {
+        rows += chunk.matches('\n').count() as u64;
+        bytes += chunk.len() as u64;
+        if rows > export_limit {
+            break;
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "| CSV export, first {} rows | {:.0} MiB | {took:.1} s: {:.0} grants/s |",
+        rows.saturating_sub(1),
+        bytes as f64 / 1_048_576.0,
+        rows.saturating_sub(1) as f64 / took
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let scale: f64 = env_or("SCALE", 1.0);
     let rpm: u64 = env_or("RPM", 2_000);
     let latency_ms: u64 = env_or("LATENCY_MS", 50);
     let group_sync: u8 = env_or("GROUP_SYNC", 1);
+    let export_limit: u64 = env_or("EXPORT_ROWS", 1_000_000);
     let started = Instant::now();
     let mut seed = Seed::builder()
         .admin("root")
@@ -279,22 +402,23 @@ async fn main() {
         bound,
     )
     .await;
+    // The top-level group with the most projects under it.
+    let (path, group_bound) = env.sim().state().read(|db| {
+        db.groups
+            .values()
+            .filter(|group| group.parent_id.is_none())
+            .map(|group| {
+                (
+                    group.full_path.clone(),
+                    db.access_read_bound(Some(group.id), today),
+                )
+            })
+            .max_by_key(|(_, bound)| bound.projects)
+            .expect("a top-level group")
+    });
+    measure_reads(&env, &services, &instance.source, &path, export_limit).await;
     let mut runs = vec![instance];
     if group_sync != 0 {
-        // The top-level group with the most projects under it.
-        let (path, bound) = env.sim().state().read(|db| {
-            db.groups
-                .values()
-                .filter(|group| group.parent_id.is_none())
-                .map(|group| {
-                    (
-                        group.full_path.clone(),
-                        db.access_read_bound(Some(group.id), today),
-                    )
-                })
-                .max_by_key(|(_, bound)| bound.projects)
-                .expect("a top-level group")
-        });
         runs.push(
             run_sync(
                 &env,
@@ -305,7 +429,7 @@ async fn main() {
                     kind: AccessScopeKind::Group,
                     full_path: Some(path),
                 },
-                bound,
+                group_bound,
             )
             .await,
         );
