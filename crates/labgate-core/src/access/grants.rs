@@ -132,7 +132,13 @@ impl GrantReader {
             .store
             .access_grant_tallies_from(&run.run, offset, limit)
             .await?;
-        let (Some(first), Some(last)) = (tallies.first(), tallies.last()) else {
+        // The page ends in the first account whose running total reaches its end.
+        let end = offset.saturating_add(i64::from(limit));
+        let needed = tallies
+            .iter()
+            .position(|tally| tally.grants_through >= end)
+            .map_or(tallies.len(), |index| index + 1);
+        let (Some(first), Some(last)) = (tallies.first(), tallies[..needed].last()) else {
             return Ok(Vec::new());
         };
         let skip = usize::try_from(offset - (first.grants_through - first.grants)).unwrap_or(0);
