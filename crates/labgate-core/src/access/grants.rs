@@ -134,11 +134,11 @@ impl GrantReader {
             .await?;
         // The page ends in the first account whose running total reaches its end.
         let end = offset.saturating_add(i64::from(limit));
-        let needed = tallies
+        let last = tallies
             .iter()
-            .position(|tally| tally.grants_through >= end)
-            .map_or(tallies.len(), |index| index + 1);
-        let (Some(first), Some(last)) = (tallies.first(), tallies[..needed].last()) else {
+            .find(|tally| tally.grants_through >= end)
+            .or(tallies.last());
+        let (Some(first), Some(last)) = (tallies.first(), last) else {
             return Ok(Vec::new());
         };
         let skip = usize::try_from(offset - (first.grants_through - first.grants)).unwrap_or(0);

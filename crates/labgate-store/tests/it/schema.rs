@@ -65,3 +65,114 @@ async fn description_never_shows_a_password() {
     }
     store.ping().await.unwrap();
 }
+
+/// The migration files of a backend up to and including `through`, in order.
+fn migration_files(backend: &str, through: u32) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str()?.get(..4)?.parse::<u32>().ok())
+                .is_some_and(|number| number <= through)
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect()
+}
+
+/// Rows a database had before effective grants stopped being stored: a run that succeeded
+/// with alice's three grants and carol's one, and a run that failed.
+const STORED_GRANTS: &str = "\
+INSERT INTO access_sync_runs (id, source_id, status, progress_done, request_count, created_at, finished_at) \
+  VALUES ('r1', 's1', 'succeeded', 0, 0, 1764680000000, 1764687600000), \
+         ('r2', 's1', 'failed', 0, 0, 1764690000000, 1764690000500); \
+INSERT INTO access_grants (run_id, gitlab_user_id, resource_kind, resource_id, access_level, path_kind) \
+  VALUES ('r1', 7, 'group', 1, 30, 'direct'), ('r1', 7, 'group', 2, 30, 'inherited'), \
+         ('r1', 7, 'project', 20, 30, 'inherited'), ('r1', 9, 'project', 20, 20, 'shared');";
+
+/// run, account, grants, grants through.
+type Tally = (String, i64, i64, i64);
+/// run, computed on, grants.
+type Totals = (String, i64, i64);
+
+#[tokio::test]
+async fn dropping_stored_grants_keeps_each_runs_tallies_and_day() {
+    use sqlx::Connection;
+    let database = TestDatabase::new().await;
+    let backend = match database.backend() {
+        TestBackend::Sqlite => "sqlite",
+        TestBackend::Postgres => "postgres",
+    };
+    let before = migration_files(backend, 19);
+    let grants_migration = migration_files(backend, 20).pop().unwrap();
+    assert!(grants_migration.contains("DROP TABLE access_grants"));
+    // The runs' source and tenant are left out: the rows under test stand alone, so
+    // foreign keys are not enforced while they are written.
+    let tallies_sql = "SELECT run_id, gitlab_user_id, grants, grants_through FROM access_grant_tallies \
+                       ORDER BY run_id, gitlab_user_id";
+    let totals_sql = "SELECT run_id, computed_on, grants FROM access_grant_totals ORDER BY run_id";
+    let (tallies, totals): (Vec<Tally>, Vec<Totals>) = match database.backend() {
+        TestBackend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = database.url().parse().unwrap();
+            let mut connection =
+                sqlx::SqliteConnection::connect_with(&options.create_if_missing(true).foreign_keys(false))
+                    .await
+                    .unwrap();
+            for sql in before
+                .iter()
+                .chain([&STORED_GRANTS.to_owned(), &grants_migration])
+            {
+                sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+            }
+            (
+                sqlx::query_as(tallies_sql)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap(),
+                sqlx::query_as(totals_sql)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap(),
+            )
+        }
+        TestBackend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(database.url()).await.unwrap();
+            for sql in &before {
+                sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+            }
+            sqlx::raw_sql(&format!(
+                "SET session_replication_role = replica; {STORED_GRANTS} SET session_replication_role = DEFAULT;"
+            ))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+            sqlx::raw_sql(&grants_migration)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            (
+                sqlx::query_as(tallies_sql)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap(),
+                sqlx::query_as(totals_sql)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        tallies,
+        vec![("r1".to_owned(), 7, 3, 3), ("r1".to_owned(), 9, 1, 4)]
+    );
+    // 2025-12-02 15:00 UTC: the run's grants are computed for that day, at midnight.
+    assert_eq!(totals, vec![("r1".to_owned(), 1_764_633_600_000, 4)]);
+}
