@@ -1718,7 +1718,8 @@ export interface components {
              * @description `queued`, `starting`, `groups` (users, groups and projects are listed side by side;
              *     `done` counts the groups read in detail), `members`, `accounts` (users read one by one),
              *     `targets` (a targeted sync), `saving`, `retrying`, `done` or `failed`. While saving,
-             *     `done` counts the effective grants stored so far (their total is known at the end).
+             *     `done` counts the snapshot's rows stored so far (accounts, groups, projects, memberships
+             *     and shares) out of `total`.
              */
             phase?: string | null;
             /** Format: int64 */
