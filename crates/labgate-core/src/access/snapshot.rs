@@ -99,7 +99,9 @@ impl Snapshots {
     }
 
     /// Writes the snapshot's rows part by part while the grant tallies are counted on a
-    /// blocking thread (a large instance's take seconds of CPU), then the tallies.
+    /// blocking thread (a large instance's take seconds of CPU), then the tallies. The writes
+    /// run in a task of their own: a caller that stops polling for a while (to report progress
+    /// on the same database) never leaves a transaction open that its own report waits on.
     async fn write(
         &self,
         run: &AccessSyncRunId,
@@ -117,19 +119,25 @@ impl Snapshots {
             };
             tokio::task::spawn_blocking(move || basis.grant_tallies(today))
         };
-        for part in in_parts(to_records(snapshot)) {
-            self.store.write_access_snapshot(run.as_str(), &part).await?;
-            stored.fetch_add(rows_in(&part), Ordering::Relaxed);
-        }
-        let tallies = counting.await.map_err(crate::CoreError::internal)?;
-        let rows: Vec<(i64, i64)> = tallies
-            .iter()
-            .map(|(account, grants)| (signed(account.0), signed(*grants)))
-            .collect();
-        self.store
-            .write_access_grant_tallies(run.as_str(), date_ms(today), &rows)
-            .await?;
-        Ok(tallies.iter().map(|(_, grants)| grants).sum())
+        let parts = in_parts(to_records(snapshot));
+        let store = self.store.clone();
+        let run = run.as_str().to_owned();
+        let writer = tokio::spawn(async move {
+            for part in parts {
+                store.write_access_snapshot(&run, &part).await?;
+                stored.fetch_add(rows_in(&part), Ordering::Relaxed);
+            }
+            let tallies = counting.await.map_err(crate::CoreError::internal)?;
+            let rows: Vec<(i64, i64)> = tallies
+                .iter()
+                .map(|(account, grants)| (signed(account.0), signed(*grants)))
+                .collect();
+            store
+                .write_access_grant_tallies(&run, date_ms(today), &rows)
+                .await?;
+            Ok::<u64, crate::CoreError>(tallies.iter().map(|(_, grants)| grants).sum())
+        });
+        writer.await.map_err(crate::CoreError::internal)?
     }
 
     /// A run's snapshot.
