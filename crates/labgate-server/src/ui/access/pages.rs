@@ -303,8 +303,12 @@ fn account_row(now: OffsetDateTime, source: &str, account: &AccessAccountView) -
                 div.primary-text { (account.username) }
                 div.secondary-text { (account.name) }
             }
-            td { (kind_badge(account.kind)) }
-            td { (state_badge(account.state)) }
+            td {
+                div.badge-stack {
+                    (kind_badge(account.kind))
+                    (state_badge(account.state))
+                }
+            }
             td {
                 @match account.is_admin {
                     Some(true) => (badge(Tone::Warning, "Administrator")),
@@ -376,7 +380,7 @@ pub async fn accounts(
             @if list.accounts.is_empty() {
                 (empty_state("No accounts match", "Try another part of a username, name or e-mail.", html! { a.button.secondary href=(base) { "Clear the search" } }))
             } @else {
-                (table("Accounts", &["Account", "Kind", "State", "Admin", "E-mail and identities", "Last sign-in", ""],
+                (table("Accounts", &["Account", "Kind and state", "Admin", "E-mail and identities", "Last sign-in", ""],
                     html! { @for account in &list.accounts { (account_row(now, &id, account)) } }))
                 (pager(&filters, &base, offset, list.accounts.len(), list.total_count, "account"))
             }
