@@ -118,6 +118,21 @@ async fn dropping_stored_grants_keeps_each_runs_tallies_and_day() {
     let tallies_sql = "SELECT run_id, gitlab_user_id, grants, grants_through FROM access_grant_tallies \
                        ORDER BY run_id, gitlab_user_id";
     let totals_sql = "SELECT run_id, computed_on, grants FROM access_grant_totals ORDER BY run_id";
+    // Each backend has its own connection type; the reading back is the same.
+    macro_rules! read_back {
+        ($connection:ident) => {
+            (
+                sqlx::query_as(tallies_sql)
+                    .fetch_all(&mut $connection)
+                    .await
+                    .unwrap(),
+                sqlx::query_as(totals_sql)
+                    .fetch_all(&mut $connection)
+                    .await
+                    .unwrap(),
+            )
+        };
+    }
     let (tallies, totals): (Vec<Tally>, Vec<Totals>) = match database.backend() {
         TestBackend::Sqlite => {
             let options: sqlx::sqlite::SqliteConnectOptions = database.url().parse().unwrap();
@@ -131,16 +146,7 @@ async fn dropping_stored_grants_keeps_each_runs_tallies_and_day() {
             {
                 sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
             }
-            (
-                sqlx::query_as(tallies_sql)
-                    .fetch_all(&mut connection)
-                    .await
-                    .unwrap(),
-                sqlx::query_as(totals_sql)
-                    .fetch_all(&mut connection)
-                    .await
-                    .unwrap(),
-            )
+            read_back!(connection)
         }
         TestBackend::Postgres => {
             let mut connection = sqlx::PgConnection::connect(database.url()).await.unwrap();
@@ -157,16 +163,7 @@ async fn dropping_stored_grants_keeps_each_runs_tallies_and_day() {
                 .execute(&mut connection)
                 .await
                 .unwrap();
-            (
-                sqlx::query_as(tallies_sql)
-                    .fetch_all(&mut connection)
-                    .await
-                    .unwrap(),
-                sqlx::query_as(totals_sql)
-                    .fetch_all(&mut connection)
-                    .await
-                    .unwrap(),
-            )
+            read_back!(connection)
         }
     };
     assert_eq!(
