@@ -231,8 +231,25 @@ pub struct AccessGrantChangeView {
     pub after: AccessGrantView,
 }
 
+/// How many entries each part of a diff has in all; its lists hold the first `limit` of each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessDiffCounts {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub new_admins: u64,
+    pub new_owners: u64,
+}
+
+/// The most entries a diff's list holds unless `limit` says otherwise.
+pub const DEFAULT_DIFF_LIMIT: u32 = 1_000;
+/// The most entries a diff's list can be asked to hold.
+pub const MAX_DIFF_LIMIT: u32 = 10_000;
+
 /// What changed from the previous successful sync of the same source (`base`) to this one. The
-/// first successful sync has no base: everything it saw is added.
+/// first successful sync has no base: everything it saw is added. Each list holds its first
+/// `limit` entries in account, then resource order; `counts` says how many there are in all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessDiffView {
@@ -249,6 +266,18 @@ pub struct AccessDiffView {
     pub new_admins: Vec<AccessAccountView>,
     /// Grants at Owner level where the account had less (or nothing) before.
     pub new_owners: Vec<AccessGrantView>,
+    pub counts: AccessDiffCounts,
+}
+
+// The bounds in the `param` attribute are DEFAULT_DIFF_LIMIT and MAX_DIFF_LIMIT spelled out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccessDiffQuery {
+    /// The most entries each list holds (default 1000). A large instance's first sync adds
+    /// millions of grants: `counts` has the totals.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
 }
 
 // The bounds in the `param` attributes are MAX_OFFSET and MAX_LIMIT spelled out (see pagination).

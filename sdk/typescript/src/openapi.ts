@@ -306,7 +306,8 @@ export interface paths {
         /**
          * What changed from the previous successful sync of the same source to this one: grants added,
          *     removed and changed, new administrators and new owners. The first successful sync has no
-         *     `base`: everything it saw is added.
+         *     `base`: everything it saw is added. Each list holds its first `limit` entries; `counts` has
+         *     the totals.
          */
         get: operations["getAccessSyncDiff"];
         put?: never;
@@ -1508,14 +1509,29 @@ export interface components {
             id: number;
             name: string;
         };
+        /** @description How many entries each part of a diff has in all; its lists hold the first `limit` of each. */
+        AccessDiffCounts: {
+            /** Format: int64 */
+            added: number;
+            /** Format: int64 */
+            changed: number;
+            /** Format: int64 */
+            newAdmins: number;
+            /** Format: int64 */
+            newOwners: number;
+            /** Format: int64 */
+            removed: number;
+        };
         /**
          * @description What changed from the previous successful sync of the same source (`base`) to this one. The
-         *     first successful sync has no base: everything it saw is added.
+         *     first successful sync has no base: everything it saw is added. Each list holds its first
+         *     `limit` entries in account, then resource order; `counts` says how many there are in all.
          */
         AccessDiffView: {
             added: components["schemas"]["AccessGrantView"][];
             base?: null | components["schemas"]["AccessSyncRef"];
             changed: components["schemas"]["AccessGrantChangeView"][];
+            counts: components["schemas"]["AccessDiffCounts"];
             /**
              * @description Accounts that are administrators now and were not before (an admin flag the token could
              *     not see counts as unknown, not as a change).
@@ -4834,7 +4850,13 @@ export interface operations {
     };
     getAccessSyncDiff: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description The most entries each list holds (default 1000). A large instance's first sync adds
+                 *     millions of grants: `counts` has the totals.
+                 */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;

@@ -13,6 +13,17 @@ pub struct GrantChange {
     pub after: Grant,
 }
 
+/// How many entries each part of a diff has in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffCounts {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub new_owners: u64,
+}
+
+/// What changed between two runs. Each grant list holds its first entries (all of them unless
+/// the builder was capped); `counts` has the totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessDiff {
     pub added: Vec<Grant>,
@@ -23,6 +34,7 @@ pub struct AccessDiff {
     pub new_admins: Vec<GitLabUserId>,
     /// Grants at Owner level where the account had less than Owner (or nothing) before.
     pub new_owners: Vec<Grant>,
+    pub counts: DiffCounts,
 }
 
 impl AccessDiff {
@@ -35,30 +47,63 @@ impl AccessDiff {
 }
 
 /// Builds a diff from the two runs' grants met pair by pair in account, then resource order, so
-/// two runs with millions of grants are compared a batch at a time.
-#[derive(Debug, Default)]
+/// two runs with millions of grants are compared a batch at a time, keeping at most `cap`
+/// entries of each list.
+#[derive(Debug)]
 pub struct DiffBuilder {
     result: AccessDiff,
+    cap: usize,
+}
+
+impl Default for DiffBuilder {
+    fn default() -> DiffBuilder {
+        DiffBuilder::capped(usize::MAX)
+    }
+}
+
+fn keep<T>(list: &mut Vec<T>, count: &mut u64, cap: usize, item: impl FnOnce() -> T) {
+    *count += 1;
+    if list.len() < cap {
+        list.push(item());
+    }
 }
 
 impl DiffBuilder {
+    /// A builder keeping the first `cap` entries of each list (a first run of a large instance
+    /// adds tens of millions of grants); the counts cover all of them.
+    pub fn capped(cap: usize) -> DiffBuilder {
+        DiffBuilder {
+            result: AccessDiff::default(),
+            cap,
+        }
+    }
+
     /// One account and resource, as each run had it (at least one of the two).
     pub fn pair(&mut self, before: Option<&Grant>, after: Option<&Grant>) {
+        let (result, cap) = (&mut self.result, self.cap);
         match (before, after) {
             (None, None) => {}
-            (Some(previous), None) => self.result.removed.push(previous.clone()),
+            (Some(previous), None) => keep(&mut result.removed, &mut result.counts.removed, cap, || {
+                previous.clone()
+            }),
             (before, Some(grant)) => {
                 match before {
-                    None => self.result.added.push(grant.clone()),
-                    Some(previous) if previous != grant => self.result.changed.push(GrantChange {
-                        before: previous.clone(),
-                        after: grant.clone(),
-                    }),
+                    None => keep(&mut result.added, &mut result.counts.added, cap, || grant.clone()),
+                    Some(previous) if previous != grant => {
+                        keep(&mut result.changed, &mut result.counts.changed, cap, || {
+                            GrantChange {
+                                before: previous.clone(),
+                                after: grant.clone(),
+                            }
+                        })
+                    }
                     Some(_) => {}
                 }
                 let owner_before = before.is_some_and(|previous| previous.role.level == AccessLevel::OWNER);
                 if grant.role.level == AccessLevel::OWNER && !owner_before {
-                    self.result.new_owners.push(grant.clone());
+                    keep(&mut result.new_owners, &mut result.counts.new_owners, cap, || {
+                        grant.clone()
+                    });
                 }
             }
         }
@@ -191,6 +236,39 @@ mod tests {
         );
         assert_eq!(result.changed.len(), 1, "a new expiry is a change");
         assert_eq!(result.changed[0].after, expiring);
+    }
+
+    #[test]
+    fn a_capped_builder_keeps_the_first_entries_and_counts_them_all() {
+        let owner = |user| {
+            grant(
+                user,
+                Resource::Group(GitLabGroupId(1)),
+                AccessLevel::OWNER,
+                GrantPath::Direct,
+            )
+        };
+        let mut builder = DiffBuilder::capped(2);
+        for user in 1..=5 {
+            builder.pair(None, Some(&owner(user)));
+        }
+        builder.pair(Some(&owner(6)), None);
+        let result = builder.finish(&[], &[]);
+        assert_eq!(
+            result.added.iter().map(|g| g.account.0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(result.new_owners.len(), 2);
+        assert_eq!(result.removed.len(), 1);
+        assert_eq!(
+            result.counts,
+            DiffCounts {
+                added: 5,
+                removed: 1,
+                changed: 0,
+                new_owners: 5
+            }
+        );
     }
 
     #[test]

@@ -228,21 +228,23 @@ impl GrantReader {
     }
 
     /// What changed from run `before` (none: a first run, where everything is new) to run
-    /// `after`, given each run's accounts. The runs' grants are computed side by side a batch of
-    /// accounts at a time, so two runs with millions of grants are compared in little memory.
+    /// `after`, given each run's accounts, keeping the first `cap` entries of each list. The
+    /// runs' grants are computed side by side a batch of accounts at a time, so two runs with
+    /// millions of grants are compared in little memory.
     pub async fn diff(
         &self,
         before: Option<&str>,
         before_accounts: &[Account],
         after: &str,
         after_accounts: &[Account],
+        cap: usize,
     ) -> Result<AccessDiff> {
         let old = match before {
             Some(before) => Some(self.run(before).await?),
             None => None,
         };
         let new = self.run(after).await?;
-        let mut builder = DiffBuilder::default();
+        let mut builder = DiffBuilder::capped(cap);
         let mut from: Option<i64> = None;
         loop {
             // The batch ends where the first run's batch of tallied accounts ends.

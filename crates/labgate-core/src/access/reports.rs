@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use labgate_proto::access_reports::{
     AccessAccountKind, AccessAccountList, AccessAccountRef, AccessAccountState, AccessAccountView,
-    AccessCustomRoleView, AccessDiffView, AccessExportFormat, AccessGrantChangeView, AccessGrantList,
-    AccessGrantPathKind, AccessGrantPathView, AccessGrantView, AccessIdentityView, AccessLevelValue,
-    AccessResourceKind, AccessResourceList, AccessResourceRef, AccessResourceView, AccessRoleView,
-    AccessSyncRef, AccessVisibility,
+    AccessCustomRoleView, AccessDiffCounts, AccessDiffView, AccessExportFormat, AccessGrantChangeView,
+    AccessGrantList, AccessGrantPathKind, AccessGrantPathView, AccessGrantView, AccessIdentityView,
+    AccessLevelValue, AccessResourceKind, AccessResourceList, AccessResourceRef, AccessResourceView,
+    AccessRoleView, AccessSyncRef, AccessVisibility, DEFAULT_DIFF_LIMIT, MAX_DIFF_LIMIT,
 };
 use labgate_store::{AccessSourceRecord, AccessSyncRunRecord, Store};
 use serde::Serialize;
@@ -1003,9 +1003,20 @@ impl AccessReports {
     }
 
     /// What changed from the previous successful sync of the same source to sync `id`, which
-    /// must have succeeded (a sync that did not has no snapshot: 409).
-    pub async fn diff(&self, principal: &Principal, id: &str) -> Result<AccessDiffView> {
+    /// must have succeeded (a sync that did not has no snapshot: 409). Each list holds its
+    /// first `limit` entries (default [`DEFAULT_DIFF_LIMIT`]); the counts cover them all.
+    pub async fn diff(&self, principal: &Principal, id: &str, limit: Option<u32>) -> Result<AccessDiffView> {
         principal.require(Access::Read)?;
+        let limit = match limit {
+            None => DEFAULT_DIFF_LIMIT,
+            Some(limit @ 1..=MAX_DIFF_LIMIT) => limit,
+            Some(_) => {
+                return Err(CoreError::validation(
+                    "limit",
+                    format!("limit is from 1 to {MAX_DIFF_LIMIT}"),
+                ));
+            }
+        } as usize;
         let id =
             AccessSyncRunId::parse(id).ok_or_else(|| CoreError::validation("id", "a sync id is a UUID"))?;
         let run = self
@@ -1045,6 +1056,7 @@ impl AccessReports {
                 &before.accounts,
                 id.as_str(),
                 &after.accounts,
+                limit,
             )
             .await?;
         // Names as each sync saw them: a removed grant's account may be gone from the newer one.
@@ -1072,6 +1084,7 @@ impl AccessReports {
             new_admins: changes
                 .new_admins
                 .iter()
+                .take(limit)
                 .filter_map(|id| accounts.get(id).map(|account| account_view(account)))
                 .collect(),
             new_owners: changes
@@ -1079,6 +1092,13 @@ impl AccessReports {
                 .iter()
                 .map(|grant| names.grant(grant))
                 .collect(),
+            counts: AccessDiffCounts {
+                added: changes.counts.added,
+                removed: changes.counts.removed,
+                changed: changes.counts.changed,
+                new_admins: changes.new_admins.len() as u64,
+                new_owners: changes.counts.new_owners,
+            },
         })
     }
 

@@ -173,6 +173,7 @@ impl Snapshots {
                 &before_snapshot.accounts,
                 after.as_str(),
                 &after_snapshot.accounts,
+                usize::MAX,
             )
             .await
     }

@@ -184,17 +184,25 @@ async fn a_stored_runs_grants_are_computed_a_page_an_account_and_a_resource_at_a
                 Some(run.as_str()),
                 &snapshot.accounts,
                 run.as_str(),
-                &snapshot.accounts
+                &snapshot.accounts,
+                usize::MAX
             )
             .await
             .unwrap()
             .is_empty()
     );
     let first_run = reader
-        .diff(None, &[], run.as_str(), &snapshot.accounts)
+        .diff(None, &[], run.as_str(), &snapshot.accounts, usize::MAX)
         .await
         .unwrap();
     assert_eq!(first_run.added, expected);
+    // Capped, the lists keep their first entries and the counts stay whole.
+    let capped = reader
+        .diff(None, &[], run.as_str(), &snapshot.accounts, 3)
+        .await
+        .unwrap();
+    assert_eq!(capped.added, expected[..3].to_vec());
+    assert_eq!(capped.counts.added, expected.len() as u64);
 }
 
 /// A source with two runs, the first created earlier.

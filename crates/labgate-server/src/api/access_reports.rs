@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use labgate_core::access::reports::{Export, GrantFilter};
 use labgate_proto::ErrorBody;
 use labgate_proto::access_reports::{
-    AccessAccountExportQuery, AccessAccountList, AccessAccountListQuery, AccessDiffView, AccessExportFormat,
-    AccessGrantExportQuery, AccessGrantList, AccessGrantListQuery, AccessResourceList,
+    AccessAccountExportQuery, AccessAccountList, AccessAccountListQuery, AccessDiffQuery, AccessDiffView,
+    AccessExportFormat, AccessGrantExportQuery, AccessGrantList, AccessGrantListQuery, AccessResourceList,
     AccessResourceListQuery,
 };
 
@@ -124,9 +124,10 @@ pub async fn resources(
 
 /// What changed from the previous successful sync of the same source to this one: grants added,
 /// removed and changed, new administrators and new owners. The first successful sync has no
-/// `base`: everything it saw is added.
+/// `base`: everything it saw is added. Each list holds its first `limit` entries; `counts` has
+/// the totals.
 #[utoipa::path(get, path = "/api/v1/access/syncs/{id}/diff", operation_id = "getAccessSyncDiff", tag = "access",
-    params(("id" = String, Path, format = "uuid")), security(("bearer" = [])),
+    params(("id" = String, Path, format = "uuid"), AccessDiffQuery), security(("bearer" = [])),
     responses((status = 200, body = AccessDiffView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The sync has not succeeded, so it has no snapshot", body = ErrorBody)))]
@@ -134,8 +135,15 @@ pub async fn diff(
     State(state): State<AppState>,
     Auth(principal): Auth,
     AppPath(id): AppPath<String>,
+    AppQuery(query): AppQuery<AccessDiffQuery>,
 ) -> Result<Json<AccessDiffView>, ApiError> {
-    Ok(Json(state.services.access_reports.diff(&principal, &id).await?))
+    Ok(Json(
+        state
+            .services
+            .access_reports
+            .diff(&principal, &id, query.limit)
+            .await?,
+    ))
 }
 
 /// An export as a streamed attachment: the store is read a batch at a time while the body goes

@@ -406,6 +406,33 @@ async fn a_sync_diff_compares_with_the_previous_success_of_its_source() {
         .map(|account| account["username"].as_str().unwrap())
         .collect();
     assert_eq!(first_admins, ["alice"]);
+    assert_eq!(first["counts"]["added"], everything["totalCount"]);
+    assert_eq!(first["counts"]["newAdmins"], 1);
+
+    // A limit keeps the first entries of each list; the counts stay whole.
+    let one = env
+        .get(
+            &format!("/api/v1/access/syncs/{}/diff?limit=1", fixture.first_run),
+            key,
+        )
+        .await
+        .json();
+    assert_eq!(one["added"].as_array().unwrap().len(), 1);
+    assert_eq!(one["added"][0], first["added"][0]);
+    assert_eq!(one["counts"], first["counts"]);
+    for bad in ["0", "10001", "many"] {
+        let body = env
+            .get(
+                &format!("/api/v1/access/syncs/{}/diff?limit={bad}", fixture.first_run),
+                key,
+            )
+            .await
+            .error(400, "BadRequest");
+        assert!(
+            body["details"][0]["field"] == "limit" || body["message"].as_str().unwrap().contains("limit"),
+            "{bad}: {body}"
+        );
+    }
 
     let failed = env
         .get(&format!("/api/v1/access/syncs/{}/diff", fixture.failed_run), key)

@@ -363,10 +363,12 @@ pub async fn access(command: AccessCommand) -> anyhow::Result<()> {
             println!("{table}");
             println!(
                 "{} added, {} removed, {} changed",
-                diff.added.len(),
-                diff.removed.len(),
-                diff.changed.len()
+                diff.counts.added, diff.counts.removed, diff.counts.changed
             );
+            let listed = (diff.added.len() + diff.removed.len() + diff.changed.len()) as u64;
+            if listed < diff.counts.added + diff.counts.removed + diff.counts.changed {
+                println!("the table lists the first of each kind of change; the grants listing has them all");
+            }
             for account in &diff.new_admins {
                 println!("new administrator: {} ({})", account.username, account.name);
             }

@@ -700,7 +700,7 @@ pub async fn syncs(State(state): State<AppState>, session: UiSession, Path(id): 
     )
 }
 
-fn stat(label: &str, count: usize, tone: Tone, anchor: &str) -> Markup {
+fn stat(label: &str, count: u64, tone: Tone, anchor: &str) -> Markup {
     html! {
         a.card.stat-card href={ "#" (anchor) } data-stat=(anchor) {
             span.stat-count { (count) }
@@ -717,11 +717,22 @@ fn grants_table(caption: &str, grants: &[AccessGrantView]) -> Markup {
     )
 }
 
+/// Says how much of a diff's list the page shows when it is not all of it.
+fn shown_of(shown: usize, total: u64) -> Markup {
+    html! {
+        @if (shown as u64) < total {
+            p.muted.small data-shown-of=(total) {
+                "The first " (shown) " of " (total) ", by account. The grants listing and its CSV export have them all."
+            }
+        }
+    }
+}
+
 /// `GET /access/syncs/{id}/diff`: what the sync changed since the previous successful one, the
 /// new administrators and owners first.
 pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): Path<String>) -> Response {
     let reports = &state.services.access_reports;
-    let diff = match reports.diff(session.principal(), &id).await {
+    let diff = match reports.diff(session.principal(), &id, None).await {
         Ok(diff) => diff,
         Err(error) => return refused(&session, &error),
     };
@@ -760,11 +771,11 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
             }
         }
         div.stat-grid {
-            (stat("Added", diff.added.len(), Tone::Success, "added"))
-            (stat("Removed", diff.removed.len(), Tone::Neutral, "removed"))
-            (stat("Changed", diff.changed.len(), Tone::Info, "changed"))
-            (stat("New admins", diff.new_admins.len(), Tone::Danger, "new-admins"))
-            (stat("New owners", diff.new_owners.len(), Tone::Warning, "new-owners"))
+            (stat("Added", diff.counts.added, Tone::Success, "added"))
+            (stat("Removed", diff.counts.removed, Tone::Neutral, "removed"))
+            (stat("Changed", diff.counts.changed, Tone::Info, "changed"))
+            (stat("New admins", diff.counts.new_admins, Tone::Danger, "new-admins"))
+            (stat("New owners", diff.counts.new_owners, Tone::Warning, "new-owners"))
         }
         @if nothing {
             (empty_state("No changes", "Every account had the same access in both syncs.", html! {}))
@@ -789,24 +800,28 @@ pub async fn diff(State(state): State<AppState>, session: UiSession, Path(id): P
             section.diff-section.highlight-warning id="new-owners" aria-labelledby="new-owners-title" {
                 h2.section-title id="new-owners-title" { "New owners" }
                 p.muted.small { "Owner where the account had less, or nothing, before." }
+                (shown_of(diff.new_owners.len(), diff.counts.new_owners))
                 (grants_table("New owners", &diff.new_owners))
             }
         }
         @if !diff.added.is_empty() {
             section.diff-section id="added" aria-labelledby="added-title" {
                 h2.section-title id="added-title" { "Added grants" }
+                (shown_of(diff.added.len(), diff.counts.added))
                 (grants_table("Added grants", &diff.added))
             }
         }
         @if !diff.removed.is_empty() {
             section.diff-section id="removed" aria-labelledby="removed-title" {
                 h2.section-title id="removed-title" { "Removed grants" }
+                (shown_of(diff.removed.len(), diff.counts.removed))
                 (grants_table("Removed grants", &diff.removed))
             }
         }
         @if !diff.changed.is_empty() {
             section.diff-section id="changed" aria-labelledby="changed-title" {
                 h2.section-title id="changed-title" { "Changed grants" }
+                (shown_of(diff.changed.len(), diff.counts.changed))
                 (table("Changed grants", &["Account", "Group or project", "Before", "After"], html! {
                     @for change in &diff.changed {
                         @let (kind, path) = resource_label(&change.after);
