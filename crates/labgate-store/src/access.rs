@@ -586,9 +586,6 @@ impl Store {
 
     /// A run's snapshot, each part in key order.
     pub async fn access_snapshot(&self, run_id: &str) -> Result<AccessSnapshot> {
-        let accounts = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM access_accounts WHERE run_id = $1 ORDER BY gitlab_user_id"
-        );
         let groups =
             format!("SELECT {GROUP_COLUMNS} FROM access_groups WHERE run_id = $1 ORDER BY gitlab_group_id");
         let projects = format!(
@@ -602,13 +599,28 @@ impl Store {
             "SELECT {SHARE_COLUMNS} FROM access_shares WHERE run_id = $1 \
              ORDER BY resource_kind, resource_id, shared_with_group_id"
         );
+        let accounts = self.access_accounts(run_id).await?;
         Ok(on_pool!(self, pool => AccessSnapshot {
-            accounts: sqlx::query_as(&accounts).bind(run_id).fetch_all(pool).await?,
+            accounts,
             groups: sqlx::query_as(&groups).bind(run_id).fetch_all(pool).await?,
             projects: sqlx::query_as(&projects).bind(run_id).fetch_all(pool).await?,
             memberships: sqlx::query_as(&memberships).bind(run_id).fetch_all(pool).await?,
             shares: sqlx::query_as(&shares).bind(run_id).fetch_all(pool).await?,
         }))
+    }
+
+    /// Every account of a run, by GitLab id: what comparing two runs needs of a snapshot besides
+    /// the grants it computes.
+    pub async fn access_accounts(&self, run_id: &str) -> Result<Vec<AccessAccountRecord>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM access_accounts WHERE run_id = $1 ORDER BY gitlab_user_id"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, AccessAccountRecord>(&sql)
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?),
+        )
     }
 
     /// One page of a run's accounts by username, optionally those whose username, name or

@@ -145,6 +145,16 @@ impl Hierarchy {
         self.projects.get(&id)
     }
 
+    /// Every group, in no particular order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// Every project, in no particular order.
+    pub fn projects(&self) -> impl Iterator<Item = &Project> {
+        self.projects.values()
+    }
+
     pub fn contains(&self, resource: Resource) -> bool {
         match resource {
             Resource::Group(id) => self.groups.contains_key(&id),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use labgate_store::{AccessGrantTally, AccessMembershipRecord, Store};
 
 use super::diff::{AccessDiff, DiffBuilder};
-use super::effective::{Grant, GrantCalculator, Hierarchy};
+use super::effective::{Grant, GrantCalculator, Hierarchy, by_account};
 use super::model::{Account, GitLabUserId, Membership, Resource};
 use super::snapshot::{group_from_record, membership_from_record, project_from_record, share_from_record};
 use crate::rows::{Parsed, signed, time, unsigned};
@@ -51,14 +51,12 @@ impl RunGrants {
         self.calculator.hierarchy()
     }
 
-    /// Each account's grants from its memberships (in account order), concatenated.
+    /// Each account's grants from its memberships, in account order, concatenated.
     fn grants_of(&self, memberships: &[Membership]) -> Vec<Grant> {
-        let mut grants = Vec::new();
-        for chunk in memberships.chunk_by(|a, b| a.account == b.account) {
-            let own: Vec<&Membership> = chunk.iter().collect();
-            grants.extend(self.calculator.account_grants(&own));
-        }
-        grants
+        by_account(memberships)
+            .values()
+            .flat_map(|own| self.calculator.account_grants(own))
+            .collect()
     }
 }
 
@@ -180,12 +178,9 @@ impl GrantReader {
             .access_memberships_on(&run.run, &groups, &projects)
             .await?;
         let memberships = memberships(&rows)?;
-        Ok(memberships
-            .chunk_by(|a, b| a.account == b.account)
-            .filter_map(|chunk| {
-                let own: Vec<&Membership> = chunk.iter().collect();
-                run.calculator.account_grant_on(&own, resource)
-            })
+        Ok(by_account(&memberships)
+            .values()
+            .filter_map(|own| run.calculator.account_grant_on(own, resource))
             .collect())
     }
 

@@ -16,14 +16,14 @@ use labgate_store::{AccessSourceRecord, AccessSyncRunRecord, Store};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::effective::{Grant, GrantPath};
+use super::effective::{Grant, GrantPath, Hierarchy};
 use super::grants::{GrantReader, RunGrants};
 use super::hooks::{Delivery, delivery_of};
 use super::model::{
     AccessLevel, Account, AccountKind, AccountState, GitLabGroupId, GitLabProjectId, GitLabUserId, Group,
     Project, Resource, Role, Visibility,
 };
-use super::snapshot::{Snapshot, Snapshots, account_from_record, group_from_record, project_from_record};
+use super::snapshot::{account_from_record, group_from_record, project_from_record};
 use crate::auth::{Access, Principal};
 use crate::clock::Clock;
 use crate::ids::{AccessSourceId, AccessSyncRunId};
@@ -416,24 +416,19 @@ struct Names {
 }
 
 impl Names {
-    fn of_snapshot(snapshot: &Snapshot) -> Names {
-        let mut names = Names::default();
-        names.add_snapshot(snapshot);
-        names
-    }
-
-    fn add_snapshot(&mut self, snapshot: &Snapshot) {
-        for account in &snapshot.accounts {
+    /// Adds the names a run saw, keeping names already known.
+    fn add_run(&mut self, accounts: &[Account], hierarchy: &Hierarchy) {
+        for account in accounts {
             self.users
                 .entry(account.id)
                 .or_insert_with(|| account.username.clone());
         }
-        for group in &snapshot.groups {
+        for group in hierarchy.groups() {
             self.groups
                 .entry(group.id)
                 .or_insert_with(|| group.full_path.clone());
         }
-        for project in &snapshot.projects {
+        for project in hierarchy.projects() {
             self.projects
                 .entry(project.id)
                 .or_insert_with(|| project.full_path.clone());
@@ -1002,6 +997,17 @@ impl AccessReports {
         })
     }
 
+    /// Every account of a stored run.
+    async fn run_accounts(&self, run: &str) -> Result<Vec<Account>> {
+        Ok(self
+            .store
+            .access_accounts(run)
+            .await?
+            .iter()
+            .map(account_from_record)
+            .collect::<Parsed<_>>()?)
+    }
+
     /// What changed from the previous successful sync of the same source to sync `id`, which
     /// must have succeeded (a sync that did not has no snapshot: 409). Each list holds its
     /// first `limit` entries (default [`DEFAULT_DIFF_LIMIT`]); the counts cover them all.
@@ -1039,34 +1045,31 @@ impl AccessReports {
             .store
             .previous_succeeded_access_sync_run(&run.source_id, run.created_at)
             .await?;
-        let snapshots = Snapshots::new(self.store.clone());
-        let after = snapshots.load(&id).await?;
+        // Only the accounts are read: the grants are computed from the memberships, and the
+        // names of groups and projects come from the runs' trees the grants are computed over.
+        let after = self.run_accounts(id.as_str()).await?;
         let before = match &base {
-            Some(base) => {
-                snapshots
-                    .load(&AccessSyncRunId::from_stored(base.id.clone()))
-                    .await?
-            }
-            None => Snapshot::default(),
+            Some(base) => self.run_accounts(&base.id).await?,
+            None => Vec::new(),
         };
         let changes = self
             .grants
             .diff(
                 base.as_ref().map(|base| base.id.as_str()),
-                &before.accounts,
+                &before,
                 id.as_str(),
-                &after.accounts,
+                &after,
                 limit,
             )
             .await?;
         // Names as each sync saw them: a removed grant's account may be gone from the newer one.
-        let mut names = Names::of_snapshot(&after);
-        names.add_snapshot(&before);
-        let accounts: HashMap<GitLabUserId, &Account> = after
-            .accounts
-            .iter()
-            .map(|account| (account.id, account))
-            .collect();
+        let mut names = Names::default();
+        names.add_run(&after, self.grants.run(id.as_str()).await?.hierarchy());
+        if let Some(base) = &base {
+            names.add_run(&before, self.grants.run(&base.id).await?.hierarchy());
+        }
+        let accounts: HashMap<GitLabUserId, &Account> =
+            after.iter().map(|account| (account.id, account)).collect();
         Ok(AccessDiffView {
             source_id: run.source_id.clone(),
             sync: sync_ref(&run)?,
